@@ -1,0 +1,58 @@
+// What the page does when the server closes the sync connection with a given code.
+//   action 'retry': keep reconnecting (y-websocket's backoff);
+//   action 'pause': stop, wait pauseMs, then reconnect;
+//   action 'stop':  stop for good (retrying cannot help) and make the editor read-only.
+
+const RELOAD = 'this editor sent data the server rejected; reload the page.'
+
+/** @type {Record<number, {action: 'retry' | 'pause' | 'stop', message: string, pauseMs?: number}>} */
+export const CLOSE_CODES = {
+  1001: { action: 'retry', message: 'The server is restarting; reconnecting…' },
+  1002: { action: 'stop', message: `Connection stopped: ${RELOAD}` },
+  1003: { action: 'stop', message: `Connection stopped: ${RELOAD}` },
+  1007: { action: 'stop', message: `Connection stopped: ${RELOAD}` },
+  1009: {
+    action: 'stop',
+    message: 'Connection stopped: a change was too big for the server to accept. Reload the page; very large pastes may need to be split.',
+  },
+  1011: {
+    action: 'retry',
+    message: 'The server could not save to its storage; reconnecting… Your edits stay in this tab meanwhile.',
+  },
+  1013: { action: 'retry', message: 'The server is busy; trying again shortly…' },
+  4400: {
+    action: 'stop',
+    message: 'This document name is not valid. Go back to the document list and pick another name.',
+  },
+  4401: { action: 'stop', message: 'Your access token is missing or expired; get a new link.' },
+  4403: {
+    action: 'stop',
+    message: 'Permission denied: your link does not give access to this document. Ask its owner for a new link.',
+  },
+  4410: { action: 'stop', message: 'This document was deleted.' },
+  4413: {
+    action: 'stop',
+    message: 'This document is too large: the server accepts no more changes to it. Download a copy to keep your work.',
+  },
+  4429: {
+    action: 'pause',
+    pauseMs: 5000,
+    message: 'Too many changes too quickly; pausing for a few seconds, then reconnecting…',
+  },
+  4503: {
+    action: 'pause',
+    pauseMs: 5000,
+    message: 'The server is full right now; trying again in a few seconds…',
+  },
+}
+
+/**
+ * @param {number} code a WebSocket close code
+ * @returns {{action: 'retry' | 'pause' | 'stop', message: string | null, pauseMs?: number}}
+ */
+export function closePolicy(code) {
+  const known = CLOSE_CODES[code]
+  if (known) return known
+  // 1000/1005/1006 and anything unknown: the connection dropped; keep trying.
+  return { action: 'retry', message: null }
+}

@@ -357,7 +357,7 @@ export function renderEditor(main, name) {
             'aria-hidden': 'true',
           }),
           h('span', { class: 'person-name' }, p.name),
-          p.self ? h('span', { class: 'you' }, ' (you)') : null)),
+          p.self ? h('span', { class: 'you' }, '(you)') : null)),
     )
     const n = people.length
     presenceHeading.textContent = `Here now (${n})`

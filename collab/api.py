@@ -1,0 +1,291 @@
+"""HTTP API under ``/api``: document listing, records, state read and write, export, delete.
+
+Errors are JSON ``{"error": code, "detail": text}`` with the matching status. Document names
+come from the raw request path and are decoded once by :func:`collab.names.parse_name`, as for
+the WebSocket endpoint. The path ``/api/documents/{name}/{action}`` ends with an action
+(``update``, ``content``, ``export``) when its last segment is one; a document whose name
+itself ends in such a segment is addressed by percent-encoding that slash (``a%2Fupdate``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pycrdt import get_update, merge_updates
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collab import export
+from collab.hub import Hub, ShuttingDown
+from collab.names import InvalidName, parse_name
+from collab.openapi import OPENAPI
+from collab.store import DocumentRecord, StoreError
+from collab.updates import EMPTY_UPDATE, InvalidUpdate
+
+__all__ = ["ApiError", "routes"]
+
+DOCS_PREFIX = "/api/documents/"
+ACTIONS = ("update", "content", "export")
+MAX_PAGE = 1000
+
+
+class ApiError(Exception):
+    """An error answered as JSON ``{"error": code, "detail": detail}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.code, "detail": self.detail}, self.status)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json_errors(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return exc.response()
+        except StoreError as exc:
+            return ApiError(503, "storage_error", str(exc)).response()
+        except ShuttingDown:
+            return ApiError(503, "shutting_down", "server shutting down").response()
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def routes() -> list[Route]:
+    """The API routes, to mount in the application."""
+    return [
+        Route("/api/openapi.json", openapi),
+        Route("/api/documents", list_documents),
+        Route(
+            "/api/documents/{rest:path}",
+            document_endpoint,
+            methods=["GET", "POST", "DELETE", "HEAD"],
+        ),
+    ]
+
+
+async def openapi(request: Request) -> Response:
+    """The OpenAPI 3.1 description of this API."""
+    return JSONResponse(OPENAPI)
+
+
+def iso(ts: float) -> str:
+    """A Unix time as ISO 8601 UTC with milliseconds, e.g. ``2026-11-29T12:00:00.000Z``."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_json(record: DocumentRecord, hub: Hub) -> dict[str, Any]:
+    """The JSON form of a document record, with its live peer count."""
+    return {
+        "name": record.name,
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at),
+        "size_bytes": record.size_bytes,
+        "updates": record.updates,
+        "peers": hub.peer_count(record.name),
+    }
+
+
+@_json_errors
+async def list_documents(request: Request) -> Response:
+    """``GET /api/documents?limit=&cursor=&sort=name|updated_at&prefix=``."""
+    hub: Hub = request.app.state.hub
+    params = request.query_params
+    sort = params.get("sort", "name")
+    if sort not in ("name", "updated_at"):
+        raise ApiError(400, "bad_sort", "sort must be 'name' or 'updated_at'")
+    try:
+        limit = int(params.get("limit", "100"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_limit", "limit must be an integer") from exc
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(400, "bad_limit", f"limit must be between 1 and {MAX_PAGE}")
+    after = _decode_cursor(params["cursor"], sort) if params.get("cursor") else None
+    prefix = params.get("prefix", "")
+    records = await hub.run(
+        lambda: hub.store.list(limit=limit + 1, after=after, sort=sort, prefix=prefix)  # type: ignore[arg-type]
+    )
+    page, more = records[:limit], len(records) > limit
+    next_cursor = None
+    if more:
+        last = page[-1]
+        next_cursor = _encode_cursor((last.updated_at if sort == "updated_at" else None, last.name))
+    return JSONResponse(
+        {"documents": [record_json(r, hub) for r in page], "next_cursor": next_cursor}
+    )
+
+
+def _encode_cursor(key: tuple[Any, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    try:
+        value, name = json.loads(_b64decode(cursor))
+        if not isinstance(name, str) or (sort == "updated_at" and not isinstance(value, float)):
+            raise ValueError("cursor does not match the sort order")
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, "bad_cursor", "cursor is not one this API returned") from exc
+    return value, name
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64url") from exc
+
+
+def _name_and_action(request: Request) -> tuple[str, str | None]:
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    try:
+        rest = raw.decode("utf-8")[len(DOCS_PREFIX) :]
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "bad_name", "document name is not valid UTF-8") from exc
+    action = None
+    head, _, last = rest.rpartition("/")
+    if head and last in ACTIONS:
+        rest, action = head, last
+    try:
+        return parse_name(rest), action
+    except InvalidName as exc:
+        raise ApiError(400, "bad_name", str(exc)) from exc
+
+
+@_json_errors
+async def document_endpoint(request: Request) -> Response:
+    """Dispatch ``/api/documents/{name}[/{action}]`` by action and method."""
+    name, action = _name_and_action(request)
+    method = request.method if request.method != "HEAD" else "GET"
+    handlers: dict[tuple[str | None, str], Handler] = {
+        (None, "GET"): get_document,
+        (None, "DELETE"): delete_document,
+        ("update", "GET"): get_state,
+        ("update", "POST"): post_update,
+        ("content", "GET"): get_content,
+        ("export", "GET"): get_export,
+    }
+    handler = handlers.get((action, method))
+    if handler is None:
+        raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+    request.state.name = name
+    return await handler(request)
+
+
+async def _record(hub: Hub, name: str) -> DocumentRecord:
+    record = await hub.run(hub.store.get, name)
+    if record is None:
+        raise ApiError(404, "not_found", f"no document named {name!r}")
+    return record
+
+
+async def get_document(request: Request) -> Response:
+    """``GET /api/documents/{name}``: the document's record."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse(record_json(await _record(hub, request.state.name), hub))
+
+
+async def delete_document(request: Request) -> Response:
+    """``DELETE /api/documents/{name}``: remove it; connected peers are closed with 4410."""
+    hub: Hub = request.app.state.hub
+    if not await hub.delete(request.state.name):
+        raise ApiError(404, "not_found", f"no document named {request.state.name!r}")
+    return JSONResponse({"deleted": request.state.name})
+
+
+async def document_state(hub: Hub, name: str) -> bytes:
+    """The committed state of document ``name`` as one v1 update.
+
+    Raises:
+        ApiError: 404 when the document does not exist.
+    """
+    await _record(hub, name)
+    await hub.flush()
+    room = hub.room(name)
+    if room is not None:
+        return room.doc.get_update()
+    stored = await hub.run(hub.store.load, name)
+    parts = stored.updates_in_order()
+    return await hub.run(merge_updates, *parts) if parts else EMPTY_UPDATE
+
+
+async def get_state(request: Request) -> Response:
+    """``GET /api/documents/{name}/update[?state_vector=base64url]``: the state as an update."""
+    hub: Hub = request.app.state.hub
+    state = await document_state(hub, request.state.name)
+    encoded_sv = request.query_params.get("state_vector")
+    if encoded_sv:
+        try:
+            state = get_update(state, _b64decode(encoded_sv))
+        except ValueError as exc:
+            raise ApiError(400, "bad_state_vector", f"cannot read state_vector: {exc}") from exc
+    return Response(state, media_type="application/octet-stream")
+
+
+async def post_update(request: Request) -> Response:
+    """``POST /api/documents/{name}/update``: apply, commit and relay a v1 update."""
+    hub: Hub = request.app.state.hub
+    limit = hub.settings.max_message_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
+    name = request.state.name
+    async with hub.use(name) as room:
+        try:
+            room.apply(bytes(body))
+        except InvalidUpdate as exc:
+            raise ApiError(400, "invalid_update", str(exc)) from exc
+        hub.submit(room, bytes(body), None)
+        await hub.flush()
+    if room.closed:
+        raise ApiError(503, "storage_error", "the update could not be saved")
+    return JSONResponse(record_json(await _record(hub, name), hub))
+
+
+async def get_content(request: Request) -> Response:
+    """``GET /api/documents/{name}/content``: every shared type as JSON."""
+    hub: Hub = request.app.state.hub
+    state = await document_state(hub, request.state.name)
+    return JSONResponse(export.to_json(state))
+
+
+async def get_export(request: Request) -> Response:
+    """``GET /api/documents/{name}/export?format=``: a download in one of export.FORMATS."""
+    hub: Hub = request.app.state.hub
+    fmt = request.query_params.get("format", "markdown")
+    if fmt not in export.FORMATS:
+        raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
+    name = request.state.name
+    state = await document_state(hub, name)
+    try:
+        body = export.export(state, fmt, title=name)
+    except export.ExportError as exc:
+        raise ApiError(422, "cannot_export", str(exc)) from exc
+    media_type, extension = export.FORMATS[fmt]
+    filename = name.replace("/", "_") + "." + extension
+    disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"
+    return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")

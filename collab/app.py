@@ -1,0 +1,92 @@
+"""``create_app(settings)``: the Starlette application, its routes and its lifespan.
+
+No globals: the store and the hub live in ``app.state`` for the lifetime of the app.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from collab import api
+from collab.hub import Hub
+from collab.settings import Settings
+from collab.store import Store
+from collab.websocket import sync_endpoint
+
+__all__ = ["WebAssetsMissing", "create_app", "web_dist"]
+
+log = logging.getLogger("collab.app")
+
+
+class WebAssetsMissing(RuntimeError):
+    """The built web editor (``web/dist``) is missing."""
+
+
+def web_dist(settings: Settings) -> Path:
+    """The folder of the built web editor: the setting, or ``web/dist`` beside the package."""
+    if settings.web_dist:
+        return Path(settings.web_dist)
+    return Path(__file__).resolve().parent.parent / "web" / "dist"
+
+
+def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
+    """Build the application.
+
+    Args:
+        settings: the server settings.
+        require_web: raise when the built editor is missing instead of serving without it.
+
+    Raises:
+        WebAssetsMissing: with ``require_web`` and no ``index.html`` in the web folder.
+    """
+    dist = web_dist(settings)
+    index = dist / "index.html"
+    if require_web and not index.is_file():
+        raise WebAssetsMissing(
+            f"the web editor is not built: {index} is missing. Run ./scripts/build-web "
+            "(or `npm ci && npm run build` in web/), or point --web-dist at a built copy."
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = Store(settings.db, synchronous=settings.synchronous)
+        hub = Hub(store, settings)
+        await hub.start()
+        app.state.settings = settings
+        app.state.hub = hub
+        log.info("serving %s (schema version %d)", settings.db, store.schema_version())
+        try:
+            yield
+        finally:
+            await hub.close()
+
+    async def healthz(request: Request) -> Response:
+        hub: Hub = request.app.state.hub
+        return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
+
+    async def editor(request: Request) -> Response:
+        if not index.is_file():
+            return JSONResponse(
+                {"error": "web_not_built", "detail": "the web editor is not built"}, 404
+            )
+        return FileResponse(index)
+
+    routes: list[Route | WebSocketRoute | Mount] = [
+        WebSocketRoute("/sync/{name:path}", sync_endpoint),
+        Route("/healthz", healthz),
+        *api.routes(),
+        Route("/", editor),
+        Route("/d/{name:path}", editor),
+    ]
+    if (dist / "assets").is_dir():
+        routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
+    return Starlette(routes=routes, lifespan=lifespan)

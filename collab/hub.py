@@ -1,0 +1,355 @@
+"""The open rooms: load on first use, group-commit their updates, relay, compact, unload.
+
+Durability rule (DESIGN.md section 4): an update is committed to SQLite before any peer is
+sent it. Updates are applied to the room's document as they arrive, queued, and committed by
+one committer task in one transaction per burst (group commit); only then are they relayed.
+A sync step 2 reply, which could expose queued updates, is likewise sent after the commit of
+everything queued before it (:meth:`Hub.after_commit`).
+
+All database work runs on one worker thread, so the event loop never blocks on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from pycrdt import Doc
+
+from collab import protocol
+from collab.room import Peer, Room
+from collab.settings import Settings
+from collab.store import Store, StoreError
+from collab.updates import apply_all
+
+__all__ = ["ClosablePeer", "Hub", "ShuttingDown"]
+
+log = logging.getLogger("collab.hub")
+
+T = TypeVar("T")
+
+# Close codes the hub asks peers to close with (the WebSocket layer names them all).
+GOING_AWAY = 1001
+STORAGE_ERROR = 1011
+DOCUMENT_DELETED = 4410
+
+# Queued bytes above which writers wait for the committer (backpressure on floods).
+_HIGH_WATER_BYTES = 8 * 1024 * 1024
+
+
+class ClosablePeer(Peer, Protocol):
+    """A peer the hub can disconnect (storage failure, deletion, shutdown)."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the connection to close with ``code`` and ``reason`` (non-blocking)."""
+
+
+class ShuttingDown(RuntimeError):
+    """The hub is closing and accepts no new room users."""
+
+
+@dataclass(eq=False)
+class _Entry:
+    """A room slot: the loading task, its users, and its pending unload."""
+
+    name: str
+    ready: asyncio.Future[Room]
+    users: int = 0
+    unload: asyncio.TimerHandle | None = None
+    log_rows: int = 0
+    log_bytes: int = 0
+    compacting: bool = False
+    pending: int = 0
+    peers: set[ClosablePeer] = field(default_factory=set)
+
+
+class Hub:
+    """Owns the open rooms and the store.
+
+    Args:
+        store: the opened store; the hub runs its methods on a single worker thread.
+        settings: grace period, compaction thresholds and awareness limit are read here.
+    """
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._entries: dict[str, _Entry] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collab-db")
+        self._queue: list[tuple[_Entry, Room, bytes, Peer | None]] = []
+        self._queued_bytes = 0
+        self._callbacks: list[Callable[[], None]] = []
+        self._wake = asyncio.Event()
+        self._committed = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._busy = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.commits = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the committer task."""
+        self._committer = asyncio.create_task(self._commit_loop(), name="collab-committer")
+
+    async def close(self) -> None:
+        """Refuse new users, commit everything queued, close peers with 1001, stop.
+
+        Safe to call twice.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        await self.flush()
+        for entry in list(self._entries.values()):
+            for peer in list(entry.peers):
+                peer.close(GOING_AWAY, "server shutting down")
+        if self._committer is not None:
+            self._committer.cancel()
+            await asyncio.gather(self._committer, return_exceptions=True)
+        await self.run(self.store.close)
+        self._executor.shutdown(wait=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a background task, kept referenced until it ends."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a blocking store call on the database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    @property
+    def open_rooms(self) -> int:
+        """How many rooms are loaded now."""
+        return len(self._entries)
+
+    def room(self, name: str) -> Room | None:
+        """The loaded room of document ``name``, or ``None`` when it is not open."""
+        entry = self._entries.get(name)
+        if entry is None or not entry.ready.done() or entry.ready.exception():
+            return None
+        return entry.ready.result()
+
+    def peer_count(self, name: str) -> int:
+        """How many WebSocket peers are connected to document ``name`` now."""
+        entry = self._entries.get(name)
+        return len(entry.peers) if entry else 0
+
+    # -- rooms -------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def use(self, name: str, peer: ClosablePeer | None = None) -> AsyncIterator[Room]:
+        """Hold room ``name`` open (loading it on first use) for the ``async with`` body.
+
+        With ``peer``, the peer joins the room (sync step 1 and awareness are queued to it)
+        and leaves it at the end, its awareness states removed at once.
+
+        Raises:
+            ShuttingDown: when the hub is closing.
+            StoreError: when the document cannot be loaded.
+        """
+        if self._closing:
+            raise ShuttingDown("server shutting down")
+        entry = self._entries.get(name)
+        if entry is None:
+            entry = _Entry(name, asyncio.get_running_loop().create_future())
+            self._entries[name] = entry
+            self._spawn(self._load(entry))
+        entry.users += 1
+        if entry.unload is not None:
+            entry.unload.cancel()
+            entry.unload = None
+        try:
+            room = await asyncio.shield(entry.ready)
+            if peer is not None:
+                entry.peers.add(peer)
+                room.join(peer)
+            try:
+                yield room
+            finally:
+                if peer is not None:
+                    entry.peers.discard(peer)
+                    room.leave(peer)
+        finally:
+            entry.users -= 1
+            if entry.users == 0 and self._entries.get(name) is entry:
+                self._schedule_unload(entry)
+
+    async def _load(self, entry: _Entry) -> None:
+        try:
+            stored = await self.run(self.store.load, entry.name)
+            doc = apply_all(Doc(), stored.updates_in_order())
+        except Exception as exc:
+            log.error("cannot load document %r: %s", entry.name, exc)
+            if self._entries.get(entry.name) is entry:
+                del self._entries[entry.name]
+            entry.ready.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            entry.ready.exception()  # mark retrieved: users may all have gone
+            return
+        entry.log_rows = len(stored.updates)
+        entry.log_bytes = sum(map(len, stored.updates))
+        room = Room(
+            entry.name,
+            doc,
+            tombstone=stored.tombstone,
+            max_awareness_bytes=self.settings.max_awareness_bytes,
+        )
+        entry.ready.set_result(room)
+
+    def _schedule_unload(self, entry: _Entry) -> None:
+        loop = asyncio.get_running_loop()
+        entry.unload = loop.call_later(self.settings.room_grace_seconds, self._unload, entry)
+
+    def _unload(self, entry: _Entry) -> None:
+        entry.unload = None
+        if entry.users or self._entries.get(entry.name) is not entry:
+            return
+        if entry.pending or entry.compacting:
+            self._schedule_unload(entry)  # still writing: try again after the grace period
+            return
+        del self._entries[entry.name]
+        log.debug("unloaded room %r", entry.name)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def submit(self, room: Room, update: bytes, origin: Peer | None) -> None:
+        """Queue an update already applied to ``room`` for commit, then relay to the others.
+
+        Never blocks; see :meth:`backpressure` for flow control.
+        """
+        entry = self._entries.get(room.name)
+        if entry is None or room.closed:
+            raise ShuttingDown(f"room {room.name!r} is closed")
+        entry.pending += 1
+        self._queue.append((entry, room, update, origin))
+        self._queued_bytes += len(update)
+        self._wake.set()
+
+    async def backpressure(self) -> None:
+        """Wait while more than a few MiB are queued for commit (slows floods, not bursts)."""
+        while self._queued_bytes > _HIGH_WATER_BYTES and not self._closing:
+            await self._wait_commit()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once everything queued so far is committed (at once if nothing is)."""
+        if not self._queue and not self._callbacks and not self._busy:
+            callback()
+        else:
+            self._callbacks.append(callback)
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed (or failed)."""
+        done = asyncio.get_running_loop().create_future()
+
+        def resolve() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.after_commit(resolve)
+        await done
+
+    async def delete(self, name: str) -> bool:
+        """Delete document ``name``: commit what is queued, close its peers with 4410, drop it.
+
+        Returns:
+            ``True`` when the document existed.
+
+        Raises:
+            StoreError: on a database failure.
+        """
+        await self.flush()
+        entry = self._entries.get(name)
+        if entry is not None and entry.ready.done() and not entry.ready.exception():
+            self._drop(entry, entry.ready.result(), DOCUMENT_DELETED, "document deleted")
+        elif entry is not None:
+            del self._entries[name]
+        return await self.run(self.store.delete, name)
+
+    async def _wait_commit(self) -> None:
+        self._committed.clear()
+        await self._committed.wait()
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            callbacks, self._callbacks = self._callbacks, []
+            self._queued_bytes = 0
+            self._busy = True
+            try:
+                if batch:
+                    await self._commit(batch)
+            finally:
+                self._busy = False
+                for callback in callbacks:
+                    callback()
+                self._committed.set()
+
+    async def _commit(self, batch: list[tuple[_Entry, Room, bytes, Peer | None]]) -> None:
+        try:
+            await self.run(self.store.append, [(room.name, update) for _, room, update, _ in batch])
+        except StoreError as exc:
+            self._fail(batch, exc)
+            return
+        self.commits += 1
+        for entry, room, update, origin in batch:
+            entry.pending -= 1
+            entry.log_rows += 1
+            entry.log_bytes += len(update)
+            room.broadcast(protocol.encode(protocol.Update(update)), exclude=origin)
+        for entry in {entry for entry, *_ in batch}:
+            if (
+                entry.log_rows >= self.settings.compact_updates
+                or entry.log_bytes >= self.settings.compact_bytes
+            ) and not entry.compacting:
+                entry.compacting = True
+                self._spawn(self._compact(entry))
+
+    def _fail(self, batch: list[tuple[_Entry, Room, bytes, Peer | None]], exc: StoreError) -> None:
+        """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
+        rooms = {room: entry for entry, room, _, _ in batch}
+        log.error("commit failed, closing %d room(s): %s", len(rooms), exc)
+        for room, entry in rooms.items():
+            entry.pending = 0
+            self._drop(entry, room, STORAGE_ERROR, "storage error: update not saved")
+
+    def _drop(self, entry: _Entry, room: Room, code: int, reason: str) -> None:
+        """Close ``room`` for good: forget it and disconnect its peers."""
+        room.closed = True
+        if self._entries.get(entry.name) is entry:
+            del self._entries[entry.name]
+        if entry.unload is not None:
+            entry.unload.cancel()
+            entry.unload = None
+        for peer in list(entry.peers):
+            peer.close(code, reason)
+
+    async def _compact(self, entry: _Entry) -> None:
+        try:
+            result = await self.run(self.store.compact, entry.name)
+        except StoreError as exc:
+            log.error("compaction of %r failed: %s", entry.name, exc)
+        else:
+            if result is not None:
+                entry.log_rows -= result.rows
+                entry.log_bytes -= result.log_bytes
+                log.info(
+                    "compacted %r: %d updates, %d -> %d bytes",
+                    entry.name,
+                    result.rows,
+                    result.bytes_before,
+                    result.bytes_after,
+                )
+        finally:
+            entry.compacting = False

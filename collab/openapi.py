@@ -1,0 +1,138 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``/api/openapi.json``.
+
+The README's API table is checked against this document by a test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["OPENAPI"]
+
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "Document name, percent-encoded; may contain '/'.",
+    "schema": {"type": "string"},
+}
+_ERROR = {
+    "description": "Error",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+                "required": ["error", "detail"],
+            }
+        }
+    },
+}
+_RECORD = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "size_bytes": {"type": "integer"},
+        "updates": {"type": "integer", "description": "log rows since the last compaction"},
+        "peers": {"type": "integer", "description": "WebSocket peers connected now"},
+    },
+}
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "collab", "version": "1", "description": "Collaborative documents."},
+    "paths": {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness and the number of open rooms",
+                "responses": {"200": _json({"type": "object"})},
+            }
+        },
+        "/api/documents": {
+            "get": {
+                "summary": "List documents, paginated",
+                "parameters": [
+                    _query("limit", "page size, 1-1000", {"type": "integer", "default": 100}),
+                    _query("cursor", "next_cursor of the previous page", {"type": "string"}),
+                    _query("sort", "order", {"enum": ["name", "updated_at"], "default": "name"}),
+                    _query("prefix", "only names starting with this", {"type": "string"}),
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "documents": {"type": "array", "items": _RECORD},
+                                "next_cursor": {"type": ["string", "null"]},
+                            },
+                        }
+                    ),
+                    "400": _ERROR,
+                },
+            }
+        },
+        "/api/documents/{name}": {
+            "parameters": [_NAME],
+            "get": {
+                "summary": "One document's record",
+                "responses": {"200": _json(_RECORD), "404": _ERROR},
+            },
+            "delete": {
+                "summary": "Delete a document; its peers are closed with 4410",
+                "responses": {"200": _json({"type": "object"}), "404": _ERROR},
+            },
+        },
+        "/api/documents/{name}/update": {
+            "parameters": [_NAME],
+            "get": {
+                "summary": "The state as a Yjs v1 update (or the diff from state_vector)",
+                "parameters": [
+                    _query("state_vector", "base64url Yjs state vector", {"type": "string"})
+                ],
+                "responses": {
+                    "200": {"description": "Yjs update", "content": _BINARY},
+                    "400": _ERROR,
+                    "404": _ERROR,
+                },
+            },
+            "post": {
+                "summary": "Apply, commit and relay a Yjs v1 update (creates the document)",
+                "requestBody": {"required": True, "content": _BINARY},
+                "responses": {"200": _json(_RECORD), "400": _ERROR, "413": _ERROR},
+            },
+        },
+        "/api/documents/{name}/content": {
+            "parameters": [_NAME],
+            "get": {
+                "summary": "Every shared type as JSON",
+                "responses": {"200": _json({"type": "object"}), "404": _ERROR},
+            },
+        },
+        "/api/documents/{name}/export": {
+            "parameters": [_NAME],
+            "get": {
+                "summary": "Download as yjs, json, markdown, html or text",
+                "parameters": [
+                    _query(
+                        "format",
+                        "export format",
+                        {"enum": ["yjs", "json", "markdown", "html", "text"]},
+                    )
+                ],
+                "responses": {"200": {"description": "The file"}, "400": _ERROR, "404": _ERROR},
+            },
+        },
+    },
+}

@@ -1,0 +1,267 @@
+"""Sans-I/O codec for the y-websocket wire protocol (y-protocols).
+
+Every WebSocket message is one binary frame: ``varUint messageType`` then a payload
+(y-protocols ``sync.js``, ``awareness.js`` and ``auth.js``; y-websocket ``server.js``):
+
+* ``0`` sync: ``varUint syncType`` then ``varUint8Array``; syncType ``0`` sync step 1 (a state
+  vector), ``1`` sync step 2 (an update), ``2`` update (an update, Yjs update format v1);
+* ``1`` awareness: ``varUint8Array`` of an awareness update, itself
+  ``varUint count`` then ``count`` x (``varUint clientID``, ``varUint clock``, ``varString JSON``);
+* ``2`` auth: ``varUint authType`` (``0`` = permission denied) then ``varString reason``;
+* ``3`` query awareness: no payload.
+
+Encoding uses pycrdt's helpers. Decoding is strict and bounded: it raises only
+:class:`ProtocolError`, whatever the input, so hostile bytes can never crash a caller.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from pycrdt import write_message, write_var_uint
+
+__all__ = [
+    "Auth",
+    "Awareness",
+    "AwarenessEntry",
+    "ByteReader",
+    "Message",
+    "MessageType",
+    "ProtocolError",
+    "QueryAwareness",
+    "SyncStep1",
+    "SyncStep2",
+    "SyncType",
+    "Update",
+    "decode",
+    "decode_awareness",
+    "encode",
+]
+
+# A varUint of more than 8 bytes (56 bits) is larger than any length or id a sane peer sends
+# (lib0 itself caps numbers at 2^53); reading further is how hostile input buys time.
+_MAX_VARUINT_BYTES = 8
+
+
+class MessageType(IntEnum):
+    """Top-level y-protocols message types (the first varUint of a frame)."""
+
+    SYNC = 0
+    AWARENESS = 1
+    AUTH = 2
+    QUERY_AWARENESS = 3
+
+
+class SyncType(IntEnum):
+    """Sub-types of a sync message (y-protocols ``sync.js``)."""
+
+    STEP1 = 0
+    STEP2 = 1
+    UPDATE = 2
+
+
+class ProtocolError(ValueError):
+    """A frame that does not follow the y-protocols encoding; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStep1:
+    """Sync step 1: the sender's state vector; the receiver answers with sync step 2."""
+
+    state_vector: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStep2:
+    """Sync step 2: an update holding everything the receiver's state vector lacked."""
+
+    update: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """An incremental document update (Yjs update format v1)."""
+
+    update: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Awareness:
+    """An awareness update, kept encoded (see :func:`decode_awareness` for its entries)."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAwareness:
+    """A request for every awareness state the receiver knows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """An auth message; y-protocols defines only ``permission denied`` with a reason."""
+
+    reason: str
+
+
+Message = SyncStep1 | SyncStep2 | Update | Awareness | QueryAwareness | Auth
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessEntry:
+    """One client's entry in an awareness update: ``state is None`` removes the client."""
+
+    client_id: int
+    clock: int
+    state: Any
+
+
+class ByteReader:
+    """A bounds-checked cursor over lib0-encoded bytes; every failure is a ProtocolError."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def var_uint(self) -> int:
+        data, pos = self.data, self.pos
+        value = 0
+        for shift in range(0, 7 * _MAX_VARUINT_BYTES, 7):
+            if pos >= len(data):
+                raise ProtocolError("truncated varUint")
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                self.pos = pos
+                return value
+        raise ProtocolError("varUint longer than 8 bytes")
+
+    def var_bytes(self) -> bytes:
+        length = self.var_uint()
+        end = self.pos + length
+        if end > len(self.data):
+            raise ProtocolError(
+                f"length {length} exceeds the {len(self.data) - self.pos} bytes left"
+            )
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def var_string(self) -> str:
+        raw = self.var_bytes()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("string is not valid UTF-8") from exc
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise ProtocolError(f"{len(self.data) - self.pos} unexpected trailing bytes")
+
+
+def decode(frame: bytes) -> Message:
+    """Decode one binary frame into a message.
+
+    Args:
+        frame: the whole WebSocket binary frame.
+
+    Returns:
+        The typed message. Payloads (updates, state vectors, awareness updates) are returned
+        as raw bytes; their own validity is checked by pycrdt or :func:`decode_awareness`.
+
+    Raises:
+        ProtocolError: on an empty, truncated or over-long frame or an unknown message type.
+    """
+    reader = ByteReader(frame)
+    kind = reader.var_uint()
+    message: Message
+    if kind == MessageType.SYNC:
+        sync_type = reader.var_uint()
+        payload = reader.var_bytes()
+        if sync_type == SyncType.STEP1:
+            message = SyncStep1(payload)
+        elif sync_type == SyncType.STEP2:
+            message = SyncStep2(payload)
+        elif sync_type == SyncType.UPDATE:
+            message = Update(payload)
+        else:
+            raise ProtocolError(f"unknown sync message type {sync_type}")
+    elif kind == MessageType.AWARENESS:
+        message = Awareness(reader.var_bytes())
+    elif kind == MessageType.QUERY_AWARENESS:
+        message = QueryAwareness()
+    elif kind == MessageType.AUTH:
+        auth_type = reader.var_uint()
+        if auth_type != 0:
+            raise ProtocolError(f"unknown auth message type {auth_type}")
+        message = Auth(reader.var_string())
+    else:
+        raise ProtocolError(f"unknown message type {kind}")
+    reader.end()
+    return message
+
+
+def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
+    """Decode an awareness update (y-protocols ``awareness.js`` ``encodeAwarenessUpdate``).
+
+    Args:
+        payload: the awareness update carried by an :class:`Awareness` message.
+
+    Returns:
+        The entries in order; a ``None`` state (JSON ``null``) means the client left.
+
+    Raises:
+        ProtocolError: on a truncated update, bad UTF-8 or a state that is not JSON.
+    """
+    reader = ByteReader(payload)
+    count = reader.var_uint()
+    entries: list[AwarenessEntry] = []
+    for _ in range(count):
+        client_id = reader.var_uint()
+        clock = reader.var_uint()
+        text = reader.var_string()
+        try:
+            state = json.loads(text)
+        except ValueError as exc:
+            raise ProtocolError("awareness state is not JSON") from exc
+        except RecursionError as exc:
+            raise ProtocolError("awareness state is nested too deeply") from exc
+        entries.append(AwarenessEntry(client_id, clock, state))
+    reader.end()
+    return entries
+
+
+def encode_awareness(entries: list[AwarenessEntry]) -> bytes:
+    """Encode awareness entries as an awareness update (the inverse of decode_awareness)."""
+    parts = [write_var_uint(len(entries))]
+    for entry in entries:
+        state = json.dumps(entry.state, separators=(",", ":")).encode()
+        parts += [write_var_uint(entry.client_id), write_var_uint(entry.clock)]
+        parts.append(write_message(state))
+    return b"".join(parts)
+
+
+def encode(message: Message) -> bytes:
+    """Encode a message as one binary frame (the inverse of :func:`decode`)."""
+    if isinstance(message, SyncStep1):
+        return _sync(SyncType.STEP1, message.state_vector)
+    if isinstance(message, SyncStep2):
+        return _sync(SyncType.STEP2, message.update)
+    if isinstance(message, Update):
+        return _sync(SyncType.UPDATE, message.update)
+    if isinstance(message, Awareness):
+        return write_var_uint(MessageType.AWARENESS) + write_message(message.payload)
+    if isinstance(message, QueryAwareness):
+        return write_var_uint(MessageType.QUERY_AWARENESS)
+    reason = message.reason.encode()
+    return write_var_uint(MessageType.AUTH) + write_var_uint(0) + write_message(reason)
+
+
+def _sync(sync_type: SyncType, payload: bytes) -> bytes:
+    return bytes((MessageType.SYNC, sync_type)) + write_message(payload)

@@ -1,0 +1,148 @@
+"""One open document: its pycrdt ``Doc``, its awareness states, its peers and their fan-out.
+
+A :class:`Room` does no I/O and never awaits: peers are objects with a non-blocking
+``send(frame)`` (the WebSocket layer queues the frame for its writer task). The order of
+operations that makes the server durable (apply, commit, then relay) is the hub's job;
+the room offers each step separately.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pycrdt import Awareness as AwarenessStates
+from pycrdt import Doc
+
+from collab import protocol
+from collab.protocol import ProtocolError
+from collab.updates import InvalidUpdate, apply_update, encode_diff, revives_deleted
+
+__all__ = ["AwarenessTooLarge", "Peer", "Room"]
+
+
+class Peer(Protocol):
+    """What a room needs of a connection: a queue to put frames on, without waiting."""
+
+    def send(self, frame: bytes) -> None:
+        """Queue one binary frame for the peer (never blocks, never raises)."""
+
+
+class AwarenessTooLarge(ProtocolError):
+    """An awareness state over the room's size limit."""
+
+
+class Room:
+    """An open document shared by its peers.
+
+    Args:
+        name: the document name (already validated).
+        doc: the document, loaded from storage.
+        tombstone: the merged state of an earlier, deleted document of the same name, if
+            any; updates reviving its structs are refused (see ``Store.delete``).
+        max_awareness_bytes: largest accepted JSON state of one awareness client, in bytes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        doc: Doc[Any],
+        *,
+        tombstone: bytes | None = None,
+        max_awareness_bytes: int = 64 * 1024,
+    ) -> None:
+        self.name = name
+        self.doc = doc
+        self.tombstone = tombstone
+        self.max_awareness_bytes = max_awareness_bytes
+        self.awareness = AwarenessStates(doc)
+        self.awareness.set_local_state(None)  # the server itself has no presence
+        self.peers: dict[Peer, set[int]] = {}
+        self.closed = False  # set when the document is deleted or its storage failed
+
+    # -- membership --------------------------------------------------------------------------
+
+    def join(self, peer: Peer) -> None:
+        """Add ``peer`` and send it the room's sync step 1 and the current awareness states.
+
+        The server's own sync step 1 makes a reconnecting client answer with sync step 2,
+        which carries the edits it made offline (y-protocols ``sync.js``).
+        """
+        self.peers[peer] = set()
+        peer.send(protocol.encode(protocol.SyncStep1(self.doc.get_state())))
+        states = self.awareness_frame()
+        if states is not None:
+            peer.send(states)
+
+    def leave(self, peer: Peer) -> None:
+        """Remove ``peer`` and broadcast at once the removal of the awareness clients it owned."""
+        client_ids = self.peers.pop(peer, set())
+        present = [cid for cid in client_ids if cid in self.awareness.states]
+        if present:
+            self.awareness.remove_awareness_states(present, peer)
+            payload = self.awareness.encode_awareness_update(present)
+            self.broadcast(protocol.encode(protocol.Awareness(payload)))
+
+    # -- document ----------------------------------------------------------------------------
+
+    def apply(self, update: bytes) -> None:
+        """Validate ``update`` (Yjs v1) and apply it to the document.
+
+        Raises:
+            InvalidUpdate: malformed, v2-encoded, or reviving a deleted document; the
+                document is unchanged.
+        """
+        if self.tombstone is not None and revives_deleted(update, self.tombstone):
+            raise InvalidUpdate("update carries content of a deleted document")
+        apply_update(self.doc, update)
+
+    def sync_step2(self, state_vector: bytes) -> bytes:
+        """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).
+
+        Raises:
+            InvalidUpdate: when the state vector cannot be decoded.
+        """
+        update = encode_diff(self.doc, state_vector)
+        return protocol.encode(protocol.SyncStep2(update))
+
+    def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
+        """Send ``frame`` (encoded once) to every peer except ``exclude``."""
+        for peer in self.peers:
+            if peer is not exclude:
+                peer.send(frame)
+
+    # -- awareness ---------------------------------------------------------------------------
+
+    def apply_awareness(self, peer: Peer, payload: bytes) -> None:
+        """Apply an awareness update from ``peer`` and relay it to the other peers.
+
+        The client ids a peer announces are remembered, so that :meth:`leave` can remove
+        them when the connection ends.
+
+        Raises:
+            ProtocolError: when the payload is malformed.
+            AwarenessTooLarge: when a state exceeds ``max_awareness_bytes``.
+        """
+        entries = protocol.decode_awareness(payload)
+        for entry in entries:
+            if entry.state is not None:
+                size = len(protocol.encode_awareness([entry]))
+                if size > self.max_awareness_bytes:
+                    raise AwarenessTooLarge(
+                        f"awareness state of {size} bytes exceeds {self.max_awareness_bytes}"
+                    )
+        owned = self.peers.setdefault(peer, set())
+        for entry in entries:
+            if entry.state is None:
+                owned.discard(entry.client_id)
+            else:
+                owned.add(entry.client_id)
+        self.awareness.apply_awareness_update(payload, peer)
+        self.broadcast(protocol.encode(protocol.Awareness(payload)), exclude=peer)
+
+    def awareness_frame(self) -> bytes | None:
+        """An awareness frame with every known state, or ``None`` when there is none."""
+        client_ids = list(self.awareness.states)
+        if not client_ids:
+            return None
+        payload = self.awareness.encode_awareness_update(client_ids)
+        return protocol.encode(protocol.Awareness(payload))

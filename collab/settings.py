@@ -1,0 +1,140 @@
+"""Server settings: one frozen dataclass; CLI flag beats ``COLLAB_*`` variable beats default.
+
+Every field carries its flag, environment variable and help text as metadata, so the CLI,
+the README's configuration reference and its test all read the same table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+
+__all__ = ["Settings", "SettingsError", "describe"]
+
+MiB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting with a value of the wrong type or out of range."""
+
+
+def _setting(default: Any, help: str, *, flag: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "flag": flag})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``collab serve`` can be told. Sizes are bytes, durations seconds."""
+
+    host: str = _setting("127.0.0.1", "Interface to listen on.")
+    port: int = _setting(8000, "TCP port to listen on.")
+    db: str = _setting("data/collab.db", "SQLite database file (created when missing).")
+    synchronous: str = _setting(
+        "NORMAL",
+        "SQLite `synchronous` pragma: NORMAL survives process crashes, FULL also power loss.",
+    )
+    max_message_bytes: int = _setting(
+        16 * MiB, "Largest WebSocket message accepted; larger ones close with 1009."
+    )
+    max_awareness_bytes: int = _setting(
+        64 * 1024, "Largest awareness state of one client; larger ones close with 4413."
+    )
+    send_queue_bytes: int = _setting(
+        32 * MiB,
+        "Bytes queued for one slow peer before it is disconnected with 1013.",
+    )
+    room_grace_seconds: float = _setting(
+        2.0, "How long an empty room stays loaded before it is unloaded."
+    )
+    compact_updates: int = _setting(
+        1000, "Compact a document once its log holds this many updates."
+    )
+    compact_bytes: int = _setting(4 * MiB, "Compact a document once its log holds this many bytes.")
+    web_dist: str = _setting(
+        "", "Folder of the built web editor; empty means web/dist beside the package."
+    )
+    log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+
+    @classmethod
+    def from_sources(
+        cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build settings from parsed CLI flags (``None`` = not given) and the environment.
+
+        Raises:
+            SettingsError: when a value cannot be converted or is out of range.
+        """
+        flags = flags or {}
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if flags.get(f.name) is not None:
+                values[f.name] = flags[f.name]
+            elif env_name(f.name) in environ:
+                values[f.name] = _convert(f.name, type(f.default), environ[env_name(f.name)])
+        return replace(cls(), **values).checked()
+
+    def checked(self) -> Settings:
+        """Return ``self`` after checking ranges.
+
+        Raises:
+            SettingsError: naming the first bad setting.
+        """
+        positive = (
+            "max_message_bytes",
+            "max_awareness_bytes",
+            "send_queue_bytes",
+            "compact_updates",
+            "compact_bytes",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError("port must be between 0 and 65535")
+        if self.room_grace_seconds < 0:
+            raise SettingsError("room_grace_seconds must not be negative")
+        if self.synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise SettingsError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
+            raise SettingsError("log_level must be debug, info, warning or error")
+        return self
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable of a setting, e.g. ``COLLAB_MAX_MESSAGE_BYTES``."""
+    return "COLLAB_" + field_name.upper()
+
+
+def flag_name(field_name: str) -> str:
+    """The CLI flag of a setting, e.g. ``--max-message-bytes``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def describe() -> list[dict[str, Any]]:
+    """One row per setting: name, flag, env, default, type and help (for the CLI and docs)."""
+    rows = []
+    for f in fields(Settings):
+        assert f.default is not MISSING
+        rows.append(
+            {
+                "name": f.name,
+                "flag": flag_name(f.name),
+                "env": env_name(f.name),
+                "default": f.default,
+                "type": type(f.default),
+                "help": f.metadata["help"],
+            }
+        )
+    return rows
+
+
+def _convert(name: str, kind: type, raw: str) -> Any:
+    try:
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc

@@ -1,0 +1,384 @@
+"""SQLite persistence through sqlite-utils: schema migrations, update log, snapshots, compaction.
+
+Layout (one SQLite file, WAL mode):
+
+* ``documents``: one row per stored document: ``name`` (primary key), ``created_at`` and
+  ``updated_at`` (Unix seconds, float), ``size_bytes`` (snapshot plus log bytes),
+  ``updates`` (log rows since the last compaction).
+* ``updates``: the append-only log of raw Yjs v1 updates, ``id`` ordered, ``name`` indexed.
+* ``snapshots``: at most one compacted state (a Yjs v1 update) per document.
+* ``tombstones``: the merged state of deleted documents, so stale editors cannot resurrect
+  their content (see :meth:`Store.delete`).
+
+Every method is blocking and must be called from one thread at a time (the hub runs them on
+a single worker thread). A write returns only after its transaction committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pycrdt import Doc, merge_updates
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from collab.updates import EMPTY_UPDATE, apply_all
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DocumentRecord",
+    "Store",
+    "StoreError",
+    "StoredDocument",
+]
+
+migrations = Migrations("collab")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Documents, the update log and snapshots."""
+    db.table("documents").create(
+        {"name": str, "created_at": float, "updated_at": float, "size_bytes": int, "updates": int},
+        pk="name",
+        not_null={"created_at", "updated_at", "size_bytes", "updates"},
+    )
+    db.table("documents").create_index(["updated_at"])
+    db.table("updates").create(
+        {"id": int, "name": str, "data": bytes, "created_at": float},
+        pk="id",
+        not_null={"name", "data", "created_at"},
+    )
+    db.table("updates").create_index(["name", "id"])
+    db.table("snapshots").create(
+        {"name": str, "data": bytes, "created_at": float, "last_update_id": int},
+        pk="name",
+        not_null={"data", "created_at", "last_update_id"},
+    )
+
+
+@migrations()
+def m002_tombstones(db: Database) -> None:
+    """Merged state of deleted documents, checked when a document is written again."""
+    db.table("tombstones").create(
+        {"name": str, "data": bytes, "deleted_at": float}, pk="name", not_null={"data"}
+    )
+
+
+SCHEMA_VERSION = len(migrations._migrations)
+
+SortKey = Literal["name", "updated_at"]
+
+
+class StoreError(RuntimeError):
+    """The database failed (disk full, locked, corrupt, unreadable); the message says how."""
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    """A document's row: timestamps in Unix seconds, sizes in bytes."""
+
+    name: str
+    created_at: float
+    updated_at: float
+    size_bytes: int
+    updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """What a room loads: the snapshot (if any), the log after it, the deleted-state tombstone."""
+
+    snapshot: bytes | None
+    updates: list[bytes]
+    tombstone: bytes | None
+
+    def updates_in_order(self) -> list[bytes]:
+        """The snapshot then the log: applying them in order rebuilds the document."""
+        return ([self.snapshot] if self.snapshot else []) + self.updates
+
+
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    """The result of one compaction: rows merged and bytes before and after."""
+
+    name: str
+    rows: int
+    log_bytes: int
+    bytes_before: int
+    bytes_after: int
+
+
+class Store:
+    """The SQLite store of every document.
+
+    Args:
+        path: the database file; its folder is created when missing.
+        synchronous: SQLite's ``synchronous`` pragma. ``NORMAL`` (the default) in WAL mode
+            keeps every committed transaction across a process crash (``kill -9``) but may
+            lose the last transactions on power loss; ``FULL`` fsyncs every commit and keeps
+            them across power loss too, at some throughput cost.
+
+    Raises:
+        StoreError: when the file cannot be opened or migrated.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
+            self.db = Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={_checked_synchronous(synchronous)}")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            migrations.apply(self.db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection (after a WAL checkpoint, so the file stands alone)."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.close()
+
+    def schema_version(self) -> int:
+        """How many migrations this database has applied."""
+        return len(migrations.applied(self.db))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def load(self, name: str) -> StoredDocument:
+        """Read everything a room needs to rebuild document ``name`` (empty if unknown).
+
+        Raises:
+            StoreError: on a database failure.
+        """
+        with self._errors("load"):
+            snapshot_row = self.db.execute(
+                "SELECT data, last_update_id FROM snapshots WHERE name = ?", [name]
+            ).fetchone()
+            after = snapshot_row[1] if snapshot_row else 0
+            rows = self.db.execute(
+                "SELECT data FROM updates WHERE name = ? AND id > ? ORDER BY id", [name, after]
+            ).fetchall()
+            tombstone = self.db.execute(
+                "SELECT data FROM tombstones WHERE name = ?", [name]
+            ).fetchone()
+        return StoredDocument(
+            snapshot=snapshot_row[0] if snapshot_row else None,
+            updates=[row[0] for row in rows],
+            tombstone=tombstone[0] if tombstone else None,
+        )
+
+    def get(self, name: str) -> DocumentRecord | None:
+        """The record of document ``name``, or ``None`` when it does not exist."""
+        with self._errors("read"):
+            row = self.db.execute(
+                "SELECT name, created_at, updated_at, size_bytes, updates FROM documents"
+                " WHERE name = ?",
+                [name],
+            ).fetchone()
+        return DocumentRecord(*row) if row else None
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        after: tuple[Any, str] | None = None,
+        sort: SortKey = "name",
+        prefix: str = "",
+    ) -> list[DocumentRecord]:
+        """A page of document records from the ``documents`` table (never loads documents).
+
+        Args:
+            limit: rows to return at most.
+            after: keyset cursor: the ``(sort value, name)`` of the previous page's last row.
+            sort: ``name`` (ascending) or ``updated_at`` (newest first).
+            prefix: only names starting with this string.
+        """
+        where, params = [], []
+        if prefix:
+            # Range scan on the primary key instead of LIKE (which treats % and _ specially).
+            where.append("name >= ? AND name < ?")
+            params += [prefix, prefix + "\U0010ffff"]
+        if sort == "name":
+            order = "name ASC"
+            if after is not None:
+                where.append("name > ?")
+                params.append(after[1])
+        else:
+            order = "updated_at DESC, name ASC"
+            if after is not None:
+                where.append("(updated_at < ? OR (updated_at = ? AND name > ?))")
+                params += [after[0], after[0], after[1]]
+        sql = "SELECT name, created_at, updated_at, size_bytes, updates FROM documents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order} LIMIT ?"
+        with self._errors("list"):
+            rows = self.db.execute(sql, [*params, limit]).fetchall()
+        return [DocumentRecord(*row) for row in rows]
+
+    def count(self) -> int:
+        """How many documents are stored."""
+        with self._errors("count"):
+            return int(self.db.execute("SELECT count(*) FROM documents").fetchone()[0])
+
+    def log_stats(self, name: str) -> tuple[int, int]:
+        """``(rows, bytes)`` of the document's update log since its last compaction."""
+        with self._errors("read"):
+            row = self.db.execute(
+                "SELECT count(*), coalesce(sum(length(u.data)), 0) FROM updates u"
+                " WHERE u.name = ? AND u.id > coalesce("
+                "(SELECT last_update_id FROM snapshots s WHERE s.name = u.name), 0)",
+                [name],
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
+        """Append updates to the log in ONE transaction (group commit).
+
+        Args:
+            batch: ``(document name, Yjs v1 update)`` pairs, in arrival order. Documents that
+                do not exist yet are created.
+
+        Raises:
+            StoreError: on a database failure; then nothing of the batch was written.
+        """
+        if not batch:
+            return
+        now = time.time()
+        per_doc: dict[str, list[int]] = {}
+        for name, update in batch:
+            stats = per_doc.setdefault(name, [0, 0])
+            stats[0] += 1
+            stats[1] += len(update)
+        with self._errors("commit"), self.db.atomic():
+            conn = self.db.conn
+            conn.executemany(
+                "INSERT INTO updates (name, data, created_at) VALUES (?, ?, ?)",
+                [(name, update, now) for name, update in batch],
+            )
+            conn.executemany(
+                "INSERT INTO documents (name, created_at, updated_at, size_bytes, updates)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                " updated_at = excluded.updated_at,"
+                " size_bytes = size_bytes + excluded.size_bytes,"
+                " updates = updates + excluded.updates",
+                [(name, now, now, size, count) for name, (count, size) in per_doc.items()],
+            )
+
+    def compact(self, name: str) -> Compaction | None:
+        """Merge document ``name``'s snapshot and log into one snapshot, in one transaction.
+
+        The merged update comes from ``pycrdt.merge_updates``, which keeps structs still
+        waiting for a missing predecessor (``Doc.get_update()`` would drop them). Before
+        writing, the merged state is checked against a replay of the log: the state vectors
+        and the encoded documents must be equal, or nothing changes.
+
+        Returns:
+            What was compacted, or ``None`` when the log was empty.
+
+        Raises:
+            StoreError: on a database failure or when the merged state does not match.
+        """
+        with self._errors("compact"), self.db.atomic():
+            stored = self.load(name)
+            last = self.db.execute("SELECT max(id) FROM updates WHERE name = ?", [name]).fetchone()[
+                0
+            ]
+            if not stored.updates or last is None:
+                return None
+            parts = stored.updates_in_order()
+            merged = merge_updates(*parts)
+            replayed, compacted = apply_all(Doc(), parts), apply_all(Doc(), [merged])
+            if (
+                replayed.get_state() != compacted.get_state()
+                or replayed.get_update() != compacted.get_update()
+            ):
+                raise StoreError(f"compaction of {name!r} aborted: merged state differs")
+            before = sum(map(len, parts))
+            self.db.execute(
+                "INSERT INTO snapshots (name, data, created_at, last_update_id)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data,"
+                " created_at = excluded.created_at, last_update_id = excluded.last_update_id",
+                [name, merged, time.time(), last],
+            )
+            self.db.execute("DELETE FROM updates WHERE name = ? AND id <= ?", [name, last])
+            self.db.execute(
+                "UPDATE documents SET size_bytes = ?, updates = 0 WHERE name = ?",
+                [len(merged), name],
+            )
+        return Compaction(
+            name, len(stored.updates), sum(map(len, stored.updates)), before, len(merged)
+        )
+
+    def delete(self, name: str) -> bool:
+        """Delete document ``name``, its log and snapshot, in one transaction.
+
+        Its merged state is kept as a tombstone: an editor that still holds the deleted
+        content and reconnects would otherwise send it back (sync step 2) and silently
+        resurrect the document. Updates carrying structs the tombstone covers are refused.
+
+        Returns:
+            ``True`` when the document existed.
+        """
+        with self._errors("delete"), self.db.atomic():
+            if self.get(name) is None:
+                return False
+            stored = self.load(name)
+            parts = stored.updates_in_order()
+            if stored.tombstone:
+                parts.insert(0, stored.tombstone)
+            tombstone = merge_updates(*parts) if parts else EMPTY_UPDATE
+            self.db.execute(
+                "INSERT INTO tombstones (name, data, deleted_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET data = excluded.data,"
+                " deleted_at = excluded.deleted_at",
+                [name, tombstone, time.time()],
+            )
+            for table in ("updates", "snapshots", "documents"):
+                self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+        return True
+
+    def names(self) -> Iterable[str]:
+        """Every stored document name, in order."""
+        with self._errors("list"):
+            rows = self.db.execute("SELECT name FROM documents ORDER BY name").fetchall()
+        return [row[0] for row in rows]
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _errors(self, action: str) -> _StoreErrors:
+        return _StoreErrors(action, self.path)
+
+
+class _StoreErrors:
+    """Turns sqlite3 and OS errors into :class:`StoreError` naming the action."""
+
+    def __init__(self, action: str, path: Path) -> None:
+        self.action = action
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, sqlite3.Error | OSError):
+            raise StoreError(f"{self.action} failed on {self.path}: {exc}") from exc
+
+
+def _checked_synchronous(value: str) -> str:
+    value = value.upper()
+    if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise StoreError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {value!r}")
+    return value

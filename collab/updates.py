@@ -1,0 +1,135 @@
+"""Checked operations on Yjs updates (format v1), on top of pycrdt.
+
+pycrdt raises ``ValueError`` for most bad updates, but some failures inside the Rust core
+surface as ``pyo3_runtime.PanicException``, which derives from ``BaseException``; every
+function here turns both into :class:`InvalidUpdate` so callers handle one error type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from pycrdt import Doc, get_state, get_update
+
+from collab.protocol import ByteReader, ProtocolError
+
+__all__ = [
+    "EMPTY_UPDATE",
+    "InvalidUpdate",
+    "apply_all",
+    "apply_update",
+    "check_update",
+    "diff_update",
+    "encode_diff",
+    "revives_deleted",
+]
+
+EMPTY_UPDATE = b"\x00\x00"
+"""A v1 update with no structs and an empty delete set."""
+
+T = TypeVar("T")
+
+_NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
+
+
+class InvalidUpdate(ValueError):
+    """An update that pycrdt cannot read, or one in Yjs update format v2."""
+
+
+def _guarded(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except _NOT_OURS:
+        raise
+    except BaseException as exc:
+        raise InvalidUpdate(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def check_update(update: bytes) -> None:
+    """Refuse an update that is not a well-formed Yjs v1 update.
+
+    A Yjs v2 update (``Y.encodeStateAsUpdateV2``) always starts with a zero byte, and
+    pycrdt's v1 decoder reads it as "no structs plus some delete set" without failing, so
+    the document silently stays unchanged (or a garbage delete set is merged). A v1 update
+    starting with zero has no structs: it must then be exactly a v1 delete set, which is
+    checked strictly here (every range non-empty and after the previous one of its client,
+    no trailing bytes; Yjs ``DeleteSet`` encoding). Updates with structs are checked by
+    pycrdt when applied.
+
+    Raises:
+        InvalidUpdate: for an empty byte string, a malformed delete-only update or a v2 update.
+    """
+    if not update:
+        raise InvalidUpdate("empty update")
+    if update[0] != 0:
+        return
+    reader = ByteReader(update)
+    try:
+        reader.var_uint()  # no structs
+        for _ in range(reader.var_uint()):  # clients in the delete set
+            reader.var_uint()  # client id
+            end = -1
+            for _ in range(reader.var_uint()):
+                clock, length = reader.var_uint(), reader.var_uint()
+                if length == 0 or clock <= end:
+                    raise ProtocolError("bad delete range")
+                end = clock + length
+        reader.end()
+    except ProtocolError as exc:
+        raise InvalidUpdate("not a Yjs v1 update (v2 encoding is not supported)") from exc
+
+
+def apply_update(doc: Doc[Any], update: bytes) -> None:
+    """Check ``update`` (see :func:`check_update`) and apply it to ``doc``.
+
+    Raises:
+        InvalidUpdate: when the update is malformed; ``doc`` is unchanged then.
+    """
+    check_update(update)
+    _guarded("cannot apply update", lambda: doc.apply_update(update))
+
+
+def apply_all(doc: Doc[Any], updates: Iterable[bytes]) -> Doc[Any]:
+    """Apply stored updates in order to ``doc`` and return it.
+
+    Raises:
+        InvalidUpdate: when a stored update cannot be applied.
+    """
+    for update in updates:
+        _guarded("cannot apply stored update", lambda u=update: doc.apply_update(u))  # type: ignore[misc]
+    return doc
+
+
+def diff_update(update: bytes, state_vector: bytes) -> bytes:
+    """What ``update`` holds beyond ``state_vector`` (both Yjs v1 encodings).
+
+    Raises:
+        InvalidUpdate: when either cannot be decoded.
+    """
+    return _guarded("cannot compute diff", lambda: get_update(update, state_vector))
+
+
+def encode_diff(doc: Doc[Any], state_vector: bytes) -> bytes:
+    """What ``doc`` holds beyond ``state_vector``, as a v1 update (sync step 2's payload).
+
+    Raises:
+        InvalidUpdate: when the state vector cannot be decoded.
+    """
+    return _guarded("cannot read state vector", lambda: doc.get_update(state_vector))
+
+
+def revives_deleted(update: bytes, tombstone: bytes) -> bool:
+    """Whether ``update`` carries structs of a deleted document's state ``tombstone``.
+
+    A struct is old when its clock is below the tombstone's state-vector clock for its
+    client: removing those from the update then changes what the update would insert.
+
+    Raises:
+        InvalidUpdate: when the update cannot be decoded.
+    """
+    state = _guarded("cannot read tombstone", lambda: get_state(tombstone))
+    fresh = diff_update(update, state)
+    full = _guarded("cannot decode update", lambda: get_update(update, b"\x00"))
+    return fresh != full

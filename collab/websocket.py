@@ -1,0 +1,207 @@
+"""The Starlette WebSocket endpoint ``/sync/{name}`` and every close code collab uses.
+
+One connection is one :class:`Connection`: a receive loop that decodes frames and drives the
+room through the hub, and a writer task that drains a bounded send queue, so a slow peer
+never stalls the room; when its queue passes ``send_queue_bytes`` it is closed with 1013.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from enum import IntEnum
+
+from starlette.websockets import WebSocket, WebSocketState
+
+from collab import protocol
+from collab.hub import Hub, ShuttingDown
+from collab.names import InvalidName, parse_name
+from collab.protocol import ProtocolError
+from collab.room import AwarenessTooLarge, Room
+from collab.store import StoreError
+from collab.updates import InvalidUpdate
+
+__all__ = ["CloseCode", "sync_endpoint"]
+
+log = logging.getLogger("collab.websocket")
+
+SYNC_PREFIX = "/sync/"
+
+
+class CloseCode(IntEnum):
+    """Every WebSocket close code collab sends (RFC 6455 section 7.4, 4xxx are collab's own)."""
+
+    GOING_AWAY = 1001  # server shutting down or restarting: reconnect later
+    PROTOCOL_ERROR = 1002  # malformed y-protocols frame
+    UNSUPPORTED_DATA = 1003  # a text frame
+    INVALID_UPDATE = 1007  # an update pycrdt rejects, or v2-encoded
+    MESSAGE_TOO_BIG = 1009  # over max_message_bytes (sent by the WebSocket library)
+    INTERNAL_ERROR = 1011  # storage failed; the update was not saved
+    TRY_AGAIN_LATER = 1013  # the peer read too slowly; its send queue overflowed
+    BAD_DOCUMENT_NAME = 4400
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    DOCUMENT_DELETED = 4410
+    TOO_LARGE = 4413  # document or awareness state over its limit
+    RATE_LIMITED = 4429
+    SERVER_FULL = 4503
+
+
+_peer_ids = itertools.count(1)
+
+
+class Connection:
+    """One WebSocket peer: its send queue, writer task and receive loop.
+
+    Args:
+        websocket: the accepted Starlette WebSocket.
+        hub: the hub owning the rooms.
+        name: the validated document name.
+        queue_limit: bytes that may wait in the send queue before the peer is dropped.
+    """
+
+    def __init__(self, websocket: WebSocket, hub: Hub, name: str, queue_limit: int) -> None:
+        self.websocket = websocket
+        self.hub = hub
+        self.name = name
+        self.id = next(_peer_ids)
+        self.queue_limit = queue_limit
+        self._queue: deque[bytes] = deque()
+        self._queued = 0
+        self._ready = asyncio.Event()
+        self._close: tuple[int, str] | None = None
+
+    # -- Peer --------------------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Queue ``frame``; a queue over its limit closes the peer with 1013."""
+        if self._close is not None:
+            return
+        if self._queued + len(frame) > self.queue_limit and self._queue:
+            self.close(CloseCode.TRY_AGAIN_LATER, "peer too slow: send queue full")
+            self._queue.clear()
+            return
+        self._queue.append(frame)
+        self._queued += len(frame)
+        self._ready.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after the frames already queued are sent (the first request wins)."""
+        if self._close is None:
+            self._close = (code, reason)
+            self._ready.set()
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until either side closes it."""
+        writer = asyncio.create_task(self._write())
+        try:
+            async with self.hub.use(self.name, self) as room:
+                reader = asyncio.create_task(self._read(room))
+                done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    reader.result()
+                else:
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+        except ShuttingDown:
+            self.close(CloseCode.GOING_AWAY, "server shutting down")
+        except StoreError:
+            self.close(CloseCode.INTERNAL_ERROR, "storage error: document unavailable")
+        finally:
+            if not writer.done():
+                if self._close is None:  # the client went away: nothing left to deliver
+                    writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+
+    async def _write(self) -> None:
+        send = self.websocket.send
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._queue:
+                frame = self._queue.popleft()
+                self._queued -= len(frame)
+                await send({"type": "websocket.send", "bytes": frame})
+            if self._close is not None:
+                code, reason = self._close
+                if self.websocket.application_state == WebSocketState.CONNECTED:
+                    await self.websocket.close(code, reason.encode()[:123].decode(errors="ignore"))
+                return
+
+    async def _read(self, room: Room) -> None:
+        receive = self.websocket.receive
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                code = message.get("code", 1000)
+                if code == CloseCode.MESSAGE_TOO_BIG:
+                    log.warning("peer %d on %r: message over the size limit", self.id, self.name)
+                return
+            frame = message.get("bytes")
+            if frame is None:
+                self._reject(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
+                return
+            try:
+                await self._handle(room, frame)
+            except AwarenessTooLarge as exc:
+                self._reject(CloseCode.TOO_LARGE, str(exc))
+                return
+            except ProtocolError as exc:
+                self._reject(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
+                return
+            except InvalidUpdate as exc:
+                self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
+                return
+            except ShuttingDown:
+                return  # the hub already asked this peer to close
+
+    async def _handle(self, room: Room, frame: bytes) -> None:
+        message = protocol.decode(frame)
+        if isinstance(message, protocol.SyncStep2 | protocol.Update):
+            if room.closed:
+                return
+            room.apply(message.update)
+            self.hub.submit(room, message.update, self)
+            await self.hub.backpressure()
+        elif isinstance(message, protocol.SyncStep1):
+            state_vector = message.state_vector
+            # Validate now (the close must come from this loop), answer after the commit of
+            # everything already queued, so the reply never shows uncommitted updates.
+            room.sync_step2(state_vector)
+            self.hub.after_commit(lambda: self.send(room.sync_step2(state_vector)))
+        elif isinstance(message, protocol.Awareness):
+            room.apply_awareness(self, message.payload)
+        elif isinstance(message, protocol.QueryAwareness):
+            frame = room.awareness_frame() or protocol.encode(protocol.Awareness(b"\x00"))
+            self.send(frame)
+        # Auth messages from a client carry nothing the server acts on (y-protocols auth.js).
+
+    def _reject(self, code: CloseCode, reason: str) -> None:
+        log.warning("closing peer %d on %r with %d: %s", self.id, self.name, code, reason)
+        self.close(code, reason)
+
+
+async def sync_endpoint(websocket: WebSocket) -> None:
+    """Serve ``/sync/{name}``: a y-websocket room per document name.
+
+    The name is taken from the raw path and decoded once by :func:`collab.names.parse_name`.
+    A bad name is refused with 4400 after the handshake, so the client sees the reason.
+    """
+    hub: Hub = websocket.app.state.hub
+    settings = websocket.app.state.settings
+    await websocket.accept()
+    try:
+        raw = websocket.scope.get("raw_path") or websocket.scope["path"].encode()
+        name = parse_name(raw.decode("utf-8")[len(SYNC_PREFIX) :])
+    except (InvalidName, UnicodeDecodeError) as exc:
+        log.warning("refusing WebSocket: %s", exc)
+        await websocket.close(CloseCode.BAD_DOCUMENT_NAME, str(exc)[:123])
+        return
+    connection = Connection(websocket, hub, name, settings.send_queue_bytes)
+    log.info("peer %d joined %r", connection.id, name)
+    await connection.run()
+    log.info("peer %d left %r", connection.id, name)

@@ -1,0 +1,119 @@
+"""A minimal pycrdt y-websocket client for tests: speaks sync step 1/2, update and awareness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import websockets
+from pycrdt import Doc, Text
+
+from collab import protocol
+
+
+class PyClient:
+    """A pycrdt ``Doc`` synced through one WebSocket to ``{ws_url}/{room}``.
+
+    Local changes are sent as ``update`` messages; received sync step 2 and updates are
+    applied. ``raw`` lets tests send arbitrary frames.
+    """
+
+    def __init__(self, ws_url: str, room: str, doc: Doc[Any] | None = None) -> None:
+        self.url = f"{ws_url}/{room}"
+        self.doc: Doc[Any] = doc or Doc()
+        self.ws: Any = None
+        self.received: list[protocol.Message] = []
+        self.synced = asyncio.Event()
+        self.changed = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._task: asyncio.Task[None] | None = None
+        self._remote = False
+        self.doc.observe(self._on_change)
+
+    def _on_change(self, event: Any) -> None:
+        if not self._remote and self.ws is not None:
+            frame = protocol.encode(protocol.Update(event.update))
+            asyncio.get_running_loop().create_task(self._send(frame))
+
+    async def _send(self, frame: bytes) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.ws.send(frame)
+
+    async def connect(self, handshake: bool = True) -> PyClient:
+        """Open the WebSocket; with ``handshake``, send sync step 1 and wait for step 2."""
+        self.ws = await websockets.connect(self.url, max_size=None)
+        self._task = asyncio.create_task(self._read())
+        if handshake:
+            await self.raw(protocol.encode(protocol.SyncStep1(self.doc.get_state())))
+            await asyncio.wait_for(self.synced.wait(), 20)
+        return self
+
+    async def raw(self, frame: bytes | str) -> None:
+        """Send one frame as is."""
+        await self.ws.send(frame)
+
+    async def _read(self) -> None:
+        try:
+            async for frame in self.ws:
+                if isinstance(frame, str):
+                    continue
+                message = protocol.decode(frame)
+                self.received.append(message)
+                if isinstance(message, protocol.SyncStep1):
+                    update = self.doc.get_update(message.state_vector)
+                    await self._send(protocol.encode(protocol.SyncStep2(update)))
+                elif isinstance(message, protocol.SyncStep2 | protocol.Update):
+                    self._remote = True
+                    try:
+                        self.doc.apply_update(message.update)
+                    finally:
+                        self._remote = False
+                    if isinstance(message, protocol.SyncStep2):
+                        self.synced.set()
+                self.changed.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if self.ws.close_code is not None:
+                self.close_code = self.ws.close_code
+                self.close_reason = self.ws.close_reason or ""
+            self.changed.set()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait until ``predicate()`` holds, re-checking on every received frame."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("condition not met in time")
+            self.changed.clear()
+            if predicate():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
+
+    async def wait_closed(self, timeout: float = 20.0) -> int:
+        """Wait until the server closes the connection; returns the close code."""
+        assert self._task is not None
+        await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        assert self.close_code is not None
+        return self.close_code
+
+    def text(self, name: str = "text") -> Text:
+        return self.doc.get(name, type=Text)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def __aenter__(self) -> PyClient:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -87,6 +87,9 @@ export function renderEditor(main, name) {
   const alertBox = h('div', { class: 'alert alert-error', id: 'connection-alert', role: 'alert', hidden: true })
   const readOnlyBadge = h('span', { class: 'badge badge-readonly', id: 'readonly-badge', hidden: !readOnly },
     'Read-only')
+  const readOnlyHint = readOnly
+    ? h('p', { class: 'readonly-hint' }, 'Your link lets you read this document and see who is here, but not edit it.')
+    : null
   const peopleCount = h('span', { class: 'people-count' })
 
   const exportError = h('p', { class: 'alert alert-error small', role: 'alert', hidden: true })
@@ -163,6 +166,7 @@ export function renderEditor(main, name) {
       h('div', { class: 'doc-title-row' },
         h('h1', { class: 'doc-title', id: 'doc-title' }, name),
         readOnlyBadge),
+      readOnlyHint,
       h('div', { class: 'doc-meta' },
         status,
         peopleCount,
@@ -174,9 +178,7 @@ export function renderEditor(main, name) {
       exportError),
     h('div', { class: 'editor-layout' },
       h('div', { class: 'editor-column' },
-        readOnly
-          ? h('p', { class: 'notice notice-info' }, 'You can read this document and see who is here, but your link does not allow editing.')
-          : toolbar,
+        toolbar,
         surface),
       aside),
   )

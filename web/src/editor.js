@@ -405,7 +405,9 @@ export function renderEditor(main, name) {
 
     let message = ''
     if (state === 'offline') {
-      message = 'You are offline. Keep writing: your edits stay here and merge when you are back online.'
+      message = editingAllowed
+        ? 'You are offline. Keep writing: your edits stay here and merge when you are back online.'
+        : 'You are offline. The document will catch up when you are back online.'
     } else if (!conn.stopped && conn.policy && state !== 'connected') {
       message = conn.policy.message || 'The connection was lost; reconnecting…'
       if (conn.reason) message += ` (Server said: “${conn.reason}”)`

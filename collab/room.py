@@ -15,7 +15,7 @@ from pycrdt import Doc
 
 from collab import protocol
 from collab.protocol import ProtocolError
-from collab.updates import InvalidUpdate, apply_update, encode_diff, revives_deleted
+from collab.updates import Integrator, InvalidUpdate, encode_diff, revives_deleted
 
 __all__ = ["AwarenessTooLarge", "Peer", "Room"]
 
@@ -52,6 +52,7 @@ class Room:
     ) -> None:
         self.name = name
         self.doc = doc
+        self._integrator = Integrator(doc)
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
         self.awareness = AwarenessStates(doc)
@@ -93,7 +94,7 @@ class Room:
         """
         if self.tombstone is not None and revives_deleted(update, self.tombstone):
             raise InvalidUpdate("update carries content of a deleted document")
-        apply_update(self.doc, update)
+        self._integrator.apply(update)
 
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).

@@ -50,10 +50,11 @@ def m001_initial(db: Database) -> None:
         not_null={"created_at", "updated_at", "size_bytes", "updates"},
     )
     db.table("documents").create_index(["updated_at"])
-    db.table("updates").create(
-        {"id": int, "name": str, "data": bytes, "created_at": float},
-        pk="id",
-        not_null={"name", "data", "created_at"},
+    # AUTOINCREMENT: ids never come back after compaction deleted the newest rows, so
+    # "rows after the snapshot's last_update_id" stays true.
+    db.execute(
+        "CREATE TABLE updates (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+        " data BLOB NOT NULL, created_at FLOAT NOT NULL)"
     )
     db.table("updates").create_index(["name", "id"])
     db.table("snapshots").create(

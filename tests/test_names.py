@@ -1,0 +1,47 @@
+"""Document name rules, shared by the WebSocket endpoint and the HTTP API."""
+
+from __future__ import annotations
+
+import pytest
+
+from collab.names import InvalidName, parse_name
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("notes", "notes"),
+        ("team/notes", "team/notes"),
+        ("team%2Fnotes", "team/notes"),
+        ("a%2520b", "a%20b"),  # decoded exactly once
+        ("caf%C3%A9", "café"),
+        ("日本語/メモ", "日本語/メモ"),
+        ("x" * 255, "x" * 255),
+    ],
+)
+def test_valid_names(raw: str, name: str) -> None:
+    assert parse_name(raw) == name
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("", "empty"),
+        ("a//b", "segment"),
+        ("/a", "segment"),
+        ("a/", "segment"),
+        (".", "segment"),
+        ("a/..", "segment"),
+        ("./x", "segment"),
+        ("%2E%2E", "segment"),
+        ("a%00b", "control"),
+        ("a%0Ab", "control"),
+        ("a\x7fb", "control"),
+        ("x" * 256, "255"),
+        ("é" * 128, "255"),
+        ("%FF", "UTF-8"),
+    ],
+)
+def test_invalid_names(raw: str, why: str) -> None:
+    with pytest.raises(InvalidName, match=why):
+        parse_name(raw)

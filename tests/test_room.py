@@ -1,0 +1,164 @@
+"""The room: join, fan-out, awareness ownership, convergence under any delivery order."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pycrdt import Doc, Text
+
+from collab import protocol
+from collab.room import AwarenessTooLarge, Room
+from collab.updates import InvalidUpdate
+
+
+class FakePeer:
+    def __init__(self) -> None:
+        self.frames: list[protocol.Message] = []
+
+    def send(self, frame: bytes) -> None:
+        self.frames.append(protocol.decode(frame))
+
+
+def edits(doc: Doc[Any], ops: list[tuple[int, str]]) -> list[bytes]:
+    updates: list[bytes] = []
+    sub = doc.observe(lambda event: updates.append(event.update))
+    text = doc.get("text", type=Text)
+    for position, chunk in ops:
+        text.insert(min(position, len(text)), chunk)
+    doc.unobserve(sub)
+    return updates
+
+
+def awareness(client_id: int, clock: int, state: object) -> bytes:
+    return protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
+
+
+def test_join_sends_sync_step1_and_awareness() -> None:
+    doc: Doc[Any] = Doc()
+    doc.get("text", type=Text).insert(0, "hi")
+    room = Room("r", doc)
+    first, second = FakePeer(), FakePeer()
+    room.join(first)
+    assert first.frames == [protocol.SyncStep1(doc.get_state())]  # no awareness yet
+    room.apply_awareness(first, awareness(7, 1, {"user": "ann"}))
+    room.join(second)
+    assert second.frames[0] == protocol.SyncStep1(doc.get_state())
+    entries = protocol.decode_awareness(second.frames[1].payload)  # type: ignore[union-attr]
+    assert [(e.client_id, e.state) for e in entries] == [(7, {"user": "ann"})]
+
+
+def test_awareness_relayed_to_others_and_removed_on_leave() -> None:
+    room = Room("r", Doc())
+    a, b = FakePeer(), FakePeer()
+    room.join(a)
+    room.join(b)
+    a.frames.clear()
+    b.frames.clear()
+    room.apply_awareness(a, awareness(1, 1, {"cursor": 3}))
+    assert a.frames == [] and len(b.frames) == 1
+    room.leave(a)
+    removal = protocol.decode_awareness(b.frames[-1].payload)  # type: ignore[union-attr]
+    assert [(e.client_id, e.state) for e in removal] == [(1, None)]
+    assert room.awareness_frame() is None
+
+
+def test_awareness_state_size_is_limited() -> None:
+    room = Room("r", Doc(), max_awareness_bytes=100)
+    peer = FakePeer()
+    room.join(peer)
+    with pytest.raises(AwarenessTooLarge):
+        room.apply_awareness(peer, awareness(1, 1, {"name": "x" * 200}))
+    assert room.awareness_frame() is None
+
+
+def test_sync_step2_holds_what_the_state_vector_lacks() -> None:
+    source: Doc[Any] = Doc()
+    updates = edits(source, [(0, "abc"), (3, "def")])
+    room = Room("r", Doc())
+    room.apply(updates[0])
+    client: Doc[Any] = Doc()
+    client.apply_update(updates[0])
+    room.apply(updates[1])
+    reply = protocol.decode(room.sync_step2(client.get_state()))
+    assert isinstance(reply, protocol.SyncStep2)
+    client.apply_update(reply.update)
+    assert str(client.get("text", type=Text)) == "abcdef"
+
+
+def test_broadcast_skips_the_origin() -> None:
+    room = Room("r", Doc())
+    a, b = FakePeer(), FakePeer()
+    room.join(a)
+    room.join(b)
+    room.broadcast(protocol.encode(protocol.Update(b"\x00\x00")), exclude=a)
+    assert protocol.Update(b"\x00\x00") in b.frames
+    assert protocol.Update(b"\x00\x00") not in a.frames
+
+
+def test_invalid_update_leaves_the_document_unchanged() -> None:
+    doc: Doc[Any] = Doc()
+    room = Room("r", doc)
+    room.apply(edits(Doc(), [(0, "keep")])[0])
+    before = doc.get_update()
+    for bad in (b"", b"\x05\x01", b"\x00\x00\x01\x00\x00\x01\x04\x0c"):
+        with pytest.raises(InvalidUpdate):
+            room.apply(bad)
+    assert doc.get_update() == before
+
+
+def test_tombstone_refuses_old_content() -> None:
+    old: Doc[Any] = Doc()
+    old_updates = edits(old, [(0, "deleted content")])
+    room = Room("r", Doc(), tombstone=old.get_update())
+    with pytest.raises(InvalidUpdate, match="deleted"):
+        room.apply(old.get_update())
+    room.apply(edits(Doc(), [(0, "fresh")])[0])  # a new client is welcome
+    assert str(room.doc.get("text", type=Text)) == "fresh"
+    assert old_updates
+
+
+# ASCII only: pycrdt 0.14's own Text.insert encodes wrong origins after characters outside
+# ASCII (its updates do not replay even in order), which is a client-side problem, not ours.
+chunks = st.text(alphabet="abcdefghij0123456789 ", min_size=1, max_size=4)
+ops = st.lists(st.tuples(st.integers(0, 30), chunks), max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(ops, min_size=2, max_size=4), st.randoms(use_true_random=False))
+def test_any_delivery_order_converges(per_client: list[list[tuple[int, str]]], rnd: Any) -> None:
+    docs: list[Doc[Any]] = [Doc() for _ in per_client]
+    all_updates = [u for doc, o in zip(docs, per_client, strict=True) for u in edits(doc, o)]
+    reference: Doc[Any] = Doc()
+    for update in all_updates:
+        reference.apply_update(update)
+    room = Room("r", Doc())
+    shuffled = all_updates[:]
+    rnd.shuffle(shuffled)
+    for update in shuffled:
+        room.apply(update)
+    expected = str(reference.get("text", type=Text))
+    assert str(room.doc.get("text", type=Text)) == expected
+    assert state_vector(room.doc.get_state()) == state_vector(reference.get_state())
+
+
+def state_vector(encoded: bytes) -> dict[int, int]:
+    """Decode a Yjs state vector (varUint count, then client/clock pairs) into a dict."""
+    reader = protocol.ByteReader(encoded)
+    pairs = [(reader.var_uint(), reader.var_uint()) for _ in range(reader.var_uint())]
+    reader.end()
+    return dict(pairs)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_out_of_order_updates_of_one_client_integrate(order: tuple[int, ...]) -> None:
+    # Applied one by one, pycrdt 0.14 loses "c" for orders such as (0, 2, 3, 1).
+    source: Doc[Any] = Doc()
+    updates = edits(source, [(0, "a"), (0, "b"), (0, "c"), (3, "d")])
+    room = Room("r", Doc())
+    for index in order:
+        room.apply(updates[index])
+    assert str(room.doc.get("text", type=Text)) == "cbad"

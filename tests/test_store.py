@@ -1,0 +1,124 @@
+"""The SQLite store: group commit, compaction (pending structs kept), listing, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycrdt import Array, Doc, Map, Text
+from sqlite_utils import Database
+
+from collab.store import SCHEMA_VERSION, Store, StoreError, migrations
+from collab.updates import apply_all
+
+
+def updates_of(doc: Doc[Any], edit: Any) -> list[bytes]:
+    collected: list[bytes] = []
+    sub = doc.observe(lambda event: collected.append(event.update))
+    edit()
+    doc.unobserve(sub)
+    return collected
+
+
+def rebuild(store: Store, name: str) -> Doc[Any]:
+    return apply_all(Doc(), store.load(name).updates_in_order())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "db" / "collab.db")
+
+
+def test_append_creates_and_counts(store: Store) -> None:
+    store.append([("a", b"\x00\x00"), ("b", b"\x00\x00"), ("a", b"\x00\x00")])
+    a = store.get("a")
+    assert a is not None and a.updates == 2 and a.size_bytes == 4
+    assert store.count() == 2
+    assert store.get("missing") is None
+
+
+def test_compaction_keeps_content_and_shrinks_the_log(store: Store) -> None:
+    doc: Doc[Any] = Doc()
+    text, meta, items = (
+        doc.get("text", type=Text),
+        doc.get("meta", type=Map),
+        doc.get("items", type=Array),
+    )
+
+    def edit() -> None:
+        for i in range(200):
+            text.insert(len(text), f"w{i} ")
+        meta["title"] = "paper"
+        items.append(1)
+        del text[0:10]
+
+    store.append([("d", u) for u in updates_of(doc, edit)])
+    before = rebuild(store, "d")
+    result = store.compact("d")
+    assert result is not None and result.rows > 200
+    after = rebuild(store, "d")
+    assert str(after.get("text", type=Text)) == str(text)
+    assert after.get("meta", type=Map).to_py() == {"title": "paper"}
+    assert after.get("items", type=Array).to_py() == [1.0]
+    assert after.get_state() == before.get_state()
+    record = store.get("d")
+    assert record is not None and record.updates == 0 and record.size_bytes == result.bytes_after
+    assert store.log_stats("d") == (0, 0)
+    assert store.compact("d") is None
+
+
+def test_compaction_keeps_updates_waiting_for_a_predecessor(store: Store) -> None:
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    first = updates_of(doc, lambda: text.insert(0, "one "))
+    missing = updates_of(doc, lambda: text.insert(4, "two "))
+    last = updates_of(doc, lambda: text.insert(8, "three"))
+    store.append([("d", u) for u in first + last])  # "two" never arrived yet
+    store.compact("d")
+    store.append([("d", u) for u in missing])
+    assert str(rebuild(store, "d").get("text", type=Text)) == "one two three"
+
+
+def test_listing_pages_by_name_and_by_update_time(store: Store) -> None:
+    for i in range(25):
+        store.append([(f"team/doc{i:02}", b"\x00\x00")])
+    names, after = [], None
+    while True:
+        page = store.list(limit=10, after=after)
+        names += [r.name for r in page]
+        if len(page) < 10:
+            break
+        after = (None, page[-1].name)
+    assert names == sorted(f"team/doc{i:02}" for i in range(25))
+    newest = store.list(limit=5, sort="updated_at")
+    assert newest[0].name == "team/doc24"
+    assert [r.name for r in store.list(prefix="team/doc1")] == [f"team/doc1{i}" for i in range(10)]
+    assert store.list(prefix="%") == []
+
+
+def test_delete_leaves_a_tombstone(store: Store) -> None:
+    store.append([("d", b"\x00\x00")])
+    assert store.delete("d") is True
+    assert store.get("d") is None
+    assert store.load("d").tombstone is not None
+    assert store.delete("d") is False
+
+
+def test_database_of_an_older_version_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m002_tombstones")
+    db.execute("INSERT INTO documents VALUES ('kept', 1.0, 1.0, 2, 1)")
+    db.conn.commit()
+    db.close()
+    store = Store(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.get("kept") is not None
+
+
+def test_unusable_database_is_a_store_error(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open"):
+        Store(bad)

@@ -136,3 +136,13 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+
+def markdown_table() -> str:
+    """The README's API table, generated from :data:`OPENAPI` (the README embeds it verbatim)."""
+    lines = ["| method | path | what it does |", "|---|---|---|"]
+    for path, item in OPENAPI["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                lines.append(f"| {method.upper()} | `{path}` | {operation['summary']} |")
+    return "\n".join(lines)

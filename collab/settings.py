@@ -138,3 +138,15 @@ def _convert(name: str, kind: type, raw: str) -> Any:
         return kind(raw)
     except ValueError as exc:
         raise SettingsError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def markdown_table() -> str:
+    """The configuration reference as a Markdown table (the README embeds it verbatim)."""
+    lines = [
+        "| flag | environment variable | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for row in describe():
+        default = row["default"] if row["default"] != "" else "(empty)"
+        lines.append(f"| `{row['flag']}` | `{row['env']}` | `{default}` | {row['help']} |")
+    return "\n".join(lines)

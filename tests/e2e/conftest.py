@@ -35,7 +35,9 @@ class Server:
         env: more environment variables.
     """
 
-    def __init__(self, db_path: Path, extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, db_path: Path, extra: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.db_path = db_path
         self.port = free_port()
         self.extra = extra or []
@@ -53,12 +55,26 @@ class Server:
 
     def start(self, timeout: float = 20.0) -> None:
         """Start the process and wait until /healthz answers."""
-        args = [sys.executable, "-m", "collab", "serve", "--port", str(self.port), "--db", str(self.db_path)]
+        args = [
+            sys.executable,
+            "-m",
+            "collab",
+            "serve",
+            "--port",
+            str(self.port),
+            "--db",
+            str(self.db_path),
+        ]
         args += ["--room-grace-seconds", "0.2", *self.extra]
-        if not any(a == "--web-dist" for a in self.extra) and not (ROOT / "web/dist/index.html").exists():
+        if (
+            not any(a == "--web-dist" for a in self.extra)
+            and not (ROOT / "web/dist/index.html").exists()
+        ):
             args.append("--no-web")
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -110,7 +126,11 @@ def server_factory(tmp_path: Path) -> Iterator[type]:
     """Start servers with extra flags; every one is stopped at the end of the test."""
     started: list[Server] = []
 
-    def make(extra: list[str] | None = None, env: dict[str, str] | None = None, db_path: Path | None = None) -> Server:
+    def make(
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        db_path: Path | None = None,
+    ) -> Server:
         srv = Server(db_path or tmp_path / "collab.db", extra, env)
         srv.start()
         started.append(srv)

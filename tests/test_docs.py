@@ -1,0 +1,22 @@
+"""The README's reference tables are generated from the code: they cannot drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collab import openapi, settings
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_configuration_reference_matches_settings() -> None:
+    assert settings.markdown_table() in README
+
+
+def test_api_table_matches_openapi() -> None:
+    assert openapi.markdown_table() in README
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    head = README[:1500]
+    assert "./scripts/serve" in head and "./scripts/test" in head

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collab import export
+from collab.auth import ALL_DOCUMENTS, AuthError, Forbidden, Grant, Role, bearer_token, verify_token
 from collab.hub import Hub, ShuttingDown
 from collab.names import InvalidName, parse_name
 from collab.openapi import OPENAPI
@@ -59,6 +60,12 @@ def _json_errors(handler: Handler) -> Handler:
             return ApiError(503, "storage_error", str(exc)).response()
         except ShuttingDown:
             return ApiError(503, "shutting_down", "server shutting down").response()
+        except Forbidden as exc:
+            return ApiError(403, "forbidden", str(exc)).response()
+        except AuthError as exc:
+            response = ApiError(401, "unauthorized", str(exc)).response()
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
 
     wrapped.__name__ = handler.__name__
     return wrapped
@@ -82,6 +89,19 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
 
+def grant_of(request: Request) -> Grant:
+    """What the request's ``Authorization: Bearer`` token grants (everything when auth is off).
+
+    Raises:
+        Unauthorized: missing, invalid or expired token.
+    """
+    secret: str = request.app.state.token_secret
+    if not secret:
+        return ALL_DOCUMENTS
+    token = bearer_token(request.headers.get("authorization"))
+    return verify_token(token, secret, algorithm=request.app.state.settings.auth_algorithm)
+
+
 def iso(ts: float) -> str:
     """A Unix time as ISO 8601 UTC with milliseconds, e.g. ``2026-11-29T12:00:00.000Z``."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -103,6 +123,7 @@ def record_json(record: DocumentRecord, hub: Hub) -> dict[str, Any]:
 async def list_documents(request: Request) -> Response:
     """``GET /api/documents?limit=&cursor=&sort=name|updated_at&prefix=``."""
     hub: Hub = request.app.state.hub
+    grant = grant_of(request)
     params = request.query_params
     sort = params.get("sort", "name")
     if sort not in ("name", "updated_at"):
@@ -115,9 +136,16 @@ async def list_documents(request: Request) -> Response:
         raise ApiError(400, "bad_limit", f"limit must be between 1 and {MAX_PAGE}")
     after = _decode_cursor(params["cursor"], sort) if params.get("cursor") else None
     prefix = params.get("prefix", "")
-    records = await hub.run(
-        lambda: hub.store.list(limit=limit + 1, after=after, sort=sort, prefix=prefix)  # type: ignore[arg-type]
-    )
+    if grant.prefix is None:  # a token for one document lists at most that one
+        records = [] if after else [r for r in [await hub.run(hub.store.get, grant.doc)] if r]
+        records = [r for r in records if r.name.startswith(prefix)]
+    elif prefix.startswith(grant.prefix) or grant.prefix.startswith(prefix):
+        prefix = max(prefix, grant.prefix, key=len)
+        records = await hub.run(
+            lambda: hub.store.list(limit=limit + 1, after=after, sort=sort, prefix=prefix)  # type: ignore[arg-type]
+        )
+    else:
+        records = []
     page, more = records[:limit], len(records) > limit
     next_cursor = None
     if more:
@@ -181,6 +209,8 @@ async def document_endpoint(request: Request) -> Response:
     handler = handlers.get((action, method))
     if handler is None:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+    needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
+    grant_of(request).require(name, needed)
     request.state.name = name
     return await handler(request)
 

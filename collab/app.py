@@ -56,6 +56,8 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
             "(or `npm ci && npm run build` in web/), or point --web-dist at a built copy."
         )
 
+    secret = settings.token_secret()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = Store(settings.db, synchronous=settings.synchronous)
@@ -63,7 +65,13 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         await hub.start()
         app.state.settings = settings
         app.state.hub = hub
-        log.info("serving %s (schema version %d)", settings.db, store.schema_version())
+        app.state.token_secret = secret
+        log.info(
+            "serving %s (schema version %d), auth %s",
+            settings.db,
+            store.schema_version(),
+            "on" if secret else "off",
+        )
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app
+from collab.auth import Role, mint_token
 from collab.settings import Settings, SettingsError, describe
 
 __all__ = ["main"]
@@ -23,10 +24,12 @@ log = logging.getLogger("collab")
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     for row in describe():
         kind = row["type"]
+        repeated = kind is tuple
         parser.add_argument(
             row["flag"],
             dest=row["name"],
-            type=kind,
+            type=str if repeated else kind,
+            action="append" if repeated else "store",
             default=None,
             help=f"{row['help']} [env {row['env']}, default {row['default']!r}]",
         )
@@ -43,7 +46,49 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start even when the web editor is not built (API and WebSocket only)",
     )
+    token = commands.add_parser(
+        "token", help="mint an access token (needs --auth-secret or COLLAB_AUTH_SECRET)"
+    )
+    token.add_argument("doc", help="document name, or a prefix ending in * (team/*, or *)")
+    token.add_argument("--role", default="write", choices=["read", "write", "admin"])
+    token.add_argument("--ttl", default="1h", help="lifetime: 90s, 30m, 1h, 7d [1h]")
+    for name in ("auth_secret", "auth_secret_file", "auth_algorithm"):
+        row = next(r for r in describe() if r["name"] == name)
+        token.add_argument(row["flag"], dest=name, default=None, help=row["help"])
     return parser
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``30m``, ``1h``, ``7d`` or plain seconds, to seconds.
+
+    Raises:
+        SettingsError: for anything else or a non-positive duration.
+    """
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], units[text[-1]]) if text[-1:] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError as exc:
+        raise SettingsError(f"bad duration {text!r}: use e.g. 90s, 30m, 1h or 7d") from exc
+    if seconds <= 0:
+        raise SettingsError("duration must be positive")
+    return seconds
+
+
+def mint(args: argparse.Namespace) -> int:
+    """``collab token``: print a signed token to stdout."""
+    settings = Settings.from_sources(vars(args))
+    secret = settings.token_secret()
+    if not secret:
+        print(
+            "collab: set --auth-secret, --auth-secret-file or COLLAB_AUTH_SECRET", file=sys.stderr
+        )
+        return 2
+    ttl = parse_duration(args.ttl)
+    print(
+        mint_token(secret, args.doc, Role.parse(args.role), ttl, algorithm=settings.auth_algorithm)
+    )
+    return 0
 
 
 class _Server(uvicorn.Server):
@@ -82,6 +127,8 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         log_level=settings.log_level,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        ssl_certfile=settings.ssl_certfile or None,
+        ssl_keyfile=settings.ssl_keyfile or None,
     )
     server = _Server(config, app)
     asyncio.run(server.serve())
@@ -95,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             settings = Settings.from_sources(vars(args))
             return serve(settings, require_web=not args.no_web)
+        if args.command == "token":
+            return mint(args)
     except SettingsError as exc:
         print(f"collab: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ from collab.settings import Settings
 from collab.store import Store, StoreError
 from collab.updates import apply_all
 
-__all__ = ["ClosablePeer", "Hub", "ShuttingDown"]
+__all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
 
 log = logging.getLogger("collab.hub")
 
@@ -51,6 +51,10 @@ class ClosablePeer(Peer, Protocol):
 
 class ShuttingDown(RuntimeError):
     """The hub is closing and accepts no new room users."""
+
+
+class TooManyConnections(RuntimeError):
+    """The server or the document has its maximum number of WebSocket connections."""
 
 
 @dataclass(eq=False)
@@ -91,6 +95,7 @@ class Hub:
         self._busy = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.commits = 0
+        self.connections = 0  # WebSocket peers in all rooms
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -159,6 +164,8 @@ class Hub:
         """
         if self._closing:
             raise ShuttingDown("server shutting down")
+        if peer is not None and self.connections >= self.settings.max_connections:
+            raise TooManyConnections("server has too many connections")
         entry = self._entries.get(name)
         if entry is None:
             entry = _Entry(name, asyncio.get_running_loop().create_future())
@@ -171,13 +178,17 @@ class Hub:
         try:
             room = await asyncio.shield(entry.ready)
             if peer is not None:
+                if len(entry.peers) >= self.settings.max_connections_per_document:
+                    raise TooManyConnections("document has too many connections")
                 entry.peers.add(peer)
+                self.connections += 1
                 room.join(peer)
             try:
                 yield room
             finally:
                 if peer is not None:
                     entry.peers.discard(peer)
+                    self.connections -= 1
                     room.leave(peer)
         finally:
             entry.users -= 1
@@ -203,6 +214,7 @@ class Hub:
             tombstone=stored.tombstone,
             max_awareness_bytes=self.settings.max_awareness_bytes,
         )
+        room.size_bytes = len(stored.snapshot or b"") + entry.log_bytes
         entry.ready.set_result(room)
 
     def _schedule_unload(self, entry: _Entry) -> None:
@@ -344,6 +356,9 @@ class Hub:
             if result is not None:
                 entry.log_rows -= result.rows
                 entry.log_bytes -= result.log_bytes
+                room = self.room(entry.name)
+                if room is not None:
+                    room.size_bytes = result.bytes_after + entry.log_bytes
                 log.info(
                     "compacted %r: %d updates, %d -> %d bytes",
                     entry.name,

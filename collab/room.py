@@ -58,6 +58,7 @@ class Room:
         self.awareness = AwarenessStates(doc)
         self.awareness.set_local_state(None)  # the server itself has no presence
         self.peers: dict[Peer, set[int]] = {}
+        self.size_bytes = 0  # stored bytes: snapshot plus log (the hub keeps it current)
         self.closed = False  # set when the document is deleted or its storage failed
 
     # -- membership --------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class Room:
         if self.tombstone is not None and revives_deleted(update, self.tombstone):
             raise InvalidUpdate("update carries content of a deleted document")
         self._integrator.apply(update)
+        self.size_bytes += len(update)
 
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 __all__ = ["Settings", "SettingsError", "describe"]
@@ -52,6 +53,31 @@ class Settings:
         1000, "Compact a document once its log holds this many updates."
     )
     compact_bytes: int = _setting(4 * MiB, "Compact a document once its log holds this many bytes.")
+    auth_secret: str = _setting(
+        "", "Secret that signs access tokens; empty (and no --auth-secret-file) turns auth off."
+    )
+    auth_secret_file: str = _setting("", "File holding the token secret (instead of the value).")
+    auth_algorithm: str = _setting("HS256", "JWT signing algorithm (an HMAC one: HS256/384/512).")
+    allowed_origins: tuple[str, ...] = _setting(
+        (),
+        "Browser Origins allowed to open WebSockets (repeat the flag; env: comma-separated);"
+        " empty allows same-origin pages only, `*` allows all.",
+    )
+    max_document_bytes: int = _setting(
+        64 * MiB, "Largest stored size of one document; an update past it closes with 4413."
+    )
+    max_messages_per_second: float = _setting(
+        500.0, "Sustained messages per second per connection (0: unlimited); over it: 4429."
+    )
+    message_burst: int = _setting(5000, "Messages a connection may send at once above the rate.")
+    max_connections: int = _setting(
+        10000, "Open WebSocket connections in total; more are closed with 4503."
+    )
+    max_connections_per_document: int = _setting(
+        1000, "Open WebSocket connections per document; more are closed with 4503."
+    )
+    ssl_certfile: str = _setting("", "TLS certificate (PEM) to serve https:// and wss://.")
+    ssl_keyfile: str = _setting("", "TLS private key (PEM) of --ssl-certfile.")
     web_dist: str = _setting(
         "", "Folder of the built web editor; empty means web/dist beside the package."
     )
@@ -71,7 +97,8 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             if flags.get(f.name) is not None:
-                values[f.name] = flags[f.name]
+                value = flags[f.name]
+                values[f.name] = tuple(value) if isinstance(value, list) else value
             elif env_name(f.name) in environ:
                 values[f.name] = _convert(f.name, type(f.default), environ[env_name(f.name)])
         return replace(cls(), **values).checked()
@@ -83,6 +110,10 @@ class Settings:
             SettingsError: naming the first bad setting.
         """
         positive = (
+            "max_document_bytes",
+            "message_burst",
+            "max_connections",
+            "max_connections_per_document",
             "max_message_bytes",
             "max_awareness_bytes",
             "send_queue_bytes",
@@ -100,7 +131,31 @@ class Settings:
             raise SettingsError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError("log_level must be debug, info, warning or error")
+        if self.max_messages_per_second < 0:
+            raise SettingsError("max_messages_per_second must not be negative")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise SettingsError("ssl_certfile and ssl_keyfile go together")
+        if not self.auth_algorithm.upper().startswith("HS"):
+            raise SettingsError("auth_algorithm must be an HMAC algorithm (HS256, HS384, HS512)")
         return self
+
+    def token_secret(self) -> str:
+        """The token secret from ``auth_secret`` or ``auth_secret_file``; empty: auth is off.
+
+        Raises:
+            SettingsError: when the secret file cannot be read or is empty.
+        """
+        if self.auth_secret:
+            return self.auth_secret
+        if not self.auth_secret_file:
+            return ""
+        try:
+            secret = Path(self.auth_secret_file).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"cannot read auth_secret_file: {exc}") from exc
+        if not secret:
+            raise SettingsError("auth_secret_file is empty")
+        return secret
 
 
 def env_name(field_name: str) -> str:
@@ -109,7 +164,9 @@ def env_name(field_name: str) -> str:
 
 
 def flag_name(field_name: str) -> str:
-    """The CLI flag of a setting, e.g. ``--max-message-bytes``."""
+    """The CLI flag of a setting, e.g. ``--max-message-bytes`` (``--allowed-origin``)."""
+    if field_name == "allowed_origins":
+        return "--allowed-origin"
     return "--" + field_name.replace("_", "-")
 
 
@@ -133,6 +190,8 @@ def describe() -> list[dict[str, Any]]:
 
 def _convert(name: str, kind: type, raw: str) -> Any:
     try:
+        if kind is tuple:
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
         if kind is bool:
             return raw.strip().lower() in {"1", "true", "yes", "on"}
         return kind(raw)
@@ -147,6 +206,6 @@ def markdown_table() -> str:
         "|---|---|---|---|",
     ]
     for row in describe():
-        default = row["default"] if row["default"] != "" else "(empty)"
+        default = row["default"] if row["default"] not in ("", ()) else "(empty)"
         lines.append(f"| `{row['flag']}` | `{row['env']}` | `{default}` | {row['help']} |")
     return "\n".join(lines)

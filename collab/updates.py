@@ -21,6 +21,7 @@ __all__ = [
     "InvalidUpdate",
     "apply_all",
     "apply_update",
+    "carries_new_structs",
     "check_update",
     "diff_update",
     "encode_diff",
@@ -127,6 +128,15 @@ class Integrator:
         self.pending.append(update)
         if _integrated(self.doc, merged):
             self.pending.clear()
+
+
+def carries_new_structs(doc: Doc[Any], update: bytes) -> bool:
+    """Whether ``update`` inserts anything ``doc`` does not have (deletions aside).
+
+    Raises:
+        InvalidUpdate: when the update cannot be decoded.
+    """
+    return not _integrated(doc, update)
 
 
 def _integrated(doc: Doc[Any], update: bytes) -> bool:

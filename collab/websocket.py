@@ -10,18 +10,31 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections import deque
 from enum import IntEnum
 
 from starlette.websockets import WebSocket, WebSocketState
 
 from collab import protocol
-from collab.hub import Hub, ShuttingDown
+from collab.auth import (
+    ALL_DOCUMENTS,
+    AuthError,
+    Forbidden,
+    Grant,
+    Role,
+    bearer_token,
+    origin_allowed,
+    verify_token,
+)
+from collab.hub import Hub, ShuttingDown, TooManyConnections
+from collab.limits import TokenBucket
 from collab.names import InvalidName, parse_name
 from collab.protocol import ProtocolError
 from collab.room import AwarenessTooLarge, Room
+from collab.settings import Settings
 from collab.store import StoreError
-from collab.updates import InvalidUpdate
+from collab.updates import InvalidUpdate, carries_new_structs
 
 __all__ = ["CloseCode", "sync_endpoint"]
 
@@ -45,11 +58,19 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     DOCUMENT_DELETED = 4410
     TOO_LARGE = 4413  # document or awareness state over its limit
-    RATE_LIMITED = 4429
+    RATE_LIMITED = 4429  # over max_messages_per_second
     SERVER_FULL = 4503
 
 
 _peer_ids = itertools.count(1)
+
+
+class _Refused(Exception):
+    """Close the connection with ``code`` and the message as reason."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 class Connection:
@@ -59,15 +80,22 @@ class Connection:
         websocket: the accepted Starlette WebSocket.
         hub: the hub owning the rooms.
         name: the validated document name.
-        queue_limit: bytes that may wait in the send queue before the peer is dropped.
+        grant: what the peer's token allows (``ALL_DOCUMENTS`` when auth is off).
+        settings: limits (send queue, rate, document size).
     """
 
-    def __init__(self, websocket: WebSocket, hub: Hub, name: str, queue_limit: int) -> None:
+    def __init__(
+        self, websocket: WebSocket, hub: Hub, name: str, grant: Grant, settings: Settings
+    ) -> None:
         self.websocket = websocket
         self.hub = hub
         self.name = name
+        self.grant = grant
+        self.read_only = grant.role < Role.WRITE
         self.id = next(_peer_ids)
-        self.queue_limit = queue_limit
+        self.queue_limit = settings.send_queue_bytes
+        self.max_document_bytes = settings.max_document_bytes
+        self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
         self._queue: deque[bytes] = deque()
         self._queued = 0
         self._ready = asyncio.Event()
@@ -98,6 +126,12 @@ class Connection:
     async def run(self) -> None:
         """Serve the connection until either side closes it."""
         writer = asyncio.create_task(self._write())
+        expiry = None
+        if self.grant.expires_at != float("inf"):
+            delay = max(0.0, self.grant.expires_at - time.time())
+            expiry = asyncio.get_running_loop().call_later(
+                delay, self.close, CloseCode.UNAUTHORIZED, "access token expired"
+            )
         try:
             async with self.hub.use(self.name, self) as room:
                 reader = asyncio.create_task(self._read(room))
@@ -109,9 +143,13 @@ class Connection:
                     await asyncio.gather(reader, return_exceptions=True)
         except ShuttingDown:
             self.close(CloseCode.GOING_AWAY, "server shutting down")
+        except TooManyConnections as exc:
+            self._reject(CloseCode.SERVER_FULL, str(exc))
         except StoreError:
             self.close(CloseCode.INTERNAL_ERROR, "storage error: document unavailable")
         finally:
+            if expiry is not None:
+                expiry.cancel()
             if not writer.done():
                 if self._close is None:  # the client went away: nothing left to deliver
                     writer.cancel()
@@ -145,8 +183,14 @@ class Connection:
             if frame is None:
                 self._reject(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
                 return
+            if not self.bucket.take():
+                self._reject(CloseCode.RATE_LIMITED, "too many messages per second")
+                return
             try:
                 await self._handle(room, frame)
+            except _Refused as exc:
+                self._reject(exc.code, str(exc))
+                return
             except AwarenessTooLarge as exc:
                 self._reject(CloseCode.TOO_LARGE, str(exc))
                 return
@@ -164,6 +208,13 @@ class Connection:
         if isinstance(message, protocol.SyncStep2 | protocol.Update):
             if room.closed:
                 return
+            if self.read_only:
+                self._refuse_write(room, message.update)
+                return
+            if room.size_bytes + len(message.update) > self.max_document_bytes:
+                raise _Refused(
+                    CloseCode.TOO_LARGE, f"document over the {self.max_document_bytes}-byte limit"
+                )
             room.apply(message.update)
             self.hub.submit(room, message.update, self)
             await self.hub.backpressure()
@@ -180,6 +231,17 @@ class Connection:
             self.send(frame)
         # Auth messages from a client carry nothing the server acts on (y-protocols auth.js).
 
+    def _refuse_write(self, room: Room, update: bytes) -> None:
+        """A read-only peer's sync step 2 or update is never applied.
+
+        Every Yjs client answers the server's sync step 1 with a sync step 2 that repeats
+        its whole delete set, so a write without new structs is dropped silently; one that
+        inserts content gets the y-protocols auth message "permission denied" and 4403.
+        """
+        if carries_new_structs(room.doc, update):
+            self.send(protocol.encode(protocol.Auth("permission denied: read-only access")))
+            raise _Refused(CloseCode.FORBIDDEN, "read-only access: writes are refused")
+
     def _reject(self, code: CloseCode, reason: str) -> None:
         log.warning("closing peer %d on %r with %d: %s", self.id, self.name, code, reason)
         self.close(code, reason)
@@ -189,19 +251,46 @@ async def sync_endpoint(websocket: WebSocket) -> None:
     """Serve ``/sync/{name}``: a y-websocket room per document name.
 
     The name is taken from the raw path and decoded once by :func:`collab.names.parse_name`.
-    A bad name is refused with 4400 after the handshake, so the client sees the reason.
+    The Origin, the name and the token are checked before any document data is sent; a
+    refusal closes the connection after the handshake, so the client sees the reason.
     """
     hub: Hub = websocket.app.state.hub
-    settings = websocket.app.state.settings
+    settings: Settings = websocket.app.state.settings
     await websocket.accept()
+    try:
+        name, grant = _admit(websocket, settings, websocket.app.state.token_secret)
+    except _Refused as exc:
+        log.warning("refusing WebSocket with %d: %s", exc.code, exc)
+        await websocket.close(exc.code, str(exc)[:123])
+        return
+    connection = Connection(websocket, hub, name, grant, settings)
+    log.info("peer %d joined %r", connection.id, name)
+    await connection.run()
+    log.info("peer %d left %r", connection.id, name)
+
+
+def _admit(websocket: WebSocket, settings: Settings, secret: str) -> tuple[str, Grant]:
+    """Check Origin, document name and token.
+
+    Raises:
+        _Refused: with the close code and reason.
+    """
+    headers = websocket.headers
+    if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
+        raise _Refused(CloseCode.FORBIDDEN, "origin not allowed")
     try:
         raw = websocket.scope.get("raw_path") or websocket.scope["path"].encode()
         name = parse_name(raw.decode("utf-8")[len(SYNC_PREFIX) :])
     except (InvalidName, UnicodeDecodeError) as exc:
-        log.warning("refusing WebSocket: %s", exc)
-        await websocket.close(CloseCode.BAD_DOCUMENT_NAME, str(exc)[:123])
-        return
-    connection = Connection(websocket, hub, name, settings.send_queue_bytes)
-    log.info("peer %d joined %r", connection.id, name)
-    await connection.run()
-    log.info("peer %d left %r", connection.id, name)
+        raise _Refused(CloseCode.BAD_DOCUMENT_NAME, str(exc)) from exc
+    if not secret:
+        return name, ALL_DOCUMENTS
+    token = websocket.query_params.get("token") or bearer_token(headers.get("authorization"))
+    try:
+        grant = verify_token(token, secret, algorithm=settings.auth_algorithm)
+        grant.require(name, Role.READ)
+    except Forbidden as exc:
+        raise _Refused(CloseCode.FORBIDDEN, str(exc)) from exc
+    except AuthError as exc:
+        raise _Refused(CloseCode.UNAUTHORIZED, str(exc)) from exc
+    return name, grant

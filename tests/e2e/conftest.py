@@ -65,7 +65,9 @@ class Server:
             "--db",
             str(self.db_path),
         ]
-        args += ["--room-grace-seconds", "0.2", *self.extra]
+        # Tests replay traces as fast as they can: no message rate limit unless a test sets
+        # one (a later flag wins).
+        args += ["--room-grace-seconds", "0.2", "--max-messages-per-second", "0", *self.extra]
         if (
             not any(a == "--web-dist" for a in self.extra)
             and not (ROOT / "web/dist/index.html").exists()

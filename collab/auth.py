@@ -1,0 +1,173 @@
+"""Access tokens (signed JWTs), roles and the Origin check. Pure: no I/O but the clock.
+
+A token's claims (RFC 7519 names where one exists):
+
+* ``doc``: the document name it grants, or a name prefix ending in ``*`` (``team/*`` grants
+  every document under ``team/``; ``*`` grants every document);
+* ``role``: ``read`` (receive the document and awareness), ``write`` (also change it) or
+  ``admin`` (also delete it);
+* ``exp``: expiry, Unix seconds (required); ``iat``: issue time.
+
+Tokens are HMAC-signed (HS256 by default) with the server's secret, through PyJWT.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+from urllib.parse import urlsplit
+
+import jwt
+
+__all__ = [
+    "AuthError",
+    "Forbidden",
+    "Grant",
+    "Role",
+    "Unauthorized",
+    "mint_token",
+    "origin_allowed",
+    "verify_token",
+]
+
+
+class Role(IntEnum):
+    """What a token allows, each role including the ones below it."""
+
+    READ = 1
+    WRITE = 2
+    ADMIN = 3
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        """``"read"``, ``"write"`` or ``"admin"`` to a role.
+
+        Raises:
+            ValueError: for any other text.
+        """
+        try:
+            return cls[text.upper()]
+        except KeyError as exc:
+            raise ValueError(f"role must be read, write or admin, not {text!r}") from exc
+
+
+class AuthError(Exception):
+    """Access refused; ``str(exc)`` is the reason given to the client."""
+
+
+class Unauthorized(AuthError):
+    """No token, or one that is malformed, wrongly signed or expired (HTTP 401, close 4401)."""
+
+
+class Forbidden(AuthError):
+    """A valid token that does not grant this (HTTP 403, close 4403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a verified token grants: a document or ``*``-prefix, a role, an expiry (Unix s)."""
+
+    doc: str
+    role: Role
+    expires_at: float
+
+    @property
+    def prefix(self) -> str | None:
+        """The granted name prefix, or ``None`` when the grant names one document."""
+        return self.doc[:-1] if self.doc.endswith("*") else None
+
+    def covers(self, name: str) -> bool:
+        """Whether the grant reaches document ``name``."""
+        prefix = self.prefix
+        return name == self.doc if prefix is None else name.startswith(prefix)
+
+    def require(self, name: str, role: Role) -> None:
+        """Check that the grant reaches ``name`` with at least ``role``.
+
+        Raises:
+            Forbidden: naming what is missing.
+        """
+        if not self.covers(name):
+            raise Forbidden("token does not grant this document")
+        if self.role < role:
+            raise Forbidden(f"token role {self.role.name.lower()} cannot {_VERBS[role]}")
+
+
+_VERBS = {Role.READ: "read", Role.WRITE: "write", Role.ADMIN: "delete documents"}
+
+ALL_DOCUMENTS = Grant("*", Role.ADMIN, float("inf"))
+"""The grant of every request when auth is off."""
+
+
+def mint_token(
+    secret: str,
+    doc: str,
+    role: Role,
+    ttl_seconds: float,
+    *,
+    algorithm: str = "HS256",
+    now: float | None = None,
+) -> str:
+    """A signed token granting ``role`` on ``doc`` (a name or ``*``-prefix) for ``ttl_seconds``."""
+    issued = time.time() if now is None else now
+    claims = {"doc": doc, "role": role.name.lower(), "iat": int(issued)}
+    claims["exp"] = int(issued + ttl_seconds)
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def verify_token(
+    token: str | None, secret: str, *, algorithm: str = "HS256", now: float | None = None
+) -> Grant:
+    """Verify ``token``'s signature and expiry and return its grant.
+
+    Raises:
+        Unauthorized: missing, malformed, wrongly signed or expired token, or bad claims.
+    """
+    if not token:
+        raise Unauthorized("access token required")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[algorithm],
+            options={"require": ["exp", "doc", "role"], "verify_exp": False},
+        )
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"invalid access token: {exc}") from exc
+    expires = claims["exp"]
+    if not isinstance(expires, int | float):
+        raise Unauthorized("invalid access token: exp is not a number")
+    if expires <= (time.time() if now is None else now):
+        raise Unauthorized("access token expired")
+    doc, role = claims["doc"], claims["role"]
+    if not isinstance(doc, str) or not doc or not isinstance(role, str):
+        raise Unauthorized("invalid access token: bad doc or role claim")
+    try:
+        return Grant(doc, Role.parse(role), float(expires))
+    except ValueError as exc:
+        raise Unauthorized(f"invalid access token: {exc}") from exc
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or ``None``."""
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether a browser ``Origin`` may open a WebSocket.
+
+    Requests without ``Origin`` (non-browser clients) are allowed: the check defends against
+    cross-site WebSocket hijacking, which only browsers do. With an empty ``allowed`` list only
+    same-origin pages are allowed (the Origin's host:port equals the ``Host`` header); ``*``
+    allows any origin; otherwise the Origin must be listed exactly (``https://app.example``).
+    """
+    if origin is None:
+        return True
+    if "*" in allowed or origin in allowed:
+        return True
+    if allowed:
+        return False
+    return bool(host) and urlsplit(origin).netloc.lower() == (host or "").lower()

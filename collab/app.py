@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from collab import api
 from collab.hub import Hub
+from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
 from collab.store import Store
 from collab.websocket import sync_endpoint
@@ -81,6 +82,10 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         hub: Hub = request.app.state.hub
         return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
 
+    async def metrics(request: Request) -> Response:
+        hub: Hub = request.app.state.hub
+        return Response(hub.metrics.render(), media_type=CONTENT_TYPE)
+
     async def editor(request: Request) -> Response:
         if not index.is_file():
             return JSONResponse(
@@ -91,6 +96,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
     routes: list[Route | WebSocketRoute | Mount] = [
         WebSocketRoute("/sync/{name:path}", sync_endpoint),
         Route("/healthz", healthz),
+        Route("/metrics", metrics),
         *api.routes(),
         Route("/", editor),
         Route("/d/{name:path}", editor),

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app
 from collab.auth import Role, mint_token
+from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
 
 __all__ = ["main"]
@@ -109,10 +110,7 @@ class _Server(uvicorn.Server):
 
 def serve(settings: Settings, *, require_web: bool) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit status."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_config = configure_logs(settings.log_level, settings.log_format)
     try:
         app = create_app(settings, require_web=require_web)
     except WebAssetsMissing as exc:
@@ -125,6 +123,7 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=False,
         log_level=settings.log_level,
+        log_config=log_config,
         lifespan="on",
         timeout_graceful_shutdown=10,
         ssl_certfile=settings.ssl_certfile or None,

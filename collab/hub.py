@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from pycrdt import Doc
 
 from collab import protocol
+from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.store import Store, StoreError
@@ -72,6 +74,10 @@ class _Entry:
     peers: set[ClosablePeer] = field(default_factory=set)
 
 
+_Item = tuple[_Entry, Room, bytes, Peer | None]
+"""A queued update: its room slot, the room, the update, the peer that sent it."""
+
+
 class Hub:
     """Owns the open rooms and the store.
 
@@ -85,7 +91,8 @@ class Hub:
         self.settings = settings
         self._entries: dict[str, _Entry] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collab-db")
-        self._queue: list[tuple[_Entry, Room, bytes, Peer | None]] = []
+        self._queue: list[_Item] = []
+        self._batch_started = 0.0
         self._queued_bytes = 0
         self._callbacks: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
@@ -96,6 +103,7 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self.commits = 0
         self.connections = 0  # WebSocket peers in all rooms
+        self.metrics = Metrics(lambda: len(self._entries), lambda: self.connections)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -200,7 +208,8 @@ class Hub:
             stored = await self.run(self.store.load, entry.name)
             doc = apply_all(Doc(), stored.updates_in_order())
         except Exception as exc:
-            log.error("cannot load document %r: %s", entry.name, exc)
+            self.metrics.storage_errors += 1
+            log.error("cannot load document", extra={"room": entry.name}, exc_info=exc)
             if self._entries.get(entry.name) is entry:
                 del self._entries[entry.name]
             entry.ready.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
@@ -229,7 +238,7 @@ class Hub:
             self._schedule_unload(entry)  # still writing: try again after the grace period
             return
         del self._entries[entry.name]
-        log.debug("unloaded room %r", entry.name)
+        log.debug("unloaded room", extra={"room": entry.name})
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -242,6 +251,8 @@ class Hub:
         if entry is None or room.closed:
             raise ShuttingDown(f"room {room.name!r} is closed")
         entry.pending += 1
+        if not self._queue:
+            self._batch_started = time.perf_counter()
         self._queue.append((entry, room, update, origin))
         self._queued_bytes += len(update)
         self._wake.set()
@@ -296,30 +307,38 @@ class Hub:
             await self._wake.wait()
             self._wake.clear()
             batch, self._queue = self._queue, []
+            started = self._batch_started
             callbacks, self._callbacks = self._callbacks, []
             self._queued_bytes = 0
             self._busy = True
             try:
                 if batch:
-                    await self._commit(batch)
+                    await self._commit(batch, started)
             finally:
                 self._busy = False
                 for callback in callbacks:
                     callback()
                 self._committed.set()
 
-    async def _commit(self, batch: list[tuple[_Entry, Room, bytes, Peer | None]]) -> None:
+    async def _commit(self, batch: list[_Item], started: float) -> None:
+        metrics = self.metrics
+        begin = time.perf_counter()
         try:
             await self.run(self.store.append, [(room.name, update) for _, room, update, _ in batch])
         except StoreError as exc:
+            metrics.storage_errors += 1
             self._fail(batch, exc)
             return
-        self.commits += 1
+        committed = time.perf_counter()
+        metrics.commit_seconds.observe(committed - begin)
+        metrics.commit_batch.observe(len(batch))
+        metrics.updates_committed += len(batch)
         for entry, room, update, origin in batch:
             entry.pending -= 1
             entry.log_rows += 1
             entry.log_bytes += len(update)
             room.broadcast(protocol.encode(protocol.Update(update)), exclude=origin)
+        metrics.fanout_seconds.observe(time.perf_counter() - started)
         for entry in {entry for entry, *_ in batch}:
             if (
                 entry.log_rows >= self.settings.compact_updates
@@ -328,12 +347,14 @@ class Hub:
                 entry.compacting = True
                 self._spawn(self._compact(entry))
 
-    def _fail(self, batch: list[tuple[_Entry, Room, bytes, Peer | None]], exc: StoreError) -> None:
+    def _fail(self, batch: list[_Item], exc: StoreError) -> None:
         """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
         rooms = {room: entry for entry, room, _, _ in batch}
-        log.error("commit failed, closing %d room(s): %s", len(rooms), exc)
+        names = sorted(room.name for room in rooms)
+        log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
+        for entry, *_ in batch:
+            entry.pending -= 1
         for room, entry in rooms.items():
-            entry.pending = 0
             self._drop(entry, room, STORAGE_ERROR, "storage error: update not saved")
 
     def _drop(self, entry: _Entry, room: Room, code: int, reason: str) -> None:
@@ -351,20 +372,22 @@ class Hub:
         try:
             result = await self.run(self.store.compact, entry.name)
         except StoreError as exc:
-            log.error("compaction of %r failed: %s", entry.name, exc)
+            self.metrics.storage_errors += 1
+            log.error("compaction failed", extra={"room": entry.name}, exc_info=exc)
         else:
             if result is not None:
+                self.metrics.compactions += 1
                 entry.log_rows -= result.rows
                 entry.log_bytes -= result.log_bytes
                 room = self.room(entry.name)
                 if room is not None:
                     room.size_bytes = result.bytes_after + entry.log_bytes
-                log.info(
-                    "compacted %r: %d updates, %d -> %d bytes",
-                    entry.name,
-                    result.rows,
-                    result.bytes_before,
-                    result.bytes_after,
-                )
+                extra = {
+                    "room": entry.name,
+                    "updates": result.rows,
+                    "bytes_before": result.bytes_before,
+                    "bytes_after": result.bytes_after,
+                }
+                log.info("compacted document", extra=extra)
         finally:
             entry.compacting = False

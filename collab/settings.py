@@ -82,6 +82,7 @@ class Settings:
         "", "Folder of the built web editor; empty means web/dist beside the package."
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    log_format: str = _setting("text", "Log format: text (readable) or json (one object a line).")
 
     @classmethod
     def from_sources(
@@ -129,6 +130,8 @@ class Settings:
             raise SettingsError("room_grace_seconds must not be negative")
         if self.synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise SettingsError("synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if self.log_format not in {"text", "json"}:
+            raise SettingsError("log_format must be text or json")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError("log_level must be debug, info, warning or error")
         if self.max_messages_per_second < 0:

@@ -100,6 +100,7 @@ class Connection:
         self._queued = 0
         self._ready = asyncio.Event()
         self._close: tuple[int, str] | None = None
+        self.client_close: int | None = None  # the code of a close the client started
 
     # -- Peer --------------------------------------------------------------------------------
 
@@ -118,6 +119,7 @@ class Connection:
     def close(self, code: int, reason: str) -> None:
         """Close after the frames already queued are sent (the first request wins)."""
         if self._close is None:
+            self.hub.metrics.closes[code] += 1
             self._close = (code, reason)
             self._ready.set()
 
@@ -157,12 +159,14 @@ class Connection:
 
     async def _write(self) -> None:
         send = self.websocket.send
+        sent = self.hub.metrics.sent
         while True:
             await self._ready.wait()
             self._ready.clear()
             while self._queue:
                 frame = self._queue.popleft()
                 self._queued -= len(frame)
+                sent(frame)
                 await send({"type": "websocket.send", "bytes": frame})
             if self._close is not None:
                 code, reason = self._close
@@ -172,17 +176,19 @@ class Connection:
 
     async def _read(self, room: Room) -> None:
         receive = self.websocket.receive
+        received = self.hub.metrics.received
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                code = message.get("code", 1000)
-                if code == CloseCode.MESSAGE_TOO_BIG:
-                    log.warning("peer %d on %r: message over the size limit", self.id, self.name)
+                self.client_close = message.get("code", 1000)
+                if self.client_close == CloseCode.MESSAGE_TOO_BIG:
+                    self._reject(CloseCode.MESSAGE_TOO_BIG, "message over the size limit")
                 return
             frame = message.get("bytes")
             if frame is None:
                 self._reject(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
                 return
+            received(frame)
             if not self.bucket.take():
                 self._reject(CloseCode.RATE_LIMITED, "too many messages per second")
                 return
@@ -243,8 +249,16 @@ class Connection:
             raise _Refused(CloseCode.FORBIDDEN, "read-only access: writes are refused")
 
     def _reject(self, code: CloseCode, reason: str) -> None:
-        log.warning("closing peer %d on %r with %d: %s", self.id, self.name, code, reason)
+        extra = {"room": self.name, "peer": self.id, "code": int(code), "reason": reason}
+        log.warning("closing connection", extra=extra)
         self.close(code, reason)
+
+    def closed_event(self) -> dict[str, object]:
+        """Log fields of the end of this connection: who closed it, with which code."""
+        if self._close is not None:
+            code, reason = self._close
+            return {"room": self.name, "peer": self.id, "code": code, "reason": reason}
+        return {"room": self.name, "peer": self.id, "code": self.client_close, "reason": "client"}
 
 
 async def sync_endpoint(websocket: WebSocket) -> None:
@@ -260,13 +274,16 @@ async def sync_endpoint(websocket: WebSocket) -> None:
     try:
         name, grant = _admit(websocket, settings, websocket.app.state.token_secret)
     except _Refused as exc:
-        log.warning("refusing WebSocket with %d: %s", exc.code, exc)
+        hub.metrics.closes[exc.code] += 1
+        client = websocket.client.host if websocket.client else None
+        extra = {"code": int(exc.code), "reason": str(exc), "client": client}
+        log.warning("refusing connection", extra=extra)
         await websocket.close(exc.code, str(exc)[:123])
         return
     connection = Connection(websocket, hub, name, grant, settings)
-    log.info("peer %d joined %r", connection.id, name)
+    log.info("connection opened", extra={"room": name, "peer": connection.id})
     await connection.run()
-    log.info("peer %d left %r", connection.id, name)
+    log.info("connection closed", extra=connection.closed_event())
 
 
 def _admit(websocket: WebSocket, settings: Settings, secret: str) -> tuple[str, Grant]:

@@ -55,7 +55,9 @@ def web_dist() -> None:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: apt-get install -y chromium (never `playwright install`)")
+        pytest.fail(
+            "Debian's chromium is missing: apt-get install -y chromium (never `playwright install`)"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
@@ -115,7 +117,9 @@ def doc_path(name: str) -> str:
     return "/d/" + "/".join(quote(segment, safe="") for segment in name.split("/"))
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT_MS / 1000) -> None:
+def wait_until(
+    condition: Callable[[], bool], what: str, timeout: float = TIMEOUT_MS / 1000
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -147,7 +151,11 @@ def assert_converged(pages: list[Page], words: list[str]) -> None:
         states = [fragment(page) for page in pages]
         return len(set(states)) == 1 and all(word in states[0] for word in words)
 
-    wait_until(same, f"all pages hold the same document with {words}")
+    try:
+        wait_until(same, f"all pages hold the same document with {words}")
+    except AssertionError as exc:
+        states = "\n".join(f"  page {i}: {fragment(page)}" for i, page in enumerate(pages))
+        raise AssertionError(f"{exc}; the pages hold:\n{states}") from None
     for page in pages:
         for word in words:
             expect(editor(page)).to_contain_text(word)
@@ -195,12 +203,21 @@ def test_two_pages_converge_late_joiner_sees_all_and_carets_show(pages: Pages) -
     for i in range(3):
         alice.keyboard.type(f" a{i}")
         bob.keyboard.type(f" b{i}")
-    words = ["Alpha from Alice.", "Bravo from Bob.", *(f"a{i}" for i in range(3)), *(f"b{i}" for i in range(3))]
+    words = [
+        "Alpha from Alice.",
+        "Bravo from Bob.",
+        *(f"a{i}" for i in range(3)),
+        *(f"b{i}" for i in range(3)),
+    ]
     assert_converged([alice, bob], words)
 
     # Each sees the other's caret, labelled with the other's name, and the other in the list.
-    expect(alice.locator(".collaboration-carets__caret .collaboration-carets__label", has_text="Bob")).to_be_visible()
-    expect(bob.locator(".collaboration-carets__caret .collaboration-carets__label", has_text="Alice")).to_be_visible()
+    expect(
+        alice.locator(".collaboration-carets__caret .collaboration-carets__label", has_text="Bob")
+    ).to_be_visible()
+    expect(
+        bob.locator(".collaboration-carets__caret .collaboration-carets__label", has_text="Alice")
+    ).to_be_visible()
     expect(alice.locator("#presence-list")).to_contain_text("Bob")
     expect(bob.locator("#presence-list")).to_contain_text("Alice")
 
@@ -226,7 +243,10 @@ def test_name_is_editable_remembered_and_shown_to_others(pages: Pages) -> None:
 
     color = me.evaluate("() => localStorage.getItem('collab.user.color')")
     assert isinstance(color, str) and len(color) == 7 and color.startswith("#")
-    wait_until(lambda: me.evaluate("() => localStorage.getItem('collab.user.name')") == "Dana", "the name is saved")
+    wait_until(
+        lambda: me.evaluate("() => localStorage.getItem('collab.user.name')") == "Dana",
+        "the name is saved",
+    )
     me.reload()
     wait_connected(me)
     expect(me.locator("#user-name")).to_have_value("Dana")
@@ -240,6 +260,7 @@ def test_pages_reconnect_after_server_restart_without_loss(pages: Pages, app: An
     wait_connected(alice)
     wait_connected(bob)
     type_at_end(alice, "before restart A.")
+    expect(editor(bob)).to_contain_text("before restart A.")  # so Bob types after all of it
     type_at_end(bob, " before restart B.")
     assert_converged([alice, bob], ["before restart A.", "before restart B."])
 
@@ -255,6 +276,7 @@ def test_pages_reconnect_after_server_restart_without_loss(pages: Pages, app: An
         wait_connected(page)
 
     type_at_end(alice, " after restart A.")
+    expect(editor(bob)).to_contain_text("after restart A.")
     type_at_end(bob, " after restart B.")
     words = ["before restart A.", "before restart B.", "after restart A.", "after restart B."]
     assert_converged([alice, bob], words)
@@ -288,7 +310,10 @@ def test_list_page_shows_documents_and_opens_by_name(pages: Pages, app: Any) -> 
     writer = pages.new(doc_path(name), user="Writer")
     wait_connected(writer)
     type_at_end(writer, "Quarterly numbers")
-    wait_until(lambda: "Quarterly numbers" in server_markdown(app.http_url, name), "the server has the text")
+    wait_until(
+        lambda: "Quarterly numbers" in server_markdown(app.http_url, name),
+        "the server has the text",
+    )
 
     listing = pages.new("/")
     link = listing.get_by_role("link", name=name, exact=True)
@@ -308,7 +333,9 @@ def test_list_page_shows_documents_and_opens_by_name(pages: Pages, app: Any) -> 
     expect(listing.get_by_role("link", name=name, exact=True)).to_be_visible()
 
 
-def test_document_edited_in_the_browser_downloads_as_markdown_and_html(pages: Pages, app: Any) -> None:
+def test_document_edited_in_the_browser_downloads_as_markdown_and_html(
+    pages: Pages, app: Any
+) -> None:
     name = "export/minutes"
     page = pages.new(doc_path(name), user="Scribe")
     wait_connected(page)
@@ -326,8 +353,12 @@ def test_document_edited_in_the_browser_downloads_as_markdown_and_html(pages: Pa
     page.keyboard.type("first")
     page.keyboard.press("Enter")
     page.keyboard.type("second")
-    expect(page.get_by_role("button", name="Bulleted list")).to_have_attribute("aria-pressed", "true")
-    wait_until(lambda: "second" in server_markdown(app.http_url, name), "the server has the whole text")
+    expect(page.get_by_role("button", name="Bulleted list")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    wait_until(
+        lambda: "second" in server_markdown(app.http_url, name), "the server has the whole text"
+    )
 
     with page.expect_download() as info:
         page.get_by_role("button", name="Download as Markdown").click()
@@ -364,7 +395,9 @@ def test_read_only_token_makes_the_editor_read_only(pages: Pages) -> None:
     assert fragment(reader) == before
     expect(editor(writer)).not_to_contain_text("reader typing")
     # The token goes along on links back to the list.
-    assert "token=" in (reader.get_by_role("link", name="All documents").get_attribute("href") or "")
+    assert "token=" in (
+        reader.get_by_role("link", name="All documents").get_attribute("href") or ""
+    )
 
 
 def test_bad_document_name_says_so_and_stops_retrying(pages: Pages) -> None:
@@ -407,7 +440,9 @@ def test_screenshots_of_the_list_and_the_editor(pages: Pages, app: Any) -> None:
     editor(phone).get_by_text("Check the numbers").click()
     expect(alice.locator(".collaboration-carets__label", has_text="Bob (phone)")).to_be_visible()
     expect(phone.locator(".collaboration-carets__label", has_text="Alice")).to_be_visible()
-    wait_until(lambda: "Ship small" in server_markdown(app.http_url, name), "the server has the text")
+    wait_until(
+        lambda: "Ship small" in server_markdown(app.http_url, name), "the server has the text"
+    )
 
     shot(alice, "editor-desktop")
     shot(phone, "editor-phone")

@@ -143,6 +143,42 @@ export function renderEditor(main, name) {
     toolbar.append(button)
   }
 
+  // Toolbar keyboard pattern: one Tab stop; arrow keys, Home and End move between buttons.
+  let rovingIndex = 0
+  function focusableTools() {
+    return [...toolButtons.values()].filter((b) => !b.disabled)
+  }
+  function updateRoving() {
+    const buttons = [...toolButtons.values()]
+    const enabled = focusableTools()
+    if (enabled.length === 0) return
+    const current = buttons[rovingIndex]
+    const target = current && !current.disabled ? current : enabled[0]
+    for (const b of buttons) b.tabIndex = b === target ? 0 : -1
+  }
+  toolbar.addEventListener('keydown', (event) => {
+    const enabled = focusableTools()
+    const index = enabled.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement))
+    if (index < 0 || enabled.length === 0) return
+    let next = -1
+    if (event.key === 'ArrowRight') next = (index + 1) % enabled.length
+    else if (event.key === 'ArrowLeft') next = (index - 1 + enabled.length) % enabled.length
+    else if (event.key === 'Home') next = 0
+    else if (event.key === 'End') next = enabled.length - 1
+    if (next < 0) return
+    event.preventDefault()
+    rovingIndex = [...toolButtons.values()].indexOf(enabled[next])
+    updateRoving()
+    enabled[next].focus()
+  })
+  toolbar.addEventListener('focusin', (event) => {
+    const index = [...toolButtons.values()].indexOf(/** @type {any} */ (event.target))
+    if (index >= 0) {
+      rovingIndex = index
+      updateRoving()
+    }
+  })
+
   const surface = h('div', { class: 'editor-surface', id: 'editor' })
 
   const nameInput = h('input', {
@@ -248,7 +284,7 @@ export function renderEditor(main, name) {
     if (policy.action === 'stop') {
       conn.stopped = true
       conn.state = 'stopped'
-      showAlert(policy.message, { reload: event.code < 4000 || event.code === 4401 })
+      showAlert(policy.message, { reload: event.code < 4000 })
       setEditing(false)
     } else {
       conn.state = 'reconnecting'
@@ -338,6 +374,7 @@ export function renderEditor(main, name) {
       button.disabled = !enabled
       if (tool.active) button.setAttribute('aria-pressed', tool.active(editor) ? 'true' : 'false')
     }
+    updateRoving()
   }
 
   // ---- presence ----------------------------------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -14,6 +16,7 @@ from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app
 from collab.auth import Role, mint_token
+from collab.doctor import check
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
 
@@ -56,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("auth_secret", "auth_secret_file", "auth_algorithm"):
         row = next(r for r in describe() if r["name"] == name)
         token.add_argument(row["flag"], dest=name, default=None, help=row["help"])
+    doctor = commands.add_parser("doctor", help="check a database and print a summary")
+    doctor.add_argument("--db", dest="db", default=None, help="database file [data/collab.db]")
+    doctor.add_argument(
+        "--quick", action="store_true", help="skip decoding every document with pycrdt"
+    )
     return parser
 
 
@@ -98,6 +106,18 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
         super().__init__(config)
         self.app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """First SIGINT/SIGTERM: graceful shutdown, exit status 0. Second: exit at once.
+
+        uvicorn re-raises the signal after a graceful shutdown (so the process dies of it);
+        collab exits 0 instead, as service managers expect of a clean stop.
+        """
+        if self.should_exit:
+            log.warning("second signal %d: exiting at once", sig)
+            os._exit(1)
+        log.info("signal %d: shutting down", sig)
+        self.should_exit = True
 
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
@@ -143,6 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings, require_web=not args.no_web)
         if args.command == "token":
             return mint(args)
+        if args.command == "doctor":
+            db = Settings.from_sources({"db": args.db}).db
+            report = check(db, decode=not args.quick)
+            print(report.render())
+            return 0 if report.ok else 1
     except SettingsError as exc:
         print(f"collab: {exc}", file=sys.stderr)
         return 2

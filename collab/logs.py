@@ -9,14 +9,28 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["FIELDS", "JsonFormatter", "TextFormatter", "configure"]
+__all__ = ["FIELDS", "JsonFormatter", "RedactTokens", "TextFormatter", "configure"]
 
 FIELDS = ("room", "peer", "code", "reason", "client", "updates", "bytes_before", "bytes_after")
 """The event fields collab attaches to log records."""
+
+
+_TOKEN = re.compile(r"(token=)[^&\s\"']+", re.IGNORECASE)
+
+
+class RedactTokens(logging.Filter):
+    """Replaces ``token=...`` query values (uvicorn logs WebSocket URLs) with ``token=***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message.lower():
+            record.msg, record.args = _TOKEN.sub(r"\1***", message), None
+        return True
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -64,6 +78,7 @@ def configure(level: str, fmt: str) -> dict[str, Any]:
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RedactTokens())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

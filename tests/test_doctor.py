@@ -1,0 +1,76 @@
+"""collab doctor: a healthy database passes, damaged ones fail with the reason."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from pycrdt import Doc, Text
+
+from collab.cli import main
+from collab.doctor import check
+from collab.store import Store
+
+
+def make_db(path: Path) -> None:
+    doc: Doc[Any] = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    text = doc.get("text", type=Text)
+    for i in range(50):
+        text.insert(len(text), f"line {i}\n")
+    store = Store(path)
+    store.append([("notes", u) for u in updates[:30]])
+    store.compact("notes")
+    store.append([("notes", u) for u in updates[30:]])
+    store.close()
+
+
+def test_healthy_database_passes(tmp_path: Path, capsys: Any) -> None:
+    make_db(tmp_path / "c.db")
+    assert main(["doctor", "--db", str(tmp_path / "c.db")]) == 0
+    out = capsys.readouterr().out
+    assert "documents: 1" in out and "no problems found" in out
+
+
+def test_orphans_and_counter_drift_are_found(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    make_db(path)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO updates (name, data, created_at) VALUES ('ghost', x'0000', 0)")
+    conn.execute("UPDATE documents SET updates = updates + 5")
+    conn.commit()
+    conn.close()
+    report = check(path)
+    assert not report.ok
+    assert any("orphaned" in p for p in report.problems)
+    assert any("records" in p for p in report.problems)
+
+
+def test_undecodable_update_is_found(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    make_db(path)
+    conn = sqlite3.connect(path)
+    row_id, data = conn.execute("SELECT id, data FROM updates ORDER BY id DESC").fetchone()
+    conn.execute("UPDATE updates SET data = ? WHERE id = ?", [b"\xff" * len(data), row_id])
+    conn.commit()
+    conn.close()
+    assert any("cannot be decoded" in p for p in check(path).problems)
+    assert check(path, decode=False).problems == []
+
+
+def test_damaged_file_fails(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "c.db"
+    make_db(path)
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for offset in range(page * 2, len(data), 97):  # scribble over pages after the schema
+        data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+    assert main(["doctor", "--db", str(path)]) == 1
+    assert "PROBLEM" in capsys.readouterr().out
+
+
+def test_missing_file_fails(tmp_path: Path) -> None:
+    assert not check(tmp_path / "none.db").ok

@@ -110,6 +110,30 @@ def pages(browser: Browser, app: Any) -> Iterator[Pages]:
     assert not opened.errors, f"uncaught errors in the page: {opened.errors}"
 
 
+AUTH_SECRET = "web-e2e-secret-that-is-at-least-32-bytes-long"
+
+
+@pytest.fixture
+def auth_app(web_dist: None, server_factory: Any) -> Any:
+    """A server with access tokens turned on."""
+    return server_factory(extra=["--auth-secret", AUTH_SECRET])
+
+
+@pytest.fixture
+def auth_pages(browser: Browser, auth_app: Any) -> Iterator[Pages]:
+    opened = Pages(browser, auth_app.http_url)
+    yield opened
+    opened.close()
+    assert not opened.errors, f"uncaught errors in the page: {opened.errors}"
+
+
+def signed_token(doc: str, role: str, ttl_seconds: float = 600) -> str:
+    """A token the server accepts (collab.auth signs it with AUTH_SECRET)."""
+    from collab.auth import Role, mint_token
+
+    return mint_token(AUTH_SECRET, doc, Role.parse(role), ttl_seconds)
+
+
 # ---- helpers ----------------------------------------------------------------------------------
 
 
@@ -450,3 +474,55 @@ def test_screenshots_of_the_list_and_the_editor(pages: Pages, app: Any) -> None:
         listing = pages.new("/", viewport=viewport)
         expect(listing.get_by_role("link", name=name, exact=True)).to_be_visible()
         shot(listing, f"list-{label}")
+
+
+def test_signed_tokens_writer_edits_reader_follows_read_only(
+    auth_pages: Pages, auth_app: Any
+) -> None:
+    name = "secure/plan"
+    write = signed_token("secure/*", "write")
+    read = signed_token(name, "read")
+    writer = auth_pages.new(f"{doc_path(name)}?token={write}", user="Writer")
+    wait_connected(writer)
+    expect(writer.locator("#readonly-badge")).to_be_hidden()
+    type_at_end(writer, "Only writers write.")
+
+    reader = auth_pages.new(f"{doc_path(name)}?token={read}", user="Reader")
+    wait_connected(reader)
+    expect(reader.locator("#readonly-badge")).to_be_visible()
+    expect(editor(reader)).to_have_attribute("contenteditable", "false")
+    expect(editor(reader)).to_contain_text("Only writers write.")
+    type_at_end(writer, " More from the writer.")
+    expect(editor(reader)).to_contain_text("More from the writer.")
+    # The reader stays connected: its handshake carries no writes, so the server keeps it.
+    expect(reader.locator("#connection-status")).to_have_attribute("data-state", "connected")
+    expect(reader.locator("#connection-alert")).to_be_hidden()
+
+    # The list and the exports send the token as a bearer header.
+    listing = auth_pages.new(f"/?token={write}")
+    link = listing.get_by_role("link", name=name, exact=True)
+    expect(link).to_be_visible()
+    assert f"token={write}" in (link.get_attribute("href") or "")
+    with reader.expect_download() as info:
+        reader.get_by_role("button", name="Download as Markdown").click()
+    markdown = Path(info.value.path()).read_text(encoding="utf-8")
+    assert "Only writers write. More from the writer." in markdown
+
+
+def test_missing_expired_or_wrong_tokens_say_so_and_stop(auth_pages: Pages) -> None:
+    name = "secure/locked"
+    cases = [
+        ("", "access token is missing or expired"),
+        (f"?token={signed_token(name, 'write', ttl_seconds=-60)}", "missing or expired"),
+        (f"?token={signed_token('elsewhere/*', 'write')}", "Permission denied"),
+    ]
+    for query, words in cases:
+        page = auth_pages.new(doc_path(name) + query)
+        expect(page.locator("#connection-status")).to_have_attribute("data-state", "stopped")
+        expect(page.locator("#connection-alert")).to_contain_text(words)
+        expect(page.locator("#connection-alert")).to_contain_text("Server said")
+        assert page.evaluate("() => window.__collab.provider.shouldConnect") is False
+        expect(editor(page)).to_have_attribute("contenteditable", "false")
+
+    listing = auth_pages.new("/")
+    expect(listing.get_by_role("alert")).to_contain_text("access token is missing or expired")

@@ -18,7 +18,15 @@ export default defineConfig({
   server: {
     proxy: {
       '/api': { target: backend, changeOrigin: true },
-      '/sync': { target: backend.replace(/^http/, 'ws'), ws: true, changeOrigin: true },
+      '/sync': {
+        target: backend.replace(/^http/, 'ws'),
+        ws: true,
+        changeOrigin: true,
+        // The server accepts same-origin WebSockets only: present the proxied socket as such.
+        configure: (proxy) => {
+          proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader('origin', backend))
+        },
+      },
     },
   },
 })

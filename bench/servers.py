@@ -1,0 +1,271 @@
+"""The servers under test: installing the peers, starting and stopping each one.
+
+Peers are installed from the registries into ``bench/peers`` (git-ignored): the npm packages
+pinned by ``bench/npm/package-lock.json`` and pycrdt-websocket in its own virtual environment
+pinned by ``bench/pycrdt-requirements.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PEERS = BENCH / "peers"
+NPM_DIR = PEERS / "npm"
+PYCRDT_VENV = PEERS / "pycrdt-venv"
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server variant: how to start it and how clients talk to it."""
+
+    name: str
+    family: str
+    persistent: bool
+    framing: str = "y-websocket"
+    path_prefix: str = "/"
+    needs: str = ""  # "npm", "pycrdt" or "" (collab)
+
+    def command(self, port: int, workdir: Path) -> tuple[list[str], dict[str, str]]:
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        if self.family == "collab":
+            exe = ROOT / ".venv" / "bin" / "collab"
+            argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "collab"]
+            db = workdir / "collab.db"
+            return [*argv, "serve", "--no-web", "--port", str(port), "--db", str(db)], env
+        if self.family == "y-websocket":
+            env.update(HOST=HOST, PORT=str(port))
+            if self.persistent:
+                env["YPERSISTENCE"] = str(workdir / "leveldb")
+            script = NPM_DIR / "node_modules" / "@y" / "websocket-server" / "src" / "server.js"
+            return ["node", str(script)], env
+        if self.family == "hocuspocus":
+            env.update(HOST=HOST, PORT=str(port))
+            if self.persistent:
+                env["SQLITE_DB"] = str(workdir / "hocuspocus.sqlite")
+            return ["node", str(NPM_DIR / "hocuspocus.mjs")], env
+        if self.family == "pycrdt-websocket":
+            argv = [str(PYCRDT_VENV / "bin" / "python"), str(BENCH / "pycrdt_server.py")]
+            argv += ["--port", str(port)]
+            if self.persistent:
+                argv += ["--db", str(workdir / "ystore.db")]
+            return argv, env
+        raise ValueError(self.family)
+
+
+SERVERS: dict[str, ServerSpec] = {
+    s.name: s
+    for s in (
+        ServerSpec("collab", "collab", True, path_prefix="/sync/"),
+        ServerSpec("y-websocket", "y-websocket", False, needs="npm"),
+        ServerSpec("y-websocket+leveldb", "y-websocket", True, needs="npm"),
+        ServerSpec("hocuspocus", "hocuspocus", False, framing="hocuspocus", needs="npm"),
+        ServerSpec("hocuspocus+sqlite", "hocuspocus", True, framing="hocuspocus", needs="npm"),
+        ServerSpec("pycrdt-websocket", "pycrdt-websocket", False, needs="pycrdt"),
+        ServerSpec("pycrdt-websocket+sqlite", "pycrdt-websocket", True, needs="pycrdt"),
+    )
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# -- installing --------------------------------------------------------------------------------
+
+
+def install_npm() -> None:
+    """``npm ci`` the pinned peers into bench/peers/npm when the lock file changed."""
+    NPM_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = NPM_DIR / ".installed"
+    lock = BENCH / "npm" / "package-lock.json"
+    if stamp.exists() and stamp.read_text() == lock.read_text():
+        return
+    _log("installing @y/websocket-server and @hocuspocus/server into bench/peers/npm (npm ci)")
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(BENCH / "npm" / name, NPM_DIR / name)
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NPM_DIR, check=True)
+    stamp.write_text(lock.read_text())
+
+
+def install_pycrdt() -> None:
+    """Create bench/peers/pycrdt-venv with the pinned pycrdt-websocket when it changed."""
+    reqs = BENCH / "pycrdt-requirements.txt"
+    stamp = PYCRDT_VENV / ".installed"
+    if stamp.exists() and stamp.read_text() == reqs.read_text():
+        return
+    _log("installing pycrdt-websocket into bench/peers/pycrdt-venv")
+    if not (PYCRDT_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PYCRDT_VENV)], check=True)
+    pip = [str(PYCRDT_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "-r", str(reqs)], check=True)
+    stamp.write_text(reqs.read_text())
+
+
+def install(specs: list[ServerSpec]) -> None:
+    needs = {s.needs for s in specs}
+    if "npm" in needs:
+        install_npm()
+    if "pycrdt" in needs:
+        install_pycrdt()
+
+
+# -- versions ----------------------------------------------------------------------------------
+
+
+def _npm_version(package: str) -> str:
+    try:
+        meta = NPM_DIR / "node_modules" / package / "package.json"
+        return str(json.loads(meta.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return "?"
+
+
+def _venv_versions(site: Path, names: list[str]) -> dict[str, str]:
+    out = {}
+    for name in names:
+        norm = name.replace("-", "_").lower()
+        found = [p.name for p in site.glob("*.dist-info") if p.name.lower().startswith(norm + "-")]
+        out[name] = found[0][len(norm) + 1 : -len(".dist-info")] if found else "?"
+    return out
+
+
+def _cmd_output(argv: list[str], cwd: Path = ROOT) -> str:
+    try:
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def versions(specs: list[ServerSpec]) -> dict[str, dict[str, str]]:
+    """The version of every server (family) and of what it runs on."""
+    out: dict[str, dict[str, str]] = {}
+    families = {s.family for s in specs}
+    if "collab" in families:
+        site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"), ROOT)
+        out["collab"] = {
+            "collab": _cmd_output(["git", "describe", "--always", "--dirty"]),
+            **_venv_versions(site, ["pycrdt", "starlette", "uvicorn", "websockets", "uvloop"]),
+            "python": sys.version.split()[0],
+        }
+    node = _cmd_output(["node", "--version"])
+    if "y-websocket" in families:
+        out["y-websocket"] = {
+            "@y/websocket-server": _npm_version("@y/websocket-server"),
+            "yjs": _npm_version("yjs"),
+            "y-leveldb": _npm_version("y-leveldb"),
+            "node": node,
+        }
+    if "hocuspocus" in families:
+        out["hocuspocus"] = {
+            "@hocuspocus/server": _npm_version("@hocuspocus/server"),
+            "@hocuspocus/extension-sqlite": _npm_version("@hocuspocus/extension-sqlite"),
+            "yjs": _npm_version("yjs"),
+            "node": node,
+        }
+    if "pycrdt-websocket" in families:
+        site = next((PYCRDT_VENV / "lib").glob("python3*/site-packages"), PYCRDT_VENV)
+        out["pycrdt-websocket"] = _venv_versions(
+            site, ["pycrdt-websocket", "pycrdt-store", "pycrdt", "uvicorn", "websockets", "uvloop"]
+        )
+    return out
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+class Running:
+    """A started server process on ``port``; its output goes to ``log_path``."""
+
+    def __init__(self, spec: ServerSpec, workdir: Path, port: int | None = None) -> None:
+        self.spec = spec
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"{spec.name}.log"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.spec.family == "hocuspocus":
+            shutil.copyfile(BENCH / "hocuspocus.mjs", NPM_DIR / "hocuspocus.mjs")
+        argv, env = self.spec.command(self.port, self.workdir)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.spec.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.spec.name} did not listen in {timeout} s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (the graceful stop every server supports), SIGKILL after ``timeout``."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def target(self) -> dict[str, object]:
+        return {
+            "name": self.spec.name,
+            "host": HOST,
+            "port": self.port,
+            "framing": self.spec.framing,
+            "path_prefix": self.spec.path_prefix,
+            "pids": [self.pid],
+        }
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

@@ -82,7 +82,12 @@ class Pages:
         self.errors: list[str] = []
 
     def new(
-        self, path: str, *, user: str | None = None, viewport: dict[str, int] | None = None
+        self,
+        path: str,
+        *,
+        user: str | None = None,
+        color: str | None = None,
+        viewport: dict[str, int] | None = None,
     ) -> Page:
         context = self.browser.new_context(
             viewport=viewport or DESKTOP,
@@ -91,6 +96,10 @@ class Pages:
         )
         if user is not None:
             context.add_init_script(f"localStorage.setItem('collab.user.name', {json.dumps(user)})")
+        if color is not None:
+            context.add_init_script(
+                f"localStorage.setItem('collab.user.color', {json.dumps(color)})"
+            )
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"{path}: {exc}"))
@@ -438,7 +447,7 @@ def test_bad_document_name_says_so_and_stops_retrying(pages: Pages) -> None:
 
 def test_screenshots_of_the_list_and_the_editor(pages: Pages, app: Any) -> None:
     name = "design/screenshot tour"
-    alice = pages.new(doc_path(name), user="Alice")
+    alice = pages.new(doc_path(name), user="Alice", color="#be185d")
     wait_connected(alice)
     editor(alice).click()
     alice.get_by_role("button", name="Heading 1").click()
@@ -458,7 +467,7 @@ def test_screenshots_of_the_list_and_the_editor(pages: Pages, app: Any) -> None:
     alice.get_by_role("button", name="Quote").click()
     alice.keyboard.type("Ship small, ship often.")
 
-    phone = pages.new(doc_path(name), user="Bob (phone)", viewport=PHONE)
+    phone = pages.new(doc_path(name), user="Bob (phone)", color="#0369a1", viewport=PHONE)
     wait_connected(phone)
     expect(editor(phone)).to_contain_text("Ship small, ship often.")
     editor(phone).get_by_text("Check the numbers").click()

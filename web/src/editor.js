@@ -128,11 +128,13 @@ export function renderEditor(main, name) {
       type: 'button',
       class: `tool tool-${tool.id}`,
       'data-tool': tool.id,
-      'aria-label': tool.label,
       'aria-keyshortcuts': keys.aria,
       'aria-pressed': tool.active ? 'false' : null,
       title: `${tool.label} (${keys.text})`,
-    }, tool.text)
+    },
+    // The short glyph is for the eye; the accessible name is the plain label.
+    h('span', { 'aria-hidden': 'true' }, tool.text),
+    h('span', { class: 'visually-hidden' }, tool.label))
     // Keep the editor's selection: act on mousedown without moving focus.
     button.addEventListener('mousedown', (event) => event.preventDefault())
     button.addEventListener('click', () => {

@@ -225,7 +225,11 @@ class EchoReader(CountingReader):
 
 
 async def open_all(peers: Iterable[Peer], concurrency: int = 50, timeout: float = 60.0) -> None:
-    """Open ``peers`` (at most ``concurrency`` handshakes at once) and wait until each synced."""
+    """Open ``peers`` (at most ``concurrency`` handshakes at once) and wait until each synced.
+
+    The first peer of each room is opened before the others join it: pycrdt-websocket fails
+    when several clients create the same room at once ("YRoom already running").
+    """
     sem = asyncio.Semaphore(concurrency)
 
     async def one(peer: Peer) -> None:
@@ -233,7 +237,19 @@ async def open_all(peers: Iterable[Peer], concurrency: int = 50, timeout: float 
             await peer.open()
             await asyncio.wait_for(asyncio.shield(peer.synced), timeout)
 
-    await asyncio.wait_for(asyncio.gather(*(one(p) for p in peers)), timeout)
+    firsts: dict[str, Peer] = {}
+    rest = []
+    for peer in peers:
+        if peer.room in firsts:
+            rest.append(peer)
+        else:
+            firsts[peer.room] = peer
+
+    async def both() -> None:
+        await asyncio.gather(*(one(p) for p in firsts.values()))
+        await asyncio.gather(*(one(p) for p in rest))
+
+    await asyncio.wait_for(both(), timeout)
 
 
 def close_all(peers: Iterable[Peer]) -> None:

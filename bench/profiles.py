@@ -77,9 +77,16 @@ SMOKE = Profile(
     deadline=60.0,
     fanout={"readers": 5, "rate": 200.0, "updates": 40, "settle": 0.2, "drain_timeout": 10.0},
     saturation={**FULL.saturation, "writers": 2, "readers": 3, "warmup": 0.3, "measure": 0.5},
-    many_rooms={**FULL.many_rooms, "rooms": 5, "period": 0.5, "warmup": 0.5, "measure": 1.0},
+    many_rooms={
+        **FULL.many_rooms,
+        "rooms": 5,
+        "period": 0.5,
+        "settle": 0.2,
+        "warmup": 0.3,
+        "measure": 0.6,
+    },
     ingest={**FULL.ingest, "warm_joins": 2, "timeout": 30.0, "cold_timeout": 20.0},
-    idle={"connections": 20, "settle": 0.3},
+    idle={"connections": 20, "settle": 0.2},
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}

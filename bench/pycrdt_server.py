@@ -49,7 +49,9 @@ async def main() -> None:
     args = parser.parse_args()
     websocket_server = StoredWebsocketServer(args.db) if args.db else WebsocketServer()
     app = ASGIServer(websocket_server)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5
+    )
     server = uvicorn.Server(config)
     async with websocket_server:
         await server.serve()

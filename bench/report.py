@@ -1,0 +1,360 @@
+"""Summaries, tables (plain text and Markdown) and charts of a benchmark run."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    higher_is_better: bool
+    scale: float = 1.0
+    digits: int = 1
+
+
+METRICS: dict[str, list[Metric]] = {
+    "fanout": [
+        Metric("p50_ms", "p50 ms", False, digits=2),
+        Metric("p99_ms", "p99 ms", False, digits=2),
+        Metric("max_ms", "max ms", False, digits=1),
+    ],
+    "saturation": [
+        Metric("updates_per_s_per_reader", "updates/s per reader", True, digits=0),
+        Metric("bytes_per_s_all_readers", "MB/s into all readers", True, 1e-6, 2),
+    ],
+    "many_rooms": [
+        Metric("cpu_percent", "server CPU %", False),
+        Metric("rss_mib", "server RSS MiB", False),
+    ],
+    "ingest": [
+        Metric("ingest_updates_per_s", "updates/s", True, digits=0),
+        Metric("ingest_s", "seconds", False, digits=2),
+    ],
+    "late_join": [
+        Metric("warm_join_ms", "warm ms", False, digits=1),
+        Metric("cold_join_ms", "cold ms", False, digits=0),
+    ],
+    "idle": [Metric("kib_per_connection", "KiB per connection", False)],
+}
+
+TITLES = {
+    "fanout": "(a) fan-out latency: 1 room, 1 writer at {rate:g} updates/s, {readers} readers",
+    "saturation": "(b) saturation: 1 room, {writers} writers at full speed, {readers} readers",
+    "many_rooms": "(c) {rooms} rooms x {clients} clients at a low rate: server CPU and RSS",
+    "ingest": "(d) ingest of {trace} ({transactions} transactions) by one writer, until a fresh "
+    "client has it all",
+    "late_join": "(e) late joiner: fresh client until full text, warm and after a restart",
+    "idle": "(f) idle memory per connection ({connections} idle connections)",
+}
+
+
+def title(scenario: str, parameters: dict[str, Any]) -> str:
+    params = parameters.get("ingest" if scenario == "late_join" else scenario, {})
+    try:
+        return TITLES[scenario].format(**params)
+    except (KeyError, IndexError, ValueError):
+        return TITLES[scenario].split(":")[0]
+
+
+FAMILIES = ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"]
+
+
+def summarize(values: list[float | None]) -> dict[str, Any] | None:
+    """Median, min and max of the rounds that produced a value."""
+    got = [v for v in values if v is not None]
+    if not got:
+        return None
+    return {"median": statistics.median(got), "min": min(got), "max": max(got), "n": len(got)}
+
+
+def build_summary(results: dict[str, dict[str, list[dict]]]) -> dict[str, Any]:
+    """``{scenario: {server: {metric: summary}}}`` and collab's ratios to each peer."""
+    summary: dict[str, Any] = {}
+    ratios: dict[str, Any] = {}
+    for scenario, by_server in results.items():
+        summary[scenario] = {}
+        for server, rounds in by_server.items():
+            summary[scenario][server] = {
+                m.key: summarize([r.get(m.key) for r in rounds]) for m in METRICS[scenario]
+            }
+        collab = summary[scenario].get("collab")
+        if collab is None:
+            continue
+        ratios[scenario] = {}
+        for m in METRICS[scenario]:
+            mine = collab.get(m.key)
+            if not mine:
+                continue
+            for server, metrics in summary[scenario].items():
+                theirs = metrics.get(m.key)
+                if server == "collab" or not theirs or not theirs["median"]:
+                    continue
+                ratio = mine["median"] / theirs["median"]
+                better = ratio > 1 if m.higher_is_better else ratio < 1
+                ratios[scenario].setdefault(m.key, {})[server] = {
+                    "collab_over_peer": ratio,
+                    "collab_better": better,
+                }
+    return {"summary": summary, "ratios": ratios}
+
+
+def fmt(value: float | None, metric: Metric) -> str:
+    if value is None:
+        return "n/a"
+    v = value * metric.scale
+    if metric.digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{metric.digits}f}"
+
+
+def cell(s: dict[str, Any] | None, metric: Metric, spread: bool = True) -> str:
+    if not s:
+        return "n/a"
+    text = fmt(s["median"], metric)
+    if spread and s["n"] > 1:
+        text += f" ({fmt(s['min'], metric)}-{fmt(s['max'], metric)})"
+    return text
+
+
+def ratio_text(r: dict[str, Any] | None) -> str:
+    if not r:
+        return "-"
+    return f"{r['collab_over_peer']:.2f}x {'better' if r['collab_better'] else 'worse'}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def scenario_tables(data: dict[str, Any]) -> str:
+    """One text table per scenario: every server's median (min-max), collab's ratio to it."""
+    parts = []
+    summary, ratios = data["summary"], data["ratios"]
+    errors = data.get("errors", {})
+    for scenario, by_server in summary.items():
+        metrics = METRICS[scenario]
+        headers = ["server", *(m.label for m in metrics)]
+        headers += [f"collab/peer {m.label}" for m in metrics]
+        rows = []
+        for server, values in by_server.items():
+            row = [server, *(cell(values.get(m.key), m) for m in metrics)]
+            for m in metrics:
+                r = ratios.get(scenario, {}).get(m.key, {}).get(server)
+                row.append("-" if server == "collab" else ratio_text(r))
+            rows.append(row)
+        parts.append(f"{title(scenario, data.get('parameters', {}))}\n{_table(headers, rows)}")
+        for server, messages in errors.get(scenario, {}).items():
+            parts.append(f"  note: {server}: " + "; ".join(sorted(set(messages))))
+    return "\n\n".join(parts)
+
+
+def _pick(summary: dict[str, Any], scenario: str, server: str, key: str) -> dict | None:
+    return summary.get(scenario, {}).get(server, {}).get(key)
+
+
+def markdown_summary(data: dict[str, Any]) -> str:
+    """The README table: one row per scenario, one column per server family."""
+    summary = data["summary"]
+    m = {x.key: x for metrics in METRICS.values() for x in metrics}
+
+    def variant(family: str, persistent: bool) -> str:
+        if family == "collab":
+            return "collab"
+        suffix = {"y-websocket": "+leveldb", "hocuspocus": "+sqlite", "pycrdt-websocket": "+sqlite"}
+        return family + (suffix[family] if persistent else "")
+
+    specs = [
+        ("(a) fan-out latency p99, ms", "fanout", [("p99_ms", False)]),
+        ("(a) fan-out latency p50, ms", "fanout", [("p50_ms", False)]),
+        (
+            "(b) saturation: updates/s per reader (MB/s into all readers)",
+            "saturation",
+            [("updates_per_s_per_reader", False), ("bytes_per_s_all_readers", False)],
+        ),
+        (
+            "(b') the same with the peers' persistence on",
+            "saturation",
+            [("updates_per_s_per_reader", True), ("bytes_per_s_all_readers", True)],
+        ),
+        (
+            "(c) 300 rooms x 3 clients: server CPU % / RSS MiB",
+            "many_rooms",
+            [("cpu_percent", False), ("rss_mib", False)],
+        ),
+        (
+            "(d) ingest of the trace, updates/s (peers without storage)",
+            "ingest",
+            [("ingest_updates_per_s", False)],
+        ),
+        ("(d') ingest, updates/s, peers with storage", "ingest", [("ingest_updates_per_s", True)]),
+        (
+            "(e) late joiner, full text: warm ms / cold ms (after restart)",
+            "late_join",
+            [("warm_join_ms", False), ("cold_join_ms", True)],
+        ),
+        ("(f) idle memory per connection, KiB", "idle", [("kib_per_connection", False)]),
+    ]
+    header = "| scenario | " + " | ".join(FAMILIES) + " | collab vs best peer |"
+    lines = [header, "|---" * (len(FAMILIES) + 2) + "|"]
+    for title, scenario, keys in specs:
+        if scenario not in summary:
+            continue
+        cells = []
+        for family in FAMILIES:
+            parts = []
+            for key, persistent in keys:
+                s = _pick(summary, scenario, variant(family, persistent), key)
+                if key == "bytes_per_s_all_readers":
+                    parts.append(f"({cell(s, m[key], False)})")
+                else:
+                    parts.append(cell(s, m[key], False))
+            cells.append(" / ".join(parts).replace(" / (", " ("))
+        # collab against the best peer, on the first key of the row
+        key, persistent = keys[0]
+        metric = m[key]
+        mine = _pick(summary, scenario, "collab", key)
+        peers = [_pick(summary, scenario, variant(f, persistent), key) for f in FAMILIES[1:]]
+        peers = [p for p in peers if p]
+        verdict = "-"
+        if mine and peers:
+            best = (max if metric.higher_is_better else min)(p["median"] for p in peers)
+            ratio = mine["median"] / best if best else float("inf")
+            wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
+            verdict = f"{ratio:.2f}x ({'wins' if wins else 'loses'})"
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {verdict} |")
+    return "\n".join(lines)
+
+
+# -- charts ------------------------------------------------------------------------------------
+
+
+def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
+    """PNG charts: latency distributions, throughput, and a six-panel summary."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    summary = data["summary"]
+    colors = {
+        "collab": "#d62728",
+        "y-websocket": "#1f77b4",
+        "y-websocket+leveldb": "#aec7e8",
+        "hocuspocus": "#2ca02c",
+        "hocuspocus+sqlite": "#98df8a",
+        "pycrdt-websocket": "#9467bd",
+        "pycrdt-websocket+sqlite": "#c5b0d5",
+    }
+
+    fanout = raw.get("fanout", {})
+    if fanout:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for server, rounds in fanout.items():
+            values = sorted(v for r in rounds for v in r.get("quantiles_ms", []))
+            if not values:
+                continue
+            last = max(1, len(values) - 1)
+            ys = [100 * i / last for i in range(len(values))]
+            ax.plot(values, ys, label=server, color=colors.get(server), linewidth=2)
+        ax.set_xscale("log")
+        ax.set_xlabel("delivery latency, ms (log scale)")
+        ax.set_ylabel("percentile of deliveries")
+        ax.set_title("(a) fan-out latency: 1 writer at 100 updates/s, 50 readers")
+        ax.axhline(99, color="grey", linewidth=0.5, linestyle="--")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = out / "latency.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    def bars(ax: Any, scenario: str, metric: Metric, title: str) -> None:
+        servers = list(summary.get(scenario, {}))
+        meds, lows, highs, names = [], [], [], []
+        for server in servers:
+            s = summary[scenario][server].get(metric.key)
+            if not s:
+                continue
+            names.append(server)
+            meds.append(s["median"] * metric.scale)
+            lows.append((s["median"] - s["min"]) * metric.scale)
+            highs.append((s["max"] - s["median"]) * metric.scale)
+        ax.bar(
+            range(len(names)),
+            meds,
+            yerr=[lows, highs],
+            capsize=3,
+            color=[colors.get(n, "grey") for n in names],
+        )
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+        for i, v in enumerate(meds):
+            ax.annotate(
+                f"{v:,.{0 if v >= 100 else 1}f}", (i, v), ha="center", va="bottom", fontsize=7
+            )
+
+    if "saturation" in summary or "ingest" in summary:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+        if "saturation" in summary:
+            bars(
+                axes[0],
+                "saturation",
+                METRICS["saturation"][0],
+                "(b) saturation: updates/s delivered per reader (higher is better)",
+            )
+        if "ingest" in summary:
+            bars(
+                axes[1],
+                "ingest",
+                METRICS["ingest"][0],
+                "(d) ingest: updates/s until a fresh client has it all (higher is better)",
+            )
+        fig.tight_layout()
+        path = out / "throughput.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    panels = [
+        ("fanout", METRICS["fanout"][1], "(a) fan-out p99 latency, ms"),
+        ("saturation", METRICS["saturation"][0], "(b) saturation, updates/s per reader"),
+        ("many_rooms", METRICS["many_rooms"][0], "(c) 300x3 rooms: server CPU %"),
+        ("many_rooms", METRICS["many_rooms"][1], "(c) 300x3 rooms: server RSS MiB"),
+        ("ingest", METRICS["ingest"][0], "(d) ingest, updates/s"),
+        ("late_join", METRICS["late_join"][0], "(e) late joiner warm, ms"),
+        ("late_join", METRICS["late_join"][1], "(e) late joiner cold, ms"),
+        ("idle", METRICS["idle"][0], "(f) idle KiB per connection"),
+    ]
+    panels = [p for p in panels if p[0] in summary]
+    if panels:
+        cols = 4
+        rows = (len(panels) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(16, 4.2 * rows), squeeze=False)
+        for ax, (scenario, metric, title) in zip(axes.flat, panels, strict=False):
+            bars(ax, scenario, metric, title)
+        for ax in list(axes.flat)[len(panels) :]:
+            ax.axis("off")
+        fig.suptitle(
+            "collab vs peer servers (median of rounds, whiskers min-max; lower is "
+            "better except throughput)",
+            fontsize=11,
+        )
+        fig.tight_layout()
+        path = out / "summary.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written

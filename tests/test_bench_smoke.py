@@ -1,0 +1,78 @@
+"""The benchmark's machinery, end to end in seconds: tiny load, collab only, no peer installs.
+
+It checks that every scenario produces its figures and the report is written; it never asserts
+speed (the benchmark reports speed, tests do not).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.e2e
+def test_bench_smoke_run(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "bench.run", "--profile", "smoke", "--servers", "collab"]
+    argv += ["--no-install", "--out", str(tmp_path)]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        argv.append("--no-charts")
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    record = json.loads((tmp_path / "latest.json").read_text())
+    assert record["machine"]["cores"]
+    assert "collab" in record["versions"]
+    assert not record["errors"], record["errors"]
+    summary = record["summary"]
+    expected = {
+        "fanout": ["p50_ms", "p99_ms", "max_ms"],
+        "saturation": ["updates_per_s_per_reader", "bytes_per_s_all_readers"],
+        "many_rooms": ["cpu_percent", "rss_mib"],
+        "ingest": ["ingest_updates_per_s", "ingest_s"],
+        "late_join": ["warm_join_ms", "cold_join_ms"],
+        "idle": ["kib_per_connection"],
+    }
+    for scenario, keys in expected.items():
+        for key in keys:
+            figure = summary[scenario]["collab"][key]
+            assert figure is not None, (scenario, key)
+            assert figure["min"] <= figure["median"] <= figure["max"]
+    fanout = record["rounds_data"]["fanout"]["collab"][0]
+    assert fanout["missing"] == 0 and fanout["samples"] > 0
+    assert "| (a) fan-out latency p99, ms |" in (tmp_path / "summary.md").read_text()
+    assert "(f) idle memory per connection" in done.stdout
+    if "--no-charts" not in argv:
+        assert (tmp_path / "latency.png").stat().st_size > 0
+        assert (tmp_path / "summary.png").stat().st_size > 0
+
+
+def test_update_parser_matches_pycrdt() -> None:
+    """The clock ranges the readers rely on agree with pycrdt, merged updates included."""
+    from pycrdt import Doc, Text, merge_updates
+
+    from bench.yproto import clock_ranges, decode_state_vector
+
+    doc: Doc = Doc(client_id=7)
+    text = doc.get("text", type=Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    for i, chunk in enumerate(["héllo", " wörld", " 🎉 emoji", "\n", "x" * 300]):
+        text.insert(len(text) if i % 2 else 0, chunk)
+        if i == 2:
+            del text[1:4]
+    ends = [clock_ranges(u)[0][2] for u in updates if clock_ranges(u)]
+    final = decode_state_vector(doc.get_state())[7]
+    assert ends[-1] == final
+    merged = merge_updates(*updates[1:])
+    ((client, start, end),) = clock_ranges(merged)
+    assert (client, start, end) == (7, clock_ranges(updates[1])[0][1], final)

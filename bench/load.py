@@ -252,6 +252,18 @@ async def open_all(peers: Iterable[Peer], concurrency: int = 50, timeout: float 
     await asyncio.wait_for(both(), timeout)
 
 
+def server_closed(peers: Iterable[Peer]) -> str | None:
+    """A description of the connections the server closed, or ``None``."""
+    codes = [
+        p.conn.close_code if p.conn.close_code is not None else "no close frame"
+        for p in peers
+        if p.conn is not None and (p.conn.close_code is not None or p.conn.closed.done())
+    ]
+    if not codes:
+        return None
+    return f"the server closed {len(codes)} connection(s): {sorted(set(map(str, codes)))}"
+
+
 def close_all(peers: Iterable[Peer]) -> None:
     for peer in peers:
         peer.close()
@@ -318,6 +330,7 @@ async def fanout(target: Target, profile: Profile) -> dict[str, Any]:
     finished = await wait_until(lambda: all(r.next >= n for r in readers), cfg["drain_timeout"])
     elapsed = now() - start
     client_cpu = (cpu_self() - cpu0) / elapsed * 100
+    closed = server_closed([*readers, writer])
     close_all([*readers, writer])
     latencies = [x * 1000 for r in readers for x in r.latencies]
     missing = n * len(readers) - len(latencies)
@@ -336,6 +349,8 @@ async def fanout(target: Target, profile: Profile) -> dict[str, Any]:
     }
     if not finished:
         out["error"] = f"{missing} of {n * len(readers)} deliveries missing after the drain timeout"
+    if closed:
+        out["error"] = closed
     return out
 
 
@@ -392,6 +407,7 @@ async def saturation(target: Target, profile: Profile) -> dict[str, Any]:
         for task in tasks:
             if task.done() and task.exception():
                 raise task.exception()  # type: ignore[misc]
+        closed = server_closed([*readers, *writers])
     finally:
         stop = True
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -406,6 +422,8 @@ async def saturation(target: Target, profile: Profile) -> dict[str, Any]:
     }
     if exhausted:
         out["warning"] = "a writer ran out of precomputed updates before the end"
+    if closed:
+        out["error"] = closed
     return out
 
 
@@ -460,6 +478,7 @@ async def many_rooms(target: Target, profile: Profile) -> dict[str, Any]:
     await sampler
     await asyncio.sleep(0.5)
     received = sum(p.conn.frames_received for p in peers if p.conn)
+    closed = server_closed(peers)
     close_all(peers)
     dt = marks["t1"] - marks["t0"]
     return {
@@ -469,6 +488,7 @@ async def many_rooms(target: Target, profile: Profile) -> dict[str, Any]:
         "updates_sent": sent,
         "frames_received": received,
         "client_cpu_percent": (marks["self1"] - marks["self0"]) / dt * 100,
+        **({"error": closed} if closed else {}),
     }
 
 
@@ -524,7 +544,7 @@ async def ingest(target: Target, profile: Profile) -> dict[str, Any]:
     deadline = t0 + cfg["timeout"]
     done_at = None
     probes = 0
-    while now() < deadline:
+    while now() < deadline and not conn.closed.done():
         probes += 1
         try:
             state = await _probe_state(target, INGEST_ROOM, src.state_vector, 10.0)
@@ -544,7 +564,9 @@ async def ingest(target: Target, profile: Profile) -> dict[str, Any]:
         "client_cpu_percent": (cpu_self() - cpu0) / (now() - t0) * 100,
     }
     if done_at is None:
-        out["error"] = f"the final text was not there after {cfg['timeout']} s"
+        out["error"] = server_closed([writer]) or (
+            f"the final text was not there after {cfg['timeout']} s"
+        )
     else:
         out["ingest_s"] = done_at - t0
         out["ingest_updates_per_s"] = n / (done_at - t0)
@@ -586,7 +608,10 @@ async def idle(target: Target, profile: Profile) -> dict[str, Any]:
     await asyncio.sleep(cfg["settle"])
     rss1 = procstat.rss_bytes(pids)
     open_count = sum(1 for p in peers if p.conn and not p.conn.closed.done())
+    closed = server_closed([first, *peers])
     close_all([first, *peers])
+    if closed:
+        return {"error": closed}
     return {
         "kib_per_connection": (rss1 - rss0) / len(peers) / 1024,
         "rss_before_mib": rss0 / 2**20,

@@ -51,6 +51,7 @@ FULL = Profile(
         "warm_joins": 5,
         "join_timeout": 30.0,
         "cold_timeout": 60.0,
+        "settle_timeout": 60.0,  # wait for background storage to go idle before the restart
     },
     idle={"connections": 1000, "settle": 2.0},
 )

@@ -2,7 +2,8 @@
 
 Runs in its own virtual environment (``bench/peers/pycrdt-venv``). With ``--db``, every room
 gets a pycrdt-store ``SQLiteYStore`` in that file: updates are written to it as they arrive
-and a room that opens loads what it holds first (the "+sqlite" variant).
+and a room that opens loads what it holds first (the "+sqlite" variant). One patch: a send to a
+client that already disconnected is dropped instead of crashing the server (see below).
 """
 
 from __future__ import annotations
@@ -12,7 +13,24 @@ import asyncio
 import contextlib
 
 import uvicorn
-from pycrdt.websocket import ASGIServer, WebsocketServer, YRoom
+from pycrdt.websocket import ASGIServer, WebsocketServer, YRoom, asgi_server
+
+_send = asgi_server.ASGIWebsocket.send
+
+
+async def _send_or_drop(self: asgi_server.ASGIWebsocket, message: bytes) -> None:
+    """Drop a message to a client that already went away.
+
+    Unpatched, a broadcast to a client that has just disconnected raises uvicorn's
+    ``ClientDisconnected`` inside the room's task group, which ends the room and then the whole
+    server (measured: the saturation and ingest scenarios killed it). The client's own receive
+    loop still ends its connection as usual.
+    """
+    with contextlib.suppress(Exception):
+        await _send(self, message)
+
+
+asgi_server.ASGIWebsocket.send = _send_or_drop  # type: ignore[method-assign]
 
 
 class StoredWebsocketServer(WebsocketServer):

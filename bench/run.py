@@ -9,6 +9,7 @@ tables on the terminal, a Markdown summary and PNG charts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import procstat, report
 from bench.profiles import Profile, get_profile
 from bench.servers import ROOT, SERVERS, Running, ServerSpec, install, versions
 
@@ -100,7 +101,9 @@ def run_load(server: Running, scenario: str, profile: Profile, workdir: Path) ->
     return result
 
 
-def run_one(spec: ServerSpec, scenario: str, profile: Profile, workdir: Path) -> dict[str, Any]:
+def run_one(
+    spec: ServerSpec, scenario: str, profile: Profile, workdir: Path, logs: Path
+) -> dict[str, Any]:
     """Start ``spec`` on fresh storage, run ``scenario`` (ingest: then restart, cold join), stop."""
     workdir.mkdir(parents=True, exist_ok=True)
     server = Running(spec, workdir)
@@ -112,6 +115,7 @@ def run_one(spec: ServerSpec, scenario: str, profile: Profile, workdir: Path) ->
         result = run_load(server, scenario, profile, workdir)
         if scenario == "ingest":
             if spec.persistent and "ingest_s" in result:
+                result["settle_s"] = wait_idle(server, profile.ingest["settle_timeout"])
                 server.stop()
                 server.start()
                 cold = run_load(server, "cold_join", profile, workdir)
@@ -125,7 +129,23 @@ def run_one(spec: ServerSpec, scenario: str, profile: Profile, workdir: Path) ->
     finally:
         code = server.stop()
         if code not in (0, None, -15, 143):
-            _log(f"{spec.name} stopped with exit status {code}")
+            _log(f"{spec.name} stopped with exit status {code} (log in {logs})")
+        logs.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            shutil.copyfile(server.log_path, logs / f"{workdir.name}.log")
+
+
+def wait_idle(server: Running, timeout: float, window: float = 0.5) -> float:
+    """Wait until the server used under 2% CPU for ``window`` seconds: storage that writes in
+    the background (LevelDB, debounced stores) has caught up. Returns the seconds waited."""
+    pids = procstat.descendants(server.pid)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        c0 = procstat.cpu_seconds(pids)
+        time.sleep(window)
+        if procstat.cpu_seconds(pids) - c0 < 0.02 * window:
+            break
+    return round(time.monotonic() - t0, 2)
 
 
 def split_late_join(results: dict[str, dict[str, list[dict]]]) -> None:
@@ -218,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "logs", ignore_errors=True)
     scratch = Path(tempfile.mkdtemp(prefix="collab-bench-"))
     started = time.time()
     record: dict[str, Any] = {
@@ -250,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name in names[shift:] + names[:shift]:
                     t0 = time.time()
                     workdir = scratch / f"r{rnd}-{scenario}-{name.replace('+', '-')}"
-                    result = run_one(SERVERS[name], scenario, profile, workdir)
+                    result = run_one(SERVERS[name], scenario, profile, workdir, out / "logs")
                     result["round"] = rnd
                     result["load_average"] = load_average()[0] if load_average() else None
                     results.setdefault(scenario, {}).setdefault(name, []).append(result)

@@ -44,7 +44,8 @@ class ServerSpec:
             exe = ROOT / ".venv" / "bin" / "collab"
             argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "collab"]
             db = workdir / "collab.db"
-            return [*argv, "serve", "--no-web", "--port", str(port), "--db", str(db)], env
+            argv += ["serve", "--no-web", "--port", str(port), "--db", str(db)]
+            return [*argv, *collab_flags()], env
         if self.family == "y-websocket":
             env.update(HOST=HOST, PORT=str(port))
             if self.persistent:
@@ -77,6 +78,35 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("pycrdt-websocket+sqlite", "pycrdt-websocket", True, needs="pycrdt"),
     )
 }
+
+
+# collab's protective limits that the scenarios would trip (the peers have none): the message
+# rate limit closes a writer that sends faster than a person types, and the idle scenario holds
+# 1,001 connections to one document. Passed only when this collab version has the flag.
+COLLAB_BENCH_FLAGS = {
+    "--max-messages-per-second": "0",
+    "--max-connections-per-document": "5000",
+    "--max-connections": "20000",
+}
+_collab_flags: list[str] | None = None
+
+
+def collab_flags() -> list[str]:
+    """The :data:`COLLAB_BENCH_FLAGS` that ``collab serve`` accepts."""
+    global _collab_flags
+    if _collab_flags is None:
+        exe = ROOT / ".venv" / "bin" / "collab"
+        argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "collab"]
+        try:
+            done = subprocess.run([*argv, "serve", "--help"], capture_output=True, text=True)
+            helptext = done.stdout
+        except OSError:
+            helptext = ""
+        _collab_flags = []
+        for flag, value in COLLAB_BENCH_FLAGS.items():
+            if flag in helptext:
+                _collab_flags += [flag, value]
+    return _collab_flags
 
 
 def free_port() -> int:
@@ -166,6 +196,7 @@ def versions(specs: list[ServerSpec]) -> dict[str, dict[str, str]]:
             "collab": _cmd_output(["git", "describe", "--always", "--dirty"]),
             **_venv_versions(site, ["pycrdt", "starlette", "uvicorn", "websockets", "uvloop"]),
             "python": sys.version.split()[0],
+            "flags": " ".join(collab_flags()) or "(defaults)",
         }
     node = _cmd_output(["node", "--version"])
     if "y-websocket" in families:

@@ -55,3 +55,14 @@ def rss_bytes(pids: list[int]) -> int:
             continue
         total += pages * _PAGE
     return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (``/proc/stat``), for the external-load check."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return 0.0
+    ticks = [int(x) for x in fields]
+    busy = sum(ticks[:3]) + sum(ticks[5:8])  # user nice system, irq softirq steal
+    return busy / _TICKS

@@ -61,10 +61,16 @@ QUICK = Profile(
     rounds=1,
     ingest_limit=60_000,
     deadline=150.0,
-    fanout={**FULL.fanout, "updates": 300},
+    fanout={**FULL.fanout, "updates": 250},
     saturation={**FULL.saturation, "warmup": 1.0, "measure": 2.0},
-    many_rooms={**FULL.many_rooms, "warmup": 1.5, "measure": 4.0},
-    ingest={**FULL.ingest, "warm_joins": 3, "timeout": 60.0, "cold_timeout": 30.0},
+    many_rooms={**FULL.many_rooms, "settle": 0.5, "warmup": 1.0, "measure": 3.0},
+    ingest={
+        **FULL.ingest,
+        "warm_joins": 3,
+        "timeout": 60.0,
+        "cold_timeout": 15.0,
+        "settle_timeout": 20.0,
+    },
     idle={"connections": 1000, "settle": 1.0},
 )
 

@@ -218,18 +218,21 @@ def markdown_summary(data: dict[str, Any]) -> str:
                 else:
                     parts.append(cell(s, m[key], False))
             cells.append(" / ".join(parts).replace(" / (", " ("))
-        # collab against the best peer, on the first key of the row
-        key, persistent = keys[0]
-        metric = m[key]
-        mine = _pick(summary, scenario, "collab", key)
-        peers = [_pick(summary, scenario, variant(f, persistent), key) for f in FAMILIES[1:]]
-        peers = [p for p in peers if p]
-        verdict = "-"
-        if mine and peers:
-            best = (max if metric.higher_is_better else min)(p["median"] for p in peers)
-            ratio = mine["median"] / best if best else float("inf")
-            wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
-            verdict = f"{ratio:.2f}x ({'wins' if wins else 'loses'})"
+        # collab against the best peer, on each figure of the row (not the MB/s aside)
+        verdicts = []
+        for key, persistent in keys:
+            if key == "bytes_per_s_all_readers":
+                continue
+            metric = m[key]
+            mine = _pick(summary, scenario, "collab", key)
+            peers = [_pick(summary, scenario, variant(f, persistent), key) for f in FAMILIES[1:]]
+            peers = [p for p in peers if p]
+            if mine and peers:
+                best = (max if metric.higher_is_better else min)(p["median"] for p in peers)
+                ratio = mine["median"] / best if best else float("inf")
+                wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
+                verdicts.append(f"{ratio:.2f}x ({'wins' if wins else 'loses'})")
+        verdict = " / ".join(verdicts) or "-"
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {verdict} |")
     return "\n".join(lines)
 
@@ -279,12 +282,21 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    def bars(ax: Any, scenario: str, metric: Metric, title: str) -> None:
+    errors = data.get("errors", {})
+
+    def bars(ax: Any, scenario: str, metric: Metric, title: str, log: bool = False) -> None:
         servers = list(summary.get(scenario, {}))
         meds, lows, highs, names = [], [], [], []
+        failed: list[int] = []
         for server in servers:
             s = summary[scenario][server].get(metric.key)
             if not s:
+                if server in errors.get(scenario, {}):
+                    failed.append(len(names))
+                    names.append(server)
+                    meds.append(0.0)
+                    lows.append(0.0)
+                    highs.append(0.0)
                 continue
             names.append(server)
             meds.append(s["median"] * metric.scale)
@@ -302,9 +314,11 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         ax.set_title(title, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
         for i, v in enumerate(meds):
-            ax.annotate(
-                f"{v:,.{0 if v >= 100 else 1}f}", (i, v), ha="center", va="bottom", fontsize=7
-            )
+            label = "failed" if i in failed else f"{v:,.{0 if v >= 100 else 1}f}"
+            ax.annotate(label, (i, v), ha="center", va="bottom", fontsize=7)
+        positive = [v for v in meds if v > 0]
+        if log and positive and min(positive) * 20 < max(positive):
+            ax.set_yscale("log")
 
     if "saturation" in summary or "ingest" in summary:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -335,7 +349,7 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         ("many_rooms", METRICS["many_rooms"][1], "(c) 300x3 rooms: server RSS MiB"),
         ("ingest", METRICS["ingest"][0], "(d) ingest, updates/s"),
         ("late_join", METRICS["late_join"][0], "(e) late joiner warm, ms"),
-        ("late_join", METRICS["late_join"][1], "(e) late joiner cold, ms"),
+        ("late_join", METRICS["late_join"][1], "(e) late joiner cold, ms (log)"),
         ("idle", METRICS["idle"][0], "(f) idle KiB per connection"),
     ]
     panels = [p for p in panels if p[0] in summary]
@@ -344,7 +358,7 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         rows = (len(panels) + cols - 1) // cols
         fig, axes = plt.subplots(rows, cols, figsize=(16, 4.2 * rows), squeeze=False)
         for ax, (scenario, metric, title) in zip(axes.flat, panels, strict=False):
-            bars(ax, scenario, metric, title)
+            bars(ax, scenario, metric, title, log=metric.key == "cold_join_ms")
         for ax in list(axes.flat)[len(panels) :]:
             ax.axis("off")
         fig.suptitle(

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,13 @@ def run_load(server: Running, scenario: str, profile: Profile, workdir: Path) ->
     return result
 
 
+def _our_cpu() -> float:
+    """CPU seconds of this process and every child it has waited for (servers, load runs)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_one(
     spec: ServerSpec, scenario: str, profile: Profile, workdir: Path, logs: Path
 ) -> dict[str, Any]:
@@ -111,6 +119,8 @@ def run_one(
         server.start()
     except RuntimeError as exc:
         return {"error": str(exc).splitlines()[0]}
+    result: dict[str, Any] = {}
+    busy0, ours0, wall0 = procstat.machine_busy_seconds(), _our_cpu(), time.monotonic()
     try:
         result = run_load(server, scenario, profile, workdir)
         if scenario == "ingest":
@@ -133,6 +143,10 @@ def run_one(
         logs.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             shutil.copyfile(server.log_path, logs / f"{workdir.name}.log")
+        # CPU that neither the server nor the load generator used: other work on the machine
+        busy = procstat.machine_busy_seconds() - busy0
+        wall = time.monotonic() - wall0
+        result["external_cpu_percent"] = max(0.0, (busy - (_our_cpu() - ours0)) / wall * 100)
 
 
 def wait_idle(server: Running, timeout: float, window: float = 0.5) -> float:
@@ -279,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                         k: (round(v, 2) if isinstance(v, float) else v)
                         for k, v in result.items()
                         if k in {m.key for m in report.METRICS.get(scenario, [])}
-                        or k in ("error", "warm_join_ms", "cold_join_ms")
+                        or k in ("error", "warm_join_ms", "cold_join_ms", "external_cpu_percent")
                     }
                     _log(
                         f"round {rnd + 1}/{rounds} {scenario:<10} {name:<24} "

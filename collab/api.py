@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pycrdt import get_update, merge_updates
+from pycrdt import get_update
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,7 +29,7 @@ from collab.hub import Hub, ShuttingDown
 from collab.names import InvalidName, parse_name
 from collab.openapi import OPENAPI
 from collab.store import DocumentRecord, StoreError
-from collab.updates import EMPTY_UPDATE, InvalidUpdate
+from collab.updates import InvalidUpdate
 
 __all__ = ["ApiError", "routes"]
 
@@ -71,13 +73,29 @@ def _json_errors(handler: Handler) -> Handler:
     return wrapped
 
 
+class AnyPathConvertor(Convertor[str]):
+    """Like Starlette's ``path`` convertor, but also matching newlines (``.`` does not), so
+    every name reaches :func:`collab.names.parse_name` and gets its proper refusal."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", AnyPathConvertor())
+
+
 def routes() -> list[Route]:
     """The API routes, to mount in the application."""
     return [
         Route("/api/openapi.json", openapi),
         Route("/api/documents", list_documents),
         Route(
-            "/api/documents/{rest:path}",
+            "/api/documents/{rest:anypath}",
             document_endpoint,
             methods=["GET", "POST", "DELETE", "HEAD"],
         ),
@@ -100,6 +118,14 @@ def grant_of(request: Request) -> Grant:
         return ALL_DOCUMENTS
     token = bearer_token(request.headers.get("authorization"))
     return verify_token(token, secret, algorithm=request.app.state.settings.auth_algorithm)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """404 as a JSON error under ``/api``, plain text elsewhere."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return ApiError(exc.status_code, "not_found", f"no route {request.url.path}").response()
+    return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
 
 
 def iso(ts: float) -> str:
@@ -247,9 +273,7 @@ async def document_state(hub: Hub, name: str) -> bytes:
     room = hub.room(name)
     if room is not None:
         return room.doc.get_update()
-    stored = await hub.run(hub.store.load, name)
-    parts = stored.updates_in_order()
-    return await hub.run(merge_updates, *parts) if parts else EMPTY_UPDATE
+    return await hub.run(hub.store.state, name)
 
 
 async def get_state(request: Request) -> Response:

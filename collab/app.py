@@ -94,7 +94,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         return FileResponse(index)
 
     routes: list[Route | WebSocketRoute | Mount] = [
-        WebSocketRoute("/sync/{name:path}", sync_endpoint),
+        WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         *api.routes(),
@@ -103,4 +103,4 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
     ]
     if (dist / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: api.not_found})

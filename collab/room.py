@@ -53,6 +53,9 @@ class Room:
         self.name = name
         self.doc = doc
         self._integrator = Integrator(doc)
+        self._changed = False
+        # pycrdt calls observers only for transactions that changed the document.
+        self._subscription = doc.observe(self._on_change)
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
         self.awareness = AwarenessStates(doc)
@@ -86,8 +89,13 @@ class Room:
 
     # -- document ----------------------------------------------------------------------------
 
-    def apply(self, update: bytes) -> None:
+    def apply(self, update: bytes) -> bool:
         """Validate ``update`` (Yjs v1) and apply it to the document.
+
+        Returns:
+            Whether it changed the document or waits for a missing predecessor; ``False``
+            for an update with nothing new (such as the empty sync step 2 every client sends
+            on connect, or a delete set already applied), which needs no commit or relay.
 
         Raises:
             InvalidUpdate: malformed, v2-encoded, or reviving a deleted document; the
@@ -95,8 +103,15 @@ class Room:
         """
         if self.tombstone is not None and revives_deleted(update, self.tombstone):
             raise InvalidUpdate("update carries content of a deleted document")
-        self._integrator.apply(update)
+        self._changed = False
+        pending = self._integrator.apply(update)
+        if not (self._changed or pending):
+            return False
         self.size_bytes += len(update)
+        return True
+
+    def _on_change(self, event: object) -> None:
+        self._changed = True
 
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).

@@ -6,7 +6,8 @@ Layout (one SQLite file, WAL mode):
   ``updated_at`` (Unix seconds, float), ``size_bytes`` (snapshot plus log bytes),
   ``updates`` (log rows since the last compaction).
 * ``updates``: the append-only log of raw Yjs v1 updates, ``id`` ordered, ``name`` indexed.
-* ``snapshots``: at most one compacted state (a Yjs v1 update) per document.
+* ``snapshots``: at most one compacted state (a Yjs v1 update) per document, the last log
+  id it merged and ``covers_until``, the ``created_at`` of the newest update merged.
 * ``tombstones``: the merged state of deleted documents, so stale editors cannot resurrect
   their content (see :meth:`Store.delete`).
 
@@ -28,7 +29,7 @@ from pycrdt import Doc, merge_updates
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from collab.updates import EMPTY_UPDATE, apply_all
+from collab.updates import EMPTY_UPDATE, InvalidUpdate, apply_all, carries_new_structs
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -70,6 +71,15 @@ def m002_tombstones(db: Database) -> None:
     db.table("tombstones").create(
         {"name": str, "data": bytes, "deleted_at": float}, pk="name", not_null={"data"}
     )
+
+
+@migrations()
+def m003_snapshot_covers(db: Database) -> None:
+    """``snapshots.covers_until``: the ``created_at`` of the newest update merged into the
+    snapshot, so ``collab export --at`` knows which moments the history still covers. NULL for
+    snapshots written before this migration (readers then use the snapshot's ``created_at``,
+    which is later than every update merged into it)."""
+    db.table("snapshots").add_column("covers_until", float)
 
 
 SCHEMA_VERSION = len(migrations._migrations)
@@ -136,7 +146,11 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
             self.db = Database(conn)
+            # Incremental auto-vacuum (takes effect on a new file) lets compaction give pages
+            # back; journal_size_limit truncates the WAL file after checkpoints.
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA journal_size_limit={8 * 1024 * 1024}")
             self.db.execute(f"PRAGMA synchronous={_checked_synchronous(synchronous)}")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(self.db)
@@ -163,11 +177,11 @@ class Store:
         """
         with self._errors("load"):
             snapshot_row = self.db.execute(
-                "SELECT data, last_update_id FROM snapshots WHERE name = ?", [name]
+                "SELECT data FROM snapshots WHERE name = ?", [name]
             ).fetchone()
-            after = snapshot_row[1] if snapshot_row else 0
+            # Every remaining row follows the snapshot, or waits for a predecessor.
             rows = self.db.execute(
-                "SELECT data FROM updates WHERE name = ? AND id > ? ORDER BY id", [name, after]
+                "SELECT data FROM updates WHERE name = ? ORDER BY id", [name]
             ).fetchall()
             tombstone = self.db.execute(
                 "SELECT data FROM tombstones WHERE name = ?", [name]
@@ -177,6 +191,18 @@ class Store:
             updates=[row[0] for row in rows],
             tombstone=tombstone[0] if tombstone else None,
         )
+
+    def state(self, name: str) -> bytes:
+        """Document ``name``'s whole state as one compact v1 update (empty when unknown).
+
+        Raises:
+            StoreError: on a database failure or an unreadable stored update.
+        """
+        parts = self.load(name).updates_in_order()
+        try:
+            return apply_all(Doc(), parts).get_update() if parts else EMPTY_UPDATE
+        except InvalidUpdate as exc:
+            raise StoreError(f"document {name!r} cannot be read: {exc}") from exc
 
     def get(self, name: str) -> DocumentRecord | None:
         """The record of document ``name``, or ``None`` when it does not exist."""
@@ -207,8 +233,8 @@ class Store:
         where, params = [], []
         if prefix:
             # Range scan on the primary key instead of LIKE (which treats % and _ specially).
-            where.append("name >= ? AND name < ?")
-            params += [prefix, prefix + "\U0010ffff"]
+            where.append("name >= ? AND substr(name, 1, ?) = ?")
+            params += [prefix, len(prefix), prefix]
         if sort == "name":
             order = "name ASC"
             if after is not None:
@@ -236,9 +262,7 @@ class Store:
         """``(rows, bytes)`` of the document's update log since its last compaction."""
         with self._errors("read"):
             row = self.db.execute(
-                "SELECT count(*), coalesce(sum(length(u.data)), 0) FROM updates u"
-                " WHERE u.name = ? AND u.id > coalesce("
-                "(SELECT last_update_id FROM snapshots s WHERE s.name = u.name), 0)",
+                "SELECT count(*), coalesce(sum(length(data)), 0) FROM updates WHERE name = ?",
                 [name],
             ).fetchone()
         return int(row[0]), int(row[1])
@@ -279,49 +303,68 @@ class Store:
             )
 
     def compact(self, name: str) -> Compaction | None:
-        """Merge document ``name``'s snapshot and log into one snapshot, in one transaction.
+        """Fold document ``name``'s snapshot and log into one snapshot, in one transaction.
 
-        The merged update comes from ``pycrdt.merge_updates``, which keeps structs still
-        waiting for a missing predecessor (``Doc.get_update()`` would drop them). Before
-        writing, the merged state is checked against a replay of the log: the state vectors
-        and the encoded documents must be equal, or nothing changes.
+        The log is replayed into a document whose ``get_update()`` becomes the snapshot: the
+        smallest encoding (per-keystroke structs squashed). ``get_update()`` leaves out structs
+        still waiting for a missing predecessor, so the log rows carrying such structs are kept
+        as they are and fold into a later snapshot once their predecessor arrived. Before
+        writing, the snapshot plus the kept rows are replayed and must give the same state
+        vector and document as the whole log, or nothing changes.
 
         Returns:
             What was compacted, or ``None`` when the log was empty.
 
         Raises:
-            StoreError: on a database failure or when the merged state does not match.
+            StoreError: on a database failure or when the check fails.
         """
         with self._errors("compact"), self.db.atomic():
-            stored = self.load(name)
-            last = self.db.execute("SELECT max(id) FROM updates WHERE name = ?", [name]).fetchone()[
-                0
-            ]
-            if not stored.updates or last is None:
+            snapshot_row = self.db.execute(
+                "SELECT data FROM snapshots WHERE name = ?", [name]
+            ).fetchone()
+            rows = self.db.execute(
+                "SELECT id, data FROM updates WHERE name = ? ORDER BY id", [name]
+            ).fetchall()
+            if not rows:
                 return None
-            parts = stored.updates_in_order()
-            merged = merge_updates(*parts)
-            replayed, compacted = apply_all(Doc(), parts), apply_all(Doc(), [merged])
-            if (
-                replayed.get_state() != compacted.get_state()
-                or replayed.get_update() != compacted.get_update()
-            ):
-                raise StoreError(f"compaction of {name!r} aborted: merged state differs")
+            last = rows[-1][0]
+            parts = ([snapshot_row[0]] if snapshot_row else []) + [data for _, data in rows]
+            replayed = apply_all(Doc(), parts)
+            merged = replayed.get_update()
+            kept = [(row_id, data) for row_id, data in rows if carries_new_structs(replayed, data)]
+            check = apply_all(Doc(), [merged, *(data for _, data in kept)])
+            if check.get_state() != replayed.get_state() or check.get_update() != merged:
+                raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
             before = sum(map(len, parts))
+            # The newest moment merged: the log's newest row, or the previous snapshot's.
+            covers = self.db.execute(
+                "SELECT max(coalesce((SELECT max(created_at) FROM updates"
+                " WHERE name = ? AND id <= ?), 0), coalesce((SELECT coalesce(covers_until,"
+                " created_at) FROM snapshots WHERE name = ?), 0))",
+                [name, last, name],
+            ).fetchone()[0]
             self.db.execute(
-                "INSERT INTO snapshots (name, data, created_at, last_update_id)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data,"
-                " created_at = excluded.created_at, last_update_id = excluded.last_update_id",
-                [name, merged, time.time(), last],
+                "INSERT INTO snapshots (name, data, created_at, last_update_id, covers_until)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data,"
+                " created_at = excluded.created_at, last_update_id = excluded.last_update_id,"
+                " covers_until = excluded.covers_until",
+                [name, merged, time.time(), last, covers],
             )
-            self.db.execute("DELETE FROM updates WHERE name = ? AND id <= ?", [name, last])
+            kept_ids = {row_id for row_id, _ in kept}
+            self.db.conn.executemany(
+                "DELETE FROM updates WHERE id = ?",
+                [(row_id,) for row_id, _ in rows if row_id not in kept_ids],
+            )
+            kept_bytes = sum(len(data) for _, data in kept)
             self.db.execute(
-                "UPDATE documents SET size_bytes = ?, updates = 0 WHERE name = ?",
-                [len(merged), name],
+                "UPDATE documents SET size_bytes = ?, updates = ? WHERE name = ?",
+                [len(merged) + kept_bytes, len(kept), name],
             )
-        return Compaction(
-            name, len(stored.updates), sum(map(len, stored.updates)), before, len(merged)
-        )
+        with self._errors("vacuum"):
+            # executescript steps the pragma to the end (execute frees one page per call).
+            self.db.conn.executescript("PRAGMA incremental_vacuum;")
+        folded = [data for row_id, data in rows if row_id not in kept_ids]
+        return Compaction(name, len(folded), sum(map(len, folded)), before, len(merged))
 
     def delete(self, name: str) -> bool:
         """Delete document ``name``, its log and snapshot, in one transaction.

@@ -111,23 +111,28 @@ class Integrator:
         self.doc = doc
         self.pending: list[bytes] = []
 
-    def apply(self, update: bytes) -> None:
+    def apply(self, update: bytes) -> bool:
         """Check and apply ``update``.
+
+        Returns:
+            Whether some of it waits for a missing predecessor.
 
         Raises:
             InvalidUpdate: when the update is malformed; the document is unchanged then.
         """
         if not self.pending:
             apply_update(self.doc, update)
-            if not _integrated(self.doc, update):
-                self.pending.append(update)
-            return
+            if _integrated(self.doc, update):
+                return False
+            self.pending.append(update)
+            return True
         check_update(update)
         merged = _guarded("cannot merge update", lambda: merge_updates(*self.pending, update))
         _guarded("cannot apply update", lambda: self.doc.apply_update(merged))
         self.pending.append(update)
         if _integrated(self.doc, merged):
             self.pending.clear()
+        return bool(self.pending)
 
 
 def carries_new_structs(doc: Doc[Any], update: bytes) -> bool:

@@ -221,9 +221,9 @@ class Connection:
                 raise _Refused(
                     CloseCode.TOO_LARGE, f"document over the {self.max_document_bytes}-byte limit"
                 )
-            room.apply(message.update)
-            self.hub.submit(room, message.update, self)
-            await self.hub.backpressure()
+            if room.apply(message.update):
+                self.hub.submit(room, message.update, self)
+                await self.hub.backpressure()
         elif isinstance(message, protocol.SyncStep1):
             state_vector = message.state_vector
             # Validate now (the close must come from this loop), answer after the commit of

@@ -15,7 +15,7 @@ class Profile:
     small_trace: str = "friendsforever_flat"
     ingest_trace: str = "automerge-paper"
     ingest_limit: int | None = None  # None: the whole trace (259,778 transactions)
-    deadline: float = 300.0  # hard limit of one load-generator run, seconds
+    deadline: float = 420.0  # hard limit of one load-generator run, seconds
     fanout: dict[str, Any] = field(default_factory=dict)
     saturation: dict[str, Any] = field(default_factory=dict)
     many_rooms: dict[str, Any] = field(default_factory=dict)
@@ -46,12 +46,12 @@ FULL = Profile(
         "measure": 10.0,
     },
     ingest={
-        "timeout": 120.0,
+        "timeout": 300.0,
         "poll": 0.05,
         "warm_joins": 5,
         "join_timeout": 30.0,
-        "cold_timeout": 60.0,
-        "settle_timeout": 60.0,  # wait for background storage to go idle before the restart
+        "cold_timeout": 30.0,
+        "settle_timeout": 90.0,  # wait for background storage to go idle before the restart
     },
     idle={"connections": 1000, "settle": 2.0},
 )

@@ -110,7 +110,12 @@ def _our_cpu() -> float:
 
 
 def run_one(
-    spec: ServerSpec, scenario: str, profile: Profile, workdir: Path, logs: Path
+    spec: ServerSpec,
+    scenario: str,
+    profile: Profile,
+    workdir: Path,
+    logs: Path,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
     """Start ``spec`` on fresh storage, run ``scenario`` (ingest: then restart, cold join), stop."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +126,11 @@ def run_one(
         return {"error": str(exc).splitlines()[0]}
     result: dict[str, Any] = {}
     busy0, ours0, wall0 = procstat.machine_busy_seconds(), _our_cpu(), time.monotonic()
+    spy = None
+    if profile_to is not None and spec.family == "collab":
+        from bench import pyspy
+
+        spy = pyspy.attach(server.pid, profile_to)
     try:
         result = run_load(server, scenario, profile, workdir)
         if scenario == "ingest":
@@ -138,6 +148,16 @@ def run_one(
         return result
     finally:
         code = server.stop()
+        if spy is not None and profile_to is not None:
+            from bench import pyspy
+
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+            if profile_to.exists():
+                summary = profile_to.with_suffix(".top.txt")
+                summary.write_text(pyspy.summarize(profile_to))
         if code not in (0, None, -15, 143):
             _log(f"{spec.name} stopped with exit status {code} (log in {logs})")
         logs.mkdir(parents=True, exist_ok=True)
@@ -214,6 +234,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--no-install", action="store_true", help="do not install the peers")
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    parser.add_argument(
+        "--py-spy",
+        action="store_true",
+        help="profile collab with py-spy during each scenario (slows it a little): "
+        "collapsed stacks and a top list in the results folder",
+    )
     return parser.parse_args(argv)
 
 
@@ -237,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     specs = [SERVERS[s] for s in chosen]
     if not args.no_install:
         install(specs)
+    if args.py_spy:
+        from bench import pyspy
+
+        pyspy.install()
     _log("precomputing updates from the traces (cached in bench/peers/cache)")
     from bench import load
 
@@ -285,7 +315,12 @@ def main(argv: list[str] | None = None) -> int:
                 for name in names[shift:] + names[:shift]:
                     t0 = time.time()
                     workdir = scratch / f"r{rnd}-{scenario}-{name.replace('+', '-')}"
-                    result = run_one(SERVERS[name], scenario, profile, workdir, out / "logs")
+                    spy_out = None
+                    if args.py_spy and name == "collab":
+                        spy_out = out / f"pyspy-{scenario}-r{rnd + 1}.txt"
+                    result = run_one(
+                        SERVERS[name], scenario, profile, workdir, out / "logs", spy_out
+                    )
                     result["round"] = rnd
                     result["load_average"] = load_average()[0] if load_average() else None
                     results.setdefault(scenario, {}).setdefault(name, []).append(result)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pycrdt import Doc, merge_updates
+from pycrdt import Doc
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -383,7 +383,7 @@ class Store:
             parts = stored.updates_in_order()
             if stored.tombstone:
                 parts.insert(0, stored.tombstone)
-            tombstone = merge_updates(*parts) if parts else EMPTY_UPDATE
+            tombstone = apply_all(Doc(), parts).get_update()
             self.db.execute(
                 "INSERT INTO tombstones (name, data, deleted_at) VALUES (?, ?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET data = excluded.data,"

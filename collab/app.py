@@ -33,10 +33,13 @@ class WebAssetsMissing(RuntimeError):
 
 
 def web_dist(settings: Settings) -> Path:
-    """The folder of the built web editor: the setting, or ``web/dist`` beside the package."""
+    """The folder of the built web editor: the setting, or ``collab/web_dist``.
+
+    In a checkout ``collab/web_dist`` is a symlink to ``web/dist``; in a wheel it holds a copy.
+    """
     if settings.web_dist:
         return Path(settings.web_dist)
-    return Path(__file__).resolve().parent.parent / "web" / "dist"
+    return Path(__file__).resolve().parent / "web_dist"
 
 
 def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:

@@ -66,6 +66,15 @@ def check_update(update: bytes) -> None:
     if not update:
         raise InvalidUpdate("empty update")
     if update[0] != 0:
+        # pycrdt sizes a table by the leading client count before reading the clients, so a
+        # forged count costs up to a second and gigabytes of memory per 300-byte update.
+        # Each client needs at least three bytes (struct count, client id, clock).
+        try:
+            clients = ByteReader(update).var_uint()
+        except ProtocolError as exc:
+            raise InvalidUpdate(f"cannot decode update: {exc}") from exc
+        if clients * 3 > len(update):
+            raise InvalidUpdate(f"update claims {clients} clients in {len(update)} bytes")
         return
     reader = ByteReader(update)
     try:

@@ -162,3 +162,11 @@ def test_out_of_order_updates_of_one_client_integrate(order: tuple[int, ...]) ->
     for index in order:
         room.apply(updates[index])
     assert str(room.doc.get("text", type=Text)) == "cbad"
+
+
+def test_forged_client_count_is_refused_before_pycrdt_sees_it() -> None:
+    # 247 million clients claimed in 300 bytes: pycrdt would spend ~1 s and gigabytes on it.
+    forged = b"\x8a\xb4\x89\x76" + bytes(296)
+    room = Room("r", Doc())
+    with pytest.raises(InvalidUpdate, match="claims"):
+        room.apply(forged)

@@ -16,7 +16,9 @@ from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app
 from collab.auth import Role, mint_token
+from collab.backup import run_export, run_import
 from collab.doctor import check
+from collab.export import FORMATS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
 
@@ -64,7 +66,67 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--quick", action="store_true", help="skip decoding every document with pycrdt"
     )
+    _add_backup_commands(commands)
     return parser
+
+
+def _add_source_flags(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--server",
+        default=None,
+        metavar="URL",
+        help="server URL [env COLLAB_SERVER, default http://127.0.0.1:8000]",
+    )
+    where.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="the database file instead of a server (import: server stopped)",
+    )
+    parser.add_argument(
+        "--token", default=None, help="bearer token for --server [env COLLAB_TOKEN]"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or summary lines")
+
+
+def _add_backup_commands(commands: Any) -> None:
+    """``collab export`` and ``collab import`` (see collab.backup)."""
+    export = commands.add_parser(
+        "export", help="write documents as Yjs updates, JSON, Markdown, HTML or text"
+    )
+    export.add_argument("name", nargs="?", help="document name (or --all)")
+    export.add_argument("--all", action="store_true", help="every document, into --out DIR")
+    export.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        default=None,
+        help="output format [from --out's extension, else yjs]",
+    )
+    export.add_argument(
+        "--out", default=None, metavar="PATH", help="file (or folder with --all) [stdout]"
+    )
+    export.add_argument(
+        "--at",
+        default=None,
+        metavar="TIME",
+        help="as it was then: ISO 8601 or Unix seconds (with --db)",
+    )
+    export.add_argument(
+        "--field",
+        default=None,
+        metavar="ROOT",
+        help="the root to export [the editor's 'default', or 'text']",
+    )
+    _add_source_flags(export)
+    restore = commands.add_parser("import", help="apply Yjs update files as documents")
+    restore.add_argument("name", nargs="?", help="document name")
+    restore.add_argument("file", nargs="?", help="a Yjs update file (export --format yjs)")
+    restore.add_argument("--all", default=None, metavar="DIR", help="a folder of export --all")
+    restore.add_argument(
+        "--replace", action="store_true", help="overwrite existing non-empty documents"
+    )
+    _add_source_flags(restore)
 
 
 def parse_duration(text: str) -> float:
@@ -163,6 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(settings, require_web=not args.no_web)
         if args.command == "token":
             return mint(args)
+        if args.command == "export":
+            return run_export(args)
+        if args.command == "import":
+            return run_import(args)
         if args.command == "doctor":
             db = Settings.from_sources({"db": args.db}).db
             report = check(db, decode=not args.quick)

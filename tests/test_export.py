@@ -24,7 +24,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
-from collab import export as ex
 from collab.export import (
     DEFAULT_FRAGMENT,
     FORMATS,
@@ -38,6 +37,8 @@ from collab.export import (
     text_to_text,
     to_json,
 )
+from collab.export.inline import md_inline
+from collab.export.roots import MAX_DEPTH
 
 GOLDEN = Path(__file__).parent / "golden"
 TIPTAP = (GOLDEN / "tiptap_doc.bin").read_bytes()
@@ -583,7 +584,7 @@ def test_panics_become_export_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_deep_nesting_raises_export_error() -> None:
     node = p(t("core"))
-    for _ in range(ex._MAX_DEPTH + 5):
+    for _ in range(MAX_DEPTH + 5):
         node = el("blockquote", node)
     update = fragment(node)
     for render in (fragment_to_markdown, fragment_to_html, fragment_to_text, to_json):
@@ -676,7 +677,7 @@ _TEXT = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(_TEXT)
 def test_markdown_escaping_round_trips_plain_text(value: str) -> None:
-    out = ex._md_inline([t(value)] if value else [])
+    out = md_inline([t(value)] if value else [])
     assert _md_unescape(out) == value.rstrip(" \t")
     assert "\n" not in out
 

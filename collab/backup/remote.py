@@ -1,0 +1,158 @@
+"""A collab server over HTTP (httpx): list, read, write and delete documents through its API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from collab.backup.errors import EXIT_USAGE, BackupError, NotFound, TombstoneRefused
+from collab.backup.moments import parse_moment
+
+__all__ = ["DEFAULT_SERVER", "DocumentInfo", "Remote"]
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+PAGE = 1000
+REVIVES = "content of a deleted document"
+"""What the server's 400 ``invalid_update`` says when a tombstone refuses an update
+(``collab.room.Room.apply``)."""
+
+
+class DocumentInfo:
+    """A document to export: its name and when it was last written (Unix seconds, if known)."""
+
+    __slots__ = ("name", "updated_at")
+
+    def __init__(self, name: str, updated_at: float | None) -> None:
+        self.name = name
+        self.updated_at = updated_at
+
+
+class Remote:
+    """The HTTP API of the server at ``url``, with an optional bearer ``token``.
+
+    Raises (from every method):
+        BackupError: the server is unreachable, refuses the token, or answers unexpectedly.
+    """
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        if not self.url.startswith(("http://", "https://")):
+            raise BackupError(
+                f"bad server URL {url!r}: use http://HOST:PORT or https://...", EXIT_USAGE
+            )
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __str__(self) -> str:
+        return self.url
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise BackupError(f"cannot reach the server at {self.url}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise BackupError(f"request to {self.url} failed: {exc}") from None
+        if response.status_code == 401:
+            raise BackupError(
+                f"the server at {self.url} refused the request: {_detail(response)}"
+                " (pass a token with --token or COLLAB_TOKEN)"
+            )
+        if response.status_code == 403:
+            raise BackupError(f"the token does not allow this: {_detail(response)}")
+        return response
+
+    def _fail(self, response: httpx.Response, doing: str) -> BackupError:
+        return BackupError(
+            f"{doing} failed on {self.url}: HTTP {response.status_code} {_detail(response)}"
+        )
+
+    @staticmethod
+    def _path(name: str, action: str | None = None) -> str:
+        # Every character but unreserved ones is percent-encoded, "/" included: the server
+        # decodes the name once, and an encoded "/" never reads as the action separator.
+        return "/api/documents/" + quote(name, safe="") + (f"/{action}" if action else "")
+
+    def documents(self) -> Iterator[DocumentInfo]:
+        """Every document the token may read, by name, page after page."""
+        cursor: str | None = None
+        while True:
+            params = {"limit": str(PAGE), "sort": "name", **({"cursor": cursor} if cursor else {})}
+            response = self._request("GET", "/api/documents", params=params)
+            if response.status_code != 200:
+                raise self._fail(response, "listing documents")
+            try:
+                page = response.json()
+                rows = [(str(d["name"]), d.get("updated_at")) for d in page["documents"]]
+                cursor = page.get("next_cursor")
+            except (ValueError, KeyError, TypeError):
+                raise BackupError(f"{self.url} does not answer like a collab server") from None
+            for name, updated in rows:
+                yield DocumentInfo(name, parse_moment(updated) if updated else None)
+            if not cursor:
+                return
+
+    def state(self, name: str) -> bytes:
+        """Document ``name``'s whole state as one Yjs v1 update.
+
+        Raises:
+            NotFound: no such document.
+        """
+        response = self._request("GET", self._path(name, "update"))
+        if response.status_code == 404:
+            raise NotFound(f"no document named {name!r} on {self.url}")
+        if response.status_code != 200:
+            raise self._fail(response, f"reading {name!r}")
+        return response.content
+
+    def current(self, name: str) -> bytes | None:
+        """Like :meth:`state`, or ``None`` when the document does not exist."""
+        try:
+            return self.state(name)
+        except NotFound:
+            return None
+
+    def post(self, name: str, update: bytes) -> None:
+        """Apply ``update`` to document ``name`` like a client update (creating it).
+
+        Raises:
+            TombstoneRefused: the server refuses the content of a deleted document.
+        """
+        response = self._request("POST", self._path(name, "update"), content=update)
+        if response.status_code == 200:
+            return
+        detail = _detail(response)
+        if response.status_code == 400 and REVIVES in detail:
+            raise TombstoneRefused(f"the server refuses {name!r}: {detail}")
+        if response.status_code == 413:
+            raise BackupError(
+                f"{name!r} is {len(update):,} bytes, over the server's --max-message-bytes;"
+                " import it with --db while the server is stopped"
+            )
+        raise self._fail(response, f"writing {name!r}")
+
+    def delete(self, name: str) -> bool:
+        """Delete document ``name`` (the server keeps a tombstone); ``False`` if it was absent."""
+        response = self._request("DELETE", self._path(name))
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            raise self._fail(response, f"deleting {name!r}")
+        return True
+
+
+def _detail(response: httpx.Response) -> str:
+    """The ``detail`` of the API's JSON error, else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip() or response.reason_phrase
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("error") or body)
+    return str(body)[:200]

@@ -531,14 +531,22 @@ async def ingest(target: Target, profile: Profile) -> dict[str, Any]:
     final_clock = yproto.decode_state_vector(src.state_vector)[src.client]
     writer = Peer(target, INGEST_ROOM)
     await open_all([writer])
-    blob = b"".join(writer.frame(yproto.update_frame(u)) for u in src.updates)
+    frames = [writer.frame(yproto.update_frame(u)) for u in src.updates]
+    # Chunks end on frame boundaries: a reply the peer writes between two chunks (to a late
+    # sync step 1, a ping) must never land inside a frame.
+    chunks, size, start = [], 0, 0
+    for i, frame in enumerate(frames):
+        size += len(frame)
+        if size >= 1 << 18 or i == len(frames) - 1:
+            chunks.append(b"".join(frames[start : i + 1]))
+            size, start = 0, i + 1
+    blob_size = sum(map(len, chunks))
     conn = writer.conn
     assert conn is not None
-    chunk = 1 << 18
     cpu0 = cpu_self()
     t0 = now()
-    for i in range(0, len(blob), chunk):
-        conn.write(blob[i : i + chunk])
+    for piece in chunks:
+        conn.write(piece)
         await conn.drain()
     t_sent = now()
     deadline = t0 + cfg["timeout"]
@@ -558,7 +566,7 @@ async def ingest(target: Target, profile: Profile) -> dict[str, Any]:
         await asyncio.sleep(cfg["poll"])
     out: dict[str, Any] = {
         "updates": n,
-        "bytes": len(blob),
+        "bytes": blob_size,
         "send_s": t_sent - t0,
         "probes": probes,
         "client_cpu_percent": (cpu_self() - cpu0) / (now() - t0) * 100,

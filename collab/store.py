@@ -29,7 +29,13 @@ from pycrdt import Doc
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from collab.updates import EMPTY_UPDATE, InvalidUpdate, apply_all, carries_new_structs
+from collab.updates import (
+    EMPTY_UPDATE,
+    InvalidUpdate,
+    apply_all,
+    carries_new_structs,
+    same_document,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -333,7 +339,7 @@ class Store:
             merged = replayed.get_update()
             kept = [(row_id, data) for row_id, data in rows if carries_new_structs(replayed, data)]
             check = apply_all(Doc(), [merged, *(data for _, data in kept)])
-            if check.get_state() != replayed.get_state() or check.get_update() != merged:
+            if not same_document(check, replayed):
                 raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
             before = sum(map(len, parts))
             # The newest moment merged: the log's newest row, or the previous snapshot's.

@@ -26,6 +26,8 @@ __all__ = [
     "diff_update",
     "encode_diff",
     "revives_deleted",
+    "same_document",
+    "state_vector",
 ]
 
 EMPTY_UPDATE = b"\x00\x00"
@@ -200,7 +202,9 @@ def revives_deleted(update: bytes, tombstone: bytes) -> bool:
     """Whether ``update`` carries structs of a deleted document's state ``tombstone``.
 
     A struct is old when its clock is below the tombstone's state-vector clock for its
-    client: removing those from the update then changes what the update would insert.
+    client: the diff of the update against that state vector then drops or trims it, which
+    makes the re-encoded update shorter. Lengths are compared, not bytes: pycrdt writes the
+    keys of JSON values (e.g. a link mark's attributes) in a different order on each encode.
 
     Raises:
         InvalidUpdate: when the update cannot be decoded.
@@ -208,4 +212,24 @@ def revives_deleted(update: bytes, tombstone: bytes) -> bool:
     state = _guarded("cannot read tombstone", lambda: get_state(tombstone))
     fresh = diff_update(update, state)
     full = _guarded("cannot decode update", lambda: get_update(update, b"\x00"))
-    return fresh != full
+    return len(fresh) != len(full)
+
+
+def state_vector(encoded: bytes) -> dict[int, int]:
+    """Decode a Yjs state vector (varUint count, then client id and clock pairs).
+
+    Raises:
+        ProtocolError: when it is malformed.
+    """
+    reader = ByteReader(encoded)
+    pairs = [(reader.var_uint(), reader.var_uint()) for _ in range(reader.var_uint())]
+    reader.end()
+    return dict(pairs)
+
+
+def same_document(a: Doc[Any], b: Doc[Any]) -> bool:
+    """Whether two documents hold the same state: equal state vectors (decoded: pycrdt's
+    client order varies) and equally long full encodings (bytes vary with JSON key order)."""
+    return state_vector(a.get_state()) == state_vector(b.get_state()) and len(
+        a.get_update()
+    ) == len(b.get_update())

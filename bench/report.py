@@ -112,19 +112,26 @@ def fmt(value: float | None, metric: Metric) -> str:
     return f"{v:,.{metric.digits}f}"
 
 
-def cell(s: dict[str, Any] | None, metric: Metric, spread: bool = True) -> str:
+def cell(
+    s: dict[str, Any] | None, metric: Metric, spread: bool = True, failed: bool = False
+) -> str:
     if not s:
-        return "n/a"
+        return "failed" if failed else "n/a"
     text = fmt(s["median"], metric)
     if spread and s["n"] > 1:
         text += f" ({fmt(s['min'], metric)}-{fmt(s['max'], metric)})"
     return text
 
 
+def _x(ratio: float) -> str:
+    """A ratio with two significant digits (0.0049x, 0.77x, 2.7x, 13x)."""
+    return f"{ratio:.2f}x" if 0.1 <= ratio < 10 else f"{ratio:.2g}x"
+
+
 def ratio_text(r: dict[str, Any] | None) -> str:
     if not r:
         return "-"
-    return f"{r['collab_over_peer']:.2f}x {'better' if r['collab_better'] else 'worse'}"
+    return f"{_x(r['collab_over_peer'])} {'better' if r['collab_better'] else 'worse'}"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -146,7 +153,8 @@ def scenario_tables(data: dict[str, Any]) -> str:
         headers += [f"collab/peer {m.label}" for m in metrics]
         rows = []
         for server, values in by_server.items():
-            row = [server, *(cell(values.get(m.key), m) for m in metrics)]
+            bad = failed_metrics(data, scenario, server)
+            row = [server, *(cell(values.get(m.key), m, failed=m.key in bad) for m in metrics)]
             for m in metrics:
                 r = ratios.get(scenario, {}).get(m.key, {}).get(server)
                 row.append("-" if server == "collab" else ratio_text(r))
@@ -155,6 +163,14 @@ def scenario_tables(data: dict[str, Any]) -> str:
         for server, messages in errors.get(scenario, {}).items():
             parts.append(f"  note: {server}: " + "; ".join(sorted(set(messages))))
     return "\n\n".join(parts)
+
+
+def failed_metrics(data: dict[str, Any], scenario: str, server: str) -> set[str]:
+    """Figures of ``server`` that no round produced while some round reported an error."""
+    rounds = data.get("rounds", {}).get(scenario, {}).get(server, [])
+    if not any("error" in r for r in rounds):
+        return set()
+    return {m.key for m in METRICS[scenario] if all(r.get(m.key) is None for r in rounds)}
 
 
 def _pick(summary: dict[str, Any], scenario: str, server: str, key: str) -> dict | None:
@@ -212,11 +228,13 @@ def markdown_summary(data: dict[str, Any]) -> str:
         for family in FAMILIES:
             parts = []
             for key, persistent in keys:
-                s = _pick(summary, scenario, variant(family, persistent), key)
+                name = variant(family, persistent)
+                s = _pick(summary, scenario, name, key)
+                bad = key in failed_metrics(data, scenario, name)
                 if key == "bytes_per_s_all_readers":
-                    parts.append(f"({cell(s, m[key], False)})")
+                    parts.append(f"({cell(s, m[key], False, bad)})")
                 else:
-                    parts.append(cell(s, m[key], False))
+                    parts.append(cell(s, m[key], False, bad))
             cells.append(" / ".join(parts).replace(" / (", " ("))
         # collab against the best peer, on each figure of the row (not the MB/s aside)
         verdicts = []
@@ -231,7 +249,7 @@ def markdown_summary(data: dict[str, Any]) -> str:
                 best = (max if metric.higher_is_better else min)(p["median"] for p in peers)
                 ratio = mine["median"] / best if best else float("inf")
                 wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
-                verdicts.append(f"{ratio:.2f}x ({'wins' if wins else 'loses'})")
+                verdicts.append(f"{_x(ratio)} ({'wins' if wins else 'loses'})")
         verdict = " / ".join(verdicts) or "-"
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {verdict} |")
     return "\n".join(lines)
@@ -282,8 +300,6 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    errors = data.get("errors", {})
-
     def bars(ax: Any, scenario: str, metric: Metric, title: str, log: bool = False) -> None:
         servers = list(summary.get(scenario, {}))
         meds, lows, highs, names = [], [], [], []
@@ -291,7 +307,7 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         for server in servers:
             s = summary[scenario][server].get(metric.key)
             if not s:
-                if server in errors.get(scenario, {}):
+                if metric.key in failed_metrics(data, scenario, server):
                     failed.append(len(names))
                     names.append(server)
                     meds.append(0.0)
@@ -314,8 +330,19 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         ax.set_title(title, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
         for i, v in enumerate(meds):
-            label = "failed" if i in failed else f"{v:,.{0 if v >= 100 else 1}f}"
-            ax.annotate(label, (i, v), ha="center", va="bottom", fontsize=7)
+            if i in failed:
+                ax.annotate(
+                    "failed",
+                    (i, 0.02),
+                    xycoords=("data", "axes fraction"),
+                    ha="center",
+                    fontsize=8,
+                    color="black",
+                )
+            else:
+                ax.annotate(
+                    f"{v:,.{0 if v >= 100 else 1}f}", (i, v), ha="center", va="bottom", fontsize=7
+                )
         positive = [v for v in meds if v > 0]
         if log and positive and min(positive) * 20 < max(positive):
             ax.set_yscale("log")

@@ -194,6 +194,7 @@ def split_late_join(results: dict[str, dict[str, list[dict]]]) -> None:
                 "cold_join_ms": r.get("cold_join_ms"),
                 **({"error": r["cold_error"]} if "cold_error" in r else {}),
                 **({"error": r["warm_error"]} if "warm_error" in r else {}),
+                **({"error": r["error"]} if "error" in r else {}),
             }
             for r in rounds
         ]
@@ -341,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {k: results[k] for k in order if k in results}
     data = report.build_summary(results)
     data["errors"] = collect_errors(results)
+    data["rounds"] = results
     data["parameters"] = record["parameters"]
     record.update(
         finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -60,7 +60,8 @@ class Room:
         self.max_awareness_bytes = max_awareness_bytes
         self.awareness = AwarenessStates(doc)
         self.awareness.set_local_state(None)  # the server itself has no presence
-        self.peers: dict[Peer, set[int]] = {}
+        self.peers: dict[Peer, set[int]] = {}  # each peer's awareness client ids
+        self.owners: dict[int, Peer] = {}  # awareness client id -> the peer that owns it
         self.size_bytes = 0  # stored bytes: snapshot plus log (the hub keeps it current)
         self.closed = False  # set when the document is deleted or its storage failed
 
@@ -81,6 +82,8 @@ class Room:
     def leave(self, peer: Peer) -> None:
         """Remove ``peer`` and broadcast at once the removal of the awareness clients it owned."""
         client_ids = self.peers.pop(peer, set())
+        for client_id in client_ids:
+            self.owners.pop(client_id, None)
         present = [cid for cid in client_ids if cid in self.awareness.states]
         if present:
             self.awareness.remove_awareness_states(present, peer)
@@ -133,8 +136,8 @@ class Room:
     def apply_awareness(self, peer: Peer, payload: bytes) -> None:
         """Apply an awareness update from ``peer`` and relay it to the other peers.
 
-        The client ids a peer announces are remembered, so that :meth:`leave` can remove
-        them when the connection ends.
+        The client ids a peer announces first are remembered as its own, so that
+        :meth:`leave` removes them (and only them) when the connection ends.
 
         Raises:
             ProtocolError: when the payload is malformed.
@@ -148,11 +151,17 @@ class Room:
                     raise AwarenessTooLarge(
                         f"awareness state of {size} bytes exceeds {self.max_awareness_bytes}"
                     )
+        # A client id belongs to the first connection that announces it: the y-websocket
+        # client re-broadcasts every state it receives, so later announcers are relays.
         owned = self.peers.setdefault(peer, set())
         for entry in entries:
+            owner = self.owners.get(entry.client_id)
             if entry.state is None:
-                owned.discard(entry.client_id)
-            else:
+                if owner is peer:
+                    del self.owners[entry.client_id]
+                    owned.discard(entry.client_id)
+            elif owner is None:
+                self.owners[entry.client_id] = peer
                 owned.add(entry.client_id)
         self.awareness.apply_awareness_update(payload, peer)
         self.broadcast(protocol.encode(protocol.Awareness(payload)), exclude=peer)

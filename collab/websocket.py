@@ -8,6 +8,7 @@ never stalls the room; when its queue passes ``send_queue_bytes`` it is closed w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -41,6 +42,7 @@ __all__ = ["CloseCode", "sync_endpoint"]
 log = logging.getLogger("collab.websocket")
 
 SYNC_PREFIX = "/sync/"
+CLOSE_TIMEOUT = 5.0  # seconds a closing peer gets to receive its queue and the close frame
 
 
 class CloseCode(IntEnum):
@@ -101,6 +103,8 @@ class Connection:
         self._ready = asyncio.Event()
         self._close: tuple[int, str] | None = None
         self.client_close: int | None = None  # the code of a close the client started
+        self._dropped = False  # the send queue overflowed: leave without delivering
+        self._ended = asyncio.Event()  # the reader or writer finished, or the peer dropped
 
     # -- Peer --------------------------------------------------------------------------------
 
@@ -109,8 +113,11 @@ class Connection:
         if self._close is not None:
             return
         if self._queued + len(frame) > self.queue_limit and self._queue:
-            self.close(CloseCode.TRY_AGAIN_LATER, "peer too slow: send queue full")
             self._queue.clear()
+            self._queued = 0
+            self._dropped = True
+            self._reject(CloseCode.TRY_AGAIN_LATER, "peer too slow: send queue full")
+            self._ended.set()
             return
         self._queue.append(frame)
         self._queued += len(frame)
@@ -126,8 +133,14 @@ class Connection:
     # -- tasks -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve the connection until either side closes it."""
+        """Serve the connection until either side closes it or the peer is dropped.
+
+        The peer leaves the room as soon as the connection ends, is asked to close, or
+        overflows its send queue; only then is the writer given ``CLOSE_TIMEOUT`` seconds to
+        deliver what is queued and the close frame (a peer that stops reading gets none).
+        """
         writer = asyncio.create_task(self._write())
+        writer.add_done_callback(lambda _: self._ended.set())
         expiry = None
         if self.grant.expires_at != float("inf"):
             delay = max(0.0, self.grant.expires_at - time.time())
@@ -137,12 +150,10 @@ class Connection:
         try:
             async with self.hub.use(self.name, self) as room:
                 reader = asyncio.create_task(self._read(room))
-                done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-                if reader in done:
-                    reader.result()
-                else:
-                    reader.cancel()
-                    await asyncio.gather(reader, return_exceptions=True)
+                reader.add_done_callback(lambda _: self._ended.set())
+                await self._ended.wait()
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
         except ShuttingDown:
             self.close(CloseCode.GOING_AWAY, "server shutting down")
         except TooManyConnections as exc:
@@ -152,10 +163,31 @@ class Connection:
         finally:
             if expiry is not None:
                 expiry.cancel()
-            if not writer.done():
-                if self._close is None:  # the client went away: nothing left to deliver
-                    writer.cancel()
-                await asyncio.gather(writer, return_exceptions=True)
+            await self._finish(writer)
+
+    async def _finish(self, writer: asyncio.Task[None]) -> None:
+        """Let the writer deliver the close for a bounded time, then stop it."""
+        if self._close is None or self._dropped:
+            writer.cancel()  # the client went away, or cannot keep up: nothing to deliver
+        try:
+            await asyncio.wait_for(asyncio.shield(writer), CLOSE_TIMEOUT)
+        except (TimeoutError, asyncio.CancelledError):
+            writer.cancel()
+        except Exception as exc:
+            log.debug("writer ended: %r", exc, extra={"room": self.name, "peer": self.id})
+        await asyncio.gather(writer, return_exceptions=True)
+        if self._dropped and self._close is not None:
+            code, reason = self._close
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._send_close(code, reason), CLOSE_TIMEOUT)
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        websocket = self.websocket
+        if (
+            websocket.application_state == WebSocketState.CONNECTED
+            and websocket.client_state == WebSocketState.CONNECTED
+        ):
+            await websocket.close(code, reason.encode()[:123].decode(errors="ignore"))
 
     async def _write(self) -> None:
         send = self.websocket.send
@@ -169,9 +201,7 @@ class Connection:
                 sent(frame)
                 await send({"type": "websocket.send", "bytes": frame})
             if self._close is not None:
-                code, reason = self._close
-                if self.websocket.application_state == WebSocketState.CONNECTED:
-                    await self.websocket.close(code, reason.encode()[:123].decode(errors="ignore"))
+                await self._send_close(*self._close)
                 return
 
     async def _read(self, room: Room) -> None:

@@ -170,3 +170,18 @@ def test_forged_client_count_is_refused_before_pycrdt_sees_it() -> None:
     room = Room("r", Doc())
     with pytest.raises(InvalidUpdate, match="claims"):
         room.apply(forged)
+
+
+def test_a_relayed_awareness_state_stays_with_its_owner() -> None:
+    # y-websocket clients re-broadcast the states they receive: a relay does not own them.
+    room = Room("r", Doc())
+    alice, bob, watcher = FakePeer(), FakePeer(), FakePeer()
+    for peer in (alice, bob, watcher):
+        room.join(peer)
+    room.apply_awareness(alice, awareness(1, 1, {"user": "alice"}))
+    room.apply_awareness(bob, awareness(2, 1, {"user": "bob"}))
+    room.apply_awareness(bob, awareness(1, 1, {"user": "alice"}))  # bob echoes alice
+    room.leave(bob)
+    removal = protocol.decode_awareness(watcher.frames[-1].payload)  # type: ignore[union-attr]
+    assert [(e.client_id, e.state) for e in removal] == [(2, None)]
+    assert set(room.awareness.states) == {1}

@@ -48,10 +48,10 @@ def ensure_node_modules(node_dir: Path = NODE_DIR) -> None:
     """
     lock = node_dir / "package-lock.json"
     modules = node_dir / "node_modules"
-    # npm writes node_modules/.package-lock.json on every install; fall back to the folder
+    # npm writes node_modules/.package-lock.json at the end of every install: an empty or
+    # half-written folder has none.
     marker = modules / ".package-lock.json"
-    stamp = marker if marker.exists() else modules
-    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
         return
     npm = shutil.which("npm")
     if npm is None:

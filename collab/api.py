@@ -29,7 +29,7 @@ from collab.hub import Hub, ShuttingDown
 from collab.names import InvalidName, parse_name
 from collab.openapi import OPENAPI
 from collab.store import DocumentRecord, StoreError
-from collab.updates import InvalidUpdate
+from collab.updates import DocumentCorrupted, InvalidUpdate
 
 __all__ = ["ApiError", "routes"]
 
@@ -303,8 +303,14 @@ async def post_update(request: Request) -> Response:
             raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
     name = request.state.name
     async with hub.use(name) as room:
+        limit = hub.settings.max_document_bytes
+        if room.size_bytes + len(body) > limit:
+            raise ApiError(413, "too_large", f"document over the {limit}-byte limit")
         try:
             room.apply(bytes(body))
+        except DocumentCorrupted as exc:
+            hub.discard(room)
+            raise ApiError(400, "invalid_update", str(exc)) from exc
         except InvalidUpdate as exc:
             raise ApiError(400, "invalid_update", str(exc)) from exc
         hub.submit(room, bytes(body), None)

@@ -172,8 +172,10 @@ class Hub:
         """
         if self._closing:
             raise ShuttingDown("server shutting down")
-        if peer is not None and self.connections >= self.settings.max_connections:
-            raise TooManyConnections("server has too many connections")
+        if peer is not None:
+            if self.connections >= self.settings.max_connections:
+                raise TooManyConnections("server has too many connections")
+            self.connections += 1  # reserved now: joins racing through the load count too
         entry = self._entries.get(name)
         if entry is None:
             entry = _Entry(name, asyncio.get_running_loop().create_future())
@@ -189,16 +191,16 @@ class Hub:
                 if len(entry.peers) >= self.settings.max_connections_per_document:
                     raise TooManyConnections("document has too many connections")
                 entry.peers.add(peer)
-                self.connections += 1
                 room.join(peer)
             try:
                 yield room
             finally:
                 if peer is not None:
                     entry.peers.discard(peer)
-                    self.connections -= 1
                     room.leave(peer)
         finally:
+            if peer is not None:
+                self.connections -= 1
             entry.users -= 1
             if entry.users == 0 and self._entries.get(name) is entry:
                 self._schedule_unload(entry)
@@ -356,6 +358,15 @@ class Hub:
             entry.pending -= 1
         for room, entry in rooms.items():
             self._drop(entry, room, STORAGE_ERROR, "storage error: update not saved")
+
+    def discard(self, room: Room) -> None:
+        """Forget ``room`` after pycrdt failed half-way through an update: its document may
+        hold part of that update, so its peers are closed with 1011 and the next user
+        reloads the document from storage (which never saw the update)."""
+        entry = self._entries.get(room.name)
+        if entry is not None and entry.ready.done() and entry.ready.result() is room:
+            log.error("discarding a damaged room", extra={"room": room.name})
+            self._drop(entry, room, STORAGE_ERROR, "document reloaded after a failed update")
 
     def _drop(self, entry: _Entry, room: Room, code: int, reason: str) -> None:
         """Close ``room`` for good: forget it and disconnect its peers."""

@@ -17,6 +17,7 @@ from collab.protocol import ByteReader, ProtocolError
 
 __all__ = [
     "EMPTY_UPDATE",
+    "DocumentCorrupted",
     "Integrator",
     "InvalidUpdate",
     "apply_all",
@@ -71,12 +72,20 @@ def check_update(update: bytes) -> None:
         # pycrdt sizes a table by the leading client count before reading the clients, so a
         # forged count costs up to a second and gigabytes of memory per 300-byte update.
         # Each client needs at least three bytes (struct count, client id, clock).
+        # yrs keeps clocks in 32 bits and wraps past them, so an update starting near 2^32
+        # changes the document while its state vector says nothing happened.
+        reader = ByteReader(update)
         try:
-            clients = ByteReader(update).var_uint()
+            clients = reader.var_uint()
+            if clients * 3 > len(update):
+                raise InvalidUpdate(f"update claims {clients} clients in {len(update)} bytes")
+            reader.var_uint()  # structs of the first client
+            reader.var_uint()  # its client id
+            clock = reader.var_uint()
         except ProtocolError as exc:
             raise InvalidUpdate(f"cannot decode update: {exc}") from exc
-        if clients * 3 > len(update):
-            raise InvalidUpdate(f"update claims {clients} clients in {len(update)} bytes")
+        if clock >= MAX_CLOCK:
+            raise InvalidUpdate(f"clock {clock} is beyond what Yjs documents use")
         return
     reader = ByteReader(update)
     try:
@@ -104,15 +113,34 @@ def apply_update(doc: Doc[Any], update: bytes) -> None:
     _guarded("cannot apply update", lambda: doc.apply_update(update))
 
 
+class DocumentCorrupted(InvalidUpdate):
+    """pycrdt failed while integrating an update it could decode: ``Doc.apply_update`` is not
+    atomic, so the document may hold part of it (or be damaged, after a Rust panic) and must
+    be discarded and reloaded from storage."""
+
+
+MAX_CLOCK = 2**31
+"""Clocks at or past this are refused: yrs wraps them at 2^32 (no real client gets near)."""
+
+MAX_PENDING = 64
+"""Updates kept for re-merging while some wait for a missing predecessor (see Integrator)."""
+
+
 class Integrator:
     """Applies updates to one ``Doc``, keeping structs that wait for a missing predecessor.
 
     pycrdt 0.14 (yrs) loses content when several updates of one client arrive out of order:
     applying them one by one leaves the document without some inserts even after every
     update arrived (e.g. updates 0, 2, 3 then 1 of four single-character inserts). Applying
-    the merge of all updates received since the document first had missing predecessors,
-    together with the new one, integrates correctly. So while the document has pending
-    structs, the raw updates since then are kept and merged with each new update.
+    the merge of the updates still waiting, together with the new one, integrates correctly.
+    So while the document has pending structs, the raw updates that carry them are kept
+    (at most :data:`MAX_PENDING`, the oldest dropped first, so that an update whose
+    predecessor never comes cannot make every later update costlier) and merged with each
+    new update.
+
+    Every update is decoded (``pycrdt.get_update``) before it touches the document, so a
+    malformed one leaves the document unchanged; a failure after that raises
+    :class:`DocumentCorrupted`.
 
     Args:
         doc: the document to apply updates to.
@@ -130,19 +158,23 @@ class Integrator:
 
         Raises:
             InvalidUpdate: when the update is malformed; the document is unchanged then.
+            DocumentCorrupted: when pycrdt failed half-way; discard the document.
         """
-        if not self.pending:
-            apply_update(self.doc, update)
-            if _integrated(self.doc, update):
-                return False
-            self.pending.append(update)
-            return True
         check_update(update)
-        merged = _guarded("cannot merge update", lambda: merge_updates(*self.pending, update))
-        _guarded("cannot apply update", lambda: self.doc.apply_update(merged))
-        self.pending.append(update)
-        if _integrated(self.doc, merged):
-            self.pending.clear()
+        # Decoding the whole update first catches malformed input before the document sees it.
+        _guarded("cannot decode update", lambda: get_update(update, b"\x00"))
+        if self.pending:
+            pending = [*self.pending[-(MAX_PENDING - 1) :], update]
+            payload = _guarded("cannot merge update", lambda: merge_updates(*pending))
+        else:
+            pending, payload = [update], update
+        try:
+            self.doc.apply_update(payload)
+        except _NOT_OURS:
+            raise
+        except BaseException as exc:  # PanicException is a BaseException
+            raise DocumentCorrupted(f"cannot apply update: {type(exc).__name__}: {exc}") from exc
+        self.pending = [u for u in pending if not _integrated(self.doc, u)]
         return bool(self.pending)
 
 

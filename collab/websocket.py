@@ -35,7 +35,7 @@ from collab.protocol import ProtocolError
 from collab.room import AwarenessTooLarge, Room
 from collab.settings import Settings
 from collab.store import StoreError
-from collab.updates import InvalidUpdate, carries_new_structs
+from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs
 
 __all__ = ["CloseCode", "sync_endpoint"]
 
@@ -226,6 +226,10 @@ class Connection:
                 await self._handle(room, frame)
             except _Refused as exc:
                 self._reject(exc.code, str(exc))
+                return
+            except DocumentCorrupted as exc:
+                self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
+                self.hub.discard(room)
                 return
             except AwarenessTooLarge as exc:
                 self._reject(CloseCode.TOO_LARGE, str(exc))

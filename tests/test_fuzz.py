@@ -55,7 +55,7 @@ from collab.protocol import ProtocolError
 from collab.room import Room
 from collab.settings import Settings
 from collab.store import Store
-from collab.updates import InvalidUpdate, apply_all
+from collab.updates import DocumentCorrupted, InvalidUpdate, apply_all
 from collab.websocket import Connection, _Refused
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -650,8 +650,12 @@ def test_a_refused_update_leaves_the_document_unchanged(case: str) -> None:
     if base is not None:
         room.apply(base)
     state, encoded, content = fingerprint(room)
-    with pytest.raises(InvalidUpdate):
+    with pytest.raises(InvalidUpdate) as refused:
         room.apply(make_hostile())
+    if isinstance(refused.value, DocumentCorrupted):
+        # pycrdt failed half-way: the room says so, and the hub discards it and reloads the
+        # document from storage (test_fuzz_findings_against_a_real_server checks that).
+        return
     assert str(room.doc.get("text", type=Text)) == content, "refused content is in the text"
     assert clocks(room.doc) == state, "the refused update changed the state vector"
     assert len(room.doc.get_update()) == encoded, "the refused update changed the document"

@@ -631,7 +631,7 @@ async def test_document_size_limit(server_factory: Any) -> None:
 
 
 async def test_document_size_limit_applies_to_http_writes(server_factory: Any) -> None:
-    server = server_factory(["--max-document-bytes", "3000", "--auth-secret", SECRET])
+    server = server_factory(["--max-document-bytes", "3000"])
     name = "limits/http"
     write(server, name, SEED)
     response = httpx.post(

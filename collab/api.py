@@ -120,11 +120,13 @@ def grant_of(request: Request) -> Grant:
     return verify_token(token, secret, algorithm=request.app.state.settings.auth_algorithm)
 
 
-async def not_found(request: Request, exc: Exception) -> Response:
-    """404 as a JSON error under ``/api``, plain text elsewhere."""
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 and 405 as JSON errors under ``/api``, plain text elsewhere."""
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
-        return ApiError(exc.status_code, "not_found", f"no route {request.url.path}").response()
+        code = "not_found" if exc.status_code == 404 else "method_not_allowed"
+        detail = f"{request.method} {request.url.path}: {exc.detail}"
+        return ApiError(exc.status_code, code, detail).response()
     return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
 
 

@@ -97,6 +97,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         return FileResponse(index)
 
     routes: list[Route | WebSocketRoute | Mount] = [
+        WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
         WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
@@ -106,4 +107,8 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
     ]
     if (dist / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: api.not_found})
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: api.http_error, 405: api.http_error},
+    )

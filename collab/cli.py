@@ -56,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         "token", help="mint an access token (needs --auth-secret or COLLAB_AUTH_SECRET)"
     )
     token.add_argument("doc", help="document name, or a prefix ending in * (team/*, or *)")
-    token.add_argument("--role", default="write", choices=["read", "write", "admin"])
+    token.add_argument(
+        "--role",
+        default="write",
+        choices=["read", "write", "admin"],
+        help="read: receive only; write: also edit; admin: also delete [write]",
+    )
     token.add_argument("--ttl", default="1h", help="lifetime: 90s, 30m, 1h, 7d [1h]")
     for name in ("auth_secret", "auth_secret_file", "auth_algorithm"):
         row = next(r for r in describe() if r["name"] == name)

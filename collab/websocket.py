@@ -41,7 +41,6 @@ __all__ = ["CloseCode", "sync_endpoint"]
 
 log = logging.getLogger("collab.websocket")
 
-SYNC_PREFIX = "/sync/"
 CLOSE_TIMEOUT = 5.0  # seconds a closing peer gets to receive its queue and the close frame
 
 
@@ -331,7 +330,7 @@ def _admit(websocket: WebSocket, settings: Settings, secret: str) -> tuple[str, 
         raise _Refused(CloseCode.FORBIDDEN, "origin not allowed")
     try:
         raw = websocket.scope.get("raw_path") or websocket.scope["path"].encode()
-        name = parse_name(raw.decode("utf-8")[len(SYNC_PREFIX) :])
+        name = parse_name(raw.decode("utf-8").removeprefix("/sync").removeprefix("/"))
     except (InvalidName, UnicodeDecodeError) as exc:
         raise _Refused(CloseCode.BAD_DOCUMENT_NAME, str(exc)) from exc
     if not secret:

@@ -28,3 +28,11 @@ def test_wheel_includes_the_web_editor(tmp_path: Path) -> None:
     packed = {Path(n).name for n in names if n.startswith("collab/web_dist/assets/")}
     assert built == packed
     assert "collab/websocket.py" in names
+
+
+def test_setup_without_test_tools_succeeds() -> None:
+    # ./scripts/serve runs ./scripts/setup without --dev; ./scripts/test only runs it with it.
+    result = subprocess.run(
+        ["./scripts/setup"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

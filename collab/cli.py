@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -217,7 +216,7 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         ssl_keyfile=settings.ssl_keyfile or None,
     )
     server = _Server(config, app)
-    asyncio.run(server.serve())
+    server.run()  # uvicorn picks its event loop here: uvloop when installed
     return 0
 
 

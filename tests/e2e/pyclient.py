@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import websockets
@@ -117,3 +117,33 @@ class PyClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def awareness_frame(client_id: int, clock: int, state: Any) -> bytes:
+    """An awareness message announcing one client's ``state`` (``None`` removes it)."""
+    payload = protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
+    return protocol.encode(protocol.Awareness(payload))
+
+
+def awareness_view(messages: Iterable[protocol.Message]) -> dict[int, Any]:
+    """The awareness states known after receiving ``messages`` in order (removals applied)."""
+    states: dict[int, Any] = {}
+    for message in messages:
+        if isinstance(message, protocol.Awareness):
+            for entry in protocol.decode_awareness(message.payload):
+                if entry.state is None:
+                    states.pop(entry.client_id, None)
+                else:
+                    states[entry.client_id] = entry.state
+    return states
+
+
+def removed_clients(messages: Iterable[protocol.Message]) -> set[int]:
+    """Client ids whose removal (a ``null`` state) arrived in ``messages``."""
+    return {
+        entry.client_id
+        for message in messages
+        if isinstance(message, protocol.Awareness)
+        for entry in protocol.decode_awareness(message.payload)
+        if entry.state is None
+    }

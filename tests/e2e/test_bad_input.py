@@ -28,7 +28,7 @@ from collab import protocol
 from collab.websocket import CloseCode
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
-from tests.e2e.pyclient import PyClient
+from tests.e2e.pyclient import PyClient, awareness_frame, awareness_view, removed_clients
 
 pytestmark = pytest.mark.e2e
 
@@ -36,33 +36,6 @@ ROOM = "victim"
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def awareness_frame(client_id: int, clock: int, state: Any) -> bytes:
-    payload = protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
-    return protocol.encode(protocol.Awareness(payload))
-
-
-def awareness_view(messages: list[protocol.Message]) -> dict[int, Any]:
-    states: dict[int, Any] = {}
-    for message in messages:
-        if isinstance(message, protocol.Awareness):
-            for entry in protocol.decode_awareness(message.payload):
-                if entry.state is None:
-                    states.pop(entry.client_id, None)
-                else:
-                    states[entry.client_id] = entry.state
-    return states
-
-
-def removed_clients(messages: list[protocol.Message]) -> set[int]:
-    return {
-        entry.client_id
-        for message in messages
-        if isinstance(message, protocol.Awareness)
-        for entry in protocol.decode_awareness(message.payload)
-        if entry.state is None
-    }
 
 
 def sync_frame(sync_type: int, payload: bytes) -> bytes:

@@ -26,7 +26,7 @@ from collab import protocol
 from collab.auth import Role, mint_token
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
-from tests.e2e.pyclient import PyClient
+from tests.e2e.pyclient import PyClient, awareness_frame
 
 pytestmark = pytest.mark.e2e
 
@@ -124,11 +124,6 @@ def insert_update(text: str, base: bytes | None = None) -> bytes:
     before = doc.get_state()
     ytext.insert(len(ytext), text)
     return doc.get_update(before)
-
-
-def awareness_frame(client_id: int, clock: int, state: Any) -> bytes:
-    payload = protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
-    return protocol.encode(protocol.Awareness(payload))
 
 
 def doc_url(server: Server, name: str, action: str = "") -> str:

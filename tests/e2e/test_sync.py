@@ -13,7 +13,7 @@ import gzip
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from pycrdt import Doc, Text
 from collab import protocol
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
-from tests.e2e.pyclient import PyClient
+from tests.e2e.pyclient import PyClient, awareness_frame, awareness_view, removed_clients
 
 pytestmark = pytest.mark.e2e
 
@@ -52,36 +52,6 @@ async def kill_node_peer(peer: NodePeer) -> None:
     assert proc is not None
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
-
-
-def awareness_frame(client_id: int, clock: int, state: Any) -> bytes:
-    """An awareness message announcing one client's ``state`` (``None`` removes it)."""
-    payload = protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
-    return protocol.encode(protocol.Awareness(payload))
-
-
-def awareness_view(messages: Iterable[protocol.Message]) -> dict[int, Any]:
-    """The awareness states known after receiving ``messages`` in order (removals applied)."""
-    states: dict[int, Any] = {}
-    for message in messages:
-        if isinstance(message, protocol.Awareness):
-            for entry in protocol.decode_awareness(message.payload):
-                if entry.state is None:
-                    states.pop(entry.client_id, None)
-                else:
-                    states[entry.client_id] = entry.state
-    return states
-
-
-def removed_clients(messages: Iterable[protocol.Message]) -> set[int]:
-    """Client ids whose removal (a ``null`` state) arrived in ``messages``."""
-    return {
-        entry.client_id
-        for message in messages
-        if isinstance(message, protocol.Awareness)
-        for entry in protocol.decode_awareness(message.payload)
-        if entry.state is None
-    }
 
 
 def decode_state_vector(state_vector: bytes) -> dict[int, int]:

@@ -119,6 +119,24 @@ class PyClient:
         await self.close()
 
 
+class TraceClient(PyClient):
+    """A PyClient that queues its local updates so the replay can send them with flow control."""
+
+    def __init__(self, ws_url: str, room: str) -> None:
+        self.outbox: list[bytes] = []
+        super().__init__(ws_url, room)
+
+    def _on_change(self, event: Any) -> None:
+        if not self._remote and self.ws is not None:
+            self.outbox.append(protocol.encode(protocol.Update(event.update)))
+
+    async def flush(self) -> None:
+        frames, self.outbox = self.outbox, []
+        for frame in frames:
+            await self.ws.send(frame)
+        await asyncio.sleep(0)  # let the receiving client read
+
+
 def awareness_frame(client_id: int, clock: int, state: Any) -> bytes:
     """An awareness message announcing one client's ``state`` (``None`` removes it)."""
     payload = protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])

@@ -23,13 +23,13 @@ import httpx
 import pytest
 from pycrdt import Array, Doc, Map, Text
 
-from collab import export, protocol
+from collab import export
 from collab.auth import Role, mint_token
 from collab.backup.states import same_document
 from collab.updates import EMPTY_UPDATE
 from tests.e2e.conftest import Server, free_port
 from tests.e2e.nodepeer import NodePeer
-from tests.e2e.pyclient import PyClient
+from tests.e2e.pyclient import PyClient, TraceClient
 
 pytestmark = pytest.mark.e2e
 
@@ -205,28 +205,11 @@ async def test_markdown_html_and_text_of_a_node_peers_document_match_the_golden_
 # -- a real editing trace -----------------------------------------------------------------------
 
 
-class TraceWriter(PyClient):
-    """A PyClient that queues its updates so a replay sends them in bursts."""
-
-    def __init__(self, ws_url: str, room: str) -> None:
-        self.outbox: list[bytes] = []
-        super().__init__(ws_url, room)
-
-    def _on_change(self, event: Any) -> None:
-        if not self._remote and self.ws is not None:
-            self.outbox.append(protocol.encode(protocol.Update(event.update)))
-
-    async def flush(self) -> None:
-        frames, self.outbox = self.outbox, []
-        for frame in frames:
-            await self.ws.send(frame)
-
-
 async def test_a_real_editing_trace_exports_as_its_final_text(server: Server) -> None:
     """friendsforever_flat typed through the server (26,078 updates, compacted every 1,000)."""
     with gzip.open(TRACE, "rt", encoding="utf-8") as f:
         trace = json.load(f)
-    async with TraceWriter(server.ws_url, "trace/story") as writer:
+    async with TraceClient(server.ws_url, "trace/story") as writer:
         text = writer.text()
         for i, txn in enumerate(trace["txns"], 1):
             with writer.doc.transaction():

@@ -24,7 +24,13 @@ from pycrdt import Doc, Text
 from collab import protocol
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
-from tests.e2e.pyclient import PyClient, awareness_frame, awareness_view, removed_clients
+from tests.e2e.pyclient import (
+    PyClient,
+    TraceClient,
+    awareness_frame,
+    awareness_view,
+    removed_clients,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -164,24 +170,6 @@ async def test_ten_node_peers_typing_concurrently_converge(
 
 
 # -- a real editing trace --------------------------------------------------------------------
-
-
-class TraceClient(PyClient):
-    """A PyClient that queues its local updates so the replay can send them with flow control."""
-
-    def __init__(self, ws_url: str, room: str) -> None:
-        self.outbox: list[bytes] = []
-        super().__init__(ws_url, room)
-
-    def _on_change(self, event: Any) -> None:
-        if not self._remote and self.ws is not None:
-            self.outbox.append(protocol.encode(protocol.Update(event.update)))
-
-    async def flush(self) -> None:
-        frames, self.outbox = self.outbox, []
-        for frame in frames:
-            await self.ws.send(frame)
-        await asyncio.sleep(0)  # let the receiving client read
 
 
 def relayed(client: PyClient) -> list[bytes]:

@@ -130,6 +130,17 @@ class TraceClient(PyClient):
         if not self._remote and self.ws is not None:
             self.outbox.append(protocol.encode(protocol.Update(event.update)))
 
+    def apply_trace_transaction(self, patches: list[list[Any]]) -> None:
+        """Apply one editing-trace transaction (``[position, deleted, inserted]`` patches, in
+        code points; shared/data/README.md) to the Y.Text ``text`` as one transaction."""
+        text = self.text()
+        with self.doc.transaction():
+            for position, deleted, inserted in patches:
+                if deleted:
+                    del text[position : position + deleted]
+                if inserted:
+                    text.insert(position, inserted)
+
     async def flush(self) -> None:
         frames, self.outbox = self.outbox, []
         for frame in frames:

@@ -210,18 +210,12 @@ async def test_a_real_editing_trace_exports_as_its_final_text(server: Server) ->
     with gzip.open(TRACE, "rt", encoding="utf-8") as f:
         trace = json.load(f)
     async with TraceClient(server.ws_url, "trace/story") as writer:
-        text = writer.text()
         for i, txn in enumerate(trace["txns"], 1):
-            with writer.doc.transaction():
-                for position, deleted, inserted in txn["patches"]:
-                    if deleted:
-                        del text[position : position + deleted]
-                    if inserted:
-                        text.insert(position, inserted)
+            writer.apply_trace_transaction(txn["patches"])
             if i % 500 == 0:
                 await writer.flush()
         await writer.flush()
-        assert str(text) == trace["endContent"]
+        assert str(writer.text()) == trace["endContent"]
         await wait_stored(server, "trace/story", writer.doc.get_update())
     expected = trace["endContent"].encode()
     assert (

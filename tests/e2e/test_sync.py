@@ -191,15 +191,9 @@ async def replay(
     The writer stays at most ``window`` updates ahead of the reader, so the server never sits
     on a huge backlog (a keepalive ping queued behind it would time out on a busy machine).
     """
-    text = writer.text()
     base = len(reader.received)
     for i, txn in enumerate(txns, 1):
-        with writer.doc.transaction():
-            for position, deleted, inserted in txn["patches"]:
-                if deleted:
-                    del text[position : position + deleted]
-                if inserted:
-                    text.insert(position, inserted)
+        writer.apply_trace_transaction(txn["patches"])
         if i % 500 == 0:
             await writer.flush()
             await reader.wait_for(lambda i=i: len(reader.received) - base >= i - window, 60)

@@ -20,6 +20,7 @@ from collab.doctor import check
 from collab.export import FORMATS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
+from collab.wsserver import DirectSendProtocol
 
 __all__ = ["main"]
 
@@ -206,6 +207,9 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         app,
         host=settings.host,
         port=settings.port,
+        # uvicorn's sans-I/O WebSocket protocol (no tasks of its own per connection, unlike
+        # the legacy one), plus the direct sends the endpoint relays with.
+        ws=DirectSendProtocol,
         ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=False,
         log_level=settings.log_level,

@@ -1,8 +1,8 @@
 """The Starlette WebSocket endpoint ``/sync/{name}`` and every close code collab uses.
 
 One connection is one :class:`Connection`: a receive loop that decodes frames and drives the
-room through the hub, and a writer task that drains a bounded send queue, so a slow peer
-never stalls the room; when its queue passes ``send_queue_bytes`` it is closed with 1013.
+room through the hub, and synchronous sends into a bounded send queue, so a slow peer never
+stalls the room; when its queue passes ``send_queue_bytes`` it is closed with 1013.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import itertools
 import logging
 import time
-from collections import deque
 from enum import IntEnum
 
 from starlette.websockets import WebSocket, WebSocketState
@@ -36,6 +35,7 @@ from collab.room import AwarenessTooLarge, Room
 from collab.settings import Settings
 from collab.store import StoreError
 from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs
+from collab.wsserver import DIRECT_SEND, DirectSend
 
 __all__ = ["CloseCode", "sync_endpoint"]
 
@@ -75,10 +75,16 @@ class _Refused(Exception):
 
 
 class Connection:
-    """One WebSocket peer: its send queue, writer task and receive loop.
+    """One WebSocket peer: its receive loop and its sends.
+
+    Frames are written at once through the server's :data:`~collab.wsserver.DIRECT_SEND`
+    extension; the bytes the socket has not taken yet wait in the transport's write buffer,
+    which is the peer's send queue: when it passes ``send_queue_bytes`` the peer is dropped
+    (1013), so a slow peer never stalls the room.
 
     Args:
         websocket: the accepted Starlette WebSocket.
+        direct: the connection's direct sends.
         hub: the hub owning the rooms.
         name: the validated document name.
         grant: what the peer's token allows (``ALL_DOCUMENTS`` when auth is off).
@@ -86,9 +92,16 @@ class Connection:
     """
 
     def __init__(
-        self, websocket: WebSocket, hub: Hub, name: str, grant: Grant, settings: Settings
+        self,
+        websocket: WebSocket,
+        direct: DirectSend,
+        hub: Hub,
+        name: str,
+        grant: Grant,
+        settings: Settings,
     ) -> None:
         self.websocket = websocket
+        self.direct = direct
         self.hub = hub
         self.name = name
         self.grant = grant
@@ -97,37 +110,34 @@ class Connection:
         self.queue_limit = settings.send_queue_bytes
         self.max_document_bytes = settings.max_document_bytes
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
-        self._queue: deque[bytes] = deque()
-        self._queued = 0
-        self._ready = asyncio.Event()
         self._close: tuple[int, str] | None = None
         self.client_close: int | None = None  # the code of a close the client started
-        self._dropped = False  # the send queue overflowed: leave without delivering
-        self._ended = asyncio.Event()  # the reader or writer finished, or the peer dropped
+        # Resolved when the reader finished, a close was asked for, or the peer was dropped.
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # -- Peer --------------------------------------------------------------------------------
 
     def send(self, frame: bytes) -> None:
-        """Queue ``frame``; a queue over its limit closes the peer with 1013."""
+        """Send ``frame`` now; a send queue over its limit closes the peer with 1013."""
         if self._close is not None:
             return
-        if self._queued + len(frame) > self.queue_limit and self._queue:
-            self._queue.clear()
-            self._queued = 0
-            self._dropped = True
+        queued = self.direct.buffered()
+        if queued and queued + len(frame) > self.queue_limit:
             self._reject(CloseCode.TRY_AGAIN_LATER, "peer too slow: send queue full")
-            self._ended.set()
             return
-        self._queue.append(frame)
-        self._queued += len(frame)
-        self._ready.set()
+        if self.direct.write(frame):
+            self.hub.metrics.sent(frame)
 
     def close(self, code: int, reason: str) -> None:
-        """Close after the frames already queued are sent (the first request wins)."""
+        """Close after the frames already sent (the first request wins)."""
         if self._close is None:
             self.hub.metrics.closes[code] += 1
             self._close = (code, reason)
-            self._ready.set()
+            self._end()
+
+    def _end(self, _: object = None) -> None:
+        if not self._ended.done():
+            self._ended.set_result(None)
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -135,11 +145,9 @@ class Connection:
         """Serve the connection until either side closes it or the peer is dropped.
 
         The peer leaves the room as soon as the connection ends, is asked to close, or
-        overflows its send queue; only then is the writer given ``CLOSE_TIMEOUT`` seconds to
-        deliver what is queued and the close frame (a peer that stops reading gets none).
+        overflows its send queue; only then is the close frame sent, after what is queued,
+        within ``CLOSE_TIMEOUT`` seconds (a peer that stops reading gets none).
         """
-        writer = asyncio.create_task(self._write())
-        writer.add_done_callback(lambda _: self._ended.set())
         expiry = None
         if self.grant.expires_at != float("inf"):
             delay = max(0.0, self.grant.expires_at - time.time())
@@ -149,8 +157,8 @@ class Connection:
         try:
             async with self.hub.use(self.name, self) as room:
                 reader = asyncio.create_task(self._read(room))
-                reader.add_done_callback(lambda _: self._ended.set())
-                await self._ended.wait()
+                reader.add_done_callback(self._end)
+                await self._ended
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
         except ShuttingDown:
@@ -162,23 +170,9 @@ class Connection:
         finally:
             if expiry is not None:
                 expiry.cancel()
-            await self._finish(writer)
-
-    async def _finish(self, writer: asyncio.Task[None]) -> None:
-        """Let the writer deliver the close for a bounded time, then stop it."""
-        if self._close is None or self._dropped:
-            writer.cancel()  # the client went away, or cannot keep up: nothing to deliver
-        try:
-            await asyncio.wait_for(asyncio.shield(writer), CLOSE_TIMEOUT)
-        except (TimeoutError, asyncio.CancelledError):
-            writer.cancel()
-        except Exception as exc:
-            log.debug("writer ended: %r", exc, extra={"room": self.name, "peer": self.id})
-        await asyncio.gather(writer, return_exceptions=True)
-        if self._dropped and self._close is not None:
-            code, reason = self._close
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._send_close(code, reason), CLOSE_TIMEOUT)
+            if self._close is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._send_close(*self._close), CLOSE_TIMEOUT)
 
     async def _send_close(self, code: int, reason: str) -> None:
         websocket = self.websocket
@@ -187,21 +181,6 @@ class Connection:
             and websocket.client_state == WebSocketState.CONNECTED
         ):
             await websocket.close(code, reason.encode()[:123].decode(errors="ignore"))
-
-    async def _write(self) -> None:
-        send = self.websocket.send
-        sent = self.hub.metrics.sent
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            while self._queue:
-                frame = self._queue.popleft()
-                self._queued -= len(frame)
-                sent(frame)
-                await send({"type": "websocket.send", "bytes": frame})
-            if self._close is not None:
-                await self._send_close(*self._close)
-                return
 
     async def _read(self, room: Room) -> None:
         receive = self.websocket.receive
@@ -304,6 +283,11 @@ async def sync_endpoint(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.hub
     settings: Settings = websocket.app.state.settings
     await websocket.accept()
+    direct = websocket.scope.get("extensions", {}).get(DIRECT_SEND)
+    if direct is None:
+        log.error("the server does not offer %s: run collab with `collab serve`", DIRECT_SEND)
+        await websocket.close(CloseCode.INTERNAL_ERROR, "server misconfigured")
+        return
     try:
         name, grant = _admit(websocket, settings, websocket.app.state.token_secret)
     except _Refused as exc:
@@ -313,7 +297,7 @@ async def sync_endpoint(websocket: WebSocket) -> None:
         log.warning("refusing connection", extra=extra)
         await websocket.close(exc.code, str(exc)[:123])
         return
-    connection = Connection(websocket, hub, name, grant, settings)
+    connection = Connection(websocket, direct, hub, name, grant, settings)
     log.info("connection opened", extra={"room": name, "peer": connection.id})
     await connection.run()
     log.info("connection closed", extra=connection.closed_event())

@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(settings.db, synchronous=settings.synchronous)
+        store = Store(settings.db, synchronous=settings.synchronous, autocheckpoint=False)
         hub = Hub(store, settings)
         await hub.start()
         app.state.settings = settings

@@ -6,7 +6,11 @@ one committer task in one transaction per burst (group commit); only then are th
 A sync step 2 reply, which could expose queued updates, is likewise sent after the commit of
 everything queued before it (:meth:`Hub.after_commit`).
 
-All database work runs on one worker thread, so the event loop never blocks on SQLite.
+Database work runs on one worker thread, so the event loop never waits for the disk. The one
+exception is the commit of a burst when it cannot wait for the disk either (WAL mode without
+fsync on commit: ``synchronous`` NORMAL or OFF) and the thread is idle: then the event loop
+commits itself, which costs less than the round trip to the thread. WAL checkpoints (the
+fsyncs) always run on the thread, every ``_CHECKPOINT_ROWS`` rows.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ DOCUMENT_DELETED = 4410
 
 # Queued bytes above which writers wait for the committer (backpressure on floods).
 _HIGH_WATER_BYTES = 8 * 1024 * 1024
+
+# Log rows committed between two WAL checkpoints (the hub's store does not checkpoint itself).
+_CHECKPOINT_ROWS = 500
 
 
 class ClosablePeer(Peer, Protocol):
@@ -100,6 +107,9 @@ class Hub:
         self._committer: asyncio.Task[None] | None = None
         self._closing = False
         self._busy = False
+        self._db_jobs = 0  # store calls submitted to the database thread and not yet done
+        self._uncheckpointed = 0  # log rows committed since the last checkpoint
+        self._checkpointing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.commits = 0
         self.connections = 0  # WebSocket peers in all rooms
@@ -138,7 +148,15 @@ class Hub:
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking store call on the database thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        job = self._executor.submit(fn, *args)
+        # Counted until the thread is done with it (even when the caller is cancelled), so
+        # that the event loop uses the store itself only while the thread does not.
+        self._db_jobs += 1
+        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._job_done))
+        return await asyncio.wrap_future(job)
+
+    def _job_done(self) -> None:
+        self._db_jobs -= 1
 
     @property
     def open_rooms(self) -> int:
@@ -325,8 +343,14 @@ class Hub:
     async def _commit(self, batch: list[_Item], started: float) -> None:
         metrics = self.metrics
         begin = time.perf_counter()
+        rows = [(room.name, update) for _, room, update, _ in batch]
         try:
-            await self.run(self.store.append, [(room.name, update) for _, room, update, _ in batch])
+            if self.store.commits_sync or self._db_jobs:
+                await self.run(self.store.append, rows)
+            else:
+                # A commit in WAL mode without fsync is a write into the WAL file, cheaper
+                # than the round trip to the database thread (which is idle: nothing races).
+                self.store.append(rows)
         except StoreError as exc:
             metrics.storage_errors += 1
             self._fail(batch, exc)
@@ -335,6 +359,7 @@ class Hub:
         metrics.commit_seconds.observe(committed - begin)
         metrics.commit_batch.observe(len(batch))
         metrics.updates_committed += len(batch)
+        self._uncheckpointed += len(batch)
         for entry, room, update, origin in batch:
             entry.pending -= 1
             entry.log_rows += 1
@@ -348,6 +373,19 @@ class Hub:
             ) and not entry.compacting:
                 entry.compacting = True
                 self._spawn(self._compact(entry))
+        if self._uncheckpointed >= _CHECKPOINT_ROWS and not self._checkpointing:
+            self._checkpointing = True
+            self._spawn(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        self._uncheckpointed = 0
+        try:
+            await self.run(self.store.checkpoint)
+        except StoreError as exc:
+            self.metrics.storage_errors += 1
+            log.error("checkpoint failed", exc_info=exc)
+        finally:
+            self._checkpointing = False
 
     def _fail(self, batch: list[_Item], exc: StoreError) -> None:
         """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""

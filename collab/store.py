@@ -141,13 +141,19 @@ class Store:
             keeps every committed transaction across a process crash (``kill -9``) but may
             lose the last transactions on power loss; ``FULL`` fsyncs every commit and keeps
             them across power loss too, at some throughput cost.
+        autocheckpoint: let SQLite copy the WAL back into the database file during commits
+            (every 1,000 pages). With ``False`` the owner calls :meth:`checkpoint` instead, so
+            commits never wait for a checkpoint's fsync (the hub does, on its thread).
 
     Raises:
         StoreError: when the file cannot be opened or migrated.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "NORMAL", autocheckpoint: bool = True
+    ) -> None:
         self.path = Path(path)
+        self.synchronous = _checked_synchronous(synchronous)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
@@ -157,7 +163,9 @@ class Store:
             self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA journal_size_limit={8 * 1024 * 1024}")
-            self.db.execute(f"PRAGMA synchronous={_checked_synchronous(synchronous)}")
+            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
+            if not autocheckpoint:
+                self.db.execute("PRAGMA wal_autocheckpoint=0")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(self.db)
         except (sqlite3.Error, OSError) as exc:
@@ -168,6 +176,25 @@ class Store:
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
+
+    @property
+    def commits_sync(self) -> bool:
+        """Whether a commit waits for the disk (an fsync): ``synchronous`` FULL or EXTRA.
+
+        In WAL mode with NORMAL or OFF a commit only writes to the WAL file; the fsyncs
+        happen at checkpoints.
+        """
+        return self.synchronous in {"FULL", "EXTRA"}
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL frames back into the database file (a passive checkpoint: it
+        never waits for readers, and what it cannot copy now is copied next time).
+
+        Raises:
+            StoreError: on a database failure.
+        """
+        with self._errors("checkpoint"):
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def schema_version(self) -> int:
         """How many migrations this database has applied."""

@@ -175,6 +175,7 @@ class Connection:
                     await asyncio.wait_for(self._send_close(*self._close), CLOSE_TIMEOUT)
 
     async def _send_close(self, code: int, reason: str) -> None:
+        self.direct.flush()  # what was sent goes before the close frame
         websocket = self.websocket
         if (
             websocket.application_state == WebSocketState.CONNECTED

@@ -3,10 +3,10 @@
 ASGI's ``send`` is a coroutine, so an endpoint relaying one update to N peers through it needs
 a writer task per peer and wakes N tasks per update; each send also passes through Starlette's
 wrappers. The extension :data:`DIRECT_SEND` in the WebSocket scope (ASGI lets servers add
-extensions there) is a :class:`DirectSend`: it writes a binary frame into the connection's
-transport at once, without awaiting, and tells how many bytes wait in the transport's write
-buffer, so the endpoint bounds that buffer itself (its send queue). Everything else (handshake,
-receive, close, keepalive pings) is uvicorn's ``websockets-sansio`` protocol unchanged.
+extensions there) is a :class:`DirectSend`: it writes a binary frame without awaiting (the
+frames of one event-loop turn leave in one system call) and tells how many bytes wait to be
+taken by the socket, so the endpoint bounds that buffer itself (its send queue). Everything
+else (handshake, receive, close, keepalive pings) is uvicorn's ``websockets-sansio`` protocol.
 
 Server frames are not masked (RFC 6455 section 5.1), so the bytes of a frame are the same for
 every peer: the last frame's serialization is reused while the same payload is written to
@@ -32,36 +32,77 @@ DIRECT_SEND = "collab.direct_send"
 _last_payload = b""
 _last_wire = Frame(Opcode.BINARY, b"").serialize(mask=False)
 
+_dirty: list[DirectSend] = []
+"""Senders holding frames written during this event-loop turn (uvicorn runs one loop)."""
+
+
+def _framed(payload: bytes) -> bytes:
+    """``payload`` as an unmasked binary frame, reusing the last one's bytes (a broadcast)."""
+    global _last_payload, _last_wire
+    if payload is not _last_payload:
+        _last_wire = Frame(Opcode.BINARY, payload).serialize(mask=False)
+        _last_payload = payload
+    return _last_wire
+
+
+def _flush_dirty() -> None:
+    senders = _dirty[:]
+    _dirty.clear()
+    for sender in senders:
+        sender.flush()
+
 
 class DirectSend:
-    """Synchronous sends on one WebSocket connection (see the module docstring)."""
+    """Synchronous sends on one WebSocket connection (see the module docstring).
 
-    __slots__ = ("_protocol",)
+    The frames written during one event-loop turn leave in one ``transport.write`` at the
+    end of the turn (one system call for a burst of relayed updates); their order, and their
+    order with anything uvicorn sends later (a close frame), is kept.
+    """
+
+    __slots__ = ("_pending", "_pending_bytes", "_protocol")
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
+        self._pending: list[bytes] | None = None
+        self._pending_bytes = 0
 
     def write(self, payload: bytes) -> bool:
-        """Send ``payload`` as one binary frame now (the transport buffers what the socket
-        does not take at once).
+        """Send ``payload`` as one binary frame (at the end of this event-loop turn; the
+        transport buffers what the socket does not take at once).
 
         Returns:
             ``False`` when the connection is closing or closed and nothing was sent.
         """
-        global _last_payload, _last_wire
         protocol = self._protocol
-        transport = protocol.transport
-        if protocol.close_sent or protocol.conn.state is not State.OPEN or transport.is_closing():
+        if (
+            protocol.close_sent
+            or protocol.conn.state is not State.OPEN
+            or protocol.transport.is_closing()
+        ):
             return False
-        if payload is not _last_payload:
-            _last_wire = Frame(Opcode.BINARY, payload).serialize(mask=False)
-            _last_payload = payload
-        transport.write(_last_wire)
+        wire = _framed(payload)
+        if self._pending is None:
+            self._pending = [wire]
+            if not _dirty:
+                protocol.loop.call_soon(_flush_dirty)
+            _dirty.append(self)
+        else:
+            self._pending.append(wire)
+        self._pending_bytes += len(wire)
         return True
+
+    def flush(self) -> None:
+        """Hand the frames written so far to the transport now."""
+        pending, self._pending = self._pending, None
+        self._pending_bytes = 0
+        transport = self._protocol.transport
+        if pending and not transport.is_closing():
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the socket."""
-        return self._protocol.transport.get_write_buffer_size()
+        return self._protocol.transport.get_write_buffer_size() + self._pending_bytes
 
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):

@@ -4,9 +4,9 @@ ASGI's ``send`` is a coroutine, so an endpoint relaying one update to N peers th
 a writer task per peer and wakes N tasks per update; each send also passes through Starlette's
 wrappers. The extension :data:`DIRECT_SEND` in the WebSocket scope (ASGI lets servers add
 extensions there) is a :class:`DirectSend`: it writes a binary frame without awaiting (the
-frames of one event-loop turn leave in one system call) and tells how many bytes wait to be
-taken by the socket, so the endpoint bounds that buffer itself (its send queue). Everything
-else (handshake, receive, close, keepalive pings) is uvicorn's ``websockets-sansio`` protocol.
+frames after the first in one event-loop turn leave in one system call) and tells how many
+bytes wait to be taken by the socket, so the endpoint bounds that buffer (its send queue).
+Everything else (handshake, receive, close, keepalive pings) is uvicorn's sans-I/O protocol.
 
 Server frames are not masked (RFC 6455 section 5.1), so the bytes of a frame are the same for
 every peer: the last frame's serialization is reused while the same payload is written to
@@ -32,8 +32,8 @@ DIRECT_SEND = "collab.direct_send"
 _last_payload = b""
 _last_wire = Frame(Opcode.BINARY, b"").serialize(mask=False)
 
-_dirty: list[DirectSend] = []
-"""Senders holding frames written during this event-loop turn (uvicorn runs one loop)."""
+_touched: list[DirectSend] = []
+"""Senders that wrote during this event-loop turn (uvicorn runs one loop per process)."""
 
 
 def _framed(payload: bytes) -> bytes:
@@ -45,9 +45,9 @@ def _framed(payload: bytes) -> bytes:
     return _last_wire
 
 
-def _flush_dirty() -> None:
-    senders = _dirty[:]
-    _dirty.clear()
+def _end_turn() -> None:
+    senders = _touched[:]
+    _touched.clear()
     for sender in senders:
         sender.flush()
 
@@ -55,54 +55,53 @@ def _flush_dirty() -> None:
 class DirectSend:
     """Synchronous sends on one WebSocket connection (see the module docstring).
 
-    The frames written during one event-loop turn leave in one ``transport.write`` at the
-    end of the turn (one system call for a burst of relayed updates); their order, and their
-    order with anything uvicorn sends later (a close frame), is kept.
+    The first frame of an event-loop turn is handed to the transport at once; the frames
+    that follow it in the same turn (a burst of relayed updates) leave together in one
+    ``transport.write`` at the end of the turn. Their order, and their order with anything
+    uvicorn sends later (a close frame), is kept.
     """
 
-    __slots__ = ("_pending", "_pending_bytes", "_protocol")
+    __slots__ = ("_later", "_later_bytes", "_protocol")
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
-        self._pending: list[bytes] | None = None
-        self._pending_bytes = 0
+        self._later: list[bytes] | None = None  # None: nothing written yet in this turn
+        self._later_bytes = 0
 
     def write(self, payload: bytes) -> bool:
-        """Send ``payload`` as one binary frame (at the end of this event-loop turn; the
-        transport buffers what the socket does not take at once).
+        """Send ``payload`` as one binary frame (the transport buffers what the socket does
+        not take at once).
 
         Returns:
             ``False`` when the connection is closing or closed and nothing was sent.
         """
         protocol = self._protocol
-        if (
-            protocol.close_sent
-            or protocol.conn.state is not State.OPEN
-            or protocol.transport.is_closing()
-        ):
+        transport = protocol.transport
+        if protocol.close_sent or protocol.conn.state is not State.OPEN or transport.is_closing():
             return False
         wire = _framed(payload)
-        if self._pending is None:
-            self._pending = [wire]
-            if not _dirty:
-                protocol.loop.call_soon(_flush_dirty)
-            _dirty.append(self)
+        if self._later is None:
+            self._later = []
+            if not _touched:
+                protocol.loop.call_soon(_end_turn)
+            _touched.append(self)
+            transport.write(wire)
         else:
-            self._pending.append(wire)
-        self._pending_bytes += len(wire)
+            self._later.append(wire)
+            self._later_bytes += len(wire)
         return True
 
     def flush(self) -> None:
-        """Hand the frames written so far to the transport now."""
-        pending, self._pending = self._pending, None
-        self._pending_bytes = 0
+        """Hand the frames held back in this turn to the transport now."""
+        later, self._later = self._later, None
+        self._later_bytes = 0
         transport = self._protocol.transport
-        if pending and not transport.is_closing():
-            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if later and not transport.is_closing():
+            transport.write(later[0] if len(later) == 1 else b"".join(later))
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the socket."""
-        return self._protocol.transport.get_write_buffer_size() + self._pending_bytes
+        return self._protocol.transport.get_write_buffer_size() + self._later_bytes
 
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):

@@ -7,9 +7,9 @@ A sync step 2 reply, which could expose queued updates, is likewise sent after t
 everything queued before it (:meth:`Hub.after_commit`).
 
 Database work runs on one worker thread, so the event loop never waits for the disk. The one
-exception is the commit of a burst when it cannot wait for the disk either (WAL mode without
-fsync on commit: ``synchronous`` NORMAL or OFF) and the thread is idle: then the event loop
-commits itself, which costs less than the round trip to the thread. WAL checkpoints (the
+exception is the commit of a small burst when it cannot wait for the disk either (WAL mode
+without fsync on commit: ``synchronous`` NORMAL or OFF) and the thread is idle: then the event
+loop commits itself, which costs less than the round trip to the thread. WAL checkpoints (the
 fsyncs) always run on the thread, every ``_CHECKPOINT_ROWS`` rows.
 """
 
@@ -30,7 +30,7 @@ from collab import protocol
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
-from collab.store import Store, StoreError
+from collab.store import Compaction, Store, StoreError
 from collab.updates import apply_all
 
 __all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
@@ -46,6 +46,9 @@ DOCUMENT_DELETED = 4410
 
 # Queued bytes above which writers wait for the committer (backpressure on floods).
 _HIGH_WATER_BYTES = 8 * 1024 * 1024
+
+# Largest burst the event loop commits itself (see the module docstring).
+_INLINE_COMMIT_ROWS = 32
 
 # Log rows committed between two WAL checkpoints (the hub's store does not checkpoint itself).
 _CHECKPOINT_ROWS = 500
@@ -147,13 +150,17 @@ class Hub:
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run a blocking store call on the database thread."""
+        return await self._submit(fn, *args)
+
+    def _submit(self, fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
+        """Queue a store call on the database thread now (jobs run in submission order)."""
         loop = asyncio.get_running_loop()
         job = self._executor.submit(fn, *args)
         # Counted until the thread is done with it (even when the caller is cancelled), so
         # that the event loop uses the store itself only while the thread does not.
         self._db_jobs += 1
         job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._job_done))
-        return await asyncio.wrap_future(job)
+        return asyncio.wrap_future(job)
 
     def _job_done(self) -> None:
         self._db_jobs -= 1
@@ -345,12 +352,14 @@ class Hub:
         begin = time.perf_counter()
         rows = [(room.name, update) for _, room, update, _ in batch]
         try:
-            if self.store.commits_sync or self._db_jobs:
-                await self.run(self.store.append, rows)
-            else:
-                # A commit in WAL mode without fsync is a write into the WAL file, cheaper
-                # than the round trip to the database thread (which is idle: nothing races).
+            if len(rows) <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self._db_jobs):
+                # A small commit in WAL mode without fsync is a write into the WAL file,
+                # cheaper than the round trip to the database thread (idle: nothing races).
                 self.store.append(rows)
+            else:
+                # Large bursts go to the thread: SQLite releases the GIL while it inserts,
+                # so the event loop goes on reading the next updates meanwhile.
+                await self.run(self.store.append, rows)
         except StoreError as exc:
             metrics.storage_errors += 1
             self._fail(batch, exc)
@@ -366,13 +375,19 @@ class Hub:
             entry.log_bytes += len(update)
             room.broadcast(protocol.encode(protocol.Update(update)), exclude=origin)
         metrics.fanout_seconds.observe(time.perf_counter() - started)
-        for entry in {entry for entry, *_ in batch}:
+        for entry, room in {(entry, room) for entry, room, *_ in batch}:
             if (
                 entry.log_rows >= self.settings.compact_updates
                 or entry.log_bytes >= self.settings.compact_bytes
-            ) and not entry.compacting:
+            ) and not (entry.compacting or entry.pending or room.closed):
+                # Nothing of the room is queued, so its document is exactly the committed
+                # log; the thread runs jobs in order, so no row is added before the fold.
+                # With structs waiting for a predecessor, the store replays the log instead.
+                state = None if room.waiting else room.doc.get_update()
                 entry.compacting = True
-                self._spawn(self._compact(entry))
+                self._spawn(
+                    self._compacted(entry, self._submit(self.store.compact, entry.name, state))
+                )
         if self._uncheckpointed >= _CHECKPOINT_ROWS and not self._checkpointing:
             self._checkpointing = True
             self._spawn(self._checkpoint())
@@ -417,9 +432,9 @@ class Hub:
         for peer in list(entry.peers):
             peer.close(code, reason)
 
-    async def _compact(self, entry: _Entry) -> None:
+    async def _compacted(self, entry: _Entry, job: asyncio.Future[Compaction | None]) -> None:
         try:
-            result = await self.run(self.store.compact, entry.name)
+            result = await job
         except StoreError as exc:
             self.metrics.storage_errors += 1
             log.error("compaction failed", extra={"room": entry.name}, exc_info=exc)

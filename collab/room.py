@@ -113,6 +113,12 @@ class Room:
         self.size_bytes += len(update)
         return True
 
+    @property
+    def waiting(self) -> bool:
+        """Whether some applied update waits for a missing predecessor (its structs are not
+        in ``doc.get_update()`` yet)."""
+        return bool(self._integrator.pending)
+
     def _on_change(self, event: object) -> None:
         self._changed = True
 

@@ -335,15 +335,21 @@ class Store:
                 [(name, now, now, size, count) for name, (count, size) in per_doc.items()],
             )
 
-    def compact(self, name: str) -> Compaction | None:
+    def compact(self, name: str, state: bytes | None = None) -> Compaction | None:
         """Fold document ``name``'s snapshot and log into one snapshot, in one transaction.
 
-        The log is replayed into a document whose ``get_update()`` becomes the snapshot: the
-        smallest encoding (per-keystroke structs squashed). ``get_update()`` leaves out structs
-        still waiting for a missing predecessor, so the log rows carrying such structs are kept
-        as they are and fold into a later snapshot once their predecessor arrived. Before
-        writing, the snapshot plus the kept rows are replayed and must give the same state
-        vector and document as the whole log, or nothing changes.
+        Without ``state``, the log is replayed into a document whose ``get_update()`` becomes
+        the snapshot: the smallest encoding (per-keystroke structs squashed). ``get_update()``
+        leaves out structs still waiting for a missing predecessor, so the log rows carrying
+        such structs are kept as they are and fold into a later snapshot once their
+        predecessor arrived. Before writing, the snapshot plus the kept rows are replayed and
+        must give the same state vector and document as the whole log, or nothing changes.
+
+        Args:
+            name: the document.
+            state: the document's whole state (``Doc.get_update()``) as of the log's newest
+                row, with no structs waiting for a predecessor: the hub passes its room's live
+                document, and the log is folded into it without a replay.
 
         Returns:
             What was compacted, or ``None`` when the log was empty.
@@ -355,20 +361,22 @@ class Store:
             snapshot_row = self.db.execute(
                 "SELECT data FROM snapshots WHERE name = ?", [name]
             ).fetchone()
-            rows = self.db.execute(
-                "SELECT id, data FROM updates WHERE name = ? ORDER BY id", [name]
-            ).fetchall()
-            if not rows:
+            snapshot = snapshot_row[0] if snapshot_row else b""
+            if state is None:
+                rows = self.db.execute(
+                    "SELECT id, data FROM updates WHERE name = ? ORDER BY id", [name]
+                ).fetchall()
+                merged, kept = _replayed(name, snapshot, rows)
+                lengths = [(row_id, len(data)) for row_id, data in rows]
+            else:
+                lengths = self.db.execute(
+                    "SELECT id, length(data) FROM updates WHERE name = ? ORDER BY id", [name]
+                ).fetchall()
+                merged, kept = state, {}
+            if not lengths:
                 return None
-            last = rows[-1][0]
-            parts = ([snapshot_row[0]] if snapshot_row else []) + [data for _, data in rows]
-            replayed = apply_all(Doc(), parts)
-            merged = replayed.get_update()
-            kept = [(row_id, data) for row_id, data in rows if carries_new_structs(replayed, data)]
-            check = apply_all(Doc(), [merged, *(data for _, data in kept)])
-            if not same_document(check, replayed):
-                raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
-            before = sum(map(len, parts))
+            last = lengths[-1][0]
+            folded = [(row_id, size) for row_id, size in lengths if row_id not in kept]
             # The newest moment merged: the log's newest row, or the previous snapshot's.
             covers = self.db.execute(
                 "SELECT max(coalesce((SELECT max(created_at) FROM updates"
@@ -383,21 +391,18 @@ class Store:
                 " covers_until = excluded.covers_until",
                 [name, merged, time.time(), last, covers],
             )
-            kept_ids = {row_id for row_id, _ in kept}
             self.db.conn.executemany(
-                "DELETE FROM updates WHERE id = ?",
-                [(row_id,) for row_id, _ in rows if row_id not in kept_ids],
+                "DELETE FROM updates WHERE id = ?", [(row_id,) for row_id, _ in folded]
             )
-            kept_bytes = sum(len(data) for _, data in kept)
             self.db.execute(
                 "UPDATE documents SET size_bytes = ?, updates = ? WHERE name = ?",
-                [len(merged) + kept_bytes, len(kept), name],
+                [len(merged) + sum(kept.values()), len(kept), name],
             )
         with self._errors("vacuum"):
             # executescript steps the pragma to the end (execute frees one page per call).
             self.db.conn.executescript("PRAGMA incremental_vacuum;")
-        folded = [data for row_id, data in rows if row_id not in kept_ids]
-        return Compaction(name, len(folded), sum(map(len, folded)), before, len(merged))
+        before = len(snapshot) + sum(size for _, size in lengths)
+        return Compaction(name, len(folded), sum(size for _, size in folded), before, len(merged))
 
     def delete(self, name: str) -> bool:
         """Delete document ``name``, its log and snapshot, in one transaction.
@@ -437,6 +442,28 @@ class Store:
 
     def _errors(self, action: str) -> _StoreErrors:
         return _StoreErrors(action, self.path)
+
+
+def _replayed(
+    name: str, snapshot: bytes, rows: list[tuple[int, bytes]]
+) -> tuple[bytes, dict[int, int]]:
+    """Replay ``snapshot`` and the log ``rows`` (id, update) of document ``name``.
+
+    Returns:
+        The merged state and the rows to keep (id: bytes), those carrying structs that wait
+        for a missing predecessor.
+
+    Raises:
+        StoreError: when the merged state plus the kept rows is not the whole log's document.
+    """
+    parts = ([snapshot] if snapshot else []) + [data for _, data in rows]
+    replayed = apply_all(Doc(), parts)
+    merged = replayed.get_update()
+    kept = {row_id: data for row_id, data in rows if carries_new_structs(replayed, data)}
+    check = apply_all(Doc(), [merged, *kept.values()])
+    if not same_document(check, replayed):
+        raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
+    return merged, {row_id: len(data) for row_id, data in kept.items()}
 
 
 class _StoreErrors:

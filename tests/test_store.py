@@ -68,6 +68,24 @@ def test_compaction_keeps_content_and_shrinks_the_log(store: Store) -> None:
     assert store.compact("d") is None
 
 
+def test_compaction_into_a_given_state_folds_the_whole_log(store: Store) -> None:
+    """The hub passes its room's live document: no replay, every row folds into it."""
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(0, "first "))])
+    store.compact("d")
+    written = updates_of(doc, lambda: [text.insert(len(text), f"w{i} ") for i in range(50)])
+    store.append([("d", u) for u in written])
+    result = store.compact("d", doc.get_update())
+    assert result is not None and result.rows == len(written)
+    assert result.log_bytes == sum(map(len, written))
+    assert result.bytes_after == len(doc.get_update())
+    assert str(rebuild(store, "d").get("text", type=Text)) == str(text)
+    assert store.log_stats("d") == (0, 0)
+    record = store.get("d")
+    assert record is not None and record.updates == 0 and record.size_bytes == result.bytes_after
+
+
 def test_compaction_keeps_updates_waiting_for_a_predecessor(store: Store) -> None:
     doc: Doc[Any] = Doc()
     text = doc.get("text", type=Text)

@@ -20,7 +20,7 @@ from collab.doctor import check
 from collab.export import FORMATS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
-from collab.wsserver import DirectSendProtocol
+from collab.wsserver import DirectProtocol
 
 __all__ = ["main"]
 
@@ -209,7 +209,7 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         port=settings.port,
         # uvicorn's sans-I/O WebSocket protocol (no tasks of its own per connection, unlike
         # the legacy one), plus the direct sends the endpoint relays with.
-        ws=DirectSendProtocol,
+        ws=DirectProtocol,
         ws_max_size=settings.max_message_bytes,
         ws_per_message_deflate=False,
         log_level=settings.log_level,

@@ -284,9 +284,14 @@ class Hub:
         self._queued_bytes += len(update)
         self._wake.set()
 
+    @property
+    def congested(self) -> bool:
+        """Whether more than a few MiB are queued for commit: writers should wait."""
+        return self._queued_bytes > _HIGH_WATER_BYTES and not self._closing
+
     async def backpressure(self) -> None:
-        """Wait while more than a few MiB are queued for commit (slows floods, not bursts)."""
-        while self._queued_bytes > _HIGH_WATER_BYTES and not self._closing:
+        """Wait while the hub is :attr:`congested` (slows floods, not bursts)."""
+        while self.congested:
             await self._wait_commit()
 
     def after_commit(self, callback: Callable[[], None]) -> None:

@@ -35,7 +35,7 @@ from collab.room import AwarenessTooLarge, Room
 from collab.settings import Settings
 from collab.store import StoreError
 from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs
-from collab.wsserver import DIRECT_SEND, DirectSend
+from collab.wsserver import DIRECT, Direct
 
 __all__ = ["CloseCode", "sync_endpoint"]
 
@@ -77,7 +77,7 @@ class _Refused(Exception):
 class Connection:
     """One WebSocket peer: its receive loop and its sends.
 
-    Frames are written at once through the server's :data:`~collab.wsserver.DIRECT_SEND`
+    Frames are written at once through the server's :data:`~collab.wsserver.DIRECT`
     extension; the bytes the socket has not taken yet wait in the transport's write buffer,
     which is the peer's send queue: when it passes ``send_queue_bytes`` the peer is dropped
     (1013), so a slow peer never stalls the room.
@@ -94,7 +94,7 @@ class Connection:
     def __init__(
         self,
         websocket: WebSocket,
-        direct: DirectSend,
+        direct: Direct,
         hub: Hub,
         name: str,
         grant: Grant,
@@ -159,6 +159,7 @@ class Connection:
                 reader = asyncio.create_task(self._read(room))
                 reader.add_done_callback(self._end)
                 await self._ended
+                self.direct.on_frame = None
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
         except ShuttingDown:
@@ -184,9 +185,14 @@ class Connection:
             await websocket.close(code, reason.encode()[:123].decode(errors="ignore"))
 
     async def _read(self, room: Room) -> None:
+        """Take frames from the ASGI receive queue until the queue is drained, then hand
+        binary frames over to :meth:`_on_frame` (synchronous, see :mod:`collab.wsserver`);
+        the queue then carries only text frames and the disconnect."""
         receive = self.websocket.receive
-        received = self.hub.metrics.received
+        direct = self.direct
         while True:
+            if direct.on_frame is None and not direct.receive_queued():
+                direct.on_frame = lambda frame: self._on_frame(room, frame)
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 self.client_close = message.get("code", 1000)
@@ -197,32 +203,48 @@ class Connection:
             if frame is None:
                 self._reject(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
                 return
-            received(frame)
-            if not self.bucket.take():
-                self._reject(CloseCode.RATE_LIMITED, "too many messages per second")
+            if not self._take(room, frame):
                 return
-            try:
-                await self._handle(room, frame)
-            except _Refused as exc:
-                self._reject(exc.code, str(exc))
-                return
-            except DocumentCorrupted as exc:
-                self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
-                self.hub.discard(room)
-                return
-            except AwarenessTooLarge as exc:
-                self._reject(CloseCode.TOO_LARGE, str(exc))
-                return
-            except ProtocolError as exc:
-                self._reject(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
-                return
-            except InvalidUpdate as exc:
-                self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
-                return
-            except ShuttingDown:
-                return  # the hub already asked this peer to close
+            await self.hub.backpressure()
 
-    async def _handle(self, room: Room, frame: bytes) -> None:
+    def _on_frame(self, room: Room, frame: bytes) -> None:
+        """Take one binary frame as the socket delivers it; pause reading while the hub has
+        more queued for commit than it wants (backpressure)."""
+        if self._ended.done():
+            return
+        if not self._take(room, frame):
+            self._end()
+        elif self.hub.congested:
+            self.direct.pause_reading()
+            self.hub.after_commit(self.direct.resume_reading)
+
+    def _take(self, room: Room, frame: bytes) -> bool:
+        """Handle one binary frame; ``False`` when the connection must stop reading (it was
+        asked to close, with the reason)."""
+        self.hub.metrics.received(frame)
+        if not self.bucket.take():
+            self._reject(CloseCode.RATE_LIMITED, "too many messages per second")
+            return False
+        try:
+            self._handle(room, frame)
+        except _Refused as exc:
+            self._reject(exc.code, str(exc))
+        except DocumentCorrupted as exc:
+            self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
+            self.hub.discard(room)
+        except AwarenessTooLarge as exc:
+            self._reject(CloseCode.TOO_LARGE, str(exc))
+        except ProtocolError as exc:
+            self._reject(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
+        except InvalidUpdate as exc:
+            self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
+        except ShuttingDown:
+            pass  # the hub already asked this peer to close
+        else:
+            return self._close is None
+        return False
+
+    def _handle(self, room: Room, frame: bytes) -> None:
         message = protocol.decode(frame)
         if isinstance(message, protocol.SyncStep2 | protocol.Update):
             if room.closed:
@@ -236,7 +258,6 @@ class Connection:
                 )
             if room.apply(message.update):
                 self.hub.submit(room, message.update, self)
-                await self.hub.backpressure()
         elif isinstance(message, protocol.SyncStep1):
             state_vector = message.state_vector
             # Validate now (the close must come from this loop), answer after the commit of
@@ -284,9 +305,9 @@ async def sync_endpoint(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.hub
     settings: Settings = websocket.app.state.settings
     await websocket.accept()
-    direct = websocket.scope.get("extensions", {}).get(DIRECT_SEND)
+    direct = websocket.scope.get("extensions", {}).get(DIRECT)
     if direct is None:
-        log.error("the server does not offer %s: run collab with `collab serve`", DIRECT_SEND)
+        log.error("the server does not offer %s: run collab with `collab serve`", DIRECT)
         await websocket.close(CloseCode.INTERNAL_ERROR, "server misconfigured")
         return
     try:

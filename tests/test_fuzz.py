@@ -484,14 +484,14 @@ async def fuzz_in_process(
                 sink: Any = NullSocket()
                 writer = Connection(None, sink, hub, name, ALL_DOCUMENTS, settings)  # type: ignore[arg-type]
                 reader = Connection(None, sink, hub, name, READ_ONLY, settings)  # type: ignore[arg-type]
-                await writer._handle(room, base)  # a real document to mutate against
+                writer._handle(room, base)  # a real document to mutate against
                 corrupted = discarded = False
                 for i in range(min(frames_per_room, frames - report.frames)):
                     frame = mutate(rng, seeds)
                     connection = reader if i % 8 == 7 else writer
                     before = fingerprint(room) if _carries_update(frame) else None
                     try:
-                        await connection._handle(room, frame)
+                        connection._handle(room, frame)
                     except EXPECTED as exc:
                         report.outcomes[outcome(exc)] += 1
                         if isinstance(exc, DocumentCorrupted):
@@ -522,7 +522,7 @@ async def fuzz_in_process(
                 if not corrupted:
                     for frame in legitimate_frames(room_index):
                         try:
-                            await writer._handle(room, frame)
+                            writer._handle(room, frame)
                         except BaseException as exc:
                             error = f"a legitimate frame was refused after fuzzing: {outcome(exc)}"
                             report.failures.append(Failure(frame, f"{error}: {exc}"))

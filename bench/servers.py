@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ BENCH = ROOT / "bench"
 PEERS = BENCH / "peers"
 NPM_DIR = PEERS / "npm"
 PYCRDT_VENV = PEERS / "pycrdt-venv"
+COLLAB_VENV = PEERS / "collab-venv"
 HOST = "127.0.0.1"
 
 
@@ -35,16 +37,15 @@ class ServerSpec:
     persistent: bool
     framing: str = "y-websocket"
     path_prefix: str = "/"
-    needs: str = ""  # "npm", "pycrdt" or "" (collab)
+    needs: str = ""  # "npm", "pycrdt" or "collab"
 
     def command(self, port: int, workdir: Path) -> tuple[list[str], dict[str, str]]:
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         if self.family == "collab":
-            exe = ROOT / ".venv" / "bin" / "collab"
-            argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "collab"]
+            env["PYTHONPATH"] = str(ROOT)  # this checkout's code, on its runtime dependencies
             db = workdir / "collab.db"
-            argv += ["serve", "--no-web", "--port", str(port), "--db", str(db)]
+            argv = [*collab_argv(), "serve", "--no-web", "--port", str(port), "--db", str(db)]
             return [*argv, *collab_flags()], env
         if self.family == "y-websocket":
             env.update(HOST=HOST, PORT=str(port))
@@ -69,7 +70,7 @@ class ServerSpec:
 SERVERS: dict[str, ServerSpec] = {
     s.name: s
     for s in (
-        ServerSpec("collab", "collab", True, path_prefix="/sync/"),
+        ServerSpec("collab", "collab", True, path_prefix="/sync/", needs="collab"),
         ServerSpec("y-websocket", "y-websocket", False, needs="npm"),
         ServerSpec("y-websocket+leveldb", "y-websocket", True, needs="npm"),
         ServerSpec("hocuspocus", "hocuspocus", False, framing="hocuspocus", needs="npm"),
@@ -91,14 +92,30 @@ COLLAB_BENCH_FLAGS = {
 _collab_flags: list[str] | None = None
 
 
+def collab_python() -> Path:
+    """The Python collab runs on: bench/peers/collab-venv holds its runtime dependencies only,
+    as a user's install would (the development venv also has numpy, through matplotlib, which
+    sqlite-utils imports when present: 12 MiB more per process). Falls back to ``.venv`` when
+    the peers are not installed (``--no-install``)."""
+    venv = COLLAB_VENV if (COLLAB_VENV / ".installed").exists() else ROOT / ".venv"
+    return venv / "bin" / "python"
+
+
+def collab_argv() -> list[str]:
+    """How to run this checkout's ``collab`` command (with ``PYTHONPATH`` set to the root)."""
+    python = collab_python()
+    return [str(python) if python.exists() else sys.executable, "-m", "collab"]
+
+
 def collab_flags() -> list[str]:
     """The :data:`COLLAB_BENCH_FLAGS` that ``collab serve`` accepts."""
     global _collab_flags
     if _collab_flags is None:
-        exe = ROOT / ".venv" / "bin" / "collab"
-        argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "collab"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         try:
-            done = subprocess.run([*argv, "serve", "--help"], capture_output=True, text=True)
+            done = subprocess.run(
+                [*collab_argv(), "serve", "--help"], capture_output=True, text=True, env=env
+            )
             helptext = done.stdout
         except OSError:
             helptext = ""
@@ -150,8 +167,25 @@ def install_pycrdt() -> None:
     stamp.write_text(reqs.read_text())
 
 
+def install_collab() -> None:
+    """Create bench/peers/collab-venv with collab's runtime dependencies when they changed."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = "\n".join(project["dependencies"])
+    stamp = COLLAB_VENV / ".installed"
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    _log("installing collab's runtime dependencies into bench/peers/collab-venv")
+    if not (COLLAB_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(COLLAB_VENV)], check=True)
+    pip = [str(COLLAB_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, *project["dependencies"]], check=True)
+    stamp.write_text(wanted)
+
+
 def install(specs: list[ServerSpec]) -> None:
     needs = {s.needs for s in specs}
+    if "collab" in needs:
+        install_collab()
     if "npm" in needs:
         install_npm()
     if "pycrdt" in needs:
@@ -191,7 +225,8 @@ def versions(specs: list[ServerSpec]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     families = {s.family for s in specs}
     if "collab" in families:
-        site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"), ROOT)
+        venv = collab_python().parent.parent
+        site = next((venv / "lib").glob("python3*/site-packages"), ROOT)
         out["collab"] = {
             "collab": _cmd_output(["git", "describe", "--always", "--dirty"]),
             **_venv_versions(site, ["pycrdt", "starlette", "uvicorn", "websockets", "uvloop"]),

@@ -1,0 +1,98 @@
+"""``Connection``'s direct receive path, driven without sockets: a fake ``Direct`` stands for
+uvicorn's protocol (the e2e tests run the real one)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycrdt import Doc, Text
+
+from collab import hub as hub_module
+from collab import protocol
+from collab.auth import ALL_DOCUMENTS
+from collab.hub import Hub
+from collab.settings import Settings
+from collab.store import Store
+from collab.websocket import CloseCode, Connection
+
+
+class FakeDirect:
+    """Records what the connection does to its socket."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.paused = False
+        self.pauses = 0
+        self.on_frame: Any = None
+
+    def write(self, payload: bytes) -> bool:
+        self.sent.append(payload)
+        return True
+
+    def buffered(self) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        self.paused = True
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    settings = Settings(db=str(tmp_path / "collab.db"), room_grace_seconds=0.0)
+    hub = Hub(Store(settings.db), settings)
+    await hub.start()
+    yield hub
+    await hub.close()
+
+
+def update_frames(count: int) -> list[bytes]:
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    for i in range(count):
+        text.insert(len(text), f"{i} ")
+    return [protocol.encode(protocol.Update(u)) for u in updates]
+
+
+async def test_a_congested_hub_pauses_reading_until_its_commit(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "_HIGH_WATER_BYTES", 0)  # any queued update congests
+    direct = FakeDirect()
+    async with hub.use("d") as room:
+        connection = Connection(None, direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        frames = update_frames(3)
+        for frame in frames:
+            connection._on_frame(room, frame)
+        assert direct.paused and direct.pauses == 3
+        await hub.flush()
+        assert not direct.paused, "reading resumes once the queued updates are committed"
+        assert str(room.doc.get("text", type=Text)) == "0 1 2 "
+    assert len(hub.store.load("d").updates) == 3
+
+
+async def test_a_refused_frame_ends_the_connection_and_later_frames_are_ignored(
+    hub: Hub,
+) -> None:
+    direct = FakeDirect()
+    async with hub.use("d") as room:
+        connection = Connection(None, direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection._on_frame(room, b"\x07")  # no such message type
+        assert connection._close is not None
+        assert connection._close[0] == CloseCode.PROTOCOL_ERROR
+        assert connection._ended.done()
+        connection._on_frame(room, update_frames(1)[0])  # arrives after the refusal
+        await hub.flush()
+        assert str(room.doc.get("text", type=Text)) == ""
+    assert hub.store.load("d").updates == []

@@ -212,7 +212,13 @@ class Connection:
         more queued for commit than it wants (backpressure)."""
         if self._ended.done():
             return
-        if not self._take(room, frame):
+        try:
+            taken = self._take(room, frame)
+        except Exception:  # a bug: it must not reach uvicorn's data_received
+            log.exception("cannot handle a frame", extra={"room": self.name, "peer": self.id})
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
+            taken = False
+        if not taken:
             self._end()
         elif self.hub.congested:
             self.direct.pause_reading()

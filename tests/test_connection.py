@@ -96,3 +96,19 @@ async def test_a_refused_frame_ends_the_connection_and_later_frames_are_ignored(
         await hub.flush()
         assert str(room.doc.get("text", type=Text)) == ""
     assert hub.store.load("d").updates == []
+
+
+async def test_an_unexpected_error_closes_with_1011_and_stays_in_the_connection(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct = FakeDirect()
+    async with hub.use("d") as room:
+        connection = Connection(None, direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+
+        def broken(room: object, frame: bytes) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(connection, "_handle", broken)
+        connection._on_frame(room, update_frames(1)[0])  # must not raise into uvicorn
+        assert connection._close == (CloseCode.INTERNAL_ERROR, "internal error")
+        assert connection._ended.done()

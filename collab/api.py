@@ -9,6 +9,7 @@ itself ends in such a segment is addressed by percent-encoding that slash (``a%2
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -271,10 +272,15 @@ async def document_state(hub: Hub, name: str) -> bytes:
         ApiError: 404 when the document does not exist.
     """
     await _record(hub, name)
-    await hub.flush()
     room = hub.room(name)
     if room is not None:
-        return room.doc.get_update()
+        state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        hub.when_committed(
+            room,
+            lambda: state.set_result(room.doc.get_update()),
+            lambda: state.set_exception(StoreError("the document was closed while being read")),
+        )
+        return await state
     return await hub.run(hub.store.state, name)
 
 

@@ -3,8 +3,8 @@
 Durability rule (DESIGN.md section 4): an update is committed to SQLite before any peer is
 sent it. Updates are applied to the room's document as they arrive, queued, and committed by
 one committer task in one transaction per burst (group commit); only then are they relayed.
-A sync step 2 reply, which could expose queued updates, is likewise sent after the commit of
-everything queued before it (:meth:`Hub.after_commit`).
+A sync step 2 reply or an HTTP read of a document, which could expose queued updates, is
+computed at a moment when nothing of its room waits for a commit (:meth:`Hub.when_committed`).
 
 Database work runs on one worker thread, so the event loop never waits for the disk. The one
 exception is the commit of a small burst when it cannot wait for the disk either (WAL mode
@@ -80,8 +80,10 @@ class _Entry:
     log_rows: int = 0
     log_bytes: int = 0
     compacting: bool = False
-    pending: int = 0
+    pending: int = 0  # updates applied to the room's document and not committed yet
     peers: set[ClosablePeer] = field(default_factory=set)
+    # callbacks to run once ``pending`` is back to 0, and if the room is dropped first
+    waiting: list[tuple[Callable[[], None], Callable[[], None]]] = field(default_factory=list)
 
 
 _Item = tuple[_Entry, Room, bytes, Peer | None]
@@ -302,6 +304,26 @@ class Hub:
             self._callbacks.append(callback)
             self._wake.set()
 
+    def uncommitted(self, room: Room) -> bool:
+        """Whether ``room``'s document holds updates that are not committed yet."""
+        entry = self._entries.get(room.name)
+        return entry is not None and entry.pending > 0
+
+    def when_committed(
+        self,
+        room: Room,
+        callback: Callable[[], None],
+        dropped: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Run ``callback`` at the first moment every update applied to ``room`` is committed
+        (at once when that is now): what it reads of the document is then durable. When the
+        room is dropped first (a failed commit, a deletion), ``dropped`` runs instead."""
+        entry = self._entries.get(room.name)
+        if entry is None or entry.pending == 0:
+            callback()
+        else:
+            entry.waiting.append((callback, dropped))
+
     async def flush(self) -> None:
         """Wait until everything queued so far is committed (or failed)."""
         done = asyncio.get_running_loop().create_future()
@@ -381,6 +403,10 @@ class Hub:
             room.broadcast(protocol.encode(protocol.Update(update)), exclude=origin)
         metrics.fanout_seconds.observe(time.perf_counter() - started)
         for entry, room in {(entry, room) for entry, room, *_ in batch}:
+            if entry.waiting and not entry.pending:
+                waiting, entry.waiting = entry.waiting, []
+                for callback, _ in waiting:
+                    callback()
             if (
                 entry.log_rows >= self.settings.compact_updates
                 or entry.log_bytes >= self.settings.compact_bytes
@@ -429,6 +455,9 @@ class Hub:
     def _drop(self, entry: _Entry, room: Room, code: int, reason: str) -> None:
         """Close ``room`` for good: forget it and disconnect its peers."""
         room.closed = True
+        waiting, entry.waiting = entry.waiting, []
+        for _, dropped in waiting:
+            dropped()
         if self._entries.get(entry.name) is entry:
             del self._entries[entry.name]
         if entry.unload is not None:

@@ -1,8 +1,9 @@
 """The Starlette WebSocket endpoint ``/sync/{name}`` and every close code collab uses.
 
-One connection is one :class:`Connection`: a receive loop that decodes frames and drives the
-room through the hub, and synchronous sends into a bounded send queue, so a slow peer never
-stalls the room; when its queue passes ``send_queue_bytes`` it is closed with 1013.
+One connection is one :class:`Connection`: it takes each binary frame as the socket delivers
+it and drives the room through the hub, and sends synchronously into a bounded send queue, so a
+slow peer never stalls the room; when its queue passes ``send_queue_bytes`` it is closed with
+1013. Both directions go through the :mod:`collab.wsserver` extension of uvicorn's protocol.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class _Refused(Exception):
 
 
 class Connection:
-    """One WebSocket peer: its receive loop and its sends.
+    """One WebSocket peer: what it sends, what it receives, and how it ends.
 
     Frames are written at once through the server's :data:`~collab.wsserver.DIRECT`
     extension; the bytes the socket has not taken yet wait in the transport's write buffer,
@@ -84,7 +85,7 @@ class Connection:
 
     Args:
         websocket: the accepted Starlette WebSocket.
-        direct: the connection's direct sends.
+        direct: the connection's direct sends and receives.
         hub: the hub owning the rooms.
         name: the validated document name.
         grant: what the peer's token allows (``ALL_DOCUMENTS`` when auth is off).
@@ -266,10 +267,14 @@ class Connection:
                 self.hub.submit(room, message.update, self)
         elif isinstance(message, protocol.SyncStep1):
             state_vector = message.state_vector
-            # Validate now (the close must come from this loop), answer after the commit of
-            # everything already queued, so the reply never shows uncommitted updates.
-            room.sync_step2(state_vector)
-            self.hub.after_commit(lambda: self.send(room.sync_step2(state_vector)))
+            # Computed now, it validates the state vector (the close must come from here); it
+            # is sent as is unless the room holds uncommitted updates: then the reply is made
+            # once they are committed, so that it never shows an uncommitted update.
+            reply = room.sync_step2(state_vector)
+            if self.hub.uncommitted(room):
+                self.hub.when_committed(room, lambda: self.send(room.sync_step2(state_vector)))
+            else:
+                self.send(reply)
         elif isinstance(message, protocol.Awareness):
             room.apply_awareness(self, message.payload)
         elif isinstance(message, protocol.QueryAwareness):

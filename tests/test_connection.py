@@ -112,3 +112,33 @@ async def test_an_unexpected_error_closes_with_1011_and_stays_in_the_connection(
         connection._on_frame(room, update_frames(1)[0])  # must not raise into uvicorn
         assert connection._close == (CloseCode.INTERNAL_ERROR, "internal error")
         assert connection._ended.done()
+
+
+async def test_a_sync_step2_reply_waits_until_the_room_is_committed(hub: Hub) -> None:
+    writer_socket, reader_socket = FakeDirect(), FakeDirect()
+    async with hub.use("d") as room:
+        writer = Connection(None, writer_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        reader = Connection(None, reader_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        writer._on_frame(room, update_frames(1)[0])
+        assert hub.uncommitted(room)
+        reader._on_frame(room, protocol.encode(protocol.SyncStep1(b"\x00")))
+        assert reader_socket.sent == [], "the reply would show an uncommitted update"
+        await hub.flush()
+        assert not hub.uncommitted(room)
+        (reply,) = reader_socket.sent
+        message = protocol.decode(reply)
+        assert isinstance(message, protocol.SyncStep2)
+        doc: Doc[Any] = Doc()
+        doc.apply_update(message.update)
+        assert str(doc.get("text", type=Text)) == "0 "
+
+
+async def test_a_read_waiting_for_a_commit_learns_that_the_room_was_dropped(hub: Hub) -> None:
+    async with hub.use("d") as room:
+        hub.submit(room, b"\x00\x00", None)  # queued, not committed yet
+        outcome: list[str] = []
+        hub.when_committed(
+            room, lambda: outcome.append("committed"), lambda: outcome.append("dropped")
+        )
+        hub.discard(room)
+        assert outcome == ["dropped"]

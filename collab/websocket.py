@@ -302,7 +302,7 @@ class Connection:
         """Log fields of the end of this connection: who closed it, with which code."""
         if self._close is not None:
             code, reason = self._close
-            return {"room": self.name, "peer": self.id, "code": code, "reason": reason}
+            return {"room": self.name, "peer": self.id, "code": int(code), "reason": reason}
         return {"room": self.name, "peer": self.id, "code": self.client_close, "reason": "client"}
 
 

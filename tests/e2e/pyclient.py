@@ -5,13 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import websockets
 from pycrdt import Doc, Text
 
 from collab import protocol
+
+
+async def eventually(
+    check: Callable[[], Any] | Callable[[], Awaitable[Any]],
+    what: str,
+    timeout: float = 60.0,
+) -> Any:
+    """Poll ``check`` (sync or async) until it returns something truthy; return that.
+
+    For state only a poll can read (the HTTP API, a log); a client's own frames are waited
+    for with :meth:`PyClient.wait_for`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)  # polling interval of a condition, not a wait for sync
 
 
 class PyClient:
@@ -31,13 +53,16 @@ class PyClient:
         self.close_code: int | None = None
         self.close_reason = ""
         self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()  # sends of local changes, in order
         self._remote = False
         self.doc.observe(self._on_change)
 
     def _on_change(self, event: Any) -> None:
         if not self._remote and self.ws is not None:
             frame = protocol.encode(protocol.Update(event.update))
-            asyncio.get_running_loop().create_task(self._send(frame))
+            task = asyncio.get_running_loop().create_task(self._send(frame))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _send(self, frame: bytes) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -95,6 +120,21 @@ class PyClient:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
+
+    async def barrier(self, timeout: float = 60.0) -> None:
+        """Return once the server has applied and committed everything this client sent.
+
+        The server handles one connection's frames in order and answers a sync step 1 only
+        when nothing of the room waits for a commit, so the extra sync step 2 marks the point.
+        """
+        while self._sending:  # the local changes' frames go out before the sync step 1
+            await asyncio.gather(*self._sending)
+        before = sum(isinstance(m, protocol.SyncStep2) for m in self.received)
+        await self.raw(protocol.encode(protocol.SyncStep1(self.doc.get_state())))
+        await self.wait_for(
+            lambda: sum(isinstance(m, protocol.SyncStep2) for m in self.received) > before,
+            timeout,
+        )
 
     async def wait_closed(self, timeout: float = 20.0) -> int:
         """Wait until the server closes the connection; returns the close code."""

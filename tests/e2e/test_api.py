@@ -12,7 +12,7 @@ import base64
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 from collab import protocol
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
-from tests.e2e.pyclient import PyClient
+from tests.e2e.pyclient import PyClient, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -89,27 +89,6 @@ def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def step2_count(client: PyClient) -> int:
-    return sum(isinstance(m, protocol.SyncStep2) for m in client.received)
-
-
-async def barrier(client: PyClient) -> None:
-    """Return once the server has applied and committed everything ``client`` sent so far."""
-    await asyncio.sleep(0)  # let PyClient's already scheduled sends go out first
-    before = step2_count(client)
-    await client.raw(protocol.encode(protocol.SyncStep1(client.doc.get_state())))
-    await client.wait_for(lambda: step2_count(client) > before, LONG)
-
-
-async def wait_until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    deadline = time.monotonic() + LONG
-    while not (result := await check()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)  # polling interval of a condition
-    return result
-
-
 async def listing(http: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
     """Every page of the listing, followed through its cursors."""
     records: list[dict[str, Any]] = []
@@ -142,7 +121,7 @@ async def test_listing_reflects_documents_made_over_websocket_and_http(
     for name, url_name in over_ws.items():
         client = await PyClient(server.ws_url, url_name).connect()
         client.text().insert(0, f"written to {name}")
-        await barrier(client)
+        await client.barrier()
         clients.append(client)
     for name in over_http:
         record = await post(http, name, text_update(f"posted to {name}"))
@@ -183,7 +162,7 @@ async def test_listing_reflects_documents_made_over_websocket_and_http(
     async def no_peers() -> bool:
         return all(r["peers"] == 0 for r in await listing(http))
 
-    await wait_until(no_peers, "the peer counts to drop to 0")
+    await eventually(no_peers, "the peer counts to drop to 0")
 
 
 async def test_pagination_covers_every_document_once_in_both_orders(
@@ -280,7 +259,7 @@ async def test_reading_a_document_over_websocket_leaves_its_record_alone(
     rows_before = db_dump(server.db_path)["updates"]
     async with PyClient(server.ws_url, "read-only") as viewer:
         assert str(viewer.text()) == "just read me"
-        await barrier(viewer)
+        await viewer.barrier()
     after = (await http.get(path("read-only"))).json()
     assert after["updated_at"] == before["updated_at"], "a viewer that edited nothing bumped it"
     assert after["updates"] == before["updates"]
@@ -305,7 +284,7 @@ async def test_posted_update_reaches_connected_clients_live(
         await client.wait_for(lambda: str(client.doc.get("other", type=Text)) == "!", LONG)
         # And an editor's change is visible through the API.
         client.text().insert(len(client.text()), " and ws")
-        await barrier(client)
+        await client.barrier()
         content = (await http.get(path("live", "content"))).json()
         assert content == {"text": "from http and ws", "other": "!"}
 
@@ -315,7 +294,7 @@ async def test_state_vector_diff_brings_an_older_state_up_to_date(
 ) -> None:
     async with PyClient(server.ws_url, "sv") as a, PyClient(server.ws_url, "sv") as b:
         a.text().insert(0, "one")
-        await barrier(a)
+        await a.barrier()
         old: Doc[Any] = Doc()
         old.apply_update(a.doc.get_update())
         old_state = old.get_state()
@@ -323,7 +302,7 @@ async def test_state_vector_diff_brings_an_older_state_up_to_date(
         b.text().insert(3, " two")
         b.doc.get("m", type=Map)["k"] = "v"
         del b.text()[0:1]
-        await barrier(b)
+        await b.barrier()
         await a.wait_for(lambda: str(a.text()) == "ne two", LONG)
 
         full = await http.get(path("sv", "update"))
@@ -455,7 +434,7 @@ async def test_delete_closes_peers_and_a_stale_editor_cannot_resurrect_the_docum
         await peer.call("wait_synced", timeout=LONG)
         a.text().insert(0, "old content")
         await peer.call("wait_text", equals="old content", timeout=LONG)
-        await barrier(a)
+        await a.barrier()
         await post(http, "survivor", text_update("unrelated"))
         stale_state = a.doc.get_update()
 
@@ -578,7 +557,7 @@ async def test_invalid_bodies_are_400_and_change_nothing(
         "framed as a sync message": protocol.encode(protocol.Update(valid)),
     }
     async with PyClient(server.ws_url, "target") as watcher:
-        await barrier(watcher)
+        await watcher.barrier()
         before = db_dump(server.db_path)
         for label, body in bodies.items():
             for name in ("target", "brand-new"):

@@ -28,7 +28,13 @@ from collab import protocol
 from collab.websocket import CloseCode
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
-from tests.e2e.pyclient import PyClient, awareness_frame, awareness_view, removed_clients
+from tests.e2e.pyclient import (
+    PyClient,
+    awareness_frame,
+    awareness_view,
+    eventually,
+    removed_clients,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -69,26 +75,6 @@ def warning_lines(log: str) -> list[str]:
         for line in log.splitlines()
         if " WARNING " in line or " ERROR " in line or line.startswith(("WARNING:", "ERROR:"))
     ]
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll ``predicate`` (e.g. on the server log or the HTTP API) until it holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-async def settle(client: PyClient) -> None:
-    """Wait until the server processed everything ``client`` sent (its step 2 reply marks it)."""
-    await asyncio.sleep(0)  # let PyClient's pending send tasks write their frames
-    count = sum(isinstance(m, protocol.SyncStep2) for m in client.received)
-    await client.raw(protocol.encode(protocol.SyncStep1(client.doc.get_state())))
-    await client.wait_for(
-        lambda: sum(isinstance(m, protocol.SyncStep2) for m in client.received) > count
-    )
 
 
 async def room_state(server: Server, room: str = ROOM) -> tuple[bytes, str]:
@@ -151,7 +137,7 @@ async def assert_unharmed(s: Scene) -> None:
     await s.alice.call("wait_text", equals="hello world!")
     assert (await room_state(s.server))[1] == "hello world!"
     assert s.alice.client_id in awareness_view(s.watcher.received)
-    await eventually(lambda: len(s.new_warnings()) >= 1)
+    await eventually(lambda: len(s.new_warnings()) >= 1, "the warning to be logged", 20.0)
     log = s.server.log()[s.log_mark :]
     assert len(s.new_warnings()) == 1, log
     assert "Traceback" not in log, log
@@ -302,7 +288,7 @@ async def test_a_real_yjs_client_sending_bad_frames_is_closed_with_a_reason(
         assert status["last_close"]["code"] == CloseCode.UNSUPPORTED_DATA
         assert status["last_close"]["reason"]
         await mallory.call("wait_synced")
-        await eventually(lambda: len(s.new_warnings()) >= 2)
+        await eventually(lambda: len(s.new_warnings()) >= 2, "the warning to be logged", 20.0)
         assert len(s.new_warnings()) == 2, s.new_warnings()
         s.log_mark = len(s.server.log())
         await mallory.call("send_raw", data=base64.b64encode(b"\x00\x02\xff").decode())
@@ -319,7 +305,7 @@ async def test_message_over_the_size_limit(server_factory: Any, node_modules: No
         assert len(small) < 1000
         async with PyClient(server.ws_url, ROOM) as fine:
             await fine.raw(small)
-            await settle(fine)
+            await fine.barrier()
             assert fine.close_code is None
         s.before = (await room_state(server))[0]
         s.log_mark = len(server.log())
@@ -520,7 +506,9 @@ async def test_bad_document_name_is_closed_with_4400(server: Server, raw: str) -
     assert code == CloseCode.BAD_DOCUMENT_NAME, (code, client.close_reason)
     assert client.close_reason
     assert not any(isinstance(m, protocol.SyncStep1) for m in client.received)
-    await eventually(lambda: len(warning_lines(server.log()[mark:])) >= 1)
+    await eventually(
+        lambda: len(warning_lines(server.log()[mark:])) >= 1, "the warning to be logged", 20.0
+    )
     assert len(warning_lines(server.log()[mark:])) == 1
     assert server.healthz()["open_rooms"] == 0
 

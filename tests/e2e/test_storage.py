@@ -27,7 +27,7 @@ from collab import protocol
 from collab.store import migrations
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
-from tests.e2e.pyclient import PyClient
+from tests.e2e.pyclient import PyClient, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -36,24 +36,6 @@ LONG = 60.0  # seconds: the bound for anything that involves many updates or a r
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-async def wait_until(
-    check: Callable[[], Any] | Callable[[], Awaitable[Any]],
-    what: str,
-    timeout: float = LONG,
-) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)  # polling interval of a condition, not a wait for sync
 
 
 def recorder(doc: Doc[Any]) -> list[bytes]:
@@ -65,23 +47,6 @@ def recorder(doc: Doc[Any]) -> list[bytes]:
 
 def update_frame(update: bytes) -> bytes:
     return protocol.encode(protocol.Update(update))
-
-
-def step2_count(client: PyClient) -> int:
-    return sum(isinstance(m, protocol.SyncStep2) for m in client.received)
-
-
-async def barrier(client: PyClient, timeout: float = LONG) -> None:
-    """Return once the server has applied and committed everything ``client`` sent so far.
-
-    The server handles one connection's frames in order and answers a sync step 1 only after
-    everything queued before it is committed, so the reply marks the point.
-    """
-    # Let the send tasks PyClient scheduled for earlier local changes write their frames first.
-    await asyncio.sleep(0)
-    before = step2_count(client)
-    await client.raw(protocol.encode(protocol.SyncStep1(client.doc.get_state())))
-    await client.wait_for(lambda: step2_count(client) > before, timeout)
 
 
 async def fresh_text(server: Server, room: str, field: str = "text") -> str:
@@ -138,9 +103,9 @@ async def test_late_joiner_after_all_editors_left_gets_the_full_document(server:
         b.text().insert(5, " world")
         b.doc.get("m", type=Map)["k"] = "v"
         await a.wait_for(lambda: str(a.text()) == "hello world")
-        await barrier(b)
+        await b.barrier()
     # Both editors left; wait until the room is really unloaded so the joiner reads storage.
-    await wait_until(rooms_equal(server, 0), "the room to unload")
+    await eventually(rooms_equal(server, 0), "the room to unload")
     async with PyClient(server.ws_url, "late") as c:
         assert str(c.text()) == "hello world"
         assert c.doc.get("m", type=Map).to_py() == {"k": "v"}
@@ -152,7 +117,7 @@ async def test_late_joiner_after_a_restart_gets_the_full_document(
     async with PyClient(server.ws_url, "restart") as a:
         for word in ["one ", "two ", "three"]:
             a.text().insert(len(a.text()), word)
-        await barrier(a)
+        await a.barrier()
     await asyncio.to_thread(server.restart)
     assert await fresh_text(server, "restart") == "one two three"
     # A real Yjs client (y-websocket provider) as the late joiner, too.
@@ -234,7 +199,7 @@ async def test_compaction_keeps_text_map_and_array_equal(server_factory: Any) ->
             written += 1
         del arr[3:6]
         written += 1
-        await barrier(a)
+        await a.barrier()
         before = doc_content(a.doc)
         state_before = a.doc.get_state()
 
@@ -242,7 +207,7 @@ async def test_compaction_keeps_text_map_and_array_equal(server_factory: Any) ->
         rec = await record(server, "compact")
         return rec["updates"] < written
 
-    await wait_until(compacted, "the API record to show a compacted log")
+    await eventually(compacted, "the API record to show a compacted log")
     snapshots = db_rows(server.db_path, "SELECT count(*) FROM snapshots WHERE name = 'compact'")
     assert snapshots == [(1,)]
     rows = db_rows(server.db_path, "SELECT count(*) FROM updates WHERE name = 'compact'")[0][0]
@@ -269,14 +234,14 @@ async def test_pending_update_survives_compaction_and_restart(server_factory: An
     async with PyClient(server.ws_url, "pending") as p:
         await p.raw(update_frame(u1))
         await p.raw(update_frame(u3))  # waits for u2, which has not been sent
-        await barrier(p)
+        await p.barrier()
         assert str(p.text()) == "a"
 
     async def compacted() -> bool:
         # u1 folds into the snapshot; u3 waits for u2, so its raw row is kept.
         return (await record(server, "pending"))["updates"] == 1
 
-    await wait_until(compacted, "the log (with a pending update) to be compacted")
+    await eventually(compacted, "the log (with a pending update) to be compacted")
     assert db_rows(server.db_path, "SELECT count(*) FROM snapshots WHERE name = 'pending'") == [
         (1,)
     ]
@@ -284,7 +249,7 @@ async def test_pending_update_survives_compaction_and_restart(server_factory: An
     async with PyClient(server.ws_url, "pending") as p:
         assert str(p.text()) == "a"
         await p.raw(update_frame(u2))  # the missing predecessor: u3 can integrate now
-        await barrier(p)
+        await p.barrier()
     assert await fresh_text(server, "pending") == "abc"
     await asyncio.to_thread(server.restart)
     assert await fresh_text(server, "pending") == "abc"
@@ -307,7 +272,7 @@ async def test_clients_connecting_to_a_new_room_at_once_share_one_document(
         assert len(texts) == 1
         assert sorted(texts.pop()) == [chr(ord("A") + i) for i in range(len(clients))]
         for c in clients:
-            await barrier(c)
+            await c.barrier()
         final = str(clients[0].text())
     finally:
         await asyncio.gather(*(c.close() for c in clients))
@@ -327,7 +292,7 @@ async def test_joiners_arriving_while_the_room_loads_never_see_an_empty_document
     async with PyClient(server.ws_url, "big") as a:
         for update in updates:
             await a.raw(update_frame(update))
-        await barrier(a)
+        await a.barrier()
     await asyncio.to_thread(server.restart)
     clients = [PyClient(server.ws_url, "big") for _ in range(8)]
     try:
@@ -413,7 +378,7 @@ async def test_real_editing_trace_survives_restart_and_stays_compact(server: Ser
             await writer.raw(update_frame(src.get_update()))
         for update in updates:
             await writer.raw(update_frame(update))
-        await barrier(writer, timeout=300)  # 26,000 updates: slow on a busy machine
+        await writer.barrier(timeout=300)  # 26,000 updates: slow on a busy machine
         assert str(writer.text()) == trace["endContent"]
     await asyncio.to_thread(server.restart)
     assert await fresh_text(server, "trace") == trace["endContent"]
@@ -428,7 +393,7 @@ async def test_real_editing_trace_survives_restart_and_stays_compact(server: Ser
     canonical.apply_update(state)
     assert str(canonical.get("text", type=Text)) == trace["endContent"]
     encoded = len(canonical.get_update())
-    await wait_until(rooms_equal(server, 0), "the room to unload")
+    await eventually(rooms_equal(server, 0), "the room to unload")
     wal = server.db_path.with_name(server.db_path.name + "-wal")
     on_disk = server.db_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     snapshot = db_rows(server.db_path, "SELECT length(data) FROM snapshots WHERE name = 'trace'")
@@ -449,20 +414,20 @@ async def test_rooms_leave_memory_when_their_peers_leave(
     clients = [await PyClient(server.ws_url, room).connect() for room in rooms]
     for i, c in enumerate(clients):
         c.text().insert(0, f"content {i}")
-        await barrier(c)
+        await c.barrier()
     async with NodePeer(server.ws_url, "r4") as peer:
         await peer.call("wait_synced", timeout=LONG)
         assert await open_rooms(server) == 4
     for c in clients:
         await c.close()
-    await wait_until(rooms_equal(server, 0), "every room to unload")
+    await eventually(rooms_equal(server, 0), "every room to unload")
 
     # Join and leave over and over: some joins land in the grace period, some after the unload,
     # some while it happens; every one must get the whole document.
     for _ in range(25):
         async with PyClient(server.ws_url, "r1") as c:
             assert str(c.text()) == "content 0"
-    await wait_until(rooms_equal(server, 0), "the room to unload again")
+    await eventually(rooms_equal(server, 0), "the room to unload again")
 
     # An HTTP write opens the room only for its own duration.
     src = Doc()
@@ -471,7 +436,7 @@ async def test_rooms_leave_memory_when_their_peers_leave(
     async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
         response = await http.post("/api/documents/r5/update", content=updates[0])
         assert response.status_code == 200, response.text
-    await wait_until(rooms_equal(server, 0), "the HTTP-opened room to unload")
+    await eventually(rooms_equal(server, 0), "the HTTP-opened room to unload")
 
 
 # -- storage errors ------------------------------------------------------------------------------
@@ -484,7 +449,7 @@ async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
     idle1 = await PyClient(server.ws_url, "idle").connect()
     idle2 = await PyClient(server.ws_url, "idle").connect()
     a.text().insert(0, "saved")
-    await barrier(a)
+    await a.barrier()
 
     lock = sqlite3.connect(server.db_path, timeout=30, isolation_level=None)
     try:
@@ -516,7 +481,7 @@ async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
     assert await fresh_text(server, "locked") == "saved"
     # The editor still has its edit and sends it on reconnect (sync step 2): nothing is lost.
     async with PyClient(server.ws_url, "locked", doc=a.doc) as again:
-        await barrier(again)
+        await again.barrier()
     assert await fresh_text(server, "locked") == "saved lost"
     async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
         response = await http.post("/api/documents/http-doc/update", content=updates[0])

@@ -83,18 +83,6 @@ def of_type(client: PyClient, kind: type) -> list[Any]:
     return [m for m in client.received if isinstance(m, kind)]
 
 
-async def settle(client: PyClient) -> None:
-    """Wait until the server processed and committed everything ``client`` sent so far.
-
-    The server handles one connection's messages in order and answers a sync step 1 after
-    committing what came before it, so the extra step 2 marks the point.
-    """
-    await asyncio.sleep(0)  # let PyClient's pending send tasks write their frames
-    count = len(of_type(client, protocol.SyncStep2))
-    await client.raw(protocol.encode(protocol.SyncStep1(client.doc.get_state())))
-    await client.wait_for(lambda: len(of_type(client, protocol.SyncStep2)) > count)
-
-
 async def fresh_text(server: Server, room: str, name: str = "text") -> str:
     """The text a newly connected client gets from the server's sync step 2."""
     async with PyClient(server.ws_url, room) as client:
@@ -420,7 +408,7 @@ async def test_only_the_clients_a_connection_announced_are_removed_with_it(
         echoer = await PyClient(server.ws_url, "echo").connect()
         await echoer.raw(awareness_frame(5555, 1, {"user": "echoer"}))
         await echoer.raw(awareness_frame(entry.client_id, entry.clock, entry.state))  # the echo
-        await settle(echoer)
+        await echoer.barrier()
         await echoer.close()
         await watcher.wait_for(lambda: 5555 in removed_clients(watcher.received))
         assert alice.client_id not in removed_clients(watcher.received), (
@@ -472,7 +460,7 @@ async def test_messages_sent_before_the_room_loaded_are_processed(
 ) -> None:
     async with PyClient(server.ws_url, "early") as writer:
         writer.text().insert(0, "stored. " * 500)
-        await settle(writer)
+        await writer.barrier()
     assert await fresh_text(server, "early") == "stored. " * 500
     server.restart()  # the room is not loaded now: the next connection triggers the load
     early: Doc[Any] = Doc()
@@ -546,7 +534,7 @@ async def test_document_names_may_contain_slashes(server: Server, node_modules: 
 async def test_percent_encoded_names_are_decoded_exactly_once(server: Server) -> None:
     async with PyClient(server.ws_url, "a%2520b") as a:
         a.text().insert(0, "percent")
-        await settle(a)
+        await a.barrier()
     assert await fresh_text(server, "a%2520b") == "percent"
     assert await fresh_text(server, "a%20b") == ""  # that is the document "a b"
     assert await fresh_text(server, "a%2520b") == "percent"
@@ -558,6 +546,6 @@ async def test_a_name_of_255_bytes_is_accepted(server: Server) -> None:
     raw = "%C3%A9" * 127 + "x"
     async with PyClient(server.ws_url, raw) as a:
         a.text().insert(0, "long name")
-        await settle(a)
+        await a.barrier()
     assert await fresh_text(server, raw) == "long name"
     assert name in await document_names(server)

@@ -400,7 +400,7 @@ def test_export_all_at_a_moment_skips_documents_created_later(
     status, _, err = run(
         capsys, "export", "--all", "--db", str(db_path), "--out", str(out), "--at", "200"
     )
-    assert status == 0 and "exported 1 documents" in err and "(1 skipped)" in err
+    assert status == 0 and "exported 1 document " in err and "(1 skipped)" in err
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["at"] == iso(200.0)
     assert [d["name"] for d in manifest["documents"]] == ["old"]
@@ -417,7 +417,7 @@ def test_export_all_reports_a_document_it_cannot_convert_and_goes_on(
         capsys, "export", "--all", "--db", str(db_path), "--out", str(out), "--format", "markdown"
     )
     assert status == 1
-    assert "cannot export 'bad' as markdown" in err and "exported 1 documents" in err
+    assert "cannot export 'bad' as markdown" in err and "exported 1 document " in err
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert [d["name"] for d in manifest["documents"]] == ["good"]
 

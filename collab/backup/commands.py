@@ -159,7 +159,8 @@ def _export_all(
         skipped = (
             f" ({len(documents) - len(entries)} skipped)" if len(entries) < len(documents) else ""
         )
-        print(f"exported {len(entries)} documents to {folder}{skipped}", file=sys.stderr)
+        noun = "document" if len(entries) == 1 else "documents"
+        print(f"exported {len(entries)} {noun} to {folder}{skipped}", file=sys.stderr)
     return status
 
 

@@ -38,6 +38,23 @@ def test_append_creates_and_counts(store: Store) -> None:
     assert store.get("missing") is None
 
 
+def test_one_batch_keeps_every_document_s_rows_in_order(store: Store) -> None:
+    """A batch is one statement: rows of interleaved documents land in arrival order."""
+    batch = [
+        (name, bytes([i % 256, 0, 255, i // 256])) for i in range(300) for name in ("a", "é/ü", "a")
+    ]
+    store.append(batch)
+    store.append([("é/ü", b"\x00" * 5000)])
+    for name in ("a", "é/ü"):
+        expected = [update for doc, update in batch if doc == name]
+        if name == "é/ü":
+            expected.append(b"\x00" * 5000)
+        assert store.load(name).updates == expected
+        record = store.get(name)
+        assert record is not None and record.updates == len(expected)
+        assert record.size_bytes == sum(map(len, expected))
+
+
 def test_compaction_keeps_content_and_shrinks_the_log(store: Store) -> None:
     doc: Doc[Any] = Doc()
     text, meta, items = (

@@ -10,7 +10,9 @@ Database work runs on one worker thread, so the event loop never waits for the d
 exception is the commit of a small burst when it cannot wait for the disk either (WAL mode
 without fsync on commit: ``synchronous`` NORMAL or OFF) and the thread is idle: then the event
 loop commits itself, which costs less than the round trip to the thread. WAL checkpoints (the
-fsyncs) always run on the thread, every ``_CHECKPOINT_ROWS`` rows.
+fsyncs) always run on the thread, every ``_CHECKPOINT_ROWS`` rows and at most
+``_CHECKPOINT_SECONDS`` after a commit; they also write the document counters (see
+:class:`~collab.store.Store`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ _INLINE_COMMIT_ROWS = 32
 
 # Log rows committed between two WAL checkpoints (the hub's store does not checkpoint itself).
 _CHECKPOINT_ROWS = 500
+
+# Seconds from a commit to the next checkpoint at the latest.
+_CHECKPOINT_SECONDS = 1.0
 
 
 class ClosablePeer(Peer, Protocol):
@@ -115,6 +120,7 @@ class Hub:
         self._db_jobs = 0  # store calls submitted to the database thread and not yet done
         self._uncheckpointed = 0  # log rows committed since the last checkpoint
         self._checkpointing = False
+        self._checkpoint_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.commits = 0
         self.connections = 0  # WebSocket peers in all rooms
@@ -141,6 +147,8 @@ class Hub:
         if self._committer is not None:
             self._committer.cancel()
             await asyncio.gather(self._committer, return_exceptions=True)
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
         await self.run(self.store.close)
         self._executor.shutdown(wait=True)
 
@@ -419,7 +427,17 @@ class Hub:
                 self._spawn(
                     self._compacted(entry, self._submit(self.store.compact, entry.name, state))
                 )
-        if self._uncheckpointed >= _CHECKPOINT_ROWS and not self._checkpointing:
+        if self._uncheckpointed >= _CHECKPOINT_ROWS:
+            self._start_checkpoint()
+        elif self._checkpoint_timer is None:
+            loop = asyncio.get_running_loop()
+            self._checkpoint_timer = loop.call_later(_CHECKPOINT_SECONDS, self._start_checkpoint)
+
+    def _start_checkpoint(self) -> None:
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
+            self._checkpoint_timer = None
+        if not (self._checkpointing or self._closing):
             self._checkpointing = True
             self._spawn(self._checkpoint())
 

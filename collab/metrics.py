@@ -1,21 +1,30 @@
 """Prometheus metrics, served at ``/metrics`` in the text exposition format.
 
-Hot-path counts (messages and bytes per message type, closes) are plain integers that a
-custom collector reads at scrape time, so counting a message costs a dict update, not a
-lock; per-batch observations (commit size and latency, fan-out latency) use
-``prometheus_client`` histograms. One registry per application: no globals.
+Every metric is a plain number (or a list of bucket counts) that a custom collector turns
+into ``prometheus_client`` metric families at scrape time: counting a message costs a dict
+update and observing a commit a bisection, not a lock (``prometheus_client``'s own
+``Histogram.observe`` took 5% of the server's CPU at 300 commits per second). Everything runs
+on the event loop. One registry per application: no globals.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
-__all__ = ["CONTENT_TYPE", "Metrics", "frame_kind"]
+__all__ = ["CONTENT_TYPE", "Histogram", "Metrics", "frame_kind"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,6 +39,36 @@ def frame_kind(frame: bytes) -> str:
     if frame[0] == 0:
         return _SYNC_KINDS.get(frame[1], "invalid") if len(frame) > 1 else "invalid"
     return _KINDS.get(frame[0], "invalid")
+
+
+class Histogram:
+    """A histogram for one thread: bucket counts and a sum, rendered at scrape time.
+
+    Args:
+        name: the metric name (Prometheus adds ``_bucket``, ``_count`` and ``_sum``).
+        documentation: the help text.
+        buckets: the increasing upper bounds (``le``); ``+Inf`` is added.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+        self.name, self.documentation, self.bounds = name, documentation, buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        """Count ``value`` in the first bucket whose bound is at least ``value``."""
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def family(self) -> HistogramMetricFamily:
+        """The metric family (cumulative buckets) for the registry."""
+        bounds = [*map(floatToGoString, self.bounds), "+Inf"]
+        return HistogramMetricFamily(
+            self.name,
+            self.documentation,
+            buckets=list(zip(bounds, accumulate(self.counts), strict=True)),
+            sum_value=self.sum,
+        )
 
 
 class Metrics(Collector):
@@ -54,19 +93,16 @@ class Metrics(Collector):
             "collab_commit_batch_updates",
             "Updates committed per transaction (group commit).",
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
-            registry=self.registry,
         )
         self.commit_seconds = Histogram(
             "collab_commit_seconds",
             "Time to commit one batch to SQLite.",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
-            registry=self.registry,
         )
         self.fanout_seconds = Histogram(
             "collab_fanout_seconds",
             "Time from an update's arrival to its relay to the other peers (commit included).",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
-            registry=self.registry,
         )
         self.registry.register(self)
 
@@ -87,7 +123,7 @@ class Metrics(Collector):
         return generate_latest(self.registry)
 
     def collect(self) -> Iterator[Metric]:
-        """Yield the plain-integer metrics (called by the registry at scrape time)."""
+        """Yield every metric (called by the registry at scrape time)."""
         yield GaugeMetricFamily("collab_open_rooms", "Rooms loaded in memory.", self._rooms())
         yield GaugeMetricFamily("collab_peers", "WebSocket peers connected.", self._peers())
         for name, doc, counts in (
@@ -113,3 +149,5 @@ class Metrics(Collector):
         yield CounterMetricFamily(
             "collab_storage_errors", "Failed commits, loads and compactions.", self.storage_errors
         )
+        for histogram in (self.commit_batch, self.commit_seconds, self.fanout_seconds):
+            yield histogram.family()

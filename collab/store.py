@@ -4,7 +4,11 @@ Layout (one SQLite file, WAL mode):
 
 * ``documents``: one row per stored document: ``name`` (primary key), ``created_at`` and
   ``updated_at`` (Unix seconds, float), ``size_bytes`` (snapshot plus log bytes),
-  ``updates`` (log rows since the last compaction).
+  ``updates`` (log rows since the last compaction). The row is created in the transaction of
+  the document's first update; its counters are kept in memory and written at the next
+  :meth:`Store.checkpoint`, read, compaction or close (a commit then writes two pages, not
+  four: half the cost of a one-update commit). A crash loses only those counters; loading
+  the document sets them right again (see :meth:`Store.load`).
 * ``updates``: the append-only log of raw Yjs v1 updates, ``id`` ordered, ``name`` indexed.
 * ``snapshots``: at most one compacted state (a Yjs v1 update) per document, the last log
   id it merged and ``covers_until``, the ``created_at`` of the newest update merged.
@@ -180,9 +184,15 @@ class Store:
             migrations.apply(self.db)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        # Appended but not yet in `documents`: name -> [updates, bytes, newest created_at].
+        self._counts: dict[str, list[float]] = {}
+        self._known: set[str] = set()  # names whose `documents` row exists
 
     def close(self) -> None:
-        """Close the connection (after a WAL checkpoint, so the file stands alone)."""
+        """Write the document counters, then close the connection (after a WAL checkpoint,
+        so the file stands alone)."""
+        with contextlib.suppress(StoreError):
+            self._write_counts()
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
@@ -203,6 +213,7 @@ class Store:
         Raises:
             StoreError: on a database failure.
         """
+        self._write_counts()
         with self._errors("checkpoint"):
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
@@ -215,21 +226,33 @@ class Store:
     def load(self, name: str) -> StoredDocument:
         """Read everything a room needs to rebuild document ``name`` (empty if unknown).
 
+        Its ``documents`` counters are set from what was read when they differ (after a
+        crash lost some, see the module docstring).
+
         Raises:
             StoreError: on a database failure.
         """
-        with self._errors("load"):
+        self._write_counts()
+        with self._errors("load"), self.db.atomic():
             snapshot_row = self.db.execute(
                 "SELECT data FROM snapshots WHERE name = ?", [name]
             ).fetchone()
             # Every remaining row follows the snapshot, or waits for a predecessor.
-            rows = self._log(name)
+            updates = [data for _, data in self._log(name)]
             tombstone = self.db.execute(
                 "SELECT data FROM tombstones WHERE name = ?", [name]
             ).fetchone()
+            snapshot = snapshot_row[0] if snapshot_row else None
+            size = len(snapshot or b"") + sum(map(len, updates))
+            self.db.execute(
+                "UPDATE documents SET updates = ?2, size_bytes = ?3, updated_at = max(updated_at,"
+                " coalesce((SELECT max(created_at) FROM updates WHERE name = ?1), 0))"
+                " WHERE name = ?1 AND (updates != ?2 OR size_bytes != ?3)",
+                [name, len(updates), size],
+            )
         return StoredDocument(
-            snapshot=snapshot_row[0] if snapshot_row else None,
-            updates=[data for _, data in rows],
+            snapshot=snapshot,
+            updates=updates,
             tombstone=tombstone[0] if tombstone else None,
         )
 
@@ -247,6 +270,7 @@ class Store:
 
     def get(self, name: str) -> DocumentRecord | None:
         """The record of document ``name``, or ``None`` when it does not exist."""
+        self._write_counts()
         with self._errors("read"):
             row = self.db.execute(
                 "SELECT name, created_at, updated_at, size_bytes, updates FROM documents"
@@ -290,12 +314,14 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order} LIMIT ?"
+        self._write_counts()
         with self._errors("list"):
             rows = self.db.execute(sql, [*params, limit]).fetchall()
         return [DocumentRecord(*row) for row in rows]
 
     def count(self) -> int:
         """How many documents are stored."""
+        self._write_counts()
         with self._errors("count"):
             return int(self.db.execute("SELECT count(*) FROM documents").fetchone()[0])
 
@@ -323,21 +349,35 @@ class Store:
         if not batch:
             return
         per_doc: dict[str, list[int]] = {}
-        rows: list[tuple[str, int, int]] = []  # name, 1-based offset in blob, length
-        offset = 1
         for name, update in batch:
             stats = per_doc.setdefault(name, [0, 0])
             stats[0] += 1
             stats[1] += len(update)
-            rows.append((name, offset, len(update)))
-            offset += len(update)
-        blob = b"".join(update for _, update in batch)
-        documents = [(name, size, count) for name, (count, size) in per_doc.items()]
+        new = [name for name in per_doc if name not in self._known]
+        now = time.time()
         with self._errors("commit"), self.db.atomic():
             execute = self.db.conn.execute
-            now = time.time()
-            execute(_APPEND_UPDATES, [blob, now, json.dumps(rows)])
-            execute(_COUNT_UPDATES, [now, json.dumps(documents)])
+            if len(batch) == 1:
+                execute(
+                    "INSERT INTO updates (name, data, created_at) VALUES (?, ?, ?)",
+                    [batch[0][0], batch[0][1], now],
+                )
+            else:
+                rows = []  # name, 1-based offset in the blob, length
+                offset = 1
+                for name, update in batch:
+                    rows.append((name, offset, len(update)))
+                    offset += len(update)
+                blob = b"".join(update for _, update in batch)
+                execute(_APPEND_UPDATES, [blob, now, json.dumps(rows)])
+            if new:
+                execute(_CREATE_DOCUMENTS, [now, json.dumps(new)])
+        self._known.update(new)
+        for name, (count, size) in per_doc.items():
+            counts = self._counts.setdefault(name, [0, 0, now])
+            counts[0] += count
+            counts[1] += size
+            counts[2] = now
 
     def compact(self, name: str, state: bytes | None = None) -> Compaction | None:
         """Fold document ``name``'s snapshot and log into one snapshot, in one transaction.
@@ -361,6 +401,7 @@ class Store:
         Raises:
             StoreError: on a database failure or when the check fails.
         """
+        self._write_counts()
         with self._errors("compact"), self.db.atomic():
             snapshot_row = self.db.execute(
                 "SELECT data FROM snapshots WHERE name = ?", [name]
@@ -422,6 +463,7 @@ class Store:
         Returns:
             ``True`` when the document existed.
         """
+        self._write_counts()
         with self._errors("delete"), self.db.atomic():
             if self.get(name) is None:
                 return False
@@ -438,10 +480,12 @@ class Store:
             )
             for table in ("updates", "snapshots", "documents"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+        self._known.discard(name)
         return True
 
     def names(self) -> Iterable[str]:
         """Every stored document name, in order."""
+        self._write_counts()
         with self._errors("list"):
             rows = self.db.execute("SELECT name FROM documents ORDER BY name").fetchall()
         return [row[0] for row in rows]
@@ -450,6 +494,15 @@ class Store:
 
     def _errors(self, action: str) -> _StoreErrors:
         return _StoreErrors(action, self.path)
+
+    def _write_counts(self) -> None:
+        """Add the counters of the updates appended since the last call to ``documents``."""
+        if not self._counts:
+            return
+        counts = [[name, *values] for name, values in self._counts.items()]
+        with self._errors("commit"), self.db.atomic():
+            self.db.execute(_COUNT_UPDATES, [json.dumps(counts)])
+        self._counts.clear()
 
     def _log(self, name: str) -> LogRows:
         """Document ``name``'s log rows ``(id, update)`` in id order, read in one step."""
@@ -470,15 +523,21 @@ _APPEND_UPDATES = (
 ``[name, 1-based offset, length]``, one per update in log order (``substr`` of a blob counts
 bytes and gives a blob)."""
 
-_COUNT_UPDATES = (
+_CREATE_DOCUMENTS = (
     "INSERT INTO documents (name, created_at, updated_at, size_bytes, updates)"
-    " SELECT json_extract(value, '$[0]'), ?1, ?1, json_extract(value, '$[1]'),"
-    " json_extract(value, '$[2]') FROM json_each(?2) WHERE true"
-    " ON CONFLICT(name) DO UPDATE SET updated_at = excluded.updated_at,"
-    " size_bytes = size_bytes + excluded.size_bytes, updates = updates + excluded.updates"
+    " SELECT value, ?1, ?1, 0, 0 FROM json_each(?2) WHERE true ON CONFLICT(name) DO NOTHING"
 )
-"""Count appended updates at time ?1; ?2 is a JSON array of ``[name, bytes, updates]``
-(``WHERE true`` lets SQLite parse the upsert after a SELECT)."""
+"""Create the rows of documents written for the first time at ?1; ?2 is a JSON array of
+names (``WHERE true`` lets SQLite parse an upsert after a SELECT)."""
+
+_COUNT_UPDATES = (
+    "UPDATE documents SET updates = updates + json_extract(value, '$[1]'),"
+    " size_bytes = size_bytes + json_extract(value, '$[2]'),"
+    " updated_at = max(updated_at, json_extract(value, '$[3]'))"
+    " FROM json_each(?1) WHERE documents.name = json_extract(value, '$[0]')"
+)
+"""Add appended updates to their documents' counters; ?1 is a JSON array of
+``[name, updates, bytes, newest created_at]``."""
 
 
 def _replayed(name: str, snapshot: bytes, rows: LogRows) -> tuple[bytes, dict[int, int]]:

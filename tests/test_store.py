@@ -157,3 +157,31 @@ def test_unusable_database_is_a_store_error(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="cannot open"):
         Store(bad)
+
+
+def test_counters_lost_in_a_crash_are_set_right_when_the_document_loads(tmp_path: Path) -> None:
+    """Counters wait in memory until a checkpoint; a crash loses them, never a row."""
+    path = tmp_path / "collab.db"
+    crashed = Store(path)  # never closed: the process "dies" with counters unwritten
+    crashed.append([("d", b"\x00\x00"), ("d", b"\x00\x00\x00")])
+    assert crashed.get("d") == crashed.get("d")  # a read in the same process writes them
+    crashed.append([("d", b"\x00\x00")])
+    reopened = Store(path)
+    stale = reopened.get("d")
+    assert stale is not None and (stale.updates, stale.size_bytes) == (2, 5)
+    assert len(reopened.load("d").updates) == 3
+    record = reopened.get("d")
+    assert record is not None and (record.updates, record.size_bytes) == (3, 7)
+    assert record.updated_at >= stale.updated_at
+
+
+def test_a_checkpoint_writes_the_counters_for_other_readers(tmp_path: Path) -> None:
+    path = tmp_path / "collab.db"
+    store = Store(path)
+    store.append([("new", b"\x00\x00")])
+    other = Store(path)
+    created = other.get("new")
+    assert created is not None and created.updates == 0  # the row exists from the first commit
+    store.checkpoint()
+    record = other.get("new")
+    assert record is not None and (record.updates, record.size_bytes) == (1, 2)

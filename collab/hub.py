@@ -196,13 +196,25 @@ class Hub:
 
     @asynccontextmanager
     async def use(self, name: str, peer: ClosablePeer | None = None) -> AsyncIterator[Room]:
-        """Hold room ``name`` open (loading it on first use) for the ``async with`` body.
+        """Hold room ``name`` open for the ``async with`` body (see :meth:`join`)."""
+        room, leave = await self.join(name, peer)
+        try:
+            yield room
+        finally:
+            leave()
+
+    async def join(
+        self, name: str, peer: ClosablePeer | None = None
+    ) -> tuple[Room, Callable[[], None]]:
+        """Hold room ``name`` open (loading it on first use) until the returned ``leave()``.
 
         With ``peer``, the peer joins the room (sync step 1 and awareness are queued to it)
-        and leaves it at the end, its awareness states removed at once.
+        and ``leave()`` removes it, its awareness states at once. ``leave()`` may be called
+        more than once; only the first call counts.
 
         Raises:
             ShuttingDown: when the hub is closing.
+            TooManyConnections: when the server or the document is full.
             StoreError: when the document cannot be loaded.
         """
         if self._closing:
@@ -220,25 +232,35 @@ class Hub:
         if entry.unload is not None:
             entry.unload.cancel()
             entry.unload = None
+        room: Room | None = None
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            if left:
+                return
+            left = True
+            if peer is not None:
+                self.connections -= 1
+                if room is not None and peer in entry.peers:
+                    entry.peers.discard(peer)
+                    room.leave(peer)
+            entry.users -= 1
+            if entry.users == 0 and self._entries.get(name) is entry:
+                self._schedule_unload(entry)
+
         try:
-            room = await asyncio.shield(entry.ready)
+            loaded = await asyncio.shield(entry.ready)
             if peer is not None:
                 if len(entry.peers) >= self.settings.max_connections_per_document:
                     raise TooManyConnections("document has too many connections")
                 entry.peers.add(peer)
-                room.join(peer)
-            try:
-                yield room
-            finally:
-                if peer is not None:
-                    entry.peers.discard(peer)
-                    room.leave(peer)
-        finally:
-            if peer is not None:
-                self.connections -= 1
-            entry.users -= 1
-            if entry.users == 0 and self._entries.get(name) is entry:
-                self._schedule_unload(entry)
+                room = loaded
+                loaded.join(peer)
+        except BaseException:
+            leave()
+            raise
+        return loaded, leave
 
     async def _load(self, entry: _Entry) -> None:
         try:

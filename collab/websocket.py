@@ -3,19 +3,21 @@
 One connection is one :class:`Connection`: it takes each binary frame as the socket delivers
 it and drives the room through the hub, and sends synchronously into a bounded send queue, so a
 slow peer never stalls the room; when its queue passes ``send_queue_bytes`` it is closed with
-1013. Both directions go through the :mod:`collab.wsserver` extension of uvicorn's protocol.
+1013. Both directions go through the :mod:`collab.wsserver` extension of uvicorn's protocol:
+once the connection joined its room, the endpoint returns and the socket calls the
+connection directly (no task per connection).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from enum import IntEnum
 
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 
 from collab import protocol
 from collab.auth import (
@@ -41,8 +43,6 @@ from collab.wsserver import DIRECT, Direct
 __all__ = ["CloseCode", "sync_endpoint"]
 
 log = logging.getLogger("collab.websocket")
-
-CLOSE_TIMEOUT = 5.0  # seconds a closing peer gets to receive its queue and the close frame
 
 
 class CloseCode(IntEnum):
@@ -81,10 +81,10 @@ class Connection:
     Frames are written at once through the server's :data:`~collab.wsserver.DIRECT`
     extension; the bytes the socket has not taken yet wait in the transport's write buffer,
     which is the peer's send queue: when it passes ``send_queue_bytes`` the peer is dropped
-    (1013), so a slow peer never stalls the room.
+    (1013), so a slow peer never stalls the room. Once :meth:`open` joined the room, the
+    socket calls the connection for every message and at its end.
 
     Args:
-        websocket: the accepted Starlette WebSocket.
         direct: the connection's direct sends and receives.
         hub: the hub owning the rooms.
         name: the validated document name.
@@ -92,16 +92,32 @@ class Connection:
         settings: limits (send queue, rate, document size).
     """
 
+    __slots__ = (
+        "_close",
+        "_expiry",
+        "_leave",
+        "bucket",
+        "client_close",
+        "direct",
+        "ended",
+        "grant",
+        "hub",
+        "id",
+        "max_document_bytes",
+        "name",
+        "queue_limit",
+        "read_only",
+        "room",
+    )
+
     def __init__(
         self,
-        websocket: WebSocket,
         direct: Direct,
         hub: Hub,
         name: str,
         grant: Grant,
         settings: Settings,
     ) -> None:
-        self.websocket = websocket
         self.direct = direct
         self.hub = hub
         self.name = name
@@ -111,10 +127,12 @@ class Connection:
         self.queue_limit = settings.send_queue_bytes
         self.max_document_bytes = settings.max_document_bytes
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
+        self.room: Room | None = None
+        self._leave: Callable[[], None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._close: tuple[int, str] | None = None
         self.client_close: int | None = None  # the code of a close the client started
-        # Resolved when the reader finished, a close was asked for, or the peer was dropped.
-        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ended = False  # left the room: closed by either side
 
     # -- Peer --------------------------------------------------------------------------------
 
@@ -130,88 +148,74 @@ class Connection:
             self.hub.metrics.sent(frame)
 
     def close(self, code: int, reason: str) -> None:
-        """Close after the frames already sent (the first request wins)."""
+        """Send the close frame after the frames already sent (the first request wins), and
+        leave the room (at the end of the current callback: a broadcast may be running).
+
+        The client gets :data:`~collab.wsserver.CLOSE_TIMEOUT` seconds to take what was sent
+        and answer; one that stopped reading never sees the close frame.
+        """
         if self._close is None:
             self.hub.metrics.closes[code] += 1
             self._close = (code, reason)
-            self._end()
+            self.direct.close(code, reason)
+            asyncio.get_running_loop().call_soon(self._finish)
 
-    def _end(self, _: object = None) -> None:
-        if not self._ended.done():
-            self._ended.set_result(None)
+    # -- lifecycle ---------------------------------------------------------------------------
 
-    # -- tasks -------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Serve the connection until either side closes it or the peer is dropped.
-
-        The peer leaves the room as soon as the connection ends, is asked to close, or
-        overflows its send queue; only then is the close frame sent, after what is queued,
-        within ``CLOSE_TIMEOUT`` seconds (a peer that stops reading gets none).
-        """
-        expiry = None
-        if self.grant.expires_at != float("inf"):
-            delay = max(0.0, self.grant.expires_at - time.time())
-            expiry = asyncio.get_running_loop().call_later(
-                delay, self.close, CloseCode.UNAUTHORIZED, "access token expired"
-            )
+    async def open(self) -> None:
+        """Join the room, then hand the connection over to its socket (see
+        :meth:`~collab.wsserver.Direct.detach`); a refusal closes it with the reason."""
         try:
-            async with self.hub.use(self.name, self) as room:
-                reader = asyncio.create_task(self._read(room))
-                reader.add_done_callback(self._end)
-                await self._ended
-                self.direct.on_frame = None
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+            room, self._leave = await self.hub.join(self.name, self)
         except ShuttingDown:
             self.close(CloseCode.GOING_AWAY, "server shutting down")
         except TooManyConnections as exc:
             self._reject(CloseCode.SERVER_FULL, str(exc))
         except StoreError:
             self.close(CloseCode.INTERNAL_ERROR, "storage error: document unavailable")
-        finally:
-            if expiry is not None:
-                expiry.cancel()
-            if self._close is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._send_close(*self._close), CLOSE_TIMEOUT)
+        else:
+            self.room = room
+            if self.grant.expires_at != float("inf"):
+                delay = max(0.0, self.grant.expires_at - time.time())
+                self._expiry = asyncio.get_running_loop().call_later(
+                    delay, self.close, CloseCode.UNAUTHORIZED, "access token expired"
+                )
+            self.direct.detach(self._on_message, self._on_end)
+            return
+        self._finish()
 
-    async def _send_close(self, code: int, reason: str) -> None:
-        self.direct.flush()  # what was sent goes before the close frame
-        websocket = self.websocket
-        if (
-            websocket.application_state == WebSocketState.CONNECTED
-            and websocket.client_state == WebSocketState.CONNECTED
-        ):
-            await websocket.close(code, reason.encode()[:123].decode(errors="ignore"))
+    def _on_end(self, code: int) -> None:
+        """The client closed the connection with ``code``, or it was lost (1006)."""
+        if self._close is None:
+            self.client_close = code
+            if code == CloseCode.MESSAGE_TOO_BIG:
+                self._reject(CloseCode.MESSAGE_TOO_BIG, "message over the size limit")
+                return
+        self._finish()
 
-    async def _read(self, room: Room) -> None:
-        """Take frames from the ASGI receive queue until the queue is drained, then hand
-        binary frames over to :meth:`_on_frame` (synchronous, see :mod:`collab.wsserver`);
-        the queue then carries only text frames and the disconnect."""
-        receive = self.websocket.receive
-        direct = self.direct
-        while True:
-            if direct.on_frame is None and not direct.receive_queued():
-                direct.on_frame = lambda frame: self._on_frame(room, frame)
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                self.client_close = message.get("code", 1000)
-                if self.client_close == CloseCode.MESSAGE_TOO_BIG:
-                    self._reject(CloseCode.MESSAGE_TOO_BIG, "message over the size limit")
-                return
-            frame = message.get("bytes")
-            if frame is None:
-                self._reject(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
-                return
-            if not self._take(room, frame):
-                return
-            await self.hub.backpressure()
+    def _finish(self) -> None:
+        """Leave the room (once) and log the end of the connection."""
+        if self.ended:
+            return
+        self.ended = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._leave is not None:
+            self._leave()
+        log.info("connection closed", extra=self.closed_event())
+
+    def _on_message(self, message: bytes | str) -> None:
+        if self._close is not None or self.room is None:
+            return
+        if isinstance(message, str):
+            self._reject(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
+            return
+        self._on_frame(self.room, message)
 
     def _on_frame(self, room: Room, frame: bytes) -> None:
         """Take one binary frame as the socket delivers it; pause reading while the hub has
         more queued for commit than it wants (backpressure)."""
-        if self._ended.done():
+        if self._close is not None:
             return
         try:
             taken = self._take(room, frame)
@@ -219,9 +223,7 @@ class Connection:
             log.exception("cannot handle a frame", extra={"room": self.name, "peer": self.id})
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
             taken = False
-        if not taken:
-            self._end()
-        elif self.hub.congested:
+        if taken and self.hub.congested:
             self.direct.pause_reading()
             self.hub.after_commit(self.direct.resume_reading)
 
@@ -330,10 +332,9 @@ async def sync_endpoint(websocket: WebSocket) -> None:
         log.warning("refusing connection", extra=extra)
         await websocket.close(exc.code, str(exc)[:123])
         return
-    connection = Connection(websocket, direct, hub, name, grant, settings)
+    connection = Connection(direct, hub, name, grant, settings)
     log.info("connection opened", extra={"room": name, "peer": connection.id})
-    await connection.run()
-    log.info("connection closed", extra=connection.closed_event())
+    await connection.open()
 
 
 def _admit(websocket: WebSocket, settings: Settings, secret: str) -> tuple[str, Grant]:

@@ -1,19 +1,21 @@
-"""uvicorn's sans-I/O WebSocket protocol plus one ASGI extension: direct sends and receives.
+"""uvicorn's sans-I/O WebSocket protocol plus one ASGI extension: direct, detached connections.
 
 ASGI's ``send`` and ``receive`` are coroutines, so an endpoint relaying one update to N peers
-needs a writer task per peer and wakes N tasks per update, and every received frame passes an
-``asyncio.Queue`` and Starlette's wrappers. The extension :data:`DIRECT` in the WebSocket scope
-(ASGI lets servers add extensions there) is a :class:`Direct`:
+needs a writer task per peer and wakes N tasks per update, every received frame passes an
+``asyncio.Queue`` and Starlette's wrappers, and every idle connection keeps a suspended ASGI
+task with its middleware frames (about 10 KiB). The extension :data:`DIRECT` in the WebSocket
+scope (ASGI lets servers add extensions there) is a :class:`Direct`:
 
 * :meth:`Direct.write` sends a binary frame without awaiting (the frames after the first in one
   event-loop turn leave in one system call), and :meth:`Direct.buffered` tells how many bytes
   wait to be taken by the socket, so the endpoint bounds that buffer (its send queue);
-* once the endpoint sets :attr:`Direct.on_frame`, binary frames are handed to it as they are
-  parsed, instead of being queued for ``receive`` (which then only sees text frames and the
-  disconnect); :meth:`Direct.pause_reading` and :meth:`Direct.resume_reading` give it flow
-  control.
+* :meth:`Direct.detach` hands the connection over to two callbacks, one per message and one
+  for the end, after which the endpoint returns: the connection lives on without an ASGI task,
+  :meth:`Direct.close` closes it, and :meth:`Direct.pause_reading` and
+  :meth:`Direct.resume_reading` give the owner flow control.
 
-The handshake, close, keepalive pings and everything else are uvicorn's sans-I/O protocol.
+The handshake, close handshake, keepalive pings and everything else are uvicorn's sans-I/O
+protocol.
 
 Server frames are not masked (RFC 6455 section 5.1), so the bytes of a frame are the same for
 every peer: the last frame's serialization is reused while the same payload is written to
@@ -27,12 +29,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 
-__all__ = ["DIRECT", "Direct", "DirectProtocol"]
+__all__ = ["CLOSE_TIMEOUT", "DIRECT", "Direct", "DirectProtocol"]
 
 DIRECT = "collab.direct"
 """The key of the extension in ``scope["extensions"]``; its value is a :class:`Direct`."""
@@ -60,6 +63,10 @@ def _end_turn() -> None:
         sender.flush()
 
 
+CLOSE_TIMEOUT = 5.0
+"""Seconds a closing peer gets to take what was sent and answer the close frame."""
+
+
 class Direct:
     """Synchronous sends and receives on one WebSocket connection (see the module docstring).
 
@@ -69,19 +76,70 @@ class Direct:
     uvicorn sends later (a close frame), is kept.
     """
 
-    __slots__ = ("_later", "_later_bytes", "_protocol", "on_frame")
+    __slots__ = ("_ended", "_later", "_later_bytes", "_on_end", "_on_message", "_protocol")
 
     def __init__(self, protocol: DirectProtocol) -> None:
         self._protocol = protocol
         self._later: list[bytes] | None = None  # None: nothing written yet in this turn
         self._later_bytes = 0
-        self.on_frame: Callable[[bytes], None] | None = None
-        """Takes every complete binary frame once set (it must not raise)."""
+        self._on_message: Callable[[bytes | str], None] | None = None
+        self._on_end: Callable[[int], None] | None = None
+        self._ended = False
 
-    def receive_queued(self) -> bool:
-        """Whether messages wait in the ASGI receive queue: set :attr:`on_frame` only when
-        none do, so that frames are taken in the order they came."""
-        return not self._protocol.queue.empty()
+    @property
+    def detached(self) -> bool:
+        """Whether :meth:`detach` handed the connection over."""
+        return self._on_message is not None
+
+    def detach(
+        self, on_message: Callable[[bytes | str], None], on_end: Callable[[int], None]
+    ) -> None:
+        """Deliver every message to ``on_message`` (bytes, or str for a text frame) as it is
+        parsed, and the end of the connection to ``on_end`` (the close code the client sent,
+        1005 without one, 1006 when the connection was lost); the endpoint may then return
+        without ending the connection. Messages already queued for ``receive`` are delivered
+        first, in order. Neither callback may raise.
+        """
+        protocol = self._protocol
+        queue = protocol.queue
+        self._on_message, self._on_end = on_message, on_end
+        protocol.queue = _Dispatch(self)  # type: ignore[assignment]
+        while not queue.empty():
+            self.dispatch(queue.get_nowait())
+        if protocol.read_paused:  # uvicorn pauses reading while its queue holds messages
+            protocol.read_paused = False
+            self.resume_reading()
+
+    def dispatch(self, event: Any) -> None:
+        """Pass one ASGI receive event to the callbacks (see :meth:`detach`)."""
+        if self._ended:
+            return
+        kind = event["type"]
+        if kind == "websocket.receive":
+            message = event.get("bytes")
+            assert self._on_message is not None
+            self._on_message(message if message is not None else event["text"])
+        elif kind == "websocket.disconnect":
+            self._ended = True
+            assert self._on_end is not None
+            self._on_end(event.get("code", 1005))
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is buffered, then a close frame with ``code`` and ``reason`` (at most
+        123 bytes of UTF-8); the connection ends when the client answers, or after
+        :data:`CLOSE_TIMEOUT` seconds (a client that stopped reading never gets the frame).
+        Does nothing when the connection is already closing."""
+        protocol = self._protocol
+        transport = protocol.transport
+        self._ended = True
+        if protocol.close_sent or transport.is_closing() or protocol.conn.state is not State.OPEN:
+            return
+        self.flush()
+        protocol.conn.send_close(code, reason.encode()[:123].decode(errors="ignore"))
+        transport.write(b"".join(protocol.conn.data_to_send()))
+        protocol.close_sent = True
+        self.resume_reading()  # the client's close frame must still be read
+        protocol.close_timer = protocol.loop.call_later(CLOSE_TIMEOUT, transport.abort)
 
     def pause_reading(self) -> None:
         """Stop reading from the socket (the peer's writes then back up into TCP)."""
@@ -128,6 +186,22 @@ class Direct:
         return self._protocol.transport.get_write_buffer_size() + self._later_bytes
 
 
+class _Dispatch:
+    """Stands for uvicorn's receive queue once the connection is detached: every event
+    uvicorn puts there goes straight to the owner's callbacks."""
+
+    __slots__ = ("_direct",)
+
+    def __init__(self, direct: Direct) -> None:
+        self._direct = direct
+
+    def put_nowait(self, event: Any) -> None:
+        self._direct.dispatch(event)
+
+    def empty(self) -> bool:
+        return True
+
+
 class DirectProtocol(WebSocketsSansIOProtocol):
     """uvicorn's ``websockets-sansio`` protocol offering :data:`DIRECT` to the app.
 
@@ -144,23 +218,49 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         self.request = None  # type: ignore[assignment]  # the handshake's headers: not needed now
 
     def handle_bytes(self, event: Frame) -> None:
-        on_frame = self.direct.on_frame if self.direct is not None else None
-        if on_frame is not None and event.fin and not self.close_sent:
-            on_frame(bytes(event.data))
+        direct = self.direct
+        if direct is not None and direct.detached and event.fin and not self.close_sent:
+            direct.dispatch({"type": "websocket.receive", "bytes": bytes(event.data)})
         else:
-            self._queue_from_now()
-            super().handle_bytes(event)  # fragmented frames are rare: uvicorn joins them
+            super().handle_bytes(event)  # queued, or fragmented: uvicorn joins the parts
 
-    def handle_text(self, event: Frame) -> None:
-        self._queue_from_now()
-        super().handle_text(event)
+    def send_receive_event_to_app(self) -> None:
+        direct = self.direct
+        if direct is None or not direct.detached:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        if self.curr_msg_data_type == "text":
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+            direct.dispatch({"type": "websocket.receive", "text": text})
+        else:
+            direct.dispatch({"type": "websocket.receive", "bytes": data})
 
-    def handle_cont(self, event: Frame) -> None:
-        self._queue_from_now()
-        super().handle_cont(event)
-
-    def _queue_from_now(self) -> None:
-        """Send every frame through the ASGI queue from now on, so that none overtakes this
-        one; the endpoint sets ``on_frame`` again once it drained the queue."""
-        if self.direct is not None:
-            self.direct.on_frame = None
+    async def run_asgi(self) -> None:
+        """uvicorn's, except that a detached connection outlives the app's return."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.direct is not None and self.direct.detached:
+            self.scope = None  # type: ignore[assignment]  # not needed any more
+            return
+        if self.close_timer is None:
+            self.transport.close()

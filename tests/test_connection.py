@@ -26,7 +26,7 @@ class FakeDirect:
         self.sent: list[bytes] = []
         self.paused = False
         self.pauses = 0
-        self.on_frame: Any = None
+        self.closed: tuple[int, str] | None = None
 
     def write(self, payload: bytes) -> bool:
         self.sent.append(payload)
@@ -37,6 +37,9 @@ class FakeDirect:
 
     def flush(self) -> None:
         pass
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
 
     def pause_reading(self) -> None:
         self.paused = True
@@ -71,7 +74,7 @@ async def test_a_congested_hub_pauses_reading_until_its_commit(
     monkeypatch.setattr(hub_module, "_HIGH_WATER_BYTES", 0)  # any queued update congests
     direct = FakeDirect()
     async with hub.use("d") as room:
-        connection = Connection(None, direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
         frames = update_frames(3)
         for frame in frames:
             connection._on_frame(room, frame)
@@ -87,11 +90,11 @@ async def test_a_refused_frame_ends_the_connection_and_later_frames_are_ignored(
 ) -> None:
     direct = FakeDirect()
     async with hub.use("d") as room:
-        connection = Connection(None, direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
         connection._on_frame(room, b"\x07")  # no such message type
         assert connection._close is not None
         assert connection._close[0] == CloseCode.PROTOCOL_ERROR
-        assert connection._ended.done()
+        assert direct.closed == connection._close, "the close frame is sent at once"
         connection._on_frame(room, update_frames(1)[0])  # arrives after the refusal
         await hub.flush()
         assert str(room.doc.get("text", type=Text)) == ""
@@ -103,22 +106,22 @@ async def test_an_unexpected_error_closes_with_1011_and_stays_in_the_connection(
 ) -> None:
     direct = FakeDirect()
     async with hub.use("d") as room:
-        connection = Connection(None, direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
 
-        def broken(room: object, frame: bytes) -> None:
+        def broken(self: Connection, room: object, frame: bytes) -> None:
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr(connection, "_handle", broken)
+        monkeypatch.setattr(Connection, "_handle", broken)
         connection._on_frame(room, update_frames(1)[0])  # must not raise into uvicorn
         assert connection._close == (CloseCode.INTERNAL_ERROR, "internal error")
-        assert connection._ended.done()
+        assert direct.closed == connection._close
 
 
 async def test_a_sync_step2_reply_waits_until_the_room_is_committed(hub: Hub) -> None:
     writer_socket, reader_socket = FakeDirect(), FakeDirect()
     async with hub.use("d") as room:
-        writer = Connection(None, writer_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
-        reader = Connection(None, reader_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        writer = Connection(writer_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        reader = Connection(reader_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
         writer._on_frame(room, update_frames(1)[0])
         assert hub.uncommitted(room)
         reader._on_frame(room, protocol.encode(protocol.SyncStep1(b"\x00")))

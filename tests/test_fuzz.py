@@ -482,8 +482,8 @@ async def fuzz_in_process(
             member = FakePeer()
             async with hub.use(name, member) as room:
                 sink: Any = NullSocket()
-                writer = Connection(None, sink, hub, name, ALL_DOCUMENTS, settings)  # type: ignore[arg-type]
-                reader = Connection(None, sink, hub, name, READ_ONLY, settings)  # type: ignore[arg-type]
+                writer = Connection(sink, hub, name, ALL_DOCUMENTS, settings)
+                reader = Connection(sink, hub, name, READ_ONLY, settings)
                 writer._handle(room, base)  # a real document to mutate against
                 corrupted = discarded = False
                 for i in range(min(frames_per_room, frames - report.frames)):
@@ -495,7 +495,7 @@ async def fuzz_in_process(
                     except EXPECTED as exc:
                         report.outcomes[outcome(exc)] += 1
                         if isinstance(exc, DocumentCorrupted):
-                            # As Connection._read does: the room is discarded and the next
+                            # As Connection._take does: the room is discarded and the next
                             # user reloads the document from storage, which never saw it.
                             hub.discard(room)
                             corrupted = discarded = True

@@ -113,7 +113,6 @@ class Hub:
         self._queued_bytes = 0
         self._callbacks: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
-        self._committed = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self._closing = False
         self._busy = False
@@ -304,7 +303,7 @@ class Hub:
     def submit(self, room: Room, update: bytes, origin: Peer | None) -> None:
         """Queue an update already applied to ``room`` for commit, then relay to the others.
 
-        Never blocks; see :meth:`backpressure` for flow control.
+        Never blocks; see :attr:`congested` for flow control.
         """
         entry = self._entries.get(room.name)
         if entry is None or room.closed:
@@ -320,11 +319,6 @@ class Hub:
     def congested(self) -> bool:
         """Whether more than a few MiB are queued for commit: writers should wait."""
         return self._queued_bytes > _HIGH_WATER_BYTES and not self._closing
-
-    async def backpressure(self) -> None:
-        """Wait while the hub is :attr:`congested` (slows floods, not bursts)."""
-        while self.congested:
-            await self._wait_commit()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once everything queued so far is committed (at once if nothing is)."""
@@ -382,10 +376,6 @@ class Hub:
             del self._entries[name]
         return await self.run(self.store.delete, name)
 
-    async def _wait_commit(self) -> None:
-        self._committed.clear()
-        await self._committed.wait()
-
     async def _commit_loop(self) -> None:
         while True:
             await self._wake.wait()
@@ -402,7 +392,6 @@ class Hub:
                 self._busy = False
                 for callback in callbacks:
                     callback()
-                self._committed.set()
 
     async def _commit(self, batch: list[_Item], started: float) -> None:
         metrics = self.metrics

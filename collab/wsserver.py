@@ -110,6 +110,11 @@ class Direct:
             protocol.read_paused = False
             self.resume_reading()
 
+    def binary(self, message: bytes) -> None:
+        """Pass one binary message to the owner (the hot path of :meth:`dispatch`)."""
+        if not self._ended:
+            self._on_message(message)  # type: ignore[misc]
+
     def dispatch(self, event: Any) -> None:
         """Pass one ASGI receive event to the callbacks (see :meth:`detach`)."""
         if self._ended:
@@ -220,7 +225,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
     def handle_bytes(self, event: Frame) -> None:
         direct = self.direct
         if direct is not None and direct.detached and event.fin and not self.close_sent:
-            direct.dispatch({"type": "websocket.receive", "bytes": bytes(event.data)})
+            direct.binary(bytes(event.data))
         else:
             super().handle_bytes(event)  # queued, or fragmented: uvicorn joins the parts
 

@@ -115,11 +115,16 @@ def _check(conn: sqlite3.Connection, path: Path, report: Report, decode: bool) -
         " FROM documents d"
     ).fetchall()
     for name, count, size, real_count, real_size in mismatched:
-        if count != real_count or size != real_size:
-            report.problems.append(
-                f"document {name!r} records {count} updates / {size} bytes,"
-                f" has {real_count} / {real_size}"
-            )
+        if count == real_count and size == real_size:
+            continue
+        found = f"document {name!r} records {count} updates / {size} bytes,"
+        found += f" has {real_count} / {real_size}"
+        if count < real_count and size < real_size:
+            # The server writes counters at checkpoints (a second at most behind its commits),
+            # and a crash may lose the last ones: it sets them right when it opens the document.
+            report.summary.append(f"note: {found} (counters not written yet)")
+        else:
+            report.problems.append(found)
     if decode:
         _decode_all(conn, report)
 

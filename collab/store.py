@@ -348,11 +348,20 @@ class Store:
         """
         if not batch:
             return
+        updates = [update for _, update in batch]
+        blob = b"".join(updates)
+        names = {name for name, _ in batch}
         per_doc: dict[str, list[int]] = {}
-        for name, update in batch:
-            stats = per_doc.setdefault(name, [0, 0])
-            stats[0] += 1
-            stats[1] += len(update)
+        if len(names) == 1:
+            (name,) = names
+            per_doc[name] = [len(batch), len(blob)]
+            rows = json.dumps(list(map(len, updates)))
+        else:
+            for name, update in batch:
+                stats = per_doc.setdefault(name, [0, 0])
+                stats[0] += 1
+                stats[1] += len(update)
+            rows = json.dumps([[name, len(update)] for name, update in batch])
         new = [name for name in per_doc if name not in self._known]
         now = time.time()
         with self._errors("commit"), self.db.atomic():
@@ -360,16 +369,12 @@ class Store:
             if len(batch) == 1:
                 execute(
                     "INSERT INTO updates (name, data, created_at) VALUES (?, ?, ?)",
-                    [batch[0][0], batch[0][1], now],
+                    [batch[0][0], blob, now],
                 )
+            elif len(names) == 1:
+                execute(_APPEND_TO_ONE, [name, blob, now, rows])
             else:
-                rows = []  # name, 1-based offset in the blob, length
-                offset = 1
-                for name, update in batch:
-                    rows.append((name, offset, len(update)))
-                    offset += len(update)
-                blob = b"".join(update for _, update in batch)
-                execute(_APPEND_UPDATES, [blob, now, json.dumps(rows)])
+                execute(_APPEND_UPDATES, [blob, now, rows])
             if new:
                 execute(_CREATE_DOCUMENTS, [now, json.dumps(new)])
         self._known.update(new)
@@ -515,13 +520,21 @@ class Store:
 
 _APPEND_UPDATES = (
     "INSERT INTO updates (name, data, created_at)"
-    " SELECT json_extract(value, '$[0]'),"
-    " substr(?1, json_extract(value, '$[1]'), json_extract(value, '$[2]')), ?2"
-    " FROM json_each(?3) ORDER BY key"
+    " SELECT name, substr(?1, start, size), ?2 FROM (SELECT key, json_extract(value, '$[0]')"
+    " AS name, json_extract(value, '$[1]') AS size, 1 + sum(json_extract(value, '$[1]'))"
+    " OVER (ORDER BY key) - json_extract(value, '$[1]') AS start FROM json_each(?3))"
+    " ORDER BY key"
 )
 """Append the updates concatenated in blob ?1 at time ?2; ?3 is a JSON array of
-``[name, 1-based offset, length]``, one per update in log order (``substr`` of a blob counts
-bytes and gives a blob)."""
+``[name, length]``, one per update in log order (each update starts where the previous one
+ended: a running sum; ``substr`` of a blob counts bytes from 1 and gives a blob)."""
+
+_APPEND_TO_ONE = (
+    "INSERT INTO updates (name, data, created_at)"
+    " SELECT ?1, substr(?2, start, size), ?3 FROM (SELECT key, value AS size,"
+    " 1 + sum(value) OVER (ORDER BY key) - value AS start FROM json_each(?4)) ORDER BY key"
+)
+""":data:`_APPEND_UPDATES` for updates of one document ?1: ?4 is a JSON array of lengths."""
 
 _CREATE_DOCUMENTS = (
     "INSERT INTO documents (name, created_at, updated_at, size_bytes, updates)"

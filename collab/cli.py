@@ -41,7 +41,9 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="collab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="collab", description="collab: a y-websocket server with durable SQLite storage."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the server")
     _add_settings(serve)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -32,7 +33,7 @@ from collab import protocol
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
-from collab.store import Compaction, Store, StoreError
+from collab.store import Compaction, Store, StoredDocument, StoreError
 from collab.updates import apply_all
 
 __all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
@@ -57,6 +58,18 @@ _CHECKPOINT_ROWS = 500
 
 # Seconds from a commit to the next checkpoint at the latest.
 _CHECKPOINT_SECONDS = 1.0
+
+
+def _read_document(store: Store, name: str) -> tuple[StoredDocument, Doc[Any]]:
+    """Load document ``name`` and rebuild it (on the database thread: a large document takes
+    a second to apply, during which the event loop still gets the GIL between updates).
+
+    Raises:
+        StoreError: on a database failure.
+        InvalidUpdate: when a stored update cannot be applied.
+    """
+    stored = store.load(name)
+    return stored, apply_all(Doc(), stored.updates_in_order())
 
 
 class ClosablePeer(Peer, Protocol):
@@ -115,6 +128,7 @@ class Hub:
         self._wake = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self._closing = False
+        self._stopping: asyncio.Future[None] | None = None  # resolved when close() starts
         self._busy = False
         self._db_jobs = 0  # store calls submitted to the database thread and not yet done
         self._uncheckpointed = 0  # log rows committed since the last checkpoint
@@ -139,6 +153,8 @@ class Hub:
         if self._closing:
             return
         self._closing = True
+        if self._stopping is not None and not self._stopping.done():
+            self._stopping.set_result(None)  # joins waiting for a load give up: 1001
         await self.flush()
         for entry in list(self._entries.values()):
             for peer in list(entry.peers):
@@ -249,7 +265,14 @@ class Hub:
                 self._schedule_unload(entry)
 
         try:
-            loaded = await asyncio.shield(entry.ready)
+            if not entry.ready.done():
+                if self._stopping is None:
+                    self._stopping = asyncio.get_running_loop().create_future()
+                # Neither future is cancelled when this join is (others wait for the load).
+                await asyncio.wait((entry.ready, self._stopping), return_when=FIRST_COMPLETED)
+            if self._closing:
+                raise ShuttingDown("server shutting down")
+            loaded = entry.ready.result()
             if peer is not None:
                 if len(entry.peers) >= self.settings.max_connections_per_document:
                     raise TooManyConnections("document has too many connections")
@@ -263,8 +286,7 @@ class Hub:
 
     async def _load(self, entry: _Entry) -> None:
         try:
-            stored = await self.run(self.store.load, entry.name)
-            doc = apply_all(Doc(), stored.updates_in_order())
+            stored, doc = await self.run(_read_document, self.store, entry.name)
         except Exception as exc:
             self.metrics.storage_errors += 1
             log.error("cannot load document", extra={"room": entry.name}, exc_info=exc)

@@ -189,7 +189,7 @@ class Connection:
         if self._close is None:
             self.client_close = code
             if code == CloseCode.MESSAGE_TOO_BIG:
-                self._reject(CloseCode.MESSAGE_TOO_BIG, "message over the size limit")
+                self._reject(CloseCode.MESSAGE_TOO_BIG, "message over --max-message-bytes")
                 return
         self._finish()
 

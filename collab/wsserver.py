@@ -35,7 +35,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 
-__all__ = ["CLOSE_TIMEOUT", "DIRECT", "Direct", "DirectProtocol"]
+__all__ = ["CLOSE_TIMEOUT", "DIRECT", "SHUTDOWN_TIMEOUT", "Direct", "DirectProtocol"]
 
 DIRECT = "collab.direct"
 """The key of the extension in ``scope["extensions"]``; its value is a :class:`Direct`."""
@@ -65,6 +65,9 @@ def _end_turn() -> None:
 
 CLOSE_TIMEOUT = 5.0
 """Seconds a closing peer gets to take what was sent and answer the close frame."""
+
+SHUTDOWN_TIMEOUT = 1.0
+"""Seconds a peer gets to take what was sent when the server shuts down."""
 
 
 class Direct:
@@ -96,7 +99,8 @@ class Direct:
     ) -> None:
         """Deliver every message to ``on_message`` (bytes, or str for a text frame) as it is
         parsed, and the end of the connection to ``on_end`` (the close code the client sent,
-        1005 without one, 1006 when the connection was lost); the endpoint may then return
+        1005 without one, 1006 when the connection was lost without a close frame, 1012 when
+        the server shuts down); the endpoint may then return
         without ending the connection. Messages already queued for ``receive`` are delivered
         first, in order. Neither callback may raise.
         """
@@ -238,16 +242,23 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         self.frames = []
         if self.close_sent:
             return
-        if self.curr_msg_data_type == "text":
-            try:
-                text = data.decode()
-            except UnicodeDecodeError:
-                self.conn.send_close(1007)
-                self.handle_parser_exception()
-                return
+        if self.curr_msg_data_type == "text":  # refused by the owner whatever it holds
+            text = data.decode(errors="replace")
             direct.dispatch({"type": "websocket.receive", "text": text})
         else:
             direct.dispatch({"type": "websocket.receive", "bytes": data})
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.direct is not None and self.direct.detached:
+            # uvicorn reports 1005 (no status) here; no close frame came: 1006 (RFC 6455 7.1.5).
+            self.direct.dispatch({"type": "websocket.disconnect", "code": 1006})
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """uvicorn's, plus an abort after :data:`SHUTDOWN_TIMEOUT` seconds: closing waits for
+        the write buffer to drain, which a client that stopped reading never lets happen."""
+        super().shutdown()
+        self.loop.call_later(SHUTDOWN_TIMEOUT, self.transport.abort)
 
     async def run_asgi(self) -> None:
         """uvicorn's, except that a detached connection outlives the app's return."""

@@ -3,6 +3,8 @@ uvicorn's protocol (the e2e tests run the real one)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -145,3 +147,28 @@ async def test_a_read_waiting_for_a_commit_learns_that_the_room_was_dropped(hub:
         )
         hub.discard(room)
         assert outcome == ["dropped"]
+
+
+async def test_a_join_waiting_for_a_load_gives_up_when_the_hub_closes(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Peers still waiting for their room when the server stops get 1001 like the others,
+    not uvicorn's 1012 after the load."""
+    release = threading.Event()
+    released: list[bool] = []  # False: the load waited in vain for the join to give up
+    load = hub.store.load
+
+    def slow_load(name: str) -> Any:
+        released.append(release.wait(30))
+        return load(name)
+
+    monkeypatch.setattr(hub.store, "load", slow_load)
+    direct = FakeDirect()
+    connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+    opening = asyncio.create_task(connection.open())
+    opening.add_done_callback(lambda _: release.set())  # the load finishes after the join
+    await asyncio.sleep(0)  # one turn: the load is on the database thread now
+    await hub.close()
+    await opening
+    assert released == [True], "the join waited for the load"
+    assert direct.closed == (CloseCode.GOING_AWAY, "server shutting down")

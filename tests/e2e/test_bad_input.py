@@ -466,6 +466,17 @@ async def test_a_peer_that_stops_reading_leaves_the_room(server_factory: Any) ->
         )
 
 
+async def test_a_peer_that_stops_reading_does_not_hold_up_a_shutdown(server_factory: Any) -> None:
+    """Closing waits for the socket to take what was sent; a peer that never reads must be
+    aborted instead of keeping the server until uvicorn's graceful-shutdown timeout."""
+    server: Server = server_factory(extra=["--send-queue-bytes", str(256 * 1024 * 1024)])
+    async with flooded_room(server) as (_reader, _stalled, _sent):
+        status = await asyncio.to_thread(server.stop)
+    log = server.log()
+    assert status == 0, log[-1500:]
+    assert "graceful shutdown exceeded" not in log, log[-1500:]
+
+
 # -- document names --------------------------------------------------------------------------
 
 

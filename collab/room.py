@@ -15,7 +15,13 @@ from pycrdt import Doc
 
 from collab import protocol
 from collab.protocol import ProtocolError
-from collab.updates import Integrator, InvalidUpdate, encode_diff, revives_deleted
+from collab.updates import (
+    EMPTY_STATE_VECTOR,
+    Integrator,
+    InvalidUpdate,
+    encode_diff,
+    revives_deleted,
+)
 
 __all__ = ["AwarenessTooLarge", "Peer", "Room"]
 
@@ -54,6 +60,7 @@ class Room:
         self.doc = doc
         self._integrator = Integrator(doc)
         self._changed = False
+        self._full_sync: bytes | None = None  # sync step 2 for an empty state vector
         # pycrdt calls observers only for transactions that changed the document.
         self._subscription = doc.observe(self._on_change)
         self.tombstone = tombstone
@@ -121,13 +128,22 @@ class Room:
 
     def _on_change(self, event: object) -> None:
         self._changed = True
+        self._full_sync = None
 
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).
 
+        The answer to a fresh client (an empty state vector: the whole document) is kept
+        until the document changes: peers opening a large document together encode it once.
+
         Raises:
             InvalidUpdate: when the state vector cannot be decoded.
         """
+        if state_vector == EMPTY_STATE_VECTOR:
+            if self._full_sync is None:
+                update = encode_diff(self.doc, state_vector)
+                self._full_sync = protocol.encode(protocol.SyncStep2(update))
+            return self._full_sync
         update = encode_diff(self.doc, state_vector)
         return protocol.encode(protocol.SyncStep2(update))
 

@@ -16,6 +16,7 @@ from pycrdt import Doc, get_state, get_update, merge_updates
 from collab.protocol import ByteReader, ProtocolError
 
 __all__ = [
+    "EMPTY_STATE_VECTOR",
     "EMPTY_UPDATE",
     "DocumentCorrupted",
     "Integrator",
@@ -33,6 +34,9 @@ __all__ = [
 
 EMPTY_UPDATE = b"\x00\x00"
 """A v1 update with no structs and an empty delete set."""
+
+EMPTY_STATE_VECTOR = b"\x00"
+"""The state vector of an empty document (no clients)."""
 
 T = TypeVar("T")
 

@@ -23,14 +23,23 @@ class FakePeer:
         self.frames.append(protocol.decode(frame))
 
 
-def edits(doc: Doc[Any], ops: list[tuple[int, str]]) -> list[bytes]:
+def edits_of(doc: Doc[Any], edit: Any) -> list[bytes]:
+    """The updates ``edit()`` makes to ``doc``, one per transaction."""
     updates: list[bytes] = []
     sub = doc.observe(lambda event: updates.append(event.update))
-    text = doc.get("text", type=Text)
-    for position, chunk in ops:
-        text.insert(min(position, len(text)), chunk)
+    edit()
     doc.unobserve(sub)
     return updates
+
+
+def edits(doc: Doc[Any], ops: list[tuple[int, str]]) -> list[bytes]:
+    text = doc.get("text", type=Text)
+
+    def insert_all() -> None:
+        for position, chunk in ops:
+            text.insert(min(position, len(text)), chunk)
+
+    return edits_of(doc, insert_all)
 
 
 def awareness(client_id: int, clock: int, state: object) -> bytes:
@@ -87,6 +96,34 @@ def test_sync_step2_holds_what_the_state_vector_lacks() -> None:
     assert isinstance(reply, protocol.SyncStep2)
     client.apply_update(reply.update)
     assert str(client.get("text", type=Text)) == "abcdef"
+
+
+def test_the_whole_document_sent_to_fresh_peers_follows_every_change() -> None:
+    """The answer to an empty state vector is kept, and dropped when the document changes:
+    by an update, a delete-only update, or structs that waited for a predecessor."""
+    source: Doc[Any] = Doc()
+    first, second, third = edits(source, [(0, "abc"), (3, "def"), (6, "ghi")])
+    text = source.get("text", type=Text)
+    (deletion,) = edits_of(source, lambda: text.__delitem__(slice(0, 2)))
+    room = Room("r", Doc())
+
+    def fresh_text() -> str:
+        reply = protocol.decode(room.sync_step2(b"\x00"))
+        assert isinstance(reply, protocol.SyncStep2)
+        client: Doc[Any] = Doc()
+        client.apply_update(reply.update)
+        return str(client.get("text", type=Text))
+
+    assert fresh_text() == ""
+    room.apply(first)
+    assert fresh_text() == "abc"
+    assert room.sync_step2(b"\x00") is room.sync_step2(b"\x00"), "encoded once"
+    room.apply(third)  # waits for `second`
+    assert fresh_text() == "abc"
+    room.apply(second)
+    assert fresh_text() == "abcdefghi"
+    room.apply(deletion)
+    assert fresh_text() == "cdefghi"
 
 
 def test_broadcast_skips_the_origin() -> None:

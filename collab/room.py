@@ -26,6 +26,10 @@ from collab.updates import (
 __all__ = ["AwarenessTooLarge", "Peer", "Room"]
 
 
+_NO_CLIENTS: set[int] = set()
+"""The awareness client ids of a peer that announced none (shared: never added to)."""
+
+
 class Peer(Protocol):
     """What a room needs of a connection: a queue to put frames on, without waiting."""
 
@@ -80,7 +84,7 @@ class Room:
         The server's own sync step 1 makes a reconnecting client answer with sync step 2,
         which carries the edits it made offline (y-protocols ``sync.js``).
         """
-        self.peers[peer] = set()
+        self.peers[peer] = _NO_CLIENTS
         peer.send(protocol.encode(protocol.SyncStep1(self.doc.get_state())))
         states = self.awareness_frame()
         if states is not None:
@@ -175,7 +179,9 @@ class Room:
                     )
         # A client id belongs to the first connection that announces it: the y-websocket
         # client re-broadcasts every state it receives, so later announcers are relays.
-        owned = self.peers.setdefault(peer, set())
+        owned = self.peers.get(peer, _NO_CLIENTS)
+        if owned is _NO_CLIENTS:
+            owned = self.peers[peer] = set()
         for entry in entries:
             owner = self.owners.get(entry.client_id)
             if entry.state is None:

@@ -99,7 +99,7 @@ class Connection:
         "bucket",
         "client_close",
         "direct",
-        "ended",
+        "finished",
         "grant",
         "hub",
         "id",
@@ -132,7 +132,7 @@ class Connection:
         self._expiry: asyncio.TimerHandle | None = None
         self._close: tuple[int, str] | None = None
         self.client_close: int | None = None  # the code of a close the client started
-        self.ended = False  # left the room: closed by either side
+        self.finished = False  # left the room: closed by either side
 
     # -- Peer --------------------------------------------------------------------------------
 
@@ -180,11 +180,11 @@ class Connection:
                 self._expiry = asyncio.get_running_loop().call_later(
                     delay, self.close, CloseCode.UNAUTHORIZED, "access token expired"
                 )
-            self.direct.detach(self._on_message, self._on_end)
+            self.direct.detach(self)
             return
         self._finish()
 
-    def _on_end(self, code: int) -> None:
+    def ended(self, code: int) -> None:
         """The client closed the connection with ``code``, or it was lost (1006)."""
         if self._close is None:
             self.client_close = code
@@ -195,16 +195,16 @@ class Connection:
 
     def _finish(self) -> None:
         """Leave the room (once) and log the end of the connection."""
-        if self.ended:
+        if self.finished:
             return
-        self.ended = True
+        self.finished = True
         if self._expiry is not None:
             self._expiry.cancel()
         if self._leave is not None:
             self._leave()
         log.info("connection closed", extra=self.closed_event())
 
-    def _on_message(self, message: bytes | str) -> None:
+    def received(self, message: bytes | str) -> None:
         if self._close is not None or self.room is None:
             return
         if isinstance(message, str):

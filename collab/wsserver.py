@@ -26,8 +26,7 @@ Run it with ``uvicorn.Config(ws=DirectProtocol)`` (``collab serve`` does).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -35,7 +34,14 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 
-__all__ = ["CLOSE_TIMEOUT", "DIRECT", "SHUTDOWN_TIMEOUT", "Direct", "DirectProtocol"]
+__all__ = [
+    "CLOSE_TIMEOUT",
+    "DIRECT",
+    "SHUTDOWN_TIMEOUT",
+    "Direct",
+    "DirectProtocol",
+    "Owner",
+]
 
 DIRECT = "collab.direct"
 """The key of the extension in ``scope["extensions"]``; its value is a :class:`Direct`."""
@@ -70,6 +76,18 @@ SHUTDOWN_TIMEOUT = 1.0
 """Seconds a peer gets to take what was sent when the server shuts down."""
 
 
+class Owner(Protocol):
+    """What a detached connection is handed to (see :meth:`Direct.detach`); neither method
+    may raise."""
+
+    def received(self, message: bytes | str) -> None:
+        """One complete message: bytes, or str for a text frame."""
+
+    def ended(self, code: int) -> None:
+        """The end of the connection: the close code the client sent, 1005 without one,
+        1006 when it was lost without a close frame, 1012 when the server shuts down."""
+
+
 class Direct:
     """Synchronous sends and receives on one WebSocket connection (see the module docstring).
 
@@ -79,35 +97,30 @@ class Direct:
     uvicorn sends later (a close frame), is kept.
     """
 
-    __slots__ = ("_ended", "_later", "_later_bytes", "_on_end", "_on_message", "_protocol")
+    __slots__ = ("_ended", "_later", "_later_bytes", "_owner", "_protocol")
 
     def __init__(self, protocol: DirectProtocol) -> None:
         self._protocol = protocol
         self._later: list[bytes] | None = None  # None: nothing written yet in this turn
         self._later_bytes = 0
-        self._on_message: Callable[[bytes | str], None] | None = None
-        self._on_end: Callable[[int], None] | None = None
+        self._owner: Owner | None = None
         self._ended = False
 
     @property
     def detached(self) -> bool:
         """Whether :meth:`detach` handed the connection over."""
-        return self._on_message is not None
+        return self._owner is not None
 
-    def detach(
-        self, on_message: Callable[[bytes | str], None], on_end: Callable[[int], None]
-    ) -> None:
-        """Deliver every message to ``on_message`` (bytes, or str for a text frame) as it is
-        parsed, and the end of the connection to ``on_end`` (the close code the client sent,
-        1005 without one, 1006 when the connection was lost without a close frame, 1012 when
-        the server shuts down); the endpoint may then return
-        without ending the connection. Messages already queued for ``receive`` are delivered
-        first, in order. Neither callback may raise.
+    def detach(self, owner: Owner) -> None:
+        """Deliver every message to ``owner.received`` as it is parsed, and the end of the
+        connection to ``owner.ended``; the endpoint may then return without ending the
+        connection. Messages already queued for ``receive`` are delivered first, in order.
         """
         protocol = self._protocol
         queue = protocol.queue
-        self._on_message, self._on_end = on_message, on_end
+        self._owner = owner
         protocol.queue = _Dispatch(self)  # type: ignore[assignment]
+        protocol.response = None  # type: ignore[assignment]  # the accept was sent
         while not queue.empty():
             self.dispatch(queue.get_nowait())
         if protocol.read_paused:  # uvicorn pauses reading while its queue holds messages
@@ -117,7 +130,7 @@ class Direct:
     def binary(self, message: bytes) -> None:
         """Pass one binary message to the owner (the hot path of :meth:`dispatch`)."""
         if not self._ended:
-            self._on_message(message)  # type: ignore[misc]
+            self._owner.received(message)  # type: ignore[union-attr]
 
     def dispatch(self, event: Any) -> None:
         """Pass one ASGI receive event to the callbacks (see :meth:`detach`)."""
@@ -126,12 +139,12 @@ class Direct:
         kind = event["type"]
         if kind == "websocket.receive":
             message = event.get("bytes")
-            assert self._on_message is not None
-            self._on_message(message if message is not None else event["text"])
+            assert self._owner is not None
+            self._owner.received(message if message is not None else event["text"])
         elif kind == "websocket.disconnect":
             self._ended = True
-            assert self._on_end is not None
-            self._on_end(event.get("code", 1005))
+            assert self._owner is not None
+            self._owner.ended(event.get("code", 1005))
 
     def close(self, code: int, reason: str) -> None:
         """Send what is buffered, then a close frame with ``code`` and ``reason`` (at most
@@ -224,7 +237,10 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         scope: Any = getattr(self, "scope", None)
         if scope is not None:  # None: the handshake was refused before the app ran
             self.direct = scope["extensions"][DIRECT] = Direct(self)
-        self.request = None  # type: ignore[assignment]  # the handshake's headers: not needed now
+        # The handshake's headers are in the scope now; websockets' parser keeps the request
+        # for the connection's life, so empty it (1.5 KiB per connection).
+        event.headers.clear()
+        self.request = None  # type: ignore[assignment]
 
     def handle_bytes(self, event: Frame) -> None:
         direct = self.direct

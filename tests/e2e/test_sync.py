@@ -480,6 +480,7 @@ async def test_messages_sent_before_the_room_loaded_are_processed(
         async with NodePeer(server.ws_url, "early") as late:
             states = (await late.call("wait_awareness", count=2))["states"]
             assert states["999"] == {"user": "early"}
+            await late.call("wait_synced")  # awareness comes first, at join
             doc = (await late.call("get_json", types={"text": "text", "notes": "text"}))["json"]
             assert doc == {"text": "stored. " * 500, "notes": "early bird"}
     finally:

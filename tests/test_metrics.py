@@ -38,12 +38,16 @@ def test_histograms_count_each_value_in_the_first_bucket_it_fits() -> None:
 def test_message_counters_by_type() -> None:
     metrics = Metrics(lambda: 3, lambda: 7)
     metrics.received(b"\x00\x02\x02\x00\x00")
-    metrics.sent(b"\x01\x01\x00")
+    update = b"\x00\x02\x02\x00\x00"
+    for frame in (update, update, b"\x01\x01\x00", update):  # a broadcast, then others
+        metrics.sent(frame)
     metrics.closes[1013] += 1
     seen = samples(metrics)
     assert seen[("collab_messages_received_total", (("type", "update"),))] == 1
     assert seen[("collab_bytes_received_total", (("type", "update"),))] == 5
     assert seen[("collab_messages_sent_total", (("type", "awareness"),))] == 1
+    assert seen[("collab_messages_sent_total", (("type", "update"),))] == 3
+    assert seen[("collab_bytes_sent_total", (("type", "update"),))] == 15
     assert seen[("collab_closes_total", (("code", "1013"),))] == 1
     assert seen[("collab_open_rooms", ())] == 3
     assert seen[("collab_peers", ())] == 7

@@ -38,7 +38,7 @@ from collab.room import AwarenessTooLarge, Room
 from collab.settings import Settings
 from collab.store import StoreError
 from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs
-from collab.wsserver import DIRECT, Direct
+from collab.wsserver import DIRECT, FULL, SENT, Direct
 
 __all__ = ["CloseCode", "sync_endpoint"]
 
@@ -140,12 +140,11 @@ class Connection:
         """Send ``frame`` now; a send queue over its limit closes the peer with 1013."""
         if self._close is not None:
             return
-        queued = self.direct.buffered()
-        if queued and queued + len(frame) > self.queue_limit:
-            self._reject(CloseCode.TRY_AGAIN_LATER, "peer too slow: send queue full")
-            return
-        if self.direct.write(frame):
+        outcome = self.direct.write(frame, self.queue_limit)
+        if outcome == SENT:
             self.hub.metrics.sent(frame)
+        elif outcome == FULL:
+            self._reject(CloseCode.TRY_AGAIN_LATER, "peer too slow: send queue full")
 
     def close(self, code: int, reason: str) -> None:
         """Send the close frame after the frames already sent (the first request wins), and

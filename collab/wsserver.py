@@ -7,8 +7,8 @@ task with its middleware frames (about 10 KiB). The extension :data:`DIRECT` in 
 scope (ASGI lets servers add extensions there) is a :class:`Direct`:
 
 * :meth:`Direct.write` sends a binary frame without awaiting (the frames after the first in one
-  event-loop turn leave in one system call), and :meth:`Direct.buffered` tells how many bytes
-  wait to be taken by the socket, so the endpoint bounds that buffer (its send queue);
+  event-loop turn leave in one system call), unless the bytes waiting to be taken by the socket
+  would pass the given limit (the peer's bounded send queue);
 * :meth:`Direct.detach` hands the connection over to two callbacks, one per message and one
   for the end, after which the endpoint returns: the connection lives on without an ASGI task,
   :meth:`Direct.close` closes it, and :meth:`Direct.pause_reading` and
@@ -35,8 +35,11 @@ from websockets.http11 import Request
 from websockets.protocol import State
 
 __all__ = [
+    "CLOSED",
     "CLOSE_TIMEOUT",
     "DIRECT",
+    "FULL",
+    "SENT",
     "SHUTDOWN_TIMEOUT",
     "Direct",
     "DirectProtocol",
@@ -74,6 +77,9 @@ CLOSE_TIMEOUT = 5.0
 
 SHUTDOWN_TIMEOUT = 1.0
 """Seconds a peer gets to take what was sent when the server shuts down."""
+
+SENT, FULL, CLOSED = 1, 2, 3
+"""What :meth:`Direct.write` did."""
 
 
 class Owner(Protocol):
@@ -172,28 +178,34 @@ class Direct:
         if not self._protocol.transport.is_closing():
             self._protocol.transport.resume_reading()
 
-    def write(self, payload: bytes) -> bool:
-        """Send ``payload`` as one binary frame (the transport buffers what the socket does
-        not take at once).
+    def write(self, payload: bytes, limit: int) -> int:
+        """Send ``payload`` as one binary frame, unless the bytes waiting for the socket (the
+        transport's buffer: the peer's send queue) would pass ``limit`` with it; while nothing
+        waits, any frame goes.
 
         Returns:
-            ``False`` when the connection is closing or closed and nothing was sent.
+            :data:`SENT`, :data:`FULL` (nothing sent: the peer reads too slowly) or
+            :data:`CLOSED` (the connection is closing or closed; nothing sent).
         """
         protocol = self._protocol
         transport = protocol.transport
-        if protocol.close_sent or protocol.conn.state is not State.OPEN or transport.is_closing():
-            return False
+        if self._ended or protocol.close_sent or transport.is_closing():
+            return CLOSED
         wire = _framed(payload)
-        if self._later is None:
+        queued = transport.get_write_buffer_size() + self._later_bytes
+        if queued and queued + len(wire) > limit:
+            return FULL
+        later = self._later
+        if later is None:
             self._later = []
             if not _touched:
                 protocol.loop.call_soon(_end_turn)
             _touched.append(self)
             transport.write(wire)
         else:
-            self._later.append(wire)
+            later.append(wire)
             self._later_bytes += len(wire)
-        return True
+        return SENT
 
     def flush(self) -> None:
         """Hand the frames held back in this turn to the transport now."""
@@ -202,10 +214,6 @@ class Direct:
         transport = self._protocol.transport
         if later and not transport.is_closing():
             transport.write(later[0] if len(later) == 1 else b"".join(later))
-
-    def buffered(self) -> int:
-        """Bytes written but not yet taken by the socket."""
-        return self._protocol.transport.get_write_buffer_size() + self._later_bytes
 
 
 class _Dispatch:

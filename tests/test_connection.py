@@ -19,6 +19,7 @@ from collab.hub import Hub
 from collab.settings import Settings
 from collab.store import Store
 from collab.websocket import CloseCode, Connection
+from collab.wsserver import SENT
 
 
 class FakeDirect:
@@ -30,12 +31,9 @@ class FakeDirect:
         self.pauses = 0
         self.closed: tuple[int, str] | None = None
 
-    def write(self, payload: bytes) -> bool:
+    def write(self, payload: bytes, limit: int) -> int:
         self.sent.append(payload)
-        return True
-
-    def buffered(self) -> int:
-        return 0
+        return SENT
 
     def flush(self) -> None:
         pass

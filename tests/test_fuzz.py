@@ -57,6 +57,7 @@ from collab.settings import Settings
 from collab.store import Store
 from collab.updates import DocumentCorrupted, InvalidUpdate, apply_all
 from collab.websocket import Connection, _Refused
+from collab.wsserver import SENT
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT.parent / "shared" / "data" / "friendsforever_flat.json.gz"
@@ -442,11 +443,8 @@ def _carries_update(frame: bytes) -> bool:
 class NullSocket:
     """A connection's direct sends into nothing: the socket takes every frame at once."""
 
-    def write(self, payload: bytes) -> bool:
-        return True
-
-    def buffered(self) -> int:
-        return 0
+    def write(self, payload: bytes, limit: int) -> int:
+        return SENT
 
 
 async def fuzz_in_process(

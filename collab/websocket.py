@@ -204,6 +204,7 @@ class Connection:
         log.info("connection closed", extra=self.closed_event())
 
     def received(self, message: bytes | str) -> None:
+        """One message from the client: binary frames are taken, text frames refused (1003)."""
         if self._close is not None or self.room is None:
             return
         if isinstance(message, str):

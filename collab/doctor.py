@@ -121,7 +121,7 @@ def _check(conn: sqlite3.Connection, path: Path, report: Report, decode: bool) -
         found += f" has {real_count} / {real_size}"
         if count < real_count and size < real_size:
             # The server writes counters at checkpoints (a second at most behind its commits),
-            # and a crash may lose the last ones: it sets them right when it opens the document.
+            # and a crash may lose the last ones: it recounts them when it starts after one.
             report.summary.append(f"note: {found} (counters not written yet)")
         else:
             report.problems.append(found)

@@ -103,7 +103,8 @@ class Metrics(Collector):
         )
         self.fanout_seconds = Histogram(
             "collab_fanout_seconds",
-            "Time from an update's arrival to its relay to the other peers (commit included).",
+            "Time from the arrival of a commit batch's first update to its relay (commit"
+            " included), one sample per batch.",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
         )
         self.registry.register(self)

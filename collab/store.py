@@ -7,8 +7,9 @@ Layout (one SQLite file, WAL mode):
   ``updates`` (log rows since the last compaction). The row is created in the transaction of
   the document's first update; its counters are kept in memory and written at the next
   :meth:`Store.checkpoint`, read, compaction or close (a commit then writes two pages, not
-  four: half the cost of a one-update commit). A crash loses only those counters; loading
-  the document sets them right again (see :meth:`Store.load`).
+  four: half the cost of a one-update commit). A crash loses only those counters: the
+  database's ``user_version`` is 1 from the first append until a clean :meth:`Store.close`,
+  and a store opened on a database left at 1 recounts every document from its log.
 * ``updates``: the append-only log of raw Yjs v1 updates, ``id`` ordered, ``name`` indexed.
 * ``snapshots``: at most one compacted state (a Yjs v1 update) per document, the last log
   id it merged and ``covers_until``, the ``created_at`` of the newest update merged.
@@ -182,17 +183,24 @@ class Store:
                 self.db.execute("PRAGMA wal_autocheckpoint=0")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(self.db)
+            if self.db.execute("PRAGMA user_version").fetchone()[0] == _COUNTS_PENDING:
+                with self.db.atomic():  # not closed cleanly: counters may be missing
+                    self.db.execute(_RECOUNT)
+                    self.db.execute("PRAGMA user_version = 0")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         # Appended but not yet in `documents`: name -> [updates, bytes, newest created_at].
         self._counts: dict[str, list[float]] = {}
         self._known: set[str] = set()  # names whose `documents` row exists
+        self._marked = False  # user_version set to _COUNTS_PENDING since opening
 
     def close(self) -> None:
         """Write the document counters, then close the connection (after a WAL checkpoint,
         so the file stands alone)."""
-        with contextlib.suppress(StoreError):
+        with contextlib.suppress(StoreError, sqlite3.Error):
             self._write_counts()
+            if self._marked:
+                self.db.execute("PRAGMA user_version = 0")
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
@@ -226,33 +234,21 @@ class Store:
     def load(self, name: str) -> StoredDocument:
         """Read everything a room needs to rebuild document ``name`` (empty if unknown).
 
-        Its ``documents`` counters are set from what was read when they differ (after a
-        crash lost some, see the module docstring).
-
         Raises:
             StoreError: on a database failure.
         """
-        self._write_counts()
-        with self._errors("load"), self.db.atomic():
+        with self._errors("load"):
             snapshot_row = self.db.execute(
                 "SELECT data FROM snapshots WHERE name = ?", [name]
             ).fetchone()
             # Every remaining row follows the snapshot, or waits for a predecessor.
-            updates = [data for _, data in self._log(name)]
+            rows = self._log(name)
             tombstone = self.db.execute(
                 "SELECT data FROM tombstones WHERE name = ?", [name]
             ).fetchone()
-            snapshot = snapshot_row[0] if snapshot_row else None
-            size = len(snapshot or b"") + sum(map(len, updates))
-            self.db.execute(
-                "UPDATE documents SET updates = ?2, size_bytes = ?3, updated_at = max(updated_at,"
-                " coalesce((SELECT max(created_at) FROM updates WHERE name = ?1), 0))"
-                " WHERE name = ?1 AND (updates != ?2 OR size_bytes != ?3)",
-                [name, len(updates), size],
-            )
         return StoredDocument(
-            snapshot=snapshot,
-            updates=updates,
+            snapshot=snapshot_row[0] if snapshot_row else None,
+            updates=[data for _, data in rows],
             tombstone=tombstone[0] if tombstone else None,
         )
 
@@ -377,6 +373,9 @@ class Store:
                 execute(_APPEND_UPDATES, [blob, now, rows])
             if new:
                 execute(_CREATE_DOCUMENTS, [now, json.dumps(new)])
+            if not self._marked:
+                execute(f"PRAGMA user_version = {_COUNTS_PENDING}")
+        self._marked = True
         self._known.update(new)
         for name, (count, size) in per_doc.items():
             counts = self._counts.setdefault(name, [0, 0, now])
@@ -535,6 +534,19 @@ _APPEND_TO_ONE = (
     " 1 + sum(value) OVER (ORDER BY key) - value AS start FROM json_each(?4)) ORDER BY key"
 )
 """:data:`_APPEND_UPDATES` for updates of one document ?1: ?4 is a JSON array of lengths."""
+
+_COUNTS_PENDING = 1
+"""``PRAGMA user_version`` while counters may wait in memory (see the module docstring)."""
+
+_RECOUNT = (
+    "UPDATE documents SET"
+    " updates = (SELECT count(*) FROM updates u WHERE u.name = documents.name),"
+    " size_bytes = coalesce((SELECT length(data) FROM snapshots s WHERE s.name = documents.name),"
+    " 0) + coalesce((SELECT sum(length(data)) FROM updates u WHERE u.name = documents.name), 0),"
+    " updated_at = max(updated_at,"
+    " coalesce((SELECT max(created_at) FROM updates u WHERE u.name = documents.name), 0))"
+)
+"""Set every document's counters from its snapshot and log (one statement, one step)."""
 
 _CREATE_DOCUMENTS = (
     "INSERT INTO documents (name, created_at, updated_at, size_bytes, updates)"

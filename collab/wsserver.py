@@ -273,9 +273,10 @@ class DirectProtocol(WebSocketsSansIOProtocol):
             direct.dispatch({"type": "websocket.receive", "bytes": data})
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.direct is not None and self.direct.detached:
-            # uvicorn reports 1005 (no status) here; no close frame came: 1006 (RFC 6455 7.1.5).
-            self.direct.dispatch({"type": "websocket.disconnect", "code": 1006})
+        # uvicorn reports 1005 (no status) here; no close frame came: 1006 (RFC 6455 7.1.5).
+        # The first disconnect counts: one the client's close frame queued before stays.
+        if self.direct is not None:
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
         super().connection_lost(exc)
 
     def shutdown(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -159,29 +160,32 @@ def test_unusable_database_is_a_store_error(tmp_path: Path) -> None:
         Store(bad)
 
 
-def test_counters_lost_in_a_crash_are_set_right_when_the_document_loads(tmp_path: Path) -> None:
+def test_counters_lost_in_a_crash_are_recounted_when_the_database_opens(tmp_path: Path) -> None:
     """Counters wait in memory until a checkpoint; a crash loses them, never a row."""
     path = tmp_path / "collab.db"
     crashed = Store(path)  # never closed: the process "dies" with counters unwritten
     crashed.append([("d", b"\x00\x00"), ("d", b"\x00\x00\x00")])
-    assert crashed.get("d") == crashed.get("d")  # a read in the same process writes them
-    crashed.append([("d", b"\x00\x00")])
+    crashed.checkpoint()
+    crashed.append([("d", b"\x00\x00"), ("e", b"\x00\x00")])
+    on_disk = sqlite3.connect(path).execute("SELECT name, updates FROM documents").fetchall()
+    assert sorted(on_disk) == [("d", 2), ("e", 0)], "the last counters were never written"
     reopened = Store(path)
-    stale = reopened.get("d")
-    assert stale is not None and (stale.updates, stale.size_bytes) == (2, 5)
-    assert len(reopened.load("d").updates) == 3
-    record = reopened.get("d")
-    assert record is not None and (record.updates, record.size_bytes) == (3, 7)
-    assert record.updated_at >= stale.updated_at
+    for name, updates, size in (("d", 3, 7), ("e", 1, 2)):
+        record = reopened.get(name)
+        assert record is not None and (record.updates, record.size_bytes) == (updates, size)
+    reopened.close()
+    clean = Store(path)  # closed cleanly: nothing to recount
+    assert clean.db.execute("PRAGMA user_version").fetchone()[0] == 0
+    record = clean.get("d")
+    assert record is not None and record.updates == 3
 
 
 def test_a_checkpoint_writes_the_counters_for_other_readers(tmp_path: Path) -> None:
     path = tmp_path / "collab.db"
     store = Store(path)
     store.append([("new", b"\x00\x00")])
-    other = Store(path)
-    created = other.get("new")
-    assert created is not None and created.updates == 0  # the row exists from the first commit
+    other = sqlite3.connect(path)  # another process: doctor, export --db
+    query = "SELECT updates, size_bytes FROM documents WHERE name = 'new'"
+    assert other.execute(query).fetchall() == [(0, 0)], "the row exists from the first commit"
     store.checkpoint()
-    record = other.get("new")
-    assert record is not None and (record.updates, record.size_bytes) == (1, 2)
+    assert other.execute(query).fetchall() == [(1, 2)]

@@ -438,6 +438,21 @@ async def flooded_room(server: Server) -> AsyncIterator[tuple[PyClient, StalledP
             stalled.close()
 
 
+async def test_a_connection_lost_while_its_room_loads_is_logged_1006(server: Server) -> None:
+    """Lost before the connection joined (the room is loading on the database thread): the
+    end is still a lost connection (1006), not a close without status (1005)."""
+    mark = len(server.log())
+    ws = await websockets.connect(f"{server.ws_url}/fresh", max_size=None)
+    ws.transport.abort()  # no close frame, at once: the join is still waiting for the load
+
+    def closed_line() -> str | None:
+        lines = server.log()[mark:].splitlines()
+        return next((line for line in lines if "connection closed" in line), None)
+
+    line = await eventually(closed_line, "the end of the connection to be logged", 20.0)
+    assert "code=1006" in line, line
+
+
 async def test_a_peer_that_stops_reading_is_closed_with_1013(server_factory: Any) -> None:
     server: Server = server_factory(extra=["--send-queue-bytes", str(512 * 1024)])
     async with flooded_room(server) as (_reader, stalled, sent):

@@ -247,7 +247,7 @@ class Hub:
         if entry.unload is not None:
             entry.unload.cancel()
             entry.unload = None
-        room: Room | None = None
+        joined: Room | None = None  # the room ``peer`` joined
         left = False
 
         def leave() -> None:
@@ -257,9 +257,9 @@ class Hub:
             left = True
             if peer is not None:
                 self.connections -= 1
-                if room is not None and peer in entry.peers:
+                if joined is not None and peer in entry.peers:
                     entry.peers.discard(peer)
-                    room.leave(peer)
+                    joined.leave(peer)
             entry.users -= 1
             if entry.users == 0 and self._entries.get(name) is entry:
                 self._schedule_unload(entry)
@@ -277,7 +277,7 @@ class Hub:
                 if len(entry.peers) >= self.settings.max_connections_per_document:
                     raise TooManyConnections("document has too many connections")
                 entry.peers.add(peer)
-                room = loaded
+                joined = loaded
                 loaded.join(peer)
         except BaseException:
             leave()

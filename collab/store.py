@@ -347,30 +347,29 @@ class Store:
         updates = [update for _, update in batch]
         blob = b"".join(updates)
         names = {name for name, _ in batch}
+        now = time.time()
         per_doc: dict[str, list[int]] = {}
+        sql: str
+        params: list[object]
         if len(names) == 1:
             (name,) = names
             per_doc[name] = [len(batch), len(blob)]
-            rows = json.dumps(list(map(len, updates)))
+            if len(batch) == 1:
+                sql = "INSERT INTO updates (name, data, created_at) VALUES (?, ?, ?)"
+                params = [name, blob, now]
+            else:
+                sql, params = _APPEND_TO_ONE, [name, blob, now, json.dumps([*map(len, updates)])]
         else:
             for name, update in batch:
                 stats = per_doc.setdefault(name, [0, 0])
                 stats[0] += 1
                 stats[1] += len(update)
             rows = json.dumps([[name, len(update)] for name, update in batch])
+            sql, params = _APPEND_UPDATES, [blob, now, rows]
         new = [name for name in per_doc if name not in self._known]
-        now = time.time()
         with self._errors("commit"), self.db.atomic():
             execute = self.db.conn.execute
-            if len(batch) == 1:
-                execute(
-                    "INSERT INTO updates (name, data, created_at) VALUES (?, ?, ?)",
-                    [batch[0][0], blob, now],
-                )
-            elif len(names) == 1:
-                execute(_APPEND_TO_ONE, [name, blob, now, rows])
-            else:
-                execute(_APPEND_UPDATES, [blob, now, rows])
+            execute(sql, params)
             if new:
                 execute(_CREATE_DOCUMENTS, [now, json.dumps(new)])
             if not self._marked:

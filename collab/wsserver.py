@@ -133,24 +133,20 @@ class Direct:
             protocol.read_paused = False
             self.resume_reading()
 
-    def binary(self, message: bytes) -> None:
-        """Pass one binary message to the owner (the hot path of :meth:`dispatch`)."""
+    def deliver(self, message: bytes | str) -> None:
+        """Pass one message to the owner, unless the connection ended."""
         if not self._ended:
             self._owner.received(message)  # type: ignore[union-attr]
 
     def dispatch(self, event: Any) -> None:
-        """Pass one ASGI receive event to the callbacks (see :meth:`detach`)."""
-        if self._ended:
-            return
+        """Pass one ASGI receive event to the owner (see :meth:`detach`)."""
         kind = event["type"]
         if kind == "websocket.receive":
             message = event.get("bytes")
-            assert self._owner is not None
-            self._owner.received(message if message is not None else event["text"])
-        elif kind == "websocket.disconnect":
+            self.deliver(message if message is not None else event["text"])
+        elif kind == "websocket.disconnect" and not self._ended:
             self._ended = True
-            assert self._owner is not None
-            self._owner.ended(event.get("code", 1005))
+            self._owner.ended(event.get("code", 1005))  # type: ignore[union-attr]
 
     def close(self, code: int, reason: str) -> None:
         """Send what is buffered, then a close frame with ``code`` and ``reason`` (at most
@@ -253,7 +249,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
     def handle_bytes(self, event: Frame) -> None:
         direct = self.direct
         if direct is not None and direct.detached and event.fin and not self.close_sent:
-            direct.binary(bytes(event.data))
+            direct.deliver(bytes(event.data))
         else:
             super().handle_bytes(event)  # queued, or fragmented: uvicorn joins the parts
 
@@ -267,10 +263,9 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         if self.close_sent:
             return
         if self.curr_msg_data_type == "text":  # refused by the owner whatever it holds
-            text = data.decode(errors="replace")
-            direct.dispatch({"type": "websocket.receive", "text": text})
+            direct.deliver(data.decode(errors="replace"))
         else:
-            direct.dispatch({"type": "websocket.receive", "bytes": data})
+            direct.deliver(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         # uvicorn reports 1005 (no status) here; no close frame came: 1006 (RFC 6455 7.1.5).

@@ -152,11 +152,12 @@ async def test_a_join_waiting_for_a_load_gives_up_when_the_hub_closes(
 ) -> None:
     """Peers still waiting for their room when the server stops get 1001 like the others,
     not uvicorn's 1012 after the load."""
-    release = threading.Event()
+    loading, release = threading.Event(), threading.Event()
     released: list[bool] = []  # False: the load waited in vain for the join to give up
     load = hub.store.load
 
     def slow_load(name: str) -> Any:
+        loading.set()
         released.append(release.wait(30))
         return load(name)
 
@@ -165,7 +166,7 @@ async def test_a_join_waiting_for_a_load_gives_up_when_the_hub_closes(
     connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
     opening = asyncio.create_task(connection.open())
     opening.add_done_callback(lambda _: release.set())  # the load finishes after the join
-    await asyncio.sleep(0)  # one turn: the load is on the database thread now
+    assert await asyncio.to_thread(loading.wait, 30), "the load never started"
     await hub.close()
     await opening
     assert released == [True], "the join waited for the load"

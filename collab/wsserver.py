@@ -14,8 +14,10 @@ scope (ASGI lets servers add extensions there) is a :class:`Direct`:
   :meth:`Direct.close` closes it, and :meth:`Direct.pause_reading` and
   :meth:`Direct.resume_reading` give the owner flow control.
 
-The handshake, close handshake, keepalive pings and everything else are uvicorn's sans-I/O
-protocol.
+A connection that was just read in bulk (:data:`_YIELD_BYTES`) reads no more in that event-loop
+turn (:meth:`Direct.yield_turn`), so that a client sending as fast as it can does not starve the
+commits of what it sent. The handshake, close handshake, keepalive pings and everything else are
+uvicorn's sans-I/O protocol.
 
 Server frames are not masked (RFC 6455 section 5.1), so the bytes of a frame are the same for
 every peer: the last frame's serialization is reused while the same payload is written to
@@ -72,6 +74,9 @@ def _end_turn() -> None:
         sender.flush()
 
 
+_YIELD_BYTES = 64 * 1024
+"""A read at least this large ends the connection's reading for the event-loop turn."""
+
 CLOSE_TIMEOUT = 5.0
 """Seconds a closing peer gets to take what was sent and answer the close frame."""
 
@@ -103,7 +108,7 @@ class Direct:
     uvicorn sends later (a close frame), is kept.
     """
 
-    __slots__ = ("_ended", "_later", "_later_bytes", "_owner", "_protocol")
+    __slots__ = ("_ended", "_held", "_later", "_later_bytes", "_owner", "_protocol")
 
     def __init__(self, protocol: DirectProtocol) -> None:
         self._protocol = protocol
@@ -111,6 +116,7 @@ class Direct:
         self._later_bytes = 0
         self._owner: Owner | None = None
         self._ended = False
+        self._held = False  # the owner paused reading
 
     @property
     def detached(self) -> bool:
@@ -167,11 +173,24 @@ class Direct:
 
     def pause_reading(self) -> None:
         """Stop reading from the socket (the peer's writes then back up into TCP)."""
+        self._held = True
         self._protocol.transport.pause_reading()
 
     def resume_reading(self) -> None:
         """Read from the socket again."""
+        self._held = False
         if not self._protocol.transport.is_closing():
+            self._protocol.transport.resume_reading()
+
+    def yield_turn(self) -> None:
+        """Read no more in this event-loop turn: reading resumes in the next one, unless the
+        owner paused it meanwhile."""
+        transport = self._protocol.transport
+        transport.pause_reading()
+        self._protocol.loop.call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        if not (self._held or self._protocol.transport.is_closing()):
             self._protocol.transport.resume_reading()
 
     def write(self, payload: bytes, limit: int) -> int:
@@ -235,6 +254,18 @@ class DirectProtocol(WebSocketsSansIOProtocol):
     """
 
     direct: Direct | None = None
+
+    def data_received(self, data: bytes) -> None:
+        """uvicorn's, then, after a large read, no more reading in this event-loop turn.
+
+        libuv reads a socket again at once while its 256 KB buffer comes back full, up to
+        32 times: a client sending as fast as it can would be read for seconds in one turn,
+        with the commits of what it sent and every other connection waiting behind it.
+        """
+        super().data_received(data)
+        direct = self.direct
+        if len(data) >= _YIELD_BYTES and direct is not None and direct.detached:
+            direct.yield_turn()
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

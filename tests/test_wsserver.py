@@ -1,0 +1,65 @@
+"""``Direct``'s read flow control, driven without sockets: a fake transport records pauses
+(the e2e tests run the real uvicorn protocol)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from collab.wsserver import Direct, DirectProtocol
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.reading = True
+        self.closing = False
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class FakeProtocol:
+    def __init__(self) -> None:
+        self.transport = FakeTransport()
+        self.loop = asyncio.get_running_loop()
+
+
+def direct_on_fake() -> tuple[Direct, FakeTransport]:
+    protocol = FakeProtocol()
+    return Direct(cast(DirectProtocol, cast(Any, protocol))), protocol.transport
+
+
+async def next_turn() -> None:
+    await asyncio.sleep(0)  # callbacks scheduled with call_soon before this ran meanwhile
+
+
+async def test_a_yielded_turn_reads_again_in_the_next_turn() -> None:
+    direct, transport = direct_on_fake()
+    direct.yield_turn()
+    assert not transport.reading
+    await next_turn()
+    assert transport.reading
+
+
+async def test_a_yielded_turn_keeps_the_owners_pause() -> None:
+    direct, transport = direct_on_fake()
+    direct.yield_turn()
+    direct.pause_reading()  # e.g. the hub is congested
+    await next_turn()
+    assert not transport.reading
+    direct.resume_reading()
+    assert transport.reading
+
+
+async def test_a_closing_connection_is_not_resumed() -> None:
+    direct, transport = direct_on_fake()
+    direct.yield_turn()
+    transport.closing = True
+    await next_turn()
+    assert not transport.reading

@@ -29,7 +29,6 @@ from typing import Any, Protocol, TypeVar
 
 from pycrdt import Doc
 
-from collab import protocol
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
@@ -441,7 +440,7 @@ class Hub:
             entry.pending -= 1
             entry.log_rows += 1
             entry.log_bytes += len(update)
-            room.broadcast(protocol.encode(protocol.Update(update)), exclude=origin)
+            room.relay(update, origin)
         metrics.fanout_seconds.observe(time.perf_counter() - started)
         for entry, room in {(entry, room) for entry, room, *_ in batch}:
             if entry.waiting and not entry.pending:

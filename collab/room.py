@@ -157,6 +157,13 @@ class Room:
             if peer is not exclude:
                 peer.send(frame)
 
+    def relay(self, update: bytes, origin: Peer | None) -> None:
+        """Send ``update`` as an update message to every peer except ``origin`` (the peer
+        that sent it); a writer alone in its room costs no encoding."""
+        peers = self.peers
+        if len(peers) > 1 or (peers and origin not in peers):
+            self.broadcast(protocol.encode(protocol.Update(update)), exclude=origin)
+
     # -- awareness ---------------------------------------------------------------------------
 
     def apply_awareness(self, peer: Peer, payload: bytes) -> None:

@@ -136,6 +136,21 @@ def test_broadcast_skips_the_origin() -> None:
     assert protocol.Update(b"\x00\x00") not in a.frames
 
 
+def test_an_update_is_relayed_to_every_peer_but_its_origin() -> None:
+    room = Room("r", Doc())
+    a, b, c = FakePeer(), FakePeer(), FakePeer()
+    room.join(a)
+    room.relay(b"\x00\x00", a)  # alone: nobody to send to
+    assert protocol.Update(b"\x00\x00") not in a.frames
+    room.join(b)
+    room.join(c)
+    room.relay(b"\x00\x00", a)
+    assert protocol.Update(b"\x00\x00") in b.frames and protocol.Update(b"\x00\x00") in c.frames
+    assert protocol.Update(b"\x00\x00") not in a.frames
+    room.relay(b"\x01\x00", None)  # from the HTTP API: every peer
+    assert all(protocol.Update(b"\x01\x00") in p.frames for p in (a, b, c))
+
+
 def test_invalid_update_leaves_the_document_unchanged() -> None:
     doc: Doc[Any] = Doc()
     room = Room("r", doc)

@@ -201,6 +201,10 @@ def decode(frame: bytes) -> Message:
     Raises:
         ProtocolError: on an empty, truncated or over-long frame or an unknown message type.
     """
+    if len(frame) > 3 and frame[0] == 0 and frame[1] < 3 and len(frame) == 3 + frame[2] < 131:
+        # The common case, a sync message with up to 127 bytes of payload (a keystroke's
+        # update): its one-byte length says exactly the rest of the frame.
+        return _SYNC_MESSAGES[frame[1]](frame[3:])
     reader = ByteReader(frame)
     kind = reader.var_uint()
     message: Message
@@ -228,6 +232,10 @@ def decode(frame: bytes) -> Message:
         raise ProtocolError(f"unknown message type {kind}")
     reader.end()
     return message
+
+
+_SYNC_MESSAGES: tuple[type[SyncStep1 | SyncStep2 | Update], ...] = (SyncStep1, SyncStep2, Update)
+"""The sync message classes by sync type (y-protocols ``sync.js``: 0, 1, 2)."""
 
 
 def decode_awareness(payload: bytes) -> list[AwarenessEntry]:

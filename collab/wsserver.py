@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.frames import Frame, Opcode
+from websockets.frames import Frame
 from websockets.http11 import Request
 from websockets.protocol import State
 
@@ -52,17 +52,28 @@ DIRECT = "collab.direct"
 """The key of the extension in ``scope["extensions"]``; its value is a :class:`Direct`."""
 
 _last_payload = b""
-_last_wire = Frame(Opcode.BINARY, b"").serialize(mask=False)
+_last_wire = b"\x82\x00"
 
 _touched: list[Direct] = []
 """Senders that wrote during this event-loop turn (uvicorn runs one loop per process)."""
 
 
 def _framed(payload: bytes) -> bytes:
-    """``payload`` as an unmasked binary frame, reusing the last one's bytes (a broadcast)."""
+    """``payload`` as an unmasked binary frame, reusing the last one's bytes (a broadcast).
+
+    RFC 6455 section 5.2: FIN and opcode 2 (binary) in the first byte, then the length in 7
+    bits, or 126 and 16 bits, or 127 and 64 bits (network byte order); no mask from a server.
+    """
     global _last_payload, _last_wire
     if payload is not _last_payload:
-        _last_wire = Frame(Opcode.BINARY, payload).serialize(mask=False)
+        size = len(payload)
+        if size < 126:
+            header = bytes((0x82, size))
+        elif size < 0x10000:
+            header = b"\x82\x7e" + size.to_bytes(2, "big")
+        else:
+            header = b"\x82\x7f" + size.to_bytes(8, "big")
+        _last_wire = header + payload
         _last_payload = payload
     return _last_wire
 

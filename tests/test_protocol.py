@@ -63,6 +63,8 @@ def test_known_wire_bytes() -> None:
         (b"\x00\x02\xff\xff\xff\xff\x0f", "exceeds"),
         (b"\x00\x02" + b"\xff" * 9, "longer than 8 bytes"),
         (b"\x03\x00", "trailing"),
+        (b"\x00\x02\x02abc", "trailing"),
+        (b"\x00\x02\x85" + b"x" * 133, "exceeds"),  # a two-byte length read as one
         (b"\x02\x01\x00", "unknown auth"),
     ],
 )

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from collab.wsserver import Direct, DirectProtocol
+import pytest
+from websockets.frames import Frame, Opcode
+
+from collab.wsserver import Direct, DirectProtocol, _framed
 
 
 class FakeTransport:
@@ -63,3 +66,10 @@ async def test_a_closing_connection_is_not_resumed() -> None:
     transport.closing = True
     await next_turn()
     assert not transport.reading
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 0xFFFF, 0x10000, 0x10001])
+def test_a_frame_is_what_websockets_would_send(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert _framed(payload) == Frame(Opcode.BINARY, payload).serialize(mask=False)
+    assert _framed(payload) is _framed(payload), "a broadcast frames its payload once"

@@ -24,6 +24,7 @@ from typing import Any
 from pycrdt import write_message, write_var_uint
 
 __all__ = [
+    "MAX_VARUINT_BYTES",
     "Auth",
     "Awareness",
     "AwarenessEntry",
@@ -41,9 +42,9 @@ __all__ = [
     "encode",
 ]
 
-# A varUint of more than 8 bytes (56 bits) is larger than any length or id a sane peer sends
-# (lib0 itself caps numbers at 2^53); reading further is how hostile input buys time.
-_MAX_VARUINT_BYTES = 8
+MAX_VARUINT_BYTES = 8
+"""The longest varUint read: 8 bytes (56 bits) are more than any length or id a sane peer
+sends (lib0 itself caps numbers at 2^53); reading further is how hostile input buys time."""
 
 
 class MessageType(IntEnum):
@@ -134,7 +135,7 @@ class ByteReader:
             self.pos = pos + 1
             return data[pos]
         value = 0
-        for shift in range(0, 7 * _MAX_VARUINT_BYTES, 7):
+        for shift in range(0, 7 * MAX_VARUINT_BYTES, 7):
             if pos >= len(data):
                 raise ProtocolError("truncated varUint")
             byte = data[pos]
@@ -150,7 +151,7 @@ class ByteReader:
         data, pos = self.data, self.pos
         values: list[int] = []
         value = shift = 0
-        for byte in data[pos : pos + count * _MAX_VARUINT_BYTES]:
+        for byte in data[pos : pos + count * MAX_VARUINT_BYTES]:
             pos += 1
             value |= (byte & 0x7F) << shift
             if byte < 0x80:
@@ -161,7 +162,7 @@ class ByteReader:
                 value = shift = 0
             else:
                 shift += 7
-                if shift == 7 * _MAX_VARUINT_BYTES:
+                if shift == 7 * MAX_VARUINT_BYTES:
                     raise ProtocolError("varUint longer than 8 bytes")
         raise ProtocolError("truncated varUint")
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pycrdt import Doc, get_state, get_update, merge_updates
 
-from collab.protocol import ByteReader, ProtocolError
+from collab.protocol import MAX_VARUINT_BYTES, ByteReader, ProtocolError
 
 __all__ = [
     "EMPTY_STATE_VECTOR",
@@ -78,11 +78,7 @@ def check_update(update: bytes) -> None:
         # Each client needs at least three bytes (struct count, client id, clock).
         # yrs keeps clocks in 32 bits and wraps past them, so an update starting near 2^32
         # changes the document while its state vector says nothing happened.
-        try:
-            # client count, then the first client's struct count, client id and clock
-            clients, _, _, clock = ByteReader(update).var_uints(4)
-        except ProtocolError as exc:
-            raise InvalidUpdate(f"cannot decode update: {exc}") from exc
+        clients, clock = _header(update)
         if clients * 3 > len(update):
             raise InvalidUpdate(f"update claims {clients} clients in {len(update)} bytes")
         if clock >= MAX_CLOCK:
@@ -102,6 +98,45 @@ def check_update(update: bytes) -> None:
         reader.end()
     except ProtocolError as exc:
         raise InvalidUpdate("not a Yjs v1 update (v2 encoding is not supported)") from exc
+
+
+def _header(update: bytes) -> tuple[int, int]:
+    """The client count and the first client's first clock of an update with structs: the
+    first and fourth of its leading varUints (client count, then the first client's struct
+    count, client id and clock; Yjs ``writeClientsStructs``).
+
+    Raises:
+        InvalidUpdate: when they are truncated or longer than 8 bytes.
+    """
+    clients = update[0]
+    pos = 1
+    if clients >= 0x80:
+        reader = ByteReader(update)
+        try:
+            clients = reader.var_uint()
+        except ProtocolError as exc:
+            raise InvalidUpdate(f"cannot decode update: {exc}") from exc
+        pos = reader.pos
+    try:
+        for _ in range(2):  # the struct count and the client id, skipped
+            stop = pos + MAX_VARUINT_BYTES
+            while update[pos] >= 0x80:
+                pos += 1
+                if pos == stop:
+                    raise InvalidUpdate("cannot decode update: varUint longer than 8 bytes")
+            pos += 1
+        clock = shift = 0
+        while True:
+            byte = update[pos]
+            clock |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return clients, clock
+            pos += 1
+            shift += 7
+            if shift == 7 * MAX_VARUINT_BYTES:
+                raise InvalidUpdate("cannot decode update: varUint longer than 8 bytes")
+    except IndexError:
+        raise InvalidUpdate("cannot decode update: truncated varUint") from None
 
 
 def apply_update(doc: Doc[Any], update: bytes) -> None:
@@ -162,8 +197,14 @@ class Integrator:
             DocumentCorrupted: when pycrdt failed half-way; discard the document.
         """
         check_update(update)
-        # Decoding the whole update first catches malformed input before the document sees it.
-        _guarded("cannot decode update", lambda: get_update(update, b"\x00"))
+        try:
+            # Decoding the whole update first catches malformed input before the document
+            # sees it (one try block instead of _guarded: this runs once per update).
+            get_update(update, EMPTY_STATE_VECTOR)
+        except _NOT_OURS:
+            raise
+        except BaseException as exc:
+            raise InvalidUpdate(f"cannot decode update: {type(exc).__name__}: {exc}") from exc
         if self.pending:
             pending = [*self.pending[-(MAX_PENDING - 1) :], update]
             payload = _guarded("cannot merge update", lambda: merge_updates(*pending))
@@ -173,7 +214,10 @@ class Integrator:
         try:
             # The diff against the state vector keeps only the structs that are not in the
             # document; its first varUint counts the clients that still have some.
-            self.pending = [u for u in pending if get_update(u, state)[0] != 0]
+            if len(pending) == 1:
+                self.pending = pending if get_update(update, state)[0] else []
+            else:
+                self.pending = [u for u in pending if get_update(u, state)[0] != 0]
         except _NOT_OURS:
             raise
         except BaseException as exc:

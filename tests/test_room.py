@@ -6,13 +6,14 @@ import itertools
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from collab import protocol
+from collab.protocol import ByteReader, ProtocolError
 from collab.room import AwarenessTooLarge, Room
-from collab.updates import InvalidUpdate
+from collab.updates import InvalidUpdate, _header
 
 
 class FakePeer:
@@ -237,3 +238,19 @@ def test_a_relayed_awareness_state_stays_with_its_owner() -> None:
     removal = protocol.decode_awareness(watcher.frames[-1].payload)  # type: ignore[union-attr]
     assert [(e.client_id, e.state) for e in removal] == [(2, None)]
     assert set(room.awareness.states) == {1}
+
+
+@given(st.binary(min_size=1, max_size=40).filter(lambda b: b[0] != 0))
+@example(b"\x01\x01" + b"\xff" * 9)  # a client id longer than 8 bytes
+@example(b"\x01\x01\x05" + b"\xff" * 8 + b"\x01")  # a clock longer than 8 bytes
+@example(b"\x81\x01\x01\x05\xff\xff\xff\xff\x0f")  # two-byte count, 32-bit clock
+@example(b"\x01\x01\x05")  # no clock
+def test_the_update_header_is_read_as_four_varuints(update: bytes) -> None:
+    """``_header`` (check_update's fast read) agrees with the reader on any bytes."""
+    try:
+        clients, _, _, clock = ByteReader(update).var_uints(4)
+    except ProtocolError as exc:
+        with pytest.raises(InvalidUpdate, match=str(exc)):
+            _header(update)
+    else:
+        assert _header(update) == (clients, clock)

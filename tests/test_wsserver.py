@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
 
-from collab.wsserver import Direct, DirectProtocol, _framed
+from collab.wsserver import Direct, DirectProtocol, _between_frames, _framed
 
 
 class FakeTransport:
@@ -73,3 +75,26 @@ def test_a_frame_is_what_websockets_would_send(size: int) -> None:
     payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
     assert _framed(payload) == Frame(Opcode.BINARY, payload).serialize(mask=False)
     assert _framed(payload) is _framed(payload), "a broadcast frames its payload once"
+
+
+def test_between_frames_follows_websockets_parser() -> None:
+    """The fast frame reader hands the stream back only where websockets' parser waits for
+    a new frame; this checks that reading of websockets' state on the installed version."""
+    conn = ServerProtocol()
+    conn.receive_data(
+        b"GET /sync/r HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    (request,) = conn.events_received()
+    conn.send_response(conn.accept(request))
+    protocol = cast(DirectProtocol, SimpleNamespace(conn=conn))
+    assert _between_frames(protocol)
+    frame = Frame(Opcode.BINARY, b"abc").serialize(mask=True)
+    for cut in range(1, len(frame)):  # every way to receive a frame in two parts
+        conn.receive_data(frame[:cut])
+        assert not _between_frames(protocol), cut  # also with the header taken, nothing left
+        conn.receive_data(frame[cut:])
+        assert _between_frames(protocol), cut
+    assert [event.data for event in conn.events_received()] == [b"abc"] * (len(frame) - 1)
+    conn.receive_data(Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True))
+    assert not _between_frames(protocol), "a closing connection stays with websockets"

@@ -1,8 +1,10 @@
 """The open rooms: load on first use, group-commit their updates, relay, compact, unload.
 
 Durability rule (DESIGN.md section 4): an update is committed to SQLite before any peer is
-sent it. Updates are applied to the room's document as they arrive, queued, and committed by
-one committer task in one transaction per burst (group commit); only then are they relayed.
+sent it. Updates are applied to the room's document as they arrive, queued, and committed at
+the end of the event-loop turn that read them, in one transaction per burst (group commit);
+only then are they relayed. While the database thread commits one burst, the next waits for
+it (one commit at a time, in order).
 A sync step 2 reply or an HTTP read of a document, which could expose queued updates, is
 computed at a moment when nothing of its room waits for a commit (:meth:`Hub.when_committed`).
 
@@ -125,6 +127,7 @@ class Hub:
         self._queued_bytes = 0
         self._callbacks: list[Callable[[], None]] = []
         self._wake = asyncio.Event()
+        self._turn_end: asyncio.Handle | None = None  # _end_turn, scheduled for this turn
         self._committer: asyncio.Task[None] | None = None
         self._closing = False
         self._stopping: asyncio.Future[None] | None = None  # resolved when close() starts
@@ -334,7 +337,8 @@ class Hub:
             self._batch_started = time.perf_counter()
         self._queue.append((entry, room, update, origin))
         self._queued_bytes += len(update)
-        self._wake.set()
+        if self._turn_end is None:
+            self._turn_end = asyncio.get_running_loop().call_soon(self._end_turn)
 
     @property
     def congested(self) -> bool:
@@ -397,40 +401,74 @@ class Hub:
             del self._entries[name]
         return await self.run(self.store.delete, name)
 
+    def _end_turn(self) -> None:
+        """Commit what this event-loop turn queued, at its end: here when the burst is small
+        and the database thread idle (see the module docstring), else on the committer task.
+        While the committer commits, what comes meanwhile waits for it."""
+        self._turn_end = None
+        if self._busy or not self._queue or self._committer is None or self._committer.done():
+            return
+        if self._inline(len(self._queue)):
+            batch, started, callbacks = self._take()
+            self._commit_here(batch, started)
+            for callback in callbacks:
+                callback()
+        else:
+            self._wake.set()
+
+    def _inline(self, rows: int) -> bool:
+        return rows <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self._db_jobs)
+
+    def _take(self) -> tuple[list[_Item], float, list[Callable[[], None]]]:
+        """Everything queued: the updates, when the first was queued, and the callbacks."""
+        batch, self._queue = self._queue, []
+        callbacks, self._callbacks = self._callbacks, []
+        self._queued_bytes = 0
+        return batch, self._batch_started, callbacks
+
     async def _commit_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            batch, self._queue = self._queue, []
-            started = self._batch_started
-            callbacks, self._callbacks = self._callbacks, []
-            self._queued_bytes = 0
+            batch, started, callbacks = self._take()
             self._busy = True
             try:
-                if batch:
-                    await self._commit(batch, started)
+                if batch and self._inline(len(batch)):
+                    self._commit_here(batch, started)
+                elif batch:
+                    await self._commit_on_thread(batch, started)
             finally:
                 self._busy = False
                 for callback in callbacks:
                     callback()
+            if self._queue and self._turn_end is None:  # queued while the thread committed
+                self._turn_end = asyncio.get_running_loop().call_soon(self._end_turn)
 
-    async def _commit(self, batch: list[_Item], started: float) -> None:
-        metrics = self.metrics
+    def _commit_here(self, batch: list[_Item], started: float) -> None:
+        """Commit a small burst on the event loop: a write into the WAL file, cheaper than
+        the round trip to the database thread (which is idle: nothing races)."""
         begin = time.perf_counter()
-        rows = [(room.name, update) for _, room, update, _ in batch]
         try:
-            if len(rows) <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self._db_jobs):
-                # A small commit in WAL mode without fsync is a write into the WAL file,
-                # cheaper than the round trip to the database thread (idle: nothing races).
-                self.store.append(rows)
-            else:
-                # Large bursts go to the thread: SQLite releases the GIL while it inserts,
-                # so the event loop goes on reading the next updates meanwhile.
-                await self.run(self.store.append, rows)
+            self.store.append([(room.name, update) for _, room, update, _ in batch])
         except StoreError as exc:
-            metrics.storage_errors += 1
             self._fail(batch, exc)
-            return
+        else:
+            self._committed(batch, started, begin)
+
+    async def _commit_on_thread(self, batch: list[_Item], started: float) -> None:
+        """Commit a large burst on the database thread: SQLite releases the GIL while it
+        inserts, so the event loop goes on reading the next updates meanwhile."""
+        begin = time.perf_counter()
+        try:
+            await self.run(self.store.append, [(room.name, update) for _, room, update, _ in batch])
+        except StoreError as exc:
+            self._fail(batch, exc)
+        else:
+            self._committed(batch, started, begin)
+
+    def _committed(self, batch: list[_Item], started: float, begin: float) -> None:
+        """Account for a committed burst, relay it, and run what waited for its rooms."""
+        metrics = self.metrics
         committed = time.perf_counter()
         metrics.commit_seconds.observe(committed - begin)
         metrics.commit_batch.observe(len(batch))
@@ -485,6 +523,7 @@ class Hub:
 
     def _fail(self, batch: list[_Item], exc: StoreError) -> None:
         """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
+        self.metrics.storage_errors += 1
         rooms = {room: entry for entry, room, _, _ in batch}
         names = sorted(room.name for room in rooms)
         log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)

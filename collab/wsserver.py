@@ -324,43 +324,56 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         conn = self.conn
         limit = conn.max_message_size
         pos, end = 0, len(data)
-        while end - pos >= 6:  # two header bytes and the mask, at least
+        while end - pos >= 2:
             head2 = data[pos + 1]
-            length = head2 & 0x7F
-            start = pos + 6
-            if length == 126:
-                if end - pos < 8:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                start = pos + 8
-            elif length == 127:
-                if end - pos < 14:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-                start = pos + 14
             if (
                 data[pos] != 0x82  # FIN, no RSV bits, opcode 2 (binary)
                 or not head2 & 0x80  # masked, as every client frame must be
-                or (limit is not None and length > limit)
                 or conn.state is not State.OPEN
                 or conn.current_size is not None  # inside a fragmented message
                 or self.close_sent
             ):
-                self._framing = False
-                super().data_received(bytes(data[pos:]))
-                self._framing = _between_frames(self)
-                return
+                break
+            length = head2 & 0x7F
+            start = pos + 6  # after the mask
+            if length == 126:
+                if end - pos < 4:
+                    self._keep(data, pos)
+                    return
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                start = pos + 8
+            elif length == 127:
+                if end - pos < 10:
+                    self._keep(data, pos)
+                    return
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                start = pos + 14
+            if limit is not None and length > limit:
+                break
             stop = start + length
             if stop > end:
-                break
+                self._keep(data, pos)
+                return
             direct.deliver(apply_mask(data[start:stop], data[start - 4 : start]))
             pos = stop
-        if pos < end:
-            if isinstance(data, bytearray):
-                del data[:pos]
-                self._partial = data
-            else:
-                self._partial = bytearray(data[pos:])
+        else:
+            self._keep(data, pos)
+            return
+        # Any other frame: websockets takes the stream from here, and hands it back once
+        # its parser is between frames.
+        self._framing = False
+        super().data_received(bytes(data[pos:]))
+        self._framing = _between_frames(self)
+
+    def _keep(self, data: bytes | bytearray, pos: int) -> None:
+        """Keep ``data`` from ``pos`` on: the start of a frame not received whole yet."""
+        if pos == len(data):
+            return
+        if isinstance(data, bytearray):
+            del data[:pos]
+            self._partial = data
+        else:
+            self._partial = bytearray(data[pos:])
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

@@ -114,6 +114,7 @@ async def test_frames_cut_anywhere_arrive_whole_and_in_order(
     [
         (masked(0x2, b"\x00\x02\x02\x00\x00", rsv=0x40), CloseCode.PROTOCOL_ERROR),  # RSV1
         (b"\x82\x05\x00\x02\x02\x00\x00", CloseCode.PROTOCOL_ERROR),  # not masked
+        (b"\x82\x01\x00", CloseCode.PROTOCOL_ERROR),  # not masked, shorter than a mask
         (masked(0x0, b"\x00"), CloseCode.PROTOCOL_ERROR),  # a continuation of nothing
         (masked(0x1, b"hello"), CloseCode.UNSUPPORTED_DATA),  # text
         (masked(0x2, bytes(2000)), CloseCode.MESSAGE_TOO_BIG),
@@ -127,7 +128,7 @@ async def test_a_bad_frame_after_good_ones_closes_with_its_code(
     try:
         await peer.joined()
         good = b"".join(client_frame(frame) for frame in typed(WORDS[:5]))
-        await peer.write(good + frame + good)
+        await peer.write(good + frame)  # nothing after it: refused on its own bytes
         frames = await peer.frames_until(0x8)
         assert struct.unpack("!H", frames[-1][1][:2])[0] == code, frames[-1]
         async with PyClient(server.ws_url, "bad-frames") as fresh:

@@ -119,6 +119,7 @@ async def test_frames_cut_anywhere_arrive_whole_and_in_order(
         (masked(0x1, b"hello"), CloseCode.UNSUPPORTED_DATA),  # text
         (masked(0x2, bytes(2000)), CloseCode.MESSAGE_TOO_BIG),
     ],
+    ids=["rsv1", "unmasked", "unmasked-short", "continuation", "text", "too-big"],
 )
 async def test_a_bad_frame_after_good_ones_closes_with_its_code(
     server_factory: Any, frame: bytes, code: int

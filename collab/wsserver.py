@@ -14,10 +14,12 @@ scope (ASGI lets servers add extensions there) is a :class:`Direct`:
   :meth:`Direct.close` closes it, and :meth:`Direct.pause_reading` and
   :meth:`Direct.resume_reading` give the owner flow control.
 
-A connection that was just read in bulk (:data:`_YIELD_BYTES`) reads no more in that event-loop
-turn (:meth:`Direct.yield_turn`), so that a client sending as fast as it can does not starve the
-commits of what it sent. The handshake, close handshake, keepalive pings and everything else are
-uvicorn's sans-I/O protocol.
+Once detached, a connection's masked binary frames (all a y-websocket client sends) are cut by
+:meth:`DirectProtocol._read_frames`; websockets' parser takes the stream at any other frame and
+hands it back when it is between frames. A connection that was just read in bulk
+(:data:`_YIELD_BYTES`) reads no more in that event-loop turn (:meth:`Direct.yield_turn`), so that
+a client sending as fast as it can does not starve the commits of what it sent. The handshake,
+close handshake, keepalive pings and everything else are uvicorn's sans-I/O protocol.
 
 Server frames are not masked (RFC 6455 section 5.1), so the bytes of a frame are the same for
 every peer: the last frame's serialization is reused while the same payload is written to

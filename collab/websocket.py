@@ -183,13 +183,18 @@ class Connection:
             return
         self._finish()
 
-    def ended(self, code: int) -> None:
-        """The client closed the connection with ``code``, or it was lost (1006)."""
+    def ended(self, code: int, reason: str | None = None) -> None:
+        """The client closed the connection with ``code``, or it was lost (1006); with a
+        ``reason``, the WebSocket layer closed it (a malformed frame, a message over
+        --max-message-bytes, no answer to the keepalive ping): logged and counted as ours."""
         if self._close is None:
-            self.client_close = code
-            if code == CloseCode.MESSAGE_TOO_BIG:
-                self._reject(CloseCode.MESSAGE_TOO_BIG, "message over --max-message-bytes")
-                return
+            if reason is None:
+                self.client_close = code
+            else:
+                self.hub.metrics.closes[code] += 1
+                self._close = (code, reason)
+                extra = {"room": self.name, "peer": self.id, "code": code, "reason": reason}
+                log.warning("closing connection", extra=extra)
         self._finish()
 
     def _finish(self) -> None:

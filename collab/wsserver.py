@@ -30,6 +30,7 @@ Run it with ``uvicorn.Config(ws=DirectProtocol)`` (``collab serve`` does).
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -92,6 +93,11 @@ def _end_turn() -> None:
         sender.flush()
 
 
+TURN_BUDGET = 0.01
+"""Seconds of frames one connection may handle in one event-loop turn; the frames it read
+beyond that wait for the next turn, with its reading paused (a flood of large updates into a
+large document costs milliseconds per update)."""
+
 _YIELD_BYTES = 64 * 1024
 """A read at least this large ends the connection's reading for the event-loop turn."""
 
@@ -112,9 +118,11 @@ class Owner(Protocol):
     def received(self, message: bytes | str) -> None:
         """One complete message: bytes, or str for a text frame."""
 
-    def ended(self, code: int) -> None:
+    def ended(self, code: int, reason: str | None = None) -> None:
         """The end of the connection: the close code the client sent, 1005 without one,
-        1006 when it was lost without a close frame, 1012 when the server shuts down."""
+        1006 when it was lost without a close frame, 1012 when the server shuts down; or,
+        with the ``reason`` it sent, the close websockets or uvicorn started (a malformed
+        frame: 1002, 1007, 1009; no answer to the keepalive ping: 1011)."""
 
 
 class Direct:
@@ -171,7 +179,12 @@ class Direct:
             self.deliver(message if message is not None else event["text"])
         elif kind == "websocket.disconnect" and not self._ended:
             self._ended = True
-            self._owner.ended(event.get("code", 1005))  # type: ignore[union-attr]
+            owner: Any = self._owner
+            sent, received = self._protocol.conn.close_sent, self._protocol.conn.close_rcvd
+            if sent is not None and received is None:  # not the owner's close, not the client's
+                owner.ended(int(sent.code), sent.reason)
+            else:
+                owner.ended(int(event.get("code", 1005)))
 
     def close(self, code: int, reason: str) -> None:
         """Send what is buffered, then a close frame with ``code`` and ``reason`` (at most
@@ -209,6 +222,11 @@ class Direct:
         self._protocol.loop.call_soon(self._next_turn)
 
     def _next_turn(self) -> None:
+        if not self._protocol._backlog:  # else reading resumes once the backlog is done
+            self.resume_if_free()
+
+    def resume_if_free(self) -> None:
+        """Read from the socket again, unless the owner paused reading or it is closing."""
         if not (self._held or self._protocol.transport.is_closing()):
             self._protocol.transport.resume_reading()
 
@@ -289,26 +307,35 @@ class DirectProtocol(WebSocketsSansIOProtocol):
     direct: Direct | None = None
     _framing = False  # frames are cut by _read_frames; websockets' parser waits between frames
     _partial: bytearray | None = None  # the start of a frame not received whole yet
+    _backlog = False  # frames received and left for the next turn (TURN_BUDGET)
 
     def data_received(self, data: bytes) -> None:
         """Once detached, binary frames are cut here (:meth:`_read_frames`), the rest is
-        uvicorn's; after a large read, no more reading in this event-loop turn.
+        websockets'; after a large read, no more reading in this event-loop turn.
 
         libuv reads a socket again at once while its 256 KB buffer comes back full, up to
         32 times: a client sending as fast as it can would be read for seconds in one turn,
         with the commits of what it sent and every other connection waiting behind it.
         """
         direct = self.direct
-        if direct is None or not direct.detached:
+        if direct is None or self.conn.state is not State.OPEN:  # the handshake, or closing
             super().data_received(data)
             return
         if self._framing:
             self._read_frames(data, direct)
         else:
-            super().data_received(data)
-            self._framing = _between_frames(self)
-        if len(data) >= _YIELD_BYTES:
+            self._parse(data)
+            self._framing = direct.detached and _between_frames(self)
+        if len(data) >= _YIELD_BYTES and direct.detached:
             direct.yield_turn()
+
+    def _parse(self, data: bytes) -> None:
+        """uvicorn's ``data_received`` once the connection is open, except that the frames
+        parsed before a malformed one are handled before it (uvicorn drops them)."""
+        self.conn.receive_data(data)
+        self.handle_events()
+        if self.conn.parser_exc is not None:
+            self.handle_parser_exception()
 
     def _read_frames(self, data: bytes | bytearray, direct: Direct) -> None:
         """Deliver the complete, unfragmented, masked binary frames at the head of ``data``
@@ -323,6 +350,11 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         if partial is not None:
             partial += data
             data, self._partial = partial, None
+        if self._backlog:  # the frames before these wait for the next turn (see _drain)
+            self._keep(data, 0)
+            self.transport.pause_reading()
+            return
+        deadline = time.perf_counter() + TURN_BUDGET
         conn = self.conn
         limit = conn.max_message_size
         pos, end = 0, len(data)
@@ -358,14 +390,31 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                 return
             direct.deliver(apply_mask(data[start:stop], data[start - 4 : start]))
             pos = stop
+            if pos < end and time.perf_counter() > deadline:
+                # This connection had its share of the turn: the rest waits for the next.
+                self._keep(data, pos)
+                self._backlog = True
+                self.transport.pause_reading()
+                self.loop.call_soon(self._drain, direct)
+                return
         else:
             self._keep(data, pos)
             return
         # Any other frame: websockets takes the stream from here, and hands it back once
         # its parser is between frames.
         self._framing = False
-        super().data_received(bytes(data[pos:]))
+        self._parse(bytes(data[pos:]))
         self._framing = _between_frames(self)
+
+    def _drain(self, direct: Direct) -> None:
+        """Go on with the frames a turn's budget left (see :data:`TURN_BUDGET`), then read
+        from the socket again, unless the owner paused reading meanwhile."""
+        self._backlog = False
+        backlog, self._partial = self._partial, None
+        if backlog is not None and not self.transport.is_closing():
+            self._read_frames(backlog, direct)
+        if not self._backlog:
+            direct.resume_if_free()
 
     def _keep(self, data: bytes | bytearray, pos: int) -> None:
         """Keep ``data`` from ``pos`` on: the start of a frame not received whole yet."""

@@ -33,6 +33,7 @@ class FakeProtocol:
     def __init__(self) -> None:
         self.transport = FakeTransport()
         self.loop = asyncio.get_running_loop()
+        self._backlog = False
 
 
 def direct_on_fake() -> tuple[Direct, FakeTransport]:

@@ -16,6 +16,7 @@ from collab.websocket import CloseCode
 from tests.e2e.conftest import Server
 from tests.e2e.pyclient import PyClient
 from tests.e2e.test_bad_input import StalledPeer, client_frame
+from tests.e2e.test_ops import metric, scrape
 
 pytestmark = pytest.mark.e2e
 
@@ -121,19 +122,45 @@ async def test_frames_cut_anywhere_arrive_whole_and_in_order(
     ],
     ids=["rsv1", "unmasked", "unmasked-short", "continuation", "text", "too-big"],
 )
+@pytest.mark.parametrize("lead", [b"", masked(0x9, b"ping")], ids=["reader", "websockets"])
 async def test_a_bad_frame_after_good_ones_closes_with_its_code(
-    server_factory: Any, frame: bytes, code: int
+    server_factory: Any, frame: bytes, code: int, lead: bytes
 ) -> None:
+    """The good frames before a bad one count, whoever cuts them: the fast reader, or
+    websockets after a ping (uvicorn alone dropped every frame read with a malformed one)."""
     server: Server = server_factory(["--max-message-bytes", "1000"])
     peer = RawPeer(server, "bad-frames")
     try:
         await peer.joined()
         good = b"".join(client_frame(frame) for frame in typed(WORDS[:5]))
-        await peer.write(good + frame)  # nothing after it: refused on its own bytes
+        await peer.write(lead + good + frame)  # nothing after it: refused on its own bytes
         frames = await peer.frames_until(0x8)
         assert struct.unpack("!H", frames[-1][1][:2])[0] == code, frames[-1]
+        # counted and logged as the server's close, with its reason, whoever sent it
+        assert metric(await scrape(server), "collab_closes_total", code=str(code)) == 1
+        closing = [line for line in server.log().splitlines() if "closing connection" in line]
+        assert len(closing) == 1 and f"code={code} " in closing[0], closing
         async with PyClient(server.ws_url, "bad-frames") as fresh:
             await fresh.barrier()
             assert str(fresh.text()) == "".join(WORDS[:5]), "the good frames before it count"
+    finally:
+        peer.close()
+
+
+async def test_a_flood_is_handled_a_turn_budget_at_a_time(server: Server) -> None:
+    """Large updates into a growing document cost milliseconds each: a flood of them read
+    in one go is handled at most ``TURN_BUDGET`` at a time, so every other connection (and
+    the commit of what came so far) gets its turn in between. Seen from outside: the flood
+    is committed in many small batches, not in a few of a whole 256 KB read each."""
+    words = ["w" * 500 + f"{i}" for i in range(1500)]
+    peer = RawPeer(server, "flood")
+    try:
+        await peer.joined()
+        await peer.write(b"".join(client_frame(frame) for frame in typed(words)))
+        async with PyClient(server.ws_url, "flood") as fresh:
+            await fresh.wait_for(lambda: len(str(fresh.text())) == len("".join(words)), 120)
+        text = await scrape(server)
+        batches = metric(text, "collab_commit_batch_updates_count")
+        assert metric(text, "collab_commit_batch_updates_sum") / batches < 100, batches
     finally:
         peer.close()

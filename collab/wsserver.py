@@ -319,6 +319,8 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         """
         direct = self.direct
         if direct is None or self.conn.state is not State.OPEN:  # the handshake, or closing
+            if self._partial is not None:  # the start of a frame the reader kept
+                data, self._partial = bytes(self._partial) + data, None
             super().data_received(data)
             return
         if self._framing:

@@ -337,8 +337,7 @@ class Hub:
             self._batch_started = time.perf_counter()
         self._queue.append((entry, room, update, origin))
         self._queued_bytes += len(update)
-        if self._turn_end is None:
-            self._turn_end = asyncio.get_running_loop().call_soon(self._end_turn)
+        self._schedule_end_turn()
 
     @property
     def congested(self) -> bool:
@@ -441,8 +440,13 @@ class Hub:
                 self._busy = False
                 for callback in callbacks:
                     callback()
-            if self._queue and self._turn_end is None:  # queued while the thread committed
-                self._turn_end = asyncio.get_running_loop().call_soon(self._end_turn)
+            if self._queue:  # queued while the thread committed
+                self._schedule_end_turn()
+
+    def _schedule_end_turn(self) -> None:
+        """Run :meth:`_end_turn` at the end of this event-loop turn (once)."""
+        if self._turn_end is None:
+            self._turn_end = asyncio.get_running_loop().call_soon(self._end_turn)
 
     def _commit_here(self, batch: list[_Item], started: float) -> None:
         """Commit a small burst on the event loop: a write into the WAL file, cheaper than

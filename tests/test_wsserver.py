@@ -42,7 +42,11 @@ def direct_on_fake() -> tuple[Direct, FakeTransport]:
 
 
 async def next_turn() -> None:
-    await asyncio.sleep(0)  # callbacks scheduled with call_soon before this ran meanwhile
+    """Return once the callbacks scheduled so far ran: a marker scheduled after them (the
+    event loop runs call_soon callbacks in order) resolves the wait."""
+    marker = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(marker.set_result, None)
+    await marker
 
 
 async def test_a_yielded_turn_reads_again_in_the_next_turn() -> None:

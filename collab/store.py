@@ -171,7 +171,11 @@ class Store:
         self.synchronous = _checked_synchronous(synchronous)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0)
+            # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
+            # that is one statement runs without BEGIN and COMMIT statements around it.
+            conn = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=5.0, isolation_level=None
+            )
             self.db = Database(conn)
             # Incremental auto-vacuum (takes effect on a new file) lets compaction give pages
             # back; journal_size_limit truncates the WAL file after checkpoints.
@@ -344,43 +348,40 @@ class Store:
         """
         if not batch:
             return
-        updates = [update for _, update in batch]
-        blob = b"".join(updates)
-        names = {name for name, _ in batch}
         now = time.time()
-        per_doc: dict[str, list[int]] = {}
-        sql: str
-        params: list[object]
-        if len(names) == 1:
-            (name,) = names
-            per_doc[name] = [len(batch), len(blob)]
-            if len(batch) == 1:
-                sql = "INSERT INTO updates (name, data, created_at) VALUES (?, ?, ?)"
-                params = [name, blob, now]
-            else:
-                sql, params = _APPEND_TO_ONE, [name, blob, now, json.dumps([*map(len, updates)])]
+        params: tuple[object, ...]
+        if len(batch) == 1:  # the common case, kept short: it runs cold at low rates
+            name, blob = batch[0]
+            per_doc: dict[str, tuple[int, int]] = {name: (1, len(blob))}
+            sql, params = _APPEND_ONE, (name, blob, now)
         else:
-            for name, update in batch:
-                stats = per_doc.setdefault(name, [0, 0])
-                stats[0] += 1
-                stats[1] += len(update)
-            rows = json.dumps([[name, len(update)] for name, update in batch])
-            sql, params = _APPEND_UPDATES, [blob, now, rows]
+            sql, params, per_doc = _many_rows(batch, now)
         new = [name for name in per_doc if name not in self._known]
-        with self._errors("commit"), self.db.atomic():
-            execute = self.db.conn.execute
-            execute(sql, params)
-            if new:
-                execute(_CREATE_DOCUMENTS, [now, json.dumps(new)])
-            if not self._marked:
-                execute(f"PRAGMA user_version = {_COUNTS_PENDING}")
+        execute = self.db.conn.execute
+        try:
+            if not new and self._marked:
+                # One statement is its own transaction (autocommit): a third less time per
+                # commit than BEGIN, INSERT, COMMIT, measured at a few commits per millisecond.
+                execute(sql, params)
+            else:
+                with self.db.atomic():
+                    execute(sql, params)
+                    if new:
+                        execute(_CREATE_DOCUMENTS, [now, json.dumps(new)])
+                    if not self._marked:
+                        execute(f"PRAGMA user_version = {_COUNTS_PENDING}")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"commit failed on {self.path}: {exc}") from exc
         self._marked = True
         self._known.update(new)
         for name, (count, size) in per_doc.items():
-            counts = self._counts.setdefault(name, [0, 0, now])
-            counts[0] += count
-            counts[1] += size
-            counts[2] = now
+            counts = self._counts.get(name)
+            if counts is None:
+                self._counts[name] = [count, size, now]
+            else:
+                counts[0] += count
+                counts[1] += size
+                counts[2] = now
 
     def compact(self, name: str, state: bytes | None = None) -> Compaction | None:
         """Fold document ``name``'s snapshot and log into one snapshot, in one transaction.
@@ -515,6 +516,29 @@ class Store:
         ).fetchone()
         return sorted((row_id, bytes.fromhex(data)) for row_id, data in json.loads(row[0]))
 
+
+def _many_rows(
+    batch: Sequence[tuple[str, bytes]], now: float
+) -> tuple[str, tuple[object, ...], dict[str, tuple[int, int]]]:
+    """The one INSERT statement and its parameters for a batch of several updates, and the
+    ``(updates, bytes)`` each document gets from it."""
+    updates = [update for _, update in batch]
+    blob = b"".join(updates)
+    names = {name for name, _ in batch}
+    if len(names) == 1:
+        (name,) = names
+        lengths = json.dumps([*map(len, updates)])
+        return _APPEND_TO_ONE, (name, blob, now, lengths), {name: (len(batch), len(blob))}
+    per_doc: dict[str, tuple[int, int]] = {}
+    for name, update in batch:
+        count, size = per_doc.get(name, (0, 0))
+        per_doc[name] = (count + 1, size + len(update))
+    rows = json.dumps([[name, len(update)] for name, update in batch])
+    return _APPEND_UPDATES, (blob, now, rows), per_doc
+
+
+_APPEND_ONE = "INSERT INTO updates (name, data, created_at) VALUES (?, ?, ?)"
+"""One update ``(name, data, created_at)``."""
 
 _APPEND_UPDATES = (
     "INSERT INTO updates (name, data, created_at)"

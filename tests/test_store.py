@@ -189,3 +189,32 @@ def test_a_checkpoint_writes_the_counters_for_other_readers(tmp_path: Path) -> N
     assert other.execute(query).fetchall() == [(0, 0)], "the row exists from the first commit"
     store.checkpoint()
     assert other.execute(query).fetchall() == [(1, 2)]
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [("known", b"\x00\x00")],  # one statement, committed on its own (autocommit)
+        [("known", b"\x00\x00"), ("known", b"\x00\x00\x00")],  # one statement, many rows
+        [("known", b"\x00\x00"), ("new", b"\x00\x00")],  # creates a document: a transaction
+    ],
+    ids=["one-update", "one-document", "new-document"],
+)
+def test_a_failed_commit_writes_nothing_and_the_store_goes_on(
+    tmp_path: Path, batch: list[tuple[str, bytes]]
+) -> None:
+    path = tmp_path / "collab.db"
+    store = Store(path)
+    store.append([("known", b"\x00\x00")])
+    store.db.execute("PRAGMA busy_timeout = 0")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    with pytest.raises(StoreError, match="commit failed"):
+        store.append(batch)
+    other.execute("ROLLBACK")
+    assert not store.db.conn.in_transaction
+    assert len(store.load("known").updates) == 1 and store.get("new") is None
+    store.append(batch)
+    assert len(store.load("known").updates) == 1 + sum(name == "known" for name, _ in batch)
+    record = store.get("known")
+    assert record is not None and record.updates == len(store.load("known").updates)

@@ -63,10 +63,7 @@ class Room:
         self.name = name
         self.doc = doc
         self._integrator = Integrator(doc)
-        self._changed = False
         self._full_sync: bytes | None = None  # sync step 2 for an empty state vector
-        # pycrdt calls observers only for transactions that changed the document.
-        self._subscription = doc.observe(self._on_change)
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
         self.awareness = AwarenessStates(doc)
@@ -117,22 +114,18 @@ class Room:
         """
         if self.tombstone is not None and revives_deleted(update, self.tombstone):
             raise InvalidUpdate("update carries content of a deleted document")
-        self._changed = False
-        pending = self._integrator.apply(update)
-        if not (self._changed or pending):
+        if not self._integrator.apply(update):
             return False
+        self._full_sync = None
         self.size_bytes += len(update)
         return True
 
     @property
     def waiting(self) -> bool:
-        """Whether some applied update waits for a missing predecessor (its structs are not
-        in ``doc.get_update()`` yet)."""
+        """Whether some applied update waits for a missing predecessor: structs, or
+        deletions of clocks the document does not have (neither is in ``doc.get_update()``
+        yet)."""
         return bool(self._integrator.pending)
-
-    def _on_change(self, event: object) -> None:
-        self._changed = True
-        self._full_sync = None
 
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).

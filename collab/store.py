@@ -45,7 +45,7 @@ from collab.updates import (
     EMPTY_UPDATE,
     InvalidUpdate,
     apply_all,
-    carries_new_structs,
+    holds_back,
     same_document,
 )
 
@@ -592,8 +592,8 @@ def _replayed(name: str, snapshot: bytes, rows: LogRows) -> tuple[bytes, dict[in
     """Replay ``snapshot`` and the log ``rows`` (id, update) of document ``name``.
 
     Returns:
-        The merged state and the rows to keep (id: bytes), those carrying structs that wait
-        for a missing predecessor.
+        The merged state and the rows to keep (id: bytes), those the document keeps pending:
+        structs waiting for a missing predecessor, deletions of clocks it does not have.
 
     Raises:
         StoreError: when the merged state plus the kept rows is not the whole log's document.
@@ -601,7 +601,7 @@ def _replayed(name: str, snapshot: bytes, rows: LogRows) -> tuple[bytes, dict[in
     parts = ([snapshot] if snapshot else []) + [data for _, data in rows]
     replayed = apply_all(Doc(), parts)
     merged = replayed.get_update()
-    kept = {row_id: data for row_id, data in rows if carries_new_structs(replayed, data)}
+    kept = {row_id: data for row_id, data in rows if holds_back(replayed, data)}
     check = apply_all(Doc(), [merged, *kept.values()])
     if not same_document(check, replayed):
         raise StoreError(f"compaction of {name!r} aborted: compacted state differs")

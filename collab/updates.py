@@ -27,6 +27,7 @@ __all__ = [
     "check_update",
     "diff_update",
     "encode_diff",
+    "holds_back",
     "revives_deleted",
     "same_document",
     "state_vector",
@@ -172,7 +173,14 @@ class Integrator:
     So while the document has pending structs, the raw updates that carry them are kept
     (at most :data:`MAX_PENDING`, the oldest dropped first, so that an update whose
     predecessor never comes cannot make every later update costlier) and merged with each
-    new update.
+    new update. So are updates deleting clocks the document does not have yet (a client
+    that got content another way, e.g. from a WebRTC peer): yrs keeps such deletions
+    pending, calls no observer for them, and leaves them out of ``Doc.get_update()``.
+
+    Whether an update changed the document comes from its diff against the state vector
+    (new structs) and, for an update that only deletes, from a document observer: one
+    observing every transaction would encode each (it tripled the cost of applying
+    updates to a large document, measured).
 
     Every update is decoded (``pycrdt.get_update``) before it touches the document, so a
     malformed one leaves the document unchanged; a failure after that raises
@@ -185,12 +193,15 @@ class Integrator:
     def __init__(self, doc: Doc[Any]) -> None:
         self.doc = doc
         self.pending: list[bytes] = []
+        self._state = doc.get_state()  # the document's state vector (only this class edits it)
 
     def apply(self, update: bytes) -> bool:
         """Check and apply ``update``.
 
         Returns:
-            Whether some of it waits for a missing predecessor.
+            Whether it changed the document or some of it waits for a missing predecessor;
+            ``False`` when it brought nothing new (such as the empty sync step 2 every client
+            sends on connect, or a delete set already applied).
 
         Raises:
             InvalidUpdate: when the update is malformed; the document is unchanged then.
@@ -199,8 +210,10 @@ class Integrator:
         check_update(update)
         try:
             # Decoding the whole update first catches malformed input before the document
-            # sees it (one try block instead of _guarded: this runs once per update).
-            get_update(update, EMPTY_STATE_VECTOR)
+            # sees it (one try block instead of _guarded: this runs once per update). Its
+            # diff against the state vector keeps the structs the document lacks (the first
+            # varUint counts the clients that have some) and the whole delete set.
+            diff = get_update(update, self._state)
         except _NOT_OURS:
             raise
         except BaseException as exc:
@@ -210,19 +223,31 @@ class Integrator:
             payload = _guarded("cannot merge update", lambda: merge_updates(*pending))
         else:
             pending, payload = [update], update
-        state = _apply(self.doc, payload)
+        if diff[0] != 0:  # it inserts: it changes the document, or waits
+            self._state = state = _apply(self.doc, payload)
+            changed = True
+        else:
+            # Only its delete set can change the document. pycrdt calls a document's
+            # observers only after a transaction that changed it; an observer costs an
+            # encoding of every transaction, so it is there for these updates only.
+            deleted: list[object] = []
+            subscription = self.doc.observe(deleted.append)
+            try:
+                self._state = state = _apply(self.doc, payload)
+            finally:
+                self.doc.unobserve(subscription)
+            # Deletions of clocks the document lacks change nothing yet, but must be kept.
+            changed = bool(deleted) or _deletes_unknown(diff, state)
         try:
-            # The diff against the state vector keeps only the structs that are not in the
-            # document; its first varUint counts the clients that still have some.
             if len(pending) == 1:
-                self.pending = pending if get_update(update, state)[0] else []
+                self.pending = pending if changed and _waits(update, state) else []
             else:
-                self.pending = [u for u in pending if get_update(u, state)[0] != 0]
+                self.pending = [u for u in pending if _waits(u, state)]
         except _NOT_OURS:
             raise
         except BaseException as exc:
             raise InvalidUpdate(f"cannot diff update: {type(exc).__name__}: {exc}") from exc
-        return bool(self.pending)
+        return changed or bool(self.pending)
 
 
 def _apply(doc: Doc[Any], update: bytes) -> bytes:
@@ -250,6 +275,49 @@ def _apply(doc: Doc[Any], update: bytes) -> bytes:
             txn.commit()
         finally:
             txn.drop()
+
+
+def _waits(update: bytes, state: bytes) -> bool:
+    """Whether part of ``update`` is not integrated in a document whose state vector is
+    ``state``: structs whose predecessor it lacks, or deletions of clocks it does not have.
+
+    yrs keeps both pending until what they need arrives, and leaves both out of
+    ``Doc.get_update()``; it calls no observer for a deletion it keeps pending.
+    """
+    diff = get_update(update, state)
+    return diff[0] != 0 or _deletes_unknown(diff, state)
+
+
+def _deletes_unknown(diff: bytes, state: bytes) -> bool:
+    """Whether the delete set of ``diff`` (a v1 update without structs) names a clock at or
+    past ``state``'s clock of its client (Yjs v1 delete set: varUint count of clients, then
+    per client its id, the count of ranges, and each range's clock and length)."""
+    if diff == EMPTY_UPDATE:
+        return False
+    try:
+        reader = ByteReader(diff)
+        reader.var_uint()  # clients with structs: none
+        clients = reader.var_uint()
+        known = state_vector(state)
+        for _ in range(clients):
+            end = known.get(reader.var_uint(), 0)
+            for _ in range(reader.var_uint()):
+                if reader.var_uint() + reader.var_uint() > end:
+                    return True
+    except ProtocolError:
+        return True  # pycrdt wrote it, so never; if it did, keeping the update is safe
+    return False
+
+
+def holds_back(doc: Doc[Any], update: bytes) -> bool:
+    """Whether ``doc`` keeps part of ``update`` pending (see :func:`_waits`): structs whose
+    predecessor is missing, or deletions of clocks it does not have.
+
+    Raises:
+        InvalidUpdate: when the update cannot be decoded.
+    """
+    state = doc.get_state()
+    return _guarded("cannot diff update", lambda: _waits(update, state))
 
 
 def carries_new_structs(doc: Doc[Any], update: bytes) -> bool:

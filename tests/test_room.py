@@ -217,6 +217,29 @@ def test_out_of_order_updates_of_one_client_integrate(order: tuple[int, ...]) ->
     assert str(room.doc.get("text", type=Text)) == "cbad"
 
 
+def test_a_deletion_that_arrives_before_its_content_is_stored_and_relayed() -> None:
+    """A client that got content another way (e.g. from a WebRTC peer) deletes part of it,
+    and its deletion reaches the server first: yrs keeps it pending without calling any
+    observer, and it must still be committed, relayed and kept out of snapshots."""
+    source: Doc[Any] = Doc()
+    text = source.get("text", type=Text)
+    (insert,) = edits_of(source, lambda: text.insert(0, "hello world"))
+    (delete,) = edits_of(source, lambda: text.__delitem__(slice(1, 3)))
+    room = Room("r", Doc())
+    assert room.apply(delete), "a deletion of content the server lacks is news"
+    assert room.waiting, "snapshots (Doc.get_update) would leave it out"
+    assert room.apply(insert)
+    assert not room.waiting
+    assert str(room.doc.get("text", type=Text)) == "hlo world"
+    assert not room.apply(delete), "now a repeat: nothing to store"
+    # A delete set naming both content the server has and content it lacks.
+    (later,) = edits_of(source, lambda: text.insert(0, ">"))
+    (both,) = edits_of(source, lambda: text.__delitem__(slice(0, 3)))
+    assert room.apply(both) and room.waiting
+    assert room.apply(later) and not room.waiting
+    assert str(room.doc.get("text", type=Text)) == str(text) == "o world"
+
+
 def test_forged_client_count_is_refused_before_pycrdt_sees_it() -> None:
     # 247 million clients claimed in 300 bytes: pycrdt would spend ~1 s and gigabytes on it.
     forged = b"\x8a\xb4\x89\x76" + bytes(296)

@@ -116,6 +116,17 @@ def test_compaction_keeps_updates_waiting_for_a_predecessor(store: Store) -> Non
     assert str(rebuild(store, "d").get("text", type=Text)) == "one two three"
 
 
+def test_compaction_keeps_deletions_waiting_for_their_content(store: Store) -> None:
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    insert = updates_of(doc, lambda: text.insert(0, "hello"))
+    delete = updates_of(doc, lambda: text.__delitem__(slice(1, 3)))
+    store.append([("d", u) for u in delete])  # the content it deletes has not arrived yet
+    store.compact("d")
+    store.append([("d", u) for u in insert])
+    assert str(rebuild(store, "d").get("text", type=Text)) == "hlo"
+
+
 def test_listing_pages_by_name_and_by_update_time(store: Store) -> None:
     for i in range(25):
         store.append([(f"team/doc{i:02}", b"\x00\x00")])

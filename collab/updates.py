@@ -225,22 +225,30 @@ class Integrator:
             pending, payload = [update], update
         if diff[0] != 0:  # it inserts: it changes the document, or waits
             self._state = state = _apply(self.doc, payload)
-            changed = True
+            changed = waits = True
         else:
-            # Only its delete set can change the document. pycrdt calls a document's
-            # observers only after a transaction that changed it; an observer costs an
-            # encoding of every transaction, so it is there for these updates only.
-            deleted: list[object] = []
-            subscription = self.doc.observe(deleted.append)
+            # Only its delete set can change the document. yrs calls a document's observers
+            # only after a transaction that changed it, with what it deleted; an observer
+            # costs an encoding of every transaction, so there is one for these updates only
+            # (the native one: pycrdt's wrapper builds an event and a read transaction).
+            deleted: list[bytes] = []
+
+            def observe(event: Any) -> None:
+                deleted.append(event.delete_set)
+
+            subscription = self.doc._doc.observe(observe)
             try:
                 self._state = state = _apply(self.doc, payload)
             finally:
-                self.doc.unobserve(subscription)
+                subscription.drop()
             # Deletions of clocks the document lacks change nothing yet, but must be kept.
-            changed = bool(deleted) or _deletes_unknown(diff, state)
+            # When all of the delete set was deleted now (the same encoding: a keystroke's
+            # deletion), none of it waits.
+            waits = not (deleted and deleted[0] == diff[1:]) and _deletes_unknown(diff, state)
+            changed = waits or bool(deleted)
         try:
             if len(pending) == 1:
-                self.pending = pending if changed and _waits(update, state) else []
+                self.pending = pending if waits and _waits(update, state) else []
             else:
                 self.pending = [u for u in pending if _waits(u, state)]
         except _NOT_OURS:
@@ -289,24 +297,43 @@ def _waits(update: bytes, state: bytes) -> bool:
 
 
 def _deletes_unknown(diff: bytes, state: bytes) -> bool:
-    """Whether the delete set of ``diff`` (a v1 update without structs) names a clock at or
-    past ``state``'s clock of its client (Yjs v1 delete set: varUint count of clients, then
-    per client its id, the count of ranges, and each range's clock and length)."""
+    """Whether the delete set of ``diff`` (a v1 update without structs, written by pycrdt)
+    names a clock at or past ``state``'s clock of its client.
+
+    Both are varUints only (Yjs v1): the delete set is the count of clients, then per client
+    its id, the count of ranges and each range's clock and length; the state vector is the
+    count of clients, then each one's id and clock.
+    """
     if diff == EMPTY_UPDATE:
         return False
+    deletes, clocks = _var_uints(diff), _var_uints(state)
+    known = dict(zip(clocks[1::2], clocks[2::2], strict=True))
     try:
-        reader = ByteReader(diff)
-        reader.var_uint()  # clients with structs: none
-        clients = reader.var_uint()
-        known = state_vector(state)
-        for _ in range(clients):
-            end = known.get(reader.var_uint(), 0)
-            for _ in range(reader.var_uint()):
-                if reader.var_uint() + reader.var_uint() > end:
+        at = 2  # after the count of clients with structs (none) and of clients with deletions
+        for _ in range(deletes[1]):
+            end, ranges = known.get(deletes[at], 0), deletes[at + 1]
+            at += 2
+            for pair in range(at, at + 2 * ranges, 2):
+                if deletes[pair] + deletes[pair + 1] > end:
                     return True
-    except ProtocolError:
+            at += 2 * ranges
+    except IndexError:
         return True  # pycrdt wrote it, so never; if it did, keeping the update is safe
     return False
+
+
+def _var_uints(data: bytes) -> list[int]:
+    """Every varUint in ``data`` (lib0 encoding: 7 bits per byte, low bits first)."""
+    values: list[int] = []
+    value = shift = 0
+    for byte in data:
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            values.append(value)
+            value = shift = 0
+        else:
+            shift += 7
+    return values
 
 
 def holds_back(doc: Doc[Any], update: bytes) -> bool:

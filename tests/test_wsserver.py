@@ -11,7 +11,8 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
-from collab.wsserver import Direct, DirectProtocol, _between_frames, _framed
+from collab import wsserver
+from collab.wsserver import TURN_BUDGET, Direct, DirectProtocol, _between_frames, _framed
 
 
 class FakeTransport:
@@ -82,9 +83,8 @@ def test_a_frame_is_what_websockets_would_send(size: int) -> None:
     assert _framed(payload) is _framed(payload), "a broadcast frames its payload once"
 
 
-def test_between_frames_follows_websockets_parser() -> None:
-    """The fast frame reader hands the stream back only where websockets' parser waits for
-    a new frame; this checks that reading of websockets' state on the installed version."""
+def opened() -> ServerProtocol:
+    """websockets' side of a connection whose handshake is done."""
     conn = ServerProtocol()
     conn.receive_data(
         b"GET /sync/r HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -92,6 +92,50 @@ def test_between_frames_follows_websockets_parser() -> None:
     )
     (request,) = conn.events_received()
     conn.send_response(conn.accept(request))
+    return conn
+
+
+async def test_a_read_is_handled_a_turn_budget_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames that cost more than the budget are handled over several event-loop turns,
+    with reading paused meanwhile; each frame costs 40 % of the budget on a fake clock."""
+    clock = [0.0]
+    monkeypatch.setattr(wsserver, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    delivered: list[bytes] = []
+
+    def deliver(message: bytes) -> None:
+        delivered.append(message)
+        clock[0] += 0.4 * TURN_BUDGET
+
+    transport = FakeTransport()
+    direct = SimpleNamespace(deliver=deliver, resume_if_free=transport.resume_reading)
+    protocol = object.__new__(DirectProtocol)
+    protocol.conn, protocol.transport = opened(), cast(Any, transport)
+    protocol.loop, protocol.close_sent = asyncio.get_running_loop(), False
+    protocol._partial, protocol._backlog = None, False
+    frames = [bytes([i]) * 3 for i in range(10)]
+    data = b"".join(Frame(Opcode.BINARY, f).serialize(mask=True) for f in frames)
+    turns: list[int] = []
+    drain = protocol._drain
+
+    def next_turn_s_share(direct: Direct) -> None:  # each one runs in a later turn
+        before = len(delivered)
+        drain(direct)
+        turns.append(len(delivered) - before)
+
+    protocol._drain = next_turn_s_share  # type: ignore[method-assign]
+    protocol._read_frames(data, cast(Direct, direct))
+    turns.append(len(delivered))
+    assert not transport.reading
+    while not transport.reading:
+        await next_turn()
+    assert turns == [3, 3, 3, 1], "3 frames a turn: the third one ends past the budget"
+    assert delivered == frames
+
+
+def test_between_frames_follows_websockets_parser() -> None:
+    """The fast frame reader hands the stream back only where websockets' parser waits for
+    a new frame; this checks that reading of websockets' state on the installed version."""
+    conn = opened()
     protocol = cast(DirectProtocol, SimpleNamespace(conn=conn))
     assert _between_frames(protocol)
     frame = Frame(Opcode.BINARY, b"abc").serialize(mask=True)

@@ -149,11 +149,11 @@ async def test_a_bad_frame_after_good_ones_closes_with_its_code(
         peer.close()
 
 
-async def test_a_flood_is_handled_a_turn_budget_at_a_time(server: Server) -> None:
-    """Large updates into a growing document cost milliseconds each: a flood of them read
-    in one go is handled at most ``TURN_BUDGET`` at a time, so every other connection (and
-    the commit of what came so far) gets its turn in between. Seen from outside: the flood
-    is committed in many small batches, not in a few of a whole 256 KB read each."""
+async def test_a_flood_in_one_write_is_committed_while_it_is_read(server: Server) -> None:
+    """780 KB of updates written at once are read 256 KB at most per event-loop turn (the
+    read yield), and each turn handles at most ``TURN_BUDGET`` of them (test_wsserver), so
+    every other connection, and the commit of what came so far, gets its turn in between.
+    Seen from outside: the flood is committed in several batches, not at its end."""
     words = ["w" * 500 + f"{i}" for i in range(1500)]
     peer = RawPeer(server, "flood")
     try:
@@ -163,6 +163,7 @@ async def test_a_flood_is_handled_a_turn_budget_at_a_time(server: Server) -> Non
             await fresh.wait_for(lambda: len(str(fresh.text())) == len("".join(words)), 120)
         text = await scrape(server)
         batches = metric(text, "collab_commit_batch_updates_count")
-        assert metric(text, "collab_commit_batch_updates_sum") / batches < 100, batches
+        assert metric(text, "collab_commit_batch_updates_sum") == len(words)
+        assert batches >= 2, batches  # the thread merges what waits for it: no more is sure
     finally:
         peer.close()

@@ -277,7 +277,7 @@ async def document_state(hub: Hub, name: str) -> bytes:
         state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         hub.when_committed(
             room,
-            lambda: state.set_result(room.doc.get_update()),
+            lambda: state.set_result(room.state()),
             lambda: state.set_exception(StoreError("the document was closed while being read")),
         )
         return await state

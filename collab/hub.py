@@ -35,7 +35,7 @@ from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.store import Compaction, Store, StoredDocument, StoreError
-from collab.updates import apply_all
+from collab.updates import Integrator
 
 __all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
 
@@ -61,16 +61,20 @@ _CHECKPOINT_ROWS = 500
 _CHECKPOINT_SECONDS = 1.0
 
 
-def _read_document(store: Store, name: str) -> tuple[StoredDocument, Doc[Any]]:
+def _read_document(store: Store, name: str) -> tuple[StoredDocument, Integrator]:
     """Load document ``name`` and rebuild it (on the database thread: a large document takes
-    a second to apply, during which the event loop still gets the GIL between updates).
+    a second to apply, during which the event loop still gets the GIL between updates). The
+    integrator also holds the stored updates of which part still waits for a predecessor.
 
     Raises:
         StoreError: on a database failure.
         InvalidUpdate: when a stored update cannot be applied.
     """
     stored = store.load(name)
-    return stored, apply_all(Doc(), stored.updates_in_order())
+    integrator = Integrator(Doc())
+    for update in stored.updates_in_order():
+        integrator.apply(update)
+    return stored, integrator
 
 
 class ClosablePeer(Peer, Protocol):
@@ -288,7 +292,7 @@ class Hub:
 
     async def _load(self, entry: _Entry) -> None:
         try:
-            stored, doc = await self.run(_read_document, self.store, entry.name)
+            stored, rebuilt = await self.run(_read_document, self.store, entry.name)
         except Exception as exc:
             self.metrics.storage_errors += 1
             log.error("cannot load document", extra={"room": entry.name}, exc_info=exc)
@@ -301,9 +305,10 @@ class Hub:
         entry.log_bytes = sum(map(len, stored.updates))
         room = Room(
             entry.name,
-            doc,
+            rebuilt.doc,
             tombstone=stored.tombstone,
             max_awareness_bytes=self.settings.max_awareness_bytes,
+            waiting=rebuilt.pending,
         )
         room.size_bytes = len(stored.snapshot or b"") + entry.log_bytes
         entry.ready.set_result(room)

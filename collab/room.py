@@ -8,6 +8,7 @@ the room offers each step separately.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from pycrdt import Awareness as AwarenessStates
@@ -59,10 +60,11 @@ class Room:
         *,
         tombstone: bytes | None = None,
         max_awareness_bytes: int = 64 * 1024,
+        waiting: Iterable[bytes] = (),
     ) -> None:
         self.name = name
         self.doc = doc
-        self._integrator = Integrator(doc)
+        self._integrator = Integrator(doc, waiting)
         self._full_sync: bytes | None = None  # sync step 2 for an empty state vector
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
@@ -138,11 +140,15 @@ class Room:
         """
         if state_vector == EMPTY_STATE_VECTOR:
             if self._full_sync is None:
-                update = encode_diff(self.doc, state_vector)
+                update = self._integrator.with_waiting(encode_diff(self.doc, state_vector))
                 self._full_sync = protocol.encode(protocol.SyncStep2(update))
             return self._full_sync
-        update = encode_diff(self.doc, state_vector)
+        update = self._integrator.with_waiting(encode_diff(self.doc, state_vector))
         return protocol.encode(protocol.SyncStep2(update))
+
+    def state(self) -> bytes:
+        """The whole document as one Yjs v1 update, with what waits for a predecessor."""
+        return self._integrator.with_waiting(self.doc.get_update())
 
     def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
         """Send ``frame`` (encoded once) to every peer except ``exclude``."""

@@ -190,9 +190,9 @@ class Integrator:
         doc: the document to apply updates to.
     """
 
-    def __init__(self, doc: Doc[Any]) -> None:
+    def __init__(self, doc: Doc[Any], pending: Iterable[bytes] = ()) -> None:
         self.doc = doc
-        self.pending: list[bytes] = []
+        self.pending = list(pending)  # applied updates of which part waits, oldest first
         self._state = doc.get_state()  # the document's state vector (only this class edits it)
 
     def apply(self, update: bytes) -> bool:
@@ -208,6 +208,8 @@ class Integrator:
             DocumentCorrupted: when pycrdt failed half-way; discard the document.
         """
         check_update(update)
+        if update in self.pending:  # sent again (a client's reconnect): it waits already
+            return False
         try:
             # Decoding the whole update first catches malformed input before the document
             # sees it (one try block instead of _guarded: this runs once per update). Its
@@ -255,7 +257,20 @@ class Integrator:
             raise
         except BaseException as exc:
             raise InvalidUpdate(f"cannot diff update: {type(exc).__name__}: {exc}") from exc
-        return changed or bool(self.pending)
+        return changed or (bool(self.pending) and self.pending[-1] is update)
+
+    def with_waiting(self, update: bytes) -> bytes:
+        """``update`` (the document, or a diff of it, from ``Doc.get_update``) merged with
+        what waits, which ``Doc.get_update`` leaves out: a client or an export sent it can
+        integrate it once the rest arrives, as the server does (Yjs includes it too).
+
+        Raises:
+            InvalidUpdate: when pycrdt cannot merge them.
+        """
+        if not self.pending:
+            return update
+        waiting = self.pending
+        return _guarded("cannot merge update", lambda: merge_updates(update, *waiting))
 
 
 def _apply(doc: Doc[Any], update: bytes) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +12,10 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from collab import protocol
+from collab.hub import _read_document
 from collab.protocol import ByteReader, ProtocolError
 from collab.room import AwarenessTooLarge, Room
+from collab.store import Store
 from collab.updates import InvalidUpdate, _header
 
 
@@ -238,6 +241,35 @@ def test_a_deletion_that_arrives_before_its_content_is_stored_and_relayed() -> N
     assert room.apply(both) and room.waiting
     assert room.apply(later) and not room.waiting
     assert str(room.doc.get("text", type=Text)) == str(text) == "o world"
+
+
+def test_a_room_rebuilt_from_storage_keeps_what_waits(tmp_path: Path) -> None:
+    """A deletion waiting for its content survives a reload: the room knows it waits (so
+    compaction replays the log instead of writing ``Doc.get_update()``, which leaves it out),
+    fresh clients and exports get it, and resends or no-ops meanwhile are not news."""
+    source: Doc[Any] = Doc()
+    text = source.get("text", type=Text)
+    (insert,) = edits_of(source, lambda: text.insert(0, "hello world"))
+    (delete,) = edits_of(source, lambda: text.__delitem__(slice(1, 3)))
+    store = Store(tmp_path / "collab.db")
+    store.append([("d", delete)])
+    _, rebuilt = _read_document(store, "d")
+    room = Room("d", rebuilt.doc, waiting=rebuilt.pending)
+    assert room.waiting
+    assert not room.apply(delete), "sent again by a reconnecting client: it waits already"
+    assert not room.apply(b"\x00\x00"), "a no-op while something waits is no news either"
+    fresh: Doc[Any] = Doc()
+    step2 = protocol.decode(room.sync_step2(b"\x00"))
+    assert isinstance(step2, protocol.SyncStep2)
+    fresh.apply_update(step2.update)
+    exported: Doc[Any] = Doc()
+    exported.apply_update(room.state())
+    for doc in (fresh, exported):
+        doc.apply_update(insert)
+        assert str(doc.get("text", type=Text)) == "hlo world"
+    assert room.apply(insert) and not room.waiting
+    assert str(room.doc.get("text", type=Text)) == "hlo world"
+    store.close()
 
 
 def test_forged_client_count_is_refused_before_pycrdt_sees_it() -> None:

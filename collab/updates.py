@@ -188,6 +188,8 @@ class Integrator:
 
     Args:
         doc: the document to apply updates to.
+        pending: updates already applied to ``doc`` of which part still waits (those of
+            the integrator that rebuilt it from storage), oldest first.
     """
 
     def __init__(self, doc: Doc[Any], pending: Iterable[bytes] = ()) -> None:

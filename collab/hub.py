@@ -35,7 +35,7 @@ from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.store import Compaction, Store, StoredDocument, StoreError
-from collab.updates import Integrator
+from collab.updates import Integrator, replay
 
 __all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
 
@@ -71,10 +71,7 @@ def _read_document(store: Store, name: str) -> tuple[StoredDocument, Integrator]
         InvalidUpdate: when a stored update cannot be applied.
     """
     stored = store.load(name)
-    integrator = Integrator(Doc())
-    for update in stored.updates_in_order():
-        integrator.apply(update)
-    return stored, integrator
+    return stored, replay(Doc(), stored.updates_in_order())
 
 
 class ClosablePeer(Peer, Protocol):

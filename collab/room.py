@@ -148,7 +148,7 @@ class Room:
 
     def state(self) -> bytes:
         """The whole document as one Yjs v1 update, with what waits for a predecessor."""
-        return self._integrator.with_waiting(self.doc.get_update())
+        return self._integrator.state()
 
     def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
         """Send ``frame`` (encoded once) to every peer except ``exclude``."""

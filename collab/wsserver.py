@@ -95,8 +95,8 @@ def _end_turn() -> None:
 
 TURN_BUDGET = 0.01
 """Seconds of frames one connection may handle in one event-loop turn; the frames it read
-beyond that wait for the next turn, with its reading paused (a flood of large updates into a
-large document costs milliseconds per update)."""
+beyond that wait for the next turn, with its reading paused (one 256 KB read can hold
+hundreds of updates, and an update into a large document can cost milliseconds)."""
 
 _YIELD_BYTES = 64 * 1024
 """A read at least this large ends the connection's reading for the event-loop turn."""

@@ -123,8 +123,13 @@ def test_compaction_keeps_deletions_waiting_for_their_content(store: Store) -> N
     delete = updates_of(doc, lambda: text.__delitem__(slice(1, 3)))
     store.append([("d", u) for u in delete])  # the content it deletes has not arrived yet
     store.compact("d")
+    exported: Doc[Any] = Doc()
+    exported.apply_update(store.state("d"))  # an unloaded document's HTTP state carries it
     store.append([("d", u) for u in insert])
     assert str(rebuild(store, "d").get("text", type=Text)) == "hlo"
+    for update in insert:
+        exported.apply_update(update)
+    assert str(exported.get("text", type=Text)) == "hlo"
 
 
 def test_listing_pages_by_name_and_by_update_time(store: Store) -> None:

@@ -11,8 +11,12 @@ Layout (one SQLite file, WAL mode):
   database's ``user_version`` is 1 from the first append until a clean :meth:`Store.close`,
   and a store opened on a database left at 1 recounts every document from its log.
 * ``updates``: the append-only log of raw Yjs v1 updates, ``id`` ordered, ``name`` indexed.
+  ``id`` is a rowid: a new row gets one above every row in the log, so a document's rows are
+  in arrival order. Ids of rows that compaction deleted may be given again (nothing compares
+  ids across a compaction: it deletes what it merged in the transaction that merged it).
 * ``snapshots``: at most one compacted state (a Yjs v1 update) per document, the last log
-  id it merged and ``covers_until``, the ``created_at`` of the newest update merged.
+  id it merged (a record for inspection) and ``covers_until``, the ``created_at`` of the
+  newest update merged.
 * ``tombstones``: the merged state of deleted documents, so stale editors cannot resurrect
   their content (see :meth:`Store.delete`).
 
@@ -70,8 +74,7 @@ def m001_initial(db: Database) -> None:
         not_null={"created_at", "updated_at", "size_bytes", "updates"},
     )
     db.table("documents").create_index(["updated_at"])
-    # AUTOINCREMENT: ids never come back after compaction deleted the newest rows, so
-    # "rows after the snapshot's last_update_id" stays true.
+    # AUTOINCREMENT until m004 (which says why it went).
     db.execute(
         "CREATE TABLE updates (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
         " data BLOB NOT NULL, created_at FLOAT NOT NULL)"
@@ -99,6 +102,27 @@ def m003_snapshot_covers(db: Database) -> None:
     snapshots written before this migration (readers then use the snapshot's ``created_at``,
     which is later than every update merged into it)."""
     db.table("snapshots").add_column("covers_until", float)
+
+
+@migrations()
+def m004_log_ids_without_autoincrement(db: Database) -> None:
+    """``updates.id`` becomes a plain rowid: AUTOINCREMENT rewrote ``sqlite_sequence`` in every
+    commit, a third page for a one-update commit (measured per commit: 22 to 18 us of CPU back
+    to back, about 60-75 to 50 us with the caches cold between commits). Rows keep their ids;
+    a new row's id is above every row in the log, so each document's rows stay in arrival
+    order (see the module docstring)."""
+    db.table("updates_log").create(
+        {"id": int, "name": str, "data": bytes, "created_at": float},
+        pk="id",
+        not_null={"name", "data", "created_at"},
+    )
+    db.execute(
+        "INSERT INTO updates_log (id, name, data, created_at)"
+        " SELECT id, name, data, created_at FROM updates"
+    )
+    db.table("updates").drop()  # with its index and its sqlite_sequence row
+    db.rename_table("updates_log", "updates")
+    db.table("updates").create_index(["name", "id"])
 
 
 SCHEMA_VERSION = len(migrations._migrations)

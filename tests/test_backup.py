@@ -284,17 +284,22 @@ def test_a_real_editing_trace_exports_as_its_final_text_and_earlier_states(
     assert len(updates) == len(txns)
     t0 = 1_700_000_000.0  # transaction i was written at t0 + i seconds
 
-    def stamp() -> None:  # log ids start at 1 and follow the transactions
-        store.db.execute("UPDATE updates SET created_at = ? + id - 1 WHERE name = 'story'", [t0])
+    def stamp(first: int) -> None:
+        """Date the rows just appended (consecutive ids) as transactions ``first`` on."""
+        store.db.execute(
+            "UPDATE updates SET created_at = ?1 + ?2 + id - (SELECT min(id) FROM updates"
+            " WHERE created_at > ?3) WHERE created_at > ?3",
+            [t0, first, t0 + len(txns)],
+        )
         store.db.execute("UPDATE documents SET created_at = ? WHERE name = 'story'", [t0])
-        store.db.conn.commit()
 
     for start in range(0, len(updates), 5_000):
         store.append([("story", u) for u in updates[start : start + 5_000]])
-        stamp()
+        stamp(start)
         if start in (5_000, 15_000):
             store.compact("story")  # merges transactions up to 9,999, then up to 19,999
-    assert store.db.execute("SELECT min(id) FROM updates").fetchone()[0] == 20_001
+    oldest = store.db.execute("SELECT min(created_at) FROM updates").fetchone()[0]
+    assert oldest == t0 + 20_000
     store.close()
 
     out = tmp_path / "story.txt"

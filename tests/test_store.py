@@ -169,6 +169,46 @@ def test_database_of_an_older_version_is_upgraded(tmp_path: Path) -> None:
     assert store.get("kept") is not None
 
 
+def test_an_autoincrement_log_keeps_its_rows_and_order_when_upgraded(tmp_path: Path) -> None:
+    """m004 rebuilds ``updates`` without AUTOINCREMENT: ids, order and bytes are kept, and
+    new rows follow the old ones."""
+    path = tmp_path / "old.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m004_log_ids_without_autoincrement")
+    db.execute("INSERT INTO documents VALUES ('d', 1.0, 1.0, 6, 3)")
+    for row_id, data in [(7, b"\x00\x01"), (9, b"\x00\x02"), (12, b"\x00\x03")]:
+        db.execute("INSERT INTO updates VALUES (?, 'd', ?, 1.0)", [row_id, data])
+    db.conn.commit()
+    db.close()
+    store = Store(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    store.append([("d", b"\x00\x04")])
+    rows = store.db.execute("SELECT id, data FROM updates ORDER BY id").fetchall()
+    assert rows[:3] == [(7, b"\x00\x01"), (9, b"\x00\x02"), (12, b"\x00\x03")]
+    assert rows[3] == (13, b"\x00\x04")
+    assert store.load("d").updates == [b"\x00\x01", b"\x00\x02", b"\x00\x03", b"\x00\x04"]
+    schema = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'updates'").fetchone()
+    assert "AUTOINCREMENT" not in schema[0]
+    assert store.db.table("updates").indexes[0].columns == ["name", "id"]
+
+
+def test_rows_written_after_a_compaction_emptied_the_log_are_never_lost(store: Store) -> None:
+    """Ids of deleted rows may be given again; compaction deletes only what it merged."""
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    first = updates_of(doc, lambda: text.insert(0, "ab"))
+    store.append([("d", u) for u in first])
+    store.compact("d")  # the whole log, the newest rows of the table: ids free again
+    later = updates_of(doc, lambda: text.insert(2, "cd"))
+    store.append([("d", u) for u in later])
+    assert str(rebuild(store, "d").get("t", type=Text)) == "abcd"
+    store.compact("d")
+    more = updates_of(doc, lambda: text.insert(4, "ef"))
+    store.append([("d", u) for u in more])
+    assert str(rebuild(store, "d").get("t", type=Text)) == "abcdef"
+    assert store.db.execute("SELECT count(*) FROM updates").fetchone()[0] == len(more)
+
+
 def test_unusable_database_is_a_store_error(tmp_path: Path) -> None:
     bad = tmp_path / "not-a-db"
     bad.write_bytes(b"this is not sqlite" * 100)

@@ -130,6 +130,7 @@ class Hub:
         self._wake = asyncio.Event()
         self._turn_end: asyncio.Handle | None = None  # _end_turn, scheduled for this turn
         self._committer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._closing = False
         self._stopping: asyncio.Future[None] | None = None  # resolved when close() starts
         self._busy = False
@@ -146,6 +147,8 @@ class Hub:
 
     async def start(self) -> None:
         """Start the committer task."""
+        # Kept: asyncio.get_running_loop() makes a getpid system call each time.
+        self._loop = asyncio.get_running_loop()
         self._committer = asyncio.create_task(self._commit_loop(), name="collab-committer")
 
     async def close(self) -> None:
@@ -448,7 +451,8 @@ class Hub:
     def _schedule_end_turn(self) -> None:
         """Run :meth:`_end_turn` at the end of this event-loop turn (once)."""
         if self._turn_end is None:
-            self._turn_end = asyncio.get_running_loop().call_soon(self._end_turn)
+            loop = self._loop or asyncio.get_running_loop()
+            self._turn_end = loop.call_soon(self._end_turn)
 
     def _commit_here(self, batch: list[_Item], started: float) -> None:
         """Commit a small burst on the event loop: a write into the WAL file, cheaper than

@@ -1,7 +1,8 @@
 """The Starlette WebSocket endpoint ``/sync/{name}`` and every close code collab uses.
 
 One connection is one :class:`Connection`: it takes each binary frame as the socket delivers
-it and drives the room through the hub, and sends synchronously into a bounded send queue, so a
+it and drives the room through the hub (the update messages of one read applied, stored and
+relayed as one merged update), and sends synchronously into a bounded send queue, so a
 slow peer never stalls the room; when its queue passes ``send_queue_bytes`` it is closed with
 1013. Both directions go through the :mod:`collab.wsserver` extension of uvicorn's protocol:
 once the connection joined its room, the endpoint returns and the socket calls the
@@ -37,7 +38,7 @@ from collab.protocol import ProtocolError
 from collab.room import AwarenessTooLarge, Room
 from collab.settings import Settings
 from collab.store import StoreError
-from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs
+from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs, merge_burst
 from collab.wsserver import DIRECT, FULL, SENT, Direct
 
 __all__ = ["CloseCode", "sync_endpoint"]
@@ -66,6 +67,13 @@ class CloseCode(IntEnum):
 
 _peer_ids = itertools.count(1)
 
+BURST_UPDATES = 64
+"""Update messages of one read that are applied, stored and relayed as one merged update, at
+most (see :func:`collab.updates.merge_burst`: merging costs more per update past a hundred)."""
+
+BURST_BYTES = 64 * 1024
+"""Bytes of update messages merged into one update, at most."""
+
 
 class _Refused(Exception):
     """Close the connection with ``code`` and the message as reason."""
@@ -93,6 +101,8 @@ class Connection:
     """
 
     __slots__ = (
+        "_burst",
+        "_burst_bytes",
         "_close",
         "_expiry",
         "_leave",
@@ -133,6 +143,8 @@ class Connection:
         self._close: tuple[int, str] | None = None
         self.client_close: int | None = None  # the code of a close the client started
         self.finished = False  # left the room: closed by either side
+        self._burst: list[bytes] = []  # update messages of the current read, not applied yet
+        self._burst_bytes = 0
 
     # -- Peer --------------------------------------------------------------------------------
 
@@ -187,6 +199,8 @@ class Connection:
         """The client closed the connection with ``code``, or it was lost (1006); with a
         ``reason``, the WebSocket layer closed it (a malformed frame, a message over
         --max-message-bytes, no answer to the keepalive ping): logged and counted as ours."""
+        if self._close is None and self._burst and self.room is not None:
+            self._guarded(self._apply_burst, self.room)  # sent before the client closed
         if self._close is None:
             if reason is None:
                 self.client_close = code
@@ -213,34 +227,41 @@ class Connection:
         if self._close is not None or self.room is None:
             return
         if isinstance(message, str):
-            self._reject(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
+            self.end_of_read()  # the updates before it are taken
+            if self._close is None:
+                self._reject(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
             return
         self._on_frame(self.room, message)
 
-    def _on_frame(self, room: Room, frame: bytes) -> None:
-        """Take one binary frame as the socket delivers it; pause reading while the hub has
-        more queued for commit than it wants (backpressure)."""
-        if self._close is not None:
+    def end_of_read(self) -> None:
+        """The frames of one read were all delivered: apply the update messages held back,
+        then pause reading while the hub has more queued for commit than it wants
+        (backpressure)."""
+        if self._close is not None or self.room is None:
             return
-        try:
-            taken = self._take(room, frame)
-        except Exception:  # a bug: it must not reach uvicorn's data_received
-            log.exception("cannot handle a frame", extra={"room": self.name, "peer": self.id})
-            self.close(CloseCode.INTERNAL_ERROR, "internal error")
-            taken = False
-        if taken and self.hub.congested:
+        if self._burst:
+            self._guarded(self._apply_burst, self.room)
+        if self._close is None and self.hub.congested:
             self.direct.pause_reading()
             self.hub.after_commit(self.direct.resume_reading)
 
-    def _take(self, room: Room, frame: bytes) -> bool:
-        """Handle one binary frame; ``False`` when the connection must stop reading (it was
-        asked to close, with the reason)."""
+    def _on_frame(self, room: Room, frame: bytes) -> None:
+        """Take one binary frame as the socket delivers it."""
+        if self._close is not None:
+            return
         self.hub.metrics.received(frame)
         if not self.bucket.take():
-            self._reject(CloseCode.RATE_LIMITED, "too many messages per second")
-            return False
+            self.end_of_read()  # the updates before it are taken
+            if self._close is None:
+                self._reject(CloseCode.RATE_LIMITED, "too many messages per second")
+            return
+        self._guarded(self._handle, room, frame)
+
+    def _guarded(self, step: Callable[..., None], room: Room, *frame: bytes) -> None:
+        """Run ``step(room, *frame)``; a refusal closes the connection with its code and
+        reason, and so does a bug (1011), which must not reach uvicorn's data_received."""
         try:
-            self._handle(room, frame)
+            step(room, *frame)
         except _Refused as exc:
             self._reject(exc.code, str(exc))
         except DocumentCorrupted as exc:
@@ -254,24 +275,29 @@ class Connection:
             self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
         except ShuttingDown:
             pass  # the hub already asked this peer to close
-        else:
-            return self._close is None
-        return False
+        except Exception:  # a bug
+            log.exception("cannot handle a frame", extra={"room": self.name, "peer": self.id})
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _handle(self, room: Room, frame: bytes) -> None:
-        message = protocol.decode(frame)
+        """Handle one binary frame. Update messages are held back until the end of the read
+        (or :data:`BURST_UPDATES`, :data:`BURST_BYTES`, or another message), then applied,
+        committed and relayed as one merged update: a client sending fast writes many per
+        read. Every other message is handled after the updates before it."""
+        try:
+            message = protocol.decode(frame)
+        except ProtocolError:
+            self._apply_burst(room)  # the updates before a malformed frame are taken
+            raise
+        if type(message) is protocol.Update and not self.read_only:
+            self._burst.append(message.update)
+            self._burst_bytes += len(message.update)
+            if len(self._burst) >= BURST_UPDATES or self._burst_bytes >= BURST_BYTES:
+                self._apply_burst(room)
+            return
+        self._apply_burst(room)
         if isinstance(message, protocol.SyncStep2 | protocol.Update):
-            if room.closed:
-                return
-            if self.read_only:
-                self._refuse_write(room, message.update)
-                return
-            if room.size_bytes + len(message.update) > self.max_document_bytes:
-                raise _Refused(
-                    CloseCode.TOO_LARGE, f"document over the {self.max_document_bytes}-byte limit"
-                )
-            if room.apply(message.update):
-                self.hub.submit(room, message.update, self)
+            self._write(room, message.update)
         elif isinstance(message, protocol.SyncStep1):
             state_vector = message.state_vector
             # Computed now, it validates the state vector (the close must come from here); it
@@ -288,6 +314,49 @@ class Connection:
             frame = room.awareness_frame() or protocol.encode(protocol.Awareness(b"\x00"))
             self.send(frame)
         # Auth messages from a client carry nothing the server acts on (y-protocols auth.js).
+
+    def _apply_burst(self, room: Room) -> None:
+        """Apply the update messages held back: merged into one update when there are several
+        (unless one of them would be refused: then one by one, so that those before it are
+        taken and the refusal names the right cause)."""
+        updates = self._burst
+        if not updates:
+            return
+        self._burst, self._burst_bytes = [], 0
+        if len(updates) > 1:
+            try:
+                merged = merge_burst(updates)
+            except InvalidUpdate:
+                pass  # one of them is malformed
+            else:
+                if room.tombstone is None and self._fits(room, merged):
+                    updates = [merged]
+        for update in updates:
+            self._write(room, update)
+            if self._close is not None:
+                return
+
+    def _write(self, room: Room, update: bytes) -> None:
+        """Apply a sync step 2 or update payload to the room and queue it for commit and relay.
+
+        Raises:
+            _Refused: over the document size limit, or a read-only peer inserting content.
+            InvalidUpdate: see :meth:`Room.apply`.
+        """
+        if room.closed:
+            return
+        if self.read_only:
+            self._refuse_write(room, update)
+            return
+        if not self._fits(room, update):
+            raise _Refused(
+                CloseCode.TOO_LARGE, f"document over the {self.max_document_bytes}-byte limit"
+            )
+        if room.apply(update):
+            self.hub.submit(room, update, self)
+
+    def _fits(self, room: Room, update: bytes) -> bool:
+        return room.size_bytes + len(update) <= self.max_document_bytes
 
     def _refuse_write(self, room: Room, update: bytes) -> None:
         """A read-only peer's sync step 2 or update is never applied.

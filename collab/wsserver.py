@@ -9,9 +9,10 @@ scope (ASGI lets servers add extensions there) is a :class:`Direct`:
 * :meth:`Direct.write` sends a binary frame without awaiting (the frames after the first in one
   event-loop turn leave in one system call), unless the bytes waiting to be taken by the socket
   would pass the given limit (the peer's bounded send queue);
-* :meth:`Direct.detach` hands the connection over to two callbacks, one per message and one
-  for the end, after which the endpoint returns: the connection lives on without an ASGI task,
-  :meth:`Direct.close` closes it, and :meth:`Direct.pause_reading` and
+* :meth:`Direct.detach` hands the connection over to an :class:`Owner`, called for every
+  message, at the end of every read (the messages of one read can be taken as a burst) and at
+  the end of the connection, after which the endpoint returns: the connection lives on
+  without an ASGI task, :meth:`Direct.close` closes it, and :meth:`Direct.pause_reading` and
   :meth:`Direct.resume_reading` give the owner flow control.
 
 Once detached, a connection's masked binary frames (all a y-websocket client sends) are cut by
@@ -118,6 +119,10 @@ class Owner(Protocol):
     def received(self, message: bytes | str) -> None:
         """One complete message: bytes, or str for a text frame."""
 
+    def end_of_read(self) -> None:
+        """Every message of the data just read from the socket was delivered (the owner may
+        take them as one burst)."""
+
     def ended(self, code: int, reason: str | None = None) -> None:
         """The end of the connection: the close code the client sent, 1005 without one,
         1006 when it was lost without a close frame, 1012 when the server shuts down; or,
@@ -161,6 +166,7 @@ class Direct:
         protocol.response = None  # type: ignore[assignment]  # the accept was sent
         while not queue.empty():
             self.dispatch(queue.get_nowait())
+        self.end_of_read()
         if protocol.read_paused:  # uvicorn pauses reading while its queue holds messages
             protocol.read_paused = False
             self.resume_reading()
@@ -170,6 +176,11 @@ class Direct:
         """Pass one message to the owner, unless the connection ended."""
         if not self._ended:
             self._owner.received(message)  # type: ignore[union-attr]
+
+    def end_of_read(self) -> None:
+        """Tell the owner that the messages of the data just read were all delivered."""
+        if not self._ended and self._owner is not None:
+            self._owner.end_of_read()
 
     def dispatch(self, event: Any) -> None:
         """Pass one ASGI receive event to the owner (see :meth:`detach`)."""
@@ -322,12 +333,15 @@ class DirectProtocol(WebSocketsSansIOProtocol):
             if self._partial is not None:  # the start of a frame the reader kept
                 data, self._partial = bytes(self._partial) + data, None
             super().data_received(data)
+            if direct is not None:
+                direct.end_of_read()
             return
         if self._framing:
             self._read_frames(data, direct)
         else:
             self._parse(data)
             self._framing = direct.detached and _between_frames(self)
+        direct.end_of_read()
         if len(data) >= _YIELD_BYTES and direct.detached:
             direct.yield_turn()
 
@@ -415,6 +429,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         backlog, self._partial = self._partial, None
         if backlog is not None and not self.transport.is_closing():
             self._read_frames(backlog, direct)
+            direct.end_of_read()
         if not self._backlog:
             direct.resume_if_free()
 

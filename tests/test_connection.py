@@ -13,11 +13,12 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab import hub as hub_module
-from collab import protocol
+from collab import protocol, websocket
 from collab.auth import ALL_DOCUMENTS
 from collab.hub import Hub
 from collab.settings import Settings
 from collab.store import Store
+from collab.updates import apply_all, merge_burst
 from collab.websocket import CloseCode, Connection
 from collab.wsserver import SENT
 
@@ -75,14 +76,131 @@ async def test_a_congested_hub_pauses_reading_until_its_commit(
     direct = FakeDirect()
     async with hub.use("d") as room:
         connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection.room = room
         frames = update_frames(3)
-        for frame in frames:
+        for frame in frames:  # one read each
             connection._on_frame(room, frame)
+            connection.end_of_read()
         assert direct.paused and direct.pauses == 3
         await hub.flush()
         assert not direct.paused, "reading resumes once the queued updates are committed"
         assert str(room.doc.get("text", type=Text)) == "0 1 2 "
     assert len(hub.store.load("d").updates) == 3
+
+
+def text_of(doc: Doc[Any]) -> str:
+    return str(doc.get("text", type=Text))
+
+
+async def test_the_updates_of_one_read_are_applied_stored_and_relayed_as_one(hub: Hub) -> None:
+    writer, reader = FakeDirect(), FakeDirect()
+    async with hub.use("d") as room:
+        connection = Connection(writer, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        other = Connection(reader, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection.room = room
+        room.join(other)
+        reader.sent.clear()
+        frames = update_frames(5)
+        for frame in frames:
+            connection._on_frame(room, frame)
+        assert text_of(room.doc) == "", "held back until the end of the read"
+        connection.end_of_read()
+        assert text_of(room.doc) == "0 1 2 3 4 "
+        await hub.flush()
+    (stored,) = hub.store.load("d").updates
+    assert len(reader.sent) == 1
+    relayed = protocol.decode(reader.sent[0])
+    assert isinstance(relayed, protocol.Update) and relayed.update == stored
+    replica: Doc[Any] = Doc()
+    replica.apply_update(stored)
+    assert text_of(replica) == "0 1 2 3 4 "
+
+
+async def test_a_long_read_is_merged_in_bursts_of_bounded_size(hub: Hub) -> None:
+    direct = FakeDirect()
+    async with hub.use("d") as room:
+        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection.room = room
+        count = 2 * websocket.BURST_UPDATES + 3
+        for frame in update_frames(count):
+            connection._on_frame(room, frame)
+        connection.end_of_read()
+        await hub.flush()
+        expected = "".join(f"{i} " for i in range(count))
+        assert text_of(room.doc) == expected
+    assert len(hub.store.load("d").updates) == 3
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (b"\x07", CloseCode.PROTOCOL_ERROR),  # no such message type
+        (b"\x00\x02\x03\x01\x01\x01", CloseCode.INVALID_UPDATE),  # an update pycrdt refuses
+        ("text", CloseCode.UNSUPPORTED_DATA),
+    ],
+)
+async def test_the_updates_before_a_refused_frame_of_the_same_read_are_taken(
+    hub: Hub, bad: bytes | str, code: CloseCode
+) -> None:
+    direct = FakeDirect()
+    async with hub.use("d") as room:
+        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection.room = room
+        good, later = update_frames(4)[:3], update_frames(4)[3:]
+        for frame in good:
+            connection.received(frame)
+        connection.received(bad)
+        for frame in later:
+            connection.received(frame)
+        connection.end_of_read()
+        assert connection._close is not None and connection._close[0] == code
+        await hub.flush()
+        assert text_of(room.doc) == "0 1 2 "
+    assert text_of(apply_all(Doc(), hub.store.load("d").updates)) == "0 1 2 "
+
+
+async def test_an_update_over_the_document_limit_in_a_burst_is_refused_alone(
+    tmp_path: Path,
+) -> None:
+    """The merge of a burst is stored when it fits (it is smaller than its parts); when it does
+    not, the updates are taken one by one up to the one that passes the limit."""
+    frames = update_frames(6)
+    updates = [protocol.decode(f).update for f in frames]  # type: ignore[union-attr]
+    limit = len(merge_burst(updates)) - 1
+    assert sum(map(len, updates[:3])) <= limit < sum(map(len, updates[:4]))
+    settings = Settings(
+        db=str(tmp_path / "collab.db"), room_grace_seconds=0.0, max_document_bytes=limit
+    )
+    hub = Hub(Store(settings.db), settings)
+    await hub.start()
+    try:
+        direct = FakeDirect()
+        async with hub.use("d") as room:
+            connection = Connection(direct, hub, "d", ALL_DOCUMENTS, settings)  # type: ignore[arg-type]
+            connection.room = room
+            for frame in frames:
+                connection._on_frame(room, frame)
+            connection.end_of_read()
+            assert connection._close is not None
+            assert connection._close[0] == CloseCode.TOO_LARGE
+            await hub.flush()
+            assert text_of(room.doc) == "0 1 2 "
+        assert len(hub.store.load("d").updates) == 3
+    finally:
+        await hub.close()
+
+
+async def test_updates_sent_right_before_the_client_closed_are_taken(hub: Hub) -> None:
+    direct = FakeDirect()
+    async with hub.use("d") as room:
+        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        connection.room = room
+        for frame in update_frames(3):
+            connection.received(frame)
+        connection.ended(1000)  # the close frame came in the same read
+        await hub.flush()
+        assert text_of(room.doc) == "0 1 2 "
+    assert text_of(apply_all(Doc(), hub.store.load("d").updates)) == "0 1 2 "
 
 
 async def test_a_refused_frame_ends_the_connection_and_later_frames_are_ignored(
@@ -122,7 +240,9 @@ async def test_a_sync_step2_reply_waits_until_the_room_is_committed(hub: Hub) ->
     async with hub.use("d") as room:
         writer = Connection(writer_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
         reader = Connection(reader_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+        writer.room = room
         writer._on_frame(room, update_frames(1)[0])
+        writer.end_of_read()
         assert hub.uncommitted(room)
         reader._on_frame(room, protocol.encode(protocol.SyncStep1(b"\x00")))
         assert reader_socket.sent == [], "the reply would show an uncommitted update"

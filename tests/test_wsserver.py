@@ -107,7 +107,12 @@ async def test_a_read_is_handled_a_turn_budget_at_a_time(monkeypatch: pytest.Mon
         clock[0] += 0.4 * TURN_BUDGET
 
     transport = FakeTransport()
-    direct = SimpleNamespace(deliver=deliver, resume_if_free=transport.resume_reading)
+    ends: list[int] = []  # frames delivered when the owner was told that a read ended
+    direct = SimpleNamespace(
+        deliver=deliver,
+        end_of_read=lambda: ends.append(len(delivered)),
+        resume_if_free=transport.resume_reading,
+    )
     protocol = object.__new__(DirectProtocol)
     protocol.conn, protocol.transport = opened(), cast(Any, transport)
     protocol.loop, protocol.close_sent = asyncio.get_running_loop(), False
@@ -130,6 +135,7 @@ async def test_a_read_is_handled_a_turn_budget_at_a_time(monkeypatch: pytest.Mon
         await next_turn()
     assert turns == [3, 3, 3, 1], "3 frames a turn: the third one ends past the budget"
     assert delivered == frames
+    assert ends == [6, 9, 10], "each later turn's share ends like a read"
 
 
 def test_between_frames_follows_websockets_parser() -> None:

@@ -12,7 +12,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab import protocol
-from collab.websocket import CloseCode
+from collab.websocket import BURST_UPDATES, CloseCode
 from tests.e2e.conftest import Server
 from tests.e2e.pyclient import PyClient
 from tests.e2e.test_bad_input import StalledPeer, client_frame
@@ -153,7 +153,8 @@ async def test_a_flood_in_one_write_is_committed_while_it_is_read(server: Server
     """780 KB of updates written at once are read 256 KB at most per event-loop turn (the
     read yield), and each turn handles at most ``TURN_BUDGET`` of them (test_wsserver), so
     every other connection, and the commit of what came so far, gets its turn in between.
-    Seen from outside: the flood is committed in several batches, not at its end."""
+    Seen from outside: the flood is committed in several batches, not at its end (each
+    batch holds merged bursts of at most ``BURST_UPDATES`` of the updates read together)."""
     words = ["w" * 500 + f"{i}" for i in range(1500)]
     peer = RawPeer(server, "flood")
     try:
@@ -163,7 +164,8 @@ async def test_a_flood_in_one_write_is_committed_while_it_is_read(server: Server
             await fresh.wait_for(lambda: len(str(fresh.text())) == len("".join(words)), 120)
         text = await scrape(server)
         batches = metric(text, "collab_commit_batch_updates_count")
-        assert metric(text, "collab_commit_batch_updates_sum") == len(words)
+        committed = metric(text, "collab_commit_batch_updates_sum")
+        assert len(words) / BURST_UPDATES <= committed <= len(words), committed
         assert batches >= 2, batches  # the thread merges what waits for it: no more is sure
     finally:
         peer.close()

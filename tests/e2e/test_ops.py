@@ -38,8 +38,9 @@ async def test_metrics_follow_a_real_session(server_factory: Any) -> None:
     before = await scrape(server)
     assert metric(before, "collab_peers") == 0
     async with PyClient(server.ws_url, "m") as a, PyClient(server.ws_url, "m") as b:
-        for i in range(5):
+        for i in range(5):  # one read of the server each (one read's updates are merged)
             a.text().insert(0, f"{i}")
+            await a.barrier()
         await b.wait_for(lambda: len(str(b.text())) == 5)
         during = await scrape(server)
         assert metric(during, "collab_peers") == 2
@@ -77,8 +78,9 @@ async def test_json_logs_have_events_and_no_content_or_tokens(server_factory: An
 
     token = mint_token(secret, "logged", Role.WRITE, 600)
     async with PyClient(server.ws_url, f"logged?token={token}") as client:
-        for word in ("confidential", "manuscript", "words"):
+        for word in ("confidential", "manuscript", "words"):  # 3 log rows: a compaction
             client.text().insert(len(client.text()), word + " ")
+            await client.barrier()
         await client.wait_for(lambda: "words" in str(client.text()))
         async with PyClient(server.ws_url, f"logged?token={token}") as other:
             await other.wait_for(lambda: "words" in str(other.text()))

@@ -296,8 +296,12 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, step: float 
     return True
 
 
-def writer_streams(profile: Profile, count: int) -> list[Stream]:
-    clients = list(range(1, count + 1))
+def writer_streams(profile: Profile) -> list[Stream]:
+    """The saturation writers' streams, lap by lap: writer ``i`` (from 0) of ``n`` writes
+    streams ``i``, ``i + n``, ... one after the other (each lap a client id of its own, so a
+    server that takes a writer's updates faster than one trace lasts still gets new ones)."""
+    cfg = profile.saturation
+    clients = list(range(1, cfg["writers"] * cfg["laps"] + 1))
     return streams(profile.writer_trace, clients, limit=profile.writer_limit, fold=True)
 
 
@@ -307,7 +311,7 @@ def writer_streams(profile: Profile, count: int) -> list[Stream]:
 async def fanout(target: Target, profile: Profile) -> dict[str, Any]:
     """(a) one writer at a fixed rate, many readers: delivery latency."""
     cfg = profile.fanout
-    src = writer_streams(profile, profile.saturation["writers"])[0]
+    src = writer_streams(profile)[0]
     n = min(cfg["updates"], len(src.updates))
     ends = src.ends[:n]
     sent: list[float | None] = [None] * n
@@ -357,14 +361,15 @@ async def fanout(target: Target, profile: Profile) -> dict[str, Any]:
 async def saturation(target: Target, profile: Profile) -> dict[str, Any]:
     """(b) several writers as fast as the server accepts them, readers count deliveries."""
     cfg = profile.saturation
-    sources = writer_streams(profile, cfg["writers"])
+    sources = writer_streams(profile)
     ends = {s.client: s.ends for s in sources}
+    laps = [sources[i :: cfg["writers"]] for i in range(cfg["writers"])]
     room = "saturation"
     echo = EchoReader(target, room, ends)
     readers: list[CountingReader] = [echo] + [
         CountingReader(target, room, ends) for _ in range(cfg["readers"] - 1)
     ]
-    writers = [Peer(target, room) for _ in sources]
+    writers = [Peer(target, room) for _ in laps]
     await open_all([*readers, *writers])
     await asyncio.sleep(cfg["settle"])
     stop = False
@@ -372,13 +377,14 @@ async def saturation(target: Target, profile: Profile) -> dict[str, Any]:
     window = cfg["window"]
     batch = cfg["batch"]
 
-    async def write(peer: Peer, src: Stream) -> None:
-        frames = [peer.frame(yproto.update_frame(u)) for u in src.updates]
+    async def write(peer: Peer, srcs: list[Stream]) -> None:
+        frames = [peer.frame(yproto.update_frame(u)) for src in srcs for u in src.updates]
+        clients = [src.client for src in srcs]
         conn = peer.conn
         assert conn is not None
         sent, n = 0, len(frames)
         while not stop and sent < n:
-            room_left = window - (sent - echo.delivered(src.client))
+            room_left = window - (sent - sum(map(echo.delivered, clients)))
             if room_left <= 0:
                 echo.wake.clear()
                 try:
@@ -392,9 +398,9 @@ async def saturation(target: Target, profile: Profile) -> dict[str, Any]:
             await conn.drain()
             await asyncio.sleep(0)
         if sent >= n:
-            exhausted.append(src.client)
+            exhausted.append(clients[0])
 
-    tasks = [asyncio.create_task(write(p, s)) for p, s in zip(writers, sources, strict=True)]
+    tasks = [asyncio.create_task(write(p, s)) for p, s in zip(writers, laps, strict=True)]
     try:
         await asyncio.sleep(cfg["warmup"])
         t0, cpu0 = now(), cpu_self()

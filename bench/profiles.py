@@ -11,7 +11,7 @@ class Profile:
     name: str
     rounds: int
     writer_trace: str = "automerge-paper"
-    writer_limit: int = 120_000  # transactions per saturation writer (about 95k updates)
+    writer_limit: int = 120_000  # transactions per stream (about 95k updates)
     small_trace: str = "friendsforever_flat"
     ingest_trace: str = "automerge-paper"
     ingest_limit: int | None = None  # None: the whole trace (259,778 transactions)
@@ -29,6 +29,7 @@ FULL = Profile(
     fanout={"readers": 50, "rate": 100.0, "updates": 1000, "settle": 0.5, "drain_timeout": 10.0},
     saturation={
         "writers": 4,
+        "laps": 4,  # streams per writer, one after the other (see load.writer_streams)
         "readers": 10,
         "window": 256,  # updates in flight per writer, acknowledged by the echo reader
         "batch": 64,  # updates written at once

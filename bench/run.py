@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     _log("precomputing updates from the traces (cached in bench/peers/cache)")
     from bench import load
 
-    load.writer_streams(profile, profile.saturation["writers"])
+    load.writer_streams(profile)
     load.stream(profile.ingest_trace, client=1, limit=profile.ingest_limit)
     n_small = profile.many_rooms["rooms"] * profile.many_rooms["clients"]
     load.streams(

@@ -315,14 +315,17 @@ async def post_update(request: Request) -> Response:
         if room.size_bytes + len(body) > limit:
             raise ApiError(413, "too_large", f"document over the {limit}-byte limit")
         try:
-            room.apply(bytes(body))
+            changed = room.apply(bytes(body))
         except DocumentCorrupted as exc:
             hub.discard(room)
             raise ApiError(400, "invalid_update", str(exc)) from exc
         except InvalidUpdate as exc:
             raise ApiError(400, "invalid_update", str(exc)) from exc
-        hub.submit(room, bytes(body), None)
-        await hub.flush()
+        # An update the document already holds is neither stored nor relayed again, unless
+        # nothing is stored yet: then it creates the document (an empty update included).
+        if changed or room.size_bytes == 0:
+            hub.submit(room, bytes(body), None)
+        await hub.flush()  # what it holds may still wait for its commit
     if room.closed:
         raise ApiError(503, "storage_error", "the update could not be saved")
     return JSONResponse(record_json(await _record(hub, name), hub))

@@ -338,6 +338,7 @@ class Hub:
         if entry is None or room.closed:
             raise ShuttingDown(f"room {room.name!r} is closed")
         entry.pending += 1
+        room.size_bytes += len(update)
         if not self._queue:
             self._batch_started = time.perf_counter()
         self._queue.append((entry, room, update, origin))

@@ -119,7 +119,6 @@ class Room:
         if not self._integrator.apply(update):
             return False
         self._full_sync = None
-        self.size_bytes += len(update)
         return True
 
     @property

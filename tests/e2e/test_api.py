@@ -289,6 +289,21 @@ async def test_posted_update_reaches_connected_clients_live(
         assert content == {"text": "from http and ws", "other": "!"}
 
 
+async def test_posting_an_update_the_document_holds_stores_nothing(
+    server: Server, http: httpx.AsyncClient
+) -> None:
+    update = text_update("once")
+    first = await post(http, "again", update)
+    before = db_dump(server.db_path)
+    second = await post(http, "again", update)
+    assert first["updates"] == second["updates"] == 1
+    assert db_dump(server.db_path)["updates"] == before["updates"]
+    assert (await http.get(path("again", "content"))).json() == {"text": "once"}
+    empty = b"\x00\x00"  # creates a document once
+    assert (await post(http, "empty", empty))["updates"] == 1
+    assert (await post(http, "empty", empty))["updates"] == 1
+
+
 async def test_state_vector_diff_brings_an_older_state_up_to_date(
     server: Server, http: httpx.AsyncClient
 ) -> None:

@@ -11,7 +11,8 @@ computed at a moment when nothing of its room waits for a commit (:meth:`Hub.whe
 Database work runs on one worker thread, so the event loop never waits for the disk. The one
 exception is the commit of a small burst when it cannot wait for the disk either (WAL mode
 without fsync on commit: ``synchronous`` NORMAL or OFF) and the thread is idle: then the event
-loop commits itself, which costs less than the round trip to the thread. WAL checkpoints (the
+loop commits itself, which costs less than the round trip to the thread, unless another
+process holds the write lock (then the burst waits for it on the thread). WAL checkpoints (the
 fsyncs) always run on the thread, every ``_CHECKPOINT_ROWS`` rows and at most
 ``_CHECKPOINT_SECONDS`` after a commit; they also write the document counters (see
 :class:`~collab.store.Store`).
@@ -34,7 +35,7 @@ from pycrdt import Doc
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
-from collab.store import Compaction, Store, StoredDocument, StoreError
+from collab.store import Compaction, Store, StoreBusy, StoredDocument, StoreError
 from collab.updates import Integrator, replay
 
 __all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
@@ -415,11 +416,16 @@ class Hub:
             return
         if self._inline(len(self._queue)):
             batch, started, callbacks = self._take()
-            self._commit_here(batch, started)
-            for callback in callbacks:
-                callback()
-        else:
-            self._wake.set()
+            if self._commit_here(batch, started):
+                for callback in callbacks:
+                    callback()
+                return
+            # Another process holds the write lock: the committer waits for it on the thread.
+            self._queue[:0] = batch
+            self._callbacks[:0] = callbacks
+            self._queued_bytes += sum(len(update) for _, _, update, _ in batch)
+            self._batch_started = started
+        self._wake.set()
 
     def _inline(self, rows: int) -> bool:
         return rows <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self._db_jobs)
@@ -438,9 +444,7 @@ class Hub:
             batch, started, callbacks = self._take()
             self._busy = True
             try:
-                if batch and self._inline(len(batch)):
-                    self._commit_here(batch, started)
-                elif batch:
+                if batch and not (self._inline(len(batch)) and self._commit_here(batch, started)):
                     await self._commit_on_thread(batch, started)
             finally:
                 self._busy = False
@@ -455,16 +459,25 @@ class Hub:
             loop = self._loop or asyncio.get_running_loop()
             self._turn_end = loop.call_soon(self._end_turn)
 
-    def _commit_here(self, batch: list[_Item], started: float) -> None:
+    def _commit_here(self, batch: list[_Item], started: float) -> bool:
         """Commit a small burst on the event loop: a write into the WAL file, cheaper than
-        the round trip to the database thread (which is idle: nothing races)."""
+        the round trip to the database thread (which is idle: nothing races).
+
+        Returns:
+            ``False`` when another process holds the database's write lock: nothing was
+            done, and the burst is to be committed on the thread, which waits for the lock
+            (the event loop must not: every room would stall).
+        """
         begin = time.perf_counter()
         try:
-            self.store.append([(room.name, update) for _, room, update, _ in batch])
+            self.store.append([(room.name, update) for _, room, update, _ in batch], wait=False)
+        except StoreBusy:
+            return False
         except StoreError as exc:
             self._fail(batch, exc)
         else:
             self._committed(batch, started, begin)
+        return True
 
     async def _commit_on_thread(self, batch: list[_Item], started: float) -> None:
         """Commit a large burst on the database thread: SQLite releases the GIL while it

@@ -58,6 +58,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "DocumentRecord",
     "Store",
+    "StoreBusy",
     "StoreError",
     "StoredDocument",
 ]
@@ -137,6 +138,15 @@ class StoreError(RuntimeError):
     """The database failed (disk full, locked, corrupt, unreadable); the message says how."""
 
 
+class StoreBusy(StoreError):
+    """Another connection holds the database's write lock, and the call was not to wait for
+    it (``Store.append(..., wait=False)``); nothing was written."""
+
+
+BUSY_TIMEOUT = 5.0
+"""Seconds a statement waits for another connection's lock before it fails."""
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentRecord:
     """A document's row: timestamps in Unix seconds, sizes in bytes."""
@@ -199,7 +209,7 @@ class Store:
             # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
             # that is one statement runs without BEGIN and COMMIT statements around it.
             conn = sqlite3.connect(
-                self.path, check_same_thread=False, timeout=5.0, isolation_level=None
+                self.path, check_same_thread=False, timeout=BUSY_TIMEOUT, isolation_level=None
             )
             self.db = Database(conn)
             # Incremental auto-vacuum (takes effect on a new file) lets compaction give pages
@@ -222,11 +232,13 @@ class Store:
         self._counts: dict[str, list[float]] = {}
         self._known: set[str] = set()  # names whose `documents` row exists
         self._marked = False  # user_version set to _COUNTS_PENDING since opening
+        self._waits = True  # statements wait BUSY_TIMEOUT for a lock (see append's wait)
 
     def close(self) -> None:
         """Write the document counters, then close the connection (after a WAL checkpoint,
         so the file stands alone)."""
         with contextlib.suppress(StoreError, sqlite3.Error):
+            self._wait_for_locks(True)
             self._write_counts()
             if self._marked:
                 self.db.execute("PRAGMA user_version = 0")
@@ -361,18 +373,25 @@ class Store:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
+    def append(self, batch: Sequence[tuple[str, bytes]], *, wait: bool = True) -> None:
         """Append updates to the log in ONE transaction (group commit).
 
         Args:
             batch: ``(document name, Yjs v1 update)`` pairs, in arrival order. Documents that
                 do not exist yet are created.
+            wait: whether to wait up to :data:`BUSY_TIMEOUT` seconds when another connection
+                holds the write lock (an event loop must not: it raises :class:`StoreBusy`
+                at once instead). The setting stays until a call that waits (any other
+                method does), so commits in a row change it once.
 
         Raises:
+            StoreBusy: without ``wait``, when another connection holds the write lock.
             StoreError: on a database failure; then nothing of the batch was written.
         """
         if not batch:
             return
+        if wait != self._waits:
+            self._wait_for_locks(wait)
         now = time.time()
         params: tuple[object, ...]
         if len(batch) == 1:  # the common case, kept short: it runs cold at low rates
@@ -396,6 +415,8 @@ class Store:
                     if not self._marked:
                         execute(f"PRAGMA user_version = {_COUNTS_PENDING}")
         except (sqlite3.Error, OSError) as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY and not wait:
+                raise StoreBusy(f"{self.path} is locked by another connection") from exc
             raise StoreError(f"commit failed on {self.path}: {exc}") from exc
         self._marked = True
         self._known.update(new)
@@ -522,7 +543,16 @@ class Store:
     # -- helpers ---------------------------------------------------------------------------
 
     def _errors(self, action: str) -> _StoreErrors:
+        if not self._waits:  # after append(..., wait=False): every other statement waits
+            self._wait_for_locks(True)
         return _StoreErrors(action, self.path)
+
+    def _wait_for_locks(self, wait: bool) -> None:
+        """Set SQLite's busy timeout: :data:`BUSY_TIMEOUT`, or none (fail at once)."""
+        milliseconds = int(BUSY_TIMEOUT * 1000) if wait else 0
+        with _StoreErrors("configure", self.path):
+            self.db.execute(f"PRAGMA busy_timeout = {milliseconds}")
+        self._waits = wait
 
     def _write_counts(self) -> None:
         """Add the counters of the updates appended since the last call to ``documents``."""

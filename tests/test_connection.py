@@ -4,6 +4,7 @@ uvicorn's protocol (the e2e tests run the real one)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -291,3 +292,29 @@ async def test_a_join_waiting_for_a_load_gives_up_when_the_hub_closes(
     await opening
     assert released == [True], "the join waited for the load"
     assert direct.closed == (CloseCode.GOING_AWAY, "server shutting down")
+
+
+async def test_a_commit_waits_for_another_process_s_write_lock_on_the_database_thread(
+    hub: Hub,
+) -> None:
+    """A small commit runs on the event loop only while no other process holds the write
+    lock; then it waits for the lock on the database thread, and the event loop goes on."""
+    other = sqlite3.connect(hub.store.path, isolation_level=None)
+    try:
+        async with hub.use("d") as room:
+            (frame,) = update_frames(1)
+            update = protocol.decode(frame).update  # type: ignore[union-attr]
+            assert room.apply(update)
+            hub.submit(room, update, None)
+            other.execute("BEGIN IMMEDIATE")  # before the turn ends and commits
+            flushed = asyncio.ensure_future(hub.flush())
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert hub._db_jobs == 1 and not flushed.done(), "the commit waits on the thread"
+            other.execute("ROLLBACK")
+            await flushed
+            assert not hub.uncommitted(room) and not room.closed
+        assert hub.store.load("d").updates == [update]
+        assert hub.metrics.storage_errors == 0
+    finally:
+        other.close()

@@ -10,7 +10,7 @@ import pytest
 from pycrdt import Array, Doc, Map, Text
 from sqlite_utils import Database
 
-from collab.store import SCHEMA_VERSION, Store, StoreError, migrations
+from collab.store import BUSY_TIMEOUT, SCHEMA_VERSION, Store, StoreBusy, StoreError, migrations
 from collab.updates import apply_all
 
 
@@ -274,3 +274,29 @@ def test_a_failed_commit_writes_nothing_and_the_store_goes_on(
     assert len(store.load("known").updates) == 1 + sum(name == "known" for name, _ in batch)
     record = store.get("known")
     assert record is not None and record.updates == len(store.load("known").updates)
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [[("known", b"\x00\x00")], [("known", b"\x00\x00"), ("new", b"\x00\x00")]],
+    ids=["one-update", "new-document"],
+)
+def test_a_commit_that_must_not_wait_for_a_lock_fails_at_once_and_writes_nothing(
+    tmp_path: Path, batch: list[tuple[str, bytes]]
+) -> None:
+    path = tmp_path / "collab.db"
+    store = Store(path)
+    store.append([("known", b"\x00\x00")])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    with pytest.raises(StoreBusy):
+        store.append(batch, wait=False)
+    assert not store.db.conn.in_transaction
+    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    assert len(store.load("known").updates) == 1
+    # any other call waits for locks again (SQLite's busy timeout)
+    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT * 1000
+    other.execute("ROLLBACK")
+    store.append(batch, wait=False)
+    assert store.get("new") is not None or len(batch) == 1
+    assert len(store.load("known").updates) == 2

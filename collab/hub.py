@@ -98,7 +98,9 @@ class _Entry:
     ready: asyncio.Future[Room]
     users: int = 0
     unload: asyncio.TimerHandle | None = None
-    log_rows: int = 0
+    # Update messages in the log since the last compaction (a row of merged updates counts
+    # those it holds; rows already stored count one each) and its bytes: what a load replays.
+    log_updates: int = 0
     log_bytes: int = 0
     compacting: bool = False
     pending: int = 0  # updates applied to the room's document and not committed yet
@@ -302,7 +304,7 @@ class Hub:
             entry.ready.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
             entry.ready.exception()  # mark retrieved: users may all have gone
             return
-        entry.log_rows = len(stored.updates)
+        entry.log_updates = len(stored.updates)
         entry.log_bytes = sum(map(len, stored.updates))
         room = Room(
             entry.name,
@@ -330,15 +332,17 @@ class Hub:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def submit(self, room: Room, update: bytes, origin: Peer | None) -> None:
+    def submit(self, room: Room, update: bytes, origin: Peer | None, messages: int = 1) -> None:
         """Queue an update already applied to ``room`` for commit, then relay to the others.
 
-        Never blocks; see :attr:`congested` for flow control.
+        ``messages`` is how many update messages it merges (they count towards
+        ``compact_updates``). Never blocks; see :attr:`congested` for flow control.
         """
         entry = self._entries.get(room.name)
         if entry is None or room.closed:
             raise ShuttingDown(f"room {room.name!r} is closed")
         entry.pending += 1
+        entry.log_updates += messages
         room.size_bytes += len(update)
         if not self._queue:
             self._batch_started = time.perf_counter()
@@ -500,7 +504,6 @@ class Hub:
         self._uncheckpointed += len(batch)
         for entry, room, update, origin in batch:
             entry.pending -= 1
-            entry.log_rows += 1
             entry.log_bytes += len(update)
             room.relay(update, origin)
         metrics.fanout_seconds.observe(time.perf_counter() - started)
@@ -510,7 +513,7 @@ class Hub:
                 for callback, _ in waiting:
                     callback()
             if (
-                entry.log_rows >= self.settings.compact_updates
+                entry.log_updates >= self.settings.compact_updates
                 or entry.log_bytes >= self.settings.compact_bytes
             ) and not (entry.compacting or entry.pending or room.closed):
                 # Nothing of the room is queued, so its document is exactly the committed
@@ -518,9 +521,8 @@ class Hub:
                 # With structs waiting for a predecessor, the store replays the log instead.
                 state = None if room.waiting else room.doc.get_update()
                 entry.compacting = True
-                self._spawn(
-                    self._compacted(entry, self._submit(self.store.compact, entry.name, state))
-                )
+                job = self._submit(self.store.compact, entry.name, state)
+                self._spawn(self._compacted(entry, job, entry.log_updates))
         if self._uncheckpointed >= _CHECKPOINT_ROWS:
             self._start_checkpoint()
         elif self._checkpoint_timer is None:
@@ -579,7 +581,11 @@ class Hub:
         for peer in list(entry.peers):
             peer.close(code, reason)
 
-    async def _compacted(self, entry: _Entry, job: asyncio.Future[Compaction | None]) -> None:
+    async def _compacted(
+        self, entry: _Entry, job: asyncio.Future[Compaction | None], folded: int
+    ) -> None:
+        """Account for a compaction of the ``folded`` update messages committed when it was
+        asked for (what came after it stays counted)."""
         try:
             result = await job
         except StoreError as exc:
@@ -588,7 +594,7 @@ class Hub:
         else:
             if result is not None:
                 self.metrics.compactions += 1
-                entry.log_rows -= result.rows
+                entry.log_updates -= folded
                 entry.log_bytes -= result.log_bytes
                 room = self.room(entry.name)
                 if room is not None:

@@ -50,7 +50,9 @@ class Settings:
         2.0, "How long an empty room stays loaded before it is unloaded."
     )
     compact_updates: int = _setting(
-        10000, "Compact a document once its log holds this many updates."
+        10000,
+        "Compact a document once its log holds this many updates (the updates of one read,"
+        " stored merged in one row, count one each).",
     )
     compact_bytes: int = _setting(4 * MiB, "Compact a document once its log holds this many bytes.")
     auth_secret: str = _setting(

@@ -330,14 +330,16 @@ class Connection:
                 pass  # one of them is malformed
             else:
                 if room.tombstone is None and self._fits(room, merged):
-                    updates = [merged]
+                    self._write(room, merged, len(updates))
+                    return
         for update in updates:
             self._write(room, update)
             if self._close is not None:
                 return
 
-    def _write(self, room: Room, update: bytes) -> None:
-        """Apply a sync step 2 or update payload to the room and queue it for commit and relay.
+    def _write(self, room: Room, update: bytes, messages: int = 1) -> None:
+        """Apply a sync step 2 or update payload (``messages`` update messages merged) to the
+        room and queue it for commit and relay.
 
         Raises:
             _Refused: over the document size limit, or a read-only peer inserting content.
@@ -353,7 +355,7 @@ class Connection:
                 CloseCode.TOO_LARGE, f"document over the {self.max_document_bytes}-byte limit"
             )
         if room.apply(update):
-            self.hub.submit(room, update, self)
+            self.hub.submit(room, update, self, messages)
 
     def _fits(self, room: Room, update: bytes) -> bool:
         return room.size_bytes + len(update) <= self.max_document_bytes

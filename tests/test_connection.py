@@ -318,3 +318,32 @@ async def test_a_commit_waits_for_another_process_s_write_lock_on_the_database_t
         assert hub.metrics.storage_errors == 0
     finally:
         other.close()
+
+
+async def test_merged_updates_count_one_by_one_towards_compaction(tmp_path: Path) -> None:
+    """A log of two rows holding 104 merged updates is compacted at --compact-updates 100:
+    what a load replays grows with the updates, not with the rows."""
+    settings = Settings(db=str(tmp_path / "collab.db"), room_grace_seconds=0.0, compact_updates=100)
+    hub = Hub(Store(settings.db), settings)
+    await hub.start()
+    try:
+        direct = FakeDirect()
+        async with hub.use("d") as room:
+            connection = Connection(direct, hub, "d", ALL_DOCUMENTS, settings)  # type: ignore[arg-type]
+            connection.room = room
+            frames = update_frames(104)
+            for read in (frames[:64], frames[64:]):
+                for frame in read:
+                    connection._on_frame(room, frame)
+                connection.end_of_read()
+                await hub.flush()
+            for _ in range(100):  # the compaction runs on the database thread
+                if hub.metrics.compactions:
+                    break
+                await asyncio.sleep(0.01)
+        assert hub.metrics.compactions == 1
+        stored = hub.store.load("d")
+        assert stored.snapshot is not None and stored.updates == []
+        assert text_of(apply_all(Doc(), [stored.snapshot])) == "".join(f"{i} " for i in range(104))
+    finally:
+        await hub.close()

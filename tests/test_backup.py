@@ -45,7 +45,9 @@ from collab.store import Store, migrations
 GOLDEN = Path(__file__).parent / "golden"
 TIPTAP = (GOLDEN / "tiptap_doc.bin").read_bytes()
 YJS_ROOTS = (GOLDEN / "yjs_roots.bin").read_bytes()
-TRACE = Path("/work/shared/data/friendsforever_flat.json.gz")
+TRACE = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "friendsforever_flat.json.gz"
+)
 
 
 def text_update(text: str, doc: Doc[Any] | None = None) -> bytes:

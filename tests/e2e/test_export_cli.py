@@ -36,7 +36,9 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 TIPTAP = (GOLDEN / "tiptap_doc.bin").read_bytes()
-TRACE = Path("/work/shared/data/friendsforever_flat.json.gz")
+TRACE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "friendsforever_flat.json.gz"
+)
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:

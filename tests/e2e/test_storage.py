@@ -31,7 +31,9 @@ from tests.e2e.pyclient import PyClient, eventually
 
 pytestmark = pytest.mark.e2e
 
-TRACE = Path("/work/shared/data/friendsforever_flat.json.gz")
+TRACE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "friendsforever_flat.json.gz"
+)
 LONG = 60.0  # seconds: the bound for anything that involves many updates or a restart
 
 

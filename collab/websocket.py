@@ -316,9 +316,11 @@ class Connection:
         # Auth messages from a client carry nothing the server acts on (y-protocols auth.js).
 
     def _apply_burst(self, room: Room) -> None:
-        """Apply the update messages held back: merged into one update when there are several
-        (unless one of them would be refused: then one by one, so that those before it are
-        taken and the refusal names the right cause)."""
+        """Apply the update messages held back: merged into one update when there are several,
+        unless one of them fails a check made before applying (malformed, v2, over the size
+        limit, a tombstone to check): then one by one, so that those before it are taken and
+        the refusal names the right cause. pycrdt's integration is checked on the merge (see
+        README, one read's updates)."""
         updates = self._burst
         if not updates:
             return

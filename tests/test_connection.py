@@ -4,6 +4,7 @@ uvicorn's protocol (the e2e tests run the real one)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from collab import hub as hub_module
 from collab import protocol, websocket
 from collab.auth import ALL_DOCUMENTS
 from collab.hub import Hub
+from collab.room import Room
 from collab.settings import Settings
 from collab.store import Store
 from collab.updates import apply_all, merge_burst
@@ -51,13 +53,32 @@ class FakeDirect:
         self.paused = False
 
 
+@contextlib.asynccontextmanager
+async def started_hub(tmp_path: Path, **settings: Any) -> AsyncIterator[Hub]:
+    """A started hub on a fresh database, with ``settings`` changed from the defaults."""
+    hub = Hub(
+        Store(tmp_path / "collab.db"),
+        Settings(db=str(tmp_path / "collab.db"), room_grace_seconds=0.0, **settings),
+    )
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.close()
+
+
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    settings = Settings(db=str(tmp_path / "collab.db"), room_grace_seconds=0.0)
-    hub = Hub(Store(settings.db), settings)
-    await hub.start()
-    yield hub
-    await hub.close()
+    async with started_hub(tmp_path) as hub:
+        yield hub
+
+
+def joined(hub: Hub, room: Room) -> tuple[Connection, FakeDirect]:
+    """A connection in ``room`` as :meth:`Connection.open` leaves it, on a fake socket."""
+    direct = FakeDirect()
+    connection = Connection(direct, hub, room.name, ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
+    connection.room = room
+    return connection, direct
 
 
 def update_frames(count: int) -> list[bytes]:
@@ -93,12 +114,17 @@ def text_of(doc: Doc[Any]) -> str:
     return str(doc.get("text", type=Text))
 
 
+async def assert_kept(hub: Hub, room: Room, text: str) -> None:
+    """Once committed, the room's document and its stored log both hold ``text``."""
+    await hub.flush()
+    assert text_of(room.doc) == text
+    assert text_of(apply_all(Doc(), hub.store.load(room.name).updates)) == text
+
+
 async def test_the_updates_of_one_read_are_applied_stored_and_relayed_as_one(hub: Hub) -> None:
-    writer, reader = FakeDirect(), FakeDirect()
     async with hub.use("d") as room:
-        connection = Connection(writer, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
-        other = Connection(reader, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
-        connection.room = room
+        connection, _ = joined(hub, room)
+        other, reader = joined(hub, room)
         room.join(other)
         reader.sent.clear()
         frames = update_frames(5)
@@ -118,10 +144,8 @@ async def test_the_updates_of_one_read_are_applied_stored_and_relayed_as_one(hub
 
 
 async def test_a_long_read_is_merged_in_bursts_of_bounded_size(hub: Hub) -> None:
-    direct = FakeDirect()
     async with hub.use("d") as room:
-        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
-        connection.room = room
+        connection, _ = joined(hub, room)
         count = 2 * websocket.BURST_UPDATES + 3
         for frame in update_frames(count):
             connection._on_frame(room, frame)
@@ -143,10 +167,8 @@ async def test_a_long_read_is_merged_in_bursts_of_bounded_size(hub: Hub) -> None
 async def test_the_updates_before_a_refused_frame_of_the_same_read_are_taken(
     hub: Hub, bad: bytes | str, code: CloseCode
 ) -> None:
-    direct = FakeDirect()
     async with hub.use("d") as room:
-        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
-        connection.room = room
+        connection, _ = joined(hub, room)
         good, later = update_frames(4)[:3], update_frames(4)[3:]
         for frame in good:
             connection.received(frame)
@@ -155,9 +177,7 @@ async def test_the_updates_before_a_refused_frame_of_the_same_read_are_taken(
             connection.received(frame)
         connection.end_of_read()
         assert connection._close is not None and connection._close[0] == code
-        await hub.flush()
-        assert text_of(room.doc) == "0 1 2 "
-    assert text_of(apply_all(Doc(), hub.store.load("d").updates)) == "0 1 2 "
+        await assert_kept(hub, room, "0 1 2 ")
 
 
 async def test_an_update_over_the_document_limit_in_a_burst_is_refused_alone(
@@ -169,39 +189,25 @@ async def test_an_update_over_the_document_limit_in_a_burst_is_refused_alone(
     updates = [protocol.decode(f).update for f in frames]  # type: ignore[union-attr]
     limit = len(merge_burst(updates)) - 1
     assert sum(map(len, updates[:3])) <= limit < sum(map(len, updates[:4]))
-    settings = Settings(
-        db=str(tmp_path / "collab.db"), room_grace_seconds=0.0, max_document_bytes=limit
-    )
-    hub = Hub(Store(settings.db), settings)
-    await hub.start()
-    try:
-        direct = FakeDirect()
+    async with started_hub(tmp_path, max_document_bytes=limit) as hub:
         async with hub.use("d") as room:
-            connection = Connection(direct, hub, "d", ALL_DOCUMENTS, settings)  # type: ignore[arg-type]
-            connection.room = room
+            connection, _ = joined(hub, room)
             for frame in frames:
                 connection._on_frame(room, frame)
             connection.end_of_read()
             assert connection._close is not None
             assert connection._close[0] == CloseCode.TOO_LARGE
-            await hub.flush()
-            assert text_of(room.doc) == "0 1 2 "
+            await assert_kept(hub, room, "0 1 2 ")
         assert len(hub.store.load("d").updates) == 3
-    finally:
-        await hub.close()
 
 
 async def test_updates_sent_right_before_the_client_closed_are_taken(hub: Hub) -> None:
-    direct = FakeDirect()
     async with hub.use("d") as room:
-        connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
-        connection.room = room
+        connection, _ = joined(hub, room)
         for frame in update_frames(3):
             connection.received(frame)
         connection.ended(1000)  # the close frame came in the same read
-        await hub.flush()
-        assert text_of(room.doc) == "0 1 2 "
-    assert text_of(apply_all(Doc(), hub.store.load("d").updates)) == "0 1 2 "
+        await assert_kept(hub, room, "0 1 2 ")
 
 
 async def test_a_refused_frame_ends_the_connection_and_later_frames_are_ignored(
@@ -237,11 +243,9 @@ async def test_an_unexpected_error_closes_with_1011_and_stays_in_the_connection(
 
 
 async def test_a_sync_step2_reply_waits_until_the_room_is_committed(hub: Hub) -> None:
-    writer_socket, reader_socket = FakeDirect(), FakeDirect()
     async with hub.use("d") as room:
-        writer = Connection(writer_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
-        reader = Connection(reader_socket, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
-        writer.room = room
+        writer, _ = joined(hub, room)
+        reader, reader_socket = joined(hub, room)
         writer._on_frame(room, update_frames(1)[0])
         writer.end_of_read()
         assert hub.uncommitted(room)
@@ -323,14 +327,9 @@ async def test_a_commit_waits_for_another_process_s_write_lock_on_the_database_t
 async def test_merged_updates_count_one_by_one_towards_compaction(tmp_path: Path) -> None:
     """A log of two rows holding 104 merged updates is compacted at --compact-updates 100:
     what a load replays grows with the updates, not with the rows."""
-    settings = Settings(db=str(tmp_path / "collab.db"), room_grace_seconds=0.0, compact_updates=100)
-    hub = Hub(Store(settings.db), settings)
-    await hub.start()
-    try:
-        direct = FakeDirect()
+    async with started_hub(tmp_path, compact_updates=100) as hub:
         async with hub.use("d") as room:
-            connection = Connection(direct, hub, "d", ALL_DOCUMENTS, settings)  # type: ignore[arg-type]
-            connection.room = room
+            connection, _ = joined(hub, room)
             frames = update_frames(104)
             for read in (frames[:64], frames[64:]):
                 for frame in read:
@@ -345,5 +344,3 @@ async def test_merged_updates_count_one_by_one_towards_compaction(tmp_path: Path
         stored = hub.store.load("d")
         assert stored.snapshot is not None and stored.updates == []
         assert text_of(apply_all(Doc(), [stored.snapshot])) == "".join(f"{i} " for i in range(104))
-    finally:
-        await hub.close()

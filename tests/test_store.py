@@ -247,6 +247,15 @@ def test_a_checkpoint_writes_the_counters_for_other_readers(tmp_path: Path) -> N
     assert other.execute(query).fetchall() == [(1, 2)]
 
 
+def locked_store(path: Path) -> tuple[Store, sqlite3.Connection]:
+    """A store holding document ``known``, and another connection holding the write lock."""
+    store = Store(path)
+    store.append([("known", b"\x00\x00")])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return store, other
+
+
 @pytest.mark.parametrize(
     "batch",
     [
@@ -259,12 +268,8 @@ def test_a_checkpoint_writes_the_counters_for_other_readers(tmp_path: Path) -> N
 def test_a_failed_commit_writes_nothing_and_the_store_goes_on(
     tmp_path: Path, batch: list[tuple[str, bytes]]
 ) -> None:
-    path = tmp_path / "collab.db"
-    store = Store(path)
-    store.append([("known", b"\x00\x00")])
-    store.db.execute("PRAGMA busy_timeout = 0")
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    store, other = locked_store(tmp_path / "collab.db")
+    store.db.execute("PRAGMA busy_timeout = 0")  # fail at once instead of in 5 s
     with pytest.raises(StoreError, match="commit failed"):
         store.append(batch)
     other.execute("ROLLBACK")
@@ -284,11 +289,7 @@ def test_a_failed_commit_writes_nothing_and_the_store_goes_on(
 def test_a_commit_that_must_not_wait_for_a_lock_fails_at_once_and_writes_nothing(
     tmp_path: Path, batch: list[tuple[str, bytes]]
 ) -> None:
-    path = tmp_path / "collab.db"
-    store = Store(path)
-    store.append([("known", b"\x00\x00")])
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    store, other = locked_store(tmp_path / "collab.db")
     with pytest.raises(StoreBusy):
         store.append(batch, wait=False)
     assert not store.db.conn.in_transaction

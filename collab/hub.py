@@ -36,7 +36,7 @@ from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.store import Compaction, Store, StoreBusy, StoredDocument, StoreError
-from collab.updates import Integrator, replay
+from collab.updates import Integrator, InvalidUpdate, replay
 
 __all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
 
@@ -73,6 +73,26 @@ def _read_document(store: Store, name: str) -> tuple[StoredDocument, Integrator]
     """
     stored = store.load(name)
     return stored, replay(Doc(), stored.updates_in_order())
+
+
+def _salvage(store: Store, name: str, updates: list[bytes]) -> int:
+    """Store those of ``updates`` that apply one by one to document ``name`` as stored, up to
+    the first that fails; how many were stored.
+
+    Raises:
+        StoreError: on a database failure.
+        InvalidUpdate: when a stored update cannot be applied.
+    """
+    _, integrator = _read_document(store, name)
+    taken = []
+    for update in updates:
+        try:
+            if integrator.apply(update):
+                taken.append((name, update))
+        except InvalidUpdate:  # the one that broke the merge (DocumentCorrupted is one)
+            break
+    store.append(taken)
+    return len(taken)
 
 
 class ClosablePeer(Peer, Protocol):
@@ -566,6 +586,25 @@ class Hub:
         if entry is not None and entry.ready.done() and entry.ready.result() is room:
             log.error("discarding a damaged room", extra={"room": room.name})
             self._drop(entry, room, STORAGE_ERROR, "document reloaded after a failed update")
+
+    def salvage(self, room: Room, updates: list[bytes]) -> None:
+        """``updates`` (one peer's, in order) broke ``room`` when applied merged: before the
+        room is loaded again, store those that apply one by one to the stored document, up
+        to the one that fails, as they would have been had they come one per read. They are
+        relayed to no one: the room's peers resync from the reloaded room."""
+        if not self._closing:
+            self._spawn(
+                self._salvaged(room.name, self._submit(_salvage, self.store, room.name, updates))
+            )
+
+    async def _salvaged(self, name: str, job: asyncio.Future[int]) -> None:
+        try:
+            taken = await job
+        except (StoreError, InvalidUpdate) as exc:
+            self.metrics.storage_errors += 1
+            log.error("cannot salvage updates", extra={"room": name}, exc_info=exc)
+        else:
+            log.warning("salvaged updates", extra={"room": name, "updates": taken})
 
     def _drop(self, entry: _Entry, room: Room, code: int, reason: str) -> None:
         """Close ``room`` for good: forget it and disconnect its peers."""

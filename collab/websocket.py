@@ -319,8 +319,9 @@ class Connection:
         """Apply the update messages held back: merged into one update when there are several,
         unless one of them fails a check made before applying (malformed, v2, over the size
         limit, a tombstone to check): then one by one, so that those before it are taken and
-        the refusal names the right cause. pycrdt's integration is checked on the merge (see
-        README, one read's updates)."""
+        the refusal names the right cause. pycrdt's integration is checked on the merge: when it
+        fails half-way, the room is discarded and the hub stores the updates before the
+        failing one (:meth:`Hub.salvage`)."""
         updates = self._burst
         if not updates:
             return
@@ -332,7 +333,11 @@ class Connection:
                 pass  # one of them is malformed
             else:
                 if room.tombstone is None and self._fits(room, merged):
-                    self._write(room, merged, len(updates))
+                    try:
+                        self._write(room, merged, len(updates))
+                    except DocumentCorrupted:  # the room is discarded (see _guarded)
+                        self.hub.salvage(room, updates)
+                        raise
                     return
         for update in updates:
             self._write(room, update)

@@ -344,3 +344,31 @@ async def test_merged_updates_count_one_by_one_towards_compaction(tmp_path: Path
         stored = hub.store.load("d")
         assert stored.snapshot is not None and stored.updates == []
         assert text_of(apply_all(Doc(), [stored.snapshot])) == "".join(f"{i} " for i in range(104))
+
+
+async def test_the_updates_before_one_that_breaks_the_merge_of_a_read_are_kept(hub: Hub) -> None:
+    """An update pycrdt decodes but cannot integrate (its parent is an item that is not a
+    type; no Yjs client writes one) breaks the merged apply half-way: the room is reloaded, and
+    the updates before it in the read are stored as if they had come one per read."""
+    doc: Doc[Any] = Doc(client_id=111)
+    text = doc.get("text", type=Text)
+    good: list[bytes] = []
+    doc.observe(lambda event: good.append(event.update))
+    for letter in "abab":
+        text.insert(len(text), letter)
+    bad = bytes.fromhex("0101566f03656f02016200")  # client 111, parent <111#2>
+    frames = [protocol.encode(protocol.Update(u)) for u in [*good[:3], bad, good[3]]]
+    async with hub.use("d") as room:
+        connection, _ = joined(hub, room)
+        for frame in frames:
+            connection._on_frame(room, frame)
+        connection.end_of_read()
+        assert connection._close is not None
+        assert connection._close[0] == CloseCode.INVALID_UPDATE
+        assert room.closed, "the room was discarded"
+        await hub.flush()
+    # the salvage ran on the database thread before this (it runs jobs in order)
+    stored = await hub.run(hub.store.load, "d")
+    assert text_of(apply_all(Doc(), stored.updates)) == "aba"
+    async with hub.use("d") as reloaded:
+        assert text_of(reloaded.doc) == "aba"

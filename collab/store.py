@@ -238,7 +238,8 @@ class Store:
         """Write the document counters, then close the connection (after a WAL checkpoint,
         so the file stands alone)."""
         with contextlib.suppress(StoreError, sqlite3.Error):
-            self._wait_for_locks(True)
+            if not self._waits:
+                self._wait_for_locks(True)
             self._write_counts()
             if self._marked:
                 self.db.execute("PRAGMA user_version = 0")

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,26 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
         yield hub
 
 
+def read(connection: Connection, room: Room, frames: list[bytes]) -> None:
+    """``frames`` as one read of the socket: each delivered, then the end of the read."""
+    for frame in frames:
+        connection._on_frame(room, frame)
+    connection.end_of_read()
+
+
+def close_code(connection: Connection) -> int | None:
+    """The code the server closed ``connection`` with, if it did."""
+    return connection._close[0] if connection._close is not None else None
+
+
+async def turns_until(predicate: Callable[[], bool], turns: int = 100) -> None:
+    """Let the event loop run until ``predicate()`` holds (at most ``turns`` turns)."""
+    for _ in range(turns):
+        if predicate():
+            return
+        await asyncio.sleep(0)  # one event-loop turn, not a wait for time
+
+
 def joined(hub: Hub, room: Room) -> tuple[Connection, FakeDirect]:
     """A connection in ``room`` as :meth:`Connection.open` leaves it, on a fake socket."""
     direct = FakeDirect()
@@ -101,8 +121,7 @@ async def test_a_congested_hub_pauses_reading_until_its_commit(
         connection.room = room
         frames = update_frames(3)
         for frame in frames:  # one read each
-            connection._on_frame(room, frame)
-            connection.end_of_read()
+            read(connection, room, [frame])
         assert direct.paused and direct.pauses == 3
         await hub.flush()
         assert not direct.paused, "reading resumes once the queued updates are committed"
@@ -147,9 +166,7 @@ async def test_a_long_read_is_merged_in_bursts_of_bounded_size(hub: Hub) -> None
     async with hub.use("d") as room:
         connection, _ = joined(hub, room)
         count = 2 * websocket.BURST_UPDATES + 3
-        for frame in update_frames(count):
-            connection._on_frame(room, frame)
-        connection.end_of_read()
+        read(connection, room, update_frames(count))
         await hub.flush()
         expected = "".join(f"{i} " for i in range(count))
         assert text_of(room.doc) == expected
@@ -176,7 +193,7 @@ async def test_the_updates_before_a_refused_frame_of_the_same_read_are_taken(
         for frame in later:
             connection.received(frame)
         connection.end_of_read()
-        assert connection._close is not None and connection._close[0] == code
+        assert close_code(connection) == code
         await assert_kept(hub, room, "0 1 2 ")
 
 
@@ -192,11 +209,8 @@ async def test_an_update_over_the_document_limit_in_a_burst_is_refused_alone(
     async with started_hub(tmp_path, max_document_bytes=limit) as hub:
         async with hub.use("d") as room:
             connection, _ = joined(hub, room)
-            for frame in frames:
-                connection._on_frame(room, frame)
-            connection.end_of_read()
-            assert connection._close is not None
-            assert connection._close[0] == CloseCode.TOO_LARGE
+            read(connection, room, frames)
+            assert close_code(connection) == CloseCode.TOO_LARGE
             await assert_kept(hub, room, "0 1 2 ")
         assert len(hub.store.load("d").updates) == 3
 
@@ -217,8 +231,7 @@ async def test_a_refused_frame_ends_the_connection_and_later_frames_are_ignored(
     async with hub.use("d") as room:
         connection = Connection(direct, hub, "d", ALL_DOCUMENTS, hub.settings)  # type: ignore[arg-type]
         connection._on_frame(room, b"\x07")  # no such message type
-        assert connection._close is not None
-        assert connection._close[0] == CloseCode.PROTOCOL_ERROR
+        assert close_code(connection) == CloseCode.PROTOCOL_ERROR
         assert direct.closed == connection._close, "the close frame is sent at once"
         connection._on_frame(room, update_frames(1)[0])  # arrives after the refusal
         await hub.flush()
@@ -312,8 +325,7 @@ async def test_a_commit_waits_for_another_process_s_write_lock_on_the_database_t
             hub.submit(room, update, None)
             other.execute("BEGIN IMMEDIATE")  # before the turn ends and commits
             flushed = asyncio.ensure_future(hub.flush())
-            for _ in range(5):
-                await asyncio.sleep(0)
+            await turns_until(lambda: hub._db_jobs == 1)  # the turn ended, the lock was met
             assert hub._db_jobs == 1 and not flushed.done(), "the commit waits on the thread"
             other.execute("ROLLBACK")
             await flushed
@@ -331,17 +343,12 @@ async def test_merged_updates_count_one_by_one_towards_compaction(tmp_path: Path
         async with hub.use("d") as room:
             connection, _ = joined(hub, room)
             frames = update_frames(104)
-            for read in (frames[:64], frames[64:]):
-                for frame in read:
-                    connection._on_frame(room, frame)
-                connection.end_of_read()
+            for one_read in (frames[:64], frames[64:]):
+                read(connection, room, one_read)
                 await hub.flush()
-            for _ in range(100):  # the compaction runs on the database thread
-                if hub.metrics.compactions:
-                    break
-                await asyncio.sleep(0.01)
+            # the compaction was queued on the database thread, which runs jobs in order
+            stored = await hub.run(hub.store.load, "d")
         assert hub.metrics.compactions == 1
-        stored = hub.store.load("d")
         assert stored.snapshot is not None and stored.updates == []
         assert text_of(apply_all(Doc(), [stored.snapshot])) == "".join(f"{i} " for i in range(104))
 
@@ -360,11 +367,8 @@ async def test_the_updates_before_one_that_breaks_the_merge_of_a_read_are_kept(h
     frames = [protocol.encode(protocol.Update(u)) for u in [*good[:3], bad, good[3]]]
     async with hub.use("d") as room:
         connection, _ = joined(hub, room)
-        for frame in frames:
-            connection._on_frame(room, frame)
-        connection.end_of_read()
-        assert connection._close is not None
-        assert connection._close[0] == CloseCode.INVALID_UPDATE
+        read(connection, room, frames)
+        assert close_code(connection) == CloseCode.INVALID_UPDATE
         assert room.closed, "the room was discarded"
         await hub.flush()
     # the salvage ran on the database thread before this (it runs jobs in order)

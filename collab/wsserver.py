@@ -220,10 +220,14 @@ class Direct:
         self._protocol.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        """Read from the socket again."""
+        """Read from the socket again: first the frames of the last read that were left when
+        the owner paused (see :meth:`DirectProtocol._read_frames`), in the next turn."""
         self._held = False
-        if not self._protocol.transport.is_closing():
-            self._protocol.transport.resume_reading()
+        protocol = self._protocol
+        if protocol._backlog:
+            protocol.loop.call_soon(protocol._drain, self)
+        elif not protocol.transport.is_closing():
+            protocol.transport.resume_reading()
 
     def yield_turn(self) -> None:
         """Read no more in this event-loop turn: reading resumes in the next one, unless the
@@ -406,12 +410,14 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                 return
             direct.deliver(apply_mask(data[start:stop], data[start - 4 : start]))
             pos = stop
-            if pos < end and time.perf_counter() > deadline:
-                # This connection had its share of the turn: the rest waits for the next.
+            if pos < end and (direct._held or time.perf_counter() > deadline):
+                # The owner paused reading (flow control: the rest waits until it resumes),
+                # or this connection had its share of the turn (the rest waits for the next).
                 self._keep(data, pos)
                 self._backlog = True
                 self.transport.pause_reading()
-                self.loop.call_soon(self._drain, direct)
+                if not direct._held:
+                    self.loop.call_soon(self._drain, direct)
                 return
         else:
             self._keep(data, pos)
@@ -424,7 +430,10 @@ class DirectProtocol(WebSocketsSansIOProtocol):
 
     def _drain(self, direct: Direct) -> None:
         """Go on with the frames a turn's budget left (see :data:`TURN_BUDGET`), then read
-        from the socket again, unless the owner paused reading meanwhile."""
+        from the socket again, unless the owner paused reading meanwhile (then its
+        :meth:`Direct.resume_reading` calls this again)."""
+        if direct._held or not self._backlog:
+            return
         self._backlog = False
         backlog, self._partial = self._partial, None
         if backlog is not None and not self.transport.is_closing():

@@ -112,6 +112,7 @@ async def test_a_read_is_handled_a_turn_budget_at_a_time(monkeypatch: pytest.Mon
         deliver=deliver,
         end_of_read=lambda: ends.append(len(delivered)),
         resume_if_free=transport.resume_reading,
+        _held=False,
     )
     protocol = object.__new__(DirectProtocol)
     protocol.conn, protocol.transport = opened(), cast(Any, transport)
@@ -136,6 +137,45 @@ async def test_a_read_is_handled_a_turn_budget_at_a_time(monkeypatch: pytest.Mon
     assert turns == [3, 3, 3, 1], "3 frames a turn: the third one ends past the budget"
     assert delivered == frames
     assert ends == [6, 9, 10], "each later turn's share ends like a read"
+
+
+async def test_an_owner_pausing_mid_read_gets_the_rest_once_it_resumes() -> None:
+    """Flow control: when the owner pauses reading while a read is delivered (its message
+    rate is spent), the frames after that one wait until it resumes, then come in order."""
+    protocol = object.__new__(DirectProtocol)
+    transport = FakeTransport()
+    protocol.conn, protocol.transport = opened(), cast(Any, transport)
+    protocol.loop, protocol.close_sent = asyncio.get_running_loop(), False
+    protocol._partial, protocol._backlog = None, False
+    direct = Direct(protocol)
+    delivered: list[bytes] = []
+    ends: list[int] = []
+
+    class Owner:
+        def received(self, message: bytes | str) -> None:
+            delivered.append(cast(bytes, message))
+            if len(delivered) == 4:
+                direct.pause_reading()
+
+        def end_of_read(self) -> None:
+            ends.append(len(delivered))
+
+        def ended(self, code: int, reason: str | None = None) -> None:
+            pass
+
+    direct._owner = Owner()
+    frames = [bytes([i]) * 3 for i in range(10)]
+    data = b"".join(Frame(Opcode.BINARY, f).serialize(mask=True) for f in frames)
+    protocol._read_frames(data, direct)
+    assert delivered == frames[:4] and not transport.reading
+    for _ in range(3):
+        await next_turn()
+    assert delivered == frames[:4], "nothing more while the owner holds reading"
+    direct.resume_reading()
+    assert not transport.reading, "the frames left come before any new read"
+    await next_turn()
+    assert delivered == frames and transport.reading
+    assert ends == [10]
 
 
 def test_between_frames_follows_websockets_parser() -> None:

@@ -332,6 +332,7 @@ class Hub:
             tombstone=stored.tombstone,
             max_awareness_bytes=self.settings.max_awareness_bytes,
             waiting=rebuilt.pending,
+            defer=asyncio.get_running_loop().call_soon,  # one awareness message per turn
         )
         room.size_bytes = len(stored.snapshot or b"") + entry.log_bytes
         entry.ready.set_result(room)

@@ -668,7 +668,8 @@ def main(argv: list[str]) -> int:
     async def run() -> dict[str, Any]:
         try:
             return await asyncio.wait_for(SCENARIOS[scenario](target, profile), profile.deadline)
-        except (ScenarioError, TimeoutError, ConnectionError, OSError) as exc:
+        # RuntimeError: ScenarioError, also as bench.load's (this file runs as __main__)
+        except (RuntimeError, TimeoutError, ConnectionError, OSError) as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
 
     result = runner(run())

@@ -324,6 +324,22 @@ class DirectProtocol(WebSocketsSansIOProtocol):
     _partial: bytearray | None = None  # the start of a frame not received whole yet
     _backlog = False  # frames received and left for the next turn (TURN_BUDGET)
 
+    _last_read = 0.0  # loop time of the last read
+
+    def keepalive_timeout(self) -> None:
+        """No pong within ``ping_timeout``: uvicorn closes with 1011, unless the peer is alive
+        and its pong merely unread: it sent data since the ping, or the owner holds reading
+        (flow control) or frames wait in the backlog. Then the check waits another timeout."""
+        direct = self.direct
+        if (
+            self._last_read > self.ping_sent_at
+            or self._backlog
+            or (direct is not None and direct._held)
+        ) and self.ping_timeout is not None:
+            self.pong_timer = self.loop.call_later(self.ping_timeout, self.keepalive_timeout)
+            return
+        super().keepalive_timeout()
+
     def data_received(self, data: bytes) -> None:
         """Once detached, binary frames are cut here (:meth:`_read_frames`), the rest is
         websockets'; after a large read, no more reading in this event-loop turn.
@@ -333,6 +349,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         with the commits of what it sent and every other connection waiting behind it.
         """
         direct = self.direct
+        self._last_read = self.loop.time()
         if direct is None or self.conn.state is not State.OPEN:  # the handshake, or closing
             if self._partial is not None:  # the start of a frame the reader kept
                 data, self._partial = bytes(self._partial) + data, None

@@ -178,6 +178,36 @@ async def test_an_owner_pausing_mid_read_gets_the_rest_once_it_resumes() -> None
     assert ends == [10]
 
 
+async def test_a_peer_held_back_is_not_closed_for_an_unread_pong() -> None:
+    """The keepalive's pong of a peer whose reading is paused (flow control), or that sent
+    data since the ping, may wait unread in TCP: the check waits; a silent peer is closed."""
+    protocol = object.__new__(DirectProtocol)
+    transport = FakeTransport()
+    protocol.conn, protocol.transport = opened(), cast(Any, transport)
+    protocol.loop, protocol.close_sent = asyncio.get_running_loop(), False
+    protocol._partial, protocol._backlog = None, False
+    protocol.ping_timeout, protocol.ping_sent_at, protocol.pong_timer = 20.0, 100.0, None
+    protocol.direct = direct = Direct(protocol)
+    failed: list[bool] = []
+    base = cast(Any, DirectProtocol.__mro__[1])
+    original = base.keepalive_timeout
+    base.keepalive_timeout = lambda self: failed.append(True)
+    try:
+        direct._held = True  # paused by the owner
+        protocol.keepalive_timeout()
+        assert not failed and protocol.pong_timer is not None
+        protocol.pong_timer.cancel()
+        direct._held, protocol._last_read = False, 105.0  # read from it after the ping
+        protocol.keepalive_timeout()
+        assert not failed
+        protocol.pong_timer.cancel()
+        protocol._last_read = 99.0  # silent since the ping, not held back
+        protocol.keepalive_timeout()
+        assert failed == [True]
+    finally:
+        base.keepalive_timeout = original
+
+
 def test_between_frames_follows_websockets_parser() -> None:
     """The fast frame reader hands the stream back only where websockets' parser waits for
     a new frame; this checks that reading of websockets' state on the installed version."""

@@ -67,22 +67,30 @@ _touched: list[Direct] = []
 """Senders that wrote during this event-loop turn (uvicorn runs one loop per process)."""
 
 
-def _framed(payload: bytes) -> bytes:
-    """``payload`` as an unmasked binary frame, reusing the last one's bytes (a broadcast).
+_LARGE = 64 * 1024
+"""Payloads at least this large are written as their header and themselves, never copied
+into one buffer: a joiner's sync step 2 of a 20 MB document is the same bytes object for
+every joiner (the room's cache), and the transports keep a reference, not a copy."""
+
+
+def _header(size: int) -> bytes:
+    """The header of an unmasked binary frame of ``size`` bytes.
 
     RFC 6455 section 5.2: FIN and opcode 2 (binary) in the first byte, then the length in 7
     bits, or 126 and 16 bits, or 127 and 64 bits (network byte order); no mask from a server.
     """
+    if size < 126:
+        return bytes((0x82, size))
+    if size < 0x10000:
+        return b"\x82\x7e" + size.to_bytes(2, "big")
+    return b"\x82\x7f" + size.to_bytes(8, "big")
+
+
+def _framed(payload: bytes) -> bytes:
+    """``payload`` as an unmasked binary frame, reusing the last one's bytes (a broadcast)."""
     global _last_payload, _last_wire
     if payload is not _last_payload:
-        size = len(payload)
-        if size < 126:
-            header = bytes((0x82, size))
-        elif size < 0x10000:
-            header = b"\x82\x7e" + size.to_bytes(2, "big")
-        else:
-            header = b"\x82\x7f" + size.to_bytes(8, "big")
-        _last_wire = header + payload
+        _last_wire = _header(len(payload)) + payload
         _last_payload = payload
     return _last_wire
 
@@ -258,9 +266,10 @@ class Direct:
         transport = protocol.transport
         if self._ended or protocol.close_sent or transport.is_closing():
             return CLOSED
-        wire = _framed(payload)
+        size = len(payload)
+        wire = _framed(payload) if size < _LARGE else None
         queued = transport.get_write_buffer_size() + self._later_bytes
-        if queued and queued + len(wire) > limit:
+        if queued and queued + size + 10 > limit:
             return FULL
         later = self._later
         if later is None:
@@ -268,19 +277,31 @@ class Direct:
             if not _touched:
                 protocol.loop.call_soon(_end_turn)
             _touched.append(self)
-            transport.write(wire)
+            if wire is None:
+                transport.writelines((_header(size), payload))
+            else:
+                transport.write(wire)
+        elif wire is None:
+            later += (_header(size), payload)
+            self._later_bytes += size + 10
         else:
             later.append(wire)
             self._later_bytes += len(wire)
         return SENT
 
     def flush(self) -> None:
-        """Hand the frames held back in this turn to the transport now."""
+        """Hand the frames held back in this turn to the transport now (joined into one
+        buffer when small, else as they are: a large payload is never copied)."""
         later, self._later = self._later, None
-        self._later_bytes = 0
+        large, self._later_bytes = self._later_bytes >= _LARGE, 0
         transport = self._protocol.transport
         if later and not transport.is_closing():
-            transport.write(later[0] if len(later) == 1 else b"".join(later))
+            if len(later) == 1:
+                transport.write(later[0])
+            elif large:
+                transport.writelines(later)
+            else:
+                transport.write(b"".join(later))
 
 
 class _Dispatch:

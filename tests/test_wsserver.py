@@ -12,7 +12,14 @@ from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
 from collab import wsserver
-from collab.wsserver import TURN_BUDGET, Direct, DirectProtocol, _between_frames, _framed
+from collab.wsserver import (
+    SENT,
+    TURN_BUDGET,
+    Direct,
+    DirectProtocol,
+    _between_frames,
+    _framed,
+)
 
 
 class FakeTransport:
@@ -206,6 +213,45 @@ async def test_a_peer_held_back_is_not_closed_for_an_unread_pong() -> None:
         assert failed == [True]
     finally:
         base.keepalive_timeout = original
+
+
+class WritingTransport(FakeTransport):
+    """Records every buffer handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffers: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.buffers.append(data)
+
+    def writelines(self, data: Any) -> None:
+        self.buffers.extend(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+async def test_a_large_payload_is_written_without_a_copy() -> None:
+    """A 20 MB document's sync step 2 goes to many joiners: each transport gets the same bytes
+    object (after its header), whether it is the turn's first frame or one held back."""
+    protocol = FakeProtocol()
+    transport = WritingTransport()
+    protocol.transport = transport
+    protocol.close_sent = False
+    direct = Direct(cast(DirectProtocol, cast(Any, protocol)))
+    big = bytes(200_000)
+    for _ in range(2):  # first of the turn, then held back behind a small frame
+        assert direct.write(big, 1 << 30) == SENT
+        assert direct.write(b"small", 1 << 30) == SENT
+        assert direct.write(big, 1 << 30) == SENT
+        direct.flush()
+    assert [b for b in transport.buffers if len(b) >= len(big)] == [big] * 4
+    assert all(b is big for b in transport.buffers if len(b) >= len(big))
+    wire = b"".join(transport.buffers)
+    frame = Frame(Opcode.BINARY, big).serialize(mask=False)
+    small = Frame(Opcode.BINARY, b"small").serialize(mask=False)
+    assert wire == (frame + small + frame) * 2
 
 
 def test_between_frames_follows_websockets_parser() -> None:

@@ -201,6 +201,11 @@ class Connection:
             self._rate_timer.cancel()
         if self._leave is not None:
             self._leave()
+        # A closed connection may outlive its end (uvicorn's protocol object): it must not
+        # keep its room's document alive after the room unloads.
+        self._leave = None
+        self.room = None
+        self._burst = []
         log.info("connection closed", extra=self.closed_event())
 
     def received(self, message: bytes | str) -> None:

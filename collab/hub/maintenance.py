@@ -8,7 +8,6 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from collab.hub.heap import trim as trim_heap
 from collab.hub.rooms import Rooms, RoomSlot, read_document
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
@@ -18,11 +17,6 @@ from collab.stores import Compaction, DocumentStore, StoreError
 from collab.updates import InvalidUpdate
 
 __all__ = ["Maintenance", "salvage"]
-
-
-TRIM_BYTES = 1024 * 1024
-"""A compaction or an unload of a document this large (stored bytes) gives the freed heap
-memory back to the operating system (:func:`collab.hub.heap.trim`)."""
 
 log = logging.getLogger("collab.hub")
 
@@ -119,8 +113,6 @@ class Maintenance:
                     "bytes_after": result.bytes_after,
                 }
                 log.info("compacted document", extra=extra)
-                if result.bytes_after >= TRIM_BYTES:
-                    trim_heap()  # the whole document was encoded and written
         finally:
             slot.compacting = False
 

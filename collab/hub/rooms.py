@@ -18,7 +18,6 @@ from typing import Protocol
 from pycrdt import Doc
 
 from collab.errors import ShuttingDown, TooManyConnections
-from collab.hub.heap import trim as trim_heap
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Peer, Room
@@ -237,9 +236,6 @@ class Rooms:
             return
         del self.slots[slot.name]
         log.debug("unloaded room", extra={"room": slot.name})
-        ready = slot.ready
-        if ready.done() and not ready.exception() and ready.result().size_bytes >= 1 << 20:
-            trim_heap()  # a large document's memory was freed
 
     def forget(self, name: str) -> None:
         """Drop document ``name``'s room for good (loaded or not): its peers are closed by

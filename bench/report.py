@@ -210,7 +210,7 @@ def scenario_tables(data: dict[str, Any]) -> str:
 def failed_metrics(data: dict[str, Any], scenario: str, server: str) -> set[str]:
     """Figures of ``server`` that no round produced while some round reported an error."""
     rounds = data.get("rounds", {}).get(scenario, {}).get(server, [])
-    if not any("error" in r for r in rounds):
+    if not any("error" in r or "cold_error" in r for r in rounds):
         return set()
     return {m.key for m in METRICS[scenario] if all(r.get(m.key) is None for r in rounds)}
 

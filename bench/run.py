@@ -165,7 +165,7 @@ def run_one(
             server.start()
             cold = run_load(server, "join_storm_cold", profile, workdir)
             for key in ("p50_s", "p99_s", "max_s", "peak_rss_mib"):
-                result[f"cold_{key}"] = cold.get(key)
+                result[f"cold_{key}"] = cold.get(key)  # None when the cold storm failed
             if "error" in cold:
                 result["cold_error"] = cold["error"]
         return result

@@ -91,7 +91,7 @@ FULL = Profile(
     join_storm={
         "size_mb": 20,
         "joiners": 150,
-        "timeout": 120.0,  # per joiner
+        "timeout": 90.0,  # per joiner
         "seed_timeout": 300.0,
         "settle": 2.0,
         "settle_timeout": 120.0,  # background storage going idle before the restart

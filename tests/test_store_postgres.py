@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from collab.store import StoreBusy, StoreError
-from collab.stores import postgres, postgres_schema
+from collab.stores import postgres_connection, postgres_schema
 from collab.stores.dsn import MASK, is_postgres, masked, password
 from collab.stores.postgres import PostgresStore
 from tests.helpers.postgres import PostgresServer, free_port
@@ -116,7 +116,7 @@ def test_a_commit_that_must_not_wait_writes_nothing(postgres_dsn: str) -> None:
 def test_a_lock_held_too_long_fails_the_commit_and_writes_nothing(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(postgres, "LOCK_TIMEOUT", 0.1)
+    monkeypatch.setattr(postgres_connection, "LOCK_TIMEOUT", 0.1)
     store = PostgresStore(postgres_dsn)
     store.append([("known", b"\x00\x00")])
     with psycopg.connect(postgres_dsn) as other:
@@ -164,7 +164,7 @@ def test_the_store_reconnects_when_the_database_comes_back(own_server: PostgresS
 def test_a_server_restarted_while_the_store_was_idle_costs_no_failed_call(
     own_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(postgres, "IDLE_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(postgres_connection, "IDLE_CHECK_SECONDS", 0.0)
     store = PostgresStore(own_server.create_database())
     store.append([("d", b"\x00\x01")])
     own_server.stop()

@@ -1,34 +1,23 @@
 """The PostgreSQL store: the SQLite store's semantics on a database server (psycopg 3).
 
-Schema and migrations: :mod:`collab.stores.postgres_schema`. Every method is blocking and is
-called from one thread at a time (the hub's database thread), except :meth:`ping`, which any
-thread may call. The store holds one connection (autocommit) taken from a psycopg-pool
-:class:`~psycopg_pool.ConnectionPool`; when the connection breaks (the server restarted, the
-network failed) the call fails with :class:`StoreError`, the connection goes back to the pool,
-which discards it, and the next call takes a new one: collab reconnects by itself when the
-database comes back. A connection idle for :data:`IDLE_CHECK_SECONDS` is checked with an empty
-query before use, so that a server restarted while collab was idle costs no failed commit.
+Schema and migrations: :mod:`collab.stores.postgres_schema`; the connection (pool,
+reconnection, errors, the password kept out of messages):
+:mod:`collab.stores.postgres_connection`. Every method is blocking and is called from one
+thread at a time (the hub's database thread), except :meth:`PostgresStore.ping`.
 
 Durability: a write returns once PostgreSQL acknowledged its ``COMMIT``; with the server's
 default ``synchronous_commit = on`` the transaction is then flushed to the server's WAL on
 disk (and to synchronous standbys when configured).
-
-The password of the connection string never appears in a message: errors name the database
-by its masked URL and the driver's messages are scrubbed (:mod:`collab.stores.dsn`).
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import psycopg
-import psycopg_pool
-from psycopg import errors as pg_errors
 from pycrdt import Doc
 
 from collab.store import (
@@ -41,30 +30,10 @@ from collab.store import (
     _replayed,
 )
 from collab.stores import postgres_schema
-from collab.stores.dsn import masked, password, scrubbed
+from collab.stores.postgres_connection import CONNECT_TIMEOUT, Connection
 from collab.updates import EMPTY_UPDATE, InvalidUpdate, apply_all, replay
 
-__all__ = ["CONNECT_TIMEOUT", "LOCK_TIMEOUT", "PostgresStore"]
-
-CONNECT_TIMEOUT = 5.0
-"""Seconds a call waits for a connection (the server down or unreachable) before it fails."""
-
-LOCK_TIMEOUT = 5.0
-"""Seconds a statement waits for another transaction's lock before it fails."""
-
-IDLE_CHECK_SECONDS = 2.0
-"""A connection unused for this long is checked (an empty query) before it is used."""
-
-_OPTIONS = {
-    "connect_timeout": "5",
-    # Dead peers and black-holed networks are noticed within seconds, not hours.
-    "keepalives": "1",
-    "keepalives_idle": "5",
-    "keepalives_interval": "2",
-    "keepalives_count": "3",
-    "tcp_user_timeout": "10000",
-    "application_name": "collab",
-}
+__all__ = ["PostgresStore"]
 
 _COLUMNS = "name, created_at, updated_at, size_bytes, updates"
 
@@ -85,50 +54,18 @@ class PostgresStore:
     """
 
     def __init__(self, dsn: str, *, timeout: float = CONNECT_TIMEOUT) -> None:
-        self.dsn = dsn
-        self.where = masked(dsn)
-        self._secret = password(dsn)
-        name = f"collab-{id(self):x}"
-        self._log_filter = _PoolLog(name, self._secret)
-        for logger in _LOGGERS:
-            logging.getLogger(logger).addFilter(self._log_filter)
-        self._conn: psycopg.Connection | None = None
-        self._used = 0.0
+        self.db = Connection(dsn, timeout=timeout)
+        self.where = self.db.where
         try:
-            options = {k: v for k, v in _OPTIONS.items() if k not in _keys(dsn)}
-            options["options"] = f"-c lock_timeout={int(LOCK_TIMEOUT * 1000)}"
-            self.pool = psycopg_pool.ConnectionPool(
-                dsn,
-                min_size=1,
-                max_size=2,  # the database thread's connection, and one for ping()
-                kwargs={"autocommit": True, **options},
-                open=False,
-                timeout=timeout,
-                name=name,
-            )
-            self.pool.open(wait=True, timeout=timeout)
-            with self._session("open") as conn:
+            with self.db.session("open") as conn:
                 self._schema_version = postgres_schema.migrate(conn)
-        except (psycopg.Error, psycopg_pool.PoolTimeout, RuntimeError, StoreError) as exc:
-            self._close_pool()
-            raise StoreError(f"cannot open database {self.where}: {self._text(exc)}") from None
-
-    # -- lifecycle -------------------------------------------------------------------------
+        except (StoreError, RuntimeError) as exc:
+            self.db.close()
+            raise StoreError(f"cannot open database {self.where}: {exc}") from None
 
     def close(self) -> None:
         """Give the connection back and close the pool."""
-        self._close_pool()
-
-    def _close_pool(self) -> None:
-        if self._conn is not None and hasattr(self, "pool"):
-            with contextlib.suppress(Exception):
-                self.pool.putconn(self._conn)
-        self._conn = None
-        if hasattr(self, "pool"):
-            with contextlib.suppress(Exception):
-                self.pool.close(timeout=1.0)
-        for logger in _LOGGERS:
-            logging.getLogger(logger).removeFilter(self._log_filter)
+        self.db.close()
 
     @property
     def commits_sync(self) -> bool:
@@ -145,16 +82,12 @@ class PostgresStore:
         return self._schema_version
 
     def ping(self) -> None:
-        """Check that the database answers (on a connection of its own: any thread).
+        """Check that the database answers, on a connection of its own (any thread may call).
 
         Raises:
-            StoreError: when it does not, within the connection timeout.
+            StoreError: when it does not within the connection timeout.
         """
-        try:
-            with self.pool.connection() as conn:
-                conn.execute("SELECT 1")
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise StoreError(f"database {self.where} unreachable: {self._text(exc)}") from None
+        self.db.ping()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -165,7 +98,7 @@ class PostgresStore:
         Raises:
             StoreError: on a database failure.
         """
-        with self._session("load") as conn:
+        with self.db.session("load") as conn:
             rows = conn.execute(_LOAD, {"name": name}, binary=True).fetchall()
         snapshot = tombstone = None
         updates = []
@@ -177,6 +110,16 @@ class PostgresStore:
             else:
                 tombstone = data
         return StoredDocument(snapshot=snapshot, updates=updates, tombstone=tombstone)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the store calls of the ``with`` body as one transaction: all or nothing.
+
+        Raises:
+            StoreError: on a database failure; nothing of the body was written then.
+        """
+        with self.db.session("transaction") as conn, conn.transaction():
+            yield
 
     def state(self, name: str) -> bytes:
         """Document ``name``'s whole state as one compact v1 update (empty when unknown).
@@ -192,7 +135,7 @@ class PostgresStore:
 
     def get(self, name: str) -> DocumentRecord | None:
         """The record of document ``name``, or ``None`` when it does not exist."""
-        with self._session("read") as conn:
+        with self.db.session("read") as conn:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM documents WHERE name = %s", [name]
             ).fetchone()
@@ -227,19 +170,19 @@ class PostgresStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order} LIMIT %s"
-        with self._session("list") as conn:
+        with self.db.session("list") as conn:
             rows = conn.execute(sql, [*params, limit]).fetchall()
         return [DocumentRecord(*row) for row in rows]
 
     def count(self) -> int:
         """How many documents are stored."""
-        with self._session("count") as conn:
+        with self.db.session("count") as conn:
             row = conn.execute("SELECT count(*) FROM documents").fetchone()
         return int(row[0]) if row else 0
 
     def log_stats(self, name: str) -> tuple[int, int]:
         """``(rows, bytes)`` of the document's update log since its last compaction."""
-        with self._session("read") as conn:
+        with self.db.session("read") as conn:
             row = conn.execute(
                 "SELECT count(*), coalesce(sum(length(data)), 0) FROM updates WHERE name = %s",
                 [name],
@@ -248,7 +191,7 @@ class PostgresStore:
 
     def names(self) -> builtins.list[str]:
         """Every stored document name, in order."""
-        with self._session("list") as conn:
+        with self.db.session("list") as conn:
             return [row[0] for row in conn.execute("SELECT name FROM documents ORDER BY name")]
 
     # -- writes ----------------------------------------------------------------------------
@@ -273,7 +216,7 @@ class PostgresStore:
             raise StoreBusy(f"a commit to {self.where} waits for the network")
         names = [name for name, _ in batch]
         updates = [update for _, update in batch]
-        with self._session("commit") as conn:
+        with self.db.session("commit") as conn:
             conn.execute(
                 _APPEND, {"names": names, "updates": updates, "now": time.time()}, binary=True
             )
@@ -290,7 +233,7 @@ class PostgresStore:
         Raises:
             StoreError: on a database failure or when the check fails.
         """
-        with self._session("compact") as conn, conn.transaction():
+        with self.db.session("compact") as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
             found = conn.execute(
                 "SELECT data FROM snapshots WHERE name = %s", [name], binary=True
@@ -331,7 +274,7 @@ class PostgresStore:
         Returns:
             ``True`` when the document existed.
         """
-        with self._session("delete") as conn, conn.transaction():
+        with self.db.session("delete") as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
             if conn.execute("SELECT 1 FROM documents WHERE name = %s", [name]).fetchone() is None:
                 return False
@@ -350,82 +293,24 @@ class PostgresStore:
                 conn.execute(f"DELETE FROM {table} WHERE name = %s", [name])
         return True
 
-    # -- helpers ---------------------------------------------------------------------------
+    def purge(self, name: str) -> None:
+        """Remove document ``name``, its log, snapshot *and* tombstone, in one transaction
+        (an import replacing it).
 
-    @contextlib.contextmanager
-    def _session(self, action: str) -> Iterator[psycopg.Connection]:
-        """The store's connection (taken from the pool, checked after a pause); psycopg and
-        pool errors become :class:`StoreError` naming ``action`` and the masked database.
-        A connection left broken goes back to the pool, which discards it."""
-        try:
-            conn = self._connection()
-            try:
-                yield conn
-            finally:
-                if conn.broken or conn.closed:
-                    self._conn = None
-                    self.pool.putconn(conn)
-                else:
-                    self._used = time.monotonic()
-        except pg_errors.LockNotAvailable as exc:
-            raise StoreError(
-                f"{action} failed on {self.where}: locked ({self._text(exc)})"
-            ) from None
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise StoreError(f"{action} failed on {self.where}: {self._text(exc)}") from None
-
-    def _connection(self) -> psycopg.Connection:
-        conn = self._conn
-        if conn is not None and time.monotonic() - self._used > IDLE_CHECK_SECONDS:
-            try:
-                conn.execute("")
-            except psycopg.Error:
-                self._conn = None
-                self.pool.putconn(conn)
-                conn = None
-        if conn is None:
-            conn = self._conn = self.pool.getconn()
-            self._log_filter.last_error = None
-        return conn
-
-    def _text(self, exc: BaseException) -> str:
-        text = str(exc).strip() or type(exc).__name__
-        if isinstance(exc, psycopg_pool.PoolTimeout):
-            reason = self._log_filter.last_error or "is the server running?"
-            text = f"no connection within the timeout: {reason}"
-        return scrubbed(text, self._secret)
+        Raises:
+            StoreError: on a database failure.
+        """
+        with self.db.session("delete") as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
+            for table in ("updates", "snapshots", "documents", "tombstones"):
+                conn.execute(f"DELETE FROM {table} WHERE name = %s", [name])
 
 
-def _keys(dsn: str) -> set[str]:
-    """The connection option names written in ``dsn``."""
-    try:
-        return set(psycopg.conninfo.conninfo_to_dict(dsn))
-    except psycopg.Error:
-        return set()
-
-
-_LOGGERS = ("psycopg", "psycopg.pool")
-
-
-class _PoolLog(logging.Filter):
-    """Removes the password from the driver's and the pool's log records, and keeps the
-    last reason the pool named ``pool`` gave for failing to connect."""
-
-    def __init__(self, pool: str, secret: str | None) -> None:
-        super().__init__()
-        self.secret = secret
-        self.prefix = f"error connecting in '{pool}': "
-        self.last_error: str | None = None
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        clean = scrubbed(text, self.secret)
-        if clean != text:
-            record.msg, record.args = clean, None
-        if clean.startswith(self.prefix):
-            self.last_error = clean.removeprefix(self.prefix)
-        return True
-
+_DOCUMENT_AT = (
+    "SELECT d.created_at, s.data, coalesce(s.covers_until, s.created_at)"
+    " FROM documents d LEFT JOIN snapshots s ON s.name = d.name WHERE d.name = %s"
+)
+"""A document's creation time, snapshot and the newest moment the snapshot merged."""
 
 _LOAD = (
     "SELECT 0, data FROM snapshots WHERE name = %(name)s"

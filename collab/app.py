@@ -5,6 +5,7 @@ No globals: the store and the hub live in ``app.state`` for the lifetime of the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,9 @@ from collab import api
 from collab.hub import Hub
 from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
-from collab.store import Store
+from collab.store import StoreError
+from collab.stores.dsn import masked
+from collab.stores.factory import open_store
 from collab.websocket import sync_endpoint
 
 __all__ = ["WebAssetsMissing", "create_app", "web_dist"]
@@ -64,7 +67,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(settings.db, synchronous=settings.synchronous, autocheckpoint=False)
+        store = open_store(settings.db, synchronous=settings.synchronous, autocheckpoint=False)
         hub = Hub(store, settings)
         await hub.start()
         app.state.settings = settings
@@ -72,7 +75,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         app.state.token_secret = secret
         log.info(
             "serving %s (schema version %d), auth %s",
-            settings.db,
+            masked(settings.db),
             store.schema_version(),
             "on" if secret else "off",
         )
@@ -83,6 +86,13 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         hub: Hub = request.app.state.hub
+        ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
+        if ping is not None:
+            try:
+                await asyncio.to_thread(ping)
+            except StoreError as exc:
+                detail = {"error": "database_unreachable", "detail": str(exc)}
+                return JSONResponse({"status": "unavailable", **detail}, 503)
         return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
 
     async def metrics(request: Request) -> Response:

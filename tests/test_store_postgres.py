@@ -6,8 +6,6 @@ The behaviour both stores share is tested in ``test_store.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
@@ -129,32 +127,21 @@ def test_a_lock_held_too_long_fails_the_commit_and_writes_nothing(
     store.close()
 
 
-@pytest.fixture
-def own_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server of the test's own, which it may stop and start."""
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
-
-
-def test_the_store_reconnects_when_the_database_comes_back(own_server: PostgresServer) -> None:
+def test_the_store_reconnects_when_the_database_comes_back(own_postgres: PostgresServer) -> None:
     """Server down: calls fail with a StoreError (password masked); back: calls succeed on a
     new connection, and everything committed before is there."""
-    dsn = own_server.create_database()
+    dsn = own_postgres.create_database()
     store = PostgresStore(dsn, timeout=1)
     store.append([("d", b"\x00\x01")])
-    own_server.stop()
+    own_postgres.stop()
     for call in (lambda: store.append([("d", b"\x00\x02")]), lambda: store.load("d")):
         with pytest.raises(StoreError) as caught:
             call()
-        assert own_server.password not in str(caught.value)
+        assert own_postgres.password not in str(caught.value)
         assert "failed on postgresql://collab:****@127.0.0.1" in str(caught.value)
     with pytest.raises(StoreError, match="unreachable"):
         store.ping()
-    own_server.start()
+    own_postgres.start()
     store.append([("d", b"\x00\x03")])
     assert store.load("d").updates == [b"\x00\x01", b"\x00\x03"]
     store.ping()
@@ -162,13 +149,13 @@ def test_the_store_reconnects_when_the_database_comes_back(own_server: PostgresS
 
 
 def test_a_server_restarted_while_the_store_was_idle_costs_no_failed_call(
-    own_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    own_postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(postgres_connection, "IDLE_CHECK_SECONDS", 0.0)
-    store = PostgresStore(own_server.create_database())
+    store = PostgresStore(own_postgres.create_database())
     store.append([("d", b"\x00\x01")])
-    own_server.stop()
-    own_server.start()
+    own_postgres.stop()
+    own_postgres.start()
     store.append([("d", b"\x00\x02")])
     assert store.load("d").updates == [b"\x00\x01", b"\x00\x02"]
     store.close()

@@ -79,6 +79,7 @@ class Server:
             and not (ROOT / "web/dist/index.html").exists()
         ):
             args.append("--no-web")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}

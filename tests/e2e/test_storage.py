@@ -55,8 +55,11 @@ def server_factory(server_factory: Any, db: str) -> Any:
     """The conftest's factory, serving the test's database unless told otherwise."""
 
     def make(**kwargs: Any) -> Server:
-        if "db_path" not in kwargs:
-            kwargs.setdefault("db", db)
+        if "db_path" not in kwargs and "db" not in kwargs:
+            if db.startswith("postgresql://"):
+                kwargs["db"] = db
+            else:
+                kwargs["db_path"] = Path(db)
         return server_factory(**kwargs)  # type: ignore[no-any-return]
 
     return make

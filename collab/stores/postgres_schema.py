@@ -25,9 +25,10 @@ from collections.abc import Callable
 
 import psycopg
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "applied", "migrate"]
+__all__ = ["MIGRATIONS", "MIGRATIONS_TABLE", "SCHEMA_VERSION", "applied", "migrate"]
 
 MIGRATIONS_TABLE = "collab_migrations"
+"""The table of applied migrations (name, time)."""
 
 _LOCK = 0x636F6C6C6162  # "collab": the advisory lock key of migrations
 

@@ -67,7 +67,9 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = open_store(settings.db, synchronous=settings.synchronous, autocheckpoint=False)
+        store = open_store(
+            settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
+        )
         hub = Hub(store, settings)
         await hub.start()
         app.state.settings = settings

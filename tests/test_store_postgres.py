@@ -13,6 +13,7 @@ from collab.store import StoreBusy, StoreError
 from collab.stores import postgres_connection, postgres_schema
 from collab.stores.dsn import MASK, is_postgres, masked, password
 from collab.stores.postgres import PostgresStore
+from collab.stores.postgres_lock import DatabaseInUse
 from tests.helpers.postgres import PostgresServer, free_port
 
 
@@ -159,3 +160,35 @@ def test_a_server_restarted_while_the_store_was_idle_costs_no_failed_call(
     store.append([("d", b"\x00\x02")])
     assert store.load("d").updates == [b"\x00\x01", b"\x00\x02"]
     store.close()
+
+
+def test_one_process_at_a_time_serves_a_database(postgres_dsn: str) -> None:
+    """A second server (or an import) is refused while one holds the database; readers are
+    not; the lock goes with the store that held it."""
+    serving = PostgresStore(postgres_dsn, lock=True)
+    with pytest.raises(DatabaseInUse, match=r"in use by another collab process \(collab pid"):
+        PostgresStore(postgres_dsn, lock=True)
+    reader = PostgresStore(postgres_dsn, migrate=False)
+    assert reader.count() == 0
+    reader.close()
+    serving.close()
+    PostgresStore(postgres_dsn, lock=True).close()
+
+
+def test_the_lock_is_taken_again_after_the_database_restarted(
+    own_postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_connection, "IDLE_CHECK_SECONDS", 0.0)
+    dsn = own_postgres.create_database()
+    store = PostgresStore(dsn, lock=True, timeout=1)
+    own_postgres.stop()
+    own_postgres.start()
+    store.append([("d", b"\x00\x00")])  # reconnects, and holds the lock again
+    with pytest.raises(DatabaseInUse):
+        PostgresStore(dsn, lock=True)
+    store.close()
+
+
+def test_reading_a_database_collab_never_wrote_is_refused(postgres_dsn: str) -> None:
+    with pytest.raises(StoreError, match="not a collab database"):
+        PostgresStore(postgres_dsn, migrate=False)

@@ -17,6 +17,8 @@ def open_store(db: str, *, synchronous: str = "NORMAL", autocheckpoint: bool = T
         synchronous: SQLite's ``synchronous`` pragma (PostgreSQL: ignored; the server's
             ``synchronous_commit`` decides).
         autocheckpoint: SQLite: whether commits may checkpoint the WAL themselves.
+        lock: PostgreSQL: refuse to open a database another collab process serves, and
+            hold it while open (a serving process).
 
     Raises:
         StoreError: when the database cannot be opened (a PostgreSQL password never shows).
@@ -24,5 +26,5 @@ def open_store(db: str, *, synchronous: str = "NORMAL", autocheckpoint: bool = T
     if is_postgres(db):
         from collab.stores.postgres import PostgresStore
 
-        return PostgresStore(db)  # type: ignore[return-value]
+        return PostgresStore(db, lock=lock)  # type: ignore[return-value]
     return Store(db, synchronous=synchronous, autocheckpoint=autocheckpoint)

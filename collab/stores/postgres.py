@@ -47,21 +47,41 @@ class PostgresStore:
             ``key=value`` pairs. Missing connection options get collab's defaults (connect
             timeout, TCP keepalives, ``application_name=collab``).
         timeout: seconds a call waits for a connection before it fails.
+        lock: hold the database's advisory lock while open, so that no other collab process
+            serves or imports into it (:mod:`collab.stores.postgres_lock`).
+        migrate: apply the migrations it lacks (``False``: read an existing database as is).
 
     Raises:
+        DatabaseInUse: with ``lock``, when another process serves the database.
         StoreError: when the database cannot be reached or migrated (the message names the
             database with its password masked).
     """
 
-    def __init__(self, dsn: str, *, timeout: float = CONNECT_TIMEOUT) -> None:
-        self.db = Connection(dsn, timeout=timeout)
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        timeout: float = CONNECT_TIMEOUT,
+        lock: bool = False,
+        migrate: bool = True,
+    ) -> None:
+        self.db = Connection(dsn, timeout=timeout, lock=lock)
         self.where = self.db.where
         try:
             with self.db.session("open") as conn:
-                self._schema_version = postgres_schema.migrate(conn)
-        except (StoreError, RuntimeError) as exc:
+                if migrate:
+                    self._schema_version = postgres_schema.migrate(conn)
+                else:
+                    self._schema_version = len(postgres_schema.applied(conn))
+        except RuntimeError as exc:  # a database of a newer collab
             self.db.close()
             raise StoreError(f"cannot open database {self.where}: {exc}") from None
+        except StoreError:
+            self.db.close()
+            raise
+        if not self._schema_version:
+            self.db.close()
+            raise StoreError(f"cannot open database {self.where}: not a collab database")
 
     def close(self) -> None:
         """Give the connection back and close the pool."""

@@ -24,6 +24,7 @@ from psycopg import errors as pg_errors
 
 from collab.store import StoreError
 from collab.stores.dsn import masked, password, scrubbed
+from collab.stores.postgres_lock import ServerLock
 
 __all__ = ["CONNECT_TIMEOUT", "IDLE_CHECK_SECONDS", "LOCK_TIMEOUT", "Connection"]
 
@@ -57,12 +58,15 @@ class Connection:
     Args:
         dsn: a libpq connection string (URL or ``key=value`` pairs).
         timeout: seconds a call waits for a connection before it fails.
+        lock: hold the database's :class:`~collab.stores.postgres_lock.ServerLock` (a serving
+            process, an import), taken again after a reconnection.
 
     Raises:
+        DatabaseInUse: with ``lock``, when another process holds it.
         StoreError: when no connection is made within ``timeout`` (with the server's reason).
     """
 
-    def __init__(self, dsn: str, *, timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(self, dsn: str, *, timeout: float = CONNECT_TIMEOUT, lock: bool = False) -> None:
         self.where = masked(dsn)
         self._secret = password(dsn)
         name = f"collab-{id(self):x}"
@@ -71,6 +75,7 @@ class Connection:
             logging.getLogger(logger).addFilter(self._log)
         self._conn: psycopg.Connection | None = None
         self._used = 0.0
+        self.lock: ServerLock | None = None
         options = {k: v for k, v in _OPTIONS.items() if k not in _keys(dsn)}
         options["options"] = f"-c lock_timeout={int(LOCK_TIMEOUT * 1000)}"
         self.pool = psycopg_pool.ConnectionPool(
@@ -84,12 +89,20 @@ class Connection:
         )
         try:
             self.pool.open(wait=True, timeout=timeout)
+            if lock:
+                options.pop("application_name", None)
+                self.lock = ServerLock(dsn, options, self.where)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             self.close()
             raise StoreError(f"cannot open database {self.where}: {self.text(exc)}") from None
+        except StoreError:
+            self.close()
+            raise
 
     def close(self) -> None:
-        """Give the connection back and close the pool. Safe to call twice."""
+        """Give the connection back, release the lock, close the pool. Safe to call twice."""
+        if self.lock is not None:
+            self.lock.release()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self.pool.putconn(self._conn)
@@ -142,8 +155,15 @@ class Connection:
                 self.pool.putconn(conn)
                 conn = None
         if conn is None:
-            conn = self._conn = self.pool.getconn()
+            conn = self.pool.getconn()
             self._log.last_error = None
+            try:
+                if self.lock is not None:  # a new connection: the database may have restarted
+                    self.lock.renew()
+            except BaseException:
+                self.pool.putconn(conn)
+                raise
+            self._conn = conn
         return conn
 
     def text(self, exc: BaseException) -> str:

@@ -8,7 +8,9 @@ from collab.stores.dsn import is_postgres
 __all__ = ["open_store"]
 
 
-def open_store(db: str, *, synchronous: str = "NORMAL", autocheckpoint: bool = True) -> Store:
+def open_store(
+    db: str, *, synchronous: str = "NORMAL", autocheckpoint: bool = True, lock: bool = False
+) -> Store:
     """The store of ``db``: a ``postgresql://`` (or ``postgres://``) URL opens a
     :class:`~collab.stores.postgres.PostgresStore`, anything else is an SQLite file.
 

@@ -21,12 +21,11 @@ from collab import api
 from collab.hub import Hub
 from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
-from collab.store import StoreError
-from collab.stores.dsn import masked
-from collab.stores.factory import open_store
+from collab.stores import DocumentStore, SQLiteStore, StoreError
+from collab.stores.dsn import is_postgres, masked
 from collab.websocket import sync_endpoint
 
-__all__ = ["WebAssetsMissing", "create_app", "web_dist"]
+__all__ = ["WebAssetsMissing", "create_app", "open_store", "web_dist"]
 
 log = logging.getLogger("collab.app")
 
@@ -45,12 +44,34 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
-def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
+def open_store(settings: Settings) -> DocumentStore:
+    """The store ``settings.db`` names, locked for this process: a ``postgresql://`` (or
+    ``postgres://``) URL opens a :class:`~collab.stores.postgres.PostgresStore`, anything else
+    is an SQLite file (the hub checkpoints it).
+
+    Raises:
+        DatabaseInUse: another process serves the database (the message names it).
+        StoreError: the database cannot be opened or migrated (a password never shows).
+    """
+    if is_postgres(settings.db):
+        from collab.stores.postgres import PostgresStore
+
+        return PostgresStore(settings.db, lock=True)
+    return SQLiteStore(
+        settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
+    )
+
+
+def create_app(
+    settings: Settings, *, require_web: bool = False, store: DocumentStore | None = None
+) -> Starlette:
     """Build the application.
 
     Args:
         settings: the server settings.
         require_web: raise when the built editor is missing instead of serving without it.
+        store: the opened store (closed with the app); by default the SQLite file
+            ``settings.db``, opened when the app starts, refused when another process has it.
 
     Raises:
         WebAssetsMissing: with ``require_web`` and no ``index.html`` in the web folder.
@@ -67,10 +88,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = open_store(
-            settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
-        )
-        hub = Hub(store, settings)
+        hub = Hub(store or open_store(settings), settings)
         await hub.start()
         app.state.settings = settings
         app.state.hub = hub
@@ -78,7 +96,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         log.info(
             "serving %s (schema version %d), auth %s",
             masked(settings.db),
-            store.schema_version(),
+            hub.store.schema_version(),
             "on" if secret else "off",
         )
         try:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from collab.store import StoreBusy, StoreError
-from collab.stores import postgres_connection, postgres_schema
+from collab.stores import DatabaseInUse, StoreBusy, StoreError, postgres_connection, postgres_schema
 from collab.stores.dsn import MASK, is_postgres, masked, password
 from collab.stores.postgres import PostgresStore
-from collab.stores.postgres_lock import DatabaseInUse
 from tests.helpers.postgres import PostgresServer, free_port
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from collab.store import BUSY_TIMEOUT, SCHEMA_VERSION, Store, StoreBusy, StoreError, migrations
+from collab.stores import Store, StoreBusy, StoreError
+from collab.stores.sqlite import BUSY_TIMEOUT, SCHEMA_VERSION, migrations
 
 
 def test_database_of_an_older_version_is_upgraded(tmp_path: Path) -> None:

@@ -18,20 +18,22 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pycrdt import Doc
+import psycopg
 
-from collab.store import (
+from collab.stores import postgres_schema
+from collab.stores.base import (
     Compaction,
+    DocumentNotFound,
     DocumentRecord,
+    HistoryCompacted,
+    NotCreatedYet,
     SortKey,
     StoreBusy,
     StoredDocument,
     StoreError,
-    _replayed,
 )
-from collab.stores import postgres_schema
+from collab.stores.folding import fold, tombstone, whole_state
 from collab.stores.postgres_connection import CONNECT_TIMEOUT, Connection
-from collab.updates import EMPTY_UPDATE, InvalidUpdate, apply_all, replay
 
 __all__ = ["PostgresStore"]
 
@@ -40,7 +42,7 @@ _COLUMNS = "name, created_at, updated_at, size_bytes, updates"
 
 class PostgresStore:
     """The PostgreSQL store of every document (same methods and guarantees as the SQLite
-    :class:`collab.store.Store`).
+    :class:`collab.stores.sqlite.SQLiteStore`).
 
     Args:
         dsn: a libpq connection string, ``postgresql://user:password@host:port/dbname`` or
@@ -131,6 +133,47 @@ class PostgresStore:
                 tombstone = data
         return StoredDocument(snapshot=snapshot, updates=updates, tombstone=tombstone)
 
+    def load_at(self, name: str, at: float | None = None) -> StoredDocument:
+        """Document ``name`` as it was at Unix time ``at`` (now when ``None``), read in one
+        repeatable-read transaction: the snapshot, when it merged nothing written after
+        ``at``, and the log rows written at or before ``at``. The tombstone is not read.
+
+        Raises:
+            DocumentNotFound: no such document (``deleted_at`` says if one was deleted).
+            NotCreatedYet: ``at`` is before the document was created.
+            HistoryCompacted: a compaction merged updates written after ``at``.
+            StoreError: on a database failure.
+        """
+        with self.db.session("read") as conn, self._read_view(conn):
+            row = conn.execute(_DOCUMENT_AT, [name], binary=True).fetchone()
+            if row is None:
+                deleted = conn.execute(
+                    "SELECT deleted_at FROM tombstones WHERE name = %s", [name]
+                ).fetchone()
+                raise DocumentNotFound(name, deleted[0] if deleted else None)
+            created_at, snapshot, covers = row
+            if at is not None:
+                if at < created_at:
+                    raise NotCreatedYet(name, created_at)
+                if snapshot is not None and at < covers:
+                    raise HistoryCompacted(name, created_at, covers)
+            rows = conn.execute(
+                "SELECT data FROM updates WHERE name = %s"
+                " AND (%s::float8 IS NULL OR created_at <= %s) ORDER BY id",
+                [name, at, at],
+                binary=True,
+            ).fetchall()
+        return StoredDocument(snapshot, [data for (data,) in rows], None)
+
+    @contextlib.contextmanager
+    def _read_view(self, conn: psycopg.Connection) -> Iterator[None]:
+        """One repeatable-read transaction (a savepoint inside an open transaction)."""
+        outside = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with conn.transaction():
+            if outside:
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Run the store calls of the ``with`` body as one transaction: all or nothing.
@@ -147,11 +190,7 @@ class PostgresStore:
         Raises:
             StoreError: on a database failure or an unreadable stored update.
         """
-        parts = self.load(name).updates_in_order()
-        try:
-            return replay(Doc(), parts).state() if parts else EMPTY_UPDATE
-        except InvalidUpdate as exc:
-            raise StoreError(f"document {name!r} cannot be read: {exc}") from exc
+        return whole_state(name, self.load(name))
 
     def get(self, name: str) -> DocumentRecord | None:
         """The record of document ``name``, or ``None`` when it does not exist."""
@@ -170,7 +209,7 @@ class PostgresStore:
         prefix: str = "",
     ) -> list[DocumentRecord]:
         """A page of document records (never loads documents); see
-        :meth:`collab.store.Store.list` for the arguments."""
+        :meth:`collab.stores.sqlite.SQLiteStore.list` for the arguments."""
         where: list[str] = []
         params: list[Any] = []
         if prefix:
@@ -243,8 +282,8 @@ class PostgresStore:
 
     def compact(self, name: str, state: bytes | None = None) -> Compaction | None:
         """Fold document ``name``'s snapshot and log into one snapshot, in one transaction;
-        see :meth:`collab.store.Store.compact` (rows still waiting for a predecessor are kept,
-        the result is checked before anything is written).
+        see :meth:`collab.stores.sqlite.SQLiteStore.compact` (rows still waiting for a
+        predecessor are kept, the result is checked before anything is written).
 
         Only the rows read (and merged) are deleted: rows another process commits meanwhile
         stay in the log. Compactions and deletions of one document take turns (an advisory
@@ -263,7 +302,7 @@ class PostgresStore:
                 rows = conn.execute(
                     "SELECT id, data FROM updates WHERE name = %s ORDER BY id", [name], binary=True
                 ).fetchall()
-                merged, kept = _replayed(name, snapshot, rows) if rows else (b"", {})
+                merged, kept = fold(name, snapshot, rows) if rows else (b"", {})
                 sizes = [(row_id, len(data)) for row_id, data in rows]
             else:
                 sizes = conn.execute(
@@ -289,7 +328,7 @@ class PostgresStore:
 
     def delete(self, name: str) -> bool:
         """Delete document ``name``, its log and snapshot, in one transaction, keeping its
-        merged state as a tombstone (see :meth:`collab.store.Store.delete`).
+        merged state as a tombstone (see :meth:`collab.stores.sqlite.SQLiteStore.delete`).
 
         Returns:
             ``True`` when the document existed.
@@ -298,16 +337,12 @@ class PostgresStore:
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
             if conn.execute("SELECT 1 FROM documents WHERE name = %s", [name]).fetchone() is None:
                 return False
-            stored = self.load(name)
-            parts = stored.updates_in_order()
-            if stored.tombstone:
-                parts.insert(0, stored.tombstone)
-            tombstone = apply_all(Doc(), parts).get_update()
+            merged = tombstone(self.load(name))
             conn.execute(
                 "INSERT INTO tombstones (name, data, deleted_at) VALUES (%s, %s, %s)"
                 " ON CONFLICT (name) DO UPDATE SET data = excluded.data,"
                 " deleted_at = excluded.deleted_at",
-                [name, tombstone, time.time()],
+                [name, merged, time.time()],
             )
             for table in ("updates", "snapshots", "documents"):
                 conn.execute(f"DELETE FROM {table} WHERE name = %s", [name])

@@ -22,7 +22,7 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 
-from collab.store import StoreError
+from collab.stores.base import StoreError
 from collab.stores.dsn import masked, password, scrubbed
 from collab.stores.postgres_lock import ServerLock
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from collab.store import StoreError
+from collab.stores.base import DatabaseInUse
 
 __all__ = ["KEY", "ServerLock"]
 
@@ -31,10 +31,6 @@ _HOLDER = (
     " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
     " AND l.classid = %s AND l.objid = %s AND l.objsubid = 1"
 )
-
-
-class DatabaseInUse(StoreError):
-    """Another collab process serves or writes this database; the message names it."""
 
 
 class ServerLock:

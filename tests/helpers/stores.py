@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from collab.store import Store
+from collab.stores import DocumentStore, SQLiteStore
 from collab.stores.postgres import PostgresStore
 
 __all__ = ["STORES", "DocumentStore", "database", "opener"]
 
 STORES = ["sqlite", "postgres"]
 """The ids of the store implementations, for ``pytest.mark.parametrize``."""
-
-DocumentStore = Store | PostgresStore
 
 
 def database(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> str:
@@ -37,7 +35,7 @@ def opener(
     opened: list[DocumentStore] = []
 
     def open_() -> DocumentStore:
-        store: DocumentStore = PostgresStore(db) if kind == "postgres" else Store(db)
+        store: DocumentStore = PostgresStore(db) if kind == "postgres" else SQLiteStore(db)
         opened.append(store)
         return store
 

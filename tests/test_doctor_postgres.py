@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 from pycrdt import Doc, Text
 
+from collab.cli import main
 from collab.stores.postgres import PostgresStore
 from collab.stores.postgres_doctor import inspect
 from collab.stores.postgres_schema import SCHEMA_VERSION
@@ -64,3 +66,20 @@ def test_an_unreachable_server_is_a_problem_without_the_password() -> None:
     _, problems = inspect(f"postgresql://u:topsecret9@127.0.0.1:{free_port()}/x")
     assert len(problems) == 1 and problems[0].startswith("cannot read postgresql://u:****@")
     assert "topsecret9" not in problems[0]
+
+
+def test_collab_doctor_reads_the_database_from_collab_db(
+    postgres_dsn: str,
+    postgres_server: PostgresServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_db(postgres_dsn)
+    monkeypatch.setenv("COLLAB_DB", postgres_dsn)
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "documents: 1" in out and "no problems found" in out
+    assert postgres_server.password not in out and "postgresql://collab:****@" in out
+    assert main(["doctor", "--db", postgres_dsn.replace(postgres_server.password, "bad")]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM: cannot read" in out and "password authentication failed" in out

@@ -7,7 +7,7 @@ Each store's own matters (migrations, locks, connection failures) are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,9 @@ import pytest
 from pycrdt import Array, Doc, Map, Text
 
 from collab.backup.states import clients
+from collab.stores import DocumentStore
 from collab.updates import apply_all
-from tests.helpers.stores import STORES, DocumentStore, opener
+from tests.helpers.stores import STORES, Opener, opener
 
 
 def updates_of(doc: Doc[Any], edit: Any) -> list[bytes]:
@@ -32,16 +33,14 @@ def rebuild(store: DocumentStore, name: str) -> Doc[Any]:
 
 
 @pytest.fixture(params=STORES)
-def open_store(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Callable[[], DocumentStore]]:
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens a store (SQLite, then PostgreSQL) on the test's database: again to reopen it."""
     with opener(request, request.param, tmp_path) as open_:
         yield open_
 
 
 @pytest.fixture
-def store(open_store: Callable[[], DocumentStore]) -> DocumentStore:
+def store(open_store: Opener) -> DocumentStore:
     return open_store()
 
 
@@ -191,7 +190,7 @@ def test_rows_written_after_a_compaction_emptied_the_log_are_never_lost(
 
 
 def test_a_reopened_store_holds_everything_committed(
-    open_store: Callable[[], DocumentStore],
+    open_store: Opener,
 ) -> None:
     """A restart: snapshot, log after it, counters and tombstones are read back."""
     store = open_store()

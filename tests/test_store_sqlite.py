@@ -142,3 +142,11 @@ def test_a_commit_that_must_not_wait_for_a_lock_fails_at_once_and_writes_nothing
     store.append(batch, wait=False)
     assert store.get("new") is not None or len(batch) == 1
     assert len(store.load("known").updates) == 2
+
+
+def test_a_locked_database_in_a_folder_that_does_not_exist_yet_is_created(tmp_path: Path) -> None:
+    """``collab serve`` on a fresh checkout: ``data/`` does not exist, nor its lock file."""
+    store = Store(tmp_path / "data" / "new" / "collab.db", lock=True)
+    store.append([("d", b"\x00\x00")])
+    store.close()
+    assert (tmp_path / "data" / "new" / "collab.db").is_file()

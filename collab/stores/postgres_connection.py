@@ -173,7 +173,7 @@ class Connection:
         if isinstance(exc, psycopg_pool.PoolTimeout):
             reason = self._log.last_error or "is the server running?"
             text = f"no connection within the timeout: {reason}"
-        return scrubbed(text, self._secret)
+        return scrubbed(" ".join(text.split()), self._secret)  # libpq's hints: one line
 
 
 def _keys(dsn: str) -> set[str]:

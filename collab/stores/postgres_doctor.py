@@ -41,7 +41,7 @@ def inspect(dsn: str, *, decode: bool = True) -> tuple[list[str], list[str]]:
             with conn.transaction():
                 _check(conn, where, summary, problems, decode)
     except psycopg.Error as exc:
-        problems.append(f"cannot read {where}: {scrubbed(str(exc).strip(), secret)}")
+        problems.append(f"cannot read {where}: {scrubbed(' '.join(str(exc).split()), secret)}")
     return summary, problems
 
 

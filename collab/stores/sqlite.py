@@ -105,12 +105,15 @@ class SQLiteStore:
         self.path = Path(path)
         self.synchronous = _checked_synchronous(synchronous)
         self.read_only = False
+        try:  # the folder first: the lock file lives beside the database
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         # Taken first: a second server is refused before it touches the file.
         self._lock = ProcessLock(self.path) if lock or exclusive else None
         try:
             if exclusive:
                 self._ensure_unused()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
             # that is one statement runs without BEGIN and COMMIT statements around it.
             conn = sqlite3.connect(

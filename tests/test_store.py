@@ -15,7 +15,13 @@ import pytest
 from pycrdt import Array, Doc, Map, Text
 
 from collab.backup.states import clients
-from collab.stores import DocumentStore
+from collab.stores import (
+    DocumentNotFound,
+    DocumentStore,
+    HistoryCompacted,
+    NotCreatedYet,
+    StoredDocument,
+)
 from collab.updates import apply_all
 from tests.helpers.stores import STORES, Opener, opener
 
@@ -256,3 +262,57 @@ def test_a_deleted_document_written_again_starts_afresh_and_keeps_its_tombstone(
     tombstone = store.load("d").tombstone
     assert tombstone is not None
     assert clients(tombstone) == {first.client_id, second.client_id}
+
+
+def test_a_transaction_writes_all_or_nothing(store: DocumentStore) -> None:
+    """An import of many documents: a failure half-way leaves the database as it was."""
+    store.append([("kept", b"\x00\x00")])
+    with pytest.raises(RuntimeError), store.transaction():
+        store.append([("a", b"\x00\x00")])
+        store.purge("kept")
+        raise RuntimeError("the import failed half-way")
+    assert store.get("a") is None and store.load("kept").updates == [b"\x00\x00"]
+    with store.transaction():
+        store.append([("a", b"\x00\x00")])
+        store.append([("b", b"\x00\x00")])
+    assert list(store.names()) == ["a", "b", "kept"]
+
+
+def test_purge_removes_the_document_and_its_tombstone(store: DocumentStore) -> None:
+    store.append([("d", b"\x00\x00")])
+    store.delete("d")
+    assert store.load("d").tombstone is not None
+    store.purge("d")
+    assert store.load("d") == StoredDocument(None, [], None) and store.get("d") is None
+
+
+def test_load_at_reads_what_was_stored_at_a_moment(store: DocumentStore) -> None:
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(0, "one "))])
+    first = store.get("d")
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(4, "two"))])
+    second = store.get("d")
+    assert first is not None and second is not None
+    assert first.created_at == second.created_at < second.updated_at
+
+    def text_at(at: float | None) -> str:
+        return str(apply_all(Doc(), store.load_at("d", at).updates_in_order()).get("t", type=Text))
+
+    assert text_at(None) == text_at(second.updated_at) == "one two"
+    assert text_at(first.created_at) == "one "
+    assert store.load_at("d").tombstone is None
+    with pytest.raises(NotCreatedYet):
+        store.load_at("d", first.created_at - 1)
+    store.compact("d")
+    with pytest.raises(HistoryCompacted) as compacted:
+        store.load_at("d", first.created_at)
+    assert compacted.value.earliest == second.updated_at
+    assert text_at(second.updated_at) == text_at(None) == "one two"
+    store.delete("d")
+    with pytest.raises(DocumentNotFound) as gone:
+        store.load_at("d")
+    assert gone.value.deleted_at is not None
+    with pytest.raises(DocumentNotFound) as never:
+        store.load_at("never")
+    assert never.value.deleted_at is None

@@ -332,8 +332,16 @@ class SQLiteStore:
         Raises:
             StoreError: on a database failure; nothing of the body was written then.
         """
-        with self._errors("transaction"), self.db.atomic():
-            yield
+        # What appends keep in memory (documents known to exist, counters not written yet)
+        # goes back to how it was when the transaction rolls back.
+        known, marked = set(self._known), self._marked
+        counts = {name: list(values) for name, values in self._counts.items()}
+        try:
+            with self._errors("transaction"), self.db.atomic():
+                yield
+        except BaseException:
+            self._known, self._marked, self._counts = known, marked, counts
+            raise
 
     def state(self, name: str) -> bytes:
         """Document ``name``'s whole state as one compact v1 update (empty when unknown).

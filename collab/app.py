@@ -33,6 +33,7 @@ from collab.sessions.access import (
     OpenAccess,
     TokenAccess,
 )
+from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.stores import DocumentStore, SQLiteStore
 from collab.updates import EMPTY_UPDATE
@@ -218,15 +219,14 @@ class Collab:
         hub = self.running()
         closed = 0
         for peer in hub.rooms.peers(name):
-            source = getattr(peer, "source", None)
-            if source is None:
+            if not isinstance(peer, Connection) or peer.source is None:
                 continue
             try:
-                access = await self.authorizer.access(source, peer.name)  # type: ignore[attr-defined]
+                access = await self.authorizer.access(peer.source, peer.name)
             except AuthError as exc:
-                closed += peer.recheck(None, exc)  # type: ignore[attr-defined]
+                closed += peer.recheck(None, exc)
             else:
-                closed += peer.recheck(access)  # type: ignore[attr-defined]
+                closed += peer.recheck(access)
         return closed
 
     # -- the ASGI app ------------------------------------------------------------------------

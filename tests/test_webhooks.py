@@ -4,15 +4,17 @@ tests/e2e/test_webhooks.py)."""
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlite_utils import Database
 
-from collab.outbox import Outbox, create_tables
+from collab.stores.outbox import CHANGED, CREATED, DELETED
+from collab.stores.sqlite import SQLiteStore
+from collab.stores.sqlite_outbox import SQLiteOutbox
 from collab.webhooks import InvalidSignature, sign, verify
 from collab.webhooks.delivery import backoff
-from collab.webhooks.events import CHANGED, CREATED, DELETED
 
 SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret"
 
@@ -50,62 +52,91 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
     assert len(set(delays)) == len(delays)  # jitter: no two alike
 
 
+A = "http://a.example/hook"
+B = "http://b.example/hook"
+
+
+def update_for(client: int) -> bytes:
+    """A one-character insert by ``client`` into root text ``text``."""
+    return bytes([1, 1, client, 0, 4, 1, 4]) + b"text" + b"\x01X\x00"
+
+
 @pytest.fixture
-def outbox(tmp_path: Path) -> Outbox:
-    db = Database(tmp_path / "o.db")
-    db.execute("PRAGMA foreign_keys=ON")
-    create_tables(db)
-    return Outbox(db, ["http://a.example/hook", "http://b.example/hook"])
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "collab.db")
+    yield store
+    store.close()
 
 
-def test_deliveries_are_ordered_per_endpoint_and_document(outbox: Outbox) -> None:
-    outbox.created(["d1", "d2"], 10.0)
-    outbox.add("d1", CHANGED, {"size_bytes": 3}, 11.0)
-    due = outbox.due_deliveries(now=100.0, limit=100)
-    # Only the head of each (endpoint, document): d1's created and d2's created, per endpoint.
+def types(outbox: SQLiteOutbox) -> list[tuple[str, str]]:
+    return [(e.type, e.document) for e in outbox.events_after(0, 100)]
+
+
+def test_commits_write_created_events_and_change_marks(store: SQLiteStore, tmp_path: Path) -> None:
+    store.append([("d1", update_for(1)), ("d2", update_for(2))])
+    store.append([("d1", update_for(3))])
+    assert types(store.outbox) == [(CREATED, "d1"), (CREATED, "d2")]
+    marks = store.outbox.due_changes(marked_before=time.time() + 1)
+    assert [name for name, _ in marks] == ["d1", "d2"]
+    # The mark keeps the first change's moment; reporting it writes one event, once.
+    name, marked_at = marks[0]
+    assert store.outbox.report_change(name, marked_at, CHANGED, {"size_bytes": 1})
+    assert not store.outbox.report_change(name, marked_at, CHANGED, {"size_bytes": 1})
+    store.append([("d1", update_for(4))])  # changed again: marked again
+    assert [n for n, _ in store.outbox.due_changes(time.time() + 1)] == ["d2", "d1"]
+    assert store.delete("d2")
+    assert [n for n, _ in store.outbox.due_changes(time.time() + 1)] == ["d1"]
+    assert types(store.outbox)[-2:] == [(CHANGED, "d1"), (DELETED, "d2")]
+    # After a restart: the marks are still there, existing documents are not "created" again.
+    store.close()
+    again = SQLiteStore(tmp_path / "collab.db")
+    try:
+        again.append([("d1", update_for(5)), ("d3", update_for(6))])
+        assert types(again.outbox)[-1:] == [(CREATED, "d3")]
+        assert [n for n, _ in again.outbox.due_changes(time.time() + 1)] == ["d1", "d3"]
+    finally:
+        again.close()
+
+
+def test_deliveries_are_ordered_per_endpoint_and_document(store: SQLiteStore) -> None:
+    outbox = store.outbox
+    store.append([("before", update_for(9))])  # before the endpoints existed: not delivered
+    outbox.register_endpoints((A, B))
+    store.append([("d1", update_for(1)), ("d2", update_for(2))])
+    d1_changed = outbox.report_change("d1", outbox.due_changes(time.time() + 1)[1][1], CHANGED, {})
+    assert d1_changed
+    due = outbox.due_deliveries((A, B), now=time.time() + 1, limit=100)
+    # Only the head of each (endpoint, document): each document's created event.
     assert sorted((d.endpoint, d.event.document, d.event.type) for d in due) == [
-        ("http://a.example/hook", "d1", CREATED),
-        ("http://a.example/hook", "d2", CREATED),
-        ("http://b.example/hook", "d1", CREATED),
-        ("http://b.example/hook", "d2", CREATED),
+        (A, "d1", CREATED), (A, "d2", CREATED), (B, "d1", CREATED), (B, "d2", CREATED),
     ]
-    first = next(d for d in due if d.event.document == "d1" and d.endpoint.startswith("http://a"))
-    outbox.delivery_failed(first.event.id, first.endpoint, "HTTP 500", next_at=50.0)
+    first = next(d for d in due if d.event.document == "d1" and d.endpoint == A)
+    retry_at = time.time() + 50
+    outbox.delivery_failed(first.event.id, A, "HTTP 500", next_at=retry_at)
     # Not due before its retry time, and d1's next event waits behind it on that endpoint.
-    later = outbox.due_deliveries(now=40.0, limit=100)
-    assert not [d for d in later if d.endpoint.startswith("http://a") and d.event.document == "d1"]
-    outbox.delivery_done(first.event.id, first.endpoint)
-    nxt = [d for d in outbox.due_deliveries(now=40.0, limit=100)
-           if d.endpoint.startswith("http://a") and d.event.document == "d1"]
+    assert not [d for d in outbox.due_deliveries((A,), time.time() + 1, 100) if d.event.document == "d1"]
+    outbox.delivery_done(first.event.id, A)
+    nxt = [d for d in outbox.due_deliveries((A,), time.time() + 1, 100) if d.event.document == "d1"]
     assert [d.event.type for d in nxt] == [CHANGED]
     # A dead delivery lets the next one go too, and is listed as dead.
-    b_first = next(d for d in due if d.event.document == "d1" and d.endpoint.startswith("http://b"))
-    outbox.delivery_failed(b_first.event.id, b_first.endpoint, "timeout", next_at=None)
+    b_first = next(d for d in due if d.event.document == "d1" and d.endpoint == B)
+    outbox.delivery_failed(b_first.event.id, B, "timeout", next_at=None)
     dead = outbox.deliveries(state="dead")
     assert [(d.event.id, d.attempts, d.last_error) for d in dead] == [(b_first.event.id, 1, "timeout")]
+    nxt_b = [d for d in outbox.due_deliveries((B,), time.time() + 1, 100) if d.event.document == "d1"]
+    assert [d.event.type for d in nxt_b] == [CHANGED]
+    # An endpoint no longer configured gets nothing new.
+    store.append([("d4", update_for(4))])
+    outbox.due_deliveries((A,), time.time() + 1, 100)
+    assert not [d for d in outbox.deliveries() if d.endpoint == B and d.event.document == "d4"]
 
 
-def test_change_marks_become_one_event_each(outbox: Outbox) -> None:
-    assert outbox.unmarked(["a", "b"]) == ["a", "b"]
-    outbox.mark_changed(["a", "b"], 5.0)
-    outbox.committed_marks(["a", "b"])
-    assert outbox.unmarked(["a", "b", "c"]) == ["c"]
-    outbox.mark_changed(["a"], 9.0)  # already marked: keeps the first moment
-    assert outbox.due_changes(marked_before=6.0) == [("a", 5.0), ("b", 5.0)]
-    assert outbox.report_change("a", 5.0, CHANGED, {"size_bytes": 1})
-    assert not outbox.report_change("a", 5.0, CHANGED, {"size_bytes": 1})  # reported once
-    assert outbox.unmarked(["a"]) == ["a"]
-    outbox.deleted("b", 7.0)
-    assert outbox.due_changes(marked_before=100.0) == []
-    assert [e.type for e in outbox.events_after(0, 10)] == [CHANGED, DELETED]
-    assert outbox.last_event_id() == outbox.events_after(0, 10)[-1].id
-
-
-def test_prune_keeps_events_still_being_delivered(outbox: Outbox) -> None:
-    outbox.created(["a", "b"], 1.0)
-    events = outbox.events_after(0, 10)
-    for endpoint in outbox.endpoints:
-        outbox.delivery_done(events[0].id, endpoint)
-    assert outbox.prune(older_than=2.0) == 1
+def test_prune_keeps_events_still_being_delivered(store: SQLiteStore) -> None:
+    outbox = store.outbox
+    outbox.register_endpoints((A,))
+    store.append([("a", update_for(1)), ("b", update_for(2))])
+    due = outbox.due_deliveries((A,), time.time() + 1, 100)
+    outbox.delivery_done(next(d for d in due if d.event.document == "a").event.id, A)
+    assert outbox.prune(older_than=time.time() + 1) == 1
     assert [e.document for e in outbox.events_after(0, 10)] == ["b"]
     assert {d.event.document for d in outbox.deliveries()} == {"b"}

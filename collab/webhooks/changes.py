@@ -1,6 +1,6 @@
 """Debounced ``document.changed`` events and the wake-up of change-feed readers.
 
-A commit marks its documents changed in its own transaction (:class:`collab.outbox.Outbox`).
+A commit marks its documents changed in its own transaction (:mod:`collab.stores.sqlite_outbox`).
 The reporter looks at the marks every ``debounce / 4`` seconds and turns each mark at least
 ``debounce`` seconds old into one ``document.changed`` event describing the document as it is
 then. While edits continue, a document gets at most one event per ``debounce`` seconds (the
@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from collab.webhooks.events import CHANGED
+from collab.stores.outbox import CHANGED
 
 __all__ = ["ChangeReporter", "Signal"]
 

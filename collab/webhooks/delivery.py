@@ -19,35 +19,16 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any
 
 import httpx
 
-from collab.webhooks.events import Delivery
+from collab.stores.outbox import Delivery, EventOutbox
 from collab.webhooks.signature import SIGNATURE_HEADER, sign
 
-__all__ = ["Deliverer", "Outbox", "backoff"]
+__all__ = ["Deliverer", "backoff"]
 
 log = logging.getLogger("collab.webhooks")
-
-T = TypeVar("T")
-
-Run = Callable[..., Awaitable[T]]
-
-
-class Outbox(Protocol):
-    """What the deliverer needs of the store (blocking calls, run on the database thread)."""
-
-    def due_deliveries(self, now: float, limit: int) -> list[Delivery]:
-        """The oldest pending delivery of each ``(endpoint, document)`` due by ``now``."""
-
-    def delivery_done(self, event_id: int, endpoint: str) -> None:
-        """Mark a delivery delivered."""
-
-    def delivery_failed(
-        self, event_id: int, endpoint: str, error: str, next_at: float | None
-    ) -> None:
-        """Count a failed attempt; ``next_at`` ``None`` marks it dead."""
 
 
 def backoff(attempts: int, *, base: float = 1.0, cap: float = 3600.0, rng: random.Random) -> float:
@@ -62,7 +43,7 @@ class Deliverer:
     """Delivers outbox events to webhook endpoints in the background.
 
     Args:
-        outbox: the store's outbox methods.
+        outbox: the store's outbox.
         run: runs a blocking outbox call off the event loop (``Hub.run``).
         endpoints: receiver URLs.
         secret: the HMAC secret that signs every request (``""``: unsigned).
@@ -77,8 +58,8 @@ class Deliverer:
 
     def __init__(
         self,
-        outbox: Outbox,
-        run: Callable[..., Awaitable[object]],
+        outbox: EventOutbox,
+        run: Callable[..., Awaitable[Any]],
         endpoints: Sequence[str],
         *,
         secret: str = "",
@@ -104,9 +85,14 @@ class Deliverer:
         self._task: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()
 
-    def start(self) -> None:
-        """Start the background loop (on the running event loop)."""
+    async def start(self) -> None:
+        """Register the endpoints with the outbox and start delivering in the background.
+
+        Raises:
+            StoreError: when the outbox cannot be written.
+        """
         if self.endpoints and self._task is None:
+            await self._run(self.outbox.register_endpoints, self.endpoints)
             self._task = asyncio.create_task(self._loop(), name="collab-webhooks")
 
     def wake(self) -> None:
@@ -127,11 +113,13 @@ class Deliverer:
     async def _loop(self) -> None:
         while True:
             try:
-                due = await self._run(self.outbox.due_deliveries, time.time(), 256)
+                due: list[Delivery] = await self._run(
+                    self.outbox.due_deliveries, self.endpoints, time.time(), 256
+                )
             except Exception:
                 log.exception("cannot read the webhook outbox")
                 due = []
-            for delivery in due:  # type: ignore[attr-defined]
+            for delivery in due:
                 key = (delivery.event.id, delivery.endpoint)
                 if key in self._in_flight or delivery.endpoint not in self._limits:
                     continue
@@ -156,9 +144,8 @@ class Deliverer:
                 self._wake.set()  # the document's next event may go now
                 return
             attempts = delivery.attempts + 1
-            next_at: float | None = time.time() + backoff(attempts, rng=self._rng)
-            if next_at is not None and next_at > event.created_at + self.retry_seconds:
-                next_at = None
+            retry_at = time.time() + backoff(attempts, rng=self._rng)
+            next_at = retry_at if retry_at <= event.created_at + self.retry_seconds else None
             await self._run(self.outbox.delivery_failed, event.id, endpoint, error, next_at)
             outcome = "dead" if next_at is None else "failed"
             self.on_result(endpoint, outcome)

@@ -21,6 +21,8 @@ from collab.hub import Hub
 from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
 from collab.stores import DocumentStore, SQLiteStore
+from collab.webhooks import feed
+from collab.webhooks.service import Webhooks
 from collab.websocket import sync_endpoint
 
 __all__ = ["WebAssetsMissing", "create_app", "open_store", "web_dist"]
@@ -84,6 +86,8 @@ def create_app(
         await hub.start()
         app.state.settings = settings
         app.state.hub = hub
+        app.state.webhooks = webhooks = Webhooks(hub, settings)
+        await webhooks.start()
         app.state.token_secret = secret
         log.info(
             "serving %s (schema version %d), auth %s",
@@ -94,6 +98,7 @@ def create_app(
         try:
             yield
         finally:
+            await webhooks.close()
             await hub.close()
 
     async def healthz(request: Request) -> Response:
@@ -117,6 +122,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         *api.routes(),
+        *feed.routes(),
         Route("/", editor),
         Route("/d/{name:path}", editor),
     ]

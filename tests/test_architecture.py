@@ -53,7 +53,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("coordination", ("hub",)),
     ("sessions", ("sessions",)),
     ("transports", ("transports", "wsserver", "websocket")),
-    ("surface", ("api", "openapi", "app", "embed", "cli", "backup", "doctor", "__main__", "")),
+    (
+        "surface",
+        ("api", "openapi", "app", "embed", "cli", "backup", "doctor", "webhooks", "__main__", ""),
+    ),
 ]
 
 

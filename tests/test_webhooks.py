@@ -46,8 +46,10 @@ def test_signature_accepts_any_of_several_during_rotation() -> None:
 def test_backoff_grows_is_capped_and_jittered() -> None:
     rng = random.Random(7)
     delays = [backoff(n, base=1.0, cap=60.0, rng=rng) for n in range(1, 12)]
-    assert all(0.5 * min(60.0, 2 ** (n - 1)) <= d <= min(60.0, 2 ** (n - 1))
-               for n, d in zip(range(1, 12), delays, strict=True))
+    assert all(
+        0.5 * min(60.0, 2 ** (n - 1)) <= d <= min(60.0, 2 ** (n - 1))
+        for n, d in zip(range(1, 12), delays, strict=True)
+    )
     assert max(delays) <= 60.0
     assert len(set(delays)) == len(delays)  # jitter: no two alike
 
@@ -108,13 +110,18 @@ def test_deliveries_are_ordered_per_endpoint_and_document(store: SQLiteStore) ->
     due = outbox.due_deliveries((A, B), now=time.time() + 1, limit=100)
     # Only the head of each (endpoint, document): each document's created event.
     assert sorted((d.endpoint, d.event.document, d.event.type) for d in due) == [
-        (A, "d1", CREATED), (A, "d2", CREATED), (B, "d1", CREATED), (B, "d2", CREATED),
+        (A, "d1", CREATED),
+        (A, "d2", CREATED),
+        (B, "d1", CREATED),
+        (B, "d2", CREATED),
     ]
     first = next(d for d in due if d.event.document == "d1" and d.endpoint == A)
     retry_at = time.time() + 50
     outbox.delivery_failed(first.event.id, A, "HTTP 500", next_at=retry_at)
     # Not due before its retry time, and d1's next event waits behind it on that endpoint.
-    assert not [d for d in outbox.due_deliveries((A,), time.time() + 1, 100) if d.event.document == "d1"]
+    assert not [
+        d for d in outbox.due_deliveries((A,), time.time() + 1, 100) if d.event.document == "d1"
+    ]
     outbox.delivery_done(first.event.id, A)
     nxt = [d for d in outbox.due_deliveries((A,), time.time() + 1, 100) if d.event.document == "d1"]
     assert [d.event.type for d in nxt] == [CHANGED]
@@ -122,8 +129,12 @@ def test_deliveries_are_ordered_per_endpoint_and_document(store: SQLiteStore) ->
     b_first = next(d for d in due if d.event.document == "d1" and d.endpoint == B)
     outbox.delivery_failed(b_first.event.id, B, "timeout", next_at=None)
     dead = outbox.deliveries(state="dead")
-    assert [(d.event.id, d.attempts, d.last_error) for d in dead] == [(b_first.event.id, 1, "timeout")]
-    nxt_b = [d for d in outbox.due_deliveries((B,), time.time() + 1, 100) if d.event.document == "d1"]
+    assert [(d.event.id, d.attempts, d.last_error) for d in dead] == [
+        (b_first.event.id, 1, "timeout")
+    ]
+    nxt_b = [
+        d for d in outbox.due_deliveries((B,), time.time() + 1, 100) if d.event.document == "d1"
+    ]
     assert [d.event.type for d in nxt_b] == [CHANGED]
     # An endpoint no longer configured gets nothing new.
     store.append([("d4", update_for(4))])
@@ -140,3 +151,18 @@ def test_prune_keeps_events_still_being_delivered(store: SQLiteStore) -> None:
     assert outbox.prune(older_than=time.time() + 1) == 1
     assert [e.document for e in outbox.events_after(0, 10)] == ["b"]
     assert {d.event.document for d in outbox.deliveries()} == {"b"}
+
+
+def test_readme_signature_check_accepts_collab_signatures() -> None:
+    """The README's 10-line receiver check, run as written, agrees with collab's signing."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Webhooks and change feed") :]
+    code = section[section.index("```python") + len("```python") : section.index("```\n\n")]
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    check = namespace["verify"]
+    assert callable(check)
+    body = b'{"id":"evt_1"}'
+    check(SECRET, sign(SECRET, body), body)
+    with pytest.raises(ValueError, match="bad signature"):
+        check(SECRET, sign(SECRET, body), body + b"!")

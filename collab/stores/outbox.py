@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 __all__ = [
+    "CHANGED",
     "CREATED",
     "DELETED",
-    "CHANGED",
     "EVENT_TYPES",
     "RESTORED",
     "VERSION_CREATED",

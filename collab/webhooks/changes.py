@@ -51,12 +51,15 @@ class Signal:
 
 
 class ChangeReporter:
-    """The background task that reports changed documents.
+    """The background task that reports changed documents, and notifies :class:`Signal`
+    whenever the outbox has new events.
 
     Args:
         run: runs a blocking store call on the database thread (``Hub.run``).
         due: store call ``(marked_before) -> [(name, marked_at)]``.
         report: store call ``(name, marked_at, type, data) -> bool`` (one transaction).
+        last_event: store call ``() -> id`` of the newest event (to notify of events written
+            elsewhere: document created or deleted).
         describe: ``async (name) -> data`` of a ``document.changed`` event (state vector,
             size, text); ``None`` when the document is gone.
         debounce: seconds (see the module docstring).
@@ -68,12 +71,15 @@ class ChangeReporter:
         run: Callable[..., Awaitable[Any]],
         due: Callable[[float], list[tuple[str, float]]],
         report: Callable[[str, float, str, dict[str, Any]], bool],
+        last_event: Callable[[], int],
         describe: Callable[[str], Awaitable[dict[str, Any] | None]],
         *,
         debounce: float,
         signal: Signal,
     ) -> None:
         self._run, self._due, self._report, self._describe = run, due, report, describe
+        self._last_event = last_event
+        self._seen = -1  # the newest event id the signal was notified of
         self.debounce = debounce
         self.signal = signal
         self._task: asyncio.Task[None] | None = None
@@ -94,12 +100,13 @@ class ChangeReporter:
         written = 0
         for name, marked_at in await self._run(self._due, clock - self.debounce):
             data = await self._describe(name)
-            if data is not None and await self._run(
-                self._report, name, marked_at, CHANGED, data
-            ):
+            if data is not None and await self._run(self._report, name, marked_at, CHANGED, data):
                 written += 1
-        if written:
-            self.signal.notify()
+        last = await self._run(self._last_event)
+        if last != self._seen:
+            if self._seen >= 0 or written:
+                self.signal.notify()
+            self._seen = last
         return written
 
     async def _loop(self) -> None:

@@ -15,6 +15,7 @@ calls go through ``run`` (the hub's database thread): the event loop never waits
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -36,7 +37,7 @@ def backoff(attempts: int, *, base: float = 1.0, cap: float = 3600.0, rng: rando
     from ``base``, at most ``cap``, with full jitter between half and all of it (so many
     events failing together do not retry in lockstep)."""
     ceiling = min(cap, base * 2 ** max(0, attempts - 1))
-    return ceiling * rng.uniform(0.5, 1.0)
+    return float(ceiling * rng.uniform(0.5, 1.0))
 
 
 class Deliverer:
@@ -128,10 +129,8 @@ class Deliverer:
                 self._requests.add(request)
                 request.add_done_callback(self._requests.discard)
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
-            except TimeoutError:
-                pass
 
     async def _deliver(self, delivery: Delivery) -> None:
         event, endpoint = delivery.event, delivery.endpoint

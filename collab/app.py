@@ -37,6 +37,8 @@ from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.stores import DocumentStore, SQLiteStore
 from collab.updates import EMPTY_UPDATE
+from collab.webhooks import feed
+from collab.webhooks.service import Webhooks
 from collab.websocket import sync_endpoint
 
 __all__ = ["Collab", "NotStarted", "WebAssetsMissing", "create_app", "open_store", "web_dist"]
@@ -132,6 +134,7 @@ class Collab:
             self.authorizer = OpenAccess()
         self.rechecks = not isinstance(self.authorizer, OpenAccess)
         self.hub: Hub | None = None
+        self.webhooks: Webhooks | None = None  # while started: events, deliveries, the feed
         self.app = self._build(require_web)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -156,7 +159,13 @@ class Collab:
         store = self._store or open_store(self.settings)
         hub = Hub(store, self.settings, self.hooks)
         await hub.start()
-        self.hub = hub
+        webhooks = Webhooks(hub, self.settings)
+        try:
+            await webhooks.start()
+        except BaseException:
+            await hub.close()
+            raise
+        self.hub, self.webhooks = hub, webhooks
         log.info(
             "serving %s (schema version %d), auth %s",
             self.settings.db if self._store is None else type(store).__name__,
@@ -166,8 +175,9 @@ class Collab:
         try:
             yield
         finally:
-            self.hub = None
+            self.hub, self.webhooks = None, None
             self._store = None  # closed with the hub: a new lifespan opens the file again
+            await webhooks.close()
             await hub.close()
 
     def running(self) -> Hub:
@@ -265,6 +275,7 @@ class Collab:
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             *api.routes(),
+            *feed.routes(),
             Route("/", editor),
             Route("/d/{name:path}", editor),
         ]

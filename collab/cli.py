@@ -30,6 +30,16 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     for row in describe():
         kind = row["type"]
         repeated = kind is tuple
+        if kind is bool:  # a switch: --webhook-include-text
+            parser.add_argument(
+                row["flag"],
+                dest=row["name"],
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{row['help']} [env {row['env']}=1]",
+            )
+            continue
         parser.add_argument(
             row["flag"],
             dest=row["name"],

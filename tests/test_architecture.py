@@ -53,7 +53,21 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("coordination", ("hub",)),
     ("sessions", ("sessions",)),
     ("transports", ("transports", "wsserver")),
-    ("surface", ("api", "openapi", "app", "websocket", "cli", "backup", "doctor", "__main__", "")),
+    (
+        "surface",
+        (
+            "api",
+            "openapi",
+            "app",
+            "websocket",
+            "cli",
+            "backup",
+            "doctor",
+            "webhooks",
+            "__main__",
+            "",
+        ),
+    ),
 ]
 
 

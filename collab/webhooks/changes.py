@@ -121,4 +121,6 @@ class ChangeReporter:
                 await self.report_due()
             except CollabError as exc:  # the store failed: logged, tried again next tick
                 log.error("cannot report document changes: %s", exc)
+            except Exception:  # a bug: logged with its traceback, the loop goes on
+                log.exception("cannot report document changes")
             await asyncio.sleep(max(0.05, self.debounce / 4))

@@ -85,7 +85,8 @@ class Collab:
     Args:
         settings: limits, storage and auth settings (``Settings()`` by default).
         store: a :class:`~collab.stores.DocumentStore` to use instead of the SQLite file
-            ``settings.db``; collab closes it when its lifespan ends.
+            ``settings.db``; collab closes it when its lifespan ends (so a Collab given a
+            store runs one lifespan; with the SQLite file, each lifespan opens it again).
         authorize: ``authorize(request_or_websocket, name)``, sync or async, returning
             ``"read"``, ``"write"``, ``"admin"`` or ``None`` (refused: 4403 / 403). Replaces
             the token check (``--auth-secret``), which is the default when a secret is set.
@@ -117,6 +118,7 @@ class Collab:
     ) -> None:
         self.settings = settings or Settings()
         self._store = store
+        self._store_closed = False
         self.hooks = Hooks(
             on_change=on_change,
             on_connect=on_connect,
@@ -156,6 +158,8 @@ class Collab:
     async def _running(self) -> AsyncIterator[None]:
         if self.hub is not None:
             raise RuntimeError("collab is already started")
+        if self._store_closed:
+            raise RuntimeError("the store given to Collab was closed by its last lifespan")
         store = self._store or open_store(self.settings)
         hub = Hub(store, self.settings, self.hooks)
         await hub.start()
@@ -176,7 +180,7 @@ class Collab:
             yield
         finally:
             self.hub, self.webhooks = None, None
-            self._store = None  # closed with the hub: a new lifespan opens the file again
+            self._store_closed = self._store is not None  # else: the file opens again
             await webhooks.close()
             await hub.close()
 

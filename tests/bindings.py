@@ -53,7 +53,8 @@ DIFFERENCES: Final[dict[tuple[str, str], list[tuple[str, str, str]]]] = {
         (
             "<blockquote>A quote with <em>emphasis</em>.</blockquote>",
             "<blockquote><p>A quote with <em>emphasis</em>.</p></blockquote>",
-            "Lexical's $generateHtmlFromNodes puts a quote's text straight in <blockquote>; collab wraps it in <p>, as"
+            "Lexical's $generateHtmlFromNodes puts a quote's text straight in <blockquote>;"
+            " collab wraps it in <p>, as"
             " Tiptap, ProseMirror and Markdown readers do",
         ),
     ],
@@ -61,7 +62,8 @@ DIFFERENCES: Final[dict[tuple[str, str], list[tuple[str, str, str]]]] = {
         (
             "<blockquote>A quote with <em>emphasis</em>.</blockquote>",
             "<blockquote><p>A quote with <em>emphasis</em>.</p></blockquote>",
-            "BlockNote's blocksToHTMLLossy puts a quote's text straight in <blockquote>; collab wraps it in <p>, as"
+            "BlockNote's blocksToHTMLLossy puts a quote's text straight in <blockquote>;"
+            " collab wraps it in <p>, as"
             " Tiptap, ProseMirror and Markdown readers do",
         ),
     ],
@@ -69,7 +71,8 @@ DIFFERENCES: Final[dict[tuple[str, str], list[tuple[str, str, str]]]] = {
         (
             "<blockquote>A quote with <em>emphasis</em>.</blockquote>",
             "<blockquote><p>A quote with <em>emphasis</em>.</p></blockquote>",
-            "Quill's getSemanticHTML puts a quote's text straight in <blockquote>; collab wraps it in <p>, as"
+            "Quill's getSemanticHTML puts a quote's text straight in <blockquote>;"
+            " collab wraps it in <p>, as"
             " Tiptap, ProseMirror and Markdown readers do",
         ),
         (

@@ -154,9 +154,10 @@ def test_schema_forces_the_layout() -> None:
 
 
 def test_schema_of_another_root_type_is_an_error() -> None:
-    with pytest.raises(RootError, match="schema quill reads a Y.Text root; root 'default'"):
+    wrong = "schema quill reads a Y.Text root; root 'default'"
+    with pytest.raises(RootError, match=re.escape(wrong)):
         render(bindings.golden("tiptap", "bin"), "markdown", schema="quill")
-    with pytest.raises(RootError, match="schema lexical reads a Y.XmlFragment root"):
+    with pytest.raises(RootError, match=re.escape("schema lexical reads a Y.XmlFragment root")):
         render(bindings.golden("quill", "bin"), "text", schema="lexical")
     assert set(LAYOUTS) == {"tiptap", "prosemirror", "blocknote", "lexical", "quill", "text"}
 

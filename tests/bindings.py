@@ -33,11 +33,14 @@ BINDINGS: Final = {
     "tiptap": ("default", "tiptap", ("md", "html", "txt")),
     "prosemirror": ("prosemirror", "prosemirror", ("md", "html", "txt")),
     "lexical": ("root", "lexical", ("md", "html", "txt")),
+    "lexical-more": ("root", "lexical", ("md", "html", "txt")),
     "blocknote": ("document-store", "blocknote", ("md", "html")),
     "quill": ("quill", "quill", ("html", "txt")),
     "codemirror": ("codemirror", "text", ("txt",)),
     "monaco": ("monaco", "text", ("txt",)),
 }
+WARNINGS: Final = {"lexical-more": "unknown node types rendered as their text: hashtag"}
+"""The warning each binding's document gives (``None`` for the others)."""
 SUFFIX: Final = {"md": "markdown", "html": "html", "txt": "text"}
 
 DIFFERENCES: Final[dict[tuple[str, str], list[tuple[str, str, str]]]] = {
@@ -47,6 +50,34 @@ DIFFERENCES: Final[dict[tuple[str, str], list[tuple[str, str, str]]]] = {
             "struck</s>.<br>After a break.",
             "Lexical's $convertToMarkdownString writes a line break as a bare newline (a soft"
             " break, which Markdown reads as a space); collab writes a hard break",
+        ),
+    ],
+    ("lexical-more", "md"): [
+        (
+            "<h3>More underlined</h3>",
+            "<h3>More <u>underlined</u></h3>",
+            "Lexical's $convertToMarkdownString drops underline (Markdown has none); collab"
+            " writes <u>...</u>",
+        ),
+        (
+            "</pre><p>Tagged",
+            "</pre><hr><p>Tagged",
+            "@lexical/markdown has no transformer for the horizontal rule and drops it; collab"
+            " writes ---",
+        ),
+    ],
+    ("lexical-more", "html"): [
+        (
+            "<ul><li>done</li><li>to do</li></ul>",
+            "<ul><li><input checked>done</li><li><input>to do</li></ul>",
+            "Lexical's $generateHtmlFromNodes marks check items with role=checkbox and"
+            " aria-checked; collab writes a checkbox",
+        ),
+        (
+            "<pre>if (x) {<br>go()<br>}</pre>",
+            "<pre>if (x) { go() }</pre>",
+            "Lexical's $generateHtmlFromNodes writes the line breaks of a code block as <br>;"
+            " collab writes newlines",
         ),
     ],
     ("lexical", "html"): [

@@ -9,9 +9,10 @@ its sources; checked against bytes its binding wrote in ``tests/golden/bindings`
   Y.XmlText whose *attributes* are the node's properties: ``__type``, and ``__tag``
   (``h1``..``h6``), ``__listType`` (``bullet``/``number``/``check``), ``__start``,
   ``__checked``, ``__language``, ``__url``, ``__title``...;
-* a text node is a Y.Map of its properties (``__type`` ``text``, ``__format``: a bit set, 1 bold,
-  2 italic, 4 strikethrough, 8 underline, 16 code, 32 subscript, 64 superscript, 128 highlight)
-  followed by its string in the parent Y.XmlText; a line break or tab is a Y.Map alone;
+* a text node (``text``, ``code-highlight``, ``tab``...) is a Y.Map of its properties
+  (``__type``, ``__format``: a bit set, 1 bold, 2 italic, 4 strikethrough, 8 underline, 16 code,
+  32 subscript, 64 superscript, 128 highlight) followed by its string in the parent Y.XmlText;
+  a line break is a Y.Map alone;
 * a decorator node (horizontal rule, images...) is an embedded Y.XmlElement with its properties
   as attributes.
 
@@ -43,7 +44,7 @@ _FORMAT_BITS: Final = (
     (64, "superscript"),
     (128, "highlight"),
 )
-_TEXT_TYPES: Final = frozenset({"text", "code-highlight"})
+_TEXT_TYPES: Final = frozenset({"text", "code-highlight", "tab"})
 _INLINE_ELEMENTS: Final = frozenset({"link", "autolink"})
 _DECORATORS: Final = {"horizontalrule": "horizontalRule", "page-break": None}
 
@@ -98,9 +99,6 @@ class _Reader:
                 kind = str(props.get("__type", ""))
                 if kind == "linebreak":
                     out.append({"type": "hardBreak"})
-                    props = None
-                elif kind == "tab":
-                    out.append({"type": "text", "text": "\t", **_mark_list(link)})
                     props = None
             elif isinstance(value, XmlText):
                 attrs = _attrs(value)
@@ -214,10 +212,6 @@ class _Reader:
         if kind == "orderedList" and isinstance(start, int | float) and start != 1:
             node["attrs"] = {"start": int(start)}
         return node
-
-
-def _mark_list(link: Node | None) -> dict[str, Any]:
-    return {"marks": [link]} if link is not None else {}
 
 
 def read_lexical(doc: Doc[Any], name: str, unknown: Unknown) -> list[Node]:

@@ -55,10 +55,12 @@ def test_every_bindings_document_exports_over_http_and_the_cli(server: Server) -
             assert bindings.actual(response.content, suffix) == want, (name, fmt)
             assert response.headers["x-collab-root"] == quote(root, safe="")
             assert response.headers["x-collab-layout"] == layout
-            assert "x-collab-warning" not in response.headers
+            warning = bindings.WARNINGS.get(name)
+            assert response.headers.get("x-collab-warning") == warning
+            said = f"collab: warning: {doc!r}: {warning}\n".encode() if warning else b""
             for source in (["--server", server.http_url], ["--db", str(server.db_path)]):
                 proc = cli("export", doc, "--format", fmt, *source)
-                assert proc.returncode == 0 and proc.stderr == b"", proc.stderr.decode()
+                assert proc.returncode == 0 and proc.stderr == said, proc.stderr.decode()
                 assert proc.stdout == response.content, (name, fmt, source[0])
 
 

@@ -121,20 +121,23 @@ async function tiptap () {
 }
 
 // ---- Lexical: headless editor bound by @lexical/yjs (root XmlText 'root') -------------------
-async function lexical () {
+async function lexicalDoc (name, build) {
   const L = await import('lexical')
   const { createHeadlessEditor } = await import('@lexical/headless')
-  const { HeadingNode, QuoteNode, $createHeadingNode, $createQuoteNode } = await import('@lexical/rich-text')
-  const { ListNode, ListItemNode, $createListNode, $createListItemNode } = await import('@lexical/list')
-  const { LinkNode, $createLinkNode } = await import('@lexical/link')
-  const { CodeNode, CodeHighlightNode, $createCodeNode } = await import('@lexical/code')
-  const { $convertToMarkdownString, TRANSFORMERS } = await import('@lexical/markdown')
+  const { HeadingNode, QuoteNode } = await import('@lexical/rich-text')
+  const { ListNode, ListItemNode } = await import('@lexical/list')
+  const { LinkNode, AutoLinkNode } = await import('@lexical/link')
+  const { CodeNode, CodeHighlightNode } = await import('@lexical/code')
+  const { HashtagNode } = await import('@lexical/hashtag')
+  const { HorizontalRuleNode } = await import('@lexical/extension')
+  const { $convertToMarkdownString, TRANSFORMERS, CHECK_LIST } = await import('@lexical/markdown')
   const { $generateHtmlFromNodes } = await import('@lexical/html')
   const { createBinding, syncLexicalUpdateToYjs } = await import('@lexical/yjs')
 
   const editor = createHeadlessEditor({
     namespace: 'golden',
-    nodes: [HeadingNode, QuoteNode, ListNode, ListItemNode, LinkNode, CodeNode, CodeHighlightNode],
+    nodes: [HeadingNode, QuoteNode, ListNode, ListItemNode, LinkNode, AutoLinkNode, CodeNode,
+      CodeHighlightNode, HashtagNode, HorizontalRuleNode],
     onError: (e) => { throw e }
   })
   const ydoc = new Y.Doc()
@@ -151,6 +154,27 @@ async function lexical () {
   editor.registerUpdateListener(({ prevEditorState, editorState, dirtyElements, dirtyLeaves, normalizedNodes, tags }) => {
     syncLexicalUpdateToYjs(binding, provider, prevEditorState, editorState, dirtyElements, dirtyLeaves, normalizedNodes, tags)
   })
+  editor.update(() => {
+    const root = L.$getRoot()
+    root.clear()
+    root.append(...build())
+  }, { discrete: true })
+  bin(name, ydoc)
+  editor.getEditorState().read(() => {
+    out(`${name}.md`, $convertToMarkdownString([CHECK_LIST, ...TRANSFORMERS]) + '\n')
+    out(`${name}.html`, $generateHtmlFromNodes(editor, null) + '\n')
+    out(`${name}.txt`, L.$getRoot().getTextContent() + '\n')
+  })
+}
+
+async function lexical () {
+  const L = await import('lexical')
+  const { $createHeadingNode, $createQuoteNode } = await import('@lexical/rich-text')
+  const { $createListNode, $createListItemNode } = await import('@lexical/list')
+  const { $createLinkNode } = await import('@lexical/link')
+  const { $createCodeNode, $createCodeHighlightNode } = await import('@lexical/code')
+  const { $createHashtagNode } = await import('@lexical/hashtag')
+  const { $createHorizontalRuleNode } = await import('@lexical/extension')
   const text = (t, ...formats) => {
     const node = L.$createTextNode(t)
     for (const f of formats) node.toggleFormat(f)
@@ -158,33 +182,43 @@ async function lexical () {
   }
   const para = (...children) => L.$createParagraphNode().append(...children)
   const item = (...children) => $createListItemNode().append(...children)
-  editor.update(() => {
-    const root = L.$getRoot()
-    root.clear()
-    root.append(
-      $createHeadingNode('h1').append(text('Field notes')),
-      para(text('Some '), text('bold', 'bold'), text(' and '), text('italic', 'italic'), text(' text, a '),
-        $createLinkNode('https://example.com/a?b=1').append(text('link')), text(' and '),
-        text('inline code', 'code'), text(', '), text('struck', 'strikethrough'), text('.'),
-        L.$createLineBreakNode(), text('After a break.')),
-      $createHeadingNode('h2').append(text('Lists')),
-      $createListNode('bullet').append(
-        item(text('first')),
-        item(text('second')),
-        item($createListNode('bullet').append(item(text('nested one')), item(text('nested two'))))
-      ),
-      $createListNode('number').append(item(text('step one')), item(text('step two'))),
-      $createQuoteNode().append(text('A quote with '), text('emphasis', 'italic'), text('.')),
-      $createCodeNode('python').append(text(CODE)),
-      para(text('The end.'))
-    )
-  }, { discrete: true })
-  bin('lexical', ydoc)
-  editor.getEditorState().read(() => {
-    out('lexical.md', $convertToMarkdownString(TRANSFORMERS) + '\n')
-    out('lexical.html', $generateHtmlFromNodes(editor, null) + '\n')
-    out('lexical.txt', L.$getRoot().getTextContent() + '\n')
-  })
+  await lexicalDoc('lexical', () => [
+    $createHeadingNode('h1').append(text('Field notes')),
+    para(text('Some '), text('bold', 'bold'), text(' and '), text('italic', 'italic'), text(' text, a '),
+      $createLinkNode('https://example.com/a?b=1').append(text('link')), text(' and '),
+      text('inline code', 'code'), text(', '), text('struck', 'strikethrough'), text('.'),
+      L.$createLineBreakNode(), text('After a break.')),
+    $createHeadingNode('h2').append(text('Lists')),
+    $createListNode('bullet').append(
+      item(text('first')),
+      item(text('second')),
+      item($createListNode('bullet').append(item(text('nested one')), item(text('nested two'))))
+    ),
+    $createListNode('number').append(item(text('step one')), item(text('step two'))),
+    $createQuoteNode().append(text('A quote with '), text('emphasis', 'italic'), text('.')),
+    $createCodeNode('python').append(text(CODE)),
+    para(text('The end.'))
+  ])
+  // What a Lexical playground user also writes: check lists, a list starting at 3, code split
+  // into highlighted tokens with line breaks and tabs (what code highlighting leaves), a
+  // horizontal rule, underline, and a hashtag node (a text node type collab does not know).
+  const checked = (t, on) => {
+    const node = item(text(t))
+    node.setChecked(on)
+    return node
+  }
+  await lexicalDoc('lexical-more', () => [
+    $createHeadingNode('h3').append(text('More '), text('underlined', 'underline')),
+    $createListNode('check').append(checked('done', true), checked('to do', false)),
+    $createListNode('number', 3).append(item(text('third')), item(text('fourth'))),
+    $createCodeNode('js').append(
+      $createCodeHighlightNode('if', 'keyword'), $createCodeHighlightNode(' (x) {'),
+      L.$createLineBreakNode(), L.$createTabNode(), $createCodeHighlightNode('go()'),
+      L.$createLineBreakNode(), $createCodeHighlightNode('}')
+    ),
+    $createHorizontalRuleNode(),
+    para(text('Tagged '), $createHashtagNode('#notes'), text(' here.'))
+  ])
 }
 
 // ---- BlockNote: @blocknote/server-util's editor, blocksToYDoc into 'document-store' ----------

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Map, Text, XmlFragment
 
-from collab.export import LAYOUTS, ExportError, RootError, export, render
+from collab.export import LAYOUTS, ExportError, RootError, export, render, to_json
 from tests import bindings
 from tests.test_export import _write, el, fragment, li, p, t, ul
 
@@ -60,6 +60,17 @@ def test_every_listed_difference_is_in_the_readme() -> None:
     for differences in bindings.DIFFERENCES.values():
         for _, _, why in differences:
             assert why in readme, why
+
+
+def test_json_of_a_lexical_document_keeps_its_nodes_and_formats() -> None:
+    root = to_json(bindings.golden("lexical", "bin"))["root"]
+    blocks = root["content"]
+    assert [b["attrs"]["__type"] for b in blocks] == [
+        *("heading", "paragraph", "heading", "list", "list", "quote", "code", "paragraph")
+    ]
+    paragraph = blocks[1]["content"]
+    bold = paragraph.index({"type": "text", "text": "bold"})
+    assert paragraph[bold - 1]["attrs"]["__format"] == 1  # the text node's properties
 
 
 # -- root selection -----------------------------------------------------------------------------

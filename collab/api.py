@@ -369,6 +369,7 @@ async def get_export(request: Request) -> Response:
     if rendered.layout is not None:
         headers["X-Collab-Layout"] = rendered.layout
     if rendered.warning is not None:
+        # one printable line (see Unknown.warning); non-ASCII escaped for the header
         headers["X-Collab-Warning"] = rendered.warning.encode("ascii", "backslashreplace").decode()
     return Response(rendered.body, media_type=media_type, headers=headers)
 

@@ -256,3 +256,13 @@ def test_quill_embeds() -> None:
     rendered = render(update, "markdown")
     assert rendered.body == b"see ![](https://example.com/a.png)e=mc^2\n"
     assert rendered.warning == "unknown node types rendered as their text: formula"
+
+
+def test_a_warning_is_one_printable_line_whatever_the_names() -> None:
+    update = fragment(el("evil\r\nX-Injected: 1", p(t("text"))), p(t("x", {"type": "\x00"})))
+    rendered = render(update, "markdown")
+    assert rendered.body == b"text\n\nx\n"
+    assert rendered.warning == (
+        "unknown node types rendered as their text: 'evil\\r\\nX-Injected: 1';"
+        " unknown marks left out: '\\x00'"
+    )

@@ -75,14 +75,20 @@ class Unknown:
     marks: set[str] = field(default_factory=set)
 
     def warning(self) -> str | None:
-        """One line naming them, or ``None`` when every name was known."""
+        """One line naming them (a name that is not printable as it is, quoted and escaped),
+        or ``None`` when every name was known."""
         parts = []
         if self.nodes:
-            names = ", ".join(sorted(self.nodes))
-            parts.append(f"unknown node types rendered as their text: {names}")
+            parts.append(f"unknown node types rendered as their text: {_names(self.nodes)}")
         if self.marks:
-            parts.append("unknown marks left out: " + ", ".join(sorted(self.marks)))
+            parts.append(f"unknown marks left out: {_names(self.marks)}")
         return "; ".join(parts) or None
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(
+        n if n.isprintable() and n.strip() == n and n else repr(n) for n in sorted(names)
+    )
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,11 @@ _RENDERS: Final[dict[str, tuple[RootType, ...]]] = {
 
 
 class RootError(ExportError):
-    """No root fits the request: missing, ambiguous, or of a type the format cannot render."""
+    """No root fits the request: missing, ambiguous, or of a type the format cannot render;
+    or ``field``/``schema`` asked of a format that does not use them (HTTP 400 ``bad_field``)."""
+
+    http_status = 400
+    code = "bad_field"
 
 
 def describe_roots(types: dict[str, RootType | None]) -> str:

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from pycrdt import Doc, Map, Text, XmlElement, XmlText
+from pycrdt import Doc, Map, XmlElement, XmlText
 
 from collab.export.roots import MAX_DEPTH, ExportError, Node
 from collab.export.schemas import Unknown, sort_marks
+from collab.export.tree import text_items
 
-__all__ = ["LEXICAL_ROOT", "lexical_delta", "looks_like_lexical", "read_lexical"]
-
-LEXICAL_ROOT: Final = "root"
-"""The root name ``@lexical/yjs`` uses (``createBinding``'s default ``rootName``)."""
+__all__ = ["looks_like_lexical", "read_lexical"]
 
 _FORMAT_BITS: Final = (
     (1, "bold"),
@@ -216,10 +214,4 @@ class _Reader:
 
 def read_lexical(doc: Doc[Any], name: str, unknown: Unknown) -> list[Node]:
     """The canonical blocks of the Lexical root ``name`` of ``doc``."""
-    items: list[Item] = list(doc.get(name, type=Text).diff())
-    return _Reader(unknown).blocks(items, 0)
-
-
-def lexical_delta(doc: Doc[Any], name: str) -> list[Item]:
-    """The items of root ``name`` through its Y.Text view (for :func:`looks_like_lexical`)."""
-    return list(doc.get(name, type=Text).diff())
+    return _Reader(unknown).blocks(text_items(doc, name), 0)

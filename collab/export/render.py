@@ -10,8 +10,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pycrdt import Text
-
 from collab.export.blocknote import read_blocknote
 from collab.export.html import html_page, html_pre_page
 from collab.export.lexical import read_lexical
@@ -20,7 +18,7 @@ from collab.export.quill import read_quill
 from collab.export.roots import FORMATS, ExportError, Loaded, Node, doc_from_update, load, reading
 from collab.export.schemas import PROSEMIRROR, TIPTAP, Unknown
 from collab.export.select import LAYOUTS, RootError, detect_layout, select_root
-from collab.export.tree import all_json, fragment, root_json, text_value
+from collab.export.tree import all_json, fragment, root_json, text_items, text_value
 
 __all__ = ["Rendered", "read_layout", "render"]
 
@@ -58,17 +56,13 @@ def read_layout(loaded: Loaded, field: str, schema: str | None) -> tuple[str, li
         if layout == "text":
             return layout, [], unknown
         if layout == "quill":
-            return layout, read_quill(_delta(loaded, field), unknown), unknown
+            return layout, read_quill(text_items(doc, field), unknown), unknown
         if layout == "lexical":
             return layout, read_lexical(doc, field, unknown), unknown
         if layout == "blocknote":
             return layout, read_blocknote(raw or [], unknown), unknown
         mapping = PROSEMIRROR if layout == "prosemirror" else TIPTAP
         return layout, [mapping.node(node, unknown) for node in raw or []], unknown
-
-
-def _delta(loaded: Loaded, field: str) -> list[tuple[Any, dict[str, Any] | None]]:
-    return list(loaded[0].get(field, type=Text).diff())
 
 
 def render(

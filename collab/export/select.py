@@ -19,10 +19,11 @@ from typing import Final
 
 from pycrdt import XmlElement, XmlFragment
 
-from collab.export.lexical import lexical_delta, looks_like_lexical
+from collab.export.lexical import looks_like_lexical
 from collab.export.quill import has_formats
 from collab.export.roots import DEFAULT_FRAGMENT, ExportError, Loaded, Node, RootType, reading
 from collab.export.schemas import PROSEMIRROR, TIPTAP, Schema
+from collab.export.tree import text_items
 
 __all__ = ["LAYOUTS", "RootError", "describe_roots", "detect_layout", "select_root"]
 
@@ -118,9 +119,9 @@ def detect_layout(loaded: Loaded, field: str, raw: list[Node] | None) -> str:
     kind = types.get(field)
     if kind == "text" or (kind is None and raw is None):
         with reading("the text"):
-            return "quill" if has_formats(lexical_delta(doc, field)) else "text"
+            return "quill" if has_formats(text_items(doc, field)) else "text"
     with reading("the document"):
-        if looks_like_lexical(lexical_delta(doc, field)):
+        if looks_like_lexical(text_items(doc, field)):
             return "lexical"
         children = doc.get(field, type=XmlFragment).children
         if any(isinstance(c, XmlElement) and c.tag == "blockGroup" for c in children):

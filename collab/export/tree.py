@@ -43,6 +43,7 @@ __all__ = [
     "fragment",
     "fragment_to_json",
     "root_json",
+    "text_items",
     "text_to_text",
     "text_value",
     "to_json",
@@ -189,6 +190,12 @@ def text_value(loaded: Loaded, field: str) -> str:
         return ""
     with reading("the text"):
         return str(loaded[0].get(field, type=Text))
+
+
+def text_items(doc: Doc[Any], name: str) -> list[tuple[Any, dict[str, Any] | None]]:
+    """Root ``name``'s items through its Y.Text view: ``(string or embed, attributes)`` pairs
+    (a Quill delta; the nodes of a Lexical root, which pycrdt cannot open as a Y.XmlText)."""
+    return list(doc.get(name, type=Text).diff())
 
 
 def fragment_to_json(update: bytes, field: str = DEFAULT_FRAGMENT) -> Node:

@@ -70,7 +70,10 @@ def test_every_bindings_document_exports_over_http_and_the_cli(server: Server) -
             for source in (["--server", server.http_url], ["--db", str(server.db_path)]):
                 proc = cli("export", doc, "--format", fmt, *source)
                 assert proc.returncode == 0 and proc.stderr == said, proc.stderr.decode()
-                assert proc.stdout == response.content, (name, fmt, source[0])
+                if fmt == "yjs":  # the same structs; yrs encodes map entries in no fixed order
+                    assert same_document(proc.stdout, response.content), (name, source[0])
+                else:
+                    assert proc.stdout == response.content, (name, fmt, source[0])
 
 
 def test_out_names_the_format_and_an_unknown_extension_is_refused(

@@ -173,8 +173,12 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {store.path}: {exc}") from exc
         store.db = Database(conn)
-        with store._errors("read"):
+        try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.Error as exc:  # not a database at all, or locked
+            conn.close()
+            raise StoreError(f"cannot read database {store.path}: {exc}") from exc
+        with store._errors("read"):
             if not {"documents", "updates", "snapshots"} <= tables:
                 conn.close()
                 raise StoreError(f"{store.path} is not a collab database")

@@ -213,6 +213,18 @@ def test_unknown_blocknote_blocks_render_their_text_and_are_listed() -> None:
     assert rendered.warning == "unknown node types rendered as their text: alert"
 
 
+def test_blocknote_images_dividers_and_toggles() -> None:
+    blocks = el(
+        "blockGroup",
+        el("blockContainer", el("image", url="https://example.com/a.png", caption="A"), id="1"),
+        el("blockContainer", el("divider"), id="2"),
+        el("blockContainer", el("toggleListItem", t("fold")), id="3"),
+    )
+    rendered = render(_doc(**{"document-store": [blocks]}), "markdown")
+    assert rendered.body == b"![A](https://example.com/a.png)\n\n---\n\n- fold\n"
+    assert rendered.warning is None
+
+
 # -- Quill deltas -------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ refused ``--out`` extension, as a user meets them."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -43,18 +44,23 @@ def post(server: Server, name: str, update: bytes) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_every_bindings_document_exports_over_http_and_the_cli(server: Server) -> None:
-    """Each format of each golden document: HTTP, the CLI against the server and the CLI on
-    the database file give the same bytes, equal to the library's output where it has one."""
+def test_every_bindings_document_exports_over_http_and_the_cli(
+    server: Server, tmp_path: Path
+) -> None:
+    """Each format of each golden document: HTTP, and the CLI against the server and on the
+    database file (``export --all``, one process per format and source), give the same bytes,
+    equal to the library's output where it has one."""
     for name in bindings.BINDINGS:
         post(server, f"golden/{name}", bindings.golden(name, "bin"))
     by_format = {fmt: suffix for suffix, fmt in bindings.SUFFIX.items()}
-    for name, (root, layout, suffixes) in bindings.BINDINGS.items():
-        doc = f"golden/{name}"
-        for fmt in ("markdown", "html", "text", "json", "yjs"):
+    for fmt in ("markdown", "html", "text", "json", "yjs"):
+        over_http: dict[str, bytes] = {}
+        for name, (root, layout, suffixes) in bindings.BINDINGS.items():
+            doc = f"golden/{name}"
             response = httpx.get(export_url(server, doc), params={"format": fmt}, timeout=30)
             assert response.status_code == 200, response.text
             assert response.content.strip(), (name, fmt)
+            over_http[doc] = response.content
             warning = bindings.WARNINGS.get(name) if fmt in by_format else None
             assert response.headers.get("x-collab-warning") == warning
             if fmt in by_format:
@@ -66,14 +72,28 @@ def test_every_bindings_document_exports_over_http_and_the_cli(server: Server) -
                 assert bindings.actual(response.content, suffix) == want, (name, fmt)
             if fmt == "yjs":
                 assert same_document(response.content, bindings.golden(name, "bin"))
-            said = f"collab: warning: {doc!r}: {warning}\n".encode() if warning else b""
-            for source in (["--server", server.http_url], ["--db", str(server.db_path)]):
-                proc = cli("export", doc, "--format", fmt, *source)
-                assert proc.returncode == 0 and proc.stderr == said, proc.stderr.decode()
+        said = sorted(
+            f"collab: warning: 'golden/{name}': {warning}"
+            for name, warning in bindings.WARNINGS.items()
+            if fmt in by_format
+        )
+        for source in (["--server", server.http_url], ["--db", str(server.db_path)]):
+            out = tmp_path / f"{fmt}-{source[0].strip('-')}"
+            proc = cli("export", "--all", "--out", str(out), "--format", fmt, "-q", *source)
+            assert proc.returncode == 0, proc.stderr.decode()
+            assert sorted(proc.stderr.decode().splitlines()) == said
+            manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+            files = {entry["name"]: entry["file"] for entry in manifest["documents"]}
+            assert set(files) == set(over_http)
+            for doc, body in over_http.items():
+                written = (out / files[doc]).read_bytes()
                 if fmt == "yjs":  # the same structs; yrs encodes map entries in no fixed order
-                    assert same_document(proc.stdout, response.content), (name, source[0])
+                    assert same_document(written, body), (doc, source[0])
                 else:
-                    assert proc.stdout == response.content, (name, fmt, source[0])
+                    assert written == body, (doc, fmt, source[0])
+    # one document to stdout, as a user types it
+    proc = cli("export", "golden/quill", "--format", "markdown", "--db", str(server.db_path))
+    assert proc.returncode == 0 and proc.stdout.startswith(b"# Field notes\n")
 
 
 def test_out_names_the_format_and_an_unknown_extension_is_refused(

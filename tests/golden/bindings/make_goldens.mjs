@@ -6,6 +6,11 @@
 //
 //   cd tests/golden/bindings && npm ci && node make_goldens.mjs
 //
+// package-lock.json pins every library; .npmrc sets legacy-peer-deps because @blocknote/core
+// 0.55 lists both the yjs 13 and the @y/y 14 stacks as optional peers, which npm cannot
+// satisfy together (the yjs 13 stack is used: yjs, y-prosemirror, y-protocols). Each run
+// writes new client ids, so every .bin changes: commit the outputs together.
+//
 // Every document holds the same content where the editor can express it: a level-1 heading,
 // a paragraph with bold, italic, a link and inline code, a level-2 heading, a bullet list with a
 // nested bullet list, an ordered list, a quote and a code block.

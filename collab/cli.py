@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app, open_store
 from collab.auth import Role, mint_token
-from collab.export import FORMATS
+from collab.export import FORMATS, LAYOUTS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
 from collab.stores import StoreError
@@ -132,7 +132,13 @@ def _add_backup_commands(commands: Any) -> None:
         "--field",
         default=None,
         metavar="ROOT",
-        help="the root to export [the editor's 'default', or 'text']",
+        help="the root to export [the editor's 'default', else the only root]",
+    )
+    export.add_argument(
+        "--schema",
+        choices=list(LAYOUTS),
+        default=None,
+        help="the editor layout to read the root with [detected from its structure]",
     )
     _add_source_flags(export)
     restore = commands.add_parser("import", help="apply Yjs update files as documents")

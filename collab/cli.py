@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app, open_store
 from collab.auth import Role, mint_token
-from collab.export import FORMATS
+from collab.export import FORMATS, LAYOUTS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
 from collab.stores import StoreError
@@ -30,6 +30,16 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     for row in describe():
         kind = row["type"]
         repeated = kind is tuple
+        if kind is bool:  # a switch: --webhook-include-text
+            parser.add_argument(
+                row["flag"],
+                dest=row["name"],
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{row['help']} [env {row['env']}=1]",
+            )
+            continue
         parser.add_argument(
             row["flag"],
             dest=row["name"],
@@ -128,7 +138,13 @@ def _add_backup_commands(commands: Any) -> None:
         "--field",
         default=None,
         metavar="ROOT",
-        help="the root to export [the editor's 'default', or 'text']",
+        help="the root to export [the editor's 'default', else the only root]",
+    )
+    export.add_argument(
+        "--schema",
+        choices=list(LAYOUTS),
+        default=None,
+        help="the editor layout to read the root with [detected from its structure]",
     )
     _add_source_flags(export)
     restore = commands.add_parser("import", help="apply Yjs update files as documents")
@@ -196,7 +212,7 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
             server.close()
-        hub = getattr(self.app.state, "hub", None)
+        hub = self.app.state.collab.hub
         if hub is not None:
             await hub.close()
         await super().shutdown(sockets)

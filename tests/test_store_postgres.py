@@ -190,3 +190,20 @@ def test_the_lock_is_taken_again_after_the_database_restarted(
 def test_reading_a_database_collab_never_wrote_is_refused(postgres_dsn: str) -> None:
     with pytest.raises(StoreError, match="not a collab database"):
         PostgresStore(postgres_dsn, migrate=False)
+
+
+def test_a_database_from_before_the_outbox_gets_it_and_keeps_its_documents(
+    postgres_dsn: str,
+) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        postgres_schema.migrate(conn, postgres_schema.MIGRATIONS[:1])
+        conn.execute("INSERT INTO documents VALUES ('kept', 1.0, 1.0, 2, 1)")
+        conn.execute("INSERT INTO updates (name, data, created_at) VALUES ('kept', '\\x0000', 1)")
+    store = PostgresStore(postgres_dsn)
+    assert store.schema_version() == postgres_schema.SCHEMA_VERSION == 2
+    assert store.load("kept").updates == [b"\x00\x00"]
+    store.append([("kept", b"\x00\x00"), ("new", b"\x00\x00")])
+    assert [(e.type, e.document) for e in store.outbox.events_after(0, 10)] == [
+        ("document.created", "new")
+    ]
+    store.close()

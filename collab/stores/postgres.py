@@ -33,7 +33,9 @@ from collab.stores.base import (
     StoreError,
 )
 from collab.stores.folding import fold, tombstone, whole_state
+from collab.stores.outbox import CREATED
 from collab.stores.postgres_connection import CONNECT_TIMEOUT, Connection
+from collab.stores.postgres_outbox import PostgresOutbox, deleted_in_transaction
 
 __all__ = ["PostgresStore"]
 
@@ -69,6 +71,7 @@ class PostgresStore:
     ) -> None:
         self.db = Connection(dsn, timeout=timeout, lock=lock)
         self.where = self.db.where
+        self.outbox = PostgresOutbox(self.db)
         try:
             with self.db.session("open") as conn:
                 if migrate:
@@ -346,6 +349,7 @@ class PostgresStore:
             )
             for table in ("updates", "snapshots", "documents"):
                 conn.execute(f"DELETE FROM {table} WHERE name = %s", [name])
+            deleted_in_transaction(conn, name, time.time())
         return True
 
     def purge(self, name: str) -> None:
@@ -379,17 +383,23 @@ _APPEND = (
     "WITH batch AS (SELECT name, data, ord FROM unnest(%(names)s::text[], %(updates)s::bytea[])"
     " WITH ORDINALITY AS b(name, data, ord)),"
     " logged AS (INSERT INTO updates (name, data, created_at)"
-    " SELECT name, data, %(now)s FROM batch ORDER BY ord)"
-    " INSERT INTO documents (name, created_at, updated_at, size_bytes, updates)"
+    " SELECT name, data, %(now)s FROM batch ORDER BY ord),"
+    " counted AS (INSERT INTO documents (name, created_at, updated_at, size_bytes, updates)"
     " SELECT name, %(now)s, %(now)s, sum(length(data)), count(*) FROM batch GROUP BY name"
     " ORDER BY name ON CONFLICT (name) DO UPDATE SET"
     " updates = documents.updates + excluded.updates,"
     " size_bytes = documents.size_bytes + excluded.size_bytes,"
     " updated_at = greatest(documents.updated_at, excluded.updated_at)"
+    " RETURNING name, xmax = 0 AS created),"
+    " announced AS (INSERT INTO events (name, type, created_at, data)"
+    f" SELECT name, '{CREATED}', %(now)s, '{{}}' FROM counted WHERE created ORDER BY name)"
+    " INSERT INTO changes (name, marked_at) SELECT DISTINCT name, %(now)s FROM batch"
+    " ON CONFLICT (name) DO NOTHING"
 )
-"""Append a batch (names and updates in arrival order, at time ``now``) and count it in its
+"""Append a batch (names and updates in arrival order, at time ``now``), count it in its
 documents (created when new; rows locked in name order, so concurrent writers never
-deadlock)."""
+deadlock), announce the new documents (``document.created``) and mark the changed ones for
+their ``document.changed`` event: one statement, one transaction."""
 
 _SNAPSHOT = (
     "INSERT INTO snapshots (name, data, created_at, last_update_id, covers_until)"

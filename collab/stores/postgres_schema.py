@@ -1,10 +1,10 @@
 """The PostgreSQL store's schema and its versioned migrations.
 
-Migrations are applied in order at start, each once, in one transaction that also records it
-in ``collab_migrations`` (PostgreSQL's DDL is transactional: a failed migration leaves
-nothing). A transaction-level advisory lock makes processes that start at once (cluster mode)
-migrate one after the other. A database that has applied a migration this release does not
-know was written by a newer collab and is refused.
+Migrations are applied in order at start, each once, in one transaction (with the others
+missing) that also records them in ``collab_migrations`` (PostgreSQL's DDL is transactional: a
+failed migration leaves nothing). A transaction-level advisory lock makes processes that
+start at once (cluster mode) migrate one after the other. A database that has applied a
+migration this release does not know was written by a newer collab and is refused.
 
 Tables (names are ``text COLLATE "C"``: sorted by code point, as SQLite sorts them, so that
 listing and its cursors behave the same on both stores):
@@ -17,6 +17,8 @@ listing and its cursors behave the same on both stores):
 * ``snapshots``: at most one compacted state per document, the last log id it merged and
   ``covers_until``, the ``created_at`` of the newest update merged.
 * ``tombstones``: the merged state of deleted documents.
+* ``events``, ``webhook_endpoints``, ``deliveries``, ``changes``: the outbox of document
+  events (:mod:`collab.stores.postgres_outbox`).
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def _m001_initial(conn: psycopg.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [("m001_initial", _m001_initial)]
+def _m002_outbox(conn: psycopg.Connection) -> None:
+    """The event outbox of webhooks and the change feed (see
+    :mod:`collab.stores.postgres_outbox`)."""
+    from collab.stores.postgres_outbox import create_tables
+
+    create_tables(conn)
+
+
+MIGRATIONS: list[Migration] = [("m001_initial", _m001_initial), ("m002_outbox", _m002_outbox)]
 """Every migration, in order; a new one is appended, never inserted or changed."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

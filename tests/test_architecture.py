@@ -52,8 +52,22 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("stores", "store")),
     ("coordination", ("hub",)),
     ("sessions", ("sessions",)),
-    ("transports", ("transports", "wsserver", "websocket")),
-    ("surface", ("api", "openapi", "app", "embed", "cli", "backup", "doctor", "__main__", "")),
+    ("transports", ("transports", "wsserver")),
+    (
+        "surface",
+        (
+            "api",
+            "openapi",
+            "app",
+            "websocket",
+            "cli",
+            "backup",
+            "doctor",
+            "webhooks",
+            "__main__",
+            "",
+        ),
+    ),
 ]
 
 

@@ -75,7 +75,7 @@ FULL = Profile(
         "settle": 1.0,
         "warmup": 2.0,
         "measure": 8.0,
-        "drain": 1.0,
+        "drain": 10.0,  # at most, for every move to reach every observer
         "join_timeout": 120.0,
     },
     presence_fast={
@@ -85,7 +85,7 @@ FULL = Profile(
         "settle": 1.0,
         "warmup": 2.0,
         "measure": 8.0,
-        "drain": 1.0,
+        "drain": 10.0,  # at most, for every move to reach every observer
         "join_timeout": 120.0,
     },
     join_storm={
@@ -151,7 +151,7 @@ SMOKE = Profile(
         "settle": 0.2,
         "warmup": 0.3,
         "measure": 0.6,
-        "drain": 0.3,
+        "drain": 10.0,
     },
     presence_fast={
         **FULL.presence_fast,
@@ -161,7 +161,7 @@ SMOKE = Profile(
         "settle": 0.2,
         "warmup": 0.3,
         "measure": 0.6,
-        "drain": 0.3,
+        "drain": 10.0,
     },
     join_storm={**FULL.join_storm, "size_mb": 0.05, "joiners": 5, "settle": 0.2},
     doc_memory={**FULL.doc_memory, "sizes_mb": [0.01, 0.02, 0.05], "settle": 0.2},

@@ -221,6 +221,11 @@ def _pick(summary: dict[str, Any], scenario: str, server: str, key: str) -> dict
     return summary.get(scenario, {}).get(server, {}).get(key)
 
 
+ASIDES = {"bytes_per_s_all_readers", "bytes_sent_per_s"}
+"""Figures shown in parentheses beside a row's, without a verdict: bytes delivered say how
+much a server kept up, not that fewer is better."""
+
+
 def _metric(scenario: str, key: str) -> Metric:
     return next(m for m in METRICS[scenario] if m.key == key)
 
@@ -324,7 +329,7 @@ def markdown_summary(data: dict[str, Any]) -> str:
                 s = _pick(summary, scenario, name, key)
                 bad = key in failed_metrics(data, scenario, name)
                 metric = _metric(scenario, key)
-                if key == "bytes_per_s_all_readers":
+                if key in ASIDES:
                     parts.append(f"({cell(s, metric, False, bad)})")
                 else:
                     parts.append(cell(s, metric, False, bad))
@@ -332,7 +337,7 @@ def markdown_summary(data: dict[str, Any]) -> str:
         # collab against the best peer, on each figure of the row (not the MB/s aside)
         verdicts = []
         for key, persistent in keys:
-            if key == "bytes_per_s_all_readers":
+            if key in ASIDES:
                 continue
             metric = _metric(scenario, key)
             mine = _pick(summary, scenario, "collab", key)

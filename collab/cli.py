@@ -19,6 +19,7 @@ from collab.export import FORMATS, LAYOUTS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
 from collab.stores import StoreError
+from collab.workers import reuseport_socket, supervise
 from collab.wsserver import DirectProtocol
 
 __all__ = ["main"]
@@ -212,8 +213,11 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings, *, require_web: bool) -> int:
-    """Run the server until SIGINT or SIGTERM; returns the exit status."""
+def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) -> int:
+    """Run the server until SIGINT or SIGTERM; returns the exit status. With ``workers``
+    above 1, run that many worker processes instead (:mod:`collab.workers`)."""
+    if settings.workers > 1:
+        return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)
     try:
         store = open_store(settings)
@@ -243,7 +247,17 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         ssl_keyfile=settings.ssl_keyfile or None,
     )
     server = _Server(config, app)
-    server.run()  # uvicorn picks its event loop here: uvloop when installed
+    sockets = None
+    if settings.redis:  # a cluster node: the nodes on this machine may share the port
+        try:
+            sockets = [reuseport_socket(settings.host, settings.port)]
+        except OSError as exc:
+            store.close()
+            print(
+                f"collab: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr
+            )
+            return 1
+    server.run(sockets=sockets)  # uvicorn picks its event loop here: uvloop when installed
     return 0
 
 
@@ -253,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             settings = Settings.from_sources(vars(args))
-            return serve(settings, require_web=not args.no_web)
+            raw = list(sys.argv[1:] if argv is None else argv)
+            return serve(settings, require_web=not args.no_web, argv=raw)
         if args.command == "token":
             return mint(args)
         # Imported here: a serving process does not need them (2 MiB of RSS with httpx).

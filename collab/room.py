@@ -8,7 +8,7 @@ the room offers each step separately.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from pycrdt import Awareness as AwarenessStates
@@ -79,6 +79,8 @@ class Room:
         self.owners: dict[int, Peer] = {}  # awareness client id -> the peer that owns it
         self.size_bytes = 0  # stored bytes: snapshot plus log (the hub keeps it current)
         self.closed = False  # set when the document is deleted or its storage failed
+        # Told each awareness payload of a local peer (cluster mode: other nodes get it).
+        self.on_awareness: Callable[[bytes], None] | None = None
 
     # -- membership --------------------------------------------------------------------------
 
@@ -104,6 +106,8 @@ class Room:
             self.awareness.remove_awareness_states(present, peer)
             payload = self.awareness.encode_awareness_update(present)
             self.broadcast(protocol.encode(protocol.Awareness(payload)))
+            if self.on_awareness is not None:
+                self.on_awareness(payload)
 
     # -- document ----------------------------------------------------------------------------
 
@@ -204,6 +208,8 @@ class Room:
                 owned.add(entry.client_id)
         self.awareness.apply_awareness_update(payload, peer)
         self.broadcast(protocol.encode(protocol.Awareness(payload)), exclude=peer)
+        if self.on_awareness is not None:
+            self.on_awareness(payload)
 
     def awareness_frame(self) -> bytes | None:
         """An awareness frame with every known state, or ``None`` when there is none."""

@@ -50,7 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("CRDT", ("updates", "export")),
     ("document", ("room",)),
     ("storage", ("stores", "store")),
-    ("coordination", ("hub",)),
+    ("coordination", ("bus", "hub")),
     ("sessions", ("sessions",)),
     ("transports", ("transports", "wsserver")),
     (
@@ -61,6 +61,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "app",
             "websocket",
             "cli",
+            "workers",
             "backup",
             "doctor",
             "webhooks",

@@ -79,6 +79,8 @@ class SQLiteStore(SQLiteCompaction):
         autocheckpoint: let SQLite copy the WAL back into the database file during commits
             (every 1,000 pages). With ``False`` the owner calls :meth:`checkpoint` instead, so
             commits never wait for a checkpoint's fsync (the hub does, on its thread).
+        lock: take the file's process lock (:class:`~collab.stores.lock.ProcessLock`).
+        shared_lock: take it shared: the nodes of one cluster on one machine share the file.
 
     Raises:
         StoreError: when the file cannot be opened or migrated.
@@ -92,12 +94,13 @@ class SQLiteStore(SQLiteCompaction):
         autocheckpoint: bool = True,
         lock: bool = False,
         exclusive: bool = False,
+        shared_lock: bool = False,
     ) -> None:
         self.path = Path(path)
         self.synchronous = _checked_synchronous(synchronous)
         self.read_only = False
         # Taken first: a second server is refused before it touches the file.
-        self._lock = ProcessLock(self.path) if lock or exclusive else None
+        self._lock = ProcessLock(self.path, shared=shared_lock) if lock or exclusive else None
         try:
             if exclusive:
                 self._ensure_unused()

@@ -1,0 +1,85 @@
+"""``collab serve --workers N``: N cluster nodes on one machine behind one port.
+
+Each worker is a ``collab serve --redis ... --workers 1`` process. Every cluster node binds
+its port with ``SO_REUSEPORT``, so the kernel spreads new connections over the workers (no
+sticky sessions are needed: any node serves any document). The supervisor forwards SIGINT
+and SIGTERM to the workers, and starts again a worker that died.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+__all__ = ["reuseport_socket", "supervise", "worker_argv"]
+
+log = logging.getLogger("collab.workers")
+
+RESTART_SECONDS = 1.0  # wait before starting a dead worker again
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` that other processes may bind too.
+
+    Raises:
+        OSError: when the address cannot be bound (or SO_REUSEPORT is unsupported).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def worker_argv(argv: Sequence[str]) -> list[str]:
+    """The command line of one worker: ``argv`` (``collab``'s arguments) with ``--workers``
+    replaced by ``--workers 1``."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return [sys.executable, "-m", "collab", *out, "--workers", "1"]
+
+
+def supervise(argv: Sequence[str], workers: int) -> int:
+    """Run ``workers`` worker processes until SIGINT or SIGTERM; returns the exit status."""
+    command = worker_argv(argv)
+    procs: list[subprocess.Popen[bytes]] = [subprocess.Popen(command) for _ in range(workers)]
+    stopping = False
+
+    def stop(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    print(f"collab: {workers} workers, pids {[p.pid for p in procs]}", file=sys.stderr)
+    while not stopping:
+        time.sleep(0.2)
+        for index, proc in enumerate(procs):
+            if proc.poll() is not None and not stopping:
+                print(f"collab: worker {proc.pid} exited ({proc.returncode}), restarting",
+                      file=sys.stderr)  # fmt: skip
+                time.sleep(RESTART_SECONDS)
+                procs[index] = subprocess.Popen(command)
+    status = 0
+    for proc in procs:
+        status = max(status, abs(proc.wait()))
+    return status

@@ -1,0 +1,186 @@
+"""Cluster mode's core, in one process: two hubs ("nodes") on one SQLite file and a real
+redis-server (AOF on), each with its own :class:`RedisBus`. The end-to-end tests run real
+``collab serve --redis`` processes (tests/e2e/test_cluster.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from pycrdt import Awareness, Doc, Text
+
+from collab import protocol
+from collab.bus import BusUnavailable, RedisBus
+from collab.hub import Hub
+from collab.settings import Settings
+from collab.stores import SQLiteStore
+from tests.redisserver import RedisServer, redis_server_binary
+
+pytestmark = pytest.mark.skipif(
+    redis_server_binary() is None, reason="redis-server not installed (./scripts/test does)"
+)
+
+TIMEOUT = 10.0
+
+
+class Recorder:
+    """A peer that keeps every frame it is sent and how it was closed."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.closed: tuple[int, str] | None = None
+        self.doc: Doc = Doc()
+        self.awareness = Awareness(self.doc)
+
+    def send(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        message = protocol.decode(frame)
+        if isinstance(message, protocol.SyncStep2 | protocol.Update):
+            self.doc.apply_update(message.update)
+        elif isinstance(message, protocol.Awareness):
+            self.awareness.apply_awareness_update(message.payload, "server")
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def text(self) -> str:
+        return str(self.doc.get("text", type=Text))
+
+
+async def until(condition: Callable[[], object], what: str) -> None:
+    """Wait for ``condition()`` to hold (polling the event loop), at most TIMEOUT seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def node(db: Path, url: str) -> AsyncIterator[Hub]:
+    store = SQLiteStore(db, lock=True, shared_lock=True)
+    hub = Hub(store, Settings(room_grace_seconds=0.05), bus=RedisBus(url))
+    await hub.start()
+    try:
+        await until(lambda: hub.bus is not None and hub.bus.healthy, "redis connection")
+        yield hub
+    finally:
+        await hub.close()
+
+
+def text_update(doc: Doc, content: str) -> bytes:
+    before = doc.get_state()
+    text = doc.get("text", type=Text)
+    text.insert(len(str(text)), content)
+    return doc.get_update(before)
+
+
+async def test_updates_and_late_loads_cross_nodes(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with (
+        node(tmp_path / "c.db", redis_server.url) as a,
+        node(tmp_path / "c.db", redis_server.url) as b,
+    ):
+        writer = Doc()
+        await a.write("d", text_update(writer, "hello"), "http")
+        reader = Recorder()
+        room, leave = await b.join("d", reader)  # loaded from the store, then the stream
+        reader.send(room.sync_step2(b"\x00"))
+        assert reader.text() == "hello"
+        for word in (" big", " world"):  # committed on A, relayed by B once read
+            await a.write("d", text_update(writer, word), "http")
+        await until(lambda: reader.text() == "hello big world", "B's peer to converge")
+        assert b.bus is not None and b.bus.read >= 2 and a.bus is not None
+        assert a.bus.appended >= 3
+        late = Recorder()  # a third node opening it now: store plus stream tail
+        async with node(tmp_path / "c.db", redis_server.url) as c:
+            room_c, leave_c = await c.join("d", late)
+            late.send(room_c.sync_step2(b"\x00"))
+            assert late.text() == "hello big world"
+            leave_c()
+        leave()
+
+
+async def test_awareness_appears_and_is_removed_across_nodes(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with (
+        node(tmp_path / "c.db", redis_server.url) as a,
+        node(tmp_path / "c.db", redis_server.url) as b,
+    ):
+        on_a, on_b = Recorder(), Recorder()
+        room_a, leave_a = await a.join("d", on_a)
+        client = Awareness(Doc())
+        client.set_local_state({"user": "ada"})
+        payload = client.encode_awareness_update([client.client_id])
+        room_a.apply_awareness(on_a, payload)  # before B opened the room: B asks for it
+        room_b, leave_b = await b.join("d", on_b)
+        await until(lambda: client.client_id in on_b.awareness.states, "presence on B")
+        leave_a()  # a clean disconnect on A: removed on B at once
+        await until(lambda: client.client_id not in on_b.awareness.states, "removal on B")
+        assert client.client_id not in room_b.awareness.states
+        leave_b()
+
+
+async def test_a_node_leaving_removes_its_clients_states(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with node(tmp_path / "c.db", redis_server.url) as b:
+        on_b = Recorder()
+        room_b, leave_b = await b.join("d", on_b)
+        client = Awareness(Doc())
+        client.set_local_state({"user": "bob"})
+        async with node(tmp_path / "c.db", redis_server.url) as a:
+            on_a = Recorder()
+            room_a, _ = await a.join("d", on_a)
+            room_a.apply_awareness(on_a, client.encode_awareness_update([client.client_id]))
+            await until(lambda: client.client_id in on_b.awareness.states, "presence on B")
+        await until(lambda: client.client_id not in room_b.awareness.states, "removal on B")
+        leave_b()
+
+
+async def test_a_delete_closes_peers_on_every_node(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with (
+        node(tmp_path / "c.db", redis_server.url) as a,
+        node(tmp_path / "c.db", redis_server.url) as b,
+    ):
+        writer = Doc()
+        await a.write("d", text_update(writer, "old"), "http")
+        on_b = Recorder()
+        await b.join("d", on_b)
+        assert await a.delete("d")
+        await until(lambda: on_b.closed is not None, "B's peer to be closed")
+        assert on_b.closed == (4410, "document deleted")
+
+
+async def test_redis_down_refuses_joins_closes_rooms_and_recovers(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with node(tmp_path / "c.db", redis_server.url) as a:
+        peer = Recorder()
+        await a.join("d", peer)
+        redis_server.stop(signal.SIGKILL)
+        with pytest.raises(BusUnavailable):
+            await a.write("d", text_update(Doc(), "lost?"), "http")
+        await until(lambda: peer.closed is not None, "the room's peers to be closed")
+        assert peer.closed is not None and peer.closed[0] == 1011
+        assert "cluster bus unavailable" in peer.closed[1]
+        with pytest.raises(BusUnavailable):
+            await a.join("d", Recorder())
+        assert a.metrics.bus_failures == 1 and b"collab_bus_up 0.0" in a.metrics.render()
+        redis_server.start()  # same port, same AOF
+        assert a.bus is not None
+        await until(lambda: a.bus is not None and a.bus.healthy, "reconnection")
+        again = Recorder()
+        room, leave = await a.join("d", again)
+        await a.write("d", text_update(Doc(), "back"), "http")
+        assert "back" in str(room.doc.get("text", type=Text))
+        leave()

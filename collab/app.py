@@ -8,6 +8,7 @@ app's lifespan). ``collab serve`` is ``Collab`` under uvicorn with the fast WebS
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -36,7 +37,8 @@ from collab.sessions.access import (
 )
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.stores import DocumentStore, SQLiteStore
+from collab.stores import DocumentStore, SQLiteStore, StoreError
+from collab.stores.dsn import is_postgres, masked
 from collab.updates import EMPTY_UPDATE
 from collab.webhooks import feed
 from collab.webhooks.service import Webhooks
@@ -68,13 +70,20 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
-def open_store(settings: Settings) -> SQLiteStore:
-    """The SQLite store of ``settings.db``, locked for this process (the hub checkpoints it).
+def open_store(settings: Settings) -> DocumentStore:
+    """The store ``settings.db`` names, locked for this process: a ``postgresql://`` (or
+    ``postgres://``) URL opens a :class:`~collab.stores.postgres.PostgresStore`, anything else
+    is an SQLite file (the hub checkpoints it).
 
     Raises:
-        DatabaseInUse: another process serves the file (the message names its pid).
-        StoreError: the file cannot be opened or migrated.
+        DatabaseInUse: another process serves the database (the message names it).
+        StoreError: the database cannot be opened or migrated (a password never shows).
     """
+    if is_postgres(settings.db):
+        from collab.stores.postgres import PostgresStore
+
+        # Cluster nodes share the database (they meet through Redis): no single-server lock.
+        return PostgresStore(settings.db, lock=not settings.redis)
     return SQLiteStore(
         settings.db,
         synchronous=settings.synchronous,
@@ -186,7 +195,7 @@ class Collab:
         self.hub, self.webhooks = hub, webhooks
         log.info(
             "serving %s (schema version %d), auth %s",
-            self.settings.db if self._store is None else type(store).__name__,
+            masked(self.settings.db) if self._store is None else type(store).__name__,
             store.schema_version(),
             type(self.authorizer).__name__,
         )
@@ -279,12 +288,19 @@ class Collab:
             hub = self.hub
             if hub is None:
                 return api.error_response(NotStarted("collab is not started"))
+            ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
+            if ping is not None:
+                try:
+                    await asyncio.to_thread(ping)
+                except StoreError as exc:
+                    detail = {"error": "database_unreachable", "detail": str(exc)}
+                    return JSONResponse({"status": "unavailable", **detail}, 503)
             body: dict[str, object] = {"status": "ok", "open_rooms": hub.open_rooms}
             if hub.cluster is not None:
                 bus = hub.cluster.bus
                 body["node"] = bus.node
                 if not bus.healthy:
-                    body.update(status="degraded", error="bus_unavailable", detail=bus.reason)
+                    body.update(status="unavailable", error="bus_unavailable", detail=bus.reason)
                     return JSONResponse(body, 503)
             return JSONResponse(body)
 

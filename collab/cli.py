@@ -79,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         row = next(r for r in describe() if r["name"] == name)
         token.add_argument(row["flag"], dest=name, default=None, help=row["help"])
     doctor = commands.add_parser("doctor", help="check a database and print a summary")
-    doctor.add_argument("--db", dest="db", default=None, help="database file [data/collab.db]")
+    doctor.add_argument(
+        "--db",
+        dest="db",
+        default=None,
+        help="database file or postgresql:// URL [env COLLAB_DB, default data/collab.db]",
+    )
     doctor.add_argument(
         "--quick", action="store_true", help="skip decoding every document with pycrdt"
     )
@@ -98,8 +103,9 @@ def _add_source_flags(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--db",
         default=None,
-        metavar="PATH",
-        help="the database file instead of a server (import: server stopped)",
+        metavar="DB",
+        help="the database (file or postgresql:// URL) instead of a server (import: server"
+        " stopped)",
     )
     parser.add_argument(
         "--token", default=None, help="bearer token for --server [env COLLAB_TOKEN]"

@@ -18,7 +18,7 @@ from collab.bus import BusUnavailable, RedisBus
 from collab.hub import Hub
 from collab.settings import Settings
 from collab.stores import SQLiteStore
-from tests.redisserver import RedisServer, redis_server_binary
+from tests.helpers.redis import RedisServer, redis_server_binary
 
 pytestmark = pytest.mark.skipif(
     redis_server_binary() is None, reason="redis-server not installed (./scripts/test does)"

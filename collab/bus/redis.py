@@ -129,7 +129,7 @@ class RedisBus:
             await self._client.ping()
             control = await self._last_id(CONTROL)
         except _ERRORS as exc:
-            self.reason = f"redis unreachable at {self.url}: {exc}"
+            self.reason = f"redis unreachable: {exc}"[:100]
             return False
         self._positions[CONTROL] = control
         self._positions[self._wake] = "$"
@@ -144,8 +144,9 @@ class RedisBus:
         if not self.healthy or self._closing:
             return
         self.healthy = False
-        self.reason = f"redis unreachable at {self.url}: {exc or type(exc).__name__}"
-        log.error("cluster bus down: %s", self.reason)
+        # Short: it is also the close reason of the rooms' peers (123 bytes at most).
+        self.reason = f"redis unreachable: {exc or type(exc).__name__}"[:100]
+        log.error("cluster bus down (%s): %s", self.url, exc)
         self._watched.clear()
         self._names.clear()
         if self._listener is not None:

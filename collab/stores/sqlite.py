@@ -322,7 +322,7 @@ class SQLiteStore(SQLiteCompaction):
             ``True`` when the document existed.
         """
         self._write_counts()
-        with self._errors("delete"), self.db.atomic():
+        with self._errors("delete"), self._writing():
             if self.get(name) is None:
                 return False
             merged = tombstone(self.load(name))
@@ -347,7 +347,7 @@ class SQLiteStore(SQLiteCompaction):
             StoreError: on a database failure.
         """
         self._write_counts()
-        with self._errors("delete"), self.db.atomic():
+        with self._errors("delete"), self._writing():
             for table in ("updates", "snapshots", "documents", "tombstones"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
         self._known.discard(name)

@@ -184,3 +184,64 @@ async def test_workers_share_one_port(server_factory: Any, redis_server: RedisSe
         one.text().insert(0, "x")
         await two.wait_for(lambda: str(two.text()) == "x")
     server.stop(signal.SIGTERM)
+
+
+async def test_redis_killed_during_writes_loses_nothing_and_recovers(
+    nodes: Nodes, redis_server: RedisServer
+) -> None:
+    a, b = nodes(), nodes()
+    room = "cluster/redis-restart"
+    edits: Doc[Any] = Doc()
+    async with PyClient(b.ws_url, room) as reader:
+        writer = await PyClient(a.ws_url, room, doc=edits).connect()
+        try:
+            text = writer.text()
+            for i in range(2000):
+                text.insert(len(text), f"{i},")
+                if i % 100 == 0:
+                    await asyncio.sleep(0)  # let the client send
+                if i == 1000:
+                    await reader.wait_for(lambda: len(str(reader.text())) > 100)
+                    redis_server.stop(signal.SIGKILL)
+            assert await writer.wait_closed() == 1011
+            assert await reader.wait_closed() == 1011
+            assert "cluster bus unavailable" in reader.close_reason
+        finally:
+            await writer.close()
+        seen = str(reader.text())
+    health = httpx.get(a.http_url + "/healthz")
+    assert health.status_code == 503 and health.json()["error"] == "bus_unavailable"
+    refused = await PyClient(a.ws_url, room).connect(handshake=False)
+    assert await refused.wait_closed() == 1011
+    await refused.close()
+    redis_server.start()  # same port, same AOF folder
+    for node in (a, b):
+        await eventually(
+            lambda node=node: httpx.get(node.http_url + "/healthz").status_code == 200,
+            "the node to reconnect",
+        )
+    assert (await fresh_text(b, room)).startswith(seen)
+    # the editor comes back (on the other node) with its document: what no one was sent
+    # before Redis died reaches everyone now
+    async with PyClient(b.ws_url, room, doc=edits):
+        pass
+    expected = "".join(f"{i}," for i in range(2000))
+    assert str(edits.get("text", type=Text)) == expected
+    assert await eventually(lambda: _fresh_equals(a, room, expected), "the whole text on A")
+
+
+async def _fresh_equals(server: Server, room: str, expected: str) -> bool:
+    return await fresh_text(server, room) == expected
+
+
+async def test_two_nodes_on_postgresql_converge(
+    server_factory: Any, redis_server: RedisServer, postgres_dsn: str
+) -> None:
+    a, b = (server_factory(["--redis", redis_server.url], db=postgres_dsn) for _ in range(2))
+    room = "cluster/postgres"
+    async with PyClient(a.ws_url, room) as on_a, PyClient(b.ws_url, room) as on_b:
+        on_a.text().insert(0, "from A.")
+        await on_b.wait_for(lambda: str(on_b.text()) == "from A.")
+        on_b.text().insert(len(on_b.text()), "from B.")
+        await on_a.wait_for(lambda: str(on_a.text()) == "from A.from B.")
+    assert await fresh_text(a, room) == "from A.from B."

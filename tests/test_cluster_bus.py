@@ -122,6 +122,12 @@ async def test_awareness_appears_and_is_removed_across_nodes(
         room_a.apply_awareness(on_a, payload)  # before B opened the room: B asks for it
         room_b, leave_b = await b.join("d", on_b)
         await until(lambda: client.client_id in on_b.awareness.states, "presence on B")
+        relay = Recorder()  # a peer on B that relays A's client's state does not own it
+        _, leave_relay = await b.join("d", relay)
+        room_b.apply_awareness(relay, payload)
+        leave_relay()
+        assert client.client_id in room_b.awareness.states
+        assert client.client_id in room_a.awareness.states
         leave_a()  # a clean disconnect on A: removed on B at once
         await until(lambda: client.client_id not in on_b.awareness.states, "removal on B")
         assert client.client_id not in room_b.awareness.states

@@ -33,6 +33,17 @@ REMOTE = "remote"
 """The origin of awareness changes applied from other nodes."""
 
 
+class _OtherNode:
+    """The owner, in a room, of the awareness clients of other nodes: a local peer that
+    relays their states never becomes their owner (its leaving removes only its own)."""
+
+    def send(self, frame: bytes) -> None:
+        """Nothing to send: the other node's own peers get its clients' states."""
+
+
+OTHER_NODE = _OtherNode()
+
+
 class Cluster:
     """Applies what a remote bus delivers to the open rooms (a
     :class:`~collab.bus.BusListener`), and connects the rooms to the bus.
@@ -111,11 +122,16 @@ class Cluster:
         except ProtocolError:
             return
         clients = self.remote_clients.setdefault(node, {}).setdefault(name, set())
+        owners = room.owners
         for entry in entries:
+            owner = owners.get(entry.client_id)
             if entry.state is None:
                 clients.discard(entry.client_id)
-            else:
+                if owner is OTHER_NODE:
+                    del owners[entry.client_id]
+            elif owner is None:
                 clients.add(entry.client_id)
+                owners[entry.client_id] = OTHER_NODE
         room.awareness.apply_awareness_update(payload, REMOTE)
         room.broadcast(protocol.encode(protocol.Awareness(payload)))
 
@@ -124,7 +140,8 @@ class Cluster:
         room = self.rooms.room(name)
         if room is None or room.closed:
             return
-        local = [client for client in room.owners if client in room.awareness.states]
+        states = room.awareness.states
+        local = [c for c, owner in room.owners.items() if owner is not OTHER_NODE and c in states]
         if local:
             self.bus.publish_awareness(name, room.awareness.encode_awareness_update(local))
 
@@ -135,6 +152,9 @@ class Cluster:
             room = self.rooms.room(name)
             if room is None:
                 continue
+            for client in clients:
+                if room.owners.get(client) is OTHER_NODE:
+                    del room.owners[client]
             present = [client for client in clients if client in room.awareness.states]
             if present:
                 room.awareness.remove_awareness_states(present, REMOTE)

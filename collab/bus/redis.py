@@ -128,11 +128,13 @@ class RedisBus:
         try:
             await self._client.ping()
             control = await self._last_id(CONTROL)
+            wake = await self._last_id(self._wake)
         except _ERRORS as exc:
             self.reason = f"redis unreachable: {exc}"[:100]
             return False
         self._positions[CONTROL] = control
-        self._positions[self._wake] = "$"
+        # Not "$": a wake written between two XREADs would be missed for BLOCK_MS.
+        self._positions[self._wake] = wake
         self.healthy, self.reason = True, ""
         log.info("connected to redis", extra={"node": self.node})
         return True
@@ -271,13 +273,16 @@ class RedisBus:
             if self._closing:
                 return
             for key, entries in reply or ():
-                if key in self._positions:
-                    self._positions[key] = entries[-1][0]
-                    if key == CONTROL:
-                        self._on_control(entries)
-                elif key in self._watched:
-                    self._watched[key] = entries[-1][0].decode()
-                    self._on_entries(self._names[key], entries)
+                try:
+                    if key in self._positions:
+                        self._positions[key] = entries[-1][0]
+                        if key == CONTROL:
+                            self._on_control(entries)
+                    elif key in self._watched:
+                        self._watched[key] = entries[-1][0].decode()
+                        self._on_entries(self._names[key], entries)
+                except Exception:  # a bug in applying one stream's entries: the rest goes on
+                    log.exception("cannot apply the entries of %r", key)
 
     def _on_entries(self, name: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         listener = self._listener
@@ -288,13 +293,16 @@ class RedisBus:
             if writer == node:
                 continue
             self.read += 1
-            update = fields.get(b"u")
-            if update is not None:
-                listener.remote_update(name, update)
-            elif (payload := fields.get(b"a")) is not None:
-                listener.remote_awareness(name, (writer or b"").decode(), payload)
-            elif b"q" in fields:
-                listener.awareness_wanted(name)
+            try:
+                update = fields.get(b"u")
+                if update is not None:
+                    listener.remote_update(name, update)
+                elif (payload := fields.get(b"a")) is not None:
+                    listener.remote_awareness(name, (writer or b"").decode(), payload)
+                elif b"q" in fields:
+                    listener.awareness_wanted(name)
+            except Exception:  # a bug, or bad awareness bytes: the next entries go on
+                log.exception("cannot apply an entry of another node", extra={"room": name})
 
     def _on_control(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         listener = self._listener
@@ -330,4 +338,7 @@ class RedisBus:
                     del self.nodes[node]
                     log.warning("node %s stopped answering", node)
                     if self._listener is not None:
-                        self._listener.node_gone(node)
+                        try:
+                            self._listener.node_gone(node)
+                        except Exception:
+                            log.exception("cannot remove the states of node %s", node)

@@ -223,3 +223,27 @@ async def test_compaction_on_either_node_keeps_both_nodes_updates(
     finally:
         for hub in hubs:
             await hub.close()
+
+
+async def test_an_entry_that_cannot_be_applied_does_not_stop_the_reader(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    from redis.asyncio import Redis
+
+    from collab.bus.redis import stream_key
+
+    async with (
+        node(tmp_path / "c.db", redis_server.url) as a,
+        node(tmp_path / "c.db", redis_server.url) as b,
+    ):
+        reader = Recorder()
+        await b.join("d", reader)
+        client = Redis.from_url(redis_server.url)
+        try:  # bytes no node wrote: malformed awareness, an update that is not one
+            await client.xadd(stream_key("d"), {b"n": b"intruder", b"a": b"\xff\xff\xff"})
+            await client.xadd(stream_key("d"), {b"n": b"intruder", b"u": b"\x07\x07"})
+        finally:
+            await client.aclose()
+        await a.write("d", text_update(Doc(), "still flowing"), "http")
+        await until(lambda: reader.text() == "still flowing", "the next update on B")
+        assert reader.closed is None

@@ -247,3 +247,18 @@ async def test_an_entry_that_cannot_be_applied_does_not_stop_the_reader(
         await a.write("d", text_update(Doc(), "still flowing"), "http")
         await until(lambda: reader.text() == "still flowing", "the next update on B")
         assert reader.closed is None
+
+
+async def test_reauthorize_is_announced_to_the_other_nodes(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with (
+        node(tmp_path / "c.db", redis_server.url) as a,
+        node(tmp_path / "c.db", redis_server.url) as b,
+    ):
+        asked: list[str] = []
+        assert a.cluster is not None and b.cluster is not None
+        b.cluster.reauthorize = asked.append
+        await a.cluster.announce("reauthorize", "d")
+        await a.cluster.announce("reauthorize", "")  # every document
+        await until(lambda: asked == ["d", ""], "B to be asked to check its connections")

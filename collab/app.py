@@ -82,8 +82,8 @@ def open_store(settings: Settings) -> DocumentStore:
     if is_postgres(settings.db):
         from collab.stores.postgres import PostgresStore
 
-        # Cluster nodes share the database (they meet through Redis): no single-server lock.
-        return PostgresStore(settings.db, lock=not settings.redis)
+        # Cluster nodes share the database (they meet through Redis): a shared lock.
+        return PostgresStore(settings.db, lock=True, shared_lock=bool(settings.redis))
     return SQLiteStore(
         settings.db,
         synchronous=settings.synchronous,

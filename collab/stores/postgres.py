@@ -54,6 +54,8 @@ class PostgresStore:
         lock: hold the database's advisory lock while open, so that no other collab process
             serves or imports into it (:mod:`collab.stores.postgres_lock`).
         migrate: apply the migrations it lacks (``False``: read an existing database as is).
+        shared_lock: with ``lock``, a cluster node's shared lock (other nodes of the cluster
+            share the database; a single server is kept out, and keeps them out).
 
     Raises:
         DatabaseInUse: with ``lock``, when another process serves the database.
@@ -68,8 +70,9 @@ class PostgresStore:
         timeout: float = CONNECT_TIMEOUT,
         lock: bool = False,
         migrate: bool = True,
+        shared_lock: bool = False,
     ) -> None:
-        self.db = Connection(dsn, timeout=timeout, lock=lock)
+        self.db = Connection(dsn, timeout=timeout, lock=lock, shared_lock=shared_lock)
         self.where = self.db.where
         self.outbox = PostgresOutbox(self.db)
         try:

@@ -126,6 +126,24 @@ def test_a_lock_held_too_long_fails_the_commit_and_writes_nothing(
     store.close()
 
 
+def test_a_statement_slower_than_the_timeout_fails_and_writes_nothing(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database too slow to commit (here: waiting for a lock longer than the statement
+    timeout) fails the commit instead of holding it for ever."""
+    monkeypatch.setattr(postgres_connection, "LOCK_TIMEOUT", 60.0)
+    monkeypatch.setattr(postgres_connection, "STATEMENT_TIMEOUT", 0.2)
+    store = PostgresStore(postgres_dsn)
+    with psycopg.connect(postgres_dsn) as other:
+        other.execute("LOCK TABLE updates IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(StoreError, match=r"timed out after 0.2 s"):
+            store.append([("d", b"\x00\x00")])
+    assert store.get("d") is None
+    store.append([("d", b"\x00\x00")])
+    assert store.count() == 1
+    store.close()
+
+
 def test_the_store_reconnects_when_the_database_comes_back(own_postgres: PostgresServer) -> None:
     """Server down: calls fail with a StoreError (password masked); back: calls succeed on a
     new connection, and everything committed before is there."""

@@ -26,13 +26,23 @@ from collab.stores.base import StoreError
 from collab.stores.dsn import masked, password, scrubbed
 from collab.stores.postgres_lock import ServerLock
 
-__all__ = ["CONNECT_TIMEOUT", "IDLE_CHECK_SECONDS", "LOCK_TIMEOUT", "Connection"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "IDLE_CHECK_SECONDS",
+    "LOCK_TIMEOUT",
+    "STATEMENT_TIMEOUT",
+    "Connection",
+]
 
 CONNECT_TIMEOUT = 5.0
 """Seconds a call waits for a connection (the server down or unreachable) before it fails."""
 
 LOCK_TIMEOUT = 5.0
 """Seconds a statement waits for another transaction's lock before it fails."""
+
+STATEMENT_TIMEOUT = 15.0
+"""Seconds a statement may run before the server cancels it (a database too slow to commit:
+the commit fails, its rooms' peers are closed with 1011, instead of waiting for ever)."""
 
 IDLE_CHECK_SECONDS = 2.0
 """A connection unused for this long is checked (an empty query) before it is used."""
@@ -77,7 +87,10 @@ class Connection:
         self._used = 0.0
         self.lock: ServerLock | None = None
         options = {k: v for k, v in _OPTIONS.items() if k not in _keys(dsn)}
-        options["options"] = f"-c lock_timeout={int(LOCK_TIMEOUT * 1000)}"
+        options["options"] = (
+            f"-c lock_timeout={int(LOCK_TIMEOUT * 1000)}"
+            f" -c statement_timeout={int(STATEMENT_TIMEOUT * 1000)}"
+        )
         self.pool = psycopg_pool.ConnectionPool(
             dsn,
             min_size=1,
@@ -129,6 +142,9 @@ class Connection:
                     self.pool.putconn(conn)
         except pg_errors.LockNotAvailable as exc:
             text = f"locked by another transaction ({self.text(exc)})"
+            raise StoreError(f"{action} failed on {self.where}: {text}") from None
+        except pg_errors.QueryCanceled as exc:
+            text = f"timed out after {STATEMENT_TIMEOUT:g} s ({self.text(exc)})"
             raise StoreError(f"{action} failed on {self.where}: {text}") from None
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StoreError(f"{action} failed on {self.where}: {self.text(exc)}") from None

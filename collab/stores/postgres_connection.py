@@ -98,6 +98,10 @@ class Connection:
             kwargs={"autocommit": True, **options},
             open=False,
             timeout=timeout,
+            # A failing connection attempt is retried with backoff (1, 2, 4, ... s) for 30 s,
+            # then dropped: the next call starts a new attempt at once, so collab reconnects
+            # within seconds of the database's return even after a long outage.
+            reconnect_timeout=30.0,
             name=name,
         )
         try:

@@ -47,6 +47,9 @@ __all__ = ["Collab", "NotStarted", "WebAssetsMissing", "create_app", "open_store
 
 log = logging.getLogger("collab.app")
 
+_PING_SECONDS = 10.0
+"""How long /healthz waits for a database server to answer before it reports it down."""
+
 
 class WebAssetsMissing(RuntimeError):
     """The built web editor (``web/dist``) is missing."""
@@ -269,9 +272,10 @@ class Collab:
             ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
             if ping is not None:
                 try:
-                    await asyncio.to_thread(ping)
-                except StoreError as exc:
-                    detail = {"error": "database_unreachable", "detail": str(exc)}
+                    await asyncio.wait_for(asyncio.to_thread(ping), _PING_SECONDS)
+                except (StoreError, TimeoutError) as exc:
+                    reason = str(exc) or f"no answer from the database in {_PING_SECONDS:g} s"
+                    detail = {"error": "database_unreachable", "detail": reason}
                     return JSONResponse({"status": "unavailable", **detail}, 503)
             return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
 

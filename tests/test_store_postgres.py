@@ -6,6 +6,9 @@ The behaviour both stores share is tested in ``test_store.py``.
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import psycopg
 import pytest
 
@@ -13,11 +16,13 @@ from collab.stores import (
     DatabaseInUse,
     StoreBusy,
     StoreError,
+    postgres,
     postgres_connection,
     postgres_schema,
     postgres_watchdog,
 )
 from collab.stores.dsn import MASK, is_postgres, masked, password
+from collab.stores.folding import fold
 from collab.stores.postgres import PostgresStore
 from tests.helpers.postgres import PostgresServer, free_port
 
@@ -254,4 +259,25 @@ def test_a_frozen_server_fails_the_call_instead_of_holding_it_for_ever(
     # never acknowledged, and applying a Yjs update twice changes nothing.
     stored = store.load("d").updates
     assert stored[0] == b"\x00\x01" and stored[-1] == b"\x00\x03"
+    store.close()
+
+
+def test_the_store_s_own_work_inside_a_call_is_not_taken_for_a_frozen_server(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction replays the log between its statements, in one transaction: however long
+    that takes, the watchdog counts only the waits for the server."""
+    monkeypatch.setattr(postgres_watchdog, "LIMIT", 0.2)
+    monkeypatch.setattr(postgres_watchdog, "CHECK_EVERY", 0.02)
+    slow_work = threading.Event()
+
+    def slow_fold(*args: Any) -> Any:
+        slow_work.wait(1.0)  # stands for a replay of a large log (nothing sets the event)
+        return fold(*args)
+
+    monkeypatch.setattr(postgres, "fold", slow_fold)
+    store = PostgresStore(postgres_dsn)
+    store.append([("d", b"\x00\x00"), ("d", b"\x00\x00")])
+    result = store.compact("d")
+    assert result is not None and result.rows == 2
     store.close()

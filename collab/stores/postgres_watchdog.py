@@ -4,7 +4,9 @@ A PostgreSQL server that is alive but frozen (stopped with SIGSTOP, a hung host 
 still acknowledges packets) answers neither a statement nor its cancellation, and neither TCP
 keepalives nor ``tcp_user_timeout`` notice it; a blocking psycopg call would wait for ever.
 The watchdog, one thread per store, looks every :data:`CHECK_EVERY` seconds at the call in
-progress; once it has run :data:`LIMIT` seconds it shuts the connection's socket down (a
+progress; once it has been waiting for the server's answer for :data:`LIMIT` seconds (the
+store's own work between statements, such as a compaction's replay, does not count), it shuts
+the connection's socket down (a
 ``shutdown`` on a duplicate of its descriptor, safe from another thread), so the call fails
 at once with a broken connection: the store reports it as a :class:`StoreError`, the hub
 closes the room's peers with 1011, and the next call takes a new connection.
@@ -27,8 +29,8 @@ __all__ = ["CHECK_EVERY", "LIMIT", "Watchdog"]
 log = logging.getLogger("collab.stores.postgres")
 
 LIMIT = 30.0
-"""Seconds a call may wait for the server before its connection is cut (above the server's
-own ``statement_timeout``, which a working server enforces first)."""
+"""Seconds a statement may wait for the server's answer before its connection is cut (above
+the server's own ``statement_timeout``, which a working server enforces first)."""
 
 CHECK_EVERY = 1.0
 """Seconds between two looks at the call in progress."""
@@ -44,8 +46,7 @@ class Watchdog:
 
     def __init__(self, current: Callable[[], psycopg.Connection | None], where: str) -> None:
         self.current, self.where = current, where
-        self._call: object | None = None  # a token per outermost call, and when it started
-        self._started = 0.0
+        self._call: object | None = None  # a token per outermost call
         self._cut: object | None = None
         self._depth = 0
         self.fired = False  # whether the last call's connection was cut
@@ -57,7 +58,6 @@ class Watchdog:
     def watching(self) -> Iterator[None]:
         """Watch the ``with`` body, one call of the store (nested bodies count as one)."""
         if self._depth == 0:
-            self._started = time.monotonic()
             self._call = object()
             self.fired = False
         self._depth += 1
@@ -74,12 +74,16 @@ class Watchdog:
         self._stop.set()
 
     def _watch(self) -> None:
+        waiting: tuple[object, float] | None = None  # the call seen waiting, and since when
         while not self._stop.wait(CHECK_EVERY):
-            call, started = self._call, self._started
-            if call is None or call is self._cut or time.monotonic() - started < LIMIT:
+            call, conn = self._call, self.current()
+            if call is None or conn is None or call is self._cut or not _waits(conn):
+                waiting = None  # between statements (the store's own work) or idle
                 continue
-            conn = self.current()
-            if conn is None or self._call is not call:
+            now = time.monotonic()
+            if waiting is None or waiting[0] is not call:
+                waiting = (call, now)
+            if now - waiting[1] < LIMIT or self._call is not call:
                 continue
             self._cut = call
             log.error("no answer from %s in %.0f s: cutting the connection", self.where, LIMIT)
@@ -88,3 +92,12 @@ class Watchdog:
                 socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock,
             ):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _waits(conn: psycopg.Connection) -> bool:
+    """Whether ``conn`` has a statement out, waiting for the server's answer (libpq's
+    transaction status ``ACTIVE``; read from another thread, it may be a moment late)."""
+    try:
+        return bool(conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE)
+    except psycopg.Error:
+        return False

@@ -46,6 +46,7 @@ def collab_deps(module: str) -> set[str]:
     ("module", "allowed"),
     [
         ("collab.protocol", {"collab.protocol"}),
+        ("collab.hocuspocus", {"collab.protocol"}),
         ("collab.room", {"collab.protocol", "collab.updates"}),
         ("collab.updates", {"collab.protocol"}),
         ("collab.names", set()),

@@ -17,6 +17,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from collab import api
+from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
+from collab.hocuspocus_session import StatelessHook
 from collab.hub import Hub
 from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
@@ -42,12 +44,16 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
-def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
+def create_app(
+    settings: Settings, *, require_web: bool = False, on_stateless: StatelessHook | None = None
+) -> Starlette:
     """Build the application.
 
     Args:
         settings: the server settings.
         require_web: raise when the built editor is missing instead of serving without it.
+        on_stateless: called with ``(name, payload, origin)`` for each Stateless message a
+            Hocuspocus client sends (see :mod:`collab.hocuspocus_session`).
 
     Raises:
         WebAssetsMissing: with ``require_web`` and no ``index.html`` in the web folder.
@@ -70,6 +76,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         app.state.settings = settings
         app.state.hub = hub
         app.state.token_secret = secret
+        app.state.on_stateless = on_stateless
         log.info(
             "serving %s (schema version %d), auth %s",
             settings.db,
@@ -99,6 +106,9 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
     routes: list[Route | WebSocketRoute | Mount] = [
         WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
         WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
+        WebSocketRoute("/hocuspocus", hocuspocus_endpoint),
+        WebSocketRoute("/hocuspocus/{name:anypath}", wrong_endpoint),
+        WebSocketRoute("/", root_endpoint),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         *api.routes(),

@@ -63,6 +63,7 @@ __all__ = [
     "decode",
     "document_of",
     "encode",
+    "is_auth",
     "prefix",
 ]
 
@@ -271,6 +272,18 @@ def _decode_auth(reader: ByteReader) -> Token | PermissionDenied | Authenticated
     if auth_type == AuthType.AUTHENTICATED:
         return Authenticated(reader.var_string())
     raise ProtocolError(f"unknown auth message type {auth_type}")
+
+
+def is_auth(frame: bytes) -> bool:
+    """Whether ``frame`` is a client's Auth Token: the first frame every provider sends (used
+    to tell a provider that reached the y-websocket endpoint where to go)."""
+    try:
+        item = decode(frame)
+    except ProtocolError:
+        return False
+    if not isinstance(item, Frame):
+        return False
+    return isinstance(item.message, Token) and item.message.token is not None
 
 
 def prefix(address: str) -> bytes:

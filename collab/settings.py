@@ -78,6 +78,11 @@ class Settings:
     max_connections_per_document: int = _setting(
         1000, "Open WebSocket connections per document; more are closed with 4503."
     )
+    max_documents_per_socket: int = _setting(
+        100,
+        "Documents one /hocuspocus socket may have open or waiting for their Auth; the one past"
+        " it closes the socket with 1008.",
+    )
     ssl_certfile: str = _setting("", "TLS certificate (PEM) to serve https:// and wss://.")
     ssl_keyfile: str = _setting("", "TLS private key (PEM) of --ssl-certfile.")
     web_dist: str = _setting(
@@ -117,6 +122,7 @@ class Settings:
             "message_burst",
             "max_connections",
             "max_connections_per_document",
+            "max_documents_per_socket",
             "max_message_bytes",
             "max_awareness_bytes",
             "send_queue_bytes",

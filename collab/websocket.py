@@ -20,7 +20,7 @@ from enum import IntEnum
 
 from starlette.websockets import WebSocket
 
-from collab import protocol
+from collab import hocuspocus, protocol
 from collab.auth import (
     ALL_DOCUMENTS,
     AuthError,
@@ -53,6 +53,7 @@ class CloseCode(IntEnum):
     PROTOCOL_ERROR = 1002  # malformed y-protocols frame
     UNSUPPORTED_DATA = 1003  # a text frame
     INVALID_UPDATE = 1007  # an update pycrdt rejects, or v2-encoded
+    POLICY_VIOLATION = 1008  # a /hocuspocus socket over its documents or held frames
     MESSAGE_TOO_BIG = 1009  # over max_message_bytes (sent by the WebSocket library)
     INTERNAL_ERROR = 1011  # storage failed; the update was not saved
     TRY_AGAIN_LATER = 1013  # the peer read too slowly; its send queue overflowed
@@ -66,6 +67,26 @@ class CloseCode(IntEnum):
 
 
 _peer_ids = itertools.count(1)
+
+WRONG_ENDPOINT = "this is the y-websocket endpoint: Hocuspocus providers connect to /hocuspocus"
+"""The close reason for a Hocuspocus provider on ``/sync/{name}``."""
+
+_told: dict[tuple[str | None, str], None] = {}
+"""Clients already told they use the wrong endpoint (bounded, oldest forgotten first)."""
+
+
+def log_wrong_protocol(who: str | None, reason: str) -> None:
+    """Log a client of the other protocol (``who``: its address or document) once at info,
+    its retries at debug: a provider retries forever, and each retry is no news."""
+    key = (who, reason)
+    if key in _told:
+        log.debug("client of the other protocol again", extra={"client": who, "reason": reason})
+        return
+    _told[key] = None
+    if len(_told) > 1024:
+        del _told[next(iter(_told))]
+    log.info("client of the other protocol", extra={"client": who, "reason": reason})
+
 
 BURST_UPDATES = 64
 """Update messages of one read that are applied, stored and relayed as one merged update, at
@@ -270,7 +291,11 @@ class Connection:
         except AwarenessTooLarge as exc:
             self._reject(CloseCode.TOO_LARGE, str(exc))
         except ProtocolError as exc:
-            self._reject(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
+            if frame and hocuspocus.is_auth(frame[0]):
+                log_wrong_protocol(self.name, WRONG_ENDPOINT)
+                self.close(CloseCode.PROTOCOL_ERROR, WRONG_ENDPOINT)
+            else:
+                self._reject(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
         except InvalidUpdate as exc:
             self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
         except ShuttingDown:

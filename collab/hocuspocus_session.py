@@ -1,0 +1,481 @@
+"""The Hocuspocus session: ``/hocuspocus``, many documents on one socket (``@hocuspocus/provider``).
+
+One socket carries frames about many documents, each addressed by name (see
+:mod:`collab.hocuspocus`). Each document is authorised on its own by its Auth message, through
+the same token check as ``/sync/{name}``; its frames that arrive before that are held, then
+handled in order. An authorised document is a :class:`DocumentChannel`: the y-websocket
+:class:`~collab.websocket.Connection` of that document (the same rooms, limits, commit before
+relay, read-only rules, metrics and logs), whose frames carry the document's address. Sync,
+Awareness and QueryAwareness are byte for byte the y-websocket messages after the address, so
+a channel receives and sends y-websocket frames and the address is cut or put in front.
+
+What the provider expects beyond y-websocket (``@hocuspocus/server`` 4.x ``ClientConnection``,
+``Connection``, ``MessageReceiver``): Authenticated with the scope or PermissionDenied with a
+reason answering Auth; a SyncStatus after each sync step 2 or update (sent here once it is
+committed, so that the provider's ``hasUnsyncedChanges`` means saved); the sender's awareness
+sent back to it too (the provider reconnects when it hears nothing for 30 s, and its own
+awareness renewal every 15 s is what it hears when alone); Close with a reason when the server
+ends one document; a one-byte Pong answering a one-byte Ping. Read-only documents answer a
+write carrying content with SyncStatus(false) and apply nothing, as Hocuspocus does.
+
+Errors about one document (refused token, deleted, over a size limit, invalid update, token
+expired, storage failure) end that document with PermissionDenied or Close and a reason; the
+other documents on the socket go on. Errors about the socket (a malformed frame: 1002, a text
+frame: 1003, too many documents: 1008, over the message rate: 4429, a slow reader: 1013, the
+server shutting down: 1001) close it with that code and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from collab import hocuspocus as hp
+from collab import protocol
+from collab.auth import ALL_DOCUMENTS, AuthError, Grant, Role, verify_token
+from collab.hub import Hub
+from collab.limits import TokenBucket
+from collab.names import InvalidName, validate_name
+from collab.protocol import ProtocolError
+from collab.room import Room
+from collab.settings import Settings
+from collab.updates import carries_new_structs
+from collab.websocket import CloseCode, Connection, log_wrong_protocol
+from collab.wsserver import SENT, Direct
+
+__all__ = [
+    "HELD_BYTES",
+    "HELD_FRAMES",
+    "WRONG_ENDPOINT",
+    "DocumentChannel",
+    "HocuspocusSession",
+    "StatelessHook",
+    "broadcast_stateless",
+]
+
+log = logging.getLogger("collab.hocuspocus")
+
+StatelessHook = Callable[[str, str, object], Awaitable[None] | None]
+"""``on_stateless(name, payload, origin)``: a client's Stateless message about document
+``name``; ``origin`` is the :class:`DocumentChannel` it came from. It may be a coroutine
+function; what it raises is logged and goes no further."""
+
+HELD_FRAMES = 1000
+"""Frames one socket may have held for documents whose Auth is not decided, at most (as
+``@hocuspocus/server``'s ``maxUnauthenticatedQueueMessages``); past it: 1008."""
+
+HELD_BYTES = 4 * 1024 * 1024
+"""Bytes of such held frames, at most; past it: 1008."""
+
+SOCKET_WIDE = frozenset(
+    {
+        CloseCode.GOING_AWAY,
+        CloseCode.PROTOCOL_ERROR,
+        CloseCode.UNSUPPORTED_DATA,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.RATE_LIMITED,
+    }
+)
+"""Close codes of one document that end the whole socket: what they say is about the client
+or the server, not the document."""
+
+_SERVER_MESSAGES = (hp.Authenticated, hp.PermissionDenied, hp.SyncStatus, hp.BroadcastStateless)
+"""Messages only a server sends (``@hocuspocus/server`` refuses BroadcastStateless from a
+client); a client sending one is broken: 1002."""
+
+
+class DocumentChannel(Connection):
+    """One document of a Hocuspocus socket: a y-websocket connection whose frames carry the
+    document's address.
+
+    Args:
+        address: the document's address (its name, or name and session id).
+        session: the socket's session.
+        hub, name, grant, settings: see :class:`~collab.websocket.Connection`.
+    """
+
+    __slots__ = ("_acks", "_head", "address", "session")
+
+    def __init__(
+        self,
+        address: str,
+        session: HocuspocusSession,
+        hub: Hub,
+        name: str,
+        grant: Grant,
+        settings: Settings,
+    ) -> None:
+        self.address = address
+        self.session = session
+        self._head = hp.prefix(address)
+        self._acks = 0  # sync step 2 and update messages applied, not acknowledged yet
+        super().__init__(_Addressed(self), hub, name, grant, settings)  # type: ignore[arg-type]
+        self.bucket = TokenBucket(0, 0)  # the socket's bucket counts every frame
+
+    @property
+    def head(self) -> bytes:
+        """The bytes that start each frame of this document (its address)."""
+        return self._head
+
+    def send_stateless(self, payload: str) -> None:
+        """Send a Stateless message to this document's provider."""
+        self.send(hp.encode(hp.Frame(self.address, hp.Stateless(payload)))[len(self._head) :])
+
+    def _on_frame(self, room: Room, frame: bytes) -> None:
+        if self._close is None:  # the session counted it and took a token for it
+            self._guarded(self._handle, room, frame)
+
+    def _handle(self, room: Room, frame: bytes) -> None:
+        super()._handle(room, frame)
+        if frame[0] == protocol.MessageType.AWARENESS and self._close is None:
+            self.send(frame)  # the sender hears its own awareness (see the module docstring)
+
+    def _write(self, room: Room, update: bytes, messages: int = 1) -> None:
+        if self.read_only and not room.closed and carries_new_structs(room.doc, update):
+            self.send(_SYNC_STATUS[False])
+            return
+        super()._write(room, update, messages)
+        self._acks += messages
+
+    def end_of_read(self) -> None:
+        """Apply the updates held back, then acknowledge each applied sync step 2 and update
+        with a SyncStatus once the room's updates are committed."""
+        super().end_of_read()
+        acks, self._acks = self._acks, 0
+        room = self.room
+        if acks and self._close is None and room is not None:
+            self.hub.when_committed(room, lambda: self._acknowledge(acks))
+
+    def _acknowledge(self, acks: int) -> None:
+        for _ in range(acks):
+            self.send(_SYNC_STATUS[True])
+
+
+_SYNC_STATUS = {
+    applied: bytes((hp.MessageType.SYNC_STATUS, int(applied))) for applied in (False, True)
+}
+"""A SyncStatus message without its address (a channel's ``send`` puts it in front)."""
+
+
+class _Addressed:
+    """What a :class:`DocumentChannel` writes to: the socket, with the address in front."""
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: DocumentChannel) -> None:
+        self.channel = channel
+
+    def write(self, payload: bytes, limit: int) -> int:
+        return self.channel.session.direct.write(self.channel.head + payload, limit)
+
+    def close(self, code: int, reason: str) -> None:
+        self.channel.session.document_closed(self.channel, code, reason)
+
+    def detach(self, owner: object) -> None:
+        self.channel.session.document_open(self.channel)
+
+    def pause_reading(self) -> None:
+        self.channel.session.direct.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.channel.session.direct.resume_reading()
+
+
+class HocuspocusSession:
+    """One ``/hocuspocus`` socket: its documents, their Auth, and its end.
+
+    The socket's :class:`~collab.wsserver.Direct` calls :meth:`received`, :meth:`end_of_read`
+    and :meth:`ended` (see :class:`~collab.wsserver.Owner`).
+
+    Args:
+        direct: the socket.
+        hub: the hub owning the rooms.
+        settings: limits.
+        secret: the token secret; empty when auth is off (every document read-write).
+        on_stateless: the Stateless hook, if any.
+        client: the client's address, for the logs.
+    """
+
+    def __init__(
+        self,
+        direct: Direct,
+        hub: Hub,
+        settings: Settings,
+        secret: str,
+        on_stateless: StatelessHook | None = None,
+        client: str | None = None,
+    ) -> None:
+        self.direct = direct
+        self.hub = hub
+        self.settings = settings
+        self.secret = secret
+        self.on_stateless = on_stateless
+        self.client = client
+        self.documents: dict[str, DocumentChannel] = {}  # joining or open, by address
+        self.held: dict[str, list[bytes]] = {}  # frames waiting for a document's Auth or join
+        self.held_frames = 0
+        self.held_bytes = 0
+        self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
+        self.closed: tuple[int, str | None] | None = None
+        self._touched: set[DocumentChannel] = set()  # documents given frames in this read
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- the socket's callbacks --------------------------------------------------------------
+
+    def received(self, message: bytes | str) -> None:
+        """One message from the client."""
+        if self.closed is not None:
+            return
+        if isinstance(message, str):
+            self.close(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
+            return
+        self.hub.metrics.received(message)
+        if not self.bucket.take():
+            self.close(CloseCode.RATE_LIMITED, "too many messages per second")
+            return
+        try:
+            item = hp.decode(message)
+        except ProtocolError as exc:
+            self._malformed(message, exc)
+            return
+        if isinstance(item, hp.Ping):
+            self.direct.write(hp.PONG, self.settings.send_queue_bytes)
+        elif isinstance(item, hp.Frame):
+            self._frame(item, message)
+        # a Pong needs nothing
+
+    def end_of_read(self) -> None:
+        """The frames of one read were delivered: each document given some takes them."""
+        touched, self._touched = self._touched, set()
+        for channel in touched:
+            channel.end_of_read()
+
+    def ended(self, code: int, reason: str | None = None) -> None:
+        """The socket ended: every open document leaves its room."""
+        if self.closed is None:
+            self.closed = (code, reason)
+            if reason is not None:
+                self.hub.metrics.closes[code] += 1
+                log.warning("closing hocuspocus socket", extra=self._log(code, reason))
+        self._end_documents(code)
+        log.info("hocuspocus socket closed", extra=self._log(*self.closed))
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def _frame(self, frame: hp.Frame, raw: bytes) -> None:
+        address, message = frame.address, frame.message
+        if isinstance(message, _SERVER_MESSAGES):
+            name = type(message).__name__
+            self.close(CloseCode.PROTOCOL_ERROR, f"malformed message: {name} is a server message")
+            return
+        channel = self.documents.get(address)
+        if channel is not None and channel.room is not None:
+            self._deliver(channel, message, raw)
+            return
+        if isinstance(message, hp.Close) and channel is None:
+            self._forget(address)  # the provider gave the document up before its Auth
+            return
+        if channel is None and address not in self.held:
+            if (
+                len(self.documents.keys() | self.held.keys())
+                >= self.settings.max_documents_per_socket
+            ):
+                limit = self.settings.max_documents_per_socket
+                self.close(
+                    CloseCode.POLICY_VIOLATION,
+                    f"too many documents on one socket (limit {limit})",
+                )
+                return
+            self.held[address] = []
+        if isinstance(message, hp.Token) and channel is None:
+            self._authorise(address, message.token or "")
+            return
+        self._hold(address, raw)
+
+    def _deliver(self, channel: DocumentChannel, message: hp.Message, raw: bytes) -> None:
+        """Hand one frame to an open document."""
+        if isinstance(message, hp.Stateless):
+            self._stateless(channel, message.payload)
+        elif isinstance(message, hp.Close):
+            self._forget(channel.address)
+            channel.ended(1000)
+        elif isinstance(message, hp.Token):
+            pass  # Auth again on an open document (a provider re-created fast): nothing to do
+        else:
+            body = raw[len(channel.head) :]
+            if isinstance(message, hp.SyncReply):  # a sync message all the same
+                body = bytes((protocol.MessageType.SYNC,)) + body[1:]
+            self._touched.add(channel)
+            channel.received(body)
+
+    def _hold(self, address: str, raw: bytes) -> None:
+        """Keep a frame of a document whose Auth or join is not done (bounded)."""
+        self.held_frames += 1
+        self.held_bytes += len(raw)
+        if self.held_frames > HELD_FRAMES or self.held_bytes > HELD_BYTES:
+            self.close(
+                CloseCode.POLICY_VIOLATION,
+                f"too many frames before Auth (limit {HELD_FRAMES} frames, {HELD_BYTES} bytes)",
+            )
+            return
+        self.held[address].append(raw)
+
+    def _forget(self, address: str) -> None:
+        """Drop a document's held frames and address."""
+        frames = self.held.pop(address, [])
+        self.held_frames -= len(frames)
+        self.held_bytes -= sum(map(len, frames))
+        self.documents.pop(address, None)
+
+    def _malformed(self, frame: bytes, exc: ProtocolError) -> None:
+        if not self.documents and not self.held and _is_y_websocket(frame):
+            self.close(CloseCode.PROTOCOL_ERROR, WRONG_ENDPOINT, quiet=True)
+        else:
+            self.close(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def _authorise(self, address: str, token: str) -> None:
+        """Decide a document's Auth: Authenticated and join its room, or PermissionDenied."""
+        name = hp.document_of(address)
+        try:
+            validate_name(name)
+            grant = self._grant(name, token)
+        except (InvalidName, AuthError) as exc:
+            self._forget(address)
+            log.info("hocuspocus document refused", extra={"room": name, "reason": str(exc)})
+            self._send(hp.Frame(address, hp.PermissionDenied(str(exc))))
+            return
+        scope = hp.Scope.READ_WRITE if grant.role >= Role.WRITE else hp.Scope.READ_ONLY
+        self._send(hp.Frame(address, hp.Authenticated(scope)))
+        channel = DocumentChannel(address, self, self.hub, name, grant, self.settings)
+        self.documents[address] = channel
+        log.info("connection opened", extra={"room": name, "peer": channel.id})
+        task = asyncio.get_running_loop().create_task(channel.open())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _grant(self, name: str, token: str) -> Grant:
+        """What ``token`` allows on document ``name``.
+
+        Raises:
+            AuthError: a bad token, or one that does not cover the document.
+        """
+        if not self.secret:
+            return ALL_DOCUMENTS
+        grant = verify_token(token, self.secret, algorithm=self.settings.auth_algorithm)
+        grant.require(name, Role.READ)
+        return grant
+
+    def document_open(self, channel: DocumentChannel) -> None:
+        """``channel`` joined its room: the frames held for it are handled now, in order."""
+        if self.closed is not None:
+            channel.ended(self.closed[0])
+            return
+        frames = self.held.pop(channel.address, [])
+        self.held_frames -= len(frames)
+        self.held_bytes -= sum(map(len, frames))
+        for raw in frames:
+            if self.closed is not None or channel.finished or channel._close is not None:
+                break
+            item = hp.decode(raw)  # decoded once already: cannot fail
+            assert isinstance(item, hp.Frame)
+            self._deliver(channel, item.message, raw)
+        self.end_of_read()
+
+    def document_closed(self, channel: DocumentChannel, code: int, reason: str) -> None:
+        """The server ends one document (``code`` and ``reason`` as a y-websocket close):
+        the socket too when the code is about the socket, else a Close message."""
+        if self.documents.get(channel.address) is channel:
+            self._forget(channel.address)
+        if self.closed is not None:
+            return
+        if code in SOCKET_WIDE:
+            self.close(code, reason)
+        else:
+            self._send(hp.Frame(channel.address, hp.Close(reason)))
+
+    def _stateless(self, channel: DocumentChannel, payload: str) -> None:
+        hook = self.on_stateless
+        if hook is None:
+            return
+        try:
+            result = hook(channel.name, payload, channel)
+        except Exception:
+            log.exception("on_stateless failed", extra={"room": channel.name})
+            return
+        if result is not None:
+            task = asyncio.get_running_loop().create_task(_guard_hook(result, channel.name))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # -- sending and closing -----------------------------------------------------------------
+
+    def _send(self, frame: hp.Frame) -> None:
+        data = hp.encode(frame)
+        if self.direct.write(data, self.settings.send_queue_bytes) == SENT:
+            self.hub.metrics.sent(data)
+
+    def close(self, code: int, reason: str, *, quiet: bool = False) -> None:
+        """Close the socket with ``code`` and ``reason``; every document leaves its room.
+        ``quiet`` logs at info (a client of the other protocol: it retries forever)."""
+        if self.closed is not None:
+            return
+        self.closed = (code, reason)
+        self.hub.metrics.closes[code] += 1
+        if quiet:
+            log_wrong_protocol(self.client, reason)
+        else:
+            log.warning("closing hocuspocus socket", extra=self._log(code, reason))
+        self.direct.close(code, reason)
+        self._end_documents(code)
+
+    def _end_documents(self, code: int) -> None:
+        documents = [c for c in self.documents.values() if c.room is not None]
+        self.documents.clear()
+        self.held.clear()
+        self.held_frames = self.held_bytes = 0
+        for channel in documents:
+            channel.ended(code)  # those still joining end in document_open
+
+    def _log(self, code: int, reason: str | None) -> dict[str, Any]:
+        return {"client": self.client, "code": int(code), "reason": reason}
+
+
+WRONG_ENDPOINT = "this is the Hocuspocus endpoint: y-websocket clients connect to /sync/{name}"
+"""The close reason for a y-websocket client on ``/hocuspocus``."""
+
+
+def _is_y_websocket(frame: bytes) -> bool:
+    """Whether ``frame`` reads as a y-websocket message (a client on the wrong endpoint)."""
+    try:
+        protocol.decode(frame)
+    except ProtocolError:
+        return False
+    return True
+
+
+async def _guard_hook(result: Awaitable[None], name: str) -> None:
+    try:
+        await result
+    except Exception:
+        log.exception("on_stateless failed", extra={"room": name})
+
+
+def broadcast_stateless(hub: Hub, name: str, payload: str) -> int:
+    """Send a Stateless message to every Hocuspocus client of document ``name`` on this server.
+
+    Returns:
+        How many clients it was sent to (0 when the document is not open).
+    """
+    room = hub.room(name)
+    if room is None:
+        return 0
+    channels = [peer for peer in room.peers if isinstance(peer, DocumentChannel)]
+    for channel in channels:
+        with contextlib.suppress(Exception):
+            channel.send_stateless(payload)
+    return len(channels)

@@ -267,6 +267,10 @@ class HocuspocusSession:
 
     def _frame(self, frame: hp.Frame, raw: bytes) -> None:
         address, message = frame.address, frame.message
+        if not address and not self.documents and not self.held and _is_y_websocket(raw):
+            # a y-websocket sync step 1 reads as a frame about document "": 00 00 len ...
+            self.close(CloseCode.PROTOCOL_ERROR, WRONG_ENDPOINT, quiet=True)
+            return
         if isinstance(message, _SERVER_MESSAGES):
             name = type(message).__name__
             self.close(CloseCode.PROTOCOL_ERROR, f"malformed message: {name} is a server message")
@@ -371,20 +375,20 @@ class HocuspocusSession:
         return grant
 
     def document_open(self, channel: DocumentChannel) -> None:
-        """``channel`` joined its room: the frames held for it are handled now, in order."""
-        if self.closed is not None:
-            channel.ended(self.closed[0])
-            return
+        """``channel`` joined its room: the frames held for it are handled now, in order
+        (also when the socket ended meanwhile: they came before its end)."""
         frames = self.held.pop(channel.address, [])
         self.held_frames -= len(frames)
         self.held_bytes -= sum(map(len, frames))
         for raw in frames:
-            if self.closed is not None or channel.finished or channel._close is not None:
+            if channel.finished or channel._close is not None:
                 break
             item = hp.decode(raw)  # decoded once already: cannot fail
             assert isinstance(item, hp.Frame)
             self._deliver(channel, item.message, raw)
         self.end_of_read()
+        if self.closed is not None:
+            channel.ended(self.closed[0])
 
     def document_closed(self, channel: DocumentChannel, code: int, reason: str) -> None:
         """The server ends one document (``code`` and ``reason`` as a y-websocket close):
@@ -434,12 +438,16 @@ class HocuspocusSession:
         self._end_documents(code)
 
     def _end_documents(self, code: int) -> None:
+        """End every open document; those still joining keep their held frames and end in
+        :meth:`document_open`; frames held for an Auth never decided are dropped."""
         documents = [c for c in self.documents.values() if c.room is not None]
+        joining = {c.address for c in self.documents.values() if c.room is None}
         self.documents.clear()
-        self.held.clear()
-        self.held_frames = self.held_bytes = 0
+        for address in list(self.held):
+            if address not in joining:
+                self._forget(address)
         for channel in documents:
-            channel.ended(code)  # those still joining end in document_open
+            channel.ended(code)
 
     def _log(self, code: int, reason: str | None) -> dict[str, Any]:
         return {"client": self.client, "code": int(code), "reason": reason}

@@ -7,16 +7,25 @@ same rooms through ``/sync/{name}``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 
+from collab.app import create_app
 from collab.auth import Role, mint_token
-from tests.e2e.conftest import Server
-from tests.e2e.nodepeer import HocusPeer, NodePeer
-from tests.e2e.pyclient import PyClient
+from collab.hocuspocus_session import StatelessHook, broadcast_stateless
+from collab.settings import Settings
+from collab.wsserver import DirectProtocol
+from tests.e2e.conftest import ROOT, Server, free_port
+from tests.e2e.nodepeer import NODE_DIR, HocusPeer, NodePeer
+from tests.e2e.pyclient import PyClient, eventually
 from tests.e2e.test_sync import DATA, TRACES, load_trace, patched
 
 pytestmark = pytest.mark.e2e
@@ -208,3 +217,84 @@ async def test_provider_reconnects_and_nothing_acknowledged_is_lost(
         await peer.call("insert", index=0, text="after;")
         await peer.call("wait_saved")
         assert await fresh_text(server, "durable") == "after;" + seen
+
+
+# -- stateless messages (an app embedding collab: the hook and the broadcast) -----------------
+
+
+@contextlib.asynccontextmanager
+async def embedded(tmp_path: Path, on_stateless: StatelessHook) -> AsyncIterator[Any]:
+    """collab's app with ``on_stateless``, served by uvicorn in this process on a free port."""
+    port = free_port()
+    settings = Settings(db=str(tmp_path / "embedded.db"), port=port)
+    app = create_app(settings, on_stateless=on_stateless)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, ws=DirectProtocol, lifespan="on", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: server.started, "the embedded server to start", 20)
+        yield app
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_stateless_messages_reach_the_hook_and_broadcasts_reach_every_provider(
+    tmp_path: Path, node_modules: None
+) -> None:
+    seen: list[tuple[str, str]] = []
+    hubs: list[Any] = []
+
+    async def on_stateless(name: str, payload: str, origin: object) -> None:
+        seen.append((name, payload))
+        if payload == "boom":
+            raise RuntimeError("a failing hook")
+        assert broadcast_stateless(hubs[0], name, f"echo {payload}") == 2
+
+    async with embedded(tmp_path, on_stateless) as app:
+        hubs.append(app.state.hub)
+        url = f"ws://127.0.0.1:{app.state.settings.port}/hocuspocus"
+        async with (
+            HocusPeer(url, [{"name": "chat"}, {"name": "other"}]) as alice,
+            HocusPeer(url, [{"name": "chat"}], provider="3") as bob,
+            NodePeer(url.replace("/hocuspocus", "/sync"), "chat") as yws,
+        ):
+            for peer in (alice, bob, yws):
+                await peer.call("wait_synced")
+            await alice.call("send_stateless", payload="boom")  # logged, isolated
+            await alice.call("send_stateless", payload="hi")
+            assert (await bob.call("wait_stateless"))["stateless"] == ["echo hi"]
+            assert (await alice.call("wait_stateless"))["stateless"] == ["echo hi"]
+            assert (await alice.call("status"))["documents"]["other"]["stateless"] == []
+            assert seen == [("chat", "boom"), ("chat", "hi")]
+            assert broadcast_stateless(app.state.hub, "nobody-here", "x") == 0
+            await yws.call("insert", index=0, text="still syncing")
+            await alice.call("wait_text", doc="chat", equals="still syncing")
+
+
+def readme_example() -> str:
+    """The README's runnable Hocuspocus example (the js block after its marker)."""
+    readme = (ROOT / "README.md").read_text()
+    after = readme.split("<!-- example: hocuspocus-node -->", 1)[1]
+    return after.split("```js\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_example_runs(server_factory: Any, node_modules: None) -> None:
+    server = server_factory(extra=["--auth-secret", SECRET])
+    script = NODE_DIR / f"readme-example-{server.port}.mjs"  # beside the installed packages
+    script.write_text(readme_example())
+    env = {**os.environ, "COLLAB_URL": hocus_url(server), "COLLAB_TOKEN": token("team/notes")}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "node", str(script), env=env, stdout=PIPE, stderr=PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        script.unlink()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode() == "hello from Hocuspocus\n\n"
+    assert await fresh_text(server, f"team/notes?token={token('team/notes')}") == (
+        "hello from Hocuspocus\n"
+    )

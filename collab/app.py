@@ -22,10 +22,10 @@ from collab.hocuspocus_session import StatelessHook
 from collab.hub import Hub
 from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
-from collab.store import Store
+from collab.stores import DocumentStore, SQLiteStore
 from collab.websocket import sync_endpoint
 
-__all__ = ["WebAssetsMissing", "create_app", "web_dist"]
+__all__ = ["WebAssetsMissing", "create_app", "open_store", "web_dist"]
 
 log = logging.getLogger("collab.app")
 
@@ -44,14 +44,32 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
+def open_store(settings: Settings) -> SQLiteStore:
+    """The SQLite store of ``settings.db``, locked for this process (the hub checkpoints it).
+
+    Raises:
+        DatabaseInUse: another process serves the file (the message names its pid).
+        StoreError: the file cannot be opened or migrated.
+    """
+    return SQLiteStore(
+        settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
+    )
+
+
 def create_app(
-    settings: Settings, *, require_web: bool = False, on_stateless: StatelessHook | None = None
+    settings: Settings,
+    *,
+    require_web: bool = False,
+    store: DocumentStore | None = None,
+    on_stateless: StatelessHook | None = None,
 ) -> Starlette:
     """Build the application.
 
     Args:
         settings: the server settings.
         require_web: raise when the built editor is missing instead of serving without it.
+        store: the opened store (closed with the app); by default the SQLite file
+            ``settings.db``, opened when the app starts, refused when another process has it.
         on_stateless: called with ``(name, payload, origin)`` for each Stateless message a
             Hocuspocus client sends (see :mod:`collab.hocuspocus_session`).
 
@@ -70,8 +88,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(settings.db, synchronous=settings.synchronous, autocheckpoint=False)
-        hub = Hub(store, settings)
+        hub = Hub(store or open_store(settings), settings)
         await hub.start()
         app.state.settings = settings
         app.state.hub = hub
@@ -80,7 +97,7 @@ def create_app(
         log.info(
             "serving %s (schema version %d), auth %s",
             settings.db,
-            store.schema_version(),
+            hub.store.schema_version(),
             "on" if secret else "off",
         )
         try:

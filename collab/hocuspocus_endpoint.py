@@ -14,10 +14,11 @@ import logging
 from starlette.websockets import WebSocket
 
 from collab.auth import origin_allowed
+from collab.errors import CloseCode
 from collab.hocuspocus_session import WRONG_ENDPOINT, HocuspocusSession
 from collab.hub import Hub
 from collab.settings import Settings
-from collab.websocket import CloseCode, log_wrong_protocol
+from collab.websocket import log_wrong_protocol
 from collab.wsserver import DIRECT
 
 __all__ = ["NO_ENDPOINT", "hocuspocus_endpoint", "root_endpoint", "wrong_endpoint"]

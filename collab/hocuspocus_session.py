@@ -35,7 +35,8 @@ from typing import Any
 
 from collab import hocuspocus as hp
 from collab import protocol
-from collab.auth import ALL_DOCUMENTS, AuthError, Grant, Role, verify_token
+from collab.auth import ALL_DOCUMENTS, Grant, Role, verify_token
+from collab.errors import AuthError, CloseCode
 from collab.hub import Hub
 from collab.limits import TokenBucket
 from collab.names import InvalidName, validate_name
@@ -43,7 +44,7 @@ from collab.protocol import ProtocolError
 from collab.room import Room
 from collab.settings import Settings
 from collab.updates import carries_new_structs
-from collab.websocket import CloseCode, Connection, log_wrong_protocol
+from collab.websocket import Connection, log_wrong_protocol
 from collab.wsserver import SENT, Direct
 
 __all__ = [

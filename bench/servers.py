@@ -71,6 +71,14 @@ SERVERS: dict[str, ServerSpec] = {
     s.name: s
     for s in (
         ServerSpec("collab", "collab", True, path_prefix="/sync/", needs="collab"),
+        ServerSpec(
+            "collab-hocuspocus",
+            "collab",
+            True,
+            framing="hocuspocus",
+            path_prefix="/hocuspocus",
+            needs="collab",
+        ),
         ServerSpec("y-websocket", "y-websocket", False, needs="npm"),
         ServerSpec("y-websocket+leveldb", "y-websocket", True, needs="npm"),
         ServerSpec("hocuspocus", "hocuspocus", False, framing="hocuspocus", needs="npm"),

@@ -2,21 +2,10 @@
 
 One socket carries frames about many documents, each addressed by name (see
 :mod:`collab.hocuspocus`). Each document is authorised on its own by its Auth message, through
-the same token check as ``/sync/{name}``; its frames that arrive before that are held, then
-handled in order. An authorised document is a :class:`DocumentChannel`: the y-websocket
-:class:`~collab.websocket.Connection` of that document (the same rooms, limits, commit before
-relay, read-only rules, metrics and logs), whose frames carry the document's address. Sync,
-Awareness and QueryAwareness are byte for byte the y-websocket messages after the address, so
-a channel receives and sends y-websocket frames and the address is cut or put in front.
-
-What the provider expects beyond y-websocket (``@hocuspocus/server`` 4.x ``ClientConnection``,
-``Connection``, ``MessageReceiver``): Authenticated with the scope or PermissionDenied with a
-reason answering Auth; a SyncStatus after each sync step 2 or update (sent here once it is
-committed, so that the provider's ``hasUnsyncedChanges`` means saved); the sender's awareness
-sent back to it too (the provider reconnects when it hears nothing for 30 s, and its own
-awareness renewal every 15 s is what it hears when alone); Close with a reason when the server
-ends one document; a one-byte Pong answering a one-byte Ping. Read-only documents answer a
-write carrying content with SyncStatus(false) and apply nothing, as Hocuspocus does.
+the same token check as ``/sync/{name}``: Authenticated with the scope, or PermissionDenied
+with the reason (``@hocuspocus/server`` 4.x ``ClientConnection``). Its frames that arrive
+before that are held (bounded), then handled in order. An authorised document is a
+:class:`~collab.hocuspocus_channel.DocumentChannel` in its room.
 
 Errors about one document (refused token, deleted, over a size limit, invalid update, token
 expired, storage failure) end that document with PermissionDenied or Close and a reason; the
@@ -28,7 +17,6 @@ server shutting down: 1001) close it with that code and reason.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,24 +25,21 @@ from collab import hocuspocus as hp
 from collab import protocol
 from collab.auth import ALL_DOCUMENTS, Grant, Role, verify_token
 from collab.errors import AuthError, CloseCode
+from collab.hocuspocus_channel import DocumentChannel
 from collab.hub import Hub
 from collab.limits import TokenBucket
 from collab.names import InvalidName, validate_name
 from collab.protocol import ProtocolError
-from collab.room import Room
 from collab.settings import Settings
-from collab.updates import carries_new_structs
-from collab.websocket import Connection, log_wrong_protocol
+from collab.websocket import log_wrong_protocol
 from collab.wsserver import SENT, Direct
 
 __all__ = [
     "HELD_BYTES",
     "HELD_FRAMES",
     "WRONG_ENDPOINT",
-    "DocumentChannel",
     "HocuspocusSession",
     "StatelessHook",
-    "broadcast_stateless",
 ]
 
 log = logging.getLogger("collab.hocuspocus")
@@ -83,106 +68,14 @@ SOCKET_WIDE = frozenset(
 """Close codes of one document that end the whole socket: what they say is about the client
 or the server, not the document."""
 
+_Y_WEBSOCKET = frozenset(
+    (hp.MessageType.SYNC, hp.MessageType.AWARENESS, hp.MessageType.QUERY_AWARENESS)
+)
+"""The message types that are y-websocket messages after the address."""
+
 _SERVER_MESSAGES = (hp.Authenticated, hp.PermissionDenied, hp.SyncStatus, hp.BroadcastStateless)
 """Messages only a server sends (``@hocuspocus/server`` refuses BroadcastStateless from a
 client); a client sending one is broken: 1002."""
-
-
-class DocumentChannel(Connection):
-    """One document of a Hocuspocus socket: a y-websocket connection whose frames carry the
-    document's address.
-
-    Args:
-        address: the document's address (its name, or name and session id).
-        session: the socket's session.
-        hub, name, grant, settings: see :class:`~collab.websocket.Connection`.
-    """
-
-    __slots__ = ("_acks", "_head", "address", "session")
-
-    def __init__(
-        self,
-        address: str,
-        session: HocuspocusSession,
-        hub: Hub,
-        name: str,
-        grant: Grant,
-        settings: Settings,
-    ) -> None:
-        self.address = address
-        self.session = session
-        self._head = hp.prefix(address)
-        self._acks = 0  # sync step 2 and update messages applied, not acknowledged yet
-        super().__init__(_Addressed(self), hub, name, grant, settings)  # type: ignore[arg-type]
-        self.bucket = TokenBucket(0, 0)  # the socket's bucket counts every frame
-
-    @property
-    def head(self) -> bytes:
-        """The bytes that start each frame of this document (its address)."""
-        return self._head
-
-    def send_stateless(self, payload: str) -> None:
-        """Send a Stateless message to this document's provider."""
-        self.send(hp.encode(hp.Frame(self.address, hp.Stateless(payload)))[len(self._head) :])
-
-    def _on_frame(self, room: Room, frame: bytes) -> None:
-        if self._close is None:  # the session counted it and took a token for it
-            self._guarded(self._handle, room, frame)
-
-    def _handle(self, room: Room, frame: bytes) -> None:
-        super()._handle(room, frame)
-        if frame[0] == protocol.MessageType.AWARENESS and self._close is None:
-            self.send(frame)  # the sender hears its own awareness (see the module docstring)
-
-    def _write(self, room: Room, update: bytes, messages: int = 1) -> None:
-        if self.read_only and not room.closed and carries_new_structs(room.doc, update):
-            self.send(_SYNC_STATUS[False])
-            return
-        super()._write(room, update, messages)
-        self._acks += messages
-
-    def end_of_read(self) -> None:
-        """Apply the updates held back, then acknowledge each applied sync step 2 and update
-        with a SyncStatus once the room's updates are committed."""
-        super().end_of_read()
-        acks, self._acks = self._acks, 0
-        room = self.room
-        if acks and self._close is None and room is not None:
-            self.hub.when_committed(room, lambda: self._acknowledge(acks))
-
-    def _acknowledge(self, acks: int) -> None:
-        for _ in range(acks):
-            self.send(_SYNC_STATUS[True])
-
-
-_SYNC_STATUS = {
-    applied: bytes((hp.MessageType.SYNC_STATUS, int(applied))) for applied in (False, True)
-}
-"""A SyncStatus message without its address (a channel's ``send`` puts it in front)."""
-
-
-class _Addressed:
-    """What a :class:`DocumentChannel` writes to: the socket, with the address in front."""
-
-    __slots__ = ("channel",)
-
-    def __init__(self, channel: DocumentChannel) -> None:
-        self.channel = channel
-
-    def write(self, payload: bytes, limit: int) -> int:
-        return self.channel.session.direct.write(self.channel.head + payload, limit)
-
-    def close(self, code: int, reason: str) -> None:
-        self.channel.session.document_closed(self.channel, code, reason)
-
-    def detach(self, owner: object) -> None:
-        self.channel.session.document_open(self.channel)
-
-    def pause_reading(self) -> None:
-        self.channel.session.direct.pause_reading()
-
-    def resume_reading(self) -> None:
-        self.channel.session.direct.resume_reading()
 
 
 class HocuspocusSession:
@@ -222,6 +115,7 @@ class HocuspocusSession:
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
         self.closed: tuple[int, str | None] | None = None
         self._touched: set[DocumentChannel] = set()  # documents given frames in this read
+        self._open: dict[bytes, DocumentChannel] = {}  # open documents by their frames' head
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the socket's callbacks --------------------------------------------------------------
@@ -237,6 +131,15 @@ class HocuspocusSession:
         if not self.bucket.take():
             self.close(CloseCode.RATE_LIMITED, "too many messages per second")
             return
+        size = message[0] if message else 0x80
+        if size < 0x80 and len(message) > size + 1 and message[size + 1] in _Y_WEBSOCKET:
+            # The common case, a sync or awareness message of an open document whose address
+            # fits a one-byte length: the rest is the y-websocket frame its channel checks.
+            channel = self._open.get(message[: size + 1])
+            if channel is not None:
+                self._touched.add(channel)
+                channel.received(message[size + 1 :])
+                return
         try:
             item = hp.decode(message)
         except ProtocolError as exc:
@@ -333,7 +236,9 @@ class HocuspocusSession:
         frames = self.held.pop(address, [])
         self.held_frames -= len(frames)
         self.held_bytes -= sum(map(len, frames))
-        self.documents.pop(address, None)
+        channel = self.documents.pop(address, None)
+        if channel is not None:
+            self._open.pop(channel.head, None)
 
     def _malformed(self, frame: bytes, exc: ProtocolError) -> None:
         if not self.documents and not self.held and _is_y_websocket(frame):
@@ -381,6 +286,8 @@ class HocuspocusSession:
         frames = self.held.pop(channel.address, [])
         self.held_frames -= len(frames)
         self.held_bytes -= sum(map(len, frames))
+        if self.documents.get(channel.address) is channel:
+            self._open[channel.head] = channel
         for raw in frames:
             if channel.finished or channel._close is not None:
                 break
@@ -444,6 +351,7 @@ class HocuspocusSession:
         documents = [c for c in self.documents.values() if c.room is not None]
         joining = {c.address for c in self.documents.values() if c.room is None}
         self.documents.clear()
+        self._open.clear()
         for address in list(self.held):
             if address not in joining:
                 self._forget(address)
@@ -472,19 +380,3 @@ async def _guard_hook(result: Awaitable[None], name: str) -> None:
         await result
     except Exception:
         log.exception("on_stateless failed", extra={"room": name})
-
-
-def broadcast_stateless(hub: Hub, name: str, payload: str) -> int:
-    """Send a Stateless message to every Hocuspocus client of document ``name`` on this server.
-
-    Returns:
-        How many clients it was sent to (0 when the document is not open).
-    """
-    room = hub.room(name)
-    if room is None:
-        return 0
-    channels = [peer for peer in room.peers if isinstance(peer, DocumentChannel)]
-    for channel in channels:
-        with contextlib.suppress(Exception):
-            channel.send_stateless(payload)
-    return len(channels)

@@ -55,7 +55,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # the Hocuspocus session builds on websocket.Connection until it moves to sessions/
     (
         "transports",
-        ("transports", "wsserver", "websocket", "hocuspocus_session", "hocuspocus_endpoint"),
+        (
+            "transports",
+            "wsserver",
+            "websocket",
+            "hocuspocus_channel",
+            "hocuspocus_session",
+            "hocuspocus_endpoint",
+        ),
     ),
     ("surface", ("api", "openapi", "app", "embed", "cli", "backup", "doctor", "__main__", "")),
 ]

@@ -20,7 +20,8 @@ import uvicorn
 
 from collab.app import create_app
 from collab.auth import Role, mint_token
-from collab.hocuspocus_session import StatelessHook, broadcast_stateless
+from collab.hocuspocus_channel import broadcast_stateless
+from collab.hocuspocus_session import StatelessHook
 from collab.settings import Settings
 from collab.wsserver import DirectProtocol
 from tests.e2e.conftest import ROOT, Server, free_port
@@ -298,3 +299,23 @@ async def test_the_readme_example_runs(server_factory: Any, node_modules: None) 
     assert await fresh_text(server, f"team/notes?token={token('team/notes')}") == (
         "hello from Hocuspocus\n"
     )
+
+
+async def test_session_aware_providers_share_one_socket_for_one_document(
+    server: Server, node_modules: None
+) -> None:
+    """4.x's ``sessionAwareness``: two providers of one document on one socket, each with its
+    own address (name, NUL, session id), each answered at its own address."""
+    docs = [
+        {"name": "shared", "key": "left", "session": True},
+        {"name": "shared", "key": "right", "session": True},
+    ]
+    async with HocusPeer(hocus_url(server), docs) as peer, hocus(server, "shared") as other:
+        for key in ("left", "right"):
+            await peer.call("wait_synced", doc=key)
+        await peer.call("insert", doc="left", index=0, text="L")
+        await peer.call("wait_text", doc="right", equals="L")
+        await other.call("wait_text", equals="L")
+        await other.call("insert", index=1, text="R")
+        await peer.call("wait_text", doc="left", equals="LR")
+        await peer.call("wait_saved", doc="left")

@@ -109,11 +109,13 @@ const socket = new lib.HocuspocusProviderWebsocket({
 // ---------------------------------------------------------------------------------------------
 // documents: one provider and Y.Doc each
 
-const documents = new Map() // name -> {provider, doc, events}
+const documents = new Map() // key (default: the name) -> {provider, doc, events}
 let firstName = null
 
-const openDocument = (name, token) => {
-  if (documents.has(name)) throw new Error(`document ${name} is already open`)
+// `key` names the provider in commands (two providers of one document need two keys);
+// `session` turns on 4.x's sessionAwareness (its address becomes name + "\0" + session id).
+const openDocument = (name, token, key = name, session = false) => {
+  if (documents.has(key)) throw new Error(`document ${key} is already open`)
   const doc = new Y.Doc()
   const events = {
     authenticated: null, // scope
@@ -127,6 +129,7 @@ const openDocument = (name, token) => {
     name,
     document: doc,
     token: token ?? null,
+    sessionAwareness: session,
     onAuthenticated: ({ scope }) => {
       events.authenticated = scope
       notify()
@@ -152,12 +155,12 @@ const openDocument = (name, token) => {
   })
   if (!provider.isAttached) provider.attach()
   doc.on('afterTransaction', notify)
-  documents.set(name, { provider, doc, events })
-  if (firstName === null) firstName = name
-  return documents.get(name)
+  documents.set(key, { provider, doc, events })
+  if (firstName === null) firstName = key
+  return documents.get(key)
 }
 
-for (const d of opts.docs) openDocument(d.name, d.token)
+for (const d of opts.docs) openDocument(d.name, d.token, d.key ?? d.name, d.session ?? false)
 
 const entry = (c) => {
   const name = c.doc ?? firstName
@@ -198,7 +201,7 @@ const awarenessStates = (e) => {
 
 const commands = {
   open (c) {
-    openDocument(c.doc, c.token)
+    openDocument(c.name ?? c.doc, c.token, c.doc, c.session ?? false)
     return {}
   },
 

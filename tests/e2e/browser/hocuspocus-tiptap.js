@@ -2,7 +2,7 @@
 // A Tiptap page on HocuspocusProvider, built for tests/e2e/test_hocuspocus_browser.py: what a
 // Tiptap application connecting to collab with @hocuspocus/provider looks like, unmodified.
 // Bundled by the test with esbuild (web/'s Tiptap and Yjs, the e2e peers' @hocuspocus/provider).
-// The document name and token come from the page URL: ?doc=NAME&token=TOKEN.
+// The server, document name and token come from the page URL: ?url=WS_URL&doc=NAME&token=TOKEN.
 
 import { Editor } from '@tiptap/core'
 import StarterKit from '@tiptap/starter-kit'
@@ -13,7 +13,7 @@ const params = new URLSearchParams(window.location.search)
 const status = /** @type {HTMLElement} */ (document.querySelector('#status'))
 
 const provider = new HocuspocusProvider({
-  url: `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/hocuspocus`,
+  url: params.get('url') ?? 'ws://127.0.0.1:8000/hocuspocus',
   name: params.get('doc') ?? 'default',
   token: params.get('token') ?? '',
   onAuthenticated: ({ scope }) => { status.dataset.scope = scope },

@@ -190,7 +190,7 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
             server.close()
-        hub = getattr(self.app.state, "hub", None)
+        hub = self.app.state.collab.hub
         if hub is not None:
             await hub.close()
         await super().shutdown(sockets)

@@ -83,6 +83,9 @@ class Settings:
         "Documents one /hocuspocus socket may have open or waiting for their Auth; the one past"
         " it closes the socket with 1008.",
     )
+    hook_timeout_seconds: float = _setting(
+        30.0, "Longest one call of an async hook (on_change, ...) may run before it is cancelled."
+    )
     ssl_certfile: str = _setting("", "TLS certificate (PEM) to serve https:// and wss://.")
     ssl_keyfile: str = _setting("", "TLS private key (PEM) of --ssl-certfile.")
     web_dist: str = _setting(
@@ -128,6 +131,7 @@ class Settings:
             "send_queue_bytes",
             "compact_updates",
             "compact_bytes",
+            "hook_timeout_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:

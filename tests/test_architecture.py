@@ -52,19 +52,22 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("stores", "store")),
     ("coordination", ("hub",)),
     ("sessions", ("sessions",)),
-    # the Hocuspocus session builds on websocket.Connection until it moves to sessions/
+    ("transports", ("transports", "wsserver")),
     (
-        "transports",
+        "surface",
         (
-            "transports",
-            "wsserver",
+            "api",
+            "openapi",
+            "app",
             "websocket",
-            "hocuspocus_channel",
-            "hocuspocus_session",
             "hocuspocus_endpoint",
+            "cli",
+            "backup",
+            "doctor",
+            "__main__",
+            "",
         ),
     ),
-    ("surface", ("api", "openapi", "app", "embed", "cli", "backup", "doctor", "__main__", "")),
 ]
 
 

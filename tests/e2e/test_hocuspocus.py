@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from collab.app import create_app
+from collab import Collab
 from collab.auth import Role, mint_token
-from collab.hocuspocus_channel import broadcast_stateless
-from collab.hocuspocus_session import StatelessHook
 from collab.settings import Settings
 from collab.wsserver import DirectProtocol
 from tests.e2e.conftest import ROOT, Server, free_port
@@ -220,59 +218,75 @@ async def test_provider_reconnects_and_nothing_acknowledged_is_lost(
         assert await fresh_text(server, "durable") == "after;" + seen
 
 
-# -- stateless messages (an app embedding collab: the hook and the broadcast) -----------------
+# -- an app embedding collab: its authorize hook, on_stateless, broadcast_stateless -----------
 
 
 @contextlib.asynccontextmanager
-async def embedded(tmp_path: Path, on_stateless: StatelessHook) -> AsyncIterator[Any]:
-    """collab's app with ``on_stateless``, served by uvicorn in this process on a free port."""
+async def embedded(collab: Collab, transport: str) -> AsyncIterator[str]:
+    """``collab.app`` under uvicorn in this process on a free port; ``transport``: "direct"
+    (collab's fast path) or "asgi" (uvicorn's own WebSocket: the portable path)."""
     port = free_port()
-    settings = Settings(db=str(tmp_path / "embedded.db"), port=port)
-    app = create_app(settings, on_stateless=on_stateless)
+    ws: Any = DirectProtocol if transport == "direct" else "websockets-sansio"
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, ws=DirectProtocol, lifespan="on", log_level="warning"
+        collab.app, host="127.0.0.1", port=port, ws=ws, lifespan="on", log_level="warning"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
         await eventually(lambda: server.started, "the embedded server to start", 20)
-        yield app
+        yield f"ws://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task
 
 
-async def test_stateless_messages_reach_the_hook_and_broadcasts_reach_every_provider(
-    tmp_path: Path, node_modules: None
+@pytest.mark.parametrize("transport", ["direct", "asgi"])
+async def test_an_embedding_app_authorizes_and_exchanges_stateless_messages(
+    tmp_path: Path, node_modules: None, transport: str
 ) -> None:
+    roles: dict[str, str | None] = {"writer": "write", "reader": "read"}
     seen: list[tuple[str, str]] = []
-    hubs: list[Any] = []
+
+    def authorize(conn: Any, name: str) -> str | None:
+        # the Auth message's token, as the socket's ?token= (what a y-websocket client sends)
+        return roles.get(conn.query_params.get("token") or "")
 
     async def on_stateless(name: str, payload: str, origin: object) -> None:
         seen.append((name, payload))
         if payload == "boom":
             raise RuntimeError("a failing hook")
-        assert broadcast_stateless(hubs[0], name, f"echo {payload}") == 2
+        assert collab.broadcast_stateless(name, f"echo {payload}") == 2
 
-    async with embedded(tmp_path, on_stateless) as app:
-        hubs.append(app.state.hub)
-        url = f"ws://127.0.0.1:{app.state.settings.port}/hocuspocus"
+    settings = Settings(db=str(tmp_path / "embedded.db"), room_grace_seconds=0.2)
+    collab = Collab(settings, authorize=authorize, on_stateless=on_stateless)
+    async with embedded(collab, transport) as base:
+        url = f"{base}/hocuspocus"
+        alice_docs = [{"name": "chat", "token": "writer"}, {"name": "other", "token": "nobody"}]
         async with (
-            HocusPeer(url, [{"name": "chat"}, {"name": "other"}]) as alice,
-            HocusPeer(url, [{"name": "chat"}], provider="3") as bob,
-            NodePeer(url.replace("/hocuspocus", "/sync"), "chat") as yws,
+            HocusPeer(url, alice_docs) as alice,
+            HocusPeer(url, [{"name": "chat", "token": "reader"}], provider="3") as bob,
+            NodePeer(f"{base}/sync", "chat", {"token": "writer"}) as yws,
         ):
+            assert (await alice.call("wait_denied", doc="other"))["reason"] == "access refused"
+            assert (await bob.call("wait_authenticated"))["scope"] == "readonly"
             for peer in (alice, bob, yws):
                 await peer.call("wait_synced")
             await alice.call("send_stateless", payload="boom")  # logged, isolated
             await alice.call("send_stateless", payload="hi")
             assert (await bob.call("wait_stateless"))["stateless"] == ["echo hi"]
             assert (await alice.call("wait_stateless"))["stateless"] == ["echo hi"]
-            assert (await alice.call("status"))["documents"]["other"]["stateless"] == []
             assert seen == [("chat", "boom"), ("chat", "hi")]
-            assert broadcast_stateless(app.state.hub, "nobody-here", "x") == 0
+            assert collab.broadcast_stateless("nobody-here", "x") == 0
             await yws.call("insert", index=0, text="still syncing")
             await alice.call("wait_text", doc="chat", equals="still syncing")
+            await bob.call("wait_text", equals="still syncing")
+            # the host withdraws the reader's access: its document is closed with the reason
+            roles["reader"] = None
+            assert await collab.reauthorize("chat") == 1
+            closes = (await bob.call("wait_doc_close"))["closes"]
+            assert closes[-1]["reason"] == "access refused"
+            await alice.call("insert", doc="chat", index=0, text="alice ")
+            await yws.call("wait_text", equals="alice still syncing")
 
 
 def readme_example() -> str:

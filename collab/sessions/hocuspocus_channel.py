@@ -18,14 +18,14 @@ from typing import Protocol
 
 from collab import hocuspocus as hp
 from collab import protocol
-from collab.auth import Grant
 from collab.hub import Hub
 from collab.limits import TokenBucket
 from collab.room import Room
+from collab.sessions.access import Access
+from collab.sessions.transport import Transport
+from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.updates import carries_new_structs
-from collab.websocket import Connection
-from collab.wsserver import Direct
 
 __all__ = ["DocumentChannel", "Session", "broadcast_stateless"]
 
@@ -33,7 +33,7 @@ __all__ = ["DocumentChannel", "Session", "broadcast_stateless"]
 class Session(Protocol):
     """What a channel needs of its socket's session."""
 
-    direct: Direct
+    transport: Transport
 
     def document_open(self, channel: DocumentChannel) -> None:
         """The channel joined its room."""
@@ -49,7 +49,9 @@ class DocumentChannel(Connection):
     Args:
         address: the document's address (its name, or name and session id).
         session: the socket's session.
-        hub, name, grant, settings: see :class:`~collab.websocket.Connection`.
+        hub, name, access, settings, source, client: see
+            :class:`~collab.sessions.ywebsocket.Connection` (``source``: what
+            ``Collab.reauthorize`` checks again, the socket with this document's token).
     """
 
     __slots__ = ("_acks", "_head", "address", "session")
@@ -60,14 +62,16 @@ class DocumentChannel(Connection):
         session: Session,
         hub: Hub,
         name: str,
-        grant: Grant,
+        access: Access,
         settings: Settings,
+        source: object = None,
+        client: str | None = None,
     ) -> None:
         self.address = address
         self.session = session
         self._head = hp.prefix(address)
         self._acks = 0  # sync step 2 and update messages applied, not acknowledged yet
-        super().__init__(_Addressed(self), hub, name, grant, settings)  # type: ignore[arg-type]
+        super().__init__(_Addressed(self), hub, name, access, settings, source, client)
         self.bucket = TokenBucket(0, 0)  # the socket's bucket counts every frame
 
     @property
@@ -88,12 +92,15 @@ class DocumentChannel(Connection):
         if frame[0] == protocol.MessageType.AWARENESS and self._close is None:
             self.send(frame)  # the sender hears its own awareness (see the module docstring)
 
-    def _write(self, room: Room, update: bytes, messages: int = 1) -> None:
-        if self.read_only and not room.closed and carries_new_structs(room.doc, update):
-            self.send(_SYNC_STATUS[False])
+    def _write(self, room: Room, update: bytes, parts: list[bytes] | None = None) -> None:
+        if self.read_only:
+            if not room.closed and carries_new_structs(room.doc, update):
+                self.send(_SYNC_STATUS[False])  # refused; nothing applied
+            else:
+                self._acks += 1  # a delete set repeated in sync step 2: nothing new to refuse
             return
-        super()._write(room, update, messages)
-        self._acks += messages
+        super()._write(room, update, parts)
+        self._acks += len(parts) if parts else 1
 
     def end_of_read(self) -> None:
         """Apply the updates held back, then acknowledge each applied sync step 2 and update
@@ -124,19 +131,19 @@ class _Addressed:
         self.channel = channel
 
     def write(self, payload: bytes, limit: int) -> int:
-        return self.channel.session.direct.write(self.channel.head + payload, limit)
+        return self.channel.session.transport.write(self.channel.head + payload, limit)
 
     def close(self, code: int, reason: str) -> None:
         self.channel.session.document_closed(self.channel, code, reason)
 
-    def detach(self, owner: object) -> None:
+    def detach(self, owner: object) -> None:  # the channel joined its room
         self.channel.session.document_open(self.channel)
 
     def pause_reading(self) -> None:
-        self.channel.session.direct.pause_reading()
+        self.channel.session.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        self.channel.session.direct.resume_reading()
+        self.channel.session.transport.resume_reading()
 
 
 def broadcast_stateless(hub: Hub, name: str, payload: str) -> int:
@@ -145,10 +152,7 @@ def broadcast_stateless(hub: Hub, name: str, payload: str) -> int:
     Returns:
         How many clients it was sent to (0 when the document is not open).
     """
-    room = hub.room(name)
-    if room is None:
-        return 0
-    channels = [peer for peer in room.peers if isinstance(peer, DocumentChannel)]
+    channels = [peer for peer in hub.rooms.peers(name) if isinstance(peer, DocumentChannel)]
     for channel in channels:
         with contextlib.suppress(Exception):
             channel.send_stateless(payload)

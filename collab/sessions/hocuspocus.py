@@ -23,31 +23,32 @@ from typing import Any
 
 from collab import hocuspocus as hp
 from collab import protocol
-from collab.auth import ALL_DOCUMENTS, Grant, Role, verify_token
+from collab.auth import Role
 from collab.errors import AuthError, CloseCode
-from collab.hocuspocus_channel import DocumentChannel
 from collab.hub import Hub
 from collab.limits import TokenBucket
 from collab.names import InvalidName, validate_name
 from collab.protocol import ProtocolError
+from collab.sessions.access import Access
+from collab.sessions.hocuspocus_channel import DocumentChannel
+from collab.sessions.transport import SENT, Transport
+from collab.sessions.ywebsocket import log_wrong_protocol
 from collab.settings import Settings
-from collab.websocket import log_wrong_protocol
-from collab.wsserver import SENT, Direct
 
 __all__ = [
     "HELD_BYTES",
     "HELD_FRAMES",
     "WRONG_ENDPOINT",
+    "Authorize",
     "HocuspocusSession",
-    "StatelessHook",
 ]
 
 log = logging.getLogger("collab.hocuspocus")
 
-StatelessHook = Callable[[str, str, object], Awaitable[None] | None]
-"""``on_stateless(name, payload, origin)``: a client's Stateless message about document
-``name``; ``origin`` is the :class:`DocumentChannel` it came from. It may be a coroutine
-function; what it raises is logged and goes no further."""
+Authorize = Callable[[str, str], Awaitable[tuple[Access, object]]]
+"""``authorize(name, token)``: the access a document's Auth token gives on document
+``name``, and what ``Collab.reauthorize`` may check again later (the socket with that token).
+Raises :class:`~collab.errors.AuthError` to refuse."""
 
 HELD_FRAMES = 1000
 """Frames one socket may have held for documents whose Auth is not decided, at most (as
@@ -81,33 +82,31 @@ client); a client sending one is broken: 1002."""
 class HocuspocusSession:
     """One ``/hocuspocus`` socket: its documents, their Auth, and its end.
 
-    The socket's :class:`~collab.wsserver.Direct` calls :meth:`received`, :meth:`end_of_read`
-    and :meth:`ended` (see :class:`~collab.wsserver.Owner`).
+    The socket's transport calls :meth:`received`, :meth:`end_of_read` and :meth:`ended`
+    (see :class:`~collab.sessions.transport.Owner`).
 
     Args:
-        direct: the socket.
-        hub: the hub owning the rooms.
+        transport: the socket (see :class:`~collab.sessions.transport.Transport`).
+        hub: the hub owning the rooms (and the ``on_stateless`` hook).
         settings: limits.
-        secret: the token secret; empty when auth is off (every document read-write).
-        on_stateless: the Stateless hook, if any.
-        client: the client's address, for the logs.
+        authorize: decides each document's Auth (see :data:`Authorize`).
+        client: the client's address, for the logs and hooks.
     """
 
     def __init__(
         self,
-        direct: Direct,
+        transport: Transport,
         hub: Hub,
         settings: Settings,
-        secret: str,
-        on_stateless: StatelessHook | None = None,
+        authorize: Authorize,
         client: str | None = None,
     ) -> None:
-        self.direct = direct
+        self.transport = transport
         self.hub = hub
         self.settings = settings
-        self.secret = secret
-        self.on_stateless = on_stateless
+        self.authorize = authorize
         self.client = client
+        self.authorising: set[str] = set()  # addresses whose Auth is being decided
         self.documents: dict[str, DocumentChannel] = {}  # joining or open, by address
         self.held: dict[str, list[bytes]] = {}  # frames waiting for a document's Auth or join
         self.held_frames = 0
@@ -146,7 +145,7 @@ class HocuspocusSession:
             self._malformed(message, exc)
             return
         if isinstance(item, hp.Ping):
-            self.direct.write(hp.PONG, self.settings.send_queue_bytes)
+            self.transport.write(hp.PONG, self.settings.send_queue_bytes)
         elif isinstance(item, hp.Frame):
             self._frame(item, message)
         # a Pong needs nothing
@@ -183,7 +182,7 @@ class HocuspocusSession:
         if channel is not None and channel.room is not None:
             self._deliver(channel, message, raw)
             return
-        if isinstance(message, hp.Close) and channel is None:
+        if isinstance(message, hp.Close) and channel is None and address not in self.authorising:
             self._forget(address)  # the provider gave the document up before its Auth
             return
         if channel is None and address not in self.held:
@@ -198,7 +197,7 @@ class HocuspocusSession:
                 )
                 return
             self.held[address] = []
-        if isinstance(message, hp.Token) and channel is None:
+        if isinstance(message, hp.Token) and channel is None and address not in self.authorising:
             self._authorise(address, message.token or "")
             return
         self._hold(address, raw)
@@ -249,36 +248,46 @@ class HocuspocusSession:
     # -- documents ---------------------------------------------------------------------------
 
     def _authorise(self, address: str, token: str) -> None:
-        """Decide a document's Auth: Authenticated and join its room, or PermissionDenied."""
-        name = hp.document_of(address)
-        try:
-            validate_name(name)
-            grant = self._grant(name, token)
-        except (InvalidName, AuthError) as exc:
-            self._forget(address)
-            log.info("hocuspocus document refused", extra={"room": name, "reason": str(exc)})
-            self._send(hp.Frame(address, hp.PermissionDenied(str(exc))))
-            return
-        scope = hp.Scope.READ_WRITE if grant.role >= Role.WRITE else hp.Scope.READ_ONLY
-        self._send(hp.Frame(address, hp.Authenticated(scope)))
-        channel = DocumentChannel(address, self, self.hub, name, grant, self.settings)
-        self.documents[address] = channel
-        log.info("connection opened", extra={"room": name, "peer": channel.id})
-        task = asyncio.get_running_loop().create_task(channel.open())
+        """Decide a document's Auth (its frames are held meanwhile): Authenticated and join
+        its room, or PermissionDenied with the reason."""
+        self.authorising.add(address)
+        task = asyncio.get_running_loop().create_task(self._decide(address, token))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _grant(self, name: str, token: str) -> Grant:
-        """What ``token`` allows on document ``name``.
+    async def _decide(self, address: str, token: str) -> None:
+        name = hp.document_of(address)
+        try:
+            validate_name(name)
+            access, source = await self.authorize(name, token)
+        except (InvalidName, AuthError) as exc:
+            self._refuse(address, str(exc))
+            return
+        except Exception:
+            log.exception("cannot decide an Auth", extra={"room": name})
+            self._refuse(address, "access check failed")
+            return
+        finally:
+            self.authorising.discard(address)
+        # Once the socket is closed, an authorised document still takes the frames it sent
+        # before the close (as /sync takes the updates before a malformed frame), then ends.
+        scope = hp.Scope.READ_WRITE if access.role >= Role.WRITE else hp.Scope.READ_ONLY
+        self._send(hp.Frame(address, hp.Authenticated(scope)))
+        channel = DocumentChannel(
+            address, self, self.hub, name, access, self.settings, source, self.client
+        )
+        self.documents[address] = channel
+        log.info("connection opened", extra={"room": name, "peer": channel.id})
+        await channel.open()
 
-        Raises:
-            AuthError: a bad token, or one that does not cover the document.
-        """
-        if not self.secret:
-            return ALL_DOCUMENTS
-        grant = verify_token(token, self.secret, algorithm=self.settings.auth_algorithm)
-        grant.require(name, Role.READ)
-        return grant
+    def _refuse(self, address: str, reason: str) -> None:
+        """PermissionDenied for ``address``; its held frames are dropped (a retry starts
+        afresh)."""
+        self._forget(address)
+        if self.closed is None:
+            extra = {"room": hp.document_of(address), "reason": reason}
+            log.info("hocuspocus document refused", extra=extra)
+            self._send(hp.Frame(address, hp.PermissionDenied(reason)))
 
     def document_open(self, channel: DocumentChannel) -> None:
         """``channel`` joined its room: the frames held for it are handled now, in order
@@ -311,24 +320,16 @@ class HocuspocusSession:
             self._send(hp.Frame(channel.address, hp.Close(reason)))
 
     def _stateless(self, channel: DocumentChannel, payload: str) -> None:
-        hook = self.on_stateless
-        if hook is None:
-            return
-        try:
-            result = hook(channel.name, payload, channel)
-        except Exception:
-            log.exception("on_stateless failed", extra={"room": channel.name})
-            return
-        if result is not None:
-            task = asyncio.get_running_loop().create_task(_guard_hook(result, channel.name))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        """A client's Stateless message: to the host's ``on_stateless`` hook, if any."""
+        hook = self.hub.hooks.stateless
+        if hook is not None:
+            hook(channel.name, payload, channel)
 
     # -- sending and closing -----------------------------------------------------------------
 
     def _send(self, frame: hp.Frame) -> None:
         data = hp.encode(frame)
-        if self.direct.write(data, self.settings.send_queue_bytes) == SENT:
+        if self.transport.write(data, self.settings.send_queue_bytes) == SENT:
             self.hub.metrics.sent(data)
 
     def close(self, code: int, reason: str, *, quiet: bool = False) -> None:
@@ -342,14 +343,15 @@ class HocuspocusSession:
             log_wrong_protocol(self.client, reason)
         else:
             log.warning("closing hocuspocus socket", extra=self._log(code, reason))
-        self.direct.close(code, reason)
+        self.transport.close(code, reason)
         self._end_documents(code)
 
     def _end_documents(self, code: int) -> None:
-        """End every open document; those still joining keep their held frames and end in
-        :meth:`document_open`; frames held for an Auth never decided are dropped."""
+        """End every open document; those still joining or being authorised keep their held
+        frames and end in :meth:`document_open`; frames held for an Auth not sent are dropped."""
         documents = [c for c in self.documents.values() if c.room is not None]
         joining = {c.address for c in self.documents.values() if c.room is None}
+        joining |= self.authorising
         self.documents.clear()
         self._open.clear()
         for address in list(self.held):
@@ -373,10 +375,3 @@ def _is_y_websocket(frame: bytes) -> bool:
     except ProtocolError:
         return False
     return True
-
-
-async def _guard_hook(result: Awaitable[None], name: str) -> None:
-    try:
-        await result
-    except Exception:
-        log.exception("on_stateless failed", extra={"room": name})

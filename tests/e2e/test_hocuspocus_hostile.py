@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +26,16 @@ from tests.e2e.pyclient import eventually
 from tests.e2e.test_hocuspocus import hocus, hocus_url
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for this module's cases (each uses its own documents): a server start costs
+    seconds. Log checks read what their test added."""
+    shared = Server(tmp_path_factory.mktemp("hostile") / "collab.db")
+    shared.start()
+    yield shared
+    shared.stop()
 
 
 def frame(address: str, message: hp.Message) -> bytes:
@@ -78,6 +89,7 @@ async def survives(server: Server, name: str = "bystander") -> None:
 async def test_malformed_frames_close_the_socket_with_a_reason(
     server: Server, node_modules: None, data: bytes | str, code: int, reason: str
 ) -> None:
+    mark = len(server.log())
     async with hocus(server, "bystander") as bystander:
         await bystander.call("wait_synced")
         ws = await connect(server)
@@ -87,7 +99,7 @@ async def test_malformed_frames_close_the_socket_with_a_reason(
         assert (closed, why) == (code, why) and reason in why, (closed, why)
         await bystander.call("insert", index=0, text="untouched")
         await bystander.call("wait_saved")
-    log = server.log()
+    log = server.log()[mark:]
     assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
 
 
@@ -217,8 +229,9 @@ async def test_ping_is_answered_with_pong(server: Server) -> None:
 
 
 async def test_clients_of_the_other_protocol_are_told_where_to_go(
-    server: Server, node_modules: None
+    server_factory: Any, node_modules: None
 ) -> None:
+    server = server_factory()  # its own: what is logged once per client is checked
     fast = {"delay": 50, "minDelay": 50, "maxDelay": 200, "factor": 1.2}
     # y-websocket given ws://host/hocuspocus connects to /hocuspocus/{room}
     async with NodePeer(hocus_url(server), "lost") as yws:
@@ -288,6 +301,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
 async def test_mutated_frames_never_harm_the_server(
     server: Server, node_modules: None, seed: int
 ) -> None:
+    mark = len(server.log())
     rng = random.Random(seed)
     base = seeds()
     allowed = {1002, 1003, 1007, 1008, 4413}
@@ -309,5 +323,5 @@ async def test_mutated_frames_never_harm_the_server(
     await survives(server, "fuzz-after")
     async with hocus(server, "fuzz") as peer:
         await peer.call("wait_synced")
-    log = server.log()
+    log = server.log()[mark:]
     assert "Traceback" not in log and " ERROR " not in log, log[-3000:]

@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "cli",
             "backup",
             "doctor",
+            "webhooks",
             "__main__",
             "",
         ),

@@ -39,7 +39,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pycrdt import Doc
 from sqlite_utils import Database
 
 from collab.stores.base import (
@@ -47,8 +46,10 @@ from collab.stores.base import (
     StoreBusy,
     StoreError,
 )
+from collab.stores.folding import tombstone
 from collab.stores.lock import ProcessLock
 from collab.stores.sqlite_compact import SQLiteCompaction
+from collab.stores.sqlite_outbox import SQLiteOutbox
 from collab.stores.sqlite_reads import BUSY_TIMEOUT
 from collab.stores.sqlite_schema import (
     APPEND_ONE,
@@ -58,9 +59,6 @@ from collab.stores.sqlite_schema import (
     SCHEMA_VERSION,
     many_rows,
     migrations,
-)
-from collab.updates import (
-    apply_all,
 )
 
 __all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStore", "Store", "migrations"]
@@ -95,12 +93,15 @@ class SQLiteStore(SQLiteCompaction):
         self.path = Path(path)
         self.synchronous = _checked_synchronous(synchronous)
         self.read_only = False
+        try:  # the folder first: the lock file lives beside the database
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         # Taken first: a second server is refused before it touches the file.
         self._lock = ProcessLock(self.path) if lock or exclusive else None
         try:
             if exclusive:
                 self._ensure_unused()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
             # that is one statement runs without BEGIN and COMMIT statements around it.
             conn = sqlite3.connect(
@@ -117,6 +118,7 @@ class SQLiteStore(SQLiteCompaction):
                 self.db.execute("PRAGMA wal_autocheckpoint=0")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(self.db)
+            self.outbox = SQLiteOutbox(self.db)
             if self.db.execute("PRAGMA user_version").fetchone()[0] == COUNTS_PENDING:
                 with self.db.atomic():  # not closed cleanly: counters may be missing
                     self.db.execute(RECOUNT)
@@ -155,6 +157,7 @@ class SQLiteStore(SQLiteCompaction):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {store.path}: {exc}") from exc
         store.db = Database(conn)
+        store.outbox = SQLiteOutbox(store.db)
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         except sqlite3.Error as exc:  # not a database at all, or locked
@@ -271,9 +274,11 @@ class SQLiteStore(SQLiteCompaction):
         else:
             sql, params, per_doc = many_rows(batch, now)
         new = [name for name in per_doc if name not in self._known]
+        # Documents changed since their last change event (a mark in this transaction).
+        unmarked = self.outbox.unmarked(per_doc)
         execute = self.db.conn.execute
         try:  # what _errors does, inline: this runs once per commit, often cold
-            if not new and self._marked:
+            if not new and not unmarked and self._marked:
                 # One statement is its own transaction (autocommit): a third less time per
                 # commit than BEGIN, INSERT, COMMIT, measured at a few commits per millisecond.
                 execute(sql, params)
@@ -281,7 +286,10 @@ class SQLiteStore(SQLiteCompaction):
                 with self.db.atomic():
                     execute(sql, params)
                     if new:
-                        execute(CREATE_DOCUMENTS, [now, json.dumps(new)])
+                        rows = execute(CREATE_DOCUMENTS, [now, json.dumps(new)]).fetchall()
+                        self.outbox.created_in_transaction([row[0] for row in rows], now)
+                    if unmarked:
+                        self.outbox.mark_in_transaction(unmarked, now)
                     if not self._marked:
                         execute(f"PRAGMA user_version = {COUNTS_PENDING}")
         except (sqlite3.Error, OSError) as exc:
@@ -290,6 +298,7 @@ class SQLiteStore(SQLiteCompaction):
             raise StoreError(f"commit failed on {self.path}: {exc}") from exc
         self._marked = True
         self._known.update(new)
+        self.outbox.marks_committed(unmarked)
         for name, (count, size) in per_doc.items():
             counts = self._counts.get(name)
             if counts is None:
@@ -313,20 +322,18 @@ class SQLiteStore(SQLiteCompaction):
         with self._errors("delete"), self.db.atomic():
             if self.get(name) is None:
                 return False
-            stored = self.load(name)
-            parts = stored.updates_in_order()
-            if stored.tombstone:
-                parts.insert(0, stored.tombstone)
-            tombstone = apply_all(Doc(), parts).get_update()
+            merged = tombstone(self.load(name))
             self.db.execute(
                 "INSERT INTO tombstones (name, data, deleted_at) VALUES (?, ?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET data = excluded.data,"
                 " deleted_at = excluded.deleted_at",
-                [name, tombstone, time.time()],
+                [name, merged, time.time()],
             )
             for table in ("updates", "snapshots", "documents"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+            self.outbox.deleted_in_transaction(name, time.time())
         self._known.discard(name)
+        self.outbox.forget_mark(name)
         return True
 
     def purge(self, name: str) -> None:

@@ -12,7 +12,7 @@ from pycrdt import Doc, Text
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from collab import Collab, Settings
+from collab import Collab, Settings, protocol
 from collab import hocuspocus as hp
 from collab.auth import Role, mint_token
 
@@ -97,3 +97,16 @@ def test_ping_is_answered_and_a_malformed_frame_closes_with_1002(client: TestCli
             ws.receive_bytes()
     assert closed.value.code == 1002
     assert closed.value.reason == "malformed message: length 5 exceeds the 2 bytes left"
+
+
+def test_the_senders_awareness_comes_back_to_it(client: TestClient) -> None:
+    """A lone provider hears its own awareness renewals (every 15 s): without them it would
+    reconnect after 30 s of silence (``messageReconnectTimeout``)."""
+    token = mint_token(SECRET, "presence", Role.READ, 60)
+    entry = protocol.AwarenessEntry(42, 1, {"user": "alone"})
+    payload = protocol.encode_awareness([entry])
+    with client.websocket_connect("/hocuspocus") as ws:
+        send(ws, "presence", hp.Token(token))
+        send(ws, "presence", hp.Awareness(payload))
+        echoed = until(ws, hp.Awareness)[-1]
+        assert echoed == hp.Frame("presence", hp.Awareness(payload))

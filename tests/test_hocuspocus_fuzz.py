@@ -33,7 +33,7 @@ from collab.sessions.access import Access
 from collab.sessions.hocuspocus import HocuspocusSession
 from collab.settings import Settings
 from collab.stores import Store
-from tests.test_fuzz import corpus, mutate, mutate_bytes
+from tests.test_fuzz import Seed, corpus, mutate, mutate_bytes
 
 ALLOWED_CLOSES = {1002, 1003, 1007, 1008, 4413, 4429}
 DOCUMENTS = ["fuzz/a", "fuzz/b", "fuzz/c"]
@@ -77,7 +77,7 @@ async def authorize(name: str, token: str) -> tuple[Access, object]:
     raise Forbidden("access refused")
 
 
-def hocuspocus_frame(rng: random.Random, seeds: list[Any]) -> bytes:
+def hocuspocus_frame(rng: random.Random, seeds: list[Seed]) -> bytes:
     """One Hocuspocus frame: mostly real ones, often hostile (one in four ends its socket)."""
     address = rng.choice(DOCUMENTS)
     choice = rng.random()
@@ -88,17 +88,16 @@ def hocuspocus_frame(rng: random.Random, seeds: list[Any]) -> bytes:
     if choice < 0.83:
         token = rng.choice(["w", "w", "r", "x", ""])
         return hp.encode(hp.Frame(address, hp.Token(token, rng.choice([None, "4.8.0"]))))
-    message: hp.Message = rng.choice(
-        [
-            hp.Close(),
-            hp.Stateless("fuzz"),
-            hp.SyncReply(hp.SyncStep1(b"\x00")),
-            hp.QueryAwareness(),
-            hp.SyncStatus(True),
-            hp.Authenticated("read-write"),
-            hp.BroadcastStateless("x"),
-        ]
-    )
+    messages: list[hp.Message] = [
+        hp.Close(),
+        hp.Stateless("fuzz"),
+        hp.SyncReply(hp.SyncStep1(b"\x00")),
+        hp.QueryAwareness(),
+        hp.SyncStatus(True),
+        hp.Authenticated("read-write"),
+        hp.BroadcastStateless("x"),
+    ]
+    message = rng.choice(messages)
     if choice < 0.93:
         return hp.encode(hp.Frame(address, message))
     if choice < 0.95:

@@ -31,7 +31,14 @@ RESULTS = ROOT / "bench" / "results"
 
 # Which scenarios each server runs (the peers' persistent variants only where storage matters).
 SCENARIOS = {
-    "fanout": ["collab", "collab+postgres", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    "fanout": [
+        "collab",
+        "collab+postgres",
+        "collab-hocuspocus",
+        "y-websocket",
+        "hocuspocus",
+        "pycrdt-websocket",
+    ],
     "saturation": list(SERVERS),
     "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
     "ingest": list(SERVERS),  # also gives (e) late joiner, warm and (persistent ones) cold

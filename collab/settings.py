@@ -90,6 +90,11 @@ class Settings:
     max_connections_per_document: int = _setting(
         5000, "Open WebSocket connections per document; more are closed with 4503."
     )
+    max_documents_per_socket: int = _setting(
+        100,
+        "Documents one /hocuspocus socket may have open or waiting for their Auth; the one past"
+        " it closes the socket with 1008.",
+    )
     hook_timeout_seconds: float = _setting(
         30.0, "Longest one call of an async hook (on_change, ...) may run before it is cancelled."
     )
@@ -162,6 +167,7 @@ class Settings:
             "message_burst",
             "max_connections",
             "max_connections_per_document",
+            "max_documents_per_socket",
             "max_message_bytes",
             "max_awareness_bytes",
             "send_queue_bytes",

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from collab import protocol
+from collab import hocuspocus, protocol
 from collab.auth import Grant, Role
 from collab.errors import CloseCode, CollabError, Refused, ShuttingDown
 from collab.hub import Hub
@@ -29,12 +29,39 @@ from collab.settings import Settings
 from collab.stores import StoreError
 from collab.updates import InvalidUpdate, carries_new_structs, merge_burst
 
-__all__ = ["BURST_BYTES", "BURST_UPDATES", "CloseCode", "Connection"]
+__all__ = [
+    "BURST_BYTES",
+    "BURST_UPDATES",
+    "WRONG_ENDPOINT",
+    "CloseCode",
+    "Connection",
+    "log_wrong_protocol",
+]
 
 log = logging.getLogger("collab.websocket")
 
 
 _peer_ids = itertools.count(1)
+
+WRONG_ENDPOINT = "this is the y-websocket endpoint: Hocuspocus providers connect to /hocuspocus"
+"""The close reason for a Hocuspocus provider on ``/sync/{name}``."""
+
+_told: dict[tuple[str | None, str], None] = {}
+"""Clients already told they use the wrong endpoint (bounded, oldest forgotten first)."""
+
+
+def log_wrong_protocol(who: str | None, reason: str) -> None:
+    """Log a client of the other protocol (``who``: its address) once at info, its retries
+    at debug: a provider retries forever, and each retry is no news."""
+    key = (who, reason)
+    if key in _told:
+        log.debug("client of the other protocol again", extra={"client": who, "reason": reason})
+        return
+    _told[key] = None
+    if len(_told) > 1024:
+        del _told[next(iter(_told))]
+    log.info("client of the other protocol", extra={"client": who, "reason": reason})
+
 
 BURST_UPDATES = 64
 """Update messages of one read that are applied, stored and relayed as one merged update, at
@@ -331,6 +358,12 @@ class Connection:
             step(room, *frame)
         except ShuttingDown:
             pass  # the hub already asked this peer to close
+        except ProtocolError as exc:
+            if frame and hocuspocus.is_auth(frame[0]):  # a provider given a /sync URL
+                log_wrong_protocol(self.client, WRONG_ENDPOINT)
+                self.close(CloseCode.PROTOCOL_ERROR, WRONG_ENDPOINT)
+            else:
+                self._reject(exc.close_code, _reason(exc))
         except CollabError as exc:  # DocumentCorrupted: the hub closed the others with 1011
             self._reject(exc.close_code, _reason(exc))
         except Exception:  # a bug

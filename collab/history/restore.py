@@ -1,0 +1,408 @@
+"""Restore: one update that makes a document's content equal to a version's.
+
+A version is a document's whole state (a Yjs v1 update). Applying it to the current document
+would change nothing: the current document already holds every struct of its past. A restore
+therefore *writes* the version's content again, as a new editor would: :func:`restore_update`
+copies the current state into a scratch document with a client id of its own, changes every
+root in ONE transaction until its content equals the version's, and returns that
+transaction's update. Applied to the current document (by the hub, like any edit) it makes
+every shared root's content equal to the version's: Y.Text with formatting and embeds,
+Y.Array, Y.Map, Y.XmlFragment / Y.XmlElement / Y.XmlText with their attributes, nested types.
+
+The change is a diff, not a rewrite, so what both states share keeps its Yjs identity (an
+editor's cursor in an untouched paragraph stays where it is, and concurrent edits to it
+merge): texts are diffed character by character (Google's diff-match-patch, bounded in time),
+formatting is changed in place with ``format``, and sequences of children (XML children,
+array items) are diffed by content, a changed child of the same kind (element tag, text) being
+patched recursively instead of replaced.
+
+The result is checked: the update applied to the current state must give the version's
+:func:`~collab.history.content.content`, or :class:`RestoreError` is raised.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from diff_match_patch import diff_match_patch  # type: ignore[import-untyped]
+from pycrdt import Array, Doc, Map, Text, TransactionEvent, XmlElement, XmlFragment, XmlText
+
+from collab.export.roots import ExportError, RootType, load, reading
+from collab.history.content import SHARED, attributes, content, plain, root, tree
+
+__all__ = ["DIFF_SECONDS", "RestoreError", "restore_update"]
+
+DIFF_SECONDS: Final = 0.5
+"""Time budget of one text diff (diff-match-patch compares lines first, then the characters
+of changed lines); past it the rest of the diff is coarser (still exact): more is deleted and
+inserted again than needed. A diff of two unrelated texts of 100,000 characters is the case
+it bounds (Myers' algorithm costs the product of the length and the edit distance)."""
+
+_EMBED_BASE: Final = 0xF0000
+"""Embeds are diffed as code points from Supplementary Private Use Area-A on, skipping any
+that the texts themselves hold."""
+
+
+class RestoreError(Exception):
+    """The version or the current state cannot be read, holds what a restore cannot write
+    (subdocuments), or the computed update does not reproduce the version."""
+
+
+def restore_update(current: bytes, version: bytes) -> bytes:
+    """One Yjs v1 update that, applied to a document in state ``current``, makes the content
+    of every root equal to the content of state ``version`` (roots the version lacks are
+    emptied).
+
+    Args:
+        current: the document's state now (a Yjs v1 update, e.g. ``Doc.get_update()``).
+        version: the state to restore (a Yjs v1 update).
+
+    Returns:
+        The update, written by a new client id (one the current state does not use); an empty
+        update (``b"\\x00\\x00"``) when the contents are already equal.
+
+    Raises:
+        RestoreError: see the class.
+    """
+    try:
+        target_doc, target_types = load(version)
+        current_types = load(current)[1]
+        work: Doc[Any] = Doc(client_id=_new_client_id(current))
+        with reading("the current state"):
+            work.apply_update(current)
+        updates: list[bytes] = []
+
+        def collect(event: TransactionEvent) -> None:
+            updates.append(event.update)
+
+        subscription = work.observe(collect)
+        with reading("the documents"), work.transaction():
+            for name in sorted(set(current_types) | set(target_types)):
+                before, after = current_types.get(name), target_types.get(name)
+                if before is not None and before != after:
+                    _clear(root(work, name, before), before)
+                if after is not None:
+                    _patch(root(work, name, after), root(target_doc, name, after))
+        work.unobserve(subscription)
+        update = updates[0] if updates else b"\x00\x00"
+        check: Doc[Any] = Doc()
+        with reading("the restored state"):
+            check.apply_update(current)
+            check.apply_update(update)
+        same = content(check.get_update()) == content(version)
+    except ExportError as exc:
+        raise RestoreError(str(exc)) from None
+    if not same:
+        raise RestoreError("the restored content differs from the version's")
+    return update
+
+
+def _new_client_id(state: bytes) -> int:
+    """A random 32-bit Yjs client id that ``state`` does not use."""
+    doc: Doc[Any] = Doc()
+    with reading("the current state"):
+        doc.apply_update(state)
+        used = set(_clients(doc.get_state()))
+    while True:
+        client = secrets.randbits(32)
+        if client not in used:
+            return client
+
+
+def _clients(state_vector: bytes) -> list[int]:
+    """The client ids of a state vector (varUint count, then client / clock pairs)."""
+    values, value, shift = [], 0, 0
+    for byte in state_vector:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            values.append(value)
+            value, shift = 0, 0
+    return values[1::2]
+
+
+def _clear(shared: Any, kind: RootType) -> None:
+    if kind == "map":
+        for key in list(shared.keys()):
+            del shared[key]
+    elif kind == "xml":
+        if len(shared.children):
+            del shared.children[0 : len(shared.children)]
+    elif len(shared):
+        del shared[0 : len(shared)]
+
+
+def _patch(current: Any, target: Any) -> None:
+    """Change the integrated shared type ``current`` until its content equals ``target``'s
+    (both of the same kind)."""
+    if isinstance(target, XmlText):
+        _patch_text(current, target)
+        _patch_attributes(current, target)
+    elif isinstance(target, Text):
+        _patch_text(current, target)
+    elif isinstance(target, XmlElement):
+        _patch_attributes(current, target)
+        _patch_children(current, target)
+    elif isinstance(target, XmlFragment):
+        _patch_children(current, target)
+    elif isinstance(target, Map):
+        _patch_map(current, target)
+    elif isinstance(target, Array):
+        _patch_array(current, target)
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    """Whether shared type ``a`` can be patched into ``b`` (XML elements: the same tag)."""
+    for kind in (XmlText, XmlElement, Text, Map, Array):
+        if isinstance(a, kind) or isinstance(b, kind):
+            if not (isinstance(a, kind) and isinstance(b, kind)):
+                return False
+            return not isinstance(a, XmlElement) or a.tag == getattr(b, "tag", None)
+    return False
+
+
+def _key(value: Any) -> str:
+    return json.dumps(tree(value), sort_keys=True, default=repr)
+
+
+# -- sequences of items: XML children, array items --------------------------------------------
+
+
+def _patch_sequence(
+    current: Sequence[Any],
+    target: Sequence[Any],
+    delete: Callable[[int, int], None],
+    insert: Callable[[int, Any], None],
+) -> None:
+    """Diff two sequences of items by content and turn ``current`` into ``target``: equal runs
+    stay, a changed item of the same kind is patched in place, others are deleted and the
+    target's inserted (``insert(index, target_item)`` writes a copy). Edits run from the end,
+    so the indexes of what comes before stay valid."""
+    matcher = difflib.SequenceMatcher(
+        None, [_key(v) for v in current], [_key(v) for v in target], autojunk=False
+    )
+    for op, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+        if op == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1)
+        if i2 - i1 > paired:
+            delete(i1 + paired, i2 - i1 - paired)
+        for j in reversed(range(j1 + paired, j2)):
+            insert(i1 + paired, target[j])
+        for k in reversed(range(paired)):
+            old, new = current[i1 + k], target[j1 + k]
+            if isinstance(new, SHARED) and _same_kind(old, new):
+                _patch(old, new)
+            else:
+                delete(i1 + k, 1)
+                insert(i1 + k, new)
+
+
+def _patch_children(current: XmlFragment | XmlElement, target: XmlFragment | XmlElement) -> None:
+    children = current.children
+
+    def delete(index: int, count: int) -> None:
+        del children[index : index + count]
+
+    def insert(index: int, node: Any) -> None:
+        if isinstance(node, XmlElement):
+            element = children.insert(index, XmlElement(node.tag))
+            _patch(element, node)
+        elif isinstance(node, XmlText):
+            text = children.insert(index, XmlText())
+            _patch(text, node)
+        else:
+            raise RestoreError(f"cannot restore a {type(node).__name__} inside XML")
+
+    _patch_sequence(list(children), list(target.children), delete, insert)
+
+
+def _patch_array(current: Array[Any], target: Array[Any]) -> None:
+    def delete(index: int, count: int) -> None:
+        del current[index : index + count]
+
+    def insert(index: int, value: Any) -> None:
+        current.insert(index, _prelim(value))
+        if isinstance(value, SHARED):
+            _patch(current[index], value)
+
+    _patch_sequence(list(current), list(target), delete, insert)
+
+
+def _patch_map(current: Map[Any], target: Map[Any]) -> None:
+    for key in sorted(set(current.keys()) - set(target.keys())):
+        del current[key]
+    for key in sorted(target.keys()):
+        new = target[key]
+        old = current.get(key) if key in current else _MISSING
+        if isinstance(new, SHARED) and old is not _MISSING and _same_kind(old, new):
+            _patch(old, new)
+        elif old is _MISSING or _key(old) != _key(new):
+            current[key] = _prelim(new)
+            if isinstance(new, SHARED):
+                _patch(current[key], new)
+
+
+_MISSING: Final = object()
+
+
+def _prelim(value: Any) -> Any:
+    """An empty, not yet integrated shared type of ``value``'s kind (filled by :func:`_patch`
+    once integrated), or ``value`` itself when it is plain data."""
+    if isinstance(value, XmlElement):
+        return XmlElement(value.tag)
+    for kind in (XmlText, Text, Map, Array):
+        if isinstance(value, kind):
+            return kind()
+    if isinstance(value, (*SHARED, Doc)):
+        raise RestoreError(f"cannot restore a {type(value).__name__} here")
+    return value
+
+
+def _patch_attributes(current: XmlElement | XmlText, target: XmlElement | XmlText) -> None:
+    old = dict(current.attributes.__iter__())
+    new = dict(target.attributes.__iter__())
+    for key in sorted(set(old) - set(new)):
+        del current.attributes[key]
+    for key in sorted(new):
+        if key not in old or plain(old[key]) != plain(new[key]):
+            current.attributes[key] = new[key]
+
+
+# -- texts ---------------------------------------------------------------------------------------
+
+
+def _atoms(text: Text | XmlText) -> tuple[list[Any], list[dict[str, Any]]]:
+    """A text's items one by one: characters (one code point each) or embeds, and the
+    formatting attributes of each."""
+    values: list[Any] = []
+    marks: list[dict[str, Any]] = []
+    for value, attrs in text.diff():
+        run = attributes(attrs)
+        if isinstance(value, str):
+            values.extend(value)
+            marks.extend([run] * len(value))
+        else:
+            values.append(value)
+            marks.append(run)
+    return values, marks
+
+
+def _units(value: Any) -> int:
+    """The length of one item in pycrdt's text offsets: UTF-8 bytes of a character, 1 for an
+    embed."""
+    return len(value.encode("utf-8")) if isinstance(value, str) else 1
+
+
+def _as_string(values: list[Any], codes: dict[str, str], used: set[str]) -> str:
+    """The items as one string for diff-match-patch: characters as themselves, each distinct
+    embed as a private-use code point that no text holds."""
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            out.append(value)
+            continue
+        key = _key(value)
+        code = codes.get(key)
+        if code is None:
+            point = _EMBED_BASE + len(codes)
+            while chr(point) in used:
+                point += 1
+            code = codes[key] = chr(point)
+            used.add(code)
+        out.append(code)
+    return "".join(out)
+
+
+def _patch_text(current: Text | XmlText, target: Text | XmlText) -> None:
+    old_values, old_marks = _atoms(current)
+    new_values, new_marks = _atoms(target)
+    used = {v for v in old_values if isinstance(v, str)} | {
+        v for v in new_values if isinstance(v, str)
+    }
+    codes: dict[str, str] = {}
+    old_string = _as_string(old_values, codes, used)
+    new_string = _as_string(new_values, codes, used)
+    differ = diff_match_patch()
+    differ.Diff_Timeout = DIFF_SECONDS
+    diffs = differ.diff_main(old_string, new_string, True)
+    pos = i = j = 0  # pos: pycrdt offset in `current`; i, j: items of old and new
+    for op, chunk in diffs:
+        count = len(chunk)
+        if op == 0:
+            pos = _reformat(
+                current,
+                pos,
+                old_values[i : i + count],
+                old_marks[i : i + count],
+                new_marks[j : j + count],
+            )
+            i += count
+            j += count
+        elif op == -1:
+            units = sum(map(_units, old_values[i : i + count]))
+            del current[pos : pos + units]
+            i += count
+        else:
+            pos = _insert(current, pos, new_values[j : j + count], new_marks[j : j + count])
+            j += count
+
+
+def _reformat(
+    text: Text | XmlText,
+    pos: int,
+    values: list[Any],
+    old: list[dict[str, Any]],
+    new: list[dict[str, Any]],
+) -> int:
+    """Give equal items their new formatting (``format`` runs of the same change); returns
+    the offset after them."""
+    start, change = pos, None
+    for value, before, after in zip(values, old, new, strict=True):
+        wanted = None
+        if before != after:
+            wanted = {k: after.get(k) for k in sorted(set(before) | set(after))}
+            wanted = {k: v for k, v in wanted.items() if before.get(k) != v}
+        if wanted != change:
+            if change:
+                text.format(start, pos, change)
+            start, change = pos, wanted
+        pos += _units(value)
+    if change:
+        text.format(start, pos, change)
+    return pos
+
+
+def _insert(text: Text | XmlText, pos: int, values: list[Any], marks: list[dict[str, Any]]) -> int:
+    """Insert items with their formatting at ``pos`` (explicit attributes, also when empty:
+    without them Yjs would give the text the formatting around it); returns the offset after
+    them."""
+    run: list[str] = []
+    run_marks: dict[str, Any] | None = None
+
+    def flush() -> None:
+        nonlocal pos, run
+        if run:
+            chunk = "".join(run)
+            text.insert(pos, chunk, dict(run_marks or {}))
+            pos += len(chunk.encode("utf-8"))
+            run = []
+
+    for value, mark in zip(values, marks, strict=True):
+        if isinstance(value, str):
+            if run and mark != run_marks:
+                flush()
+            run.append(value)
+            run_marks = mark
+            continue
+        flush()
+        if isinstance(value, SHARED):
+            raise RestoreError("cannot restore a shared type embedded in a text")
+        text.insert_embed(pos, value, dict(mark))
+        pos += 1
+    flush()
+    return pos

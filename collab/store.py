@@ -19,6 +19,8 @@ Layout (one SQLite file, WAL mode):
   newest update merged.
 * ``tombstones``: the merged state of deleted documents, so stale editors cannot resurrect
   their content (see :meth:`Store.delete`).
+* ``versions``: stored states of documents (named or automatic, with a label and author),
+  kept across compaction, deleted with their document (see :meth:`Store.add_version`).
 
 Every method is blocking and must be called from one thread at a time (the hub runs them on
 a single worker thread). A write returns only after its transaction committed.
@@ -32,6 +34,7 @@ against 3 us on an idle one, for an ``executemany`` insert or a ``fetchall``).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import sqlite3
@@ -61,6 +64,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoredDocument",
+    "VersionRecord",
 ]
 
 migrations = Migrations("collab")
@@ -126,6 +130,19 @@ def m004_log_ids_without_autoincrement(db: Database) -> None:
     db.table("updates").create_index(["name", "id"])
 
 
+@migrations()
+def m005_versions(db: Database) -> None:
+    """``versions``: stored snapshots of documents (see :meth:`Store.add_version`). Ids are
+    never given twice (AUTOINCREMENT: a link to a deleted version must not show another);
+    versions are written rarely, so its extra page per insert costs nothing."""
+    db.execute(
+        "CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+        " created_at FLOAT NOT NULL, label TEXT, author TEXT, automatic INTEGER NOT NULL,"
+        " size_bytes INTEGER NOT NULL, data BLOB NOT NULL)"
+    )
+    db.table("versions").create_index(["name", "id"])
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 SortKey = Literal["name", "updated_at"]
@@ -156,6 +173,21 @@ class DocumentRecord:
     updated_at: float
     size_bytes: int
     updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """A stored version of a document: ``id`` (unique in the database, increasing),
+    ``created_at`` (Unix seconds), an optional ``label`` and ``author`` (a token's subject),
+    whether it was made ``automatic``-ally, and the size of its state in bytes."""
+
+    id: int
+    name: str
+    created_at: float
+    label: str | None
+    author: str | None
+    automatic: bool
+    size_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,7 +537,7 @@ class Store:
         return Compaction(name, folded_rows, folded_bytes, before, len(merged))
 
     def delete(self, name: str) -> bool:
-        """Delete document ``name``, its log and snapshot, in one transaction.
+        """Delete document ``name``, its log, snapshot and versions, in one transaction.
 
         Its merged state is kept as a tombstone: an editor that still holds the deleted
         content and reconnects would otherwise send it back (sync step 2) and silently
@@ -529,10 +561,93 @@ class Store:
                 " deleted_at = excluded.deleted_at",
                 [name, tombstone, time.time()],
             )
-            for table in ("updates", "snapshots", "documents"):
+            for table in ("updates", "snapshots", "documents", "versions"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
         self._known.discard(name)
         return True
+
+    # -- versions ------------------------------------------------------------------------
+
+    def add_version(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        label: str | None = None,
+        author: str | None = None,
+        automatic: bool = False,
+        created_at: float | None = None,
+    ) -> VersionRecord:
+        """Store ``data`` (a document state, a Yjs v1 update) as a version of document
+        ``name``. Versions are kept across compaction and deleted with the document.
+
+        Args:
+            created_at: the version's time (Unix seconds); now when ``None``.
+
+        Raises:
+            StoreError: on a database failure.
+        """
+        moment = time.time() if created_at is None else created_at
+        with self._errors("add version"):
+            cursor = self.db.execute(
+                "INSERT INTO versions (name, created_at, label, author, automatic, size_bytes,"
+                " data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [name, moment, label, author, int(automatic), len(data), data],
+            )
+        return VersionRecord(
+            int(cursor.lastrowid or 0), name, moment, label, author, automatic, len(data)
+        )
+
+    def list_versions(
+        self, name: str, *, before: int | None = None, limit: int = 100
+    ) -> builtins.list[VersionRecord]:
+        """Document ``name``'s versions, newest first (by id), without their states.
+
+        Args:
+            before: keyset cursor: only versions with an id below it (the last id of the
+                previous page).
+            limit: versions to return at most.
+        """
+        sql = f"SELECT {_VERSION_COLUMNS} FROM versions WHERE name = ?"
+        params: list[object] = [name]
+        if before is not None:
+            sql += " AND id < ?"
+            params.append(before)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._errors("list versions"):
+            rows = self.db.execute(sql, [*params, limit]).fetchall()
+        return [_version(row) for row in rows]
+
+    def get_version(self, name: str, version_id: int) -> tuple[VersionRecord, bytes] | None:
+        """Version ``version_id`` of document ``name`` and its state, or ``None``."""
+        with self._errors("read version"):
+            row = self.db.execute(
+                f"SELECT {_VERSION_COLUMNS}, data FROM versions WHERE name = ? AND id = ?",
+                [name, version_id],
+            ).fetchone()
+        return (_version(row[:-1]), row[-1]) if row else None
+
+    def version_at(self, name: str, moment: float) -> tuple[VersionRecord, bytes] | None:
+        """The newest version of document ``name`` made at or before ``moment`` (Unix
+        seconds) and its state, or ``None``."""
+        with self._errors("read version"):
+            row = self.db.execute(
+                f"SELECT {_VERSION_COLUMNS}, data FROM versions WHERE name = ?"
+                " AND created_at <= ? ORDER BY created_at DESC, id DESC LIMIT 1",
+                [name, moment],
+            ).fetchone()
+        return (_version(row[:-1]), row[-1]) if row else None
+
+    def delete_versions(self, name: str, version_ids: Iterable[int]) -> int:
+        """Delete versions of document ``name`` by id (a retention policy's choice), in one
+        transaction; how many were deleted."""
+        ids = json.dumps(sorted(set(version_ids)))
+        with self._errors("delete versions"), self.db.atomic():
+            cursor = self.db.execute(
+                "DELETE FROM versions WHERE name = ? AND id IN (SELECT value FROM json_each(?))",
+                [name, ids],
+            )
+        return int(cursor.rowcount)
 
     def names(self) -> Iterable[str]:
         """Every stored document name, in order."""
@@ -571,6 +686,15 @@ class Store:
             [name],
         ).fetchone()
         return sorted((row_id, bytes.fromhex(data)) for row_id, data in json.loads(row[0]))
+
+
+_VERSION_COLUMNS = "id, name, created_at, label, author, automatic, size_bytes"
+
+
+def _version(row: Sequence[Any]) -> VersionRecord:
+    return VersionRecord(
+        int(row[0]), row[1], float(row[2]), row[3], row[4], bool(row[5]), int(row[6])
+    )
 
 
 def _many_rows(

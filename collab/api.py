@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collab import export
+from collab import api_versions, export
 from collab.auth import ALL_DOCUMENTS, AuthError, Forbidden, Grant, Role, bearer_token, verify_token
 from collab.hub import Hub, ShuttingDown
 from collab.names import InvalidName, parse_name
@@ -206,27 +206,56 @@ def _b64decode(text: str) -> bytes:
         raise ValueError("not base64url") from exc
 
 
-def _name_and_action(request: Request) -> tuple[str, str | None]:
+def _raw_rest(request: Request) -> str:
+    """The raw (still percent-encoded) path after ``/api/documents/``."""
     raw = request.scope.get("raw_path") or request.scope["path"].encode()
     try:
-        rest = raw.decode("utf-8")[len(DOCS_PREFIX) :]
+        return str(raw.decode("utf-8")[len(DOCS_PREFIX) :])
     except UnicodeDecodeError as exc:
         raise ApiError(400, "bad_name", "document name is not valid UTF-8") from exc
-    action = None
-    head, _, last = rest.rpartition("/")
-    if head and last in ACTIONS:
-        rest, action = head, last
+
+
+def _parsed_name(raw: str) -> str:
     try:
-        return parse_name(rest), action
+        return parse_name(raw)
     except InvalidName as exc:
         raise ApiError(400, "bad_name", str(exc)) from exc
 
 
+def _name_and_action(request: Request) -> tuple[str, str | None]:
+    rest = _raw_rest(request)
+    action = None
+    head, _, last = rest.rpartition("/")
+    if head and last in ACTIONS:
+        rest, action = head, last
+    return _parsed_name(rest), action
+
+
 @_json_errors
 async def document_endpoint(request: Request) -> Response:
-    """Dispatch ``/api/documents/{name}[/{action}]`` by action and method."""
-    name, action = _name_and_action(request)
+    """Dispatch ``/api/documents/{name}[/{action}]`` by action and method (and
+    ``{name}/versions[/{id}[/{action}]]`` to :mod:`collab.api_versions`)."""
     method = request.method if request.method != "HEAD" else "GET"
+    try:
+        versions_path = api_versions.parse_versions_path(_raw_rest(request))
+    except api_versions.VersionsError as exc:
+        raise ApiError(exc.status, exc.code, exc.detail) from None
+    if versions_path is not None:
+        raw_name, version_id, version_action = versions_path
+        name = _parsed_name(raw_name)
+        versions_handler = api_versions.handler_for(version_id, version_action, method)
+        if versions_handler is None:
+            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+        grant = grant_of(request)
+        grant.require(name, Role.WRITE if method == "POST" else Role.READ)
+        request.state.name, request.state.version_id = name, version_id
+        request.state.subject = grant.subject
+        try:
+            response: Response = await versions_handler(request)
+        except api_versions.VersionsError as exc:
+            raise ApiError(exc.status, exc.code, exc.detail) from None
+        return response
+    name, action = _name_and_action(request)
     handlers: dict[tuple[str | None, str], Handler] = {
         (None, "GET"): get_document,
         (None, "DELETE"): delete_document,

@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from collab import api
+from collab.history.versions import Versions
 from collab.hub import Hub
 from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
@@ -67,8 +68,10 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         store = Store(settings.db, synchronous=settings.synchronous, autocheckpoint=False)
         hub = Hub(store, settings)
         await hub.start()
+        versions = Versions(hub, settings)
         app.state.settings = settings
         app.state.hub = hub
+        app.state.versions = versions
         app.state.token_secret = secret
         log.info(
             "serving %s (schema version %d), auth %s",
@@ -79,6 +82,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         try:
             yield
         finally:
+            await versions.close()
             await hub.close()
 
     async def healthz(request: Request) -> Response:

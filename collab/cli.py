@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="read: receive only; write: also edit; admin: also delete [write]",
     )
     token.add_argument("--ttl", default="1h", help="lifetime: 90s, 30m, 1h, 7d [1h]")
+    token.add_argument(
+        "--subject", default=None, help="who holds it (the sub claim; versions' author)"
+    )
     for name in ("auth_secret", "auth_secret_file", "auth_algorithm"):
         row = next(r for r in describe() if r["name"] == name)
         token.add_argument(row["flag"], dest=name, default=None, help=row["help"])
@@ -162,7 +165,14 @@ def mint(args: argparse.Namespace) -> int:
         return 2
     ttl = parse_duration(args.ttl)
     print(
-        mint_token(secret, args.doc, Role.parse(args.role), ttl, algorithm=settings.auth_algorithm)
+        mint_token(
+            secret,
+            args.doc,
+            Role.parse(args.role),
+            ttl,
+            algorithm=settings.auth_algorithm,
+            subject=args.subject,
+        )
     )
     return 0
 

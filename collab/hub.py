@@ -163,6 +163,9 @@ class Hub:
         self._checkpoint_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.commits = 0
+        # Called with a document's name after each commit of its updates (e.g. the versions'
+        # quiet timers); a listener that raises is logged and does not stop the others.
+        self.commit_listeners: list[Callable[[str], None]] = []
         self.connections = 0  # WebSocket peers in all rooms
         self.metrics = Metrics(lambda: len(self._entries), lambda: self.connections)
 
@@ -528,6 +531,11 @@ class Hub:
             room.relay(update, origin)
         metrics.fanout_seconds.observe(time.perf_counter() - started)
         for entry, room in {(entry, room) for entry, room, *_ in batch}:
+            for listener in self.commit_listeners:
+                try:
+                    listener(entry.name)
+                except Exception as exc:
+                    log.error("commit listener failed", extra={"room": entry.name}, exc_info=exc)
             if entry.waiting and not entry.pending:
                 waiting, entry.waiting = entry.waiting, []
                 for callback, _ in waiting:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.openapi_versions import VERSION_PATHS
+
 __all__ = ["OPENAPI"]
 
 _NAME = {
@@ -136,6 +138,10 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+
+OPENAPI["paths"].update(VERSION_PATHS)
+OPENAPI["components"] = {"responses": {"Error": _ERROR}}
 
 
 def markdown_table() -> str:

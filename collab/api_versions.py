@@ -1,0 +1,255 @@
+"""HTTP API of versions, under ``/api/documents/{name}/versions``.
+
+| method | path | role |
+|---|---|---|
+| GET | ``versions?limit=&cursor=`` | read: a page of the document's versions, newest first |
+| POST | ``versions`` ``{"label": "..."}`` | write: save the state now as a named version |
+| GET | ``versions/{id}`` | read: one version's record |
+| GET | ``versions/{id}/update`` | read: its state as a Yjs v1 update |
+| GET | ``versions/{id}/export?format=`` | read: its state in an export format |
+| GET | ``versions/{id}/diff?to=ID|current`` | read: text blocks added and removed |
+| POST | ``versions/{id}/restore`` | write: make the document's content the version's |
+
+:func:`parse_versions_path` splits such a path; :mod:`collab.api` dispatches to the handlers
+here after checking the token's role. A version's author is the token's subject (``sub``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from collab import export
+from collab.backup.moments import iso
+from collab.history.blocks import diff_blocks, text_blocks
+from collab.history.restore import RestoreError
+from collab.history.versions import DocumentMissing, RestoreRefused, Versions
+from collab.store import VersionRecord
+
+__all__ = [
+    "MAX_LABEL_CHARS",
+    "VERSION_ACTIONS",
+    "VersionsError",
+    "export_response",
+    "handler_for",
+    "parse_versions_path",
+    "version_json",
+]
+
+VERSION_ACTIONS = ("update", "export", "restore", "diff")
+MAX_LABEL_CHARS = 200
+MAX_PAGE = 1000
+
+_PATH = re.compile(r"(?P<name>.+)/versions(?:/(?P<id>[^/]*)(?:/(?P<action>[^/]*))?)?")
+
+
+class VersionsError(Exception):
+    """An error answered as JSON ``{"error": code, "detail": detail}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def parse_versions_path(rest: str) -> tuple[str, int | None, str | None] | None:
+    """Split ``{name}/versions[/{id}[/{action}]]`` (raw, still percent-encoded) into the raw
+    name, the version id and the action; ``None`` when ``rest`` is not such a path.
+
+    Raises:
+        VersionsError: 404 for a malformed id or an unknown action.
+    """
+    match = _PATH.fullmatch(rest)
+    if match is None:
+        return None
+    raw_id, action = match.group("id"), match.group("action")
+    version_id = None
+    if raw_id is not None:
+        if not raw_id.isdigit() or len(raw_id) > 18:
+            raise VersionsError(404, "not_found", f"no version {raw_id!r}: ids are numbers")
+        version_id = int(raw_id)
+    if action is not None and action not in VERSION_ACTIONS:
+        raise VersionsError(404, "not_found", f"unknown version action {action!r}")
+    return match.group("name"), version_id, action
+
+
+def version_json(record: VersionRecord) -> dict[str, Any]:
+    """The JSON form of a version record (times in ISO 8601 UTC)."""
+    return {
+        "id": record.id,
+        "document": record.name,
+        "created_at": iso(record.created_at),
+        "label": record.label,
+        "author": record.author,
+        "automatic": record.automatic,
+        "size_bytes": record.size_bytes,
+    }
+
+
+def handler_for(version_id: int | None, action: str | None, method: str) -> Any:
+    """The handler of a versions path and method, or ``None`` (method not allowed)."""
+    table: dict[tuple[bool, str | None, str], Any] = {
+        (False, None, "GET"): list_versions,
+        (False, None, "POST"): save_version,
+        (True, None, "GET"): get_version,
+        (True, "update", "GET"): get_version_update,
+        (True, "export", "GET"): get_version_export,
+        (True, "diff", "GET"): get_version_diff,
+        (True, "restore", "POST"): restore_version,
+    }
+    return table.get((version_id is not None, action, method))
+
+
+def _versions(request: Request) -> Versions:
+    versions: Versions = request.app.state.versions
+    return versions
+
+
+async def _found(coro: Any) -> Any:
+    try:
+        return await coro
+    except DocumentMissing as exc:
+        raise VersionsError(404, "not_found", str(exc)) from None
+
+
+async def list_versions(request: Request) -> Response:
+    """``GET .../versions?limit=&cursor=``: newest first; ``next_cursor`` pages on."""
+    name = request.state.name
+    hub = _versions(request).hub
+    params = request.query_params
+    try:
+        limit = int(params.get("limit", "100"))
+    except ValueError:
+        raise VersionsError(400, "bad_limit", "limit must be an integer") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise VersionsError(400, "bad_limit", f"limit must be between 1 and {MAX_PAGE}")
+    cursor = params.get("cursor")
+    if cursor is not None and not cursor.isdigit():
+        raise VersionsError(400, "bad_cursor", "cursor is not one this API returned")
+    if await hub.run(hub.store.get, name) is None:
+        raise VersionsError(404, "not_found", f"no document named {name!r}")
+    before = int(cursor) if cursor else None
+    page = await hub.run(lambda: hub.store.list_versions(name, before=before, limit=limit + 1))
+    more = len(page) > limit
+    page = page[:limit]
+    return JSONResponse(
+        {
+            "versions": [version_json(v) for v in page],
+            "next_cursor": str(page[-1].id) if more else None,
+        }
+    )
+
+
+async def save_version(request: Request) -> Response:
+    """``POST .../versions`` with ``{"label": "..."}`` (optional): a named version of now."""
+    name, subject = request.state.name, request.state.subject
+    body = await request.body()
+    label = None
+    if body.strip():
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise VersionsError(400, "bad_body", "the body must be JSON") from None
+        if not isinstance(payload, dict):
+            raise VersionsError(400, "bad_body", 'the body must be {"label": "..."}')
+        label = payload.get("label")
+        if label is not None and not isinstance(label, str):
+            raise VersionsError(400, "bad_label", "label must be a string")
+        if label is not None and len(label) > MAX_LABEL_CHARS:
+            raise VersionsError(400, "bad_label", f"label over {MAX_LABEL_CHARS} characters")
+    record = await _found(_versions(request).save(name, label=label or None, author=subject))
+    return JSONResponse(version_json(record), 201)
+
+
+async def get_version(request: Request) -> Response:
+    """``GET .../versions/{id}``: the record."""
+    name, version_id = request.state.name, request.state.version_id
+    record, _ = await _found(_versions(request).get(name, version_id))
+    return JSONResponse(version_json(record))
+
+
+async def get_version_update(request: Request) -> Response:
+    """``GET .../versions/{id}/update``: the version's state as a Yjs v1 update."""
+    name, version_id = request.state.name, request.state.version_id
+    _, state = await _found(_versions(request).get(name, version_id))
+    return Response(state, media_type="application/octet-stream")
+
+
+async def get_version_export(request: Request) -> Response:
+    """``GET .../versions/{id}/export?format=``: the version in an export format."""
+    name, version_id = request.state.name, request.state.version_id
+    _, state = await _found(_versions(request).get(name, version_id))
+    fmt = request.query_params.get("format", "markdown")
+    return export_response(state, fmt, name, suffix=f"@{version_id}")
+
+
+async def get_version_diff(request: Request) -> Response:
+    """``GET .../versions/{id}/diff?to=ID|current``: blocks removed since version ``id`` and
+    added in ``to`` (default ``current``: the document now)."""
+    name, version_id = request.state.name, request.state.version_id
+    versions = _versions(request)
+    _, old = await _found(versions.get(name, version_id))
+    to = request.query_params.get("to", "current")
+    if to == "current":
+        new = await _found(versions.state(name))
+    elif to.isdigit() and len(to) <= 18:
+        _, new = await _found(versions.get(name, int(to)))
+    else:
+        raise VersionsError(400, "bad_to", "to must be a version id or 'current'")
+    try:
+        changes = diff_blocks(text_blocks(old), text_blocks(new))
+    except export.ExportError as exc:
+        raise VersionsError(422, "cannot_export", str(exc)) from None
+    return JSONResponse(
+        {
+            "from": version_id,
+            "to": "current" if to == "current" else int(to),
+            "added": sum(change["op"] == "added" for change in changes),
+            "removed": sum(change["op"] == "removed" for change in changes),
+            "blocks": changes,
+        }
+    )
+
+
+async def restore_version(request: Request) -> Response:
+    """``POST .../versions/{id}/restore``: the document's content becomes the version's; the
+    state just before is saved as an automatic version (``saved``: restore it to undo)."""
+    name, version_id = request.state.name, request.state.version_id
+    subject = request.state.subject
+    try:
+        done = await _found(_versions(request).restore(name, version_id, author=subject))
+    except RestoreRefused as exc:
+        raise VersionsError(413, "too_large", str(exc)) from None
+    except RestoreError as exc:
+        raise VersionsError(422, "cannot_restore", str(exc)) from None
+    return JSONResponse(
+        {
+            "restored": version_json(done.version),
+            "saved": version_json(done.saved),
+            "update_bytes": done.update_bytes,
+        }
+    )
+
+
+def export_response(state: bytes, fmt: str, name: str, *, suffix: str = "") -> Response:
+    """A download of ``state`` in format ``fmt`` (a key of ``export.FORMATS``), named after
+    document ``name`` (plus ``suffix``, e.g. ``@12`` for version 12).
+
+    Raises:
+        VersionsError: 400 for an unknown format, 422 when the state cannot be converted.
+    """
+    from urllib.parse import quote
+
+    if fmt not in export.FORMATS:
+        raise VersionsError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
+    try:
+        body = export.export(state, fmt, title=name)
+    except export.ExportError as exc:
+        raise VersionsError(422, "cannot_export", str(exc)) from exc
+    media_type, extension = export.FORMATS[fmt]
+    filename = name.replace("/", "_") + suffix + "." + extension
+    disposition = f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
+    return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})

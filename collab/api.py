@@ -25,12 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collab import api_versions, export
-from collab.auth import ALL_DOCUMENTS, AuthError, Forbidden, Grant, Role, bearer_token, verify_token
-from collab.hub import Hub, ShuttingDown
-from collab.names import InvalidName, parse_name
+from collab.auth import ALL_DOCUMENTS, Grant, Role, bearer_token, verify_token
+from collab.errors import CollabError
+from collab.hub import Hub
+from collab.names import parse_name
 from collab.openapi import OPENAPI
-from collab.store import DocumentRecord, StoreError
-from collab.updates import DocumentCorrupted, InvalidUpdate
+from collab.stores import DocumentRecord, StoreError
+from collab.updates import DocumentCorrupted
 
 __all__ = ["ApiError", "routes"]
 
@@ -39,15 +40,24 @@ ACTIONS = ("update", "content", "export")
 MAX_PAGE = 1000
 
 
-class ApiError(Exception):
-    """An error answered as JSON ``{"error": code, "detail": detail}`` with ``status``."""
+class ApiError(CollabError):
+    """A refusal of the HTTP API itself, with its status and ``error`` code."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.http_status, self.code = status, code  # type: ignore[misc]
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.code, "detail": self.detail}, self.status)
+        return error_response(self)
+
+
+def error_response(exc: CollabError) -> JSONResponse:
+    """The JSON error ``{"error": code, "detail": reason}`` of ``exc``, with its status (and
+    ``WWW-Authenticate: Bearer`` for a 401)."""
+    response = JSONResponse({"error": exc.code, "detail": str(exc)}, exc.http_status)
+    if exc.http_status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -57,18 +67,8 @@ def _json_errors(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except ApiError as exc:
-            return exc.response()
-        except StoreError as exc:
-            return ApiError(503, "storage_error", str(exc)).response()
-        except ShuttingDown:
-            return ApiError(503, "shutting_down", "server shutting down").response()
-        except Forbidden as exc:
-            return ApiError(403, "forbidden", str(exc)).response()
-        except AuthError as exc:
-            response = ApiError(401, "unauthorized", str(exc)).response()
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
+        except CollabError as exc:
+            return error_response(exc)
 
     wrapped.__name__ = handler.__name__
     return wrapped
@@ -215,20 +215,13 @@ def _raw_rest(request: Request) -> str:
         raise ApiError(400, "bad_name", "document name is not valid UTF-8") from exc
 
 
-def _parsed_name(raw: str) -> str:
-    try:
-        return parse_name(raw)
-    except InvalidName as exc:
-        raise ApiError(400, "bad_name", str(exc)) from exc
-
-
 def _name_and_action(request: Request) -> tuple[str, str | None]:
     rest = _raw_rest(request)
     action = None
     head, _, last = rest.rpartition("/")
     if head and last in ACTIONS:
         rest, action = head, last
-    return _parsed_name(rest), action
+    return parse_name(rest), action
 
 
 @_json_errors
@@ -236,13 +229,10 @@ async def document_endpoint(request: Request) -> Response:
     """Dispatch ``/api/documents/{name}[/{action}]`` by action and method (and
     ``{name}/versions[/{id}[/{action}]]`` to :mod:`collab.api_versions`)."""
     method = request.method if request.method != "HEAD" else "GET"
-    try:
-        versions_path = api_versions.parse_versions_path(_raw_rest(request))
-    except api_versions.VersionsError as exc:
-        raise ApiError(exc.status, exc.code, exc.detail) from None
+    versions_path = api_versions.parse_versions_path(_raw_rest(request))
     if versions_path is not None:
         raw_name, version_id, version_action = versions_path
-        name = _parsed_name(raw_name)
+        name = parse_name(raw_name)
         versions_handler = api_versions.handler_for(version_id, version_action, method)
         if versions_handler is None:
             raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
@@ -250,10 +240,7 @@ async def document_endpoint(request: Request) -> Response:
         grant.require(name, Role.WRITE if method == "POST" else Role.READ)
         request.state.name, request.state.version_id = name, version_id
         request.state.subject = grant.subject
-        try:
-            response: Response = await versions_handler(request)
-        except api_versions.VersionsError as exc:
-            raise ApiError(exc.status, exc.code, exc.detail) from None
+        response: Response = await versions_handler(request)
         return response
     name, action = _name_and_action(request)
     handlers: dict[tuple[str | None, str], Handler] = {
@@ -345,11 +332,9 @@ async def post_update(request: Request) -> Response:
             raise ApiError(413, "too_large", f"document over the {limit}-byte limit")
         try:
             changed = room.apply(bytes(body))
-        except DocumentCorrupted as exc:
+        except DocumentCorrupted:
             hub.discard(room)
-            raise ApiError(400, "invalid_update", str(exc)) from exc
-        except InvalidUpdate as exc:
-            raise ApiError(400, "invalid_update", str(exc)) from exc
+            raise
         # An update the document already holds is neither stored nor relayed again, unless
         # nothing is stored yet: then it creates the document (an empty update included).
         if changed or room.size_bytes == 0:
@@ -375,10 +360,7 @@ async def get_export(request: Request) -> Response:
         raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
     name = request.state.name
     state = await document_state(hub, name)
-    try:
-        body = export.export(state, fmt, title=name)
-    except export.ExportError as exc:
-        raise ApiError(422, "cannot_export", str(exc)) from exc
+    body = export.export(state, fmt, title=name)
     media_type, extension = export.FORMATS[fmt]
     filename = name.replace("/", "_") + "." + extension
     disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"

@@ -25,10 +25,10 @@ from starlette.responses import JSONResponse, Response
 
 from collab import export
 from collab.backup.moments import iso
+from collab.errors import CollabError
 from collab.history.blocks import diff_blocks, text_blocks
-from collab.history.restore import RestoreError
-from collab.history.versions import DocumentMissing, RestoreRefused, Versions
-from collab.store import VersionRecord
+from collab.history.versions import Versions
+from collab.stores import VersionRecord
 
 __all__ = [
     "MAX_LABEL_CHARS",
@@ -47,12 +47,13 @@ MAX_PAGE = 1000
 _PATH = re.compile(r"(?P<name>.+)/versions(?:/(?P<id>[^/]*)(?:/(?P<action>[^/]*))?)?")
 
 
-class VersionsError(Exception):
-    """An error answered as JSON ``{"error": code, "detail": detail}`` with ``status``."""
+class VersionsError(CollabError):
+    """A refusal of the versions API, answered as JSON ``{"error": code, "detail": detail}``
+    with ``status``."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.http_status, self.code = status, code  # type: ignore[misc]
 
 
 def parse_versions_path(rest: str) -> tuple[str, int | None, str | None] | None:
@@ -108,13 +109,6 @@ def _versions(request: Request) -> Versions:
     return versions
 
 
-async def _found(coro: Any) -> Any:
-    try:
-        return await coro
-    except DocumentMissing as exc:
-        raise VersionsError(404, "not_found", str(exc)) from None
-
-
 async def list_versions(request: Request) -> Response:
     """``GET .../versions?limit=&cursor=``: newest first; ``next_cursor`` pages on."""
     name = request.state.name
@@ -160,28 +154,28 @@ async def save_version(request: Request) -> Response:
             raise VersionsError(400, "bad_label", "label must be a string")
         if label is not None and len(label) > MAX_LABEL_CHARS:
             raise VersionsError(400, "bad_label", f"label over {MAX_LABEL_CHARS} characters")
-    record = await _found(_versions(request).save(name, label=label or None, author=subject))
+    record = await _versions(request).save(name, label=label or None, author=subject)
     return JSONResponse(version_json(record), 201)
 
 
 async def get_version(request: Request) -> Response:
     """``GET .../versions/{id}``: the record."""
     name, version_id = request.state.name, request.state.version_id
-    record, _ = await _found(_versions(request).get(name, version_id))
+    record, _ = await _versions(request).get(name, version_id)
     return JSONResponse(version_json(record))
 
 
 async def get_version_update(request: Request) -> Response:
     """``GET .../versions/{id}/update``: the version's state as a Yjs v1 update."""
     name, version_id = request.state.name, request.state.version_id
-    _, state = await _found(_versions(request).get(name, version_id))
+    _, state = await _versions(request).get(name, version_id)
     return Response(state, media_type="application/octet-stream")
 
 
 async def get_version_export(request: Request) -> Response:
     """``GET .../versions/{id}/export?format=``: the version in an export format."""
     name, version_id = request.state.name, request.state.version_id
-    _, state = await _found(_versions(request).get(name, version_id))
+    _, state = await _versions(request).get(name, version_id)
     fmt = request.query_params.get("format", "markdown")
     return export_response(state, fmt, name, suffix=f"@{version_id}")
 
@@ -191,18 +185,15 @@ async def get_version_diff(request: Request) -> Response:
     added in ``to`` (default ``current``: the document now)."""
     name, version_id = request.state.name, request.state.version_id
     versions = _versions(request)
-    _, old = await _found(versions.get(name, version_id))
+    _, old = await versions.get(name, version_id)
     to = request.query_params.get("to", "current")
     if to == "current":
-        new = await _found(versions.state(name))
+        new = await versions.state(name)
     elif to.isdigit() and len(to) <= 18:
-        _, new = await _found(versions.get(name, int(to)))
+        _, new = await versions.get(name, int(to))
     else:
         raise VersionsError(400, "bad_to", "to must be a version id or 'current'")
-    try:
-        changes = diff_blocks(text_blocks(old), text_blocks(new))
-    except export.ExportError as exc:
-        raise VersionsError(422, "cannot_export", str(exc)) from None
+    changes = diff_blocks(text_blocks(old), text_blocks(new))  # ExportError: 422
     return JSONResponse(
         {
             "from": version_id,
@@ -219,12 +210,7 @@ async def restore_version(request: Request) -> Response:
     state just before is saved as an automatic version (``saved``: restore it to undo)."""
     name, version_id = request.state.name, request.state.version_id
     subject = request.state.subject
-    try:
-        done = await _found(_versions(request).restore(name, version_id, author=subject))
-    except RestoreRefused as exc:
-        raise VersionsError(413, "too_large", str(exc)) from None
-    except RestoreError as exc:
-        raise VersionsError(422, "cannot_restore", str(exc)) from None
+    done = await _versions(request).restore(name, version_id, author=subject)
     return JSONResponse(
         {
             "restored": version_json(done.version),

@@ -15,7 +15,7 @@ loop commits itself, which costs less than the round trip to the thread, unless 
 process holds the write lock (then the burst waits for it on the thread). WAL checkpoints (the
 fsyncs) always run on the thread, every ``_CHECKPOINT_ROWS`` rows and at most
 ``_CHECKPOINT_SECONDS`` after a commit; they also write the document counters (see
-:class:`~collab.store.Store`).
+:class:`~collab.stores.sqlite.SQLiteStore`).
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from typing import Any, Protocol, TypeVar
 
 from pycrdt import Doc
 
+from collab.errors import ShuttingDown, TooManyConnections
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
-from collab.store import Compaction, Store, StoreBusy, StoredDocument, StoreError
+from collab.stores import Compaction, DocumentStore, StoreBusy, StoredDocument, StoreError
 from collab.updates import Integrator, InvalidUpdate, replay
 
 __all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
@@ -62,7 +63,7 @@ _CHECKPOINT_ROWS = 500
 _CHECKPOINT_SECONDS = 1.0
 
 
-def _read_document(store: Store, name: str) -> tuple[StoredDocument, Integrator]:
+def _read_document(store: DocumentStore, name: str) -> tuple[StoredDocument, Integrator]:
     """Load document ``name`` and rebuild it (on the database thread: a large document takes
     a second to apply, during which the event loop still gets the GIL between updates). The
     integrator also holds the stored updates of which part still waits for a predecessor.
@@ -75,7 +76,7 @@ def _read_document(store: Store, name: str) -> tuple[StoredDocument, Integrator]
     return stored, replay(Doc(), stored.updates_in_order())
 
 
-def _salvage(store: Store, name: str, updates: list[bytes]) -> int:
+def _salvage(store: DocumentStore, name: str, updates: list[bytes]) -> int:
     """Store those of ``updates`` that apply one by one to document ``name`` as stored, up to
     the first that fails; how many were stored.
 
@@ -100,14 +101,6 @@ class ClosablePeer(Peer, Protocol):
 
     def close(self, code: int, reason: str) -> None:
         """Ask the connection to close with ``code`` and ``reason`` (non-blocking)."""
-
-
-class ShuttingDown(RuntimeError):
-    """The hub is closing and accepts no new room users."""
-
-
-class TooManyConnections(RuntimeError):
-    """The server or the document has its maximum number of WebSocket connections."""
 
 
 @dataclass(eq=False)
@@ -141,7 +134,7 @@ class Hub:
         settings: grace period, compaction thresholds and awareness limit are read here.
     """
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: DocumentStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self._entries: dict[str, _Entry] = {}

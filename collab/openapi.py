@@ -141,7 +141,6 @@ OPENAPI: dict[str, Any] = {
 
 
 OPENAPI["paths"].update(VERSION_PATHS)
-OPENAPI["components"] = {"responses": {"Error": _ERROR}}
 
 
 def markdown_table() -> str:

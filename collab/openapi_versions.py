@@ -21,7 +21,18 @@ _ID = {
     "description": "Version id (from the listing).",
     "schema": {"type": "integer"},
 }
-_ERROR = {"$ref": "#/components/responses/Error"}
+_ERROR = {
+    "description": "Error",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+                "required": ["error", "detail"],
+            }
+        }
+    },
+}
 _VERSION = {
     "type": "object",
     "properties": {

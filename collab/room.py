@@ -15,6 +15,7 @@ from pycrdt import Awareness as AwarenessStates
 from pycrdt import Doc
 
 from collab import protocol
+from collab.errors import CloseCode
 from collab.protocol import ProtocolError
 from collab.updates import (
     EMPTY_STATE_VECTOR,
@@ -40,6 +41,10 @@ class Peer(Protocol):
 
 class AwarenessTooLarge(ProtocolError):
     """An awareness state over the room's size limit."""
+
+    close_code = CloseCode.TOO_LARGE
+    http_status = 413
+    code = "too_large"
 
 
 class Room:

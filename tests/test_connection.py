@@ -20,7 +20,7 @@ from collab.auth import ALL_DOCUMENTS
 from collab.hub import Hub
 from collab.room import Room
 from collab.settings import Settings
-from collab.store import Store
+from collab.stores import Store
 from collab.updates import apply_all, merge_burst
 from collab.websocket import CloseCode, Connection
 from collab.wsserver import SENT

@@ -15,7 +15,7 @@ from collab import protocol
 from collab.hub import _read_document
 from collab.protocol import ByteReader, ProtocolError
 from collab.room import AwarenessTooLarge, Room
-from collab.store import Store
+from collab.stores import Store
 from collab.updates import InvalidUpdate, _header
 
 

@@ -10,7 +10,7 @@ import pytest
 from pycrdt import Doc, Text
 from sqlite_utils import Database
 
-from collab.store import SCHEMA_VERSION, Store, migrations
+from collab.stores.sqlite import SCHEMA_VERSION, Store, migrations
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from typing import Any, Final
 from diff_match_patch import diff_match_patch  # type: ignore[import-untyped]
 from pycrdt import Array, Doc, Map, Text, TransactionEvent, XmlElement, XmlFragment, XmlText
 
+from collab.errors import CollabError
 from collab.export.roots import ExportError, RootType, load, reading
 from collab.history.content import SHARED, attributes, content, plain, root, tree
 
@@ -47,9 +48,12 @@ _EMBED_BASE: Final = 0xF0000
 that the texts themselves hold."""
 
 
-class RestoreError(Exception):
+class RestoreError(CollabError):
     """The version or the current state cannot be read, holds what a restore cannot write
     (subdocuments), or the computed update does not reproduce the version."""
+
+    http_status = 422
+    code = "cannot_restore"
 
 
 def restore_update(current: bytes, version: bytes) -> bytes:

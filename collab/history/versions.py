@@ -24,11 +24,12 @@ from typing import Any
 
 from pycrdt import Doc
 
+from collab.errors import CloseCode, CollabError
 from collab.history.restore import RestoreError, restore_update
 from collab.history.retention import DAY, HOUR, RetentionPolicy, VersionStamp, expired
 from collab.hub import Hub
 from collab.settings import Settings
-from collab.store import Store, StoreError, VersionRecord
+from collab.stores import Store, StoreError, VersionRecord
 from collab.updates import InvalidUpdate, apply_all, same_document
 
 __all__ = ["DocumentMissing", "RestoreRefused", "Restored", "Versions", "policy_of"]
@@ -36,12 +37,19 @@ __all__ = ["DocumentMissing", "RestoreRefused", "Restored", "Versions", "policy_
 log = logging.getLogger("collab.history")
 
 
-class DocumentMissing(LookupError):
+class DocumentMissing(CollabError, LookupError):
     """No document, or no version, of that name and id."""
 
+    http_status = 404
+    code = "not_found"
 
-class RestoreRefused(ValueError):
-    """The restore's update is refused (too large for the document, or unreadable)."""
+
+class RestoreRefused(CollabError, ValueError):
+    """The restore's update would take the document over its size limit."""
+
+    close_code = CloseCode.TOO_LARGE
+    http_status = 413
+    code = "too_large"
 
 
 @dataclass(frozen=True, slots=True)

@@ -301,16 +301,19 @@ async def document_state(hub: Hub, name: str) -> bytes:
 
 
 async def get_state(request: Request) -> Response:
-    """``GET /api/documents/{name}/update[?state_vector=base64url]``: the state as an update."""
+    """``GET /api/documents/{name}/update[?state_vector=base64url][&at=TIME]``: the state as
+    an update (``at``: as it was then, see :func:`collab.api_versions.requested_state`)."""
     hub: Hub = request.app.state.hub
-    state = await document_state(hub, request.state.name)
+    name = request.state.name
+    state = await api_versions.requested_state(request, name, lambda: document_state(hub, name))
     encoded_sv = request.query_params.get("state_vector")
     if encoded_sv:
         try:
             state = get_update(state, _b64decode(encoded_sv))
         except ValueError as exc:
             raise ApiError(400, "bad_state_vector", f"cannot read state_vector: {exc}") from exc
-    return Response(state, media_type="application/octet-stream")
+    response = Response(state, media_type="application/octet-stream")
+    return api_versions.with_version_header(request, response)
 
 
 async def post_update(request: Request) -> Response:
@@ -346,25 +349,28 @@ async def post_update(request: Request) -> Response:
 
 
 async def get_content(request: Request) -> Response:
-    """``GET /api/documents/{name}/content``: every shared type as JSON."""
+    """``GET /api/documents/{name}/content[?at=TIME]``: every shared type as JSON."""
     hub: Hub = request.app.state.hub
-    state = await document_state(hub, request.state.name)
-    return JSONResponse(export.to_json(state))
+    name = request.state.name
+    state = await api_versions.requested_state(request, name, lambda: document_state(hub, name))
+    return api_versions.with_version_header(request, JSONResponse(export.to_json(state)))
 
 
 async def get_export(request: Request) -> Response:
-    """``GET /api/documents/{name}/export?format=``: a download in one of export.FORMATS."""
+    """``GET /api/documents/{name}/export?format=[&at=TIME]``: a download in one of
+    export.FORMATS."""
     hub: Hub = request.app.state.hub
     fmt = request.query_params.get("format", "markdown")
     if fmt not in export.FORMATS:
         raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
     name = request.state.name
-    state = await document_state(hub, name)
+    state = await api_versions.requested_state(request, name, lambda: document_state(hub, name))
     body = export.export(state, fmt, title=name)
     media_type, extension = export.FORMATS[fmt]
     filename = name.replace("/", "_") + "." + extension
     disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"
-    return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
+    response = Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
+    return api_versions.with_version_header(request, response)
 
 
 def _quote(text: str) -> str:

@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from collab import export
-from collab.backup.moments import iso
+from collab.backup.errors import BackupError
+from collab.backup.moments import compacted_detail, iso, not_yet_detail, parse_moment
 from collab.errors import CollabError
 from collab.history.blocks import diff_blocks, text_blocks
 from collab.history.versions import Versions
-from collab.stores import VersionRecord
+from collab.stores import HistoryCompacted, NotCreatedYet, VersionRecord
 
 __all__ = [
     "MAX_LABEL_CHARS",
@@ -37,7 +38,9 @@ __all__ = [
     "export_response",
     "handler_for",
     "parse_versions_path",
+    "requested_state",
     "version_json",
+    "with_version_header",
 ]
 
 VERSION_ACTIONS = ("update", "export", "restore", "diff")
@@ -218,6 +221,46 @@ async def restore_version(request: Request) -> Response:
             "update_bytes": done.update_bytes,
         }
     )
+
+
+async def requested_state(request: Request, name: str, now: Any) -> bytes:
+    """The state a read route answers with: ``now()`` (the committed state), or with
+    ``?at=TIME`` (ISO 8601 or Unix seconds, as ``collab export --at``) the state then, from
+    the log or, where compaction folded that moment, the newest version made by then (named in
+    the ``X-Collab-Version`` response header via ``request.state.version_header``).
+
+    Raises:
+        VersionsError: 400 for a bad time; 404 when the document did not exist yet then; 410
+            ``history_gone`` when neither the log nor a version reaches back that far.
+    """
+    at_text = request.query_params.get("at")
+    if at_text is None:
+        state: bytes = await now()
+        return state
+    try:
+        at = parse_moment(at_text)
+    except BackupError as exc:
+        raise VersionsError(400, "bad_time", str(exc)) from None
+    try:
+        state, version = await _versions(request).state_at(name, at)
+    except NotCreatedYet as exc:
+        detail = not_yet_detail(name, at, exc.created_at)
+        raise VersionsError(404, "not_created_yet", detail) from None
+    except HistoryCompacted as exc:
+        detail = compacted_detail(name, at, exc.earliest)
+        raise VersionsError(410, "history_gone", detail) from None
+    if version is not None:
+        request.state.version_header = str(version.id)
+    return state
+
+
+def with_version_header(request: Request, response: Response) -> Response:
+    """``response`` with ``X-Collab-Version`` when :func:`requested_state` answered from a
+    version."""
+    version = getattr(request.state, "version_header", None)
+    if version is not None:
+        response.headers["X-Collab-Version"] = version
+    return response
 
 
 def export_response(state: bytes, fmt: str, name: str, *, suffix: str = "") -> Response:

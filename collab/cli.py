@@ -119,7 +119,14 @@ def _add_backup_commands(commands: Any) -> None:
         "--at",
         default=None,
         metavar="TIME",
-        help="as it was then: ISO 8601 or Unix seconds (with --db)",
+        help="as it was then: ISO 8601 or Unix seconds (from the log, or the newest version)",
+    )
+    export.add_argument(
+        "--version",
+        default=None,
+        type=int,
+        metavar="ID",
+        help="a stored version (its id in the versions listing)",
     )
     export.add_argument(
         "--field",

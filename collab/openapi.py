@@ -52,6 +52,13 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
+_AT = _query(
+    "at",
+    "the state at this moment (ISO 8601, or Unix seconds): from the log, or the newest version"
+    " made by then (named in X-Collab-Version); 410 when neither reaches back that far",
+    {"type": "string"},
+)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "collab", "version": "1", "description": "Collaborative documents."},
@@ -101,12 +108,14 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "The state as a Yjs v1 update (or the diff from state_vector)",
                 "parameters": [
-                    _query("state_vector", "base64url Yjs state vector", {"type": "string"})
+                    _query("state_vector", "base64url Yjs state vector", {"type": "string"}),
+                    _AT,
                 ],
                 "responses": {
                     "200": {"description": "Yjs update", "content": _BINARY},
                     "400": _ERROR,
                     "404": _ERROR,
+                    "410": _ERROR,
                 },
             },
             "post": {
@@ -119,7 +128,8 @@ OPENAPI: dict[str, Any] = {
             "parameters": [_NAME],
             "get": {
                 "summary": "Every shared type as JSON",
-                "responses": {"200": _json({"type": "object"}), "404": _ERROR},
+                "parameters": [_AT],
+                "responses": {"200": _json({"type": "object"}), "404": _ERROR, "410": _ERROR},
             },
         },
         "/api/documents/{name}/export": {
@@ -131,9 +141,15 @@ OPENAPI: dict[str, Any] = {
                         "format",
                         "export format",
                         {"enum": ["yjs", "json", "markdown", "html", "text"]},
-                    )
+                    ),
+                    _AT,
                 ],
-                "responses": {"200": {"description": "The file"}, "400": _ERROR, "404": _ERROR},
+                "responses": {
+                    "200": {"description": "The file"},
+                    "400": _ERROR,
+                    "404": _ERROR,
+                    "410": _ERROR,
+                },
             },
         },
     },

@@ -25,6 +25,7 @@ from typing import Any
 from pycrdt import Doc
 
 from collab.errors import CloseCode, CollabError
+from collab.history.moment import state_at
 from collab.history.restore import RestoreError, restore_update
 from collab.history.retention import DAY, HOUR, RetentionPolicy, VersionStamp, expired
 from collab.hub import Hub
@@ -198,6 +199,16 @@ class Versions:
             lambda: state.set_exception(StoreError("the document was closed while being read")),
         )
         return await state
+
+    async def state_at(self, name: str, at: float) -> tuple[bytes, VersionRecord | None]:
+        """Document ``name``'s state at Unix time ``at``, and the version it came from when
+        the log no longer reaches back that far (see :func:`collab.history.moment.state_at`).
+
+        Raises:
+            DocumentNotFound, NotCreatedYet, HistoryCompacted: see ``state_at``.
+            StoreError: on a database failure.
+        """
+        return await self.hub.run(state_at, self.hub.store, name, at)
 
     async def get(self, name: str, version_id: int) -> tuple[VersionRecord, bytes]:
         """Version ``version_id`` of document ``name`` and its state.

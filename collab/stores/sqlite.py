@@ -160,6 +160,7 @@ class SQLiteStore:
         self._waits = True  # statements wait BUSY_TIMEOUT for a lock (see append's wait)
         self._covers = "coalesce(covers_until, created_at)"  # see m003
         self._tombstones = True
+        self._versions = True
 
     @classmethod
     def open_read_only(cls, path: str | Path, *, timeout: float = BUSY_TIMEOUT) -> SQLiteStore:
@@ -187,6 +188,7 @@ class SQLiteStore:
         if "covers_until" not in columns:  # before m003: its own time bounds what it merged
             store._covers = "created_at"
         store._tombstones = "tombstones" in tables  # before m002: none
+        store._versions = "versions" in tables  # before m005: none
         return store
 
     def _ensure_unused(self) -> None:
@@ -640,6 +642,8 @@ class SQLiteStore:
                 previous page).
             limit: versions to return at most.
         """
+        if not self._versions:
+            return []
         sql = f"SELECT {_VERSION_COLUMNS} FROM versions WHERE name = ?"
         params: list[object] = [name]
         if before is not None:
@@ -652,6 +656,8 @@ class SQLiteStore:
 
     def get_version(self, name: str, version_id: int) -> tuple[VersionRecord, bytes] | None:
         """Version ``version_id`` of document ``name`` and its state, or ``None``."""
+        if not self._versions:
+            return None
         with self._errors("read version"):
             row = self.db.execute(
                 f"SELECT {_VERSION_COLUMNS}, data FROM versions WHERE name = ? AND id = ?",
@@ -662,6 +668,8 @@ class SQLiteStore:
     def version_at(self, name: str, moment: float) -> tuple[VersionRecord, bytes] | None:
         """The newest version of document ``name`` made at or before ``moment`` (Unix
         seconds) and its state, or ``None``."""
+        if not self._versions:
+            return None
         with self._errors("read version"):
             row = self.db.execute(
                 f"SELECT {_VERSION_COLUMNS}, data FROM versions WHERE name = ?"

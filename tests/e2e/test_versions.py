@@ -8,6 +8,9 @@ restart and ``kill -9``, roles, and deletion.
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -346,3 +349,71 @@ async def test_a_deleted_documents_versions_are_gone_and_its_tombstone_kept(
     assert (await http.post(path("gone", "update"), content=text_update("new"))).is_success
     assert (await http.get(path("gone", "versions"))).json()["versions"] == []
     assert_error(await http.get(path("gone", "versions", version["id"])), 404, "not_found")
+
+
+# -- the state at a moment, and the CLI ---------------------------------------------------------
+
+
+async def test_state_at_a_moment_comes_from_the_log_or_the_newest_version(
+    server_factory: Any,
+) -> None:
+    server = server_factory(["--compact-updates", "3"])
+    writer: Doc[Any] = Doc()
+    text = writer.get("text", type=Text)
+
+    async def write(http: httpx.AsyncClient, words: str) -> float:
+        before = writer.get_state()
+        text.insert(len(text), words)
+        response = await http.post(path("story", "update"), content=writer.get_update(before))
+        assert response.status_code == 200, response.text
+        return time.time()
+
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=LONG) as http:
+        created = await write(http, "Once")
+        version = await save(http, "story", "once")
+        after_version = time.time()
+        await write(http, " upon")
+        await write(http, " a time")  # the third log row: compacted into a snapshot
+        await eventually(lambda: "compacted document" in server.log(), "a compaction")
+
+        async def at(moment: float, route: str = "update") -> httpx.Response:
+            return await http.get(path("story", route), params={"at": repr(moment)})
+
+        # the log no longer reaches back: the newest version made by then answers
+        response = await at(after_version, "export")
+        assert response.status_code == 200 and response.headers["x-collab-version"] == str(
+            version["id"]
+        )
+        assert (await at(after_version, "content")).json() == {"text": "Once"}
+        # before the oldest version and the snapshot: gone, naming the earliest moment
+        gone = await at(created)
+        assert_error(gone, 410, "history_gone")
+        assert version["created_at"] in gone.json()["detail"]
+        assert_error(await at(created - 3600), 404, "not_created_yet")
+        assert_error(
+            await http.get(path("story", "update"), params={"at": "soon"}), 400, "bad_time"
+        )
+        now = await at(time.time())
+        assert now.status_code == 200 and "x-collab-version" not in now.headers
+        check: Doc[Any] = Doc()
+        check.apply_update(now.content)
+        assert str(check.get("text", type=Text)) == "Once upon a time"
+    # the CLI reads versions and moments over HTTP and from the file
+    for source in (["--server", server.http_url], ["--db", str(server.db_path)]):
+        exported = cli(
+            "export", "story", "--version", str(version["id"]), "--format", "text", *source
+        )
+        assert exported.returncode == 0 and exported.stdout == b"Once", exported.stderr
+        moment = cli("export", "story", "--at", repr(after_version), "--format", "text", *source)
+        assert moment.returncode == 0 and moment.stdout == b"Once", moment.stderr
+        missing = cli("export", "story", "--version", "99999", *source)
+        assert missing.returncode == 1 and b"no version 99999" in missing.stderr
+    usage = cli("export", "--all", "--out", "x", "--version", "1")
+    assert usage.returncode == 2 and b"--version" in usage.stderr
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``collab ARGS`` as a process."""
+    return subprocess.run(
+        [sys.executable, "-m", "collab", *args], capture_output=True, timeout=300, check=False
+    )

@@ -9,7 +9,6 @@ itself ends in such a segment is addressed by percent-encoding that slash (``a%2
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -30,8 +29,7 @@ from collab.errors import CollabError
 from collab.hub import Hub
 from collab.names import parse_name
 from collab.openapi import OPENAPI
-from collab.stores import DocumentRecord, StoreError
-from collab.updates import DocumentCorrupted
+from collab.stores import DocumentRecord
 
 __all__ = ["ApiError", "routes"]
 
@@ -288,16 +286,7 @@ async def document_state(hub: Hub, name: str) -> bytes:
         ApiError: 404 when the document does not exist.
     """
     await _record(hub, name)
-    room = hub.room(name)
-    if room is not None:
-        state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        hub.when_committed(
-            room,
-            lambda: state.set_result(room.state()),
-            lambda: state.set_exception(StoreError("the document was closed while being read")),
-        )
-        return await state
-    return await hub.run(hub.store.state, name)
+    return await hub.state(name)
 
 
 async def get_state(request: Request) -> Response:
@@ -329,22 +318,7 @@ async def post_update(request: Request) -> Response:
         if len(body) > limit:
             raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
     name = request.state.name
-    async with hub.use(name) as room:
-        limit = hub.settings.max_document_bytes
-        if room.size_bytes + len(body) > limit:
-            raise ApiError(413, "too_large", f"document over the {limit}-byte limit")
-        try:
-            changed = room.apply(bytes(body))
-        except DocumentCorrupted:
-            hub.discard(room)
-            raise
-        # An update the document already holds is neither stored nor relayed again, unless
-        # nothing is stored yet: then it creates the document (an empty update included).
-        if changed or room.size_bytes == 0:
-            hub.submit(room, bytes(body), None)
-        await hub.flush()  # what it holds may still wait for its commit
-    if room.closed:
-        raise ApiError(503, "storage_error", "the update could not be saved")
+    await hub.write(name, bytes(body), "http")  # committed (and relayed) when it returns
     return JSONResponse(record_json(await _record(hub, name), hub))
 
 

@@ -29,7 +29,7 @@ from collab.protocol import ProtocolError
 from collab.room import AwarenessTooLarge, Room
 from collab.settings import Settings
 from collab.stores import StoreError
-from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs, merge_burst
+from collab.updates import InvalidUpdate, carries_new_structs, merge_burst
 from collab.wsserver import DIRECT, FULL, SENT, Direct
 
 __all__ = ["CloseCode", "sync_endpoint"]
@@ -77,7 +77,6 @@ class Connection:
         "grant",
         "hub",
         "id",
-        "max_document_bytes",
         "name",
         "queue_limit",
         "read_only",
@@ -99,7 +98,6 @@ class Connection:
         self.read_only = grant.role < Role.WRITE
         self.id = next(_peer_ids)
         self.queue_limit = settings.send_queue_bytes
-        self.max_document_bytes = settings.max_document_bytes
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
         self.room: Room | None = None
         self._leave: Callable[[], None] | None = None
@@ -228,10 +226,8 @@ class Connection:
             step(room, *frame)
         except ShuttingDown:
             pass  # the hub already asked this peer to close
-        except CollabError as exc:
+        except CollabError as exc:  # DocumentCorrupted: the hub closed the others with 1011
             self._reject(exc.close_code, _reason(exc))
-            if isinstance(exc, DocumentCorrupted):  # its other peers: 1011 (after this close)
-                self.hub.discard(room)
         except Exception:  # a bug
             log.exception("cannot handle a frame", extra={"room": self.name, "peer": self.id})
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
@@ -289,40 +285,27 @@ class Connection:
             except InvalidUpdate:
                 pass  # one of them is malformed
             else:
-                if room.tombstone is None and self._fits(room, merged):
-                    try:
-                        self._write(room, merged, len(updates))
-                    except DocumentCorrupted:  # the room is discarded (see _guarded)
-                        self.hub.salvage(room, updates)
-                        raise
+                if room.tombstone is None and self.hub.fits(room, len(merged)):
+                    self._write(room, merged, updates)  # salvaged one by one if it breaks
                     return
         for update in updates:
             self._write(room, update)
             if self._close is not None:
                 return
 
-    def _write(self, room: Room, update: bytes, messages: int = 1) -> None:
-        """Apply a sync step 2 or update payload (``messages`` update messages merged) to the
-        room and queue it for commit and relay.
+    def _write(self, room: Room, update: bytes, parts: list[bytes] | None = None) -> None:
+        """Write a sync step 2 or update payload (merging ``parts``, when several) through
+        the hub's one write path (:meth:`Hub.write_now`).
 
         Raises:
-            Refused: over the document size limit, or a read-only peer inserting content.
-            InvalidUpdate: see :meth:`Room.apply`.
+            Refused: a read-only peer inserting content.
+            CollabError: see :meth:`Hub.write_now` (too large, invalid, corrupted).
         """
-        if room.closed:
-            return
         if self.read_only:
-            self._refuse_write(room, update)
+            if not room.closed:
+                self._refuse_write(room, update)
             return
-        if not self._fits(room, update):
-            raise Refused(
-                CloseCode.TOO_LARGE, f"document over the {self.max_document_bytes}-byte limit"
-            )
-        if room.apply(update):
-            self.hub.submit(room, update, self, messages)
-
-    def _fits(self, room: Room, update: bytes) -> bool:
-        return room.size_bytes + len(update) <= self.max_document_bytes
+        self.hub.write_now(room, update, self, parts)
 
     def _refuse_write(self, room: Room, update: bytes) -> None:
         """A read-only peer's sync step 2 or update is never applied.

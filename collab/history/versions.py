@@ -24,16 +24,16 @@ from typing import Any
 
 from pycrdt import Doc
 
-from collab.errors import CloseCode, CollabError
+from collab.errors import CollabError
 from collab.history.moment import state_at
-from collab.history.restore import RestoreError, restore_update
+from collab.history.restore import restore_update
 from collab.history.retention import DAY, HOUR, RetentionPolicy, VersionStamp, expired
 from collab.hub import Hub
 from collab.settings import Settings
 from collab.stores import Store, StoreError, VersionRecord
 from collab.updates import InvalidUpdate, apply_all, same_document
 
-__all__ = ["DocumentMissing", "RestoreRefused", "Restored", "Versions", "policy_of"]
+__all__ = ["DocumentMissing", "Restored", "Versions", "policy_of"]
 
 log = logging.getLogger("collab.history")
 
@@ -43,14 +43,6 @@ class DocumentMissing(CollabError, LookupError):
 
     http_status = 404
     code = "not_found"
-
-
-class RestoreRefused(CollabError, ValueError):
-    """The restore's update would take the document over its size limit."""
-
-    close_code = CloseCode.TOO_LARGE
-    http_status = 413
-    code = "too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,16 +181,7 @@ class Versions:
         """
         if await self.hub.run(self.hub.store.get, name) is None:
             raise DocumentMissing(f"no document named {name!r}")
-        room = self.hub.room(name)
-        if room is None:
-            return await self.hub.run(self.hub.store.state, name)
-        state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.hub.when_committed(
-            room,
-            lambda: state.set_result(room.state()),
-            lambda: state.set_exception(StoreError("the document was closed while being read")),
-        )
-        return await state
+        return await self.hub.state(name)
 
     async def state_at(self, name: str, at: float) -> tuple[bytes, VersionRecord | None]:
         """Document ``name``'s state at Unix time ``at``, and the version it came from when
@@ -249,7 +232,7 @@ class Versions:
 
         Raises:
             DocumentMissing: no such document or version.
-            RestoreRefused: the update would take the document over its size limit.
+            DocumentTooLarge: the update would take the document over its size limit.
             RestoreError: the version cannot be restored (see the class).
             StoreError: on a database failure.
         """
@@ -257,28 +240,9 @@ class Versions:
         saved = await self.save(
             name, label=f"before restoring version {version_id}", author=author, automatic=True
         )
-        async with self.hub.use(name) as room:
-            current = await self.state(name)
-            # Pure Python work of up to a second on a large document: off the event loop.
-            update = await asyncio.to_thread(restore_update, current, data)
-            limit = self.hub.settings.max_document_bytes
-            if room.size_bytes + len(update) > limit:
-                raise RestoreRefused(f"the restore would take the document over {limit} bytes")
-            await self._write(room, update)
+        current = await self.state(name)
+        # Pure Python work of up to a second on a large document: off the event loop. Edits
+        # made meanwhile merge with the restore like any concurrent edit.
+        update = await asyncio.to_thread(restore_update, current, data)
+        await self.hub.write(name, update, "restore")
         return Restored(version, saved, len(update))
-
-    async def _write(self, room: Any, update: bytes) -> None:
-        """Apply, commit and relay ``update`` in ``room`` like a client's edit.
-
-        Raises:
-            StoreError: when the commit failed.
-        """
-        try:
-            changed = room.apply(update)
-        except InvalidUpdate as exc:
-            raise RestoreError(f"the restore's update was refused: {exc}") from exc
-        if changed:
-            self.hub.submit(room, update, None)
-        await self.hub.flush()
-        if room.closed:
-            raise StoreError("the restore could not be saved")

@@ -253,8 +253,11 @@ async def document_endpoint(request: Request) -> Response:
     if handler is None:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
-    grant_of(request).require(name, needed)
-    request.state.name = name
+    if action == "update" and method == "POST" and _replacing(request):
+        needed = Role.ADMIN
+    grant = grant_of(request)
+    grant.require(name, needed)
+    request.state.name, request.state.subject = name, grant.subject
     return await handler(request)
 
 
@@ -306,7 +309,9 @@ async def get_state(request: Request) -> Response:
 
 
 async def post_update(request: Request) -> Response:
-    """``POST /api/documents/{name}/update``: apply, commit and relay a v1 update."""
+    """``POST /api/documents/{name}/update[?replace=true]``: apply, commit and relay a v1
+    update; with ``replace`` (admin role), make the content equal to the update's instead
+    (:func:`collab.api_versions.replace_content`)."""
     hub: Hub = request.app.state.hub
     limit = hub.settings.max_message_bytes
     declared = request.headers.get("content-length")
@@ -318,8 +323,16 @@ async def post_update(request: Request) -> Response:
         if len(body) > limit:
             raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
     name = request.state.name
-    await hub.write(name, bytes(body), "http")  # committed (and relayed) when it returns
+    if _replacing(request):
+        await api_versions.replace_content(request, name, bytes(body))
+    else:
+        await hub.write(name, bytes(body), "http")  # committed (and relayed) when it returns
     return JSONResponse(record_json(await _record(hub, name), hub))
+
+
+def _replacing(request: Request) -> bool:
+    """Whether a ``POST .../update`` asks to replace the content (``?replace=true``)."""
+    return request.query_params.get("replace", "").lower() in ("1", "true", "yes")
 
 
 async def get_content(request: Request) -> Response:

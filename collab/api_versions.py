@@ -38,6 +38,7 @@ __all__ = [
     "export_response",
     "handler_for",
     "parse_versions_path",
+    "replace_content",
     "requested_state",
     "version_json",
     "with_version_header",
@@ -252,6 +253,18 @@ async def requested_state(request: Request, name: str, now: Any) -> bytes:
     if version is not None:
         request.state.version_header = str(version.id)
     return state
+
+
+async def replace_content(request: Request, name: str, state: bytes) -> None:
+    """``POST .../update?replace=true`` (``collab import --replace`` over HTTP): the content
+    of document ``name`` becomes the content of ``state`` (a whole document's state, Yjs v1),
+    written like a restore, after an automatic version of the content before; a document
+    that does not exist is created with ``state`` as it is.
+
+    Raises:
+        InvalidUpdate: ``state`` is not a Yjs v1 update.
+    """
+    await _versions(request).replace(name, state, author=request.state.subject)
 
 
 def with_version_header(request: Request, response: Response) -> Response:

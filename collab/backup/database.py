@@ -179,9 +179,15 @@ class DbWriter:
         return tombstone is not None and bool(clients(update) & clients(tombstone))
 
     def write(self, name: str, update: bytes, *, replace: bool = False) -> None:
-        """Append ``update`` as document ``name``'s log row. With ``replace``, first remove the
-        document, its log, snapshot and tombstone, in the same transaction."""
+        """Append ``update`` as document ``name``'s log row. With ``replace``, first save its
+        state as an automatic version, then remove the document, its log, snapshot and
+        tombstone (not its versions), in the same transaction."""
         with self.transaction():
             if replace:
+                before = self.current(name)
+                if before is not None:
+                    self.store.add_version(
+                        name, before, label="before import --replace", automatic=True
+                    )
                 self.store.purge(name)
             self.store.append([(name, update)])

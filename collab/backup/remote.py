@@ -167,6 +167,25 @@ class Remote:
             )
         raise self._fail(response, f"writing {name!r}")
 
+    def replace(self, name: str, state: bytes) -> None:
+        """Make document ``name``'s content equal to ``state``'s (``?replace=true``, admin
+        role): the server keeps the content before as an automatic version, and connected
+        editors receive the change like any edit.
+
+        Raises:
+            BackupError: the server refuses it.
+        """
+        response = self._request(
+            "POST", self._path(name, "update"), params={"replace": "true"}, content=state
+        )
+        if response.status_code == 413:
+            raise BackupError(
+                f"{name!r} is {len(state):,} bytes, over the server's --max-message-bytes;"
+                " import it with --db while the server is stopped"
+            )
+        if response.status_code != 200:
+            raise self._fail(response, f"replacing {name!r}")
+
     def delete(self, name: str) -> bool:
         """Delete document ``name`` (the server keeps a tombstone); ``False`` if it was absent."""
         response = self._request("DELETE", self._path(name))

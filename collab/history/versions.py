@@ -31,7 +31,7 @@ from collab.history.retention import DAY, HOUR, RetentionPolicy, VersionStamp, e
 from collab.hub import Hub
 from collab.settings import Settings
 from collab.stores import Store, StoreError, VersionRecord
-from collab.updates import InvalidUpdate, apply_all, same_document
+from collab.updates import InvalidUpdate, apply_all, check_update, same_document
 
 __all__ = ["DocumentMissing", "Restored", "Versions", "policy_of"]
 
@@ -246,3 +246,21 @@ class Versions:
         update = await asyncio.to_thread(restore_update, current, data)
         await self.hub.write(name, update, "restore")
         return Restored(version, saved, len(update))
+
+    async def replace(self, name: str, state: bytes, *, author: str | None = None) -> None:
+        """Make document ``name``'s content equal to the content of ``state`` (a whole state,
+        e.g. a backup file), after saving the content before as an automatic version; a
+        document that does not exist is written ``state`` as it is.
+
+        Raises:
+            InvalidUpdate: ``state`` is not a Yjs v1 update.
+            DocumentTooLarge, RestoreError, StoreError: as :meth:`restore`.
+        """
+        check_update(state)
+        if await self.hub.run(self.hub.store.get, name) is None:
+            await self.hub.write(name, state, "import")
+            return
+        await self.save(name, label="before import --replace", author=author, automatic=True)
+        current = await self.state(name)
+        update = await asyncio.to_thread(restore_update, current, state)
+        await self.hub.write(name, update, "import")

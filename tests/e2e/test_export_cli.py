@@ -334,10 +334,17 @@ async def test_replace_over_http_restores_a_backup_despite_the_tombstone(
     # the document holds everything in the backup, and more: nothing to import without --replace
     proc = ok(cli("import", "notes", str(backup), "--server", server.http_url))
     assert "and more edits since" in proc.stderr.decode() and "--replace" in proc.stderr.decode()
-    proc = ok(cli("import", "notes", str(backup), "--server", server.http_url, "--replace"))
-    assert "fresh Yjs identity" in proc.stderr.decode()
+    async with PyClient(server.ws_url, "notes") as editor:
+        proc = ok(cli("import", "notes", str(backup), "--server", server.http_url, "--replace"))
+        assert "keeps the content before as a version" in proc.stderr.decode()
+        # a connected editor receives the replaced content like an edit, and stays connected
+        await editor.wait_for(lambda: str(editor.text()) == "the original")
     async with PyClient(server.ws_url, "notes") as reader:
         assert str(reader.text()) == "the original"
+    (before, *_) = httpx.get(doc_url(server, "notes") + "/versions", timeout=30).json()["versions"]
+    assert before["automatic"] and before["label"] == "before import --replace"
+    url = doc_url(server, "notes") + f"/versions/{before['id']}/export?format=text"
+    assert httpx.get(url, timeout=30).text == "the original, then edited"
     # a deleted document: its old content is refused unless --replace
     assert httpx.delete(doc_url(server, "notes"), timeout=30).status_code == 200
     fails(cli("import", "notes", str(backup), "--server", server.http_url), 1, "was deleted")

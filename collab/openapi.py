@@ -120,6 +120,14 @@ OPENAPI: dict[str, Any] = {
             },
             "post": {
                 "summary": "Apply, commit and relay a Yjs v1 update (creates the document)",
+                "parameters": [
+                    _query(
+                        "replace",
+                        "true: make the content equal to the update's (admin role), keeping"
+                        " the content before as an automatic version",
+                        {"type": "boolean", "default": False},
+                    )
+                ],
                 "requestBody": {"required": True, "content": _BINARY},
                 "responses": {"200": _json(_RECORD), "400": _ERROR, "413": _ERROR},
             },

@@ -29,7 +29,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from diff_match_patch import diff_match_patch  # type: ignore[import-untyped]
-from pycrdt import Array, Doc, Map, Text, TransactionEvent, XmlElement, XmlFragment, XmlText
+from pycrdt import (
+    Array,
+    Doc,
+    Map,
+    Text,
+    TransactionEvent,
+    XmlElement,
+    XmlFragment,
+    XmlText,
+    get_state,
+)
 
 from collab.errors import CollabError
 from collab.export.roots import ExportError, RootType, load, reading
@@ -97,7 +107,12 @@ def restore_update(current: bytes, version: bytes) -> bytes:
         with reading("the restored state"):
             check.apply_update(current)
             check.apply_update(update)
-        same = content(check.get_update()) == content(version)
+            target = {
+                name: tree(root(target_doc, name, kind))
+                for name, kind in target_types.items()
+                if kind
+            }
+        same = content(check.get_update()) == target
     except ExportError as exc:
         raise RestoreError(str(exc)) from None
     if not same:
@@ -107,10 +122,8 @@ def restore_update(current: bytes, version: bytes) -> bytes:
 
 def _new_client_id(state: bytes) -> int:
     """A random 32-bit Yjs client id that ``state`` does not use."""
-    doc: Doc[Any] = Doc()
     with reading("the current state"):
-        doc.apply_update(state)
-        used = set(_clients(doc.get_state()))
+        used = set(_clients(get_state(state)))
     while True:
         client = secrets.randbits(32)
         if client not in used:
@@ -280,133 +293,127 @@ def _patch_attributes(current: XmlElement | XmlText, target: XmlElement | XmlTex
 # -- texts ---------------------------------------------------------------------------------------
 
 
-def _atoms(text: Text | XmlText) -> tuple[list[Any], list[dict[str, Any]]]:
-    """A text's items one by one: characters (one code point each) or embeds, and the
-    formatting attributes of each."""
-    values: list[Any] = []
-    marks: list[dict[str, Any]] = []
-    for value, attrs in text.diff():
-        run = attributes(attrs)
-        if isinstance(value, str):
-            values.extend(value)
-            marks.extend([run] * len(value))
-        else:
-            values.append(value)
-            marks.append(run)
-    return values, marks
+class _Flat:
+    """A text as one string for diff-match-patch: its characters, each distinct embed as a
+    private-use code point no text of the pair holds (``codes``), with the formatting
+    attributes of every item (``marks``, shared by the items of one delta run) and the embeds
+    by index."""
+
+    def __init__(self, runs: list[tuple[Any, dict[str, Any]]], codes: dict[str, str]) -> None:
+        parts: list[str] = []
+        self.marks: list[dict[str, Any]] = []
+        self.embeds: dict[int, Any] = {}
+        for value, marks in runs:
+            if isinstance(value, str):
+                parts.append(value)
+                self.marks.extend([marks] * len(value))
+            else:
+                self.embeds[len(self.marks)] = value
+                parts.append(codes[_key(value)])
+                self.marks.append(marks)
+        self.string = "".join(parts)
+        self.codes = set(codes.values())
+
+    def units(self, start: int, stop: int) -> int:
+        """The length of items ``start:stop`` in pycrdt's text offsets: UTF-8 bytes of the
+        characters, 1 per embed (whose code point takes 4 bytes)."""
+        chunk = self.string[start:stop]
+        size = len(chunk.encode("utf-8", "surrogatepass"))
+        if self.embeds:
+            size -= 3 * sum(chunk.count(code) for code in self.codes)
+        return size
 
 
-def _units(value: Any) -> int:
-    """The length of one item in pycrdt's text offsets: UTF-8 bytes of a character, 1 for an
-    embed."""
-    return len(value.encode("utf-8")) if isinstance(value, str) else 1
+def _runs(text: Text | XmlText) -> list[tuple[Any, dict[str, Any]]]:
+    return [(value, attributes(attrs)) for value, attrs in text.diff() if value != ""]
 
 
-def _as_string(values: list[Any], codes: dict[str, str], used: set[str]) -> str:
-    """The items as one string for diff-match-patch: characters as themselves, each distinct
-    embed as a private-use code point that no text holds."""
-    out = []
-    for value in values:
-        if isinstance(value, str):
-            out.append(value)
-            continue
+def _embed_codes(*texts: list[tuple[Any, dict[str, Any]]]) -> dict[str, str]:
+    """A private-use code point for each distinct embed of ``texts``, none that they hold."""
+    embeds = [value for runs in texts for value, _ in runs if not isinstance(value, str)]
+    if not embeds:
+        return {}
+    used = {ch for runs in texts for value, _ in runs if isinstance(value, str) for ch in value}
+    codes: dict[str, str] = {}
+    point = _EMBED_BASE
+    for value in embeds:
         key = _key(value)
-        code = codes.get(key)
-        if code is None:
-            point = _EMBED_BASE + len(codes)
+        if key not in codes:
             while chr(point) in used:
                 point += 1
-            code = codes[key] = chr(point)
-            used.add(code)
-        out.append(code)
-    return "".join(out)
+            codes[key] = chr(point)
+            point += 1
+    return codes
 
 
 def _patch_text(current: Text | XmlText, target: Text | XmlText) -> None:
-    old_values, old_marks = _atoms(current)
-    new_values, new_marks = _atoms(target)
-    used = {v for v in old_values if isinstance(v, str)} | {
-        v for v in new_values if isinstance(v, str)
-    }
-    codes: dict[str, str] = {}
-    old_string = _as_string(old_values, codes, used)
-    new_string = _as_string(new_values, codes, used)
+    old_runs, new_runs = _runs(current), _runs(target)
+    codes = _embed_codes(old_runs, new_runs)
+    old, new = _Flat(old_runs, codes), _Flat(new_runs, codes)
     differ = diff_match_patch()
     differ.Diff_Timeout = DIFF_SECONDS
-    diffs = differ.diff_main(old_string, new_string, True)
+    diffs = differ.diff_main(old.string, new.string, True)
     pos = i = j = 0  # pos: pycrdt offset in `current`; i, j: items of old and new
     for op, chunk in diffs:
         count = len(chunk)
         if op == 0:
-            pos = _reformat(
-                current,
-                pos,
-                old_values[i : i + count],
-                old_marks[i : i + count],
-                new_marks[j : j + count],
-            )
+            if old.marks[i : i + count] == new.marks[j : j + count]:
+                pos += old.units(i, i + count)
+            else:
+                pos = _reformat(current, pos, old, i, new, j, count)
             i += count
             j += count
         elif op == -1:
-            units = sum(map(_units, old_values[i : i + count]))
+            units = old.units(i, i + count)
             del current[pos : pos + units]
             i += count
         else:
-            pos = _insert(current, pos, new_values[j : j + count], new_marks[j : j + count])
+            pos = _insert(current, pos, new, j, count)
             j += count
 
 
 def _reformat(
-    text: Text | XmlText,
-    pos: int,
-    values: list[Any],
-    old: list[dict[str, Any]],
-    new: list[dict[str, Any]],
+    text: Text | XmlText, pos: int, old: _Flat, i: int, new: _Flat, j: int, count: int
 ) -> int:
-    """Give equal items their new formatting (``format`` runs of the same change); returns
-    the offset after them."""
+    """Give the ``count`` equal items at ``old[i:]`` / ``new[j:]`` the new formatting
+    (``format`` runs of the same change); returns the offset after them."""
     start, change = pos, None
-    for value, before, after in zip(values, old, new, strict=True):
+    for k in range(count):
+        before, after = old.marks[i + k], new.marks[j + k]
         wanted = None
         if before != after:
-            wanted = {k: after.get(k) for k in sorted(set(before) | set(after))}
-            wanted = {k: v for k, v in wanted.items() if before.get(k) != v}
+            wanted = {key: after.get(key) for key in sorted(set(before) | set(after))}
+            wanted = {key: v for key, v in wanted.items() if before.get(key) != v}
         if wanted != change:
             if change:
                 text.format(start, pos, change)
             start, change = pos, wanted
-        pos += _units(value)
+        pos += old.units(i + k, i + k + 1)
     if change:
         text.format(start, pos, change)
     return pos
 
 
-def _insert(text: Text | XmlText, pos: int, values: list[Any], marks: list[dict[str, Any]]) -> int:
-    """Insert items with their formatting at ``pos`` (explicit attributes, also when empty:
-    without them Yjs would give the text the formatting around it); returns the offset after
-    them."""
-    run: list[str] = []
-    run_marks: dict[str, Any] | None = None
-
-    def flush() -> None:
-        nonlocal pos, run
-        if run:
-            chunk = "".join(run)
-            text.insert(pos, chunk, dict(run_marks or {}))
-            pos += len(chunk.encode("utf-8"))
-            run = []
-
-    for value, mark in zip(values, marks, strict=True):
-        if isinstance(value, str):
-            if run and mark != run_marks:
-                flush()
-            run.append(value)
-            run_marks = mark
+def _insert(text: Text | XmlText, pos: int, new: _Flat, j: int, count: int) -> int:
+    """Insert the items ``new[j:j + count]`` with their formatting at ``pos`` (explicit
+    attributes, also when empty: without them Yjs would give the text the formatting around
+    it); returns the offset after them."""
+    k, stop = j, j + count
+    while k < stop:
+        marks = new.marks[k]
+        if k in new.embeds:
+            value = new.embeds[k]
+            if isinstance(value, SHARED):
+                raise RestoreError("cannot restore a shared type embedded in a text")
+            text.insert_embed(pos, value, dict(marks))
+            pos += 1
+            k += 1
             continue
-        flush()
-        if isinstance(value, SHARED):
-            raise RestoreError("cannot restore a shared type embedded in a text")
-        text.insert_embed(pos, value, dict(mark))
-        pos += 1
-    flush()
+        end = k + 1
+        while end < stop and new.marks[end] is marks and end not in new.embeds:
+            end += 1
+        chunk = new.string[k:end]
+        text.insert(pos, chunk, dict(marks))
+        pos += len(chunk.encode("utf-8", "surrogatepass"))
+        k = end
     return pos

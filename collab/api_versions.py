@@ -109,7 +109,14 @@ def handler_for(version_id: int | None, action: str | None, method: str) -> Any:
 
 
 def _versions(request: Request) -> Versions:
-    versions: Versions = request.app.state.versions
+    """The started versions of the app serving ``request``.
+
+    Raises:
+        NotStarted: collab's lifespan is not running.
+    """
+    collab = request.app.state.collab
+    collab.running()
+    versions: Versions = collab.versions
     return versions
 
 

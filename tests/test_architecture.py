@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("stores", "store")),
     ("coordination", ("hub", "history")),
     ("sessions", ("sessions",)),
-    ("transports", ("transports", "wsserver", "websocket")),
+    ("transports", ("transports", "wsserver")),
     (
         "surface",
         (
@@ -61,10 +61,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "openapi",
             "openapi_versions",
             "app",
-            "embed",
+            "websocket",
             "cli",
             "backup",
             "doctor",
+            "webhooks",
             "__main__",
             "",
         ),

@@ -18,16 +18,27 @@ from typing import Any, Final
 
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
+from collab.errors import CollabError
 from collab.export.roots import RootType, load, reading
 
 __all__ = [
     "SHARED",
+    "RestoreError",
     "content",
     "delta",
     "plain",
     "root",
     "tree",
 ]
+
+
+class RestoreError(CollabError):
+    """The version or the current state cannot be read, holds what a restore cannot write
+    (subdocuments), or the computed update does not reproduce the version."""
+
+    http_status = 422
+    code = "cannot_restore"
+
 
 SHARED: Final = (Map, Array, Text, XmlFragment, XmlElement, XmlText)
 """The pycrdt shared types a document can hold."""

@@ -85,6 +85,9 @@ def test_retention_windows_are_configurable() -> None:
     assert expired(versions, now, everything) == []
     only_an_hour = RetentionPolicy(keep_all_seconds=HOUR, hourly_seconds=0, daily_seconds=0)
     assert set(expired(versions, now, only_an_hour)) == {v.id for v in versions if v.id > 6}
+    # the newest automatic version stays whatever the windows
+    nothing = RetentionPolicy(keep_all_seconds=0, hourly_seconds=0, daily_seconds=0)
+    assert set(expired(versions, now + 30 * DAY, nothing)) == {v.id for v in versions} - {1}
     days_two = RetentionPolicy(keep_all_seconds=0, hourly_seconds=0, daily_seconds=2 * DAY)
     kept = {v.id for v in versions} - set(expired(versions, now, days_two))
     assert len(kept) == 2  # the newest of days 9 and 8 (day 7's newest is 2 days + 10 min old)

@@ -1,6 +1,7 @@
 """Which automatic versions a retention policy keeps.
 
-Named versions (saved by someone, with a label) are always kept. Automatic versions are kept:
+Named versions (saved by someone, with a label) are always kept, and so is the newest automatic
+version (the latest restore point, whatever the windows). Automatic versions are kept:
 
 * every one made within ``keep_all_seconds`` (default: the last day);
 * then, up to ``hourly_seconds`` old (default: a week), the newest of each hour;
@@ -56,8 +57,11 @@ def expired(versions: Iterable[VersionStamp], now: float, policy: RetentionPolic
             best = buckets.get(key)
             if best is None or (version.created_at, version.id) > (best.created_at, best.id):
                 buckets[key] = version
+    newest = max(automatic, key=lambda v: (v.created_at, v.id), default=None)
     gone = []
     for version in automatic:
+        if version is newest:
+            continue
         age = now - version.created_at
         if age <= policy.keep_all_seconds:
             continue

@@ -217,7 +217,10 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
             server.close()
-        hub = self.app.state.collab.hub
+        collab = self.app.state.collab
+        if collab.versions is not None:  # the editing sessions end with their versions
+            await collab.versions.close()
+        hub = collab.hub
         if hub is not None:
             await hub.close()
         await super().shutdown(sockets)

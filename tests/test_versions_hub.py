@@ -88,3 +88,15 @@ async def test_automatic_versions_follow_quiet_periods_and_are_pruned(tmp_path: 
     check: Doc[Any] = Doc()
     check.apply_update(found[1])
     assert str(check.get("text", type=Text)) == "abc" * 3
+
+
+async def test_a_stop_ends_the_editing_session_with_its_version(tmp_path: Path) -> None:
+    settings = Settings(db=str(tmp_path / "collab.db"), version_quiet_seconds=3600)
+    collab = Collab(settings)
+    async with collab.lifespan():
+        await collab.running().write("doc", text_update("typed before the stop"), "test")
+        assert collab.versions is not None and collab.versions.saved == 0
+    store = Store(tmp_path / "collab.db")
+    (version,) = store.list_versions("doc")
+    store.close()
+    assert version.automatic

@@ -124,10 +124,15 @@ class Versions:
         hub.commit_listeners.append(self._committed)
 
     async def close(self) -> None:
-        """Stop the quiet timers and wait for the versions being saved."""
+        """End the editing sessions still waiting for their quiet period: save their automatic
+        versions now (a stop ends the session), then wait for the versions being saved."""
         for timer in self._timers.values():
             timer.cancel()
+        pending = sorted(self._timers)
         self._timers.clear()
+        self._last.clear()
+        for name in pending:
+            self._spawn(self._automatic(name))
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

@@ -268,9 +268,11 @@ async def test_versions_survive_compaction_restart_and_kill(server_factory: Any)
                 await peer.call("insert", index=0, text=str(i % 10))
             await eventually(lambda: _text_is_long(http, "durable", 24), "the edits")
         assert "compacted document" in server.log()
-    server.restart()
+    server.restart()  # a stop ends the editing session: its automatic version is saved
     async with httpx.AsyncClient(base_url=server.http_url, timeout=LONG) as http:
         assert await text_of(http, "durable", "versions", version["id"]) == "kept"
+        (session,) = [v for v in (await listed(http, "durable")) if v["automatic"]]
+        assert len(await text_of(http, "durable", "versions", session["id"])) == 24
     server.kill()
     server.start()
     async with httpx.AsyncClient(base_url=server.http_url, timeout=LONG) as http:
@@ -279,10 +281,17 @@ async def test_versions_survive_compaction_restart_and_kill(server_factory: Any)
     server.kill()
     server.start()
     async with httpx.AsyncClient(base_url=server.http_url, timeout=LONG) as http:
-        listing = (await http.get(path("durable", "versions"))).json()["versions"]
-        assert [v["id"] for v in listing] == [second["id"], version["id"]]
+        listing = await listed(http, "durable")
+        assert [v["id"] for v in listing] == [second["id"], session["id"], version["id"]]
         await restore(http, "durable", version["id"])
         assert await text_of(http, "durable") == "kept"
+
+
+async def listed(http: httpx.AsyncClient, name: str) -> list[dict[str, Any]]:
+    response = await http.get(path(name, "versions"))
+    assert response.status_code == 200, response.text
+    versions: list[dict[str, Any]] = response.json()["versions"]
+    return versions
 
 
 async def _text_is(http: httpx.AsyncClient, name: str, text: str) -> bool:

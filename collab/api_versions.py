@@ -48,7 +48,9 @@ VERSION_ACTIONS = ("update", "export", "restore", "diff")
 MAX_LABEL_CHARS = 200
 MAX_PAGE = 1000
 
-_PATH = re.compile(r"(?P<name>.+)/versions(?:/(?P<id>[^/]*)(?:/(?P<action>[^/]*))?)?")
+_PATH = re.compile(
+    rf"(?P<name>.+)/versions(?:/(?P<id>[0-9]{{1,18}})(?:/(?P<action>{'|'.join(VERSION_ACTIONS)}))?)?"
+)
 
 
 class VersionsError(CollabError):
@@ -62,23 +64,14 @@ class VersionsError(CollabError):
 
 def parse_versions_path(rest: str) -> tuple[str, int | None, str | None] | None:
     """Split ``{name}/versions[/{id}[/{action}]]`` (raw, still percent-encoded) into the raw
-    name, the version id and the action; ``None`` when ``rest`` is not such a path.
-
-    Raises:
-        VersionsError: 404 for a malformed id or an unknown action.
-    """
+    name, the version id and the action; ``None`` when ``rest`` is not such a path (then it
+    names a document, e.g. ``a/versions/b``, or one whose name ends in ``/versions`` with that
+    slash percent-encoded)."""
     match = _PATH.fullmatch(rest)
     if match is None:
         return None
-    raw_id, action = match.group("id"), match.group("action")
-    version_id = None
-    if raw_id is not None:
-        if not raw_id.isdigit() or len(raw_id) > 18:
-            raise VersionsError(404, "not_found", f"no version {raw_id!r}: ids are numbers")
-        version_id = int(raw_id)
-    if action is not None and action not in VERSION_ACTIONS:
-        raise VersionsError(404, "not_found", f"unknown version action {action!r}")
-    return match.group("name"), version_id, action
+    raw_id = match.group("id")
+    return match.group("name"), int(raw_id) if raw_id else None, match.group("action")
 
 
 def version_json(record: VersionRecord) -> dict[str, Any]:

@@ -61,7 +61,9 @@ def title(scenario: str, parameters: dict[str, Any]) -> str:
         return TITLES[scenario].split(":")[0]
 
 
-FAMILIES = ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"]
+PEERS = ["y-websocket", "hocuspocus", "pycrdt-websocket"]
+FAMILIES = ["collab", "collab+postgres", *PEERS]
+"""The README table's columns: collab on SQLite, collab on PostgreSQL, then the peers."""
 
 
 def summarize(values: list[float | None]) -> dict[str, Any] | None:
@@ -183,8 +185,8 @@ def markdown_summary(data: dict[str, Any]) -> str:
     m = {x.key: x for metrics in METRICS.values() for x in metrics}
 
     def variant(family: str, persistent: bool) -> str:
-        if family == "collab":
-            return "collab"
+        if family.startswith("collab"):
+            return family
         suffix = {"y-websocket": "+leveldb", "hocuspocus": "+sqlite", "pycrdt-websocket": "+sqlite"}
         return family + (suffix[family] if persistent else "")
 
@@ -243,7 +245,7 @@ def markdown_summary(data: dict[str, Any]) -> str:
                 continue
             metric = m[key]
             mine = _pick(summary, scenario, "collab", key)
-            peers = [_pick(summary, scenario, variant(f, persistent), key) for f in FAMILIES[1:]]
+            peers = [_pick(summary, scenario, variant(f, persistent), key) for f in PEERS]
             peers = [p for p in peers if p]
             if mine and peers:
                 best = (max if metric.higher_is_better else min)(p["median"] for p in peers)
@@ -269,6 +271,7 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
     summary = data["summary"]
     colors = {
         "collab": "#d62728",
+        "collab+postgres": "#ff7f0e",
         "y-websocket": "#1f77b4",
         "y-websocket+leveldb": "#aec7e8",
         "hocuspocus": "#2ca02c",

@@ -31,7 +31,7 @@ RESULTS = ROOT / "bench" / "results"
 
 # Which scenarios each server runs (the peers' persistent variants only where storage matters).
 SCENARIOS = {
-    "fanout": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    "fanout": ["collab", "collab+postgres", "y-websocket", "hocuspocus", "pycrdt-websocket"],
     "saturation": list(SERVERS),
     "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
     "ingest": list(SERVERS),  # also gives (e) late joiner, warm and (persistent ones) cold
@@ -123,6 +123,7 @@ def run_one(
     try:
         server.start()
     except RuntimeError as exc:
+        server.close()
         return {"error": str(exc).splitlines()[0]}
     result: dict[str, Any] = {}
     busy0, ours0, wall0 = procstat.machine_busy_seconds(), _our_cpu(), time.monotonic()
@@ -148,6 +149,7 @@ def run_one(
         return result
     finally:
         code = server.stop()
+        server.close()
         if spy is not None and profile_to is not None:
             from bench import pyspy
 

@@ -382,23 +382,16 @@ async def get_content(request: Request) -> Response:
 
 
 async def get_export(request: Request) -> Response:
-    """``GET /api/documents/{name}/export?format=[&at=TIME]``: a download in one of
-    export.FORMATS."""
+    """``GET /api/documents/{name}/export?format=&field=&schema=[&at=TIME]``: a download in one
+    of export.FORMATS, of root ``field`` read with layout ``schema`` (see collab.export.select),
+    as the document is now or was at ``at`` (:func:`collab.api_versions.requested_state`).
+
+    A root that is missing, ambiguous or of the wrong type is a 400 listing the roots; the root
+    and layout used are in ``X-Collab-Root`` (percent-encoded) and ``X-Collab-Layout``, node
+    types the layout does not know in ``X-Collab-Warning``."""
     hub = hub_of(request)
-    fmt = request.query_params.get("format", "markdown")
-    if fmt not in export.FORMATS:
-        raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
+    options = api_versions.export_options(request)
     name = request.state.name
     state = await api_versions.requested_state(request, name, lambda: document_state(hub, name))
-    body = export.export(state, fmt, title=name)
-    media_type, extension = export.FORMATS[fmt]
-    filename = name.replace("/", "_") + "." + extension
-    disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"
-    response = Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
+    response = api_versions.export_response(state, name, options)
     return api_versions.with_version_header(request, response)
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")

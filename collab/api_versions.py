@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,7 +36,9 @@ from collab.stores import HistoryCompacted, NotCreatedYet, VersionRecord
 __all__ = [
     "MAX_LABEL_CHARS",
     "VERSION_ACTIONS",
+    "ExportOptions",
     "VersionsError",
+    "export_options",
     "export_response",
     "handler_for",
     "parse_versions_path",
@@ -179,9 +183,9 @@ async def get_version_update(request: Request) -> Response:
 async def get_version_export(request: Request) -> Response:
     """``GET .../versions/{id}/export?format=``: the version in an export format."""
     name, version_id = request.state.name, request.state.version_id
+    options = export_options(request)
     _, state = await _versions(request).get(name, version_id)
-    fmt = request.query_params.get("format", "markdown")
-    return export_response(state, fmt, name, suffix=f"@{version_id}")
+    return export_response(state, name, options, suffix=f"@{version_id}")
 
 
 async def get_version_diff(request: Request) -> Response:
@@ -276,22 +280,52 @@ def with_version_header(request: Request, response: Response) -> Response:
     return response
 
 
-def export_response(state: bytes, fmt: str, name: str, *, suffix: str = "") -> Response:
-    """A download of ``state`` in format ``fmt`` (a key of ``export.FORMATS``), named after
-    document ``name`` (plus ``suffix``, e.g. ``@12`` for version 12).
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """An export request's ``format``, ``field`` (a root) and ``schema`` (a layout)."""
+
+    fmt: str
+    field: str | None
+    schema: str | None
+
+
+def export_options(request: Request) -> ExportOptions:
+    """The export options of ``request``'s query (``format`` defaults to markdown).
 
     Raises:
-        VersionsError: 400 for an unknown format, 422 when the state cannot be converted.
+        VersionsError: 400 ``bad_format`` or ``bad_schema``.
     """
-    from urllib.parse import quote
-
+    params = request.query_params
+    fmt = params.get("format", "markdown")
+    schema = params.get("schema")
     if fmt not in export.FORMATS:
         raise VersionsError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
-    try:
-        body = export.export(state, fmt, title=name)
-    except export.ExportError as exc:
-        raise VersionsError(422, "cannot_export", str(exc)) from exc
-    media_type, extension = export.FORMATS[fmt]
+    if schema is not None and schema not in export.LAYOUTS:
+        raise VersionsError(400, "bad_schema", f"schema must be one of {', '.join(export.LAYOUTS)}")
+    return ExportOptions(fmt, params.get("field"), schema)
+
+
+def export_response(
+    state: bytes, name: str, options: ExportOptions, *, suffix: str = ""
+) -> Response:
+    """A download of ``state`` as ``options`` say, named after document ``name`` (plus
+    ``suffix``, e.g. ``@12`` for version 12). The root and layout used are in
+    ``X-Collab-Root`` (percent-encoded) and ``X-Collab-Layout``, node types the layout does not
+    know in ``X-Collab-Warning``.
+
+    Raises:
+        collab.export.RootError: (400) a root that is missing, ambiguous or of the wrong type.
+        collab.export.ExportError: (422) the state cannot be converted.
+    """
+    rendered = export.render(state, options.fmt, options.field, schema=options.schema, title=name)
+    media_type, extension = export.FORMATS[options.fmt]
     filename = name.replace("/", "_") + suffix + "." + extension
-    disposition = f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
-    return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}"}
+    if rendered.root is not None:
+        headers["X-Collab-Root"] = quote(rendered.root, safe="")
+    if rendered.layout is not None:
+        headers["X-Collab-Layout"] = rendered.layout
+    if rendered.warning is not None:
+        # one printable line (see Unknown.warning); non-ASCII escaped for the header
+        headers["X-Collab-Warning"] = rendered.warning.encode("ascii", "backslashreplace").decode()
+    return Response(rendered.body, media_type=media_type, headers=headers)

@@ -8,6 +8,7 @@ app's lifespan). ``collab serve`` is ``Collab`` under uvicorn with the fast WebS
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -36,7 +37,8 @@ from collab.sessions.access import (
 )
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.stores import DocumentStore, SQLiteStore
+from collab.stores import DocumentStore, SQLiteStore, StoreError
+from collab.stores.dsn import is_postgres, masked
 from collab.updates import EMPTY_UPDATE
 from collab.webhooks import feed
 from collab.webhooks.service import Webhooks
@@ -68,13 +70,19 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
-def open_store(settings: Settings) -> SQLiteStore:
-    """The SQLite store of ``settings.db``, locked for this process (the hub checkpoints it).
+def open_store(settings: Settings) -> DocumentStore:
+    """The store ``settings.db`` names, locked for this process: a ``postgresql://`` (or
+    ``postgres://``) URL opens a :class:`~collab.stores.postgres.PostgresStore`, anything else
+    is an SQLite file (the hub checkpoints it).
 
     Raises:
-        DatabaseInUse: another process serves the file (the message names its pid).
-        StoreError: the file cannot be opened or migrated.
+        DatabaseInUse: another process serves the database (the message names it).
+        StoreError: the database cannot be opened or migrated (a password never shows).
     """
+    if is_postgres(settings.db):
+        from collab.stores.postgres import PostgresStore
+
+        return PostgresStore(settings.db, lock=True)
     return SQLiteStore(
         settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
     )
@@ -86,7 +94,8 @@ class Collab:
     Args:
         settings: limits, storage and auth settings (``Settings()`` by default).
         store: a :class:`~collab.stores.DocumentStore` to use instead of the SQLite file
-            ``settings.db``; collab closes it when its lifespan ends.
+            ``settings.db``; collab closes it when its lifespan ends (so a Collab given a
+            store runs one lifespan; with the SQLite file, each lifespan opens it again).
         authorize: ``authorize(request_or_websocket, name)``, sync or async, returning
             ``"read"``, ``"write"``, ``"admin"`` or ``None`` (refused: 4403 / 403). Replaces
             the token check (``--auth-secret``), which is the default when a secret is set.
@@ -118,6 +127,7 @@ class Collab:
     ) -> None:
         self.settings = settings or Settings()
         self._store = store
+        self._store_closed = False
         self.hooks = Hooks(
             on_change=on_change,
             on_connect=on_connect,
@@ -158,6 +168,8 @@ class Collab:
     async def _running(self) -> AsyncIterator[None]:
         if self.hub is not None:
             raise RuntimeError("collab is already started")
+        if self._store_closed:
+            raise RuntimeError("the store given to Collab was closed by its last lifespan")
         store = self._store or open_store(self.settings)
         hub = Hub(store, self.settings, self.hooks)
         await hub.start()
@@ -171,7 +183,7 @@ class Collab:
         self.versions = Versions(hub, self.settings)
         log.info(
             "serving %s (schema version %d), auth %s",
-            self.settings.db if self._store is None else type(store).__name__,
+            masked(self.settings.db) if self._store is None else type(store).__name__,
             store.schema_version(),
             type(self.authorizer).__name__,
         )
@@ -180,7 +192,7 @@ class Collab:
         finally:
             versions, self.versions = self.versions, None
             self.hub, self.webhooks = None, None
-            self._store = None  # closed with the hub: a new lifespan opens the file again
+            self._store_closed = self._store is not None  # else: the file opens again
             if versions is not None:
                 await versions.close()
             await webhooks.close()
@@ -260,6 +272,13 @@ class Collab:
             hub = self.hub
             if hub is None:
                 return api.error_response(NotStarted("collab is not started"))
+            ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
+            if ping is not None:
+                try:
+                    await asyncio.to_thread(ping)
+                except StoreError as exc:
+                    detail = {"error": "database_unreachable", "detail": str(exc)}
+                    return JSONResponse({"status": "unavailable", **detail}, 503)
             return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
 
         async def metrics(request: Request) -> Response:

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app, open_store
 from collab.auth import Role, mint_token
-from collab.export import FORMATS
+from collab.export import FORMATS, LAYOUTS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
 from collab.stores import StoreError
@@ -81,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         row = next(r for r in describe() if r["name"] == name)
         token.add_argument(row["flag"], dest=name, default=None, help=row["help"])
     doctor = commands.add_parser("doctor", help="check a database and print a summary")
-    doctor.add_argument("--db", dest="db", default=None, help="database file [data/collab.db]")
+    doctor.add_argument(
+        "--db",
+        dest="db",
+        default=None,
+        help="database file or postgresql:// URL [env COLLAB_DB, default data/collab.db]",
+    )
     doctor.add_argument(
         "--quick", action="store_true", help="skip decoding every document with pycrdt"
     )
@@ -100,8 +105,9 @@ def _add_source_flags(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--db",
         default=None,
-        metavar="PATH",
-        help="the database file instead of a server (import: server stopped)",
+        metavar="DB",
+        help="the database (file or postgresql:// URL) instead of a server (import: server"
+        " stopped)",
     )
     parser.add_argument(
         "--token", default=None, help="bearer token for --server [env COLLAB_TOKEN]"
@@ -142,7 +148,13 @@ def _add_backup_commands(commands: Any) -> None:
         "--field",
         default=None,
         metavar="ROOT",
-        help="the root to export [the editor's 'default', or 'text']",
+        help="the root to export [the editor's 'default', else the only root]",
+    )
+    export.add_argument(
+        "--schema",
+        choices=list(LAYOUTS),
+        default=None,
+        help="the editor layout to read the root with [detected from its structure]",
     )
     _add_source_flags(export)
     restore = commands.add_parser("import", help="apply Yjs update files as documents")
@@ -220,6 +232,8 @@ class _Server(uvicorn.Server):
         collab = self.app.state.collab
         if collab.versions is not None:  # the editing sessions end with their versions
             await collab.versions.close()
+        if collab.webhooks is not None:  # before the hub: its reporter reads through the hub
+            await collab.webhooks.close()
         hub = collab.hub
         if hub is not None:
             await hub.close()

@@ -176,12 +176,28 @@ OPENAPI: dict[str, Any] = {
                         "export format",
                         {"enum": ["yjs", "json", "markdown", "html", "text"]},
                     ),
+                    _query(
+                        "field",
+                        "the root to export [default, else the only root]",
+                        {"type": "string"},
+                    ),
+                    _query(
+                        "schema",
+                        "the editor layout to read it with [detected]",
+                        {
+                            "enum": [
+                                *("tiptap", "prosemirror", "blocknote"),
+                                *("lexical", "quill", "text"),
+                            ]
+                        },
+                    ),
                     _AT,
                 ],
                 "responses": {
                     "200": {"description": "The file"},
                     "400": _ERROR,
                     "404": _ERROR,
+                    "422": _ERROR,
                     "410": _ERROR,
                 },
             },

@@ -31,10 +31,15 @@ class Settings:
 
     host: str = _setting("127.0.0.1", "Interface to listen on.")
     port: int = _setting(8000, "TCP port to listen on.")
-    db: str = _setting("data/collab.db", "SQLite database file (created when missing).")
+    db: str = _setting(
+        "data/collab.db",
+        "SQLite database file (created when missing), or a PostgreSQL database:"
+        " `postgresql://user:password@host:port/dbname`.",
+    )
     synchronous: str = _setting(
         "NORMAL",
-        "SQLite `synchronous` pragma: NORMAL survives process crashes, FULL also power loss.",
+        "SQLite `synchronous` pragma: NORMAL survives process crashes, FULL also power loss"
+        " (PostgreSQL: the server's `synchronous_commit` decides).",
     )
     max_message_bytes: int = _setting(
         16 * MiB, "Largest WebSocket message accepted; larger ones close with 1009."

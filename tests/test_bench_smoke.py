@@ -63,6 +63,30 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
         assert (tmp_path / "summary.png").stat().st_size > 0
 
 
+@pytest.mark.e2e
+def test_bench_smoke_run_of_collab_on_postgres(tmp_path: Path) -> None:
+    """The collab+postgres row: its own PostgreSQL server started and removed by the bench,
+    figures beside collab's on SQLite."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "bench.run", "--profile", "smoke"]
+    argv += ["--servers", "collab,collab+postgres", "--scenarios", "fanout,ingest"]
+    argv += ["--no-install", "--no-charts", "--out", str(tmp_path)]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    record = json.loads((tmp_path / "latest.json").read_text())
+    assert not record["errors"].get("fanout") and not record["errors"].get("ingest")
+    summary = record["summary"]
+    for scenario, key in [
+        ("fanout", "p99_ms"),
+        ("ingest", "ingest_updates_per_s"),
+        ("late_join", "cold_join_ms"),
+    ]:
+        for server in ("collab", "collab+postgres"):
+            assert summary[scenario][server][key] is not None, (scenario, server, key)
+    header = (tmp_path / "summary.md").read_text().splitlines()[0]
+    assert header.startswith("| scenario | collab | collab+postgres |")
+
+
 def test_update_parser_matches_pycrdt() -> None:
     """The clock ranges the readers rely on agree with pycrdt, merged updates included."""
     from pycrdt import Doc, Text, merge_updates

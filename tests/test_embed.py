@@ -19,7 +19,9 @@ from starlette.websockets import WebSocketDisconnect
 
 import collab
 from collab import Collab, Settings, protocol
+from collab.stores.postgres import PostgresStore
 from collab.updates import apply_all
+from tests.helpers.stores import STORES
 
 
 def test_the_public_api_is_what_all_lists_and_documented() -> None:
@@ -88,16 +90,24 @@ class Peer:
         return str(self.doc.get("text", type=Text))
 
 
-@pytest.fixture
-def mounted(tmp_path: Path) -> Iterator[tuple[Collab, TestClient, dict[str, str | None]]]:
-    """Collab mounted at /collab in a host app whose authorize reads a table of roles."""
+@pytest.fixture(params=STORES)
+def mounted(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Collab, TestClient, dict[str, str | None]]]:
+    """Collab mounted at /collab in a host app whose authorize reads a table of roles: on the
+    SQLite file of its settings, then on ``Collab(store=PostgresStore(dsn))``."""
     roles: dict[str, str | None] = {}
 
     def authorize(conn: Any, name: str) -> str | None:
         return roles.get(conn.query_params.get("user") or conn.headers.get("x-user") or "")
 
+    store = None
+    if request.param == "postgres":
+        store = PostgresStore(request.getfixturevalue("postgres_dsn"))
     service = Collab(
-        Settings(db=str(tmp_path / "app.db"), room_grace_seconds=0.0), authorize=authorize
+        Settings(db=str(tmp_path / "app.db"), room_grace_seconds=0.0),
+        store=store,
+        authorize=authorize,
     )
 
     @asynccontextmanager

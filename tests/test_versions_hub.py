@@ -100,3 +100,27 @@ async def test_a_stop_ends_the_editing_session_with_its_version(tmp_path: Path) 
     (version,) = store.list_versions("doc")
     store.close()
     assert version.automatic
+
+
+async def test_save_and_restore_over_postgres(tmp_path: Path, postgres_dsn: str) -> None:
+    from collab.stores.postgres import PostgresStore
+
+    collab = Collab(Settings(db=str(tmp_path / "unused.db")), store=PostgresStore(postgres_dsn))
+    async with collab.lifespan():
+        hub, versions = collab.running(), collab.versions
+        assert versions is not None
+        await hub.write("doc", text_update("first"), "test")
+        first = await versions.save("doc", label="first")
+        writer: Doc[Any] = Doc()
+        writer.apply_update(await hub.state("doc"))
+        before = writer.get_state()
+        writer.get("text", type=Text).insert(5, " and more")
+        await hub.write("doc", writer.get_update(before), "test")
+        done = await versions.restore("doc", first.id)
+        check: Doc[Any] = Doc()
+        check.apply_update(await hub.state("doc"))
+        assert str(check.get("text", type=Text)) == "first"
+        saved = await versions.get("doc", done.saved.id)
+        check = Doc()
+        check.apply_update(saved[1])
+        assert str(check.get("text", type=Text)) == "first and more"

@@ -2,7 +2,8 @@
 
 A document's blocks are the lines of its plain-text export (``export?format=text``: the
 editor's rich-text fragment, one line per paragraph, heading or list item, or the Y.Text
-``text``); a document with neither has the lines of its JSON export instead. Two versions are
+``text``, as :mod:`collab.export.select` picks the root); a document with no root that reads
+as text has the lines of its JSON export instead. Two versions are
 compared block by block (:mod:`difflib`), which is what the editor's preview highlights.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import difflib
 from typing import Literal, TypedDict
 
-from collab.export import DEFAULT_FRAGMENT, DEFAULT_TEXT, export, root_types
+from collab.export import RootError, export, root_types
 
 __all__ = ["Change", "diff_blocks", "text_blocks"]
 
@@ -30,10 +31,14 @@ def text_blocks(update: bytes) -> list[str]:
     Raises:
         collab.export.ExportError: the update cannot be read.
     """
-    types = root_types(update)
-    textual = types.get(DEFAULT_FRAGMENT) == "xml" or types.get(DEFAULT_TEXT) == "text"
-    rendered = export(update, "text" if textual or not types else "json").decode("utf-8")
-    return [line for line in rendered.splitlines() if line.strip()]
+    types = {name: kind for name, kind in root_types(update).items() if kind is not None}
+    if not types:
+        return []
+    try:
+        rendered = export(update, "text")
+    except RootError:  # no root reads as text (several roots, or maps and arrays only)
+        rendered = export(update, "json")
+    return [line for line in rendered.decode("utf-8").splitlines() if line.strip()]
 
 
 def diff_blocks(old: list[str], new: list[str]) -> list[Change]:

@@ -25,7 +25,8 @@ from starlette.staticfiles import StaticFiles
 from collab import api
 from collab.errors import AuthError, CollabError
 from collab.history.versions import Versions
-from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub
+from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
+from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
 from collab.metrics import CONTENT_TYPE
 from collab.names import validate_name
 from collab.sessions.access import (
@@ -35,6 +36,7 @@ from collab.sessions.access import (
     OpenAccess,
     TokenAccess,
 )
+from collab.sessions.hocuspocus_channel import broadcast_stateless
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.stores import DocumentStore, SQLiteStore, StoreError
@@ -104,6 +106,8 @@ class Collab:
         on_connect, on_disconnect: ``(name, info)`` when a WebSocket peer joins or leaves a
             document (``info``: ``peer`` id, ``role``, ``client`` address).
         on_delete: ``on_delete(name)`` after a document is deleted.
+        on_stateless: ``on_stateless(name, payload, origin)`` for each Stateless message a
+            Hocuspocus client sends (``/hocuspocus``); answer with :meth:`broadcast_stateless`.
         require_web: refuse to build without the built web editor.
 
     Hooks may be sync or async; a raising or hanging hook is logged and isolated (see
@@ -123,6 +127,7 @@ class Collab:
         on_connect: ConnectHook | None = None,
         on_disconnect: ConnectHook | None = None,
         on_delete: DeleteHook | None = None,
+        on_stateless: StatelessHook | None = None,
         require_web: bool = False,
     ) -> None:
         self.settings = settings or Settings()
@@ -133,6 +138,7 @@ class Collab:
             on_connect=on_connect,
             on_disconnect=on_disconnect,
             on_delete=on_delete,
+            on_stateless=on_stateless,
             timeout=self.settings.hook_timeout_seconds,
         )
         secret = self.settings.token_secret()
@@ -257,6 +263,15 @@ class Collab:
                 closed += peer.recheck(access)
         return closed
 
+    def broadcast_stateless(self, name: str, payload: str) -> int:
+        """Send a Stateless message (``payload``, a string the application defines) to every
+        Hocuspocus client of document ``name`` on this server (y-websocket has no such message).
+
+        Returns:
+            How many clients it was sent to (0 when none has the document open).
+        """
+        return broadcast_stateless(self.running(), name, payload)
+
     # -- the ASGI app ------------------------------------------------------------------------
 
     def _build(self, require_web: bool) -> Starlette:
@@ -297,6 +312,9 @@ class Collab:
         routes: list[Route | WebSocketRoute | Mount] = [
             WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
             WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
+            WebSocketRoute("/hocuspocus", hocuspocus_endpoint),
+            WebSocketRoute("/hocuspocus/{name:anypath}", wrong_endpoint),
+            WebSocketRoute("/", root_endpoint),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             *api.routes(),

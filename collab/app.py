@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from collab import api
 from collab.errors import AuthError, CollabError
+from collab.history.versions import Versions
 from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
 from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
 from collab.metrics import CONTENT_TYPE
@@ -154,6 +155,7 @@ class Collab:
         self.rechecks = not isinstance(self.authorizer, OpenAccess)
         self.hub: Hub | None = None
         self.webhooks: Webhooks | None = None  # while started: events, deliveries, the feed
+        self.versions: Versions | None = None  # while started: saving and restoring versions
         self.app = self._build(require_web)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -187,6 +189,7 @@ class Collab:
             await hub.close()
             raise
         self.hub, self.webhooks = hub, webhooks
+        self.versions = Versions(hub, self.settings)
         log.info(
             "serving %s (schema version %d), auth %s",
             masked(self.settings.db) if self._store is None else type(store).__name__,
@@ -196,8 +199,11 @@ class Collab:
         try:
             yield
         finally:
+            versions, self.versions = self.versions, None
             self.hub, self.webhooks = None, None
             self._store_closed = self._store is not None  # else: the file opens again
+            if versions is not None:
+                await versions.close()
             await webhooks.close()
             await hub.close()
 

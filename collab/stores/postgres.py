@@ -24,11 +24,12 @@ from collab.stores.outbox import CREATED
 from collab.stores.postgres_connection import CONNECT_TIMEOUT, Connection
 from collab.stores.postgres_outbox import PostgresOutbox, deleted_in_transaction
 from collab.stores.postgres_reads import PostgresReads
+from collab.stores.postgres_versions import PostgresVersions
 
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PostgresReads):
+class PostgresStore(PostgresReads, PostgresVersions):
     """The PostgreSQL store of every document (same methods and guarantees as the SQLite
     :class:`collab.stores.sqlite.SQLiteStore`).
 
@@ -62,8 +63,11 @@ class PostgresStore(PostgresReads):
             with self.db.session("open") as conn:
                 if migrate:
                     self._schema_version = postgres_schema.migrate(conn)
+                    self._versions = True
                 else:
-                    self._schema_version = len(postgres_schema.applied(conn))
+                    done = postgres_schema.applied(conn)
+                    self._schema_version = len(done)
+                    self._versions = "m003_versions" in done
         except RuntimeError as exc:  # a database of a newer collab
             self.db.close()
             raise StoreError(f"cannot open database {self.where}: {exc}") from None
@@ -184,7 +188,7 @@ class PostgresStore(PostgresReads):
         return Compaction(name, len(folded), folded_bytes, len(snapshot) + log_bytes, len(merged))
 
     def delete(self, name: str) -> bool:
-        """Delete document ``name``, its log and snapshot, in one transaction, keeping its
+        """Delete document ``name``, its log, snapshot and versions, in one transaction, keeping its
         merged state as a tombstone (see :meth:`collab.stores.sqlite.SQLiteStore.delete`).
 
         Returns:
@@ -201,7 +205,7 @@ class PostgresStore(PostgresReads):
                 " deleted_at = excluded.deleted_at",
                 [name, merged, time.time()],
             )
-            for table in ("updates", "snapshots", "documents"):
+            for table in ("updates", "snapshots", "documents", "versions"):
                 conn.execute(f"DELETE FROM {table} WHERE name = %s", [name])
             deleted_in_transaction(conn, name, time.time())
         return True

@@ -25,7 +25,9 @@ from starlette.staticfiles import StaticFiles
 from collab import api
 from collab.bus import Bus, RedisBus
 from collab.errors import AuthError, CollabError
-from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub
+from collab.history.versions import Versions
+from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
+from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
 from collab.metrics import CONTENT_TYPE
 from collab.names import validate_name
 from collab.sessions.access import (
@@ -35,6 +37,7 @@ from collab.sessions.access import (
     OpenAccess,
     TokenAccess,
 )
+from collab.sessions.hocuspocus_channel import broadcast_stateless
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.stores import DocumentStore, SQLiteStore, StoreError
@@ -47,6 +50,9 @@ from collab.websocket import sync_endpoint
 __all__ = ["Collab", "NotStarted", "WebAssetsMissing", "create_app", "open_store", "web_dist"]
 
 log = logging.getLogger("collab.app")
+
+_PING_SECONDS = 10.0
+"""How long /healthz waits for a database server to answer before it reports it down."""
 
 
 class WebAssetsMissing(RuntimeError):
@@ -112,6 +118,8 @@ class Collab:
         bus: the cross-node bus: ``RedisBus(url)`` makes this process a node of a cluster
             (DESIGN.md section 6); by default ``RedisBus(settings.redis)`` when that is set,
             else none (one process).
+        on_stateless: ``on_stateless(name, payload, origin)`` for each Stateless message a
+            Hocuspocus client sends (``/hocuspocus``); answer with :meth:`broadcast_stateless`.
         require_web: refuse to build without the built web editor.
 
     Hooks may be sync or async; a raising or hanging hook is logged and isolated (see
@@ -131,6 +139,7 @@ class Collab:
         on_connect: ConnectHook | None = None,
         on_disconnect: ConnectHook | None = None,
         on_delete: DeleteHook | None = None,
+        on_stateless: StatelessHook | None = None,
         require_web: bool = False,
         bus: Bus | None = None,
     ) -> None:
@@ -145,6 +154,7 @@ class Collab:
             on_connect=on_connect,
             on_disconnect=on_disconnect,
             on_delete=on_delete,
+            on_stateless=on_stateless,
             timeout=self.settings.hook_timeout_seconds,
         )
         secret = self.settings.token_secret()
@@ -158,6 +168,7 @@ class Collab:
         self.rechecks = not isinstance(self.authorizer, OpenAccess)
         self.hub: Hub | None = None
         self.webhooks: Webhooks | None = None  # while started: events, deliveries, the feed
+        self.versions: Versions | None = None  # while started: saving and restoring versions
         self.app = self._build(require_web)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -193,6 +204,7 @@ class Collab:
             await hub.close()
             raise
         self.hub, self.webhooks = hub, webhooks
+        self.versions = Versions(hub, self.settings)
         log.info(
             "serving %s (schema version %d), auth %s",
             masked(self.settings.db) if self._store is None else type(store).__name__,
@@ -202,8 +214,11 @@ class Collab:
         try:
             yield
         finally:
+            versions, self.versions = self.versions, None
             self.hub, self.webhooks = None, None
             self._store_closed = self._store is not None  # else: the file opens again
+            if versions is not None:
+                await versions.close()
             await webhooks.close()
             await hub.close()
 
@@ -273,6 +288,15 @@ class Collab:
                 closed += peer.recheck(access)
         return closed
 
+    def broadcast_stateless(self, name: str, payload: str) -> int:
+        """Send a Stateless message (``payload``, a string the application defines) to every
+        Hocuspocus client of document ``name`` on this server (y-websocket has no such message).
+
+        Returns:
+            How many clients it was sent to (0 when none has the document open).
+        """
+        return broadcast_stateless(self.running(), name, payload)
+
     # -- the ASGI app ------------------------------------------------------------------------
 
     def _build(self, require_web: bool) -> Starlette:
@@ -291,9 +315,10 @@ class Collab:
             ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
             if ping is not None:
                 try:
-                    await asyncio.to_thread(ping)
-                except StoreError as exc:
-                    detail = {"error": "database_unreachable", "detail": str(exc)}
+                    await asyncio.wait_for(asyncio.to_thread(ping), _PING_SECONDS)
+                except (StoreError, TimeoutError) as exc:
+                    reason = str(exc) or f"no answer from the database in {_PING_SECONDS:g} s"
+                    detail = {"error": "database_unreachable", "detail": reason}
                     return JSONResponse({"status": "unavailable", **detail}, 503)
             body: dict[str, object] = {"status": "ok", "open_rooms": hub.open_rooms}
             if hub.cluster is not None:
@@ -320,6 +345,9 @@ class Collab:
         routes: list[Route | WebSocketRoute | Mount] = [
             WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
             WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
+            WebSocketRoute("/hocuspocus", hocuspocus_endpoint),
+            WebSocketRoute("/hocuspocus/{name:anypath}", wrong_endpoint),
+            WebSocketRoute("/", root_endpoint),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             *api.routes(),

@@ -68,6 +68,22 @@ class Settings:
         " stored merged in one row, count one each).",
     )
     compact_bytes: int = _setting(4 * MiB, "Compact a document once its log holds this many bytes.")
+    version_quiet_seconds: float = _setting(
+        300.0,
+        "Save an automatic version of a document once nothing was written to it for this long"
+        " (0: never after editing; restores still save one first).",
+    )
+    versions_keep_all_hours: float = _setting(
+        24.0, "Retention: keep every automatic version for this many hours."
+    )
+    versions_keep_hourly_days: float = _setting(
+        7.0, "Retention: then the newest automatic version of each hour, up to this many days."
+    )
+    versions_keep_daily_days: float = _setting(
+        0.0,
+        "Retention: then the newest automatic version of each day, up to this many days"
+        " (0: forever). Named versions are always kept.",
+    )
     auth_secret: str = _setting(
         "", "Secret that signs access tokens; empty (and no --auth-secret-file) turns auth off."
     )
@@ -82,14 +98,26 @@ class Settings:
         64 * MiB, "Largest stored size of one document; an update past it closes with 4413."
     )
     max_messages_per_second: float = _setting(
-        500.0, "Sustained messages per second per connection (0: unlimited); over it: 4429."
+        0.0,
+        "Sustained messages per second per connection (0: unlimited); over it the connection"
+        " is not read until its bucket refills (TCP backpressure: the client slows down).",
     )
     message_burst: int = _setting(5000, "Messages a connection may send at once above the rate.")
+    rate_limit_close_seconds: float = _setting(
+        60.0,
+        "Close (1013, the client retries) a connection held back by --max-messages-per-second"
+        " 90% of this long (sending 10x the rate or more); 0: never.",
+    )
     max_connections: int = _setting(
         10000, "Open WebSocket connections in total; more are closed with 4503."
     )
     max_connections_per_document: int = _setting(
-        1000, "Open WebSocket connections per document; more are closed with 4503."
+        5000, "Open WebSocket connections per document; more are closed with 4503."
+    )
+    max_documents_per_socket: int = _setting(
+        100,
+        "Documents one /hocuspocus socket may have open or waiting for their Auth; the one past"
+        " it closes the socket with 1008.",
     )
     hook_timeout_seconds: float = _setting(
         30.0, "Longest one call of an async hook (on_change, ...) may run before it is cancelled."
@@ -163,6 +191,7 @@ class Settings:
             "message_burst",
             "max_connections",
             "max_connections_per_document",
+            "max_documents_per_socket",
             "max_message_bytes",
             "max_awareness_bytes",
             "send_queue_bytes",
@@ -183,6 +212,14 @@ class Settings:
             raise SettingsError("port must be between 0 and 65535")
         if self.room_grace_seconds < 0:
             raise SettingsError("room_grace_seconds must not be negative")
+        for name in (
+            "version_quiet_seconds",
+            "versions_keep_all_hours",
+            "versions_keep_hourly_days",
+            "versions_keep_daily_days",
+        ):
+            if not getattr(self, name) >= 0:
+                raise SettingsError(f"{name} must not be negative")
         if self.synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise SettingsError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         if self.log_format not in {"text", "json"}:
@@ -191,6 +228,8 @@ class Settings:
             raise SettingsError("log_level must be debug, info, warning or error")
         if self.max_messages_per_second < 0:
             raise SettingsError("max_messages_per_second must not be negative")
+        if self.rate_limit_close_seconds < 0:
+            raise SettingsError("rate_limit_close_seconds must not be negative")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise SettingsError("ssl_certfile and ssl_keyfile go together")
         for name in ("webhook_debounce_seconds", "webhook_retry_seconds",

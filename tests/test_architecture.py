@@ -46,20 +46,23 @@ def collab_deps(module: str) -> set[str]:
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # (layer, modules or packages in it), from the bottom up (DESIGN.md section 3).
     ("base", ("errors", "names", "settings", "limits", "auth", "logs", "metrics")),
-    ("codec", ("protocol",)),
+    ("codec", ("protocol", "hocuspocus")),
     ("CRDT", ("updates", "export")),
     ("document", ("room",)),
     ("storage", ("stores", "store")),
-    ("coordination", ("bus", "hub")),
+    ("coordination", ("bus", "hub", "history")),
     ("sessions", ("sessions",)),
     ("transports", ("transports", "wsserver")),
     (
         "surface",
         (
             "api",
+            "api_versions",
             "openapi",
+            "openapi_versions",
             "app",
             "websocket",
+            "hocuspocus_endpoint",
             "cli",
             "workers",
             "backup",
@@ -95,6 +98,7 @@ def test_layers_import_only_downward(module: str) -> None:
     ("module", "allowed"),
     [
         ("collab.protocol", {"collab.errors"}),
+        ("collab.hocuspocus", {"collab.errors", "collab.protocol"}),
         ("collab.room", {"collab.errors", "collab.protocol", "collab.updates"}),
         ("collab.updates", {"collab.errors", "collab.protocol"}),
         ("collab.names", {"collab.errors"}),

@@ -29,9 +29,6 @@ log = logging.getLogger("collab.hub")
 
 BUS_ERROR = 1011
 
-REMOTE = "remote"
-"""The origin of awareness changes applied from other nodes."""
-
 
 class _OtherNode:
     """The owner, in a room, of the awareness clients of other nodes: a local peer that
@@ -118,32 +115,29 @@ class Cluster:
         if room is None or room.closed:
             return
         try:
-            entries = protocol.decode_awareness(payload)
+            entries = room.apply_foreign_awareness(payload, OTHER_NODE)
         except ProtocolError:
             return
         clients = self.remote_clients.setdefault(node, {}).setdefault(name, set())
-        owners = room.owners
         for entry in entries:
-            owner = owners.get(entry.client_id)
             if entry.state is None:
                 clients.discard(entry.client_id)
-                if owner is OTHER_NODE:
-                    del owners[entry.client_id]
-            elif owner is None:
+            else:
                 clients.add(entry.client_id)
-                owners[entry.client_id] = OTHER_NODE
-        room.awareness.apply_awareness_update(payload, REMOTE)
-        room.broadcast(protocol.encode(protocol.Awareness(payload)))
 
     def awareness_wanted(self, name: str) -> None:
         """Another node opened ``name``: publish the states of this node's clients there."""
         room = self.rooms.room(name)
         if room is None or room.closed:
             return
-        states = room.awareness.states
-        local = [c for c, owner in room.owners.items() if owner is not OTHER_NODE and c in states]
+        states = room.awareness
+        local = [
+            states[client]
+            for client, owner in room.owners.items()
+            if owner is not OTHER_NODE and client in states
+        ]
         if local:
-            self.bus.publish_awareness(name, room.awareness.encode_awareness_update(local))
+            self.bus.publish_awareness(name, protocol.encode_awareness_entries(local))
 
     def node_gone(self, node: str) -> None:
         """Remove the awareness states of ``node``'s clients from every room, telling the
@@ -155,11 +149,7 @@ class Cluster:
             for client in clients:
                 if room.owners.get(client) is OTHER_NODE:
                     del room.owners[client]
-            present = [client for client in clients if client in room.awareness.states]
-            if present:
-                room.awareness.remove_awareness_states(present, REMOTE)
-                payload = room.awareness.encode_awareness_update(present)
-                room.broadcast(protocol.encode(protocol.Awareness(payload)))
+            room.remove_clients(clients)
 
     def remote_deleted(self, name: str) -> None:
         """Document ``name`` was deleted on another node: close its peers here with 4410."""

@@ -9,6 +9,7 @@ import { WebsocketProvider } from 'y-websocket'
 import * as authProtocol from 'y-protocols/auth'
 
 import { downloadExport } from './api.js'
+import { historyPanel } from './history.js'
 import { currentToken, roleOf, withToken } from './auth.js'
 import { closePolicy } from './closecodes.js'
 import { h } from './dom.js'
@@ -198,6 +199,8 @@ export function renderEditor(main, name) {
         nameInput)),
   )
 
+  const history = historyPanel({ name, readOnly })
+
   main.replaceChildren(
     h('div', { class: 'doc-head' },
       h('p', { class: 'crumbs' }, h('a', { href: withToken('/') }, '← All documents')),
@@ -210,10 +213,12 @@ export function renderEditor(main, name) {
         peopleCount,
         h('div', { class: 'export', role: 'group', 'aria-label': 'Download' },
           h('span', { class: 'export-label', 'aria-hidden': 'true' }, 'Download:'),
-          ...exportButtons)),
+          ...exportButtons),
+        history.button),
       notice,
       alertBox,
-      exportError),
+      exportError,
+      history.panel),
     h('div', { class: 'editor-layout' },
       h('div', { class: 'editor-column' },
         toolbar,

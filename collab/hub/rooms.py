@@ -17,7 +17,8 @@ from typing import Protocol
 
 from pycrdt import Doc
 
-from collab.errors import CollabError, ShuttingDown, TooManyConnections
+from collab.bus import BusUnavailable
+from collab.errors import ShuttingDown, TooManyConnections
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Peer, Room
@@ -229,7 +230,8 @@ class Rooms:
             log.error("cannot load document", extra={"room": slot.name}, exc_info=exc)
             if self.slots.get(slot.name) is slot:
                 del self.slots[slot.name]
-            slot.ready.set_exception(exc if isinstance(exc, CollabError) else StoreError(str(exc)))
+            kept = isinstance(exc, StoreError | BusUnavailable)
+            slot.ready.set_exception(exc if kept else StoreError(str(exc)))
             slot.ready.exception()  # mark retrieved: users may all have gone
             return
         slot.log_updates = len(stored.updates)

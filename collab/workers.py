@@ -8,6 +8,7 @@ and SIGTERM to the workers, and starts again a worker that died.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import socket
@@ -22,6 +23,7 @@ __all__ = ["reuseport_socket", "supervise", "worker_argv"]
 log = logging.getLogger("collab.workers")
 
 RESTART_SECONDS = 1.0  # wait before starting a dead worker again
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -55,10 +57,24 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "collab", *out, "--workers", "1"]
 
 
+def _die_with_parent() -> None:
+    """In a worker, before it runs: a SIGTERM when the supervisor dies, however it dies
+    (Linux's ``PR_SET_PDEATHSIG``; elsewhere nothing), so no worker outlives it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _start(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, preexec_fn=_die_with_parent)
+
+
 def supervise(argv: Sequence[str], workers: int) -> int:
     """Run ``workers`` worker processes until SIGINT or SIGTERM; returns the exit status."""
     command = worker_argv(argv)
-    procs: list[subprocess.Popen[bytes]] = [subprocess.Popen(command) for _ in range(workers)]
+    procs: list[subprocess.Popen[bytes]] = [_start(command) for _ in range(workers)]
     stopping = False
 
     def stop(sig: int, frame: FrameType | None) -> None:
@@ -78,7 +94,7 @@ def supervise(argv: Sequence[str], workers: int) -> int:
                 print(f"collab: worker {proc.pid} exited ({proc.returncode}), restarting",
                       file=sys.stderr)  # fmt: skip
                 time.sleep(RESTART_SECONDS)
-                procs[index] = subprocess.Popen(command)
+                procs[index] = _start(command)
     status = 0
     for proc in procs:
         status = max(status, abs(proc.wait()))

@@ -183,7 +183,18 @@ async def test_workers_share_one_port(server_factory: Any, redis_server: RedisSe
     async with PyClient(server.ws_url, "w") as one, PyClient(server.ws_url, "w") as two:
         one.text().insert(0, "x")
         await two.wait_for(lambda: str(two.text()) == "x")
-    server.stop(signal.SIGTERM)
+    server.kill()  # the supervisor dies: its workers go with it (no orphan holds the port)
+    await eventually(lambda: _refused(server.http_url), "the workers to exit", timeout=20)
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url + "/healthz", timeout=1)
+    except httpx.ConnectError:
+        return True
+    except httpx.HTTPError:
+        return False
+    return False
 
 
 async def test_redis_killed_during_writes_loses_nothing_and_recovers(

@@ -138,6 +138,7 @@ export function renderEditor(main, name) {
             : {},
       }),
       Placeholder.configure({
+        showOnlyWhenEditable: false,
         placeholder: () => (editable ? 'Start writing…' : 'This document is empty.'),
       }),
     ],

@@ -154,8 +154,8 @@ export function renderList(main) {
     // This browser's copy would be refused by the server now: drop it too.
     clearDocument(localCopyName(doc.name)).catch(() => {})
     tr.remove()
-    status.textContent = `Deleted “${doc.name}”.`
-    if (tbody.children.length === 0) updateStatus()
+    updateStatus()
+    status.textContent = `Deleted “${doc.name}”. ${status.textContent}`
   }
 
   /** @param {DocumentRecord} doc */

@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.web.browser import (
-    ARTIFACTS,
     DESKTOP,
     PHONE,
     PROVIDER_JS,

@@ -9,7 +9,6 @@ itself ends in such a segment is addressed by percent-encoding that slash (``a%2
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -25,12 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collab import export
-from collab.auth import ALL_DOCUMENTS, AuthError, Forbidden, Grant, Role, bearer_token, verify_token
-from collab.hub import Hub, ShuttingDown
-from collab.names import InvalidName, parse_name
+from collab.auth import ALL_DOCUMENTS, Grant, Role, bearer_token, verify_token
+from collab.errors import CollabError
+from collab.hub import Hub
+from collab.names import parse_name
 from collab.openapi import OPENAPI
-from collab.store import DocumentRecord, StoreError
-from collab.updates import DocumentCorrupted, InvalidUpdate
+from collab.stores import DocumentRecord
 
 __all__ = ["ApiError", "routes"]
 
@@ -39,15 +38,24 @@ ACTIONS = ("update", "content", "export")
 MAX_PAGE = 1000
 
 
-class ApiError(Exception):
-    """An error answered as JSON ``{"error": code, "detail": detail}`` with ``status``."""
+class ApiError(CollabError):
+    """A refusal of the HTTP API itself, with its status and ``error`` code."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.http_status, self.code = status, code  # type: ignore[misc]
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.code, "detail": self.detail}, self.status)
+        return error_response(self)
+
+
+def error_response(exc: CollabError) -> JSONResponse:
+    """The JSON error ``{"error": code, "detail": reason}`` of ``exc``, with its status (and
+    ``WWW-Authenticate: Bearer`` for a 401)."""
+    response = JSONResponse({"error": exc.code, "detail": str(exc)}, exc.http_status)
+    if exc.http_status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -57,18 +65,8 @@ def _json_errors(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except ApiError as exc:
-            return exc.response()
-        except StoreError as exc:
-            return ApiError(503, "storage_error", str(exc)).response()
-        except ShuttingDown:
-            return ApiError(503, "shutting_down", "server shutting down").response()
-        except Forbidden as exc:
-            return ApiError(403, "forbidden", str(exc)).response()
-        except AuthError as exc:
-            response = ApiError(401, "unauthorized", str(exc)).response()
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
+        except CollabError as exc:
+            return error_response(exc)
 
     wrapped.__name__ = handler.__name__
     return wrapped
@@ -216,10 +214,7 @@ def _name_and_action(request: Request) -> tuple[str, str | None]:
     head, _, last = rest.rpartition("/")
     if head and last in ACTIONS:
         rest, action = head, last
-    try:
-        return parse_name(rest), action
-    except InvalidName as exc:
-        raise ApiError(400, "bad_name", str(exc)) from exc
+    return parse_name(rest), action
 
 
 @_json_errors
@@ -272,16 +267,7 @@ async def document_state(hub: Hub, name: str) -> bytes:
         ApiError: 404 when the document does not exist.
     """
     await _record(hub, name)
-    room = hub.room(name)
-    if room is not None:
-        state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        hub.when_committed(
-            room,
-            lambda: state.set_result(room.state()),
-            lambda: state.set_exception(StoreError("the document was closed while being read")),
-        )
-        return await state
-    return await hub.run(hub.store.state, name)
+    return await hub.state(name)
 
 
 async def get_state(request: Request) -> Response:
@@ -310,24 +296,7 @@ async def post_update(request: Request) -> Response:
         if len(body) > limit:
             raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
     name = request.state.name
-    async with hub.use(name) as room:
-        limit = hub.settings.max_document_bytes
-        if room.size_bytes + len(body) > limit:
-            raise ApiError(413, "too_large", f"document over the {limit}-byte limit")
-        try:
-            changed = room.apply(bytes(body))
-        except DocumentCorrupted as exc:
-            hub.discard(room)
-            raise ApiError(400, "invalid_update", str(exc)) from exc
-        except InvalidUpdate as exc:
-            raise ApiError(400, "invalid_update", str(exc)) from exc
-        # An update the document already holds is neither stored nor relayed again, unless
-        # nothing is stored yet: then it creates the document (an empty update included).
-        if changed or room.size_bytes == 0:
-            hub.submit(room, bytes(body), None)
-        await hub.flush()  # what it holds may still wait for its commit
-    if room.closed:
-        raise ApiError(503, "storage_error", "the update could not be saved")
+    await hub.write(name, bytes(body), "http")  # committed (and relayed) when it returns
     return JSONResponse(record_json(await _record(hub, name), hub))
 
 
@@ -346,10 +315,7 @@ async def get_export(request: Request) -> Response:
         raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
     name = request.state.name
     state = await document_state(hub, name)
-    try:
-        body = export.export(state, fmt, title=name)
-    except export.ExportError as exc:
-        raise ApiError(422, "cannot_export", str(exc)) from exc
+    body = export.export(state, fmt, title=name)
     media_type, extension = export.FORMATS[fmt]
     filename = name.replace("/", "_") + "." + extension
     disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"

@@ -20,10 +20,10 @@ from collab import api
 from collab.hub import Hub
 from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
-from collab.store import Store
+from collab.stores import DocumentStore, SQLiteStore
 from collab.websocket import sync_endpoint
 
-__all__ = ["WebAssetsMissing", "create_app", "web_dist"]
+__all__ = ["WebAssetsMissing", "create_app", "open_store", "web_dist"]
 
 log = logging.getLogger("collab.app")
 
@@ -42,12 +42,28 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
-def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
+def open_store(settings: Settings) -> SQLiteStore:
+    """The SQLite store of ``settings.db``, locked for this process (the hub checkpoints it).
+
+    Raises:
+        DatabaseInUse: another process serves the file (the message names its pid).
+        StoreError: the file cannot be opened or migrated.
+    """
+    return SQLiteStore(
+        settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
+    )
+
+
+def create_app(
+    settings: Settings, *, require_web: bool = False, store: DocumentStore | None = None
+) -> Starlette:
     """Build the application.
 
     Args:
         settings: the server settings.
         require_web: raise when the built editor is missing instead of serving without it.
+        store: the opened store (closed with the app); by default the SQLite file
+            ``settings.db``, opened when the app starts, refused when another process has it.
 
     Raises:
         WebAssetsMissing: with ``require_web`` and no ``index.html`` in the web folder.
@@ -64,8 +80,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(settings.db, synchronous=settings.synchronous, autocheckpoint=False)
-        hub = Hub(store, settings)
+        hub = Hub(store or open_store(settings), settings)
         await hub.start()
         app.state.settings = settings
         app.state.hub = hub
@@ -73,7 +88,7 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
         log.info(
             "serving %s (schema version %d), auth %s",
             settings.db,
-            store.schema_version(),
+            hub.store.schema_version(),
             "on" if secret else "off",
         )
         try:

@@ -10,13 +10,19 @@ from __future__ import annotations
 import unicodedata
 from urllib.parse import unquote
 
+from collab.errors import CloseCode, CollabError
+
 __all__ = ["MAX_NAME_BYTES", "InvalidName", "parse_name", "validate_name"]
 
 MAX_NAME_BYTES = 255
 
 
-class InvalidName(ValueError):
+class InvalidName(CollabError, ValueError):
     """A document name that breaks the naming rules; the message says which."""
+
+    close_code = CloseCode.BAD_DOCUMENT_NAME
+    http_status = 400
+    code = "bad_name"
 
 
 def parse_name(raw: str) -> str:

@@ -15,6 +15,7 @@ from pycrdt import Awareness as AwarenessStates
 from pycrdt import Doc
 
 from collab import protocol
+from collab.errors import CloseCode
 from collab.protocol import ProtocolError
 from collab.updates import (
     EMPTY_STATE_VECTOR,
@@ -40,6 +41,10 @@ class Peer(Protocol):
 
 class AwarenessTooLarge(ProtocolError):
     """An awareness state over the room's size limit."""
+
+    close_code = CloseCode.TOO_LARGE
+    http_status = 413
+    code = "too_large"
 
 
 class Room:
@@ -149,15 +154,16 @@ class Room:
         """The whole document as one Yjs v1 update, with what waits for a predecessor."""
         return self._integrator.state()
 
-    def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
+    def broadcast(self, frame: bytes, exclude: object = None) -> None:
         """Send ``frame`` (encoded once) to every peer except ``exclude``."""
         for peer in self.peers:
             if peer is not exclude:
                 peer.send(frame)
 
-    def relay(self, update: bytes, origin: Peer | None) -> None:
+    def relay(self, update: bytes, origin: object) -> None:
         """Send ``update`` as an update message to every peer except ``origin`` (the peer
-        that sent it); a writer alone in its room costs no encoding."""
+        that sent it; anything else, such as ``None`` or ``"http"``, excludes no one); a
+        writer alone in its room costs no encoding."""
         peers = self.peers
         if len(peers) > 1 or (peers and origin not in peers):
             self.broadcast(protocol.encode(protocol.Update(update)), exclude=origin)

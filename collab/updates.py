@@ -2,17 +2,18 @@
 
 pycrdt raises ``ValueError`` for most bad updates, but some failures inside the Rust core
 surface as ``pyo3_runtime.PanicException``, which derives from ``BaseException``; every
-function here turns both into :class:`InvalidUpdate` so callers handle one error type.
+function here turns both into :class:`InvalidUpdate` so callers handle one error type (by the
+one rule of :mod:`collab.errors`: :func:`~collab.errors.crdt_call` and ``NOT_OURS``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from pycrdt import Doc, get_state, get_update, merge_updates
 
+from collab.errors import NOT_OURS, CloseCode, CollabError, crdt_call
 from collab.protocol import MAX_VARUINT_BYTES, ByteReader, ProtocolError
 
 __all__ = [
@@ -43,20 +44,17 @@ EMPTY_STATE_VECTOR = b"\x00"
 
 T = TypeVar("T")
 
-_NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
 
-
-class InvalidUpdate(ValueError):
+class InvalidUpdate(CollabError, ValueError):
     """An update that pycrdt cannot read, or one in Yjs update format v2."""
+
+    close_code = CloseCode.INVALID_UPDATE
+    http_status = 400
+    code = "invalid_update"
 
 
 def _guarded(what: str, fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except _NOT_OURS:
-        raise
-    except BaseException as exc:
-        raise InvalidUpdate(f"{what}: {type(exc).__name__}: {exc}") from exc
+    return crdt_call(what, fn, InvalidUpdate)
 
 
 def check_update(update: bytes) -> None:
@@ -236,7 +234,7 @@ class Integrator:
             # diff against the state vector keeps the structs the document lacks (the first
             # varUint counts the clients that have some) and the whole delete set.
             diff = get_update(update, self._state)
-        except _NOT_OURS:
+        except NOT_OURS:
             raise
         except BaseException as exc:
             raise InvalidUpdate(f"cannot decode update: {type(exc).__name__}: {exc}") from exc
@@ -273,7 +271,7 @@ class Integrator:
                 self.pending = pending if waits and _waits(update, state) else []
             else:
                 self.pending = [u for u in pending if _waits(u, state)]
-        except _NOT_OURS:
+        except NOT_OURS:
             raise
         except BaseException as exc:
             raise InvalidUpdate(f"cannot diff update: {type(exc).__name__}: {exc}") from exc
@@ -317,7 +315,7 @@ def _apply(doc: Doc[Any], update: bytes) -> bytes:
     try:
         native.apply_update(txn, update)
         return native.get_state(txn)
-    except _NOT_OURS:
+    except NOT_OURS:
         raise
     except BaseException as exc:  # PanicException is a BaseException
         raise DocumentCorrupted(f"cannot apply update: {type(exc).__name__}: {exc}") from exc

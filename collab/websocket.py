@@ -16,53 +16,25 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from enum import IntEnum
 
 from starlette.websockets import WebSocket
 
 from collab import protocol
-from collab.auth import (
-    ALL_DOCUMENTS,
-    AuthError,
-    Forbidden,
-    Grant,
-    Role,
-    bearer_token,
-    origin_allowed,
-    verify_token,
-)
-from collab.hub import Hub, ShuttingDown, TooManyConnections
+from collab.auth import ALL_DOCUMENTS, Grant, Role, bearer_token, origin_allowed, verify_token
+from collab.errors import CloseCode, CollabError, Refused, ShuttingDown
+from collab.hub import Hub
 from collab.limits import TokenBucket
 from collab.names import InvalidName, parse_name
 from collab.protocol import ProtocolError
 from collab.room import AwarenessTooLarge, Room
 from collab.settings import Settings
-from collab.store import StoreError
-from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs, merge_burst
+from collab.stores import StoreError
+from collab.updates import InvalidUpdate, carries_new_structs, merge_burst
 from collab.wsserver import DIRECT, FULL, SENT, Direct
 
 __all__ = ["CloseCode", "sync_endpoint"]
 
 log = logging.getLogger("collab.websocket")
-
-
-class CloseCode(IntEnum):
-    """Every WebSocket close code collab sends (RFC 6455 section 7.4, 4xxx are collab's own)."""
-
-    GOING_AWAY = 1001  # server shutting down or restarting: reconnect later
-    PROTOCOL_ERROR = 1002  # malformed y-protocols frame
-    UNSUPPORTED_DATA = 1003  # a text frame
-    INVALID_UPDATE = 1007  # an update pycrdt rejects, or v2-encoded
-    MESSAGE_TOO_BIG = 1009  # over max_message_bytes (sent by the WebSocket library)
-    INTERNAL_ERROR = 1011  # storage failed; the update was not saved
-    TRY_AGAIN_LATER = 1013  # the peer read too slowly; its send queue overflowed
-    BAD_DOCUMENT_NAME = 4400
-    UNAUTHORIZED = 4401
-    FORBIDDEN = 4403
-    DOCUMENT_DELETED = 4410
-    TOO_LARGE = 4413  # document or awareness state over its limit
-    RATE_LIMITED = 4429  # over max_messages_per_second
-    SERVER_FULL = 4503
 
 
 _peer_ids = itertools.count(1)
@@ -73,14 +45,6 @@ most (see :func:`collab.updates.merge_burst`: merging costs more per update past
 
 BURST_BYTES = 64 * 1024
 """Bytes of update messages merged into one update, at most."""
-
-
-class _Refused(Exception):
-    """Close the connection with ``code`` and the message as reason."""
-
-    def __init__(self, code: CloseCode, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
 
 
 class Connection:
@@ -113,7 +77,6 @@ class Connection:
         "grant",
         "hub",
         "id",
-        "max_document_bytes",
         "name",
         "queue_limit",
         "read_only",
@@ -135,7 +98,6 @@ class Connection:
         self.read_only = grant.role < Role.WRITE
         self.id = next(_peer_ids)
         self.queue_limit = settings.send_queue_bytes
-        self.max_document_bytes = settings.max_document_bytes
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
         self.room: Room | None = None
         self._leave: Callable[[], None] | None = None
@@ -178,12 +140,12 @@ class Connection:
         :meth:`~collab.wsserver.Direct.detach`); a refusal closes it with the reason."""
         try:
             room, self._leave = await self.hub.join(self.name, self)
-        except ShuttingDown:
-            self.close(CloseCode.GOING_AWAY, "server shutting down")
-        except TooManyConnections as exc:
-            self._reject(CloseCode.SERVER_FULL, str(exc))
-        except StoreError:
-            self.close(CloseCode.INTERNAL_ERROR, "storage error: document unavailable")
+        except ShuttingDown as exc:
+            self.close(exc.close_code, str(exc))
+        except StoreError as exc:
+            self.close(exc.close_code, "storage error: document unavailable")
+        except CollabError as exc:
+            self._reject(exc.close_code, str(exc))
         else:
             self.room = room
             if self.grant.expires_at != float("inf"):
@@ -262,19 +224,10 @@ class Connection:
         reason, and so does a bug (1011), which must not reach uvicorn's data_received."""
         try:
             step(room, *frame)
-        except _Refused as exc:
-            self._reject(exc.code, str(exc))
-        except DocumentCorrupted as exc:
-            self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
-            self.hub.discard(room)
-        except AwarenessTooLarge as exc:
-            self._reject(CloseCode.TOO_LARGE, str(exc))
-        except ProtocolError as exc:
-            self._reject(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
-        except InvalidUpdate as exc:
-            self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
         except ShuttingDown:
             pass  # the hub already asked this peer to close
+        except CollabError as exc:  # DocumentCorrupted: the hub closed the others with 1011
+            self._reject(exc.close_code, _reason(exc))
         except Exception:  # a bug
             log.exception("cannot handle a frame", extra={"room": self.name, "peer": self.id})
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
@@ -332,40 +285,27 @@ class Connection:
             except InvalidUpdate:
                 pass  # one of them is malformed
             else:
-                if room.tombstone is None and self._fits(room, merged):
-                    try:
-                        self._write(room, merged, len(updates))
-                    except DocumentCorrupted:  # the room is discarded (see _guarded)
-                        self.hub.salvage(room, updates)
-                        raise
+                if room.tombstone is None and self.hub.fits(room, len(merged)):
+                    self._write(room, merged, updates)  # salvaged one by one if it breaks
                     return
         for update in updates:
             self._write(room, update)
             if self._close is not None:
                 return
 
-    def _write(self, room: Room, update: bytes, messages: int = 1) -> None:
-        """Apply a sync step 2 or update payload (``messages`` update messages merged) to the
-        room and queue it for commit and relay.
+    def _write(self, room: Room, update: bytes, parts: list[bytes] | None = None) -> None:
+        """Write a sync step 2 or update payload (merging ``parts``, when several) through
+        the hub's one write path (:meth:`Hub.write_now`).
 
         Raises:
-            _Refused: over the document size limit, or a read-only peer inserting content.
-            InvalidUpdate: see :meth:`Room.apply`.
+            Refused: a read-only peer inserting content.
+            CollabError: see :meth:`Hub.write_now` (too large, invalid, corrupted).
         """
-        if room.closed:
-            return
         if self.read_only:
-            self._refuse_write(room, update)
+            if not room.closed:
+                self._refuse_write(room, update)
             return
-        if not self._fits(room, update):
-            raise _Refused(
-                CloseCode.TOO_LARGE, f"document over the {self.max_document_bytes}-byte limit"
-            )
-        if room.apply(update):
-            self.hub.submit(room, update, self, messages)
-
-    def _fits(self, room: Room, update: bytes) -> bool:
-        return room.size_bytes + len(update) <= self.max_document_bytes
+        self.hub.write_now(room, update, self, parts)
 
     def _refuse_write(self, room: Room, update: bytes) -> None:
         """A read-only peer's sync step 2 or update is never applied.
@@ -376,9 +316,9 @@ class Connection:
         """
         if carries_new_structs(room.doc, update):
             self.send(protocol.encode(protocol.Auth("permission denied: read-only access")))
-            raise _Refused(CloseCode.FORBIDDEN, "read-only access: writes are refused")
+            raise Refused(CloseCode.FORBIDDEN, "read-only access: writes are refused")
 
-    def _reject(self, code: CloseCode, reason: str) -> None:
+    def _reject(self, code: int, reason: str) -> None:
         extra = {"room": self.name, "peer": self.id, "code": int(code), "reason": reason}
         log.warning("closing connection", extra=extra)
         self.close(code, reason)
@@ -389,6 +329,17 @@ class Connection:
             code, reason = self._close
             return {"room": self.name, "peer": self.id, "code": int(code), "reason": reason}
         return {"room": self.name, "peer": self.id, "code": self.client_close, "reason": "client"}
+
+
+def _reason(exc: CollabError) -> str:
+    """The close reason of ``exc``: what kind of input was refused, then why."""
+    if isinstance(exc, AwarenessTooLarge):
+        return str(exc)
+    if isinstance(exc, ProtocolError):
+        return f"malformed message: {exc}"
+    if isinstance(exc, InvalidUpdate):
+        return f"invalid update: {exc}"
+    return str(exc)
 
 
 async def sync_endpoint(websocket: WebSocket) -> None:
@@ -408,12 +359,12 @@ async def sync_endpoint(websocket: WebSocket) -> None:
         return
     try:
         name, grant = _admit(websocket, settings, websocket.app.state.token_secret)
-    except _Refused as exc:
-        hub.metrics.closes[exc.code] += 1
+    except CollabError as exc:
+        hub.metrics.closes[exc.close_code] += 1
         client = websocket.client.host if websocket.client else None
-        extra = {"code": int(exc.code), "reason": str(exc), "client": client}
+        extra = {"code": int(exc.close_code), "reason": str(exc), "client": client}
         log.warning("refusing connection", extra=extra)
-        await websocket.close(exc.code, str(exc)[:123])
+        await websocket.close(exc.close_code, str(exc)[:123])
         return
     connection = Connection(direct, hub, name, grant, settings)
     log.info("connection opened", extra={"room": name, "peer": connection.id})
@@ -424,24 +375,19 @@ def _admit(websocket: WebSocket, settings: Settings, secret: str) -> tuple[str, 
     """Check Origin, document name and token.
 
     Raises:
-        _Refused: with the close code and reason.
+        CollabError: with the close code and reason (Refused, InvalidName, AuthError).
     """
     headers = websocket.headers
     if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
-        raise _Refused(CloseCode.FORBIDDEN, "origin not allowed")
+        raise Refused(CloseCode.FORBIDDEN, "origin not allowed")
     try:
         raw = websocket.scope.get("raw_path") or websocket.scope["path"].encode()
         name = parse_name(raw.decode("utf-8").removeprefix("/sync").removeprefix("/"))
-    except (InvalidName, UnicodeDecodeError) as exc:
-        raise _Refused(CloseCode.BAD_DOCUMENT_NAME, str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidName("document name is not valid UTF-8") from exc
     if not secret:
         return name, ALL_DOCUMENTS
     token = websocket.query_params.get("token") or bearer_token(headers.get("authorization"))
-    try:
-        grant = verify_token(token, secret, algorithm=settings.auth_algorithm)
-        grant.require(name, Role.READ)
-    except Forbidden as exc:
-        raise _Refused(CloseCode.FORBIDDEN, str(exc)) from exc
-    except AuthError as exc:
-        raise _Refused(CloseCode.UNAUTHORIZED, str(exc)) from exc
+    grant = verify_token(token, secret, algorithm=settings.auth_algorithm)
+    grant.require(name, Role.READ)
     return name, grant

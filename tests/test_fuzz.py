@@ -51,20 +51,21 @@ from pycrdt import Array, Doc, Map, Text, write_var_uint
 
 from collab import export, protocol, updates
 from collab.auth import ALL_DOCUMENTS, Grant, Role
+from collab.errors import Refused
 from collab.hub import Hub
 from collab.protocol import ProtocolError
 from collab.room import Room
 from collab.settings import Settings
-from collab.store import Store
+from collab.stores import Store
 from collab.updates import DocumentCorrupted, InvalidUpdate, apply_all
-from collab.websocket import Connection, _Refused
+from collab.websocket import Connection
 from collab.wsserver import SENT
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT.parent / "shared" / "data" / "friendsforever_flat.json.gz"
 GOLDEN = ROOT / "tests" / "golden"
 
-EXPECTED: tuple[type[Exception], ...] = (ProtocolError, InvalidUpdate, _Refused)
+EXPECTED: tuple[type[Exception], ...] = (ProtocolError, InvalidUpdate, Refused)
 """What ``_handle`` may raise on hostile input (``AwarenessTooLarge`` is a ProtocolError)."""
 
 TEST_FRAMES = 100_000

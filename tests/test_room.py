@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from collab import protocol
-from collab.hub import _read_document
+from collab.hub import read_document as _read_document
 from collab.protocol import ByteReader, ProtocolError
 from collab.room import AwarenessTooLarge, Room
-from collab.store import Store
+from collab.stores import Store
 from collab.updates import InvalidUpdate, _header
 
 

@@ -10,7 +10,8 @@ import pytest
 from pycrdt import Array, Doc, Map, Text
 from sqlite_utils import Database
 
-from collab.store import BUSY_TIMEOUT, SCHEMA_VERSION, Store, StoreBusy, StoreError, migrations
+from collab.stores import Store, StoreBusy, StoreError
+from collab.stores.sqlite import BUSY_TIMEOUT, SCHEMA_VERSION, migrations
 from collab.updates import apply_all
 
 

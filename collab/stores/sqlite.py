@@ -36,15 +36,36 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pycrdt import Doc
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
+from collab.stores.base import (
+    Compaction,
+    DatabaseInUse,
+    DocumentNotFound,
+    DocumentRecord,
+    HistoryCompacted,
+    NotCreatedYet,
+    SortKey,
+    StoreBusy,
+    StoredDocument,
+    StoreError,
+)
+from collab.stores.lock import ProcessLock
+from collab.stores.sqlite_schema import (
+    APPEND_ONE,
+    COUNT_UPDATES,
+    COUNTS_PENDING,
+    CREATE_DOCUMENTS,
+    RECOUNT,
+    SCHEMA_VERSION,
+    many_rows,
+    migrations,
+)
 from collab.updates import (
     EMPTY_UPDATE,
     InvalidUpdate,
@@ -54,135 +75,16 @@ from collab.updates import (
     same_document,
 )
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "DocumentRecord",
-    "Store",
-    "StoreBusy",
-    "StoreError",
-    "StoredDocument",
-]
-
-migrations = Migrations("collab")
-
-
-@migrations()
-def m001_initial(db: Database) -> None:
-    """Documents, the update log and snapshots."""
-    db.table("documents").create(
-        {"name": str, "created_at": float, "updated_at": float, "size_bytes": int, "updates": int},
-        pk="name",
-        not_null={"created_at", "updated_at", "size_bytes", "updates"},
-    )
-    db.table("documents").create_index(["updated_at"])
-    # AUTOINCREMENT until m004 (which says why it went).
-    db.execute(
-        "CREATE TABLE updates (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
-        " data BLOB NOT NULL, created_at FLOAT NOT NULL)"
-    )
-    db.table("updates").create_index(["name", "id"])
-    db.table("snapshots").create(
-        {"name": str, "data": bytes, "created_at": float, "last_update_id": int},
-        pk="name",
-        not_null={"data", "created_at", "last_update_id"},
-    )
-
-
-@migrations()
-def m002_tombstones(db: Database) -> None:
-    """Merged state of deleted documents, checked when a document is written again."""
-    db.table("tombstones").create(
-        {"name": str, "data": bytes, "deleted_at": float}, pk="name", not_null={"data"}
-    )
-
-
-@migrations()
-def m003_snapshot_covers(db: Database) -> None:
-    """``snapshots.covers_until``: the ``created_at`` of the newest update merged into the
-    snapshot, so ``collab export --at`` knows which moments the history still covers. NULL for
-    snapshots written before this migration (readers then use the snapshot's ``created_at``,
-    which is later than every update merged into it)."""
-    db.table("snapshots").add_column("covers_until", float)
-
-
-@migrations()
-def m004_log_ids_without_autoincrement(db: Database) -> None:
-    """``updates.id`` becomes a plain rowid: AUTOINCREMENT rewrote ``sqlite_sequence`` in every
-    commit, a third page for a one-update commit (measured per commit: 22 to 18 us of CPU back
-    to back, about 60-75 to 50 us with the caches cold between commits). Rows keep their ids;
-    a new row's id is above every row in the log, so each document's rows stay in arrival
-    order (see the module docstring)."""
-    db.table("updates_log").create(
-        {"id": int, "name": str, "data": bytes, "created_at": float},
-        pk="id",
-        not_null={"name", "data", "created_at"},
-    )
-    db.execute(
-        "INSERT INTO updates_log (id, name, data, created_at)"
-        " SELECT id, name, data, created_at FROM updates"
-    )
-    db.table("updates").drop()  # with its index and its sqlite_sequence row
-    db.rename_table("updates_log", "updates")
-    db.table("updates").create_index(["name", "id"])
-
-
-SCHEMA_VERSION = len(migrations._migrations)
-
-SortKey = Literal["name", "updated_at"]
+__all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStore", "Store", "migrations"]
 
 LogRows = list[tuple[int, bytes]]
 """Update log rows ``(id, Yjs v1 update)``."""
-
-
-class StoreError(RuntimeError):
-    """The database failed (disk full, locked, corrupt, unreadable); the message says how."""
-
-
-class StoreBusy(StoreError):
-    """Another connection holds the database's write lock, and the call was not to wait for
-    it (``Store.append(..., wait=False)``); nothing was written."""
-
 
 BUSY_TIMEOUT = 5.0
 """Seconds a statement waits for another connection's lock before it fails."""
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentRecord:
-    """A document's row: timestamps in Unix seconds, sizes in bytes."""
-
-    name: str
-    created_at: float
-    updated_at: float
-    size_bytes: int
-    updates: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDocument:
-    """What a room loads: the snapshot (if any), the log after it, the deleted-state tombstone."""
-
-    snapshot: bytes | None
-    updates: list[bytes]
-    tombstone: bytes | None
-
-    def updates_in_order(self) -> list[bytes]:
-        """The snapshot then the log: applying them in order rebuilds the document."""
-        return ([self.snapshot] if self.snapshot else []) + self.updates
-
-
-@dataclass(frozen=True, slots=True)
-class Compaction:
-    """The result of one compaction: rows merged and bytes before and after."""
-
-    name: str
-    rows: int
-    log_bytes: int
-    bytes_before: int
-    bytes_after: int
-
-
-class Store:
+class SQLiteStore:
     """The SQLite store of every document.
 
     Args:
@@ -200,11 +102,22 @@ class Store:
     """
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "NORMAL", autocheckpoint: bool = True
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "NORMAL",
+        autocheckpoint: bool = True,
+        lock: bool = False,
+        exclusive: bool = False,
     ) -> None:
         self.path = Path(path)
         self.synchronous = _checked_synchronous(synchronous)
+        self.read_only = False
+        # Taken first: a second server is refused before it touches the file.
+        self._lock = ProcessLock(self.path) if lock or exclusive else None
         try:
+            if exclusive:
+                self._ensure_unused()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
             # that is one statement runs without BEGIN and COMMIT statements around it.
@@ -222,17 +135,82 @@ class Store:
                 self.db.execute("PRAGMA wal_autocheckpoint=0")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(self.db)
-            if self.db.execute("PRAGMA user_version").fetchone()[0] == _COUNTS_PENDING:
+            if self.db.execute("PRAGMA user_version").fetchone()[0] == COUNTS_PENDING:
                 with self.db.atomic():  # not closed cleanly: counters may be missing
-                    self.db.execute(_RECOUNT)
+                    self.db.execute(RECOUNT)
                     self.db.execute("PRAGMA user_version = 0")
         except (sqlite3.Error, OSError) as exc:
+            self._release()
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        except BaseException:
+            self._release()
+            raise
+        self._init_state()
+
+    def _init_state(self) -> None:
         # Appended but not yet in `documents`: name -> [updates, bytes, newest created_at].
         self._counts: dict[str, list[float]] = {}
         self._known: set[str] = set()  # names whose `documents` row exists
-        self._marked = False  # user_version set to _COUNTS_PENDING since opening
+        self._marked = False  # user_version set to COUNTS_PENDING since opening
         self._waits = True  # statements wait BUSY_TIMEOUT for a lock (see append's wait)
+        self._covers = "coalesce(covers_until, created_at)"  # see m003
+        self._tombstones = True
+
+    @classmethod
+    def open_read_only(cls, path: str | Path, *, timeout: float = BUSY_TIMEOUT) -> SQLiteStore:
+        """Open an existing database read-only (``mode=ro``: no migration, no lock; safe while
+        a server writes it, as WAL readers never block the writer). Writes raise StoreError.
+
+        Raises:
+            StoreError: when the file is missing, unreadable or not a collab database.
+        """
+        store = cls.__new__(cls)
+        store.path, store.synchronous, store.read_only, store._lock = Path(path), "OFF", True, None
+        store._init_state()
+        uri = store.path.resolve().as_uri() + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {store.path}: {exc}") from exc
+        store.db = Database(conn)
+        with store._errors("read"):
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if not {"documents", "updates", "snapshots"} <= tables:
+                conn.close()
+                raise StoreError(f"{store.path} is not a collab database")
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(snapshots)")}
+        if "covers_until" not in columns:  # before m003: its own time bounds what it merged
+            store._covers = "created_at"
+        store._tombstones = "tombstones" in tables  # before m002: none
+        return store
+
+    def _ensure_unused(self) -> None:
+        """Refuse a database another connection has open (a running server, of any version):
+        in WAL mode every open connection holds a shared lock, so an exclusive lock succeeds
+        only when nobody else has the file open.
+
+        Raises:
+            DatabaseInUse: naming the cause.
+        """
+        if not self.path.exists():
+            return
+        probe = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("PRAGMA locking_mode=EXCLUSIVE")
+            probe.execute("BEGIN EXCLUSIVE")
+            probe.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise DatabaseInUse(
+                    f"database {self.path} is in use by another process (is the server running?)"
+                ) from None
+            raise
+        finally:
+            probe.close()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
     def close(self) -> None:
         """Write the document counters, then close the connection (after a WAL checkpoint,
@@ -243,9 +221,13 @@ class Store:
             self._write_counts()
             if self._marked:
                 self.db.execute("PRAGMA user_version = 0")
+        if self.read_only:
+            self.db.close()
+            return
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
+        self._release()
 
     @property
     def commits_sync(self) -> bool:
@@ -285,14 +267,78 @@ class Store:
             ).fetchone()
             # Every remaining row follows the snapshot, or waits for a predecessor.
             rows = self._log(name)
-            tombstone = self.db.execute(
-                "SELECT data FROM tombstones WHERE name = ?", [name]
-            ).fetchone()
+            tombstone = self._tombstone(name, "data")
         return StoredDocument(
             snapshot=snapshot_row[0] if snapshot_row else None,
             updates=[data for _, data in rows],
-            tombstone=tombstone[0] if tombstone else None,
+            tombstone=tombstone,
         )
+
+    def load_at(self, name: str, at: float | None = None) -> StoredDocument:
+        """Document ``name`` as it was at Unix time ``at`` (now when ``None``), in one read
+        transaction (a compaction committed meanwhile is wholly seen or not at all): the
+        snapshot, when it merged nothing written after ``at``, and the log rows written at or
+        before ``at`` (those left beside the snapshot follow it, or wait for a predecessor).
+
+        Raises:
+            DocumentNotFound: no such document (``deleted_at`` says if one was deleted).
+            NotCreatedYet: ``at`` is before the document was created.
+            HistoryCompacted: a compaction merged updates written after ``at``.
+            StoreError: on a database failure.
+        """
+        with self._errors("read"), self._read_transaction():
+            row = self.db.execute(
+                "SELECT created_at FROM documents WHERE name = ?", [name]
+            ).fetchone()
+            if row is None:
+                deleted = self._tombstone(name, "deleted_at")
+                raise DocumentNotFound(name, deleted)
+            snapshot = self.db.execute(
+                f"SELECT data, {self._covers} FROM snapshots WHERE name = ?", [name]
+            ).fetchone()
+            if at is None:
+                rows = self.db.execute(
+                    "SELECT data FROM updates WHERE name = ? ORDER BY id", [name]
+                ).fetchall()
+            else:
+                if at < row[0]:
+                    raise NotCreatedYet(name, row[0])
+                if snapshot and at < snapshot[1]:
+                    raise HistoryCompacted(name, row[0], snapshot[1])
+                rows = self.db.execute(
+                    "SELECT data FROM updates WHERE name = ? AND created_at <= ? ORDER BY id",
+                    [name, at],
+                ).fetchall()
+        return StoredDocument(snapshot[0] if snapshot else None, [r[0] for r in rows], None)
+
+    def _tombstone(self, name: str, column: str) -> Any:
+        """The ``data`` or ``deleted_at`` of document ``name``'s tombstone, or ``None``."""
+        if not self._tombstones:
+            return None
+        row = self.db.execute(f"SELECT {column} FROM tombstones WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    @contextlib.contextmanager
+    def _read_transaction(self) -> Iterator[None]:
+        """One read transaction (unless one is open already)."""
+        if self.db.conn.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the writes of the ``with`` body as one transaction: all of them or none.
+
+        Raises:
+            StoreError: on a database failure; nothing of the body was written then.
+        """
+        with self._errors("transaction"), self.db.atomic():
+            yield
 
     def state(self, name: str) -> bytes:
         """Document ``name``'s whole state as one compact v1 update (empty when unknown).
@@ -398,9 +444,9 @@ class Store:
         if len(batch) == 1:  # the common case, kept short: it runs cold at low rates
             name, blob = batch[0]
             per_doc: dict[str, tuple[int, int]] = {name: (1, len(blob))}
-            sql, params = _APPEND_ONE, (name, blob, now)
+            sql, params = APPEND_ONE, (name, blob, now)
         else:
-            sql, params, per_doc = _many_rows(batch, now)
+            sql, params, per_doc = many_rows(batch, now)
         new = [name for name in per_doc if name not in self._known]
         execute = self.db.conn.execute
         try:  # what _errors does, inline: this runs once per commit, often cold
@@ -412,9 +458,9 @@ class Store:
                 with self.db.atomic():
                     execute(sql, params)
                     if new:
-                        execute(_CREATE_DOCUMENTS, [now, json.dumps(new)])
+                        execute(CREATE_DOCUMENTS, [now, json.dumps(new)])
                     if not self._marked:
-                        execute(f"PRAGMA user_version = {_COUNTS_PENDING}")
+                        execute(f"PRAGMA user_version = {COUNTS_PENDING}")
         except (sqlite3.Error, OSError) as exc:
             if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY and not wait:
                 raise StoreBusy(f"{self.path} is locked by another connection") from exc
@@ -534,6 +580,19 @@ class Store:
         self._known.discard(name)
         return True
 
+    def purge(self, name: str) -> None:
+        """Remove document ``name``, its log, snapshot *and* tombstone, in one transaction
+        (an import replacing it; nothing of the old document stays to refuse its content).
+
+        Raises:
+            StoreError: on a database failure.
+        """
+        self._write_counts()
+        with self._errors("delete"), self.db.atomic():
+            for table in ("updates", "snapshots", "documents", "tombstones"):
+                self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+        self._known.discard(name)
+
     def names(self) -> Iterable[str]:
         """Every stored document name, in order."""
         self._write_counts()
@@ -561,7 +620,7 @@ class Store:
             return
         counts = [[name, *values] for name, values in self._counts.items()]
         with self._errors("commit"), self.db.atomic():
-            self.db.execute(_COUNT_UPDATES, [json.dumps(counts)])
+            self.db.execute(COUNT_UPDATES, [json.dumps(counts)])
         self._counts.clear()
 
     def _log(self, name: str) -> LogRows:
@@ -571,77 +630,6 @@ class Store:
             [name],
         ).fetchone()
         return sorted((row_id, bytes.fromhex(data)) for row_id, data in json.loads(row[0]))
-
-
-def _many_rows(
-    batch: Sequence[tuple[str, bytes]], now: float
-) -> tuple[str, tuple[object, ...], dict[str, tuple[int, int]]]:
-    """The one INSERT statement and its parameters for a batch of several updates, and the
-    ``(updates, bytes)`` each document gets from it."""
-    updates = [update for _, update in batch]
-    blob = b"".join(updates)
-    names = {name for name, _ in batch}
-    if len(names) == 1:
-        (name,) = names
-        lengths = json.dumps([*map(len, updates)])
-        return _APPEND_TO_ONE, (name, blob, now, lengths), {name: (len(batch), len(blob))}
-    per_doc: dict[str, tuple[int, int]] = {}
-    for name, update in batch:
-        count, size = per_doc.get(name, (0, 0))
-        per_doc[name] = (count + 1, size + len(update))
-    rows = json.dumps([[name, len(update)] for name, update in batch])
-    return _APPEND_UPDATES, (blob, now, rows), per_doc
-
-
-_APPEND_ONE = "INSERT INTO updates (name, data, created_at) VALUES (?, ?, ?)"
-"""One update ``(name, data, created_at)``."""
-
-_APPEND_UPDATES = (
-    "INSERT INTO updates (name, data, created_at)"
-    " SELECT name, substr(?1, start, size), ?2 FROM (SELECT key, json_extract(value, '$[0]')"
-    " AS name, json_extract(value, '$[1]') AS size, 1 + sum(json_extract(value, '$[1]'))"
-    " OVER (ORDER BY key) - json_extract(value, '$[1]') AS start FROM json_each(?3))"
-    " ORDER BY key"
-)
-"""Append the updates concatenated in blob ?1 at time ?2; ?3 is a JSON array of
-``[name, length]``, one per update in log order (each update starts where the previous one
-ended: a running sum; ``substr`` of a blob counts bytes from 1 and gives a blob)."""
-
-_APPEND_TO_ONE = (
-    "INSERT INTO updates (name, data, created_at)"
-    " SELECT ?1, substr(?2, start, size), ?3 FROM (SELECT key, value AS size,"
-    " 1 + sum(value) OVER (ORDER BY key) - value AS start FROM json_each(?4)) ORDER BY key"
-)
-""":data:`_APPEND_UPDATES` for updates of one document ?1: ?4 is a JSON array of lengths."""
-
-_COUNTS_PENDING = 1
-"""``PRAGMA user_version`` while counters may wait in memory (see the module docstring)."""
-
-_RECOUNT = (
-    "UPDATE documents SET"
-    " updates = (SELECT count(*) FROM updates u WHERE u.name = documents.name),"
-    " size_bytes = coalesce((SELECT length(data) FROM snapshots s WHERE s.name = documents.name),"
-    " 0) + coalesce((SELECT sum(length(data)) FROM updates u WHERE u.name = documents.name), 0),"
-    " updated_at = max(updated_at,"
-    " coalesce((SELECT max(created_at) FROM updates u WHERE u.name = documents.name), 0))"
-)
-"""Set every document's counters from its snapshot and log (one statement, one step)."""
-
-_CREATE_DOCUMENTS = (
-    "INSERT INTO documents (name, created_at, updated_at, size_bytes, updates)"
-    " SELECT value, ?1, ?1, 0, 0 FROM json_each(?2) WHERE true ON CONFLICT(name) DO NOTHING"
-)
-"""Create the rows of documents written for the first time at ?1; ?2 is a JSON array of
-names (``WHERE true`` lets SQLite parse an upsert after a SELECT)."""
-
-_COUNT_UPDATES = (
-    "UPDATE documents SET updates = updates + json_extract(value, '$[1]'),"
-    " size_bytes = size_bytes + json_extract(value, '$[2]'),"
-    " updated_at = max(updated_at, json_extract(value, '$[3]'))"
-    " FROM json_each(?1) WHERE documents.name = json_extract(value, '$[0]')"
-)
-"""Add appended updates to their documents' counters; ?1 is a JSON array of
-``[name, updates, bytes, newest created_at]``."""
 
 
 def _replayed(name: str, snapshot: bytes, rows: LogRows) -> tuple[bytes, dict[int, int]]:
@@ -684,3 +672,7 @@ def _checked_synchronous(value: str) -> str:
     if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise StoreError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {value!r}")
     return value
+
+
+Store = SQLiteStore
+"""The name this class had before :mod:`collab.stores` (kept for code written against it)."""

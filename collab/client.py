@@ -38,23 +38,26 @@ import websockets
 from pycrdt import Doc
 
 from collab import protocol
+from collab.errors import CollabError
 
 __all__ = ["Client", "ClientClosed", "sync_url"]
 
 
-class ClientClosed(ConnectionError):
-    """The connection ended before the client got what it waited for.
+class ClientClosed(CollabError):
+    """The connection ended (or never opened) before the client got what it waited for.
 
     Attributes:
-        code: the WebSocket close code (README "Close codes"; 1006 when there was no close
-            frame), or ``None`` when it never opened.
+        close_code: the WebSocket close code the server sent (README "Close codes"); 1006
+            (abnormal closure) when there was no close frame or no connection at all.
         reason: the server's close reason, or the permission-denied reason of a y-protocols
             auth message.
     """
 
-    def __init__(self, message: str, code: int | None = None, reason: str = "") -> None:
+    code = "client_closed"
+
+    def __init__(self, message: str, close_code: int = 1006, reason: str = "") -> None:
         super().__init__(message)
-        self.code = code
+        self.close_code = close_code  # type: ignore[misc]
         self.reason = reason
 
 

@@ -71,17 +71,17 @@ def test_refusals_raise_client_closed_with_the_close_code(server_factory: Any) -
     async def main() -> None:
         with pytest.raises(ClientClosed) as refused:
             await Client(server.http_url, "doc").connect()
-        assert refused.value.code == 4401
+        assert refused.value.close_code == 4401
 
         with pytest.raises(ClientClosed) as bad_name:
             await Client(server.http_url, "a/../b", token=read).connect()
-        assert bad_name.value.code == 4400
+        assert bad_name.value.close_code == 4400
 
         async with Client(server.http_url, "doc", token=read) as reader:
             reader.doc.get("text", type=Text).insert(0, "not allowed")
             with pytest.raises(ClientClosed) as denied:
                 await reader.flush()
-        assert denied.value.code == 4403
+        assert denied.value.close_code == 4403
         assert "read-only" in denied.value.reason
 
     asyncio.run(main())

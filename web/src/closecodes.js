@@ -5,7 +5,7 @@
 //   action 'stop':  stop for good (retrying cannot help) and make the editor read-only.
 // discardLocal: the copy this browser keeps (IndexedDB) can never reach the server again (the
 // document was deleted); it is dropped so that the next visit starts from the server's state.
-// Every code the server sends (collab's CloseCode) has an entry: tests/test_web_contracts.py.
+// Every code the server sends (CloseCode in collab/errors.py) has an entry: tests/test_web_contracts.py.
 
 /**
  * @typedef {{action: 'retry' | 'pause' | 'stop', message: string | null, pauseMs?: number,

@@ -87,7 +87,7 @@ def create_app(
         app.state.token_secret = secret
         log.info(
             "serving %s (schema version %d), auth %s",
-            settings.db,
+            Path(settings.db).absolute(),
             hub.store.schema_version(),
             "on" if secret else "off",
         )

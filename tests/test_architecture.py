@@ -53,7 +53,22 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("coordination", ("hub",)),
     ("sessions", ("sessions",)),
     ("transports", ("transports", "wsserver", "websocket")),
-    ("surface", ("api", "openapi", "app", "embed", "cli", "backup", "doctor", "__main__", "")),
+    (
+        "surface",
+        (
+            "api",
+            "openapi",
+            "app",
+            "embed",
+            "cli",
+            "startup",
+            "client",
+            "backup",
+            "doctor",
+            "__main__",
+            "",
+        ),
+    ),
 ]
 
 

@@ -55,7 +55,7 @@ class DbReader:
     """A collab database opened read-only."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = _existing(Path(path))
+        self.path = _existing(Path(path).expanduser().absolute())  # named so in every message
         try:
             self.store = SQLiteStore.open_read_only(self.path, timeout=LOCK_TIMEOUT)
         except StoreError as exc:
@@ -119,7 +119,7 @@ class DbWriter:
     holding the database's process lock (see :mod:`collab.stores.lock`)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser().absolute()  # named so in every message
         if self.path.is_dir():
             raise BackupError(f"{self.path} is not a database file")
         try:

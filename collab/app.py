@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -111,6 +112,20 @@ def create_app(
             )
         return FileResponse(index)
 
+    async def icon(request: Request) -> Response:
+        path = dist / request.url.path.lstrip("/")
+        if not path.is_file():
+            return await not_found(request, HTTPException(404))
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        """A browser asking for a page that does not exist gets the editor's styled 404 page
+        (the page routes on its path and says so), with status 404; others get api's answer."""
+        accepts_html = "text/html" in request.headers.get("accept", "")
+        if accepts_html and not request.url.path.startswith("/api/") and index.is_file():
+            return FileResponse(index, status_code=404)
+        return await api.http_error(request, exc)
+
     routes: list[Route | WebSocketRoute | Mount] = [
         WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
         WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
@@ -119,11 +134,13 @@ def create_app(
         *api.routes(),
         Route("/", editor),
         Route("/d/{name:path}", editor),
+        Route("/favicon.ico", icon),
+        Route("/favicon.svg", icon),
     ]
     if (dist / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={404: api.http_error, 405: api.http_error},
+        exception_handlers={404: not_found, 405: api.http_error},
     )

@@ -24,6 +24,7 @@ def test_wheel_includes_the_web_editor(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("collab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "collab/web_dist/index.html" in names
+    assert {"collab/web_dist/favicon.svg", "collab/web_dist/favicon.ico"} <= set(names)
     built = {p.name for p in (ROOT / "web/dist/assets").iterdir()}
     packed = {Path(n).name for n in names if n.startswith("collab/web_dist/assets/")}
     assert built == packed

@@ -237,3 +237,30 @@ def test_empty_document_placeholder_phone_toolbar_and_no_test_hook(pages: Pages)
     assert page.evaluate("() => typeof window.__collab") == "undefined"
     type_at_end(page, "Now it has text.")
     expect(page.locator(".prose .is-editor-empty")).to_have_count(0)
+
+
+def test_unknown_pages_get_the_styled_404_and_every_page_a_favicon(pages: Pages, app: Any) -> None:
+    page = pages.new("/")
+    response = page.goto(app.http_url + "/etc")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    expect(page).to_have_title("Not found · collab")
+    page.get_by_role("link", name="Go to the document list").click()
+    expect(page.get_by_role("heading", name="Documents")).to_be_visible()
+
+    # Not a browser: the API's plain answers are unchanged.
+    plain = httpx.get(app.http_url + "/etc", timeout=5)
+    assert plain.status_code == 404 and plain.headers["content-type"].startswith("text/plain")
+    api = httpx.get(app.http_url + "/api/nothing", headers={"accept": "text/html"}, timeout=5)
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
+
+    for path, kind in (("/favicon.svg", "image/svg+xml"), ("/favicon.ico", "image/")):
+        icon = httpx.get(app.http_url + path, timeout=5)
+        assert icon.status_code == 200 and icon.headers["content-type"].startswith(kind), path
+    ico = httpx.get(app.http_url + "/favicon.ico", timeout=5).content
+    assert ico[:4] == b"\x00\x00\x01\x00" and b"PNG" in ico[:40]
+    links = page.locator("link[rel=icon]")
+    assert {links.nth(i).get_attribute("href") for i in range(links.count())} == {
+        "/favicon.svg",
+        "/favicon.ico",
+    }

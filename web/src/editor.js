@@ -99,10 +99,13 @@ export function renderEditor(main, name) {
     token: currentToken(),
     onChange: () => render(),
     onStop(policy, code) {
-      status.showAlert(policy.message || 'The connection was closed.', { reload: code < 4000, reason: link.reason })
       setEditing(false)
-      if (policy.discardLocal) localCopy.discard()
       if (code === 4400 || code === 4410) exports.disable()
+      const show = () =>
+        status.showAlert(policy.message || 'The connection was closed.', { reload: code < 4000, reason: link.reason })
+      // Say so once the copy is gone, so that reloading starts from the server's state.
+      if (policy.discardLocal) localCopy.discard().catch(() => {}).finally(show)
+      else show()
     },
     onDenied(reason) {
       status.showAlert(

@@ -8,7 +8,7 @@
 // it or answers anything that could contain it, and a connection that breaks first re-sends
 // everything the server lacks in the next sync step 2, so an edit sent on a connection that
 // then synced again (or stayed up) is on the server.
-import { IndexeddbPersistence } from 'y-indexeddb'
+import { IndexeddbPersistence, clearDocument } from 'y-indexeddb'
 
 /** @typedef {import('yjs').Doc} YDoc */
 /** @typedef {import('y-websocket').WebsocketProvider} WebsocketProvider */
@@ -123,11 +123,16 @@ export function createLocalCopy({ name, ydoc, keep, onChange }) {
         }
       })
     },
-    /** The server will never take this copy (the document was deleted): drop it. */
+    /**
+     * The server will never take this copy (the document was deleted): drop it. Resolves once
+     * the database is deleted (y-indexeddb's clearData does not wait for that).
+     */
     async discard() {
       edits.pending = false
       updateUnloadGuard()
-      if (persistence) await persistence.clearData()
+      if (!persistence) return
+      await persistence.destroy()
+      await clearDocument(localCopyName(name))
     },
   }
 }

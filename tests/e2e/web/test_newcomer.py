@@ -80,6 +80,35 @@ def test_offline_edits_survive_a_closed_tab_and_merge_when_it_opens_again(
     assert prompts == []
 
 
+def test_a_local_copy_of_a_deleted_document_is_dropped_not_resurrected(
+    pages: Pages, app: Any
+) -> None:
+    name = "gone/while away"
+    first = pages.new(doc_path(name), user="Away")
+    wait_connected(first)
+    type_at_end(first, "Old words.")
+    wait_until(lambda: "Old words." in server_markdown(app.http_url, name), "server has it")
+    first.close()  # the browser keeps its copy
+    url = f"{app.http_url}/api/documents/{quote(name, safe='/')}"
+    assert httpx.delete(url, timeout=5).status_code == 200
+
+    again = pages.again(first, doc_path(name))
+    # The kept copy carries the deleted content: the server refuses it (1007), the page says
+    # why and drops the copy, and the document is not brought back.
+    alert = again.locator("#connection-alert")
+    expect(alert).to_contain_text("was deleted on the server")
+    expect(alert).to_contain_text("content of a deleted document")
+    assert httpx.get(url, timeout=5).status_code == 404
+    again.reload()
+    wait_connected(again)
+    expect(editor(again)).not_to_contain_text("Old words.")
+    type_at_end(again, "A fresh start.")
+    wait_until(
+        lambda: "A fresh start." in server_markdown(app.http_url, name), "the new text is stored"
+    )
+    assert "Old words." not in server_markdown(app.http_url, name)
+
+
 def sync_frames(page: Page) -> list[bytes]:
     """Every y-protocols sync message (type 0) the page sends, from now on."""
     sent: list[bytes] = []

@@ -14,7 +14,8 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from pycrdt import get_update
 from starlette.convertors import Convertor, register_url_convertor
@@ -24,12 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collab import export
-from collab.auth import ALL_DOCUMENTS, Grant, Role, bearer_token, verify_token
-from collab.errors import CollabError
+from collab.auth import Role
+from collab.errors import AuthError, CollabError
 from collab.hub import Hub
-from collab.names import parse_name
+from collab.names import InvalidName, parse_name, raw_route_path
 from collab.openapi import OPENAPI
-from collab.stores import DocumentRecord
+from collab.sessions.access import Authorizer
+from collab.stores import DocumentRecord, SortKey
 
 __all__ = ["ApiError", "routes"]
 
@@ -106,23 +108,26 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
 
-def grant_of(request: Request) -> Grant:
-    """What the request's ``Authorization: Bearer`` token grants (everything when auth is off).
+def hub_of(request: Request) -> Hub:
+    """The started hub of the app serving ``request``.
 
     Raises:
-        Unauthorized: missing, invalid or expired token.
+        NotStarted: collab's lifespan is not running.
     """
-    secret: str = request.app.state.token_secret
-    if not secret:
-        return ALL_DOCUMENTS
-    token = bearer_token(request.headers.get("authorization"))
-    return verify_token(token, secret, algorithm=request.app.state.settings.auth_algorithm)
+    hub: Hub = request.app.state.collab.running()
+    return hub
+
+
+def authorizer_of(request: Request) -> Authorizer:
+    """Who decides the access of ``request`` (see :mod:`collab.sessions.access`)."""
+    authorizer: Authorizer = request.app.state.collab.authorizer
+    return authorizer
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     """Starlette's 404 and 405 as JSON errors under ``/api``, plain text elsewhere."""
     assert isinstance(exc, HTTPException)
-    if request.url.path.startswith("/api/"):
+    if _route_path(request).startswith("/api/"):
         code = "not_found" if exc.status_code == 404 else "method_not_allowed"
         detail = f"{request.method} {request.url.path}: {exc.detail}"
         return ApiError(exc.status_code, code, detail).response()
@@ -149,8 +154,9 @@ def record_json(record: DocumentRecord, hub: Hub) -> dict[str, Any]:
 @_json_errors
 async def list_documents(request: Request) -> Response:
     """``GET /api/documents?limit=&cursor=&sort=name|updated_at&prefix=``."""
-    hub: Hub = request.app.state.hub
-    grant = grant_of(request)
+    hub = hub_of(request)
+    authorizer = authorizer_of(request)
+    grant = await authorizer.grant(request)
     params = request.query_params
     sort = params.get("sort", "name")
     if sort not in ("name", "updated_at"):
@@ -163,7 +169,9 @@ async def list_documents(request: Request) -> Response:
         raise ApiError(400, "bad_limit", f"limit must be between 1 and {MAX_PAGE}")
     after = _decode_cursor(params["cursor"], sort) if params.get("cursor") else None
     prefix = params.get("prefix", "")
-    if grant.prefix is None:  # a token for one document lists at most that one
+    if grant is None:  # the host's authorize hook: each document is checked
+        records = await _authorized(request, authorizer, hub, limit + 1, after, sort, prefix)
+    elif grant.prefix is None:  # a token for one document lists at most that one
         records = [] if after else [r for r in [await hub.run(hub.store.get, grant.doc)] if r]
         records = [r for r in records if r.name.startswith(prefix)]
     elif prefix.startswith(grant.prefix) or grant.prefix.startswith(prefix):
@@ -204,12 +212,46 @@ def _b64decode(text: str) -> bytes:
         raise ValueError("not base64url") from exc
 
 
-def _name_and_action(request: Request) -> tuple[str, str | None]:
-    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+async def _authorized(
+    request: Request,
+    authorizer: Authorizer,
+    hub: Hub,
+    limit: int,
+    after: tuple[Any, str] | None,
+    sort: str,
+    prefix: str,
+) -> list[DocumentRecord]:
+    """Up to ``limit`` records from ``after`` on that the authorize hook lets ``request`` read
+    (pages of the store, each record checked; the cursor continues where this stopped)."""
+    found: list[DocumentRecord] = []
+    while len(found) < limit:
+        key = cast(SortKey, sort)
+        page = await hub.run(
+            partial(hub.store.list, limit=limit, after=after, sort=key, prefix=prefix)
+        )
+        for record in page:
+            try:
+                await authorizer.access(request, record.name)
+            except AuthError:
+                continue
+            found.append(record)
+        if len(page) < limit:
+            break
+        last = page[-1]
+        after = (last.updated_at if sort == "updated_at" else None, last.name)
+    return found[:limit]
+
+
+def _route_path(request: Request) -> str:
+    """The raw path below the mount point (``/api/...``), see :func:`raw_route_path`."""
     try:
-        rest = raw.decode("utf-8")[len(DOCS_PREFIX) :]
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "bad_name", "document name is not valid UTF-8") from exc
+        return raw_route_path(request.scope)
+    except InvalidName:
+        return ""
+
+
+def _name_and_action(request: Request) -> tuple[str, str | None]:
+    rest = raw_route_path(request.scope).removeprefix(DOCS_PREFIX)
     action = None
     head, _, last = rest.rpartition("/")
     if head and last in ACTIONS:
@@ -234,7 +276,8 @@ async def document_endpoint(request: Request) -> Response:
     if handler is None:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
-    grant_of(request).require(name, needed)
+    access = await authorizer_of(request).access(request, name)
+    access.require(needed)
     request.state.name = name
     return await handler(request)
 
@@ -248,13 +291,13 @@ async def _record(hub: Hub, name: str) -> DocumentRecord:
 
 async def get_document(request: Request) -> Response:
     """``GET /api/documents/{name}``: the document's record."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     return JSONResponse(record_json(await _record(hub, request.state.name), hub))
 
 
 async def delete_document(request: Request) -> Response:
     """``DELETE /api/documents/{name}``: remove it; connected peers are closed with 4410."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     if not await hub.delete(request.state.name):
         raise ApiError(404, "not_found", f"no document named {request.state.name!r}")
     return JSONResponse({"deleted": request.state.name})
@@ -272,7 +315,7 @@ async def document_state(hub: Hub, name: str) -> bytes:
 
 async def get_state(request: Request) -> Response:
     """``GET /api/documents/{name}/update[?state_vector=base64url]``: the state as an update."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     state = await document_state(hub, request.state.name)
     encoded_sv = request.query_params.get("state_vector")
     if encoded_sv:
@@ -285,7 +328,7 @@ async def get_state(request: Request) -> Response:
 
 async def post_update(request: Request) -> Response:
     """``POST /api/documents/{name}/update``: apply, commit and relay a v1 update."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     limit = hub.settings.max_message_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -302,14 +345,14 @@ async def post_update(request: Request) -> Response:
 
 async def get_content(request: Request) -> Response:
     """``GET /api/documents/{name}/content``: every shared type as JSON."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     state = await document_state(hub, request.state.name)
     return JSONResponse(export.to_json(state))
 
 
 async def get_export(request: Request) -> Response:
     """``GET /api/documents/{name}/export?format=``: a download in one of export.FORMATS."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     fmt = request.query_params.get("format", "markdown")
     if fmt not in export.FORMATS:
         raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")

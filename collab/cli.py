@@ -32,6 +32,16 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     for row in describe():
         kind = row["type"]
         repeated = kind is tuple
+        if kind is bool:  # a switch: --webhook-include-text
+            parser.add_argument(
+                row["flag"],
+                dest=row["name"],
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{row['help']} [env {row['env']}=1]",
+            )
+            continue
         parser.add_argument(
             row["flag"],
             dest=row["name"],
@@ -210,7 +220,7 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
             server.close()
-        hub = getattr(self.app.state, "hub", None)
+        hub = self.app.state.collab.hub
         if hub is not None:
             await hub.close()
         await super().shutdown(sockets)

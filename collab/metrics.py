@@ -88,6 +88,7 @@ class Metrics(Collector):
         self._last_sent: bytes | None = None
         self._last_out = [0, 0]
         self.closes: Counter[int] = Counter()
+        self.webhook_deliveries: Counter[str] = Counter()  # by outcome
         self.updates_committed = 0
         self.compactions = 0
         self.storage_errors = 0
@@ -155,5 +156,13 @@ class Metrics(Collector):
         yield CounterMetricFamily(
             "collab_storage_errors", "Failed commits, loads and compactions.", self.storage_errors
         )
+        deliveries = CounterMetricFamily(
+            "collab_webhook_deliveries",
+            "Webhook requests by outcome: delivered, failed (to be retried), dead (given up).",
+            labels=["outcome"],
+        )
+        for outcome, value in sorted(self.webhook_deliveries.items()):
+            deliveries.add_metric([outcome], value)
+        yield deliveries
         for histogram in (self.commit_batch, self.commit_seconds, self.fanout_seconds):
             yield histogram.family()

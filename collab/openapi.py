@@ -39,6 +39,32 @@ _RECORD = {
         "peers": {"type": "integer", "description": "WebSocket peers connected now"},
     },
 }
+_EVENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "evt_<cursor>: the idempotency key"},
+        "cursor": {"type": "integer"},
+        "type": {
+            "enum": [
+                "document.created",
+                "document.changed",
+                "document.deleted",
+                "version.created",
+                "document.restored",
+            ]
+        },
+        "document": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "data": {"type": "object"},
+    },
+}
+_EVENTS = {
+    "type": "object",
+    "properties": {
+        "events": {"type": "array", "items": _EVENT},
+        "next_cursor": {"type": "integer"},
+    },
+}
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 
 
@@ -132,6 +158,32 @@ OPENAPI: dict[str, Any] = {
                     )
                 ],
                 "responses": {"200": {"description": "The file"}, "400": _ERROR, "404": _ERROR},
+            },
+        },
+        "/api/changes": {
+            "get": {
+                "summary": "Document events after a cursor (long-poll with wait, or SSE)",
+                "parameters": [
+                    _query("since", "the next_cursor of the previous page", {"type": "integer"}),
+                    _query("limit", "events at most (1-1000)", {"type": "integer"}),
+                    _query("wait", "seconds to wait for an event (0-60)", {"type": "number"}),
+                ],
+                "responses": {
+                    "200": _json(_EVENTS, "Events, or text/event-stream when accepted"),
+                    "400": _ERROR,
+                    "401": _ERROR,
+                },
+            },
+        },
+        "/api/webhooks/deliveries": {
+            "get": {
+                "summary": "Webhook deliveries and their state (admin)",
+                "parameters": [
+                    _query("state", "filter", {"enum": ["pending", "delivered", "dead"]}),
+                    _query("after", "event cursor to list after", {"type": "integer"}),
+                    _query("limit", "rows at most (1-1000)", {"type": "integer"}),
+                ],
+                "responses": {"200": _json({"type": "object"}), "401": _ERROR, "403": _ERROR},
             },
         },
     },

@@ -78,6 +78,9 @@ class Settings:
     max_connections_per_document: int = _setting(
         1000, "Open WebSocket connections per document; more are closed with 4503."
     )
+    hook_timeout_seconds: float = _setting(
+        30.0, "Longest one call of an async hook (on_change, ...) may run before it is cancelled."
+    )
     ssl_certfile: str = _setting("", "TLS certificate (PEM) to serve https:// and wss://.")
     ssl_keyfile: str = _setting("", "TLS private key (PEM) of --ssl-certfile.")
     web_dist: str = _setting(
@@ -85,6 +88,36 @@ class Settings:
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
     log_format: str = _setting("text", "Log format: text (readable) or json (one object a line).")
+    webhook_urls: tuple[str, ...] = _setting(
+        (),
+        "URL that receives every document event as a signed POST (repeat the flag; env:"
+        " comma-separated); none: events go only to the change feed.",
+        flag="--webhook-url",
+    )
+    webhook_secret: str = _setting(
+        "", "Secret that signs webhook requests (X-Collab-Signature); empty: unsigned."
+    )
+    webhook_secret_file: str = _setting("", "File holding the webhook secret (instead of it).")
+    webhook_debounce_seconds: float = _setting(
+        2.0,
+        "At most one document.changed event per document in this many seconds while edits"
+        " continue, and one this long after the last edit.",
+    )
+    webhook_retry_seconds: float = _setting(
+        86400.0,
+        "How long a failing webhook delivery is retried (exponential backoff, jitter) before it"
+        " is dead.",
+    )
+    webhook_timeout_seconds: float = _setting(
+        10.0, "Seconds one webhook request may take before it counts as failed."
+    )
+    webhook_include_text: bool = _setting(
+        False, "Put the document's text export in document.changed events."
+    )
+    event_retention_seconds: float = _setting(
+        7 * 86400.0,
+        "How long events stay in the change feed (those still being delivered stay longer).",
+    )
 
     @classmethod
     def from_sources(
@@ -122,6 +155,7 @@ class Settings:
             "send_queue_bytes",
             "compact_updates",
             "compact_bytes",
+            "hook_timeout_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -140,6 +174,13 @@ class Settings:
             raise SettingsError("max_messages_per_second must not be negative")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise SettingsError("ssl_certfile and ssl_keyfile go together")
+        for name in ("webhook_debounce_seconds", "webhook_retry_seconds",
+                     "webhook_timeout_seconds", "event_retention_seconds"):  # fmt: skip
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive")
+        for url in self.webhook_urls:
+            if not url.startswith(("http://", "https://")):
+                raise SettingsError(f"webhook URL must start with http:// or https://: {url!r}")
         if not self.auth_algorithm.upper().startswith("HS"):
             raise SettingsError("auth_algorithm must be an HMAC algorithm (HS256, HS384, HS512)")
         return self
@@ -162,6 +203,22 @@ class Settings:
         if not secret:
             raise SettingsError("auth_secret_file is empty")
         return _strong(secret, f"the secret in {self.auth_secret_file}")
+
+    def signing_secret(self) -> str:
+        """The webhook secret from ``webhook_secret`` or ``webhook_secret_file`` (may be empty).
+
+        Raises:
+            SettingsError: when the secret file cannot be read or is empty.
+        """
+        if self.webhook_secret or not self.webhook_secret_file:
+            return self.webhook_secret
+        try:
+            secret = Path(self.webhook_secret_file).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"cannot read webhook_secret_file: {exc}") from exc
+        if not secret:
+            raise SettingsError("webhook_secret_file is empty")
+        return secret
 
 
 MIN_SECRET_BYTES = 32
@@ -186,6 +243,9 @@ def env_name(field_name: str) -> str:
 
 def flag_name(field_name: str) -> str:
     """The CLI flag of a setting, e.g. ``--max-message-bytes`` (``--allowed-origin``)."""
+    flag = next(f.metadata["flag"] for f in fields(Settings) if f.name == field_name)
+    if flag:
+        return str(flag)
     if field_name == "allowed_origins":
         return "--allowed-origin"
     return "--" + field_name.replace("_", "-")

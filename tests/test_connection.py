@@ -14,15 +14,17 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from collab import protocol, websocket
+from collab import protocol
 from collab.auth import ALL_DOCUMENTS
+from collab.errors import CloseCode
 from collab.hub import Hub
 from collab.hub import committer as hub_module
 from collab.room import Room
+from collab.sessions import ywebsocket as websocket
+from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.stores import Store
 from collab.updates import apply_all, merge_burst
-from collab.websocket import CloseCode, Connection
 from collab.wsserver import SENT
 
 

@@ -1,8 +1,8 @@
 """A mutation fuzzer over real y-protocols frames, against the server's frame handling.
 
-The in-process part drives ``collab.websocket.Connection._handle`` (what the receive loop of
-every WebSocket calls for each binary frame; one read in eight holds several frames, whose
-update messages are merged) with at least 100,000 malformed and mutated frames:
+The in-process part drives ``collab.sessions.ywebsocket.Connection._handle`` (what the receive
+loop of every WebSocket calls for each binary frame; one read in eight holds several frames,
+whose update messages are merged) with at least 100,000 malformed and mutated frames:
 real frames (sync step 1 and 2, updates of a real editing trace and of Yjs-written documents,
 awareness, query awareness, auth) with bit flips, truncations, insertions, deletions, changed
 length fields, spliced payloads, mutated awareness JSON, plus random bytes. Only the documented
@@ -55,10 +55,10 @@ from collab.errors import Refused
 from collab.hub import Hub
 from collab.protocol import ProtocolError
 from collab.room import Room
+from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.stores import Store
 from collab.updates import DocumentCorrupted, InvalidUpdate, apply_all
-from collab.websocket import Connection
 from collab.wsserver import SENT
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
+from collab import protocol
 from collab.errors import DocumentTooLarge
 from collab.hub import Hooks, Hub
 from collab.settings import Settings
@@ -139,3 +140,46 @@ async def test_state_of_an_open_room_waits_for_its_commit(hub: Hub) -> None:
         state = await hub.state("d")
         assert not hub.uncommitted(room)
     assert str(apply_all(Doc(), [state]).get("text", type=Text)) == "queued"
+
+
+class Recorder:
+    """A peer that records the frames the room sends it."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def send(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        self.frames.append(b"closed")
+
+
+async def test_a_slow_async_on_change_does_not_delay_relay_or_commits(tmp_path: Path) -> None:
+    """While ``on_change`` hangs on its first call, the next updates are committed and relayed
+    at once; the hook gets them all, in order, once it is released."""
+    release = asyncio.Event()
+    seen: list[bytes] = []
+
+    async def on_change(name: str, update: bytes, origin: str) -> None:
+        await release.wait()
+        seen.append(update)
+
+    store = SQLiteStore(tmp_path / "collab.db")
+    hub = Hub(store, Settings(room_grace_seconds=0.0), Hooks(on_change=on_change))
+    await hub.start()
+    try:
+        peer = Recorder()
+        async with hub.use("d", peer):
+            joined = len(peer.frames)
+            updates = [text_update(c) for c in "abc"]
+            for update in updates:
+                await hub.write("d", update, "http")  # returns once committed
+            relayed = peer.frames[joined:]
+            assert [protocol.decode(f) for f in relayed] == [protocol.Update(u) for u in updates]
+            assert len(store.load("d").updates) == 3 and seen == []
+            release.set()
+            await hub.hooks.drain()
+            assert seen == updates
+    finally:
+        await hub.close()

@@ -45,10 +45,12 @@ def _existing(path: Path) -> Path:
 
 
 def _store_error(path: Path, exc: StoreError) -> BackupError:
-    text = str(exc)
+    text = str(exc.__cause__ or exc)  # SQLite's own words, when it failed
     if "locked" in text or "busy" in text:
         return BackupError(f"database {path} is locked: {text}")
-    return BackupError(text if str(path) in text else f"cannot read database {path}: {text}")
+    if exc.__cause__ is None:  # the store's own refusal names the file
+        return BackupError(str(exc))
+    return BackupError(f"cannot read database {path}: {text}")
 
 
 class DbReader:

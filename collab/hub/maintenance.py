@@ -124,7 +124,7 @@ class Maintenance:
         slot = self.rooms.slots.get(room.name)
         if slot is not None and slot.loaded is room:
             log.error("discarding a damaged room", extra={"room": room.name})
-            slot.peers.discard(spare)  # type: ignore[arg-type,unused-ignore]
+            slot.peers = {peer for peer in slot.peers if peer is not spare}
             self.rooms.drop(slot, room, STORAGE_ERROR, "document reloaded after a failed update")
 
     def salvage(self, room: Room, updates: list[bytes]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from collab.errors import CloseCode, CollabError
+from collab.stores.outbox import EventOutbox
 
 __all__ = [
     "Compaction",
@@ -146,6 +147,11 @@ class DocumentStore(Protocol):
 
     @property
     def commits_sync(self) -> bool: ...
+
+    @property
+    def outbox(self) -> EventOutbox:
+        """The document events (webhooks, change feed): written by the store in the
+        transactions that cause them (see :class:`~collab.stores.outbox.EventOutbox`)."""
 
     def load(self, name: str) -> StoredDocument:
         """Everything a room needs to rebuild document ``name`` (empty when unknown)."""

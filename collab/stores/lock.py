@@ -38,6 +38,7 @@ class ProcessLock:
     def __init__(self, database: Path) -> None:
         self.path = database.with_name(database.name + ".lock")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StoreError(f"cannot create the lock file {self.path}: {exc}") from exc

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from collab.stores.sqlite_outbox import create_tables
+
 __all__ = [
     "APPEND_ONE",
     "COUNTS_PENDING",
@@ -84,6 +86,13 @@ def m004_log_ids_without_autoincrement(db: Database) -> None:
     db.table("updates").create_index(["name", "id"])
 
 
+@migrations()
+def m006_outbox(db: Database) -> None:
+    """The event outbox of webhooks and the change feed (see
+    :mod:`collab.stores.sqlite_outbox`)."""
+    create_tables(db)
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 
@@ -144,9 +153,11 @@ RECOUNT = (
 CREATE_DOCUMENTS = (
     "INSERT INTO documents (name, created_at, updated_at, size_bytes, updates)"
     " SELECT value, ?1, ?1, 0, 0 FROM json_each(?2) WHERE true ON CONFLICT(name) DO NOTHING"
+    " RETURNING name"
 )
 """Create the rows of documents written for the first time at ?1; ?2 is a JSON array of
-names (``WHERE true`` lets SQLite parse an upsert after a SELECT)."""
+names (``WHERE true`` lets SQLite parse an upsert after a SELECT); returns the names of the
+rows it created (those that existed are left alone)."""
 
 COUNT_UPDATES = (
     "UPDATE documents SET updates = updates + json_extract(value, '$[1]'),"

@@ -1,0 +1,97 @@
+"""The webhooks of one server: change reporting, delivery, the feed's signal, metrics."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from typing import Any
+
+from pycrdt import Doc
+
+from collab import export
+from collab.errors import CollabError
+from collab.hub import Hub
+from collab.settings import Settings
+from collab.webhooks.changes import ChangeReporter, Signal
+from collab.webhooks.delivery import Deliverer
+
+__all__ = ["Webhooks"]
+
+log = logging.getLogger("collab.webhooks")
+
+
+class Webhooks:
+    """Turns the store's outbox into ``document.changed`` events, webhook requests and
+    change-feed wake-ups, for as long as the server runs.
+
+    Args:
+        hub: the started hub (its store's outbox, its database thread, its rooms).
+        settings: the ``webhook_*`` and ``event_retention_seconds`` settings.
+
+    Raises:
+        SettingsError: when the webhook secret file cannot be read.
+    """
+
+    def __init__(self, hub: Hub, settings: Settings) -> None:
+        self.hub = hub
+        self.settings = settings
+        outbox = hub.store.outbox
+        self.signal = Signal()
+        self.reporter = ChangeReporter(
+            hub.run,
+            outbox.due_changes,
+            outbox.report_change,
+            outbox.last_event_id,
+            self.describe,
+            debounce=settings.webhook_debounce_seconds,
+            signal=self.signal,
+        )
+        self.deliverer = Deliverer(
+            outbox,
+            hub.run,
+            settings.webhook_urls,
+            secret=settings.signing_secret(),
+            retry_seconds=settings.webhook_retry_seconds,
+            timeout=settings.webhook_timeout_seconds,
+            on_result=lambda endpoint, outcome: hub.metrics.webhook_deliveries.update([outcome]),
+        )
+        self.signal.subscribe(self.deliverer.wake)
+
+    async def start(self) -> None:
+        """Start reporting and delivering; prune events past their retention.
+
+        Raises:
+            StoreError: when the outbox cannot be written.
+        """
+        await self.hub.run(
+            self.hub.store.outbox.prune, time.time() - self.settings.event_retention_seconds
+        )
+        await self.deliverer.start()
+        self.reporter.start()
+
+    async def close(self) -> None:
+        """Stop; what is not reported or delivered yet stays in the outbox for the next start."""
+        await self.reporter.close()
+        await self.deliverer.close()
+
+    async def describe(self, name: str) -> dict[str, Any] | None:
+        """The ``data`` of a ``document.changed`` event for document ``name`` as it is now:
+        ``state_vector`` (base64 of the Yjs state vector), ``size_bytes`` and, with
+        ``webhook_include_text``, ``text`` (the text export). ``None`` when it is gone."""
+        record = await self.hub.run(self.hub.store.get, name)
+        if record is None:
+            return None
+        state = await self.hub.state(name)
+        doc: Doc[Any] = Doc()
+        doc.apply_update(state)
+        data: dict[str, Any] = {
+            "state_vector": base64.b64encode(doc.get_state()).decode(),
+            "size_bytes": record.size_bytes,
+        }
+        if self.settings.webhook_include_text:
+            try:
+                data["text"] = export.export(state, "text").decode()
+            except CollabError as exc:  # no text root to render, say
+                log.warning("no text for a change event: %s", exc, extra={"room": name})
+        return data

@@ -1,0 +1,168 @@
+"""Webhook signatures, backoff and the SQLite outbox (pure parts; delivery end to end is in
+tests/e2e/test_webhooks.py)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collab.stores.outbox import CHANGED, CREATED, DELETED
+from collab.stores.sqlite import SQLiteStore
+from collab.stores.sqlite_outbox import SQLiteOutbox
+from collab.webhooks import InvalidSignature, sign, verify
+from collab.webhooks.delivery import backoff
+
+SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret"
+
+
+def test_signature_round_trip_and_tampering() -> None:
+    body = b'{"id":"evt_1"}'
+    header = sign(SECRET, body, timestamp=1_000)
+    assert verify(SECRET, header, body, now=1_010) == 1_000
+    with pytest.raises(InvalidSignature, match="does not match"):
+        verify(SECRET, header, body + b" ", now=1_010)
+    with pytest.raises(InvalidSignature, match="does not match"):
+        verify("another-secret", header, body, now=1_010)
+    with pytest.raises(InvalidSignature, match="tolerance"):
+        verify(SECRET, header, body, now=1_000 + 301)
+    with pytest.raises(InvalidSignature, match="malformed"):
+        verify(SECRET, "v1=abc", body, now=1_000)
+    with pytest.raises(InvalidSignature, match="no X-Collab-Signature"):
+        verify(SECRET, None, body)
+
+
+def test_signature_accepts_any_of_several_during_rotation() -> None:
+    body = b"{}"
+    old = sign("old-secret", body, timestamp=50).split(",")[1]
+    new = sign(SECRET, body, timestamp=50)
+    assert verify(SECRET, f"{new},{old}", body, now=50) == 50
+    assert verify("old-secret", f"{new},{old}", body, now=50) == 50
+
+
+def test_backoff_grows_is_capped_and_jittered() -> None:
+    rng = random.Random(7)
+    delays = [backoff(n, base=1.0, cap=60.0, rng=rng) for n in range(1, 12)]
+    assert all(
+        0.5 * min(60.0, 2 ** (n - 1)) <= d <= min(60.0, 2 ** (n - 1))
+        for n, d in zip(range(1, 12), delays, strict=True)
+    )
+    assert max(delays) <= 60.0
+    assert len(set(delays)) == len(delays)  # jitter: no two alike
+
+
+A = "http://a.example/hook"
+B = "http://b.example/hook"
+
+
+def update_for(client: int) -> bytes:
+    """A one-character insert by ``client`` into root text ``text``."""
+    return bytes([1, 1, client, 0, 4, 1, 4]) + b"text" + b"\x01X\x00"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "collab.db")
+    yield store
+    store.close()
+
+
+def types(outbox: SQLiteOutbox) -> list[tuple[str, str]]:
+    return [(e.type, e.document) for e in outbox.events_after(0, 100)]
+
+
+def test_commits_write_created_events_and_change_marks(store: SQLiteStore, tmp_path: Path) -> None:
+    store.append([("d1", update_for(1)), ("d2", update_for(2))])
+    store.append([("d1", update_for(3))])
+    assert types(store.outbox) == [(CREATED, "d1"), (CREATED, "d2")]
+    marks = store.outbox.due_changes(marked_before=time.time() + 1)
+    assert [name for name, _ in marks] == ["d1", "d2"]
+    # The mark keeps the first change's moment; reporting it writes one event, once.
+    name, marked_at = marks[0]
+    assert store.outbox.report_change(name, marked_at, CHANGED, {"size_bytes": 1})
+    assert not store.outbox.report_change(name, marked_at, CHANGED, {"size_bytes": 1})
+    store.append([("d1", update_for(4))])  # changed again: marked again
+    assert [n for n, _ in store.outbox.due_changes(time.time() + 1)] == ["d2", "d1"]
+    assert store.delete("d2")
+    assert [n for n, _ in store.outbox.due_changes(time.time() + 1)] == ["d1"]
+    assert types(store.outbox)[-2:] == [(CHANGED, "d1"), (DELETED, "d2")]
+    # After a restart: the marks are still there, existing documents are not "created" again.
+    store.close()
+    again = SQLiteStore(tmp_path / "collab.db")
+    try:
+        again.append([("d1", update_for(5)), ("d3", update_for(6))])
+        assert types(again.outbox)[-1:] == [(CREATED, "d3")]
+        assert [n for n, _ in again.outbox.due_changes(time.time() + 1)] == ["d1", "d3"]
+    finally:
+        again.close()
+
+
+def test_deliveries_are_ordered_per_endpoint_and_document(store: SQLiteStore) -> None:
+    outbox = store.outbox
+    store.append([("before", update_for(9))])  # before the endpoints existed: not delivered
+    outbox.register_endpoints((A, B))
+    store.append([("d1", update_for(1)), ("d2", update_for(2))])
+    d1_changed = outbox.report_change("d1", outbox.due_changes(time.time() + 1)[1][1], CHANGED, {})
+    assert d1_changed
+    due = outbox.due_deliveries((A, B), now=time.time() + 1, limit=100)
+    # Only the head of each (endpoint, document): each document's created event.
+    assert sorted((d.endpoint, d.event.document, d.event.type) for d in due) == [
+        (A, "d1", CREATED),
+        (A, "d2", CREATED),
+        (B, "d1", CREATED),
+        (B, "d2", CREATED),
+    ]
+    first = next(d for d in due if d.event.document == "d1" and d.endpoint == A)
+    retry_at = time.time() + 50
+    outbox.delivery_failed(first.event.id, A, "HTTP 500", next_at=retry_at)
+    # Not due before its retry time, and d1's next event waits behind it on that endpoint.
+    assert not [
+        d for d in outbox.due_deliveries((A,), time.time() + 1, 100) if d.event.document == "d1"
+    ]
+    outbox.delivery_done(first.event.id, A)
+    nxt = [d for d in outbox.due_deliveries((A,), time.time() + 1, 100) if d.event.document == "d1"]
+    assert [d.event.type for d in nxt] == [CHANGED]
+    # A dead delivery lets the next one go too, and is listed as dead.
+    b_first = next(d for d in due if d.event.document == "d1" and d.endpoint == B)
+    outbox.delivery_failed(b_first.event.id, B, "timeout", next_at=None)
+    dead = outbox.deliveries(state="dead")
+    assert [(d.event.id, d.attempts, d.last_error) for d in dead] == [
+        (b_first.event.id, 1, "timeout")
+    ]
+    nxt_b = [
+        d for d in outbox.due_deliveries((B,), time.time() + 1, 100) if d.event.document == "d1"
+    ]
+    assert [d.event.type for d in nxt_b] == [CHANGED]
+    # An endpoint no longer configured gets nothing new.
+    store.append([("d4", update_for(4))])
+    outbox.due_deliveries((A,), time.time() + 1, 100)
+    assert not [d for d in outbox.deliveries() if d.endpoint == B and d.event.document == "d4"]
+
+
+def test_prune_keeps_events_still_being_delivered(store: SQLiteStore) -> None:
+    outbox = store.outbox
+    outbox.register_endpoints((A,))
+    store.append([("a", update_for(1)), ("b", update_for(2))])
+    due = outbox.due_deliveries((A,), time.time() + 1, 100)
+    outbox.delivery_done(next(d for d in due if d.event.document == "a").event.id, A)
+    assert outbox.prune(older_than=time.time() + 1) == 1
+    assert [e.document for e in outbox.events_after(0, 10)] == ["b"]
+    assert {d.event.document for d in outbox.deliveries()} == {"b"}
+
+
+def test_readme_signature_check_accepts_collab_signatures() -> None:
+    """The README's 10-line receiver check, run as written, agrees with collab's signing."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Webhooks and change feed") :]
+    code = section[section.index("```python") + len("```python") : section.index("```\n\n")]
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    check = namespace["verify"]
+    assert callable(check)
+    body = b'{"id":"evt_1"}'
+    check(SECRET, sign(SECRET, body), body)
+    with pytest.raises(ValueError, match="bad signature"):
+        check(SECRET, sign(SECRET, body), body + b"!")

@@ -68,6 +68,14 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
+def store_name(store: DocumentStore) -> str:
+    """What the log calls a store: an SQLite file by its absolute path (a relative ``--db``
+    starts from the current folder, easy to get wrong), any other store by its class."""
+    if isinstance(store, SQLiteStore):
+        return str(store.path.absolute())
+    return type(store).__name__
+
+
 def open_store(settings: Settings) -> SQLiteStore:
     """The SQLite store of ``settings.db``, locked for this process (the hub checkpoints it).
 
@@ -169,7 +177,7 @@ class Collab:
         self.hub, self.webhooks = hub, webhooks
         log.info(
             "serving %s (schema version %d), auth %s",
-            Path(self.settings.db).absolute() if self._store is None else type(store).__name__,
+            store_name(store),
             store.schema_version(),
             type(self.authorizer).__name__,
         )

@@ -40,11 +40,12 @@ class Target:
     host: str
     port: int
     framing: str  # "y-websocket" or "hocuspocus"
-    path_prefix: str  # "/sync/" for collab, "/" for the others
+    path_prefix: str  # "/sync/" for collab, "/hocuspocus" for its Hocuspocus endpoint, "/" else
     pids: list[int]
 
     def path(self, room: str) -> str:
-        return "/" if self.framing == "hocuspocus" else self.path_prefix + room
+        """The WebSocket path: one per room, or one for every room with Hocuspocus framing."""
+        return self.path_prefix if self.framing == "hocuspocus" else self.path_prefix + room
 
 
 # -- peers -------------------------------------------------------------------------------------
@@ -654,6 +655,9 @@ def main(argv: list[str]) -> int:
     target_json, scenario, profile_name, out_path = argv
     target = Target(**json.loads(target_json))
     profile = get_profile(profile_name)
+    from bench import field  # the field's scenarios (g)-(j); it imports this module
+
+    SCENARIOS.update(field.SCENARIOS)
     _raise_fd_limit()
     try:
         import uvloop
@@ -665,7 +669,8 @@ def main(argv: list[str]) -> int:
     async def run() -> dict[str, Any]:
         try:
             return await asyncio.wait_for(SCENARIOS[scenario](target, profile), profile.deadline)
-        except (ScenarioError, TimeoutError, ConnectionError, OSError) as exc:
+        # RuntimeError: ScenarioError, also as bench.load's (this file runs as __main__)
+        except (RuntimeError, TimeoutError, ConnectionError, OSError) as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
 
     result = runner(run())

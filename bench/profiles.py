@@ -21,6 +21,11 @@ class Profile:
     many_rooms: dict[str, Any] = field(default_factory=dict)
     ingest: dict[str, Any] = field(default_factory=dict)
     idle: dict[str, Any] = field(default_factory=dict)
+    observers: dict[str, Any] = field(default_factory=dict)
+    presence: dict[str, Any] = field(default_factory=dict)
+    presence_fast: dict[str, Any] = field(default_factory=dict)
+    join_storm: dict[str, Any] = field(default_factory=dict)
+    doc_memory: dict[str, Any] = field(default_factory=dict)
 
 
 FULL = Profile(
@@ -55,6 +60,43 @@ FULL = Profile(
         "settle_timeout": 90.0,  # wait for background storage to go idle before the restart
     },
     idle={"connections": 1000, "settle": 2.0},
+    observers={
+        "readers": 1500,
+        "rate": 100.0,
+        "updates": 1000,
+        "settle": 1.0,
+        "drain_timeout": 30.0,
+        "join_timeout": 240.0,
+    },
+    presence={
+        "clients": 500,
+        "rate": 1.0,  # cursor moves per second per client
+        "observers": 50,  # clients that time every move they receive (the rest count bytes)
+        "settle": 1.0,
+        "warmup": 2.0,
+        "measure": 8.0,
+        "drain": 1.0,
+        "join_timeout": 120.0,
+    },
+    presence_fast={
+        "clients": 200,
+        "rate": 10.0,
+        "observers": 20,
+        "settle": 1.0,
+        "warmup": 2.0,
+        "measure": 8.0,
+        "drain": 1.0,
+        "join_timeout": 120.0,
+    },
+    join_storm={
+        "size_mb": 20,
+        "joiners": 150,
+        "timeout": 90.0,  # per joiner
+        "seed_timeout": 300.0,
+        "settle": 2.0,
+        "settle_timeout": 120.0,  # background storage going idle before the restart
+    },
+    doc_memory={"sizes_mb": [1, 5, 20], "settle": 2.0, "seed_timeout": 300.0},
 )
 
 QUICK = Profile(
@@ -73,6 +115,11 @@ QUICK = Profile(
         "settle_timeout": 20.0,
     },
     idle={"connections": 1000, "settle": 1.0},
+    observers={**FULL.observers, "updates": 300},
+    presence={**FULL.presence, "warmup": 1.0, "measure": 4.0},
+    presence_fast={**FULL.presence_fast, "warmup": 1.0, "measure": 4.0},
+    join_storm=FULL.join_storm,
+    doc_memory=FULL.doc_memory,
 )
 
 SMOKE = Profile(
@@ -95,6 +142,29 @@ SMOKE = Profile(
     },
     ingest={**FULL.ingest, "warm_joins": 2, "timeout": 30.0, "cold_timeout": 20.0},
     idle={"connections": 20, "settle": 0.2},
+    observers={**FULL.observers, "readers": 20, "updates": 30, "rate": 200.0, "settle": 0.2},
+    presence={
+        **FULL.presence,
+        "clients": 10,
+        "rate": 5.0,
+        "observers": 3,
+        "settle": 0.2,
+        "warmup": 0.3,
+        "measure": 0.6,
+        "drain": 0.3,
+    },
+    presence_fast={
+        **FULL.presence_fast,
+        "clients": 6,
+        "rate": 20.0,
+        "observers": 2,
+        "settle": 0.2,
+        "warmup": 0.3,
+        "measure": 0.6,
+        "drain": 0.3,
+    },
+    join_storm={**FULL.join_storm, "size_mb": 0.05, "joiners": 5, "settle": 0.2},
+    doc_memory={**FULL.doc_memory, "sizes_mb": [0.01, 0.02, 0.05], "settle": 0.2},
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}

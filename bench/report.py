@@ -40,6 +40,41 @@ METRICS: dict[str, list[Metric]] = {
         Metric("cold_join_ms", "cold ms", False, digits=0),
     ],
     "idle": [Metric("kib_per_connection", "KiB per connection", False)],
+    "observers": [
+        Metric("p50_ms", "p50 ms", False, digits=2),
+        Metric("p99_ms", "p99 ms", False, digits=2),
+        Metric("max_ms", "max ms", False, digits=1),
+        Metric("server_cpu_percent", "server CPU %", False),
+        Metric("rss_mib", "server RSS MiB", False),
+    ],
+    "presence": [
+        Metric("aw_p50_ms", "p50 ms", False, digits=2),
+        Metric("aw_p95_ms", "p95 ms", False, digits=2),
+        Metric("aw_p99_ms", "p99 ms", False, digits=2),
+        Metric("server_cpu_percent", "server CPU %", False),
+        Metric("bytes_sent_per_s", "MB/s sent", False, 1e-6, 2),
+    ],
+    "presence_fast": [
+        Metric("aw_p50_ms", "p50 ms", False, digits=2),
+        Metric("aw_p95_ms", "p95 ms", False, digits=2),
+        Metric("aw_p99_ms", "p99 ms", False, digits=2),
+        Metric("server_cpu_percent", "server CPU %", False),
+        Metric("bytes_sent_per_s", "MB/s sent", False, 1e-6, 2),
+    ],
+    "join_storm": [
+        Metric("p50_s", "warm p50 s", False, digits=2),
+        Metric("p99_s", "warm p99 s", False, digits=2),
+        Metric("peak_rss_mib", "warm peak RSS MiB", False, digits=0),
+        Metric("cold_p50_s", "cold p50 s", False, digits=2),
+        Metric("cold_p99_s", "cold p99 s", False, digits=2),
+        Metric("cold_peak_rss_mib", "cold peak RSS MiB", False, digits=0),
+    ],
+    "doc_memory": [
+        Metric("x_size_1mb", "1 MB doc: RSS / size", False),
+        Metric("x_size_5mb", "5 MB doc: RSS / size", False),
+        Metric("x_size_20mb", "20 MB doc: RSS / size", False),
+        Metric("mib_20mb", "20 MB doc: MiB", False, digits=0),
+    ],
 }
 
 TITLES = {
@@ -50,6 +85,13 @@ TITLES = {
     "client has it all",
     "late_join": "(e) late joiner: fresh client until full text, warm and after a restart",
     "idle": "(f) idle memory per connection ({connections} idle connections)",
+    "observers": "(g) observers: 1 writer at {rate:g} updates/s, {readers} readers",
+    "presence": "(h) presence storm: {clients} clients, each moving its cursor {rate:g} times/s",
+    "presence_fast": "(h') presence storm: {clients} clients, each moving its cursor {rate:g} "
+    "times/s",
+    "join_storm": "(i) join storm: {joiners} fresh clients at once on a {size_mb:g} MB document "
+    "({trace} copies), warm and after a restart",
+    "doc_memory": "(j) memory per open document: RSS growth / encoded size ({trace} copies)",
 }
 
 
@@ -61,7 +103,9 @@ def title(scenario: str, parameters: dict[str, Any]) -> str:
         return TITLES[scenario].split(":")[0]
 
 
-FAMILIES = ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"]
+PEERS = ["y-websocket", "hocuspocus", "pycrdt-websocket"]
+FAMILIES = ["collab", "collab+postgres", *PEERS]
+"""The README table's columns: collab on SQLite, collab on PostgreSQL, then the peers."""
 
 
 def summarize(values: list[float | None]) -> dict[str, Any] | None:
@@ -168,7 +212,7 @@ def scenario_tables(data: dict[str, Any]) -> str:
 def failed_metrics(data: dict[str, Any], scenario: str, server: str) -> set[str]:
     """Figures of ``server`` that no round produced while some round reported an error."""
     rounds = data.get("rounds", {}).get(scenario, {}).get(server, [])
-    if not any("error" in r for r in rounds):
+    if not any("error" in r or "cold_error" in r for r in rounds):
         return set()
     return {m.key for m in METRICS[scenario] if all(r.get(m.key) is None for r in rounds)}
 
@@ -177,14 +221,17 @@ def _pick(summary: dict[str, Any], scenario: str, server: str, key: str) -> dict
     return summary.get(scenario, {}).get(server, {}).get(key)
 
 
+def _metric(scenario: str, key: str) -> Metric:
+    return next(m for m in METRICS[scenario] if m.key == key)
+
+
 def markdown_summary(data: dict[str, Any]) -> str:
     """The README table: one row per scenario, one column per server family."""
     summary = data["summary"]
-    m = {x.key: x for metrics in METRICS.values() for x in metrics}
 
     def variant(family: str, persistent: bool) -> str:
-        if family == "collab":
-            return "collab"
+        if family.startswith("collab"):
+            return family
         suffix = {"y-websocket": "+leveldb", "hocuspocus": "+sqlite", "pycrdt-websocket": "+sqlite"}
         return family + (suffix[family] if persistent else "")
 
@@ -218,6 +265,51 @@ def markdown_summary(data: dict[str, Any]) -> str:
             [("warm_join_ms", False), ("cold_join_ms", True)],
         ),
         ("(f) idle memory per connection, KiB", "idle", [("kib_per_connection", False)]),
+        (
+            "(g) 1,500 observers of 1 writer: delivery p50 / p99 ms",
+            "observers",
+            [("p50_ms", False), ("p99_ms", False)],
+        ),
+        (
+            "(g) 1,500 observers: server CPU % / RSS MiB",
+            "observers",
+            [("server_cpu_percent", False), ("rss_mib", False)],
+        ),
+        (
+            "(h) presence, 500 clients x 1 Hz: awareness p50 / p95 / p99 ms",
+            "presence",
+            [("aw_p50_ms", False), ("aw_p95_ms", False), ("aw_p99_ms", False)],
+        ),
+        (
+            "(h) presence, 500 x 1 Hz: server CPU % / MB/s sent",
+            "presence",
+            [("server_cpu_percent", False), ("bytes_sent_per_s", False)],
+        ),
+        (
+            "(h') presence, 200 clients x 10 Hz: awareness p50 / p95 / p99 ms",
+            "presence_fast",
+            [("aw_p50_ms", False), ("aw_p95_ms", False), ("aw_p99_ms", False)],
+        ),
+        (
+            "(h') presence, 200 x 10 Hz: server CPU % / MB/s sent",
+            "presence_fast",
+            [("server_cpu_percent", False), ("bytes_sent_per_s", False)],
+        ),
+        (
+            "(i) join storm, 150 clients on 20 MB, warm: p50 / p99 s / peak RSS MiB",
+            "join_storm",
+            [("p50_s", True), ("p99_s", True), ("peak_rss_mib", True)],
+        ),
+        (
+            "(i) join storm after a restart (cold): p50 / p99 s / peak RSS MiB",
+            "join_storm",
+            [("cold_p50_s", True), ("cold_p99_s", True), ("cold_peak_rss_mib", True)],
+        ),
+        (
+            "(j) RSS per open document / its encoded size: 1 / 5 / 20 MB",
+            "doc_memory",
+            [("x_size_1mb", False), ("x_size_5mb", False), ("x_size_20mb", False)],
+        ),
     ]
     header = "| scenario | " + " | ".join(FAMILIES) + " | collab vs best peer |"
     lines = [header, "|---" * (len(FAMILIES) + 2) + "|"]
@@ -231,19 +323,20 @@ def markdown_summary(data: dict[str, Any]) -> str:
                 name = variant(family, persistent)
                 s = _pick(summary, scenario, name, key)
                 bad = key in failed_metrics(data, scenario, name)
+                metric = _metric(scenario, key)
                 if key == "bytes_per_s_all_readers":
-                    parts.append(f"({cell(s, m[key], False, bad)})")
+                    parts.append(f"({cell(s, metric, False, bad)})")
                 else:
-                    parts.append(cell(s, m[key], False, bad))
+                    parts.append(cell(s, metric, False, bad))
             cells.append(" / ".join(parts).replace(" / (", " ("))
         # collab against the best peer, on each figure of the row (not the MB/s aside)
         verdicts = []
         for key, persistent in keys:
             if key == "bytes_per_s_all_readers":
                 continue
-            metric = m[key]
+            metric = _metric(scenario, key)
             mine = _pick(summary, scenario, "collab", key)
-            peers = [_pick(summary, scenario, variant(f, persistent), key) for f in FAMILIES[1:]]
+            peers = [_pick(summary, scenario, variant(f, persistent), key) for f in PEERS]
             peers = [p for p in peers if p]
             if mine and peers:
                 best = (max if metric.higher_is_better else min)(p["median"] for p in peers)
@@ -269,6 +362,7 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
     summary = data["summary"]
     colors = {
         "collab": "#d62728",
+        "collab+postgres": "#ff7f0e",
         "y-websocket": "#1f77b4",
         "y-websocket+leveldb": "#aec7e8",
         "hocuspocus": "#2ca02c",
@@ -395,6 +489,38 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         )
         fig.tight_layout()
         path = out / "summary.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
+    field = [
+        ("observers", "p99_ms", "(g) 1,500 observers: p99 ms"),
+        ("observers", "server_cpu_percent", "(g) 1,500 observers: server CPU %"),
+        ("presence", "aw_p95_ms", "(h) presence 500 x 1 Hz: p95 ms"),
+        ("presence", "server_cpu_percent", "(h) presence 500 x 1 Hz: server CPU %"),
+        ("presence_fast", "aw_p95_ms", "(h') presence 200 x 10 Hz: p95 ms"),
+        ("presence_fast", "server_cpu_percent", "(h') presence 200 x 10 Hz: CPU %"),
+        ("join_storm", "p50_s", "(i) join storm warm: p50 s (log)"),
+        ("join_storm", "cold_p50_s", "(i) join storm cold: p50 s (log)"),
+        ("join_storm", "peak_rss_mib", "(i) join storm warm: peak RSS MiB (log)"),
+        ("doc_memory", "x_size_20mb", "(j) 20 MB document: RSS / encoded size"),
+    ]
+    field = [p for p in field if p[0] in summary]
+    if field:
+        cols = 5
+        rows = (len(field) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(20, 4.2 * rows), squeeze=False)
+        for ax, (scenario, key, title) in zip(axes.flat, field, strict=False):
+            bars(ax, scenario, _metric(scenario, key), title, log="(log)" in title)
+        for ax in list(axes.flat)[len(field) :]:
+            ax.axis("off")
+        fig.suptitle(
+            "where servers break: collab vs peer servers (median of rounds, whiskers min-max; "
+            "lower is better)",
+            fontsize=11,
+        )
+        fig.tight_layout()
+        path = out / "field.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)

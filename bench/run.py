@@ -31,11 +31,24 @@ RESULTS = ROOT / "bench" / "results"
 
 # Which scenarios each server runs (the peers' persistent variants only where storage matters).
 SCENARIOS = {
-    "fanout": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    "fanout": [
+        "collab",
+        "collab+postgres",
+        "collab-hocuspocus",
+        "y-websocket",
+        "hocuspocus",
+        "pycrdt-websocket",
+    ],
     "saturation": list(SERVERS),
     "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
     "ingest": list(SERVERS),  # also gives (e) late joiner, warm and (persistent ones) cold
     "idle": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    "observers": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    "presence": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    "presence_fast": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    # warm, then cold after a restart: the peers with their storage on
+    "join_storm": ["collab", "y-websocket+leveldb", "hocuspocus+sqlite", "pycrdt-websocket+sqlite"],
+    "doc_memory": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
 }
 ALIASES = {
     "a": "fanout",
@@ -48,6 +61,14 @@ ALIASES = {
     "late-join": "ingest",
     "f": "idle",
     "many-rooms": "many_rooms",
+    "g": "observers",
+    "h": "presence",
+    "h'": "presence_fast",
+    "h2": "presence_fast",
+    "i": "join_storm",
+    "join-storm": "join_storm",
+    "j": "doc_memory",
+    "memory": "doc_memory",
 }
 
 
@@ -123,6 +144,7 @@ def run_one(
     try:
         server.start()
     except RuntimeError as exc:
+        server.close()
         return {"error": str(exc).splitlines()[0]}
     result: dict[str, Any] = {}
     busy0, ours0, wall0 = procstat.machine_busy_seconds(), _our_cpu(), time.monotonic()
@@ -145,9 +167,19 @@ def run_one(
             elif not spec.persistent:
                 result["cold_join_ms"] = None
                 result["cold_note"] = "n/a: no persistence"
+        if scenario == "join_storm" and spec.persistent and "p50_s" in result:
+            result["settle_s"] = wait_idle(server, profile.join_storm["settle_timeout"])
+            server.stop()
+            server.start()
+            cold = run_load(server, "join_storm_cold", profile, workdir)
+            for key in ("p50_s", "p99_s", "max_s", "peak_rss_mib"):
+                result[f"cold_{key}"] = cold.get(key)  # None when the cold storm failed
+            if "error" in cold:
+                result["cold_error"] = cold["error"]
         return result
     finally:
         code = server.stop()
+        server.close()
         if spy is not None and profile_to is not None:
             from bench import pyspy
 
@@ -206,7 +238,7 @@ def collect_errors(results: dict[str, dict[str, list[dict]]]) -> dict[str, dict[
     for scenario, by_server in results.items():
         for server, rounds in by_server.items():
             for r in rounds:
-                for key in ("error", "warning"):
+                for key in ("error", "warning", "cold_error"):
                     if key in r:
                         errors.setdefault(scenario, {}).setdefault(server, []).append(r[key])
     return errors
@@ -230,7 +262,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         help="comma-separated scenarios (default all): a/fanout, b/saturation, c/many_rooms, "
-        "d/ingest (with e, late joiner), f/idle",
+        "d/ingest (with e, late joiner), f/idle, g/observers, h/presence, h2/presence_fast, "
+        "i/join_storm, j/doc_memory",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--no-install", action="store_true", help="do not install the peers")
@@ -281,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         fold=True,
     )
 
+    if {"join_storm", "doc_memory"} & set(scenarios):
+        from bench import bigdoc
+
+        bigdoc.base_update(profile.ingest_trace, profile.ingest_limit)
+
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "logs", ignore_errors=True)
@@ -303,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
                 "transactions": f"{profile.ingest_limit:,}" if profile.ingest_limit else "all",
             },
             "idle": profile.idle,
+            "observers": profile.observers,
+            "presence": profile.presence,
+            "presence_fast": profile.presence_fast,
+            "join_storm": {**profile.join_storm, "trace": profile.ingest_trace},
+            "doc_memory": {**profile.doc_memory, "trace": profile.ingest_trace},
         },
     }
     results: dict[str, dict[str, list[dict]]] = {}
@@ -329,7 +372,14 @@ def main(argv: list[str] | None = None) -> int:
                         k: (round(v, 2) if isinstance(v, float) else v)
                         for k, v in result.items()
                         if k in {m.key for m in report.METRICS.get(scenario, [])}
-                        or k in ("error", "warm_join_ms", "cold_join_ms", "external_cpu_percent")
+                        or k
+                        in (
+                            "error",
+                            "cold_error",
+                            "warm_join_ms",
+                            "cold_join_ms",
+                            "external_cpu_percent",
+                        )
                     }
                     _log(
                         f"round {rnd + 1}/{rounds} {scenario:<10} {name:<24} "
@@ -339,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     split_late_join(results)
     order = ["fanout", "saturation", "many_rooms", "ingest", "late_join", "idle"]
+    order += ["observers", "presence", "presence_fast", "join_storm", "doc_memory"]
     results = {k: results[k] for k in order if k in results}
     data = report.build_summary(results)
     data["errors"] = collect_errors(results)

@@ -62,6 +62,7 @@ class WSConnection(asyncio.Protocol):
         self.close_code: int | None = None
         self.bytes_received = 0
         self.frames_received = 0
+        self.mute = False  # count the bytes received, parse nothing (a silent crowd's member)
         self._key = base64.b64encode(os.urandom(16)).decode()
         self._head = b""
         self._buf = b""
@@ -106,6 +107,8 @@ class WSConnection(asyncio.Protocol):
             if not data:
                 return
         self.bytes_received += len(data)
+        if self.mute:
+            return
         if self._need:
             self._parts.append(data)
             self._parts_len += len(data)

@@ -351,18 +351,34 @@ async def get_content(request: Request) -> Response:
 
 
 async def get_export(request: Request) -> Response:
-    """``GET /api/documents/{name}/export?format=``: a download in one of export.FORMATS."""
+    """``GET /api/documents/{name}/export?format=&field=&schema=``: a download in one of
+    export.FORMATS, of root ``field`` read with layout ``schema`` (see collab.export.select).
+
+    A root that is missing, ambiguous or of the wrong type is a 400 listing the roots; the root
+    and layout used are in ``X-Collab-Root`` (percent-encoded) and ``X-Collab-Layout``, node
+    types the layout does not know in ``X-Collab-Warning``."""
     hub = hub_of(request)
     fmt = request.query_params.get("format", "markdown")
+    field = request.query_params.get("field")
+    schema = request.query_params.get("schema")
     if fmt not in export.FORMATS:
         raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
+    if schema is not None and schema not in export.LAYOUTS:
+        raise ApiError(400, "bad_schema", f"schema must be one of {', '.join(export.LAYOUTS)}")
     name = request.state.name
     state = await document_state(hub, name)
-    body = export.export(state, fmt, title=name)
+    rendered = export.render(state, fmt, field, schema=schema, title=name)  # RootError: 400
     media_type, extension = export.FORMATS[fmt]
     filename = name.replace("/", "_") + "." + extension
-    disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"
-    return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"}
+    if rendered.root is not None:
+        headers["X-Collab-Root"] = _quote(rendered.root)
+    if rendered.layout is not None:
+        headers["X-Collab-Layout"] = rendered.layout
+    if rendered.warning is not None:
+        # one printable line (see Unknown.warning); non-ASCII escaped for the header
+        headers["X-Collab-Warning"] = rendered.warning.encode("ascii", "backslashreplace").decode()
+    return Response(rendered.body, media_type=media_type, headers=headers)
 
 
 def _quote(text: str) -> str:

@@ -8,6 +8,7 @@ app's lifespan). ``collab serve`` is ``Collab`` under uvicorn with the fast WebS
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -24,7 +25,8 @@ from starlette.staticfiles import StaticFiles
 
 from collab import api
 from collab.errors import AuthError, CollabError
-from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub
+from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
+from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
 from collab.metrics import CONTENT_TYPE
 from collab.names import InvalidName, raw_route_path, validate_name
 from collab.sessions.access import (
@@ -34,9 +36,11 @@ from collab.sessions.access import (
     OpenAccess,
     TokenAccess,
 )
+from collab.sessions.hocuspocus_channel import broadcast_stateless
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.stores import DocumentStore, SQLiteStore
+from collab.stores import DocumentStore, SQLiteStore, StoreError
+from collab.stores.dsn import is_postgres, masked
 from collab.updates import EMPTY_UPDATE
 from collab.webhooks import feed
 from collab.webhooks.service import Webhooks
@@ -68,21 +72,30 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
-def store_name(store: DocumentStore) -> str:
+def store_name(store: DocumentStore, settings: Settings) -> str:
     """What the log calls a store: an SQLite file by its absolute path (a relative ``--db``
-    starts from the current folder, easy to get wrong), any other store by its class."""
+    starts from the current folder, easy to get wrong), PostgreSQL by its URL without the
+    password, any other store by its class."""
     if isinstance(store, SQLiteStore):
         return str(store.path.absolute())
+    if is_postgres(settings.db) and type(store).__name__ == "PostgresStore":
+        return masked(settings.db)
     return type(store).__name__
 
 
-def open_store(settings: Settings) -> SQLiteStore:
-    """The SQLite store of ``settings.db``, locked for this process (the hub checkpoints it).
+def open_store(settings: Settings) -> DocumentStore:
+    """The store ``settings.db`` names, locked for this process: a ``postgresql://`` (or
+    ``postgres://``) URL opens a :class:`~collab.stores.postgres.PostgresStore`, anything else
+    is an SQLite file (the hub checkpoints it).
 
     Raises:
-        DatabaseInUse: another process serves the file (the message names its pid).
-        StoreError: the file cannot be opened or migrated.
+        DatabaseInUse: another process serves the database (the message names it).
+        StoreError: the database cannot be opened or migrated (a password never shows).
     """
+    if is_postgres(settings.db):
+        from collab.stores.postgres import PostgresStore
+
+        return PostgresStore(settings.db, lock=True)
     return SQLiteStore(
         settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
     )
@@ -94,7 +107,8 @@ class Collab:
     Args:
         settings: limits, storage and auth settings (``Settings()`` by default).
         store: a :class:`~collab.stores.DocumentStore` to use instead of the SQLite file
-            ``settings.db``; collab closes it when its lifespan ends.
+            ``settings.db``; collab closes it when its lifespan ends (so a Collab given a
+            store runs one lifespan; with the SQLite file, each lifespan opens it again).
         authorize: ``authorize(request_or_websocket, name)``, sync or async, returning
             ``"read"``, ``"write"``, ``"admin"`` or ``None`` (refused: 4403 / 403). Replaces
             the token check (``--auth-secret``), which is the default when a secret is set.
@@ -103,6 +117,8 @@ class Collab:
         on_connect, on_disconnect: ``(name, info)`` when a WebSocket peer joins or leaves a
             document (``info``: ``peer`` id, ``role``, ``client`` address).
         on_delete: ``on_delete(name)`` after a document is deleted.
+        on_stateless: ``on_stateless(name, payload, origin)`` for each Stateless message a
+            Hocuspocus client sends (``/hocuspocus``); answer with :meth:`broadcast_stateless`.
         require_web: refuse to build without the built web editor.
 
     Hooks may be sync or async; a raising or hanging hook is logged and isolated (see
@@ -122,15 +138,18 @@ class Collab:
         on_connect: ConnectHook | None = None,
         on_disconnect: ConnectHook | None = None,
         on_delete: DeleteHook | None = None,
+        on_stateless: StatelessHook | None = None,
         require_web: bool = False,
     ) -> None:
         self.settings = settings or Settings()
         self._store = store
+        self._store_closed = False
         self.hooks = Hooks(
             on_change=on_change,
             on_connect=on_connect,
             on_disconnect=on_disconnect,
             on_delete=on_delete,
+            on_stateless=on_stateless,
             timeout=self.settings.hook_timeout_seconds,
         )
         secret = self.settings.token_secret()
@@ -165,6 +184,8 @@ class Collab:
     async def _running(self) -> AsyncIterator[None]:
         if self.hub is not None:
             raise RuntimeError("collab is already started")
+        if self._store_closed:
+            raise RuntimeError("the store given to Collab was closed by its last lifespan")
         store = self._store or open_store(self.settings)
         hub = Hub(store, self.settings, self.hooks)
         await hub.start()
@@ -177,7 +198,7 @@ class Collab:
         self.hub, self.webhooks = hub, webhooks
         log.info(
             "serving %s (schema version %d), auth %s",
-            store_name(store),
+            store_name(store, self.settings),
             store.schema_version(),
             type(self.authorizer).__name__,
         )
@@ -185,7 +206,7 @@ class Collab:
             yield
         finally:
             self.hub, self.webhooks = None, None
-            self._store = None  # closed with the hub: a new lifespan opens the file again
+            self._store_closed = self._store is not None  # else: the file opens again
             await webhooks.close()
             await hub.close()
 
@@ -248,6 +269,15 @@ class Collab:
                 closed += peer.recheck(access)
         return closed
 
+    def broadcast_stateless(self, name: str, payload: str) -> int:
+        """Send a Stateless message (``payload``, a string the application defines) to every
+        Hocuspocus client of document ``name`` on this server (y-websocket has no such message).
+
+        Returns:
+            How many clients it was sent to (0 when none has the document open).
+        """
+        return broadcast_stateless(self.running(), name, payload)
+
     # -- the ASGI app ------------------------------------------------------------------------
 
     def _build(self, require_web: bool) -> Starlette:
@@ -263,6 +293,13 @@ class Collab:
             hub = self.hub
             if hub is None:
                 return api.error_response(NotStarted("collab is not started"))
+            ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
+            if ping is not None:
+                try:
+                    await asyncio.to_thread(ping)
+                except StoreError as exc:
+                    detail = {"error": "database_unreachable", "detail": str(exc)}
+                    return JSONResponse({"status": "unavailable", **detail}, 503)
             return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
 
         async def metrics(request: Request) -> Response:
@@ -300,6 +337,9 @@ class Collab:
         routes: list[Route | WebSocketRoute | Mount] = [
             WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
             WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
+            WebSocketRoute("/hocuspocus", hocuspocus_endpoint),
+            WebSocketRoute("/hocuspocus/{name:anypath}", wrong_endpoint),
+            WebSocketRoute("/", root_endpoint),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             *api.routes(),

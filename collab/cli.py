@@ -15,12 +15,13 @@ from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app, open_store
 from collab.auth import Role, mint_token
-from collab.export import FORMATS
+from collab.export import FORMATS, LAYOUTS
 from collab.logs import configure as configure_logs
 from collab.names import InvalidName, validate_name
 from collab.settings import Settings, SettingsError, describe
 from collab.startup import StartupError, check_database_path, listen
 from collab.stores import StoreError
+from collab.stores.dsn import is_postgres
 from collab.wsserver import DirectProtocol
 
 __all__ = ["main"]
@@ -80,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         row = next(r for r in describe() if r["name"] == name)
         token.add_argument(row["flag"], dest=name, default=None, help=row["help"])
     doctor = commands.add_parser("doctor", help="check a database and print a summary")
-    doctor.add_argument("--db", dest="db", default=None, help="database file [data/collab.db]")
+    doctor.add_argument(
+        "--db",
+        dest="db",
+        default=None,
+        help="database file or postgresql:// URL [env COLLAB_DB, default data/collab.db]",
+    )
     doctor.add_argument(
         "--quick", action="store_true", help="skip decoding every document with pycrdt"
     )
@@ -99,8 +105,9 @@ def _add_source_flags(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--db",
         default=None,
-        metavar="PATH",
-        help="the database file instead of a server (import: server stopped)",
+        metavar="DB",
+        help="the database (file or postgresql:// URL) instead of a server (import: server"
+        " stopped)",
     )
     parser.add_argument(
         "--token", default=None, help="bearer token for --server [env COLLAB_TOKEN]"
@@ -134,7 +141,13 @@ def _add_backup_commands(commands: Any) -> None:
         "--field",
         default=None,
         metavar="ROOT",
-        help="the root to export [the editor's 'default', or 'text']",
+        help="the root to export [the editor's 'default', else the only root]",
+    )
+    export.add_argument(
+        "--schema",
+        choices=list(LAYOUTS),
+        default=None,
+        help="the editor layout to read the root with [detected from its structure]",
     )
     _add_source_flags(export)
     restore = commands.add_parser("import", help="apply Yjs update files as documents")
@@ -243,7 +256,8 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         print(f"collab: {exc}", file=sys.stderr)
         return 1
     try:
-        check_database_path(settings.db)
+        if not is_postgres(settings.db):  # a PostgreSQL URL is checked by connecting
+            check_database_path(settings.db)
         store = open_store(settings)
     except (StartupError, StoreError) as exc:  # DatabaseInUse: another server has the file
         sock.close()

@@ -1,9 +1,12 @@
-"""``collab doctor``: check a database file and summarise it, read-only.
+"""``collab doctor``: check a database (an SQLite file or a PostgreSQL database) and
+summarise it, read-only.
 
-Checks: SQLite's ``integrity_check``; the schema version against this release's migrations;
-orphaned log rows and snapshots (no ``documents`` row); documents whose recorded log count or
-size disagree with their rows; snapshots and logs that pycrdt cannot read. Safe while the
-server runs (the file is opened read-only; WAL readers do not block the writer).
+Checks: SQLite's ``integrity_check`` (PostgreSQL: that it answers); the schema version against
+this release's migrations; orphaned log rows and snapshots (no ``documents`` row); documents
+whose recorded log count or size disagree with their rows; snapshots and logs that pycrdt
+cannot read. Safe while the server runs (SQLite: the file is opened read-only, WAL readers do
+not block the writer; PostgreSQL: one read-only transaction). A PostgreSQL password never
+shows.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collab.stores.dsn import is_postgres
 from collab.stores.sqlite_doctor import inspect
 
 __all__ = ["Report", "check"]
@@ -34,7 +38,8 @@ class Report:
 
 
 def check(path: str | Path, *, decode: bool = True, hint: str = "") -> Report:
-    """Check the database at ``path`` (see :func:`collab.stores.sqlite_doctor.inspect`).
+    """Check the database at ``path``: an SQLite file, or a ``postgresql://`` URL (see
+    :func:`collab.stores.sqlite_doctor.inspect`, :func:`collab.stores.postgres_doctor.inspect`).
 
     Args:
         path: the database file; relative paths are taken from the current folder, and the
@@ -46,6 +51,11 @@ def check(path: str | Path, *, decode: bool = True, hint: str = "") -> Report:
         The report; ``report.ok`` is false when anything is wrong, including a missing or
         unreadable file.
     """
+    if is_postgres(str(path)):
+        from collab.stores.postgres_doctor import inspect as inspect_postgres
+
+        summary, problems = inspect_postgres(str(path), decode=decode)
+        return Report(summary, problems)
     path = Path(path).expanduser().absolute()
     if not path.exists():
         problem = f"{path} does not exist"

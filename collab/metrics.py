@@ -91,6 +91,7 @@ class Metrics(Collector):
         self.webhook_deliveries: Counter[str] = Counter()  # by outcome
         self.updates_committed = 0
         self.compactions = 0
+        self.rate_pauses = 0  # times a connection over its message rate was not read
         self.storage_errors = 0
         self.commit_batch = Histogram(
             "collab_commit_batch_updates",
@@ -153,6 +154,11 @@ class Metrics(Collector):
             "collab_updates_committed", "Updates committed to SQLite.", self.updates_committed
         )
         yield CounterMetricFamily("collab_compactions", "Compactions done.", self.compactions)
+        yield CounterMetricFamily(
+            "collab_rate_limit_pauses",
+            "Times a connection over --max-messages-per-second was held back (not read).",
+            self.rate_pauses,
+        )
         yield CounterMetricFamily(
             "collab_storage_errors", "Failed commits, loads and compactions.", self.storage_errors
         )

@@ -155,9 +155,29 @@ OPENAPI: dict[str, Any] = {
                         "format",
                         "export format",
                         {"enum": ["yjs", "json", "markdown", "html", "text"]},
-                    )
+                    ),
+                    _query(
+                        "field",
+                        "the root to export [default, else the only root]",
+                        {"type": "string"},
+                    ),
+                    _query(
+                        "schema",
+                        "the editor layout to read it with [detected]",
+                        {
+                            "enum": [
+                                *("tiptap", "prosemirror", "blocknote"),
+                                *("lexical", "quill", "text"),
+                            ]
+                        },
+                    ),
                 ],
-                "responses": {"200": {"description": "The file"}, "400": _ERROR, "404": _ERROR},
+                "responses": {
+                    "200": {"description": "The file"},
+                    "400": _ERROR,
+                    "404": _ERROR,
+                    "422": _ERROR,
+                },
             },
         },
         "/api/changes": {

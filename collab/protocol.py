@@ -41,7 +41,10 @@ __all__ = [
     "Update",
     "decode",
     "decode_awareness",
+    "decode_awareness_entries",
     "encode",
+    "encode_awareness",
+    "encode_awareness_entries",
 ]
 
 MAX_VARUINT_BYTES = 8
@@ -257,10 +260,21 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
     Raises:
         ProtocolError: on a truncated update, bad UTF-8 or a state that is not JSON.
     """
+    return [entry for entry, _ in decode_awareness_entries(payload)]
+
+
+def decode_awareness_entries(payload: bytes) -> list[tuple[AwarenessEntry, bytes]]:
+    """Like :func:`decode_awareness`, with each entry's bytes as sent (client id, clock and
+    state string): entries are relayed, merged with others, without encoding them again.
+
+    Raises:
+        ProtocolError: see :func:`decode_awareness`.
+    """
     reader = ByteReader(payload)
     count = reader.var_uint()
-    entries: list[AwarenessEntry] = []
+    entries: list[tuple[AwarenessEntry, bytes]] = []
     for _ in range(count):
+        start = reader.pos
         client_id = reader.var_uint()
         clock = reader.var_uint()
         text = reader.var_string()
@@ -270,9 +284,14 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
             raise ProtocolError("awareness state is not JSON") from exc
         except RecursionError as exc:
             raise ProtocolError("awareness state is nested too deeply") from exc
-        entries.append(AwarenessEntry(client_id, clock, state))
+        entries.append((AwarenessEntry(client_id, clock, state), payload[start : reader.pos]))
     reader.end()
     return entries
+
+
+def encode_awareness_entries(entries: list[bytes]) -> bytes:
+    """An awareness update of already encoded entries (see :func:`decode_awareness_entries`)."""
+    return write_var_uint(len(entries)) + b"".join(entries)
 
 
 def encode_awareness(entries: list[AwarenessEntry]) -> bytes:

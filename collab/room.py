@@ -8,11 +8,10 @@ the room offers each step separately.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from pycrdt import Awareness as AwarenessStates
-from pycrdt import Doc
+from pycrdt import Doc, write_message, write_var_uint
 
 from collab import protocol
 from collab.errors import CloseCode
@@ -30,6 +29,12 @@ __all__ = ["AwarenessTooLarge", "Peer", "Room"]
 
 _NO_CLIENTS: set[int] = set()
 """The awareness client ids of a peer that announced none (shared: never added to)."""
+
+_SEVERAL: Any = object()
+"""The senders of the awareness entries waiting for the end of the turn, when there are
+several (or a leave): then every peer gets them all."""
+
+_NULL_STATE = write_message(b"null")
 
 
 class Peer(Protocol):
@@ -56,6 +61,9 @@ class Room:
         tombstone: the merged state of an earlier, deleted document of the same name, if
             any; updates reviving its structs are refused (see ``Store.delete``).
         max_awareness_bytes: largest accepted JSON state of one awareness client, in bytes.
+        defer: runs a callback at the end of the current event-loop turn (``loop.call_soon``):
+            the awareness entries accepted during one turn are then relayed as one message
+            per peer. ``None`` relays each awareness message at once.
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class Room:
         tombstone: bytes | None = None,
         max_awareness_bytes: int = 64 * 1024,
         waiting: Iterable[bytes] = (),
+        defer: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -73,8 +82,14 @@ class Room:
         self._full_sync: bytes | None = None  # sync step 2 for an empty state vector
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
-        self.awareness = AwarenessStates(doc)
-        self.awareness.set_local_state(None)  # the server itself has no presence
+        # Awareness (y-protocols awareness.js): each client's last clock, the entry of each
+        # present client as it was sent, and the entries accepted during this turn.
+        self.clocks: dict[int, int] = {}
+        self.awareness: dict[int, bytes] = {}
+        self._awareness_frame: bytes | None = None
+        self._turn: dict[int, bytes] = {}
+        self._turn_from: Any = None  # the one peer that sent them, or _SEVERAL
+        self._defer = defer
         self.peers: dict[Peer, set[int]] = {}  # each peer's awareness client ids
         self.owners: dict[int, Peer] = {}  # awareness client id -> the peer that owns it
         self.size_bytes = 0  # stored bytes: snapshot plus log (the hub keeps it current)
@@ -95,15 +110,22 @@ class Room:
             peer.send(states)
 
     def leave(self, peer: Peer) -> None:
-        """Remove ``peer`` and broadcast at once the removal of the awareness clients it owned."""
+        """Remove ``peer`` and broadcast the removal of the awareness clients it owned (a
+        ``null`` state at the next clock, as y-protocols ``removeAwarenessStates`` does)."""
         client_ids = self.peers.pop(peer, set())
         for client_id in client_ids:
             self.owners.pop(client_id, None)
-        present = [cid for cid in client_ids if cid in self.awareness.states]
+        present = [cid for cid in client_ids if cid in self.awareness]
+        for client_id in present:
+            clock = self.clocks[client_id] + 1
+            self._accept(
+                client_id,
+                clock,
+                None,
+                b"".join((write_var_uint(client_id), write_var_uint(clock), _NULL_STATE)),
+            )
         if present:
-            self.awareness.remove_awareness_states(present, peer)
-            payload = self.awareness.encode_awareness_update(present)
-            self.broadcast(protocol.encode(protocol.Awareness(payload)))
+            self._queue(_SEVERAL)
 
     # -- document ----------------------------------------------------------------------------
 
@@ -180,35 +202,78 @@ class Room:
             ProtocolError: when the payload is malformed.
             AwarenessTooLarge: when a state exceeds ``max_awareness_bytes``.
         """
-        entries = protocol.decode_awareness(payload)
-        for entry in entries:
-            if entry.state is not None:
-                size = len(protocol.encode_awareness([entry]))
-                if size > self.max_awareness_bytes:
-                    raise AwarenessTooLarge(
-                        f"awareness state of {size} bytes exceeds {self.max_awareness_bytes}"
-                    )
+        entries = protocol.decode_awareness_entries(payload)
+        for entry, raw in entries:
+            # the entry's size as one client's awareness update (count prefix included)
+            if entry.state is not None and len(raw) + 1 > self.max_awareness_bytes:
+                raise AwarenessTooLarge(
+                    f"awareness state of {len(raw) + 1} bytes exceeds {self.max_awareness_bytes}"
+                )
         # A client id belongs to the first connection that announces it: the y-websocket
         # client re-broadcasts every state it receives, so later announcers are relays.
         owned = self.peers.get(peer, _NO_CLIENTS)
         if owned is _NO_CLIENTS:
             owned = self.peers[peer] = set()
-        for entry in entries:
-            owner = self.owners.get(entry.client_id)
+        accepted = False
+        for entry, raw in entries:
+            client_id = entry.client_id
+            owner = self.owners.get(client_id)
             if entry.state is None:
                 if owner is peer:
-                    del self.owners[entry.client_id]
-                    owned.discard(entry.client_id)
+                    del self.owners[client_id]
+                    owned.discard(client_id)
             elif owner is None:
-                self.owners[entry.client_id] = peer
-                owned.add(entry.client_id)
-        self.awareness.apply_awareness_update(payload, peer)
-        self.broadcast(protocol.encode(protocol.Awareness(payload)), exclude=peer)
+                self.owners[client_id] = peer
+                owned.add(client_id)
+            accepted |= self._accept(client_id, entry.clock, entry.state, raw)
+        if accepted:
+            self._queue(peer)
+
+    def _accept(self, client_id: int, clock: int, state: Any, raw: bytes) -> bool:
+        """Apply one entry as y-protocols ``applyAwarenessUpdate`` does: a newer clock wins,
+        and a removal at the same clock; anything else (a stale echo) is dropped."""
+        current = self.clocks.get(client_id, 0)
+        if not (
+            current < clock or (current == clock and state is None and client_id in self.awareness)
+        ):
+            return False
+        self.clocks[client_id] = clock
+        if state is None:
+            self.awareness.pop(client_id, None)
+        else:
+            self.awareness[client_id] = raw
+        self._awareness_frame = None
+        self._turn.pop(client_id, None)  # insertion order: the client's latest position
+        self._turn[client_id] = raw
+        return True
+
+    def _queue(self, sender: Any) -> None:
+        """Relay the accepted entries at the end of the turn (at once without ``defer``)."""
+        if self._turn_from is None:
+            self._turn_from = sender
+            if self._defer is not None:
+                self._defer(self.flush_awareness)
+        elif self._turn_from is not sender:
+            self._turn_from = _SEVERAL
+        if self._defer is None:
+            self.flush_awareness()
+
+    def flush_awareness(self) -> None:
+        """Send the awareness entries accepted since the last flush as one message: to every
+        peer but their sender when one peer sent them all, else to every peer (a client
+        ignores its own entries: their clocks are not newer than its own)."""
+        entries, sender = self._turn, self._turn_from
+        self._turn, self._turn_from = {}, None
+        if entries:
+            payload = protocol.encode_awareness_entries(list(entries.values()))
+            frame = protocol.encode(protocol.Awareness(payload))
+            self.broadcast(frame, exclude=None if sender is _SEVERAL else sender)
 
     def awareness_frame(self) -> bytes | None:
         """An awareness frame with every known state, or ``None`` when there is none."""
-        client_ids = list(self.awareness.states)
-        if not client_ids:
+        if not self.awareness:
             return None
-        payload = self.awareness.encode_awareness_update(client_ids)
-        return protocol.encode(protocol.Awareness(payload))
+        if self._awareness_frame is None:
+            payload = protocol.encode_awareness_entries(list(self.awareness.values()))
+            self._awareness_frame = protocol.encode(protocol.Awareness(payload))
+        return self._awareness_frame

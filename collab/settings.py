@@ -31,10 +31,15 @@ class Settings:
 
     host: str = _setting("127.0.0.1", "Interface to listen on.")
     port: int = _setting(8000, "TCP port to listen on.")
-    db: str = _setting("data/collab.db", "SQLite database file (created when missing).")
+    db: str = _setting(
+        "data/collab.db",
+        "SQLite database file (created when missing), or a PostgreSQL database:"
+        " `postgresql://user:password@host:port/dbname`.",
+    )
     synchronous: str = _setting(
         "NORMAL",
-        "SQLite `synchronous` pragma: NORMAL survives process crashes, FULL also power loss.",
+        "SQLite `synchronous` pragma: NORMAL survives process crashes, FULL also power loss"
+        " (PostgreSQL: the server's `synchronous_commit` decides).",
     )
     max_message_bytes: int = _setting(
         16 * MiB, "Largest WebSocket message accepted; larger ones close with 1009."
@@ -69,14 +74,26 @@ class Settings:
         64 * MiB, "Largest stored size of one document; an update past it closes with 4413."
     )
     max_messages_per_second: float = _setting(
-        500.0, "Sustained messages per second per connection (0: unlimited); over it: 4429."
+        0.0,
+        "Sustained messages per second per connection (0: unlimited); over it the connection"
+        " is not read until its bucket refills (TCP backpressure: the client slows down).",
     )
     message_burst: int = _setting(5000, "Messages a connection may send at once above the rate.")
+    rate_limit_close_seconds: float = _setting(
+        60.0,
+        "Close (1013, the client retries) a connection held back by --max-messages-per-second"
+        " 90% of this long (sending 10x the rate or more); 0: never.",
+    )
     max_connections: int = _setting(
         10000, "Open WebSocket connections in total; more are closed with 4503."
     )
     max_connections_per_document: int = _setting(
-        1000, "Open WebSocket connections per document; more are closed with 4503."
+        5000, "Open WebSocket connections per document; more are closed with 4503."
+    )
+    max_documents_per_socket: int = _setting(
+        100,
+        "Documents one /hocuspocus socket may have open or waiting for their Auth; the one past"
+        " it closes the socket with 1008.",
     )
     hook_timeout_seconds: float = _setting(
         30.0, "Longest one call of an async hook (on_change, ...) may run before it is cancelled."
@@ -150,6 +167,7 @@ class Settings:
             "message_burst",
             "max_connections",
             "max_connections_per_document",
+            "max_documents_per_socket",
             "max_message_bytes",
             "max_awareness_bytes",
             "send_queue_bytes",
@@ -172,6 +190,8 @@ class Settings:
             raise SettingsError("log_level must be debug, info, warning or error")
         if self.max_messages_per_second < 0:
             raise SettingsError("max_messages_per_second must not be negative")
+        if self.rate_limit_close_seconds < 0:
+            raise SettingsError("rate_limit_close_seconds must not be negative")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise SettingsError("ssl_certfile and ssl_keyfile go together")
         for name in ("webhook_debounce_seconds", "webhook_retry_seconds",

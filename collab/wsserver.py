@@ -69,22 +69,30 @@ _touched: list[Direct] = []
 """Senders that wrote during this event-loop turn (uvicorn runs one loop per process)."""
 
 
-def _framed(payload: bytes) -> bytes:
-    """``payload`` as an unmasked binary frame, reusing the last one's bytes (a broadcast).
+_LARGE = 64 * 1024
+"""Payloads at least this large are written as their header and themselves, never copied
+into one buffer: a joiner's sync step 2 of a 20 MB document is the same bytes object for
+every joiner (the room's cache), and the transports keep a reference, not a copy."""
+
+
+def _header(size: int) -> bytes:
+    """The header of an unmasked binary frame of ``size`` bytes.
 
     RFC 6455 section 5.2: FIN and opcode 2 (binary) in the first byte, then the length in 7
     bits, or 126 and 16 bits, or 127 and 64 bits (network byte order); no mask from a server.
     """
+    if size < 126:
+        return bytes((0x82, size))
+    if size < 0x10000:
+        return b"\x82\x7e" + size.to_bytes(2, "big")
+    return b"\x82\x7f" + size.to_bytes(8, "big")
+
+
+def _framed(payload: bytes) -> bytes:
+    """``payload`` as an unmasked binary frame, reusing the last one's bytes (a broadcast)."""
     global _last_payload, _last_wire
     if payload is not _last_payload:
-        size = len(payload)
-        if size < 126:
-            header = bytes((0x82, size))
-        elif size < 0x10000:
-            header = b"\x82\x7e" + size.to_bytes(2, "big")
-        else:
-            header = b"\x82\x7f" + size.to_bytes(8, "big")
-        _last_wire = header + payload
+        _last_wire = _header(len(payload)) + payload
         _last_payload = payload
     return _last_wire
 
@@ -202,10 +210,14 @@ class Direct:
         self._protocol.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        """Read from the socket again."""
+        """Read from the socket again: first the frames of the last read that were left when
+        the owner paused (see :meth:`DirectProtocol._read_frames`), in the next turn."""
         self._held = False
-        if not self._protocol.transport.is_closing():
-            self._protocol.transport.resume_reading()
+        protocol = self._protocol
+        if protocol._backlog:
+            protocol.loop.call_soon(protocol._drain, self)
+        elif not protocol.transport.is_closing():
+            protocol.transport.resume_reading()
 
     def yield_turn(self) -> None:
         """Read no more in this event-loop turn: reading resumes in the next one, unless the
@@ -236,9 +248,10 @@ class Direct:
         transport = protocol.transport
         if self._ended or protocol.close_sent or transport.is_closing():
             return CLOSED
-        wire = _framed(payload)
+        size = len(payload)
+        wire = _framed(payload) if size < _LARGE else None
         queued = transport.get_write_buffer_size() + self._later_bytes
-        if queued and queued + len(wire) > limit:
+        if queued and queued + size + 10 > limit:
             return FULL
         later = self._later
         if later is None:
@@ -246,19 +259,31 @@ class Direct:
             if not _touched:
                 protocol.loop.call_soon(_end_turn)
             _touched.append(self)
-            transport.write(wire)
+            if wire is None:
+                transport.writelines((_header(size), payload))
+            else:
+                transport.write(wire)
+        elif wire is None:
+            later += (_header(size), payload)
+            self._later_bytes += size + 10
         else:
             later.append(wire)
             self._later_bytes += len(wire)
         return SENT
 
     def flush(self) -> None:
-        """Hand the frames held back in this turn to the transport now."""
+        """Hand the frames held back in this turn to the transport now (joined into one
+        buffer when small, else as they are: a large payload is never copied)."""
         later, self._later = self._later, None
-        self._later_bytes = 0
+        large, self._later_bytes = self._later_bytes >= _LARGE, 0
         transport = self._protocol.transport
         if later and not transport.is_closing():
-            transport.write(later[0] if len(later) == 1 else b"".join(later))
+            if len(later) == 1:
+                transport.write(later[0])
+            elif large:
+                transport.writelines(later)
+            else:
+                transport.write(b"".join(later))
 
 
 class _Dispatch:
@@ -302,6 +327,22 @@ class DirectProtocol(WebSocketsSansIOProtocol):
     _partial: bytearray | None = None  # the start of a frame not received whole yet
     _backlog = False  # frames received and left for the next turn (TURN_BUDGET)
 
+    _last_read = 0.0  # loop time of the last read
+
+    def keepalive_timeout(self) -> None:
+        """No pong within ``ping_timeout``: uvicorn closes with 1011, unless the peer is alive
+        and its pong merely unread: it sent data since the ping, or the owner holds reading
+        (flow control) or frames wait in the backlog. Then the check waits another timeout."""
+        direct = self.direct
+        if (
+            self._last_read > self.ping_sent_at
+            or self._backlog
+            or (direct is not None and direct._held)
+        ) and self.ping_timeout is not None:
+            self.pong_timer = self.loop.call_later(self.ping_timeout, self.keepalive_timeout)
+            return
+        super().keepalive_timeout()
+
     def data_received(self, data: bytes) -> None:
         """Once detached, binary frames are cut here (:meth:`_read_frames`), the rest is
         websockets'; after a large read, no more reading in this event-loop turn.
@@ -311,6 +352,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
         with the commits of what it sent and every other connection waiting behind it.
         """
         direct = self.direct
+        self._last_read = self.loop.time()
         if direct is None or self.conn.state is not State.OPEN:  # the handshake, or closing
             if self._partial is not None:  # the start of a frame the reader kept
                 data, self._partial = bytes(self._partial) + data, None
@@ -388,12 +430,14 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                 return
             direct.deliver(apply_mask(data[start:stop], data[start - 4 : start]))
             pos = stop
-            if pos < end and time.perf_counter() > deadline:
-                # This connection had its share of the turn: the rest waits for the next.
+            if pos < end and (direct._held or time.perf_counter() > deadline):
+                # The owner paused reading (flow control: the rest waits until it resumes),
+                # or this connection had its share of the turn (the rest waits for the next).
                 self._keep(data, pos)
                 self._backlog = True
                 self.transport.pause_reading()
-                self.loop.call_soon(self._drain, direct)
+                if not direct._held:
+                    self.loop.call_soon(self._drain, direct)
                 return
         else:
             self._keep(data, pos)
@@ -406,7 +450,10 @@ class DirectProtocol(WebSocketsSansIOProtocol):
 
     def _drain(self, direct: Direct) -> None:
         """Go on with the frames a turn's budget left (see :data:`TURN_BUDGET`), then read
-        from the socket again, unless the owner paused reading meanwhile."""
+        from the socket again, unless the owner paused reading meanwhile (then its
+        :meth:`Direct.resume_reading` calls this again)."""
+        if direct._held or not self._backlog:
+            return
         self._backlog = False
         backlog, self._partial = self._partial, None
         if backlog is not None and not self.transport.is_closing():

@@ -46,7 +46,7 @@ def collab_deps(module: str) -> set[str]:
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # (layer, modules or packages in it), from the bottom up (DESIGN.md section 3).
     ("base", ("errors", "names", "settings", "limits", "auth", "logs", "metrics")),
-    ("codec", ("protocol",)),
+    ("codec", ("protocol", "hocuspocus")),
     ("CRDT", ("updates", "export")),
     ("document", ("room",)),
     ("storage", ("stores", "store")),
@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "openapi",
             "app",
             "websocket",
+            "hocuspocus_endpoint",
             "cli",
             "startup",
             "client",
@@ -96,6 +97,7 @@ def test_layers_import_only_downward(module: str) -> None:
     ("module", "allowed"),
     [
         ("collab.protocol", {"collab.errors"}),
+        ("collab.hocuspocus", {"collab.errors", "collab.protocol"}),
         ("collab.room", {"collab.errors", "collab.protocol", "collab.updates"}),
         ("collab.updates", {"collab.errors", "collab.protocol"}),
         ("collab.names", {"collab.errors"}),

@@ -361,6 +361,28 @@ def test_bucket_fractional_rate() -> None:
     assert bucket.take() is True
 
 
+def test_bucket_spends_into_debt_and_says_how_long_it_lasts() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(8, 2, clock=clock)
+    bucket.spend()
+    bucket.spend()
+    assert bucket.debt_seconds() == 0.0  # empty, not in debt
+    bucket.spend(4)
+    assert bucket.debt_seconds() == 0.5  # 4 tokens at 8 per second
+    clock.now += 0.25
+    assert bucket.debt_seconds() == 0.25
+    assert bucket.take() is False
+    clock.now += 0.375  # out of debt, one token back
+    assert bucket.debt_seconds() == 0.0
+    assert bucket.take() is True
+
+
+def test_bucket_unlimited_is_never_in_debt() -> None:
+    bucket = TokenBucket(0, 1, clock=FakeClock())
+    bucket.spend(1_000_000)
+    assert bucket.debt_seconds() == 0.0
+
+
 # -- settings --------------------------------------------------------------------------------
 
 
@@ -376,8 +398,12 @@ def test_security_defaults() -> None:
     assert settings.auth_secret == ""
     assert settings.token_secret() == ""
     assert settings.auth_algorithm == "HS256"
-    assert settings.max_messages_per_second > 0
+    # No message rate by default: a fast writer is read as fast as the server takes it
+    # (each connection gets its share of an event-loop turn); set, the rate slows it down.
+    assert settings.max_messages_per_second == 0
     assert settings.message_burst > 0
+    assert settings.rate_limit_close_seconds > 0
+    assert settings.max_connections_per_document >= 1500  # the field's observer loads
 
 
 def test_allowed_origin_flag_is_repeatable() -> None:

@@ -48,6 +48,11 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
         "ingest": ["ingest_updates_per_s", "ingest_s"],
         "late_join": ["warm_join_ms", "cold_join_ms"],
         "idle": ["kib_per_connection"],
+        "observers": ["p50_ms", "p99_ms", "server_cpu_percent", "rss_mib"],
+        "presence": ["aw_p50_ms", "aw_p95_ms", "aw_p99_ms", "bytes_sent_per_s"],
+        "presence_fast": ["aw_p50_ms", "aw_p95_ms", "aw_p99_ms", "bytes_sent_per_s"],
+        "join_storm": ["p50_s", "p99_s", "peak_rss_mib", "cold_p50_s", "cold_peak_rss_mib"],
+        "doc_memory": ["x_size_1mb", "x_size_5mb", "x_size_20mb"],
     }
     for scenario, keys in expected.items():
         for key in keys:
@@ -56,11 +61,69 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
             assert figure["min"] <= figure["median"] <= figure["max"]
     fanout = record["rounds_data"]["fanout"]["collab"][0]
     assert fanout["missing"] == 0 and fanout["samples"] > 0
+    observers = record["rounds_data"]["observers"]["collab"][0]
+    assert observers["missing"] == 0 and observers["samples"] > 0
+    for scenario in ("presence", "presence_fast"):
+        storm = record["rounds_data"][scenario]["collab"][0]
+        assert storm["samples"] > 0 and storm["delivered_share"] == 1.0, storm
+    joins = record["rounds_data"]["join_storm"]["collab"][0]
+    assert joins["joined"] == record["parameters"]["join_storm"]["joiners"]
     assert "| (a) fan-out latency p99, ms |" in (tmp_path / "summary.md").read_text()
     assert "(f) idle memory per connection" in done.stdout
+    assert "(j) memory per open document" in done.stdout
     if "--no-charts" not in argv:
         assert (tmp_path / "latency.png").stat().st_size > 0
         assert (tmp_path / "summary.png").stat().st_size > 0
+        assert (tmp_path / "field.png").stat().st_size > 0
+
+
+def test_big_document_copies_are_the_trace_under_other_clients() -> None:
+    """Copies of one client's update under other client ids integrate into one document
+    holding every copy (the join storm's and memory scenario's documents)."""
+    from pycrdt import Doc, Text
+
+    from bench.bigdoc import copies
+    from bench.yproto import decode_state_vector
+
+    source: Doc = Doc(client_id=3)
+    text = source.get("text", type=Text)
+    for i in range(40):
+        text.insert(len(text) // 2, f"w{i} ")
+        if i % 7 == 6:
+            del text[2:5]
+    text.insert(len(text), "é🎉")
+    base = source.get_update()
+    clients = [10_000, 10_001, 2**31]
+    doc: Doc = Doc()
+    for update in copies(base, clients):
+        doc.apply_update(update)
+    state = decode_state_vector(doc.get_state())
+    assert state == dict.fromkeys(clients, decode_state_vector(source.get_state())[3])
+    assert len(str(doc.get("text", type=Text))) == 3 * len(str(text))
+
+
+@pytest.mark.e2e
+def test_bench_smoke_run_of_collab_on_postgres(tmp_path: Path) -> None:
+    """The collab+postgres row: its own PostgreSQL server started and removed by the bench,
+    figures beside collab's on SQLite."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "bench.run", "--profile", "smoke"]
+    argv += ["--servers", "collab,collab+postgres", "--scenarios", "fanout,ingest"]
+    argv += ["--no-install", "--no-charts", "--out", str(tmp_path)]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    record = json.loads((tmp_path / "latest.json").read_text())
+    assert not record["errors"].get("fanout") and not record["errors"].get("ingest")
+    summary = record["summary"]
+    for scenario, key in [
+        ("fanout", "p99_ms"),
+        ("ingest", "ingest_updates_per_s"),
+        ("late_join", "cold_join_ms"),
+    ]:
+        for server in ("collab", "collab+postgres"):
+            assert summary[scenario][server][key] is not None, (scenario, server, key)
+    header = (tmp_path / "summary.md").read_text().splitlines()[0]
+    assert header.startswith("| scenario | collab | collab+postgres |")
 
 
 def test_update_parser_matches_pycrdt() -> None:

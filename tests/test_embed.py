@@ -4,6 +4,7 @@ a closed room, ``reauthorize``, and a lifespan that was never entered."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,9 @@ from starlette.websockets import WebSocketDisconnect
 
 import collab
 from collab import Collab, Settings, protocol
+from collab.stores.postgres import PostgresStore
 from collab.updates import apply_all
+from tests.helpers.stores import STORES
 
 
 def test_the_public_api_is_what_all_lists_and_documented() -> None:
@@ -88,16 +91,24 @@ class Peer:
         return str(self.doc.get("text", type=Text))
 
 
-@pytest.fixture
-def mounted(tmp_path: Path) -> Iterator[tuple[Collab, TestClient, dict[str, str | None]]]:
-    """Collab mounted at /collab in a host app whose authorize reads a table of roles."""
+@pytest.fixture(params=STORES)
+def mounted(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Collab, TestClient, dict[str, str | None]]]:
+    """Collab mounted at /collab in a host app whose authorize reads a table of roles: on the
+    SQLite file of its settings, then on ``Collab(store=PostgresStore(dsn))``."""
     roles: dict[str, str | None] = {}
 
     def authorize(conn: Any, name: str) -> str | None:
         return roles.get(conn.query_params.get("user") or conn.headers.get("x-user") or "")
 
+    store = None
+    if request.param == "postgres":
+        store = PostgresStore(request.getfixturevalue("postgres_dsn"))
     service = Collab(
-        Settings(db=str(tmp_path / "app.db"), room_grace_seconds=0.0), authorize=authorize
+        Settings(db=str(tmp_path / "app.db"), room_grace_seconds=0.0),
+        store=store,
+        authorize=authorize,
     )
 
     @asynccontextmanager
@@ -192,3 +203,74 @@ def test_a_lifespan_never_entered_answers_503(tmp_path: Path) -> None:
             ws.receive_bytes()
         assert closed.value.code == 1011
     assert not (tmp_path / "app.db").exists()
+
+
+def test_the_standalone_app_runs_its_own_lifespan_and_the_connect_hooks(tmp_path: Path) -> None:
+    """``Collab(...).app`` served as is (``uvicorn module:collab.app``) starts itself; a peer's
+    join and leave reach ``on_connect`` / ``on_disconnect`` with its id and role, once each."""
+    events: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def on_connect(name: str, info: dict[str, Any]) -> None:
+        events.append(("connect", name, info))
+
+    def on_disconnect(name: str, info: dict[str, Any]) -> None:
+        events.append(("disconnect", name, info))
+
+    service = Collab(
+        Settings(db=str(tmp_path / "app.db"), room_grace_seconds=0.0),
+        on_connect=on_connect,
+        on_disconnect=on_disconnect,
+    )
+    with TestClient(service.app) as client:
+        assert client.get("/healthz").json()["status"] == "ok"
+        with client.websocket_connect("/sync/team%2Fnotes") as ws:
+            Peer(ws)
+            assert service.running().peer_count("team/notes") == 1
+        client.portal.call(service.running().hooks.drain)
+    assert service.hub is None  # the lifespan ended with the client
+    assert [(kind, name) for kind, name, _ in events] == [
+        ("connect", "team/notes"),
+        ("disconnect", "team/notes"),
+    ]
+    assert events[0][2] == events[1][2] and events[0][2]["role"] == "admin"
+    assert isinstance(events[0][2]["peer"], int)
+
+
+async def test_a_cancelled_asgi_connection_leaves_its_room(tmp_path: Path) -> None:
+    """The server cancels a connection's ASGI task (its shutdown, a client gone without a
+    disconnect event): the session still ends and leaves the room."""
+    service = Collab(Settings(db=str(tmp_path / "app.db"), room_grace_seconds=0.0))
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[dict[str, Any]] = []
+    await inbox.put({"type": "websocket.connect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/sync/doc",
+        "raw_path": b"/sync/doc",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "scheme": "ws",
+        "server": ("test", 80),
+        "client": ("test", 1),
+        "subprotocols": [],
+        "state": {},
+    }
+    async with service.lifespan():
+        hub = service.running()
+        task = asyncio.create_task(service.app(scope, inbox.get, send))
+        for _ in range(1000):  # event-loop turns until the peer joined
+            if hub.peer_count("doc") == 1:
+                break
+            await asyncio.sleep(0)
+        assert hub.peer_count("doc") == 1 and hub.connections == 1
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert hub.peer_count("doc") == 0 and hub.connections == 0
+    assert sent[0]["type"] == "websocket.accept"

@@ -28,6 +28,7 @@ from collab.export import (
     DEFAULT_FRAGMENT,
     FORMATS,
     ExportError,
+    RootError,
     export,
     fragment_to_html,
     fragment_to_json,
@@ -609,14 +610,20 @@ def test_export_dispatch() -> None:
     assert b"<title>Doc</title>" in export(TIPTAP, "html", title="Doc")
     assert json.loads(export(TIPTAP, "json")) == to_json(TIPTAP)
     assert json.loads(export(YJS_ROOTS, "json", "meta"))["title"] == "Notes"
-    assert export(YJS_ROOTS, "text") == b"Hello there!"
-    assert export(YJS_ROOTS, "text", "rich") == b"ab"
-    assert export(YJS_ROOTS, "markdown") == b""
+    assert export(YJS_ROOTS, "text", "text") == b"Hello there!"
+    assert export(YJS_ROOTS, "text", "rich") == b"ab\n"  # formatted: read as a Quill delta
+    roots = "'cleared' (empty), 'list' (Y.Array), 'meta' (Y.Map), 'rich' (Y.Text), 'text' (Y.Text)"
+    for fmt in ("markdown", "html", "text"):
+        with pytest.raises(
+            RootError,
+            match=re.escape(f"pick one with field (--field); the document's roots: {roots}"),
+        ):
+            export(YJS_ROOTS, fmt)
     with pytest.raises(ExportError, match="unknown format"):
         export(TIPTAP, "pdf")
-    with pytest.raises(ExportError, match="no field"):
+    with pytest.raises(RootError, match="no root 'nope'; the document's roots: 'default' "):
         export(TIPTAP, "json", "nope")
-    with pytest.raises(ExportError, match=re.escape("is a Y.Map, not a Y.XmlFragment or Y.Text")):
+    with pytest.raises(RootError, match=re.escape("'meta' is a Y.Map, which text cannot render")):
         export(YJS_ROOTS, "text", "meta")
 
 
@@ -630,10 +637,10 @@ def test_export_prefers_the_fragment_for_text() -> None:
 
 def test_export_of_an_empty_document() -> None:
     empty = Doc().get_update()
-    assert export(empty, "markdown") == b""
-    assert export(empty, "text") == b""
+    for fmt in ("markdown", "html", "text"):
+        with pytest.raises(RootError, match="the document is empty: it has no root to export"):
+            export(empty, fmt)
     assert export(empty, "json") == b"{}\n"
-    assert b"<title>Untitled</title>" in export(empty, "html")
 
 
 # -- properties ---------------------------------------------------------------------------------

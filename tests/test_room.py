@@ -292,7 +292,7 @@ def test_a_relayed_awareness_state_stays_with_its_owner() -> None:
     room.leave(bob)
     removal = protocol.decode_awareness(watcher.frames[-1].payload)  # type: ignore[union-attr]
     assert [(e.client_id, e.state) for e in removal] == [(2, None)]
-    assert set(room.awareness.states) == {1}
+    assert set(room.awareness) == {1}
 
 
 @given(st.binary(min_size=1, max_size=40).filter(lambda b: b[0] != 0))
@@ -309,3 +309,72 @@ def test_the_update_header_is_read_as_four_varuints(update: bytes) -> None:
             _header(update)
     else:
         assert _header(update) == (clients, clock)
+
+
+class Turn:
+    """Stands for the event loop's ``call_soon``: callbacks wait until :meth:`end`."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+
+    def __call__(self, callback: Any) -> None:
+        self.callbacks.append(callback)
+
+    def end(self) -> None:
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+def awareness_frames(peer: FakePeer) -> list[list[tuple[int, int, object]]]:
+    return [
+        [(e.client_id, e.clock, e.state) for e in protocol.decode_awareness(frame.payload)]
+        for frame in peer.frames
+        if isinstance(frame, protocol.Awareness)
+    ]
+
+
+def test_awareness_of_one_turn_goes_out_as_one_message_per_peer() -> None:
+    turn = Turn()
+    room = Room("r", Doc(), defer=turn)
+    peers = [FakePeer() for _ in range(3)]
+    for peer in peers:
+        room.join(peer)
+    for i, peer in enumerate(peers):
+        room.apply_awareness(peer, awareness(i + 1, 1, {"cursor": i}))
+    room.apply_awareness(peers[0], awareness(1, 2, {"cursor": 9}))  # moved again
+    assert all(awareness_frames(peer) == [] for peer in peers), "nothing before the turn ends"
+    turn.end()
+    expected = [[(2, 1, {"cursor": 1}), (3, 1, {"cursor": 2}), (1, 2, {"cursor": 9})]]
+    for peer in peers:  # several senders: each gets all (its own clocks are not newer)
+        assert awareness_frames(peer) == expected
+    turn.end()
+    assert all(len(awareness_frames(peer)) == 1 for peer in peers)
+
+
+def test_awareness_of_one_sender_in_a_turn_is_not_echoed_to_it() -> None:
+    turn = Turn()
+    room = Room("r", Doc(), defer=turn)
+    a, b = FakePeer(), FakePeer()
+    room.join(a)
+    room.join(b)
+    for clock in (1, 2, 3):
+        room.apply_awareness(a, awareness(5, clock, {"cursor": clock}))
+    turn.end()
+    assert awareness_frames(a) == []
+    assert awareness_frames(b) == [[(5, 3, {"cursor": 3})]]
+
+
+def test_a_stale_awareness_entry_is_not_relayed() -> None:
+    # y-websocket clients re-broadcast what they receive: the echo's clock is not newer.
+    room = Room("r", Doc())
+    a, b, c = FakePeer(), FakePeer(), FakePeer()
+    for peer in (a, b, c):
+        room.join(peer)
+    room.apply_awareness(a, awareness(1, 4, {"cursor": 1}))
+    room.apply_awareness(b, awareness(1, 4, {"cursor": 1}))  # b echoes a's state
+    room.apply_awareness(b, awareness(1, 3, {"cursor": 0}))  # an older one
+    assert awareness_frames(c) == [[(1, 4, {"cursor": 1})]]
+    room.leave(a)
+    assert awareness_frames(c)[-1] == [(1, 5, None)]
+    assert room.awareness_frame() is None

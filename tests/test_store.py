@@ -1,18 +1,29 @@
-"""The SQLite store: group commit, compaction (pending structs kept), listing, migrations."""
+"""The stores' shared behaviour, run against SQLite and PostgreSQL (one parametrised suite):
+group commit, compaction (pending structs kept), tombstones, listing, reopening.
+
+Each store's own matters (migrations, locks, connection failures) are in
+``test_store_sqlite.py`` and ``test_store_postgres.py``.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pycrdt import Array, Doc, Map, Text
-from sqlite_utils import Database
 
-from collab.stores import Store, StoreBusy, StoreError
-from collab.stores.sqlite import BUSY_TIMEOUT, SCHEMA_VERSION, migrations
+from collab.backup.states import clients
+from collab.stores import (
+    DocumentNotFound,
+    DocumentStore,
+    HistoryCompacted,
+    NotCreatedYet,
+    StoredDocument,
+)
 from collab.updates import apply_all
+from tests.helpers.stores import STORES, Opener, opener
 
 
 def updates_of(doc: Doc[Any], edit: Any) -> list[bytes]:
@@ -23,16 +34,23 @@ def updates_of(doc: Doc[Any], edit: Any) -> list[bytes]:
     return collected
 
 
-def rebuild(store: Store, name: str) -> Doc[Any]:
+def rebuild(store: DocumentStore, name: str) -> Doc[Any]:
     return apply_all(Doc(), store.load(name).updates_in_order())
 
 
+@pytest.fixture(params=STORES)
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens a store (SQLite, then PostgreSQL) on the test's database: again to reopen it."""
+    with opener(request, request.param, tmp_path) as open_:
+        yield open_
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "db" / "collab.db")
+def store(open_store: Opener) -> DocumentStore:
+    return open_store()
 
 
-def test_append_creates_and_counts(store: Store) -> None:
+def test_append_creates_and_counts(store: DocumentStore) -> None:
     store.append([("a", b"\x00\x00"), ("b", b"\x00\x00"), ("a", b"\x00\x00")])
     a = store.get("a")
     assert a is not None and a.updates == 2 and a.size_bytes == 4
@@ -40,7 +58,7 @@ def test_append_creates_and_counts(store: Store) -> None:
     assert store.get("missing") is None
 
 
-def test_one_batch_keeps_every_document_s_rows_in_order(store: Store) -> None:
+def test_one_batch_keeps_every_document_s_rows_in_order(store: DocumentStore) -> None:
     """A batch is one statement: rows of interleaved documents land in arrival order."""
     batch = [
         (name, bytes([i % 256, 0, 255, i // 256])) for i in range(300) for name in ("a", "é/ü", "a")
@@ -57,7 +75,7 @@ def test_one_batch_keeps_every_document_s_rows_in_order(store: Store) -> None:
         assert record.size_bytes == sum(map(len, expected))
 
 
-def test_compaction_keeps_content_and_shrinks_the_log(store: Store) -> None:
+def test_compaction_keeps_content_and_shrinks_the_log(store: DocumentStore) -> None:
     doc: Doc[Any] = Doc()
     text, meta, items = (
         doc.get("text", type=Text),
@@ -87,7 +105,7 @@ def test_compaction_keeps_content_and_shrinks_the_log(store: Store) -> None:
     assert store.compact("d") is None
 
 
-def test_compaction_into_a_given_state_folds_the_whole_log(store: Store) -> None:
+def test_compaction_into_a_given_state_folds_the_whole_log(store: DocumentStore) -> None:
     """The hub passes its room's live document: no replay, every row folds into it."""
     doc: Doc[Any] = Doc()
     text = doc.get("text", type=Text)
@@ -105,7 +123,7 @@ def test_compaction_into_a_given_state_folds_the_whole_log(store: Store) -> None
     assert record is not None and record.updates == 0 and record.size_bytes == result.bytes_after
 
 
-def test_compaction_keeps_updates_waiting_for_a_predecessor(store: Store) -> None:
+def test_compaction_keeps_updates_waiting_for_a_predecessor(store: DocumentStore) -> None:
     doc: Doc[Any] = Doc()
     text = doc.get("text", type=Text)
     first = updates_of(doc, lambda: text.insert(0, "one "))
@@ -117,7 +135,7 @@ def test_compaction_keeps_updates_waiting_for_a_predecessor(store: Store) -> Non
     assert str(rebuild(store, "d").get("text", type=Text)) == "one two three"
 
 
-def test_compaction_keeps_deletions_waiting_for_their_content(store: Store) -> None:
+def test_compaction_keeps_deletions_waiting_for_their_content(store: DocumentStore) -> None:
     doc: Doc[Any] = Doc()
     text = doc.get("text", type=Text)
     insert = updates_of(doc, lambda: text.insert(0, "hello"))
@@ -133,7 +151,7 @@ def test_compaction_keeps_deletions_waiting_for_their_content(store: Store) -> N
     assert str(exported.get("text", type=Text)) == "hlo"
 
 
-def test_listing_pages_by_name_and_by_update_time(store: Store) -> None:
+def test_listing_pages_by_name_and_by_update_time(store: DocumentStore) -> None:
     for i in range(25):
         store.append([(f"team/doc{i:02}", b"\x00\x00")])
     names, after = [], None
@@ -150,7 +168,7 @@ def test_listing_pages_by_name_and_by_update_time(store: Store) -> None:
     assert store.list(prefix="%") == []
 
 
-def test_delete_leaves_a_tombstone(store: Store) -> None:
+def test_delete_leaves_a_tombstone(store: DocumentStore) -> None:
     store.append([("d", b"\x00\x00")])
     assert store.delete("d") is True
     assert store.get("d") is None
@@ -158,42 +176,9 @@ def test_delete_leaves_a_tombstone(store: Store) -> None:
     assert store.delete("d") is False
 
 
-def test_database_of_an_older_version_is_upgraded(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    db = Database(path)
-    migrations.apply(db, stop_before="m002_tombstones")
-    db.execute("INSERT INTO documents VALUES ('kept', 1.0, 1.0, 2, 1)")
-    db.conn.commit()
-    db.close()
-    store = Store(path)
-    assert store.schema_version() == SCHEMA_VERSION
-    assert store.get("kept") is not None
-
-
-def test_an_autoincrement_log_keeps_its_rows_and_order_when_upgraded(tmp_path: Path) -> None:
-    """m004 rebuilds ``updates`` without AUTOINCREMENT: ids, order and bytes are kept, and
-    new rows follow the old ones."""
-    path = tmp_path / "old.db"
-    db = Database(path)
-    migrations.apply(db, stop_before="m004_log_ids_without_autoincrement")
-    db.execute("INSERT INTO documents VALUES ('d', 1.0, 1.0, 6, 3)")
-    for row_id, data in [(7, b"\x00\x01"), (9, b"\x00\x02"), (12, b"\x00\x03")]:
-        db.execute("INSERT INTO updates VALUES (?, 'd', ?, 1.0)", [row_id, data])
-    db.conn.commit()
-    db.close()
-    store = Store(path)
-    assert store.schema_version() == SCHEMA_VERSION
-    store.append([("d", b"\x00\x04")])
-    rows = store.db.execute("SELECT id, data FROM updates ORDER BY id").fetchall()
-    assert rows[:3] == [(7, b"\x00\x01"), (9, b"\x00\x02"), (12, b"\x00\x03")]
-    assert rows[3] == (13, b"\x00\x04")
-    assert store.load("d").updates == [b"\x00\x01", b"\x00\x02", b"\x00\x03", b"\x00\x04"]
-    schema = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'updates'").fetchone()
-    assert "AUTOINCREMENT" not in schema[0]
-    assert store.db.table("updates").indexes[0].columns == ["name", "id"]
-
-
-def test_rows_written_after_a_compaction_emptied_the_log_are_never_lost(store: Store) -> None:
+def test_rows_written_after_a_compaction_emptied_the_log_are_never_lost(
+    store: DocumentStore,
+) -> None:
     """Ids of deleted rows may be given again; compaction deletes only what it merged."""
     doc: Doc[Any] = Doc()
     text = doc.get("t", type=Text)
@@ -207,98 +192,127 @@ def test_rows_written_after_a_compaction_emptied_the_log_are_never_lost(store: S
     more = updates_of(doc, lambda: text.insert(4, "ef"))
     store.append([("d", u) for u in more])
     assert str(rebuild(store, "d").get("t", type=Text)) == "abcdef"
-    assert store.db.execute("SELECT count(*) FROM updates").fetchone()[0] == len(more)
+    assert store.log_stats("d") == (len(more), sum(map(len, more)))
 
 
-def test_unusable_database_is_a_store_error(tmp_path: Path) -> None:
-    bad = tmp_path / "not-a-db"
-    bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="cannot open"):
-        Store(bad)
-
-
-def test_counters_lost_in_a_crash_are_recounted_when_the_database_opens(tmp_path: Path) -> None:
-    """Counters wait in memory until a checkpoint; a crash loses them, never a row."""
-    path = tmp_path / "collab.db"
-    crashed = Store(path)  # never closed: the process "dies" with counters unwritten
-    crashed.append([("d", b"\x00\x00"), ("d", b"\x00\x00\x00")])
-    crashed.checkpoint()
-    crashed.append([("d", b"\x00\x00"), ("e", b"\x00\x00")])
-    on_disk = sqlite3.connect(path).execute("SELECT name, updates FROM documents").fetchall()
-    assert sorted(on_disk) == [("d", 2), ("e", 0)], "the last counters were never written"
-    reopened = Store(path)
-    for name, updates, size in (("d", 3, 7), ("e", 1, 2)):
-        record = reopened.get(name)
-        assert record is not None and (record.updates, record.size_bytes) == (updates, size)
-    reopened.close()
-    clean = Store(path)  # closed cleanly: nothing to recount
-    assert clean.db.execute("PRAGMA user_version").fetchone()[0] == 0
-    record = clean.get("d")
-    assert record is not None and record.updates == 3
-
-
-def test_a_checkpoint_writes_the_counters_for_other_readers(tmp_path: Path) -> None:
-    path = tmp_path / "collab.db"
-    store = Store(path)
-    store.append([("new", b"\x00\x00")])
-    other = sqlite3.connect(path)  # another process: doctor, export --db
-    query = "SELECT updates, size_bytes FROM documents WHERE name = 'new'"
-    assert other.execute(query).fetchall() == [(0, 0)], "the row exists from the first commit"
-    store.checkpoint()
-    assert other.execute(query).fetchall() == [(1, 2)]
-
-
-def locked_store(path: Path) -> tuple[Store, sqlite3.Connection]:
-    """A store holding document ``known``, and another connection holding the write lock."""
-    store = Store(path)
-    store.append([("known", b"\x00\x00")])
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    return store, other
-
-
-@pytest.mark.parametrize(
-    "batch",
-    [
-        [("known", b"\x00\x00")],  # one statement, committed on its own (autocommit)
-        [("known", b"\x00\x00"), ("known", b"\x00\x00\x00")],  # one statement, many rows
-        [("known", b"\x00\x00"), ("new", b"\x00\x00")],  # creates a document: a transaction
-    ],
-    ids=["one-update", "one-document", "new-document"],
-)
-def test_a_failed_commit_writes_nothing_and_the_store_goes_on(
-    tmp_path: Path, batch: list[tuple[str, bytes]]
+def test_a_reopened_store_holds_everything_committed(
+    open_store: Opener,
 ) -> None:
-    store, other = locked_store(tmp_path / "collab.db")
-    store.db.execute("PRAGMA busy_timeout = 0")  # fail at once instead of in 5 s
-    with pytest.raises(StoreError, match="commit failed"):
-        store.append(batch)
-    other.execute("ROLLBACK")
-    assert not store.db.conn.in_transaction
-    assert len(store.load("known").updates) == 1 and store.get("new") is None
-    store.append(batch)
-    assert len(store.load("known").updates) == 1 + sum(name == "known" for name, _ in batch)
-    record = store.get("known")
-    assert record is not None and record.updates == len(store.load("known").updates)
+    """A restart: snapshot, log after it, counters and tombstones are read back."""
+    store = open_store()
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(0, "before "))])
+    store.compact("d")
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(7, "after"))])
+    store.append([("gone", b"\x00\x00")])
+    store.delete("gone")
+    expected = store.get("d")
+    store.close()
+    reopened = open_store()
+    assert str(rebuild(reopened, "d").get("t", type=Text)) == "before after"
+    assert reopened.get("d") == expected
+    assert reopened.load("gone").tombstone is not None and reopened.get("gone") is None
+    assert list(reopened.names()) == ["d"] and reopened.count() == 1
 
 
-@pytest.mark.parametrize(
-    "batch",
-    [[("known", b"\x00\x00")], [("known", b"\x00\x00"), ("new", b"\x00\x00")]],
-    ids=["one-update", "new-document"],
-)
-def test_a_commit_that_must_not_wait_for_a_lock_fails_at_once_and_writes_nothing(
-    tmp_path: Path, batch: list[tuple[str, bytes]]
+def test_state_is_the_whole_document_in_one_update(store: DocumentStore) -> None:
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(0, "one "))])
+    store.compact("d")
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(4, "two"))])
+    copy: Doc[Any] = Doc()
+    copy.apply_update(store.state("d"))
+    assert str(copy.get("t", type=Text)) == "one two"
+    assert store.state("missing") == Doc().get_update()
+
+
+def test_listing_by_update_time_pages_through_ties_and_names(store: DocumentStore) -> None:
+    """Documents written in one commit share their update time: the cursor's name breaks
+    the tie, so no page repeats or skips one. Names sort by code point on both stores."""
+    store.append([(name, b"\x00\x00") for name in ("b", "a", "Z", "é", "a/1", "ab")])
+    store.append([("later", b"\x00\x00")])
+    assert list(store.names()) == ["Z", "a", "a/1", "ab", "b", "later", "é"]
+    seen, after = [], None
+    while page := store.list(limit=2, sort="updated_at", after=after):
+        seen += [r.name for r in page]
+        after = (page[-1].updated_at, page[-1].name)
+    assert seen == ["later", "Z", "a", "a/1", "ab", "b", "é"]
+    assert [r.name for r in store.list(prefix="a")] == ["a", "a/1", "ab"]
+    assert [r.name for r in store.list(prefix="a", after=(None, "a/1"))] == ["ab"]
+    assert store.list(prefix="_") == [] and store.count() == 7
+
+
+def test_a_deleted_document_written_again_starts_afresh_and_keeps_its_tombstone(
+    store: DocumentStore,
 ) -> None:
-    store, other = locked_store(tmp_path / "collab.db")
-    with pytest.raises(StoreBusy):
-        store.append(batch, wait=False)
-    assert not store.db.conn.in_transaction
-    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == 0
-    assert len(store.load("known").updates) == 1
-    # any other call waits for locks again (SQLite's busy timeout)
-    assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT * 1000
-    other.execute("ROLLBACK")
-    store.append(batch, wait=False)
-    assert store.get("new") is not None or len(batch) == 1
-    assert len(store.load("known").updates) == 2
+    """The tombstone grows with every deletion, so content of an earlier life stays refused."""
+    first: Doc[Any] = Doc()
+    text = first.get("t", type=Text)
+    store.append([("d", u) for u in updates_of(first, lambda: text.insert(0, "a"))])
+    store.delete("d")
+    second: Doc[Any] = Doc()
+    other = second.get("t", type=Text)
+    store.append([("d", u) for u in updates_of(second, lambda: other.insert(0, "b"))])
+    record = store.get("d")
+    assert record is not None and record.updates == 1
+    assert str(rebuild(store, "d").get("t", type=Text)) == "b"
+    store.delete("d")
+    tombstone = store.load("d").tombstone
+    assert tombstone is not None
+    assert clients(tombstone) == {first.client_id, second.client_id}
+
+
+def test_a_transaction_writes_all_or_nothing(store: DocumentStore) -> None:
+    """An import of many documents: a failure half-way leaves the database as it was."""
+    store.append([("kept", b"\x00\x00")])
+    with pytest.raises(RuntimeError), store.transaction():
+        store.append([("a", b"\x00\x00")])
+        store.purge("kept")
+        raise RuntimeError("the import failed half-way")
+    assert store.get("a") is None and store.load("kept").updates == [b"\x00\x00"]
+    with store.transaction():
+        store.append([("a", b"\x00\x00")])
+        store.append([("b", b"\x00\x00")])
+    assert list(store.names()) == ["a", "b", "kept"]
+
+
+def test_purge_removes_the_document_and_its_tombstone(store: DocumentStore) -> None:
+    store.append([("d", b"\x00\x00")])
+    store.delete("d")
+    assert store.load("d").tombstone is not None
+    store.purge("d")
+    assert store.load("d") == StoredDocument(None, [], None) and store.get("d") is None
+
+
+def test_load_at_reads_what_was_stored_at_a_moment(store: DocumentStore) -> None:
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(0, "one "))])
+    first = store.get("d")
+    store.append([("d", u) for u in updates_of(doc, lambda: text.insert(4, "two"))])
+    second = store.get("d")
+    assert first is not None and second is not None
+    assert first.created_at == second.created_at < second.updated_at
+
+    def text_at(at: float | None) -> str:
+        return str(apply_all(Doc(), store.load_at("d", at).updates_in_order()).get("t", type=Text))
+
+    assert text_at(None) == text_at(second.updated_at) == "one two"
+    assert text_at(first.created_at) == "one "
+    assert store.load_at("d").tombstone is None
+    with pytest.raises(NotCreatedYet):
+        store.load_at("d", first.created_at - 1)
+    store.compact("d")
+    with pytest.raises(HistoryCompacted) as compacted:
+        store.load_at("d", first.created_at)
+    assert compacted.value.earliest == second.updated_at
+    assert text_at(second.updated_at) == text_at(None) == "one two"
+    store.delete("d")
+    with pytest.raises(DocumentNotFound) as gone:
+        store.load_at("d")
+    assert gone.value.deleted_at is not None
+    with pytest.raises(DocumentNotFound) as never:
+        store.load_at("never")
+    assert never.value.deleted_at is None

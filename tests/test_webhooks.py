@@ -1,5 +1,5 @@
-"""Webhook signatures, backoff and the SQLite outbox (pure parts; delivery end to end is in
-tests/e2e/test_webhooks.py)."""
+"""Webhook signatures, backoff and the stores' outbox, SQLite and PostgreSQL (pure parts;
+delivery end to end is in tests/e2e/test_webhooks.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from collab.stores.outbox import CHANGED, CREATED, DELETED
-from collab.stores.sqlite import SQLiteStore
-from collab.stores.sqlite_outbox import SQLiteOutbox
+from collab.stores import DocumentStore
+from collab.stores.outbox import CHANGED, CREATED, DELETED, EventOutbox
 from collab.webhooks import InvalidSignature, sign, verify
 from collab.webhooks.delivery import backoff
+from tests.helpers.stores import STORES, Opener, opener
 
 SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret"
 
@@ -63,18 +63,25 @@ def update_for(client: int) -> bytes:
     return bytes([1, 1, client, 0, 4, 1, 4]) + b"text" + b"\x01X\x00"
 
 
+@pytest.fixture(params=STORES)
+def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens stores (SQLite, then PostgreSQL) on the test's database."""
+    with opener(request, request.param, tmp_path) as open_:
+        yield open_
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "collab.db")
-    yield store
-    store.close()
+def store(opened: Opener) -> DocumentStore:
+    return opened()
 
 
-def types(outbox: SQLiteOutbox) -> list[tuple[str, str]]:
+def types(outbox: EventOutbox) -> list[tuple[str, str]]:
     return [(e.type, e.document) for e in outbox.events_after(0, 100)]
 
 
-def test_commits_write_created_events_and_change_marks(store: SQLiteStore, tmp_path: Path) -> None:
+def test_commits_write_created_events_and_change_marks(
+    store: DocumentStore, opened: Opener
+) -> None:
     store.append([("d1", update_for(1)), ("d2", update_for(2))])
     store.append([("d1", update_for(3))])
     assert types(store.outbox) == [(CREATED, "d1"), (CREATED, "d2")]
@@ -91,16 +98,13 @@ def test_commits_write_created_events_and_change_marks(store: SQLiteStore, tmp_p
     assert types(store.outbox)[-2:] == [(CHANGED, "d1"), (DELETED, "d2")]
     # After a restart: the marks are still there, existing documents are not "created" again.
     store.close()
-    again = SQLiteStore(tmp_path / "collab.db")
-    try:
-        again.append([("d1", update_for(5)), ("d3", update_for(6))])
-        assert types(again.outbox)[-1:] == [(CREATED, "d3")]
-        assert [n for n, _ in again.outbox.due_changes(time.time() + 1)] == ["d1", "d3"]
-    finally:
-        again.close()
+    again = opened()
+    again.append([("d1", update_for(5)), ("d3", update_for(6))])
+    assert types(again.outbox)[-1:] == [(CREATED, "d3")]
+    assert [n for n, _ in again.outbox.due_changes(time.time() + 1)] == ["d1", "d3"]
 
 
-def test_deliveries_are_ordered_per_endpoint_and_document(store: SQLiteStore) -> None:
+def test_deliveries_are_ordered_per_endpoint_and_document(store: DocumentStore) -> None:
     outbox = store.outbox
     store.append([("before", update_for(9))])  # before the endpoints existed: not delivered
     outbox.register_endpoints((A, B))
@@ -142,7 +146,7 @@ def test_deliveries_are_ordered_per_endpoint_and_document(store: SQLiteStore) ->
     assert not [d for d in outbox.deliveries() if d.endpoint == B and d.event.document == "d4"]
 
 
-def test_prune_keeps_events_still_being_delivered(store: SQLiteStore) -> None:
+def test_prune_keeps_events_still_being_delivered(store: DocumentStore) -> None:
     outbox = store.outbox
     outbox.register_endpoints((A,))
     store.append([("a", update_for(1)), ("b", update_for(2))])

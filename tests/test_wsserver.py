@@ -12,7 +12,14 @@ from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
 from collab import wsserver
-from collab.wsserver import TURN_BUDGET, Direct, DirectProtocol, _between_frames, _framed
+from collab.wsserver import (
+    SENT,
+    TURN_BUDGET,
+    Direct,
+    DirectProtocol,
+    _between_frames,
+    _framed,
+)
 
 
 class FakeTransport:
@@ -112,6 +119,7 @@ async def test_a_read_is_handled_a_turn_budget_at_a_time(monkeypatch: pytest.Mon
         deliver=deliver,
         end_of_read=lambda: ends.append(len(delivered)),
         resume_if_free=transport.resume_reading,
+        _held=False,
     )
     protocol = object.__new__(DirectProtocol)
     protocol.conn, protocol.transport = opened(), cast(Any, transport)
@@ -136,6 +144,114 @@ async def test_a_read_is_handled_a_turn_budget_at_a_time(monkeypatch: pytest.Mon
     assert turns == [3, 3, 3, 1], "3 frames a turn: the third one ends past the budget"
     assert delivered == frames
     assert ends == [6, 9, 10], "each later turn's share ends like a read"
+
+
+async def test_an_owner_pausing_mid_read_gets_the_rest_once_it_resumes() -> None:
+    """Flow control: when the owner pauses reading while a read is delivered (its message
+    rate is spent), the frames after that one wait until it resumes, then come in order."""
+    protocol = object.__new__(DirectProtocol)
+    transport = FakeTransport()
+    protocol.conn, protocol.transport = opened(), cast(Any, transport)
+    protocol.loop, protocol.close_sent = asyncio.get_running_loop(), False
+    protocol._partial, protocol._backlog = None, False
+    direct = Direct(protocol)
+    delivered: list[bytes] = []
+    ends: list[int] = []
+
+    class Owner:
+        def received(self, message: bytes | str) -> None:
+            delivered.append(cast(bytes, message))
+            if len(delivered) == 4:
+                direct.pause_reading()
+
+        def end_of_read(self) -> None:
+            ends.append(len(delivered))
+
+        def ended(self, code: int, reason: str | None = None) -> None:
+            pass
+
+    direct._owner = Owner()
+    frames = [bytes([i]) * 3 for i in range(10)]
+    data = b"".join(Frame(Opcode.BINARY, f).serialize(mask=True) for f in frames)
+    protocol._read_frames(data, direct)
+    assert delivered == frames[:4] and not transport.reading
+    for _ in range(3):
+        await next_turn()
+    assert delivered == frames[:4], "nothing more while the owner holds reading"
+    direct.resume_reading()
+    assert not transport.reading, "the frames left come before any new read"
+    await next_turn()
+    assert delivered == frames and transport.reading
+    assert ends == [10]
+
+
+async def test_a_peer_held_back_is_not_closed_for_an_unread_pong() -> None:
+    """The keepalive's pong of a peer whose reading is paused (flow control), or that sent
+    data since the ping, may wait unread in TCP: the check waits; a silent peer is closed."""
+    protocol = object.__new__(DirectProtocol)
+    transport = FakeTransport()
+    protocol.conn, protocol.transport = opened(), cast(Any, transport)
+    protocol.loop, protocol.close_sent = asyncio.get_running_loop(), False
+    protocol._partial, protocol._backlog = None, False
+    protocol.ping_timeout, protocol.ping_sent_at, protocol.pong_timer = 20.0, 100.0, None
+    protocol.direct = direct = Direct(protocol)
+    failed: list[bool] = []
+    base = cast(Any, DirectProtocol.__mro__[1])
+    original = base.keepalive_timeout
+    base.keepalive_timeout = lambda self: failed.append(True)
+    try:
+        direct._held = True  # paused by the owner
+        protocol.keepalive_timeout()
+        assert not failed and protocol.pong_timer is not None
+        protocol.pong_timer.cancel()
+        direct._held, protocol._last_read = False, 105.0  # read from it after the ping
+        protocol.keepalive_timeout()
+        assert not failed
+        protocol.pong_timer.cancel()
+        protocol._last_read = 99.0  # silent since the ping, not held back
+        protocol.keepalive_timeout()
+        assert failed == [True]
+    finally:
+        base.keepalive_timeout = original
+
+
+class WritingTransport(FakeTransport):
+    """Records every buffer handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffers: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.buffers.append(data)
+
+    def writelines(self, data: Any) -> None:
+        self.buffers.extend(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+async def test_a_large_payload_is_written_without_a_copy() -> None:
+    """A 20 MB document's sync step 2 goes to many joiners: each transport gets the same bytes
+    object (after its header), whether it is the turn's first frame or one held back."""
+    protocol = FakeProtocol()
+    transport = WritingTransport()
+    protocol.transport = transport
+    protocol.close_sent = False
+    direct = Direct(cast(DirectProtocol, cast(Any, protocol)))
+    big = bytes(200_000)
+    for _ in range(2):  # first of the turn, then held back behind a small frame
+        assert direct.write(big, 1 << 30) == SENT
+        assert direct.write(b"small", 1 << 30) == SENT
+        assert direct.write(big, 1 << 30) == SENT
+        direct.flush()
+    assert [b for b in transport.buffers if len(b) >= len(big)] == [big] * 4
+    assert all(b is big for b in transport.buffers if len(b) >= len(big))
+    wire = b"".join(transport.buffers)
+    frame = Frame(Opcode.BINARY, big).serialize(mask=False)
+    small = Frame(Opcode.BINARY, b"small").serialize(mask=False)
+    assert wire == (frame + small + frame) * 2
 
 
 def test_between_frames_follows_websockets_parser() -> None:

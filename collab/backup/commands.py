@@ -61,15 +61,20 @@ def _read(source: Source, name: str, at: float | None) -> bytes:
     return source.state(name)
 
 
-def _convert(state: bytes, name: str, fmt: str, field: str | None) -> bytes:
+def _convert(state: bytes, name: str, fmt: str, args: argparse.Namespace) -> export.Rendered:
     try:
-        return export.export(state, fmt, field, title=name)
+        return export.render(state, fmt, args.field, schema=args.schema, title=name)
     except export.ExportError as exc:
         raise DocumentError(f"cannot export {name!r} as {fmt}: {exc}") from None
 
 
+def _warning(rendered: export.Rendered, name: str) -> str | None:
+    return f"collab: warning: {name!r}: {rendered.warning}" if rendered.warning else None
+
+
 def _format(args: argparse.Namespace) -> str:
-    """``--format``, else the one whose extension ``--out`` has (single document), else yjs."""
+    """``--format``, else the one whose extension ``--out`` has (single document), else yjs
+    (to stdout or a folder); an ``--out`` file without a known extension is an error."""
     if args.format:
         return str(args.format)
     if args.out and not args.all:
@@ -77,6 +82,11 @@ def _format(args: argparse.Namespace) -> str:
         for fmt, (_, extension) in export.FORMATS.items():
             if suffix == extension or (suffix == "markdown" and fmt == "markdown"):
                 return fmt
+        known = ", ".join(f"{fmt} (.{ext})" for fmt, (_, ext) in export.FORMATS.items())
+        raise _usage(
+            f"cannot tell the format of {args.out!r} from its extension: name a file ending"
+            f" in one of the formats' extensions, or pass --format: {known}"
+        )
     return "yjs"
 
 
@@ -94,7 +104,11 @@ def run_export(args: argparse.Namespace) -> int:
         with _source(args) as source:
             if args.all:
                 return _export_all(source, Path(args.out), fmt, args, at)
-            body = _convert(_read(source, args.name, at), args.name, fmt, args.field)
+            rendered = _convert(_read(source, args.name, at), args.name, fmt, args)
+        body = rendered.body
+        warning = _warning(rendered, args.name)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         if args.out:
             write_atomic(Path(args.out), body)
         else:
@@ -135,7 +149,7 @@ def _export_all(
     try:
         for info in documents:
             try:
-                body = _convert(_read(source, info.name, at), info.name, fmt, args.field)
+                rendered = _convert(_read(source, info.name, at), info.name, fmt, args)
             except (NotFound, NotYet):
                 progress.step(info.name)
                 continue  # deleted since the listing, or created after --at
@@ -144,6 +158,10 @@ def _export_all(
                 status = max(status, exc.status)
                 progress.step(info.name)
                 continue
+            warning = _warning(rendered, info.name)
+            if warning:
+                progress.say(warning)
+            body = rendered.body
             name = file_name(info.name, extension, taken)
             write_atomic(folder / name, body)
             updated = iso(info.updated_at) if info.updated_at is not None else None

@@ -1,12 +1,14 @@
-"""A collab database file: read it read-only (safe while the server runs), write it for imports.
+"""A collab database: read it (safe while the server runs), write it for imports.
 
-Both go through :class:`collab.stores.sqlite.SQLiteStore` (no SQL here). Reading opens the
-file read-only and takes each document inside one read transaction, so a compaction committed
-meanwhile by the server is either wholly seen or not at all (WAL readers never block the
-writer, nor the writer them).
+An SQLite file goes through :class:`collab.stores.sqlite.SQLiteStore`, a ``postgresql://``
+URL through :class:`collab.stores.postgres.PostgresStore` (no SQL here). Reading takes each
+document inside one read transaction, so a compaction committed meanwhile by the server is
+either wholly seen or not at all (SQLite: the file opened read-only, WAL readers never block
+the writer; PostgreSQL: a repeatable-read transaction, the schema left as it is).
 
-Writing keeps migrations and counters right, and happens only when no other process has the
-database open: a server that has a document loaded would not see rows appended behind its back.
+Writing keeps migrations and counters right, and happens only when no other process serves
+the database: a server that has a document loaded would not see rows appended behind its back.
+A PostgreSQL database is named by its URL with the password masked, in messages and manifests.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from collab.backup.states import clients, merge
 from collab.stores import (
     DatabaseInUse,
     DocumentNotFound,
+    DocumentStore,
     HistoryCompacted,
     NotCreatedYet,
     SQLiteStore,
     StoreError,
 )
+from collab.stores.dsn import is_postgres, masked
 
 __all__ = ["LOCK_TIMEOUT", "DbReader", "DbWriter"]
 
@@ -44,7 +48,15 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _store_error(path: Path, exc: StoreError) -> BackupError:
+def _postgres(dsn: str, *, write: bool) -> DocumentStore:
+    """A PostgreSQL database's store: for reading, without migrating it; for writing, holding
+    its lock (refused while a server serves it)."""
+    from collab.stores.postgres import PostgresStore
+
+    return PostgresStore(dsn, lock=write, migrate=write)
+
+
+def _store_error(path: Path | str, exc: StoreError) -> BackupError:
     text = str(exc.__cause__ or exc)  # SQLite's own words, when it failed
     if "locked" in text or "busy" in text:
         return BackupError(f"database {path} is locked: {text}")
@@ -57,6 +69,15 @@ class DbReader:
     """A collab database opened read-only."""
 
     def __init__(self, path: str | Path) -> None:
+        self.path: Path | str
+        self.store: DocumentStore
+        if is_postgres(str(path)):
+            self.path = masked(str(path))
+            try:
+                self.store = _postgres(str(path), write=False)
+            except StoreError as exc:
+                raise _store_error(self.path, exc) from None
+            return
         self.path = _existing(Path(path).expanduser().absolute())  # named so in every message
         try:
             self.store = SQLiteStore.open_read_only(self.path, timeout=LOCK_TIMEOUT)
@@ -118,14 +139,21 @@ class DbReader:
 
 class DbWriter:
     """A collab database opened for an import (created when missing), through the store,
-    holding the database's process lock (see :mod:`collab.stores.lock`)."""
+    holding the database's process lock (:mod:`collab.stores.lock`,
+    :mod:`collab.stores.postgres_lock`)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser().absolute()  # named so in every message
-        if self.path.is_dir():
-            raise BackupError(f"{self.path} is not a database file")
+        self.path: Path | str
+        self.store: DocumentStore
         try:
-            self.store = SQLiteStore(self.path, exclusive=True)
+            if is_postgres(str(path)):
+                self.path = masked(str(path))
+                self.store = _postgres(str(path), write=True)
+            else:
+                self.path = Path(path).expanduser().absolute()  # named so in every message
+                if self.path.is_dir():
+                    raise BackupError(f"{self.path} is not a database file")
+                self.store = SQLiteStore(self.path, exclusive=True)
         except DatabaseInUse as exc:
             raise BackupError(f"{exc}: stop it, or import over HTTP with --server") from None
         except StoreError as exc:

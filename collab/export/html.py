@@ -19,7 +19,7 @@ from collab.export.nodes import (
 from collab.export.roots import DEFAULT_FRAGMENT, Node, load
 from collab.export.tree import fragment
 
-__all__ = ["fragment_to_html", "html_page"]
+__all__ = ["fragment_to_html", "html_page", "html_pre_page"]
 
 _HTML_MARKS: Final = {
     "bold": "strong",
@@ -31,7 +31,13 @@ _HTML_MARKS: Final = {
     "superscript": "sup",
     "highlight": "mark",
 }
-_HTML_BLOCKS: Final = {"bulletList": "ul", "orderedList": "ol", "listItem": "li"}
+_HTML_BLOCKS: Final = {
+    "bulletList": "ul",
+    "orderedList": "ol",
+    "listItem": "li",
+    "taskList": "ul",
+    "taskItem": "li",
+}
 
 
 def _esc(text: str) -> str:
@@ -112,7 +118,10 @@ def _html_block(node: Node) -> str:
         start = int_attr(node, "start", 1, 0, 999_999_999) if kind == "orderedList" else 1
         open_tag = f'<ol start="{start}">' if start != 1 else f"<{tag}>"
         inner = _html_blocks(content)
-        if kind == "listItem" and len(content) == 1:
+        if kind == "taskItem":
+            checked = " checked" if node.get("attrs", {}).get("checked") else ""
+            open_tag = f'<li><input type="checkbox"{checked} disabled>'
+        if kind in ("listItem", "taskItem") and len(content) == 1:
             return f"{open_tag}{inner}</{tag}>"
         return f"{open_tag}\n{inner}\n</{tag}>"
     if is_textblock(node):
@@ -150,6 +159,7 @@ def fragment_to_html(
 
 
 def html_page(content: list[Node], title: str | None) -> str:
+    """A standalone page of ``content`` titled ``title`` (default: the first heading)."""
     if title is None:
         headings = (
             plain_inline(n.get("content", []), in_heading=True)
@@ -157,8 +167,17 @@ def html_page(content: list[Node], title: str | None) -> str:
             if n["type"] == "heading"
         )
         title = next((h for h in headings if h), "Untitled")
+    return _page(title, _html_blocks(content))
+
+
+def html_pre_page(text: str, title: str | None) -> str:
+    """A standalone page showing plain ``text`` as it is (``<pre>``), titled ``title``."""
+    return _page(title or "Untitled", f"<pre>{_esc(text)}</pre>")
+
+
+def _page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_esc(title)}</title>\n</head>\n<body>\n{_html_blocks(content)}\n</body>\n</html>\n"
+        f"<title>{_esc(title)}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )

@@ -12,7 +12,9 @@ from collab.export.tree import fragment
 
 __all__ = ["fragment_to_markdown", "fragment_to_text", "render_markdown", "render_text"]
 
-_LISTS: Final = frozenset({"bulletList", "orderedList"})
+_LISTS: Final = frozenset({"bulletList", "orderedList", "taskList"})
+_MARKERS: Final = {"bulletList": "-", "taskList": "-", "orderedList": "1."}
+"""Lists whose items share a marker: two adjacent ones would read as one list."""
 
 
 def _indent(text: str, first: str, rest: str) -> str:
@@ -27,8 +29,11 @@ def _md_list(node: Node, plain: bool, alt: bool) -> str | None:
     items: list[str] = []
     for number, item in enumerate(node.get("content", []), start):
         marker = (f"{number})" if alt else f"{number}.") if ordered else ("*" if alt else "-")
-        children = item.get("content", []) if item.get("type") == "listItem" else [item]
+        is_item = item.get("type") in ("listItem", "taskItem")
+        children = item.get("content", []) if is_item else [item]
         body = _md_blocks(children, plain, in_item=True)
+        if item.get("type") == "taskItem":
+            body = ("[x] " if item.get("attrs", {}).get("checked") else "[ ] ") + body
         if marker == "-" and body.split("\n", 1)[0] == "---":
             body = "***" + body[3:]  # "- ---" would be one thematic break
         items.append(_indent(body, marker + " ", " " * (len(marker) + 1)))
@@ -79,14 +84,14 @@ def _md_blocks(nodes: list[Node], plain: bool, in_item: bool = False) -> str:
     prev_kind, alt = None, False
     for node in nodes:
         kind = node.get("type")
-        same = kind in _LISTS and kind == prev_kind
+        same = kind in _LISTS and _MARKERS.get(str(kind)) == _MARKERS.get(str(prev_kind))
         block = _md_block(node, plain, alt=same and not alt)
         if block is None:
             continue
         alt, prev_kind = same and not alt, kind
         # a list may interrupt a paragraph only if it starts with "-" or "1." and a non-empty item
         interrupts = " " in block.split("\n", 1)[0] and (
-            kind == "bulletList"
+            kind in ("bulletList", "taskList")
             or (kind == "orderedList" and int_attr(node, "start", 1, 0, 999_999_999) == 1)
         )
         tight = in_item and (interrupts or plain)

@@ -9,6 +9,11 @@ attributes are not stored). Each run of text nodes is one Y.XmlText whose delta 
 mark as a formatting attribute ``{mark name: mark.attrs}``: ``bold`` -> ``{}``, ``link`` ->
 ``{"href": ..., "target": ..., "rel": ..., "class": None, "title": None}``. Marks whose type does
 not exclude itself are keyed ``name--<8 base64 chars>`` (a hash), which is stripped here.
+
+**Other XML.** A Y.XmlText with attributes (Lexical's element nodes, see
+:mod:`collab.export.lexical`) is a node ``{"type": "xmlText", "attrs", "content"}`` and a Y.Map
+inside a Y.XmlText's content (Lexical's text, line break and tab nodes) a node
+``{"type": "map", "attrs"}``, so the JSON keeps their boundaries and properties.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ __all__ = [
     "fragment",
     "fragment_to_json",
     "root_json",
+    "text_items",
     "text_to_text",
     "text_value",
     "to_json",
@@ -95,6 +101,12 @@ def _marks(attrs: dict[str, Any] | None) -> list[Node]:
     return sorted(marks, key=lambda m: (_MARK_ORDER.get(m["type"], 5), m["type"], repr(m)))
 
 
+def _attributes(node: XmlElement | XmlText, depth: int) -> dict[str, Any]:
+    """The node's non-null attributes, JSON-safe and sorted by name."""
+    attrs = {str(k): _jsonable(v, depth + 1) for k, v in sorted(node.attributes.__iter__())}
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
 def _xml_children(node: XmlFragment | XmlElement | XmlText, depth: int = 0) -> list[Node]:
     """The ProseMirror-JSON nodes for ``node`` (a list: an XmlText yields one per delta run).
 
@@ -115,13 +127,17 @@ def _xml_children(node: XmlFragment | XmlElement | XmlText, depth: int = 0) -> l
                     out.append(text)
             elif isinstance(value, XmlElement | XmlText | XmlFragment):
                 out.extend(_xml_children(value, depth + 1))
+            elif isinstance(value, Map):  # Lexical's text, line break and tab nodes
+                out.append({"type": "map", "attrs": _jsonable(value, depth + 1)})
+        own = _attributes(node, depth)
+        if own:  # an XmlText element with properties: Lexical's element nodes
+            return [{"type": "xmlText", "attrs": own, "content": out}]
         return out
     content = [n for child in node.children for n in _xml_children(child, depth + 1)]
     if isinstance(node, XmlFragment):
         return content
     element: Node = {"type": node.tag or ""}
-    attrs = {str(k): _jsonable(v, depth + 1) for k, v in sorted(node.attributes.__iter__())}
-    attrs = {k: v for k, v in attrs.items() if v is not None}
+    attrs = _attributes(node, depth)
     if attrs:
         element["attrs"] = attrs
     if content:
@@ -174,6 +190,12 @@ def text_value(loaded: Loaded, field: str) -> str:
         return ""
     with reading("the text"):
         return str(loaded[0].get(field, type=Text))
+
+
+def text_items(doc: Doc[Any], name: str) -> list[tuple[Any, dict[str, Any] | None]]:
+    """Root ``name``'s items through its Y.Text view: ``(string or embed, attributes)`` pairs
+    (a Quill delta; the nodes of a Lexical root, which pycrdt cannot open as a Y.XmlText)."""
+    return list(doc.get(name, type=Text).diff())
 
 
 def fragment_to_json(update: bytes, field: str = DEFAULT_FRAGMENT) -> Node:

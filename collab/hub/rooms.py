@@ -218,6 +218,7 @@ class Rooms:
             tombstone=stored.tombstone,
             max_awareness_bytes=self.settings.max_awareness_bytes,
             waiting=rebuilt.pending,
+            defer=asyncio.get_running_loop().call_soon,  # one awareness message per turn
         )
         room.size_bytes = len(stored.snapshot or b"") + slot.log_bytes
         slot.ready.set_result(room)

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from collab import protocol
+from collab import hocuspocus, protocol
 from collab.auth import Grant, Role
 from collab.errors import CloseCode, CollabError, Refused, ShuttingDown
 from collab.hub import Hub
@@ -29,12 +29,39 @@ from collab.settings import Settings
 from collab.stores import StoreError
 from collab.updates import InvalidUpdate, carries_new_structs, merge_burst
 
-__all__ = ["BURST_BYTES", "BURST_UPDATES", "CloseCode", "Connection"]
+__all__ = [
+    "BURST_BYTES",
+    "BURST_UPDATES",
+    "WRONG_ENDPOINT",
+    "CloseCode",
+    "Connection",
+    "log_wrong_protocol",
+]
 
 log = logging.getLogger("collab.websocket")
 
 
 _peer_ids = itertools.count(1)
+
+WRONG_ENDPOINT = "this is the y-websocket endpoint: Hocuspocus providers connect to /hocuspocus"
+"""The close reason for a Hocuspocus provider on ``/sync/{name}``."""
+
+_told: dict[tuple[str | None, str], None] = {}
+"""Clients already told they use the wrong endpoint (bounded, oldest forgotten first)."""
+
+
+def log_wrong_protocol(who: str | None, reason: str) -> None:
+    """Log a client of the other protocol (``who``: its address) once at info, its retries
+    at debug: a provider retries forever, and each retry is no news."""
+    key = (who, reason)
+    if key in _told:
+        log.debug("client of the other protocol again", extra={"client": who, "reason": reason})
+        return
+    _told[key] = None
+    if len(_told) > 1024:
+        del _told[next(iter(_told))]
+    log.info("client of the other protocol", extra={"client": who, "reason": reason})
+
 
 BURST_UPDATES = 64
 """Update messages of one read that are applied, stored and relayed as one merged update, at
@@ -42,6 +69,16 @@ most (see :func:`collab.updates.merge_burst`: merging costs more per update past
 
 BURST_BYTES = 64 * 1024
 """Bytes of update messages merged into one update, at most."""
+
+
+MIN_RATE_PAUSE = 0.02
+"""Seconds a connection over ``--max-messages-per-second`` stops being read, at least: its
+bucket refills meanwhile, so reading resumes with a few messages' worth of tokens instead of
+pausing and resuming for every message."""
+
+THROTTLED_SHARE = 0.9
+"""Share of ``--rate-limit-close-seconds`` a connection must spend held back by the rate limit
+to be closed: one that sends 10 times the rate or more, all that time."""
 
 
 class Connection:
@@ -68,7 +105,10 @@ class Connection:
         "_burst_bytes",
         "_close",
         "_expiry",
+        "_holds",
         "_leave",
+        "_rate_timer",
+        "_throttle_window",
         "bucket",
         "client",
         "client_close",
@@ -78,6 +118,7 @@ class Connection:
         "id",
         "name",
         "queue_limit",
+        "rate_close_seconds",
         "read_only",
         "room",
         "source",
@@ -104,6 +145,10 @@ class Connection:
         self.id = next(_peer_ids)
         self.queue_limit = settings.send_queue_bytes
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
+        self.rate_close_seconds = settings.rate_limit_close_seconds
+        self._holds = 0  # reasons reading is paused: hub congestion, the rate limit
+        self._rate_timer: asyncio.TimerHandle | None = None
+        self._throttle_window: tuple[float, float] | None = None  # (start, seconds held back)
         self.room: Room | None = None
         self._leave: Callable[[], None] | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -188,10 +233,17 @@ class Connection:
         self.finished = True
         if self._expiry is not None:
             self._expiry.cancel()
+        if self._rate_timer is not None:
+            self._rate_timer.cancel()
         if self._leave is not None:
             self._leave()
             if self.room is not None and self.hub.hooks.disconnect is not None:
                 self.hub.hooks.disconnect(self.name, self.info())
+        # A closed connection may outlive its end (its transport): it must not keep its
+        # room's document alive after the room unloads.
+        self._leave = None
+        self.room = None
+        self._burst = []
         log.info("connection closed", extra=self.closed_event())
 
     def info(self) -> dict[str, object]:
@@ -229,27 +281,75 @@ class Connection:
 
     def end_of_read(self) -> None:
         """The frames of one read were all delivered: apply the update messages held back,
-        then pause reading while the hub has more queued for commit than it wants
-        (backpressure)."""
+        then pause reading while the hub has more queued for commit than it wants, or while
+        the connection is over its message rate (backpressure: the client's writes wait in
+        TCP, nothing is lost)."""
         if self._close is not None or self.room is None:
             return
         if self._burst:
             self._guarded(self._apply_burst, self.room)
         if self._close is None and self.hub.congested:
+            self._hold()
+            self.hub.after_commit(self._release)
+        if self._close is None and self._rate_timer is None:
+            wait = self.bucket.debt_seconds()
+            if wait > 0:
+                self._throttle(max(wait, MIN_RATE_PAUSE))
+
+    def _hold(self) -> None:
+        """Pause reading for one more reason."""
+        self._holds += 1
+        if self._holds == 1:
             self.transport.pause_reading()
-            self.hub.after_commit(self.transport.resume_reading)
+
+    def _release(self) -> None:
+        """One reason to pause reading is gone: read again once none is left."""
+        self._holds -= 1
+        if self._holds == 0 and self._close is None and not self.finished:
+            self.transport.resume_reading()
+
+    def _throttle(self, wait: float) -> None:
+        """Stop reading for ``wait`` seconds: the connection sent more than its bucket held.
+        One held back for :data:`THROTTLED_SHARE` of ``rate_close_seconds`` is closed with
+        1013 (retryable: a y-websocket client reconnects and sends what it still holds)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start, held = self._throttle_window or (now, 0.0)
+        if self.rate_close_seconds > 0 and now - start >= self.rate_close_seconds:
+            if held >= THROTTLED_SHARE * (now - start):
+                self._reject(CloseCode.TRY_AGAIN_LATER, "over the message rate for too long")
+                return
+            start, held = now, 0.0  # a new window
+        self._throttle_window = (start, held + wait)
+        self.hub.metrics.rate_pauses += 1
+        self._hold()
+        self._rate_timer = loop.call_later(wait, self._refilled)
+
+    def _refilled(self) -> None:
+        """The bucket refilled: read again, unless frames read meanwhile (a backlog the turn
+        budget left) put it back in debt."""
+        self._rate_timer = None
+        wait = self.bucket.debt_seconds()
+        if wait > 0 and self._close is None and not self.finished:
+            start, held = self._throttle_window or (asyncio.get_running_loop().time(), 0.0)
+            self._throttle_window = (start, held + wait)
+            self._rate_timer = asyncio.get_running_loop().call_later(wait, self._refilled)
+            return
+        self._release()
 
     def _on_frame(self, room: Room, frame: bytes) -> None:
-        """Take one binary frame as the socket delivers it."""
+        """Take one binary frame as the socket delivers it. Its token is spent even when the
+        bucket is empty; then reading stops (the rest of the read waits in the transport's
+        backlog, what the client sends next in TCP) until the bucket is out of debt."""
         if self._close is not None:
             return
         self.hub.metrics.received(frame)
-        if not self.bucket.take():
-            self.end_of_read()  # the updates before it are taken
-            if self._close is None:
-                self._reject(CloseCode.RATE_LIMITED, "too many messages per second")
-            return
+        self.bucket.spend()
         self._guarded(self._handle, room, frame)
+        if self._rate_timer is None and self._close is None:
+            wait = self.bucket.debt_seconds()
+            if wait > 0:  # the transport delivers no more frames of this read until resumed
+                self._throttle(max(wait, MIN_RATE_PAUSE))
 
     def _guarded(self, step: Callable[..., None], room: Room, *frame: bytes) -> None:
         """Run ``step(room, *frame)``; a refusal closes the connection with its code and
@@ -258,6 +358,12 @@ class Connection:
             step(room, *frame)
         except ShuttingDown:
             pass  # the hub already asked this peer to close
+        except ProtocolError as exc:
+            if frame and hocuspocus.is_auth(frame[0]):  # a provider given a /sync URL
+                log_wrong_protocol(self.client, WRONG_ENDPOINT)
+                self.close(CloseCode.PROTOCOL_ERROR, WRONG_ENDPOINT)
+            else:
+                self._reject(exc.close_code, _reason(exc))
         except CollabError as exc:  # DocumentCorrupted: the hub closed the others with 1011
             self._reject(exc.close_code, _reason(exc))
         except Exception:  # a bug

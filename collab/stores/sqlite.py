@@ -39,7 +39,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pycrdt import Doc
 from sqlite_utils import Database
 
 from collab.stores.base import (
@@ -47,6 +46,7 @@ from collab.stores.base import (
     StoreBusy,
     StoreError,
 )
+from collab.stores.folding import tombstone
 from collab.stores.lock import ProcessLock
 from collab.stores.sqlite_compact import SQLiteCompaction
 from collab.stores.sqlite_outbox import SQLiteOutbox
@@ -59,9 +59,6 @@ from collab.stores.sqlite_schema import (
     SCHEMA_VERSION,
     many_rows,
     migrations,
-)
-from collab.updates import (
-    apply_all,
 )
 
 __all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStore", "Store", "migrations"]
@@ -96,12 +93,15 @@ class SQLiteStore(SQLiteCompaction):
         self.path = Path(path)
         self.synchronous = _checked_synchronous(synchronous)
         self.read_only = False
+        try:  # the folder first: the lock file lives beside the database
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         # Taken first: a second server is refused before it touches the file.
         self._lock = ProcessLock(self.path) if lock or exclusive else None
         try:
             if exclusive:
                 self._ensure_unused()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
             # that is one statement runs without BEGIN and COMMIT statements around it.
             conn = sqlite3.connect(
@@ -322,16 +322,12 @@ class SQLiteStore(SQLiteCompaction):
         with self._errors("delete"), self.db.atomic():
             if self.get(name) is None:
                 return False
-            stored = self.load(name)
-            parts = stored.updates_in_order()
-            if stored.tombstone:
-                parts.insert(0, stored.tombstone)
-            tombstone = apply_all(Doc(), parts).get_update()
+            merged = tombstone(self.load(name))
             self.db.execute(
                 "INSERT INTO tombstones (name, data, deleted_at) VALUES (?, ?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET data = excluded.data,"
                 " deleted_at = excluded.deleted_at",
-                [name, tombstone, time.time()],
+                [name, merged, time.time()],
             )
             for table in ("updates", "snapshots", "documents"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from pycrdt import Doc
-
-from collab.stores.base import Compaction, StoreError
-from collab.stores.sqlite_reads import LogRows, SQLiteReads
-from collab.updates import apply_all, holds_back, same_document
+from collab.stores.base import Compaction
+from collab.stores.folding import fold
+from collab.stores.sqlite_reads import SQLiteReads
 
 __all__ = ["SQLiteCompaction"]
 
@@ -50,7 +48,7 @@ class SQLiteCompaction(SQLiteReads):
                 rows = self._log(name)
                 if not rows:
                     return None
-                merged, kept = _replayed(name, snapshot, rows)
+                merged, kept = fold(name, snapshot, rows)
                 last, log_bytes = rows[-1][0], sum(len(data) for _, data in rows)
                 folded_rows = len(rows) - len(kept)
             else:
@@ -91,23 +89,3 @@ class SQLiteCompaction(SQLiteReads):
         folded_bytes = log_bytes - sum(kept.values())
         before = len(snapshot) + log_bytes
         return Compaction(name, folded_rows, folded_bytes, before, len(merged))
-
-
-def _replayed(name: str, snapshot: bytes, rows: LogRows) -> tuple[bytes, dict[int, int]]:
-    """Replay ``snapshot`` and the log ``rows`` (id, update) of document ``name``.
-
-    Returns:
-        The merged state and the rows to keep (id: bytes), those the document keeps pending:
-        structs waiting for a missing predecessor, deletions of clocks it does not have.
-
-    Raises:
-        StoreError: when the merged state plus the kept rows is not the whole log's document.
-    """
-    parts = ([snapshot] if snapshot else []) + [data for _, data in rows]
-    replayed = apply_all(Doc(), parts)
-    merged = replayed.get_update()
-    kept = {row_id: data for row_id, data in rows if holds_back(replayed, data)}
-    check = apply_all(Doc(), [merged, *kept.values()])
-    if not same_document(check, replayed):
-        raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
-    return merged, {row_id: len(data) for row_id, data in kept.items()}

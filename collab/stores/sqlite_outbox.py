@@ -106,6 +106,10 @@ class SQLiteOutbox:
         self.db.execute("DELETE FROM changes WHERE name = ?", [name])
         self.add_in_transaction(name, DELETED, {}, now)
 
+    def reread_marks(self) -> None:
+        """A transaction rolled back: what it marked is not marked (read the table again)."""
+        self._marked = None
+
     def forget_mark(self, name: str) -> None:
         """The transaction that removed ``name``'s mark committed."""
         if self._marked is not None:

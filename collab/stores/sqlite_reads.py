@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pycrdt import Doc
 from sqlite_utils import Database
 
 from collab.stores.base import (
@@ -23,8 +22,9 @@ from collab.stores.base import (
     StoredDocument,
     StoreError,
 )
+from collab.stores.folding import whole_state
+from collab.stores.sqlite_outbox import SQLiteOutbox
 from collab.stores.sqlite_schema import COUNT_UPDATES
-from collab.updates import EMPTY_UPDATE, InvalidUpdate, replay
 
 __all__ = ["BUSY_TIMEOUT", "LogRows", "SQLiteReads"]
 
@@ -41,6 +41,9 @@ class SQLiteReads:
     db: Database
     path: Path
     _counts: dict[str, list[float]]
+    _known: set[str]
+    _marked: bool
+    outbox: SQLiteOutbox
     _waits: bool
     _covers: str
     _tombstones: bool
@@ -127,8 +130,17 @@ class SQLiteReads:
         Raises:
             StoreError: on a database failure; nothing of the body was written then.
         """
-        with self._errors("transaction"), self.db.atomic():
-            yield
+        # What appends keep in memory (documents known to exist, counters not written yet)
+        # goes back to how it was when the transaction rolls back.
+        known, marked = set(self._known), self._marked
+        counts = {name: list(values) for name, values in self._counts.items()}
+        try:
+            with self._errors("transaction"), self.db.atomic():
+                yield
+        except BaseException:
+            self._known, self._marked, self._counts = known, marked, counts
+            self.outbox.reread_marks()
+            raise
 
     def state(self, name: str) -> bytes:
         """Document ``name``'s whole state as one compact v1 update (empty when unknown).
@@ -136,11 +148,7 @@ class SQLiteReads:
         Raises:
             StoreError: on a database failure or an unreadable stored update.
         """
-        parts = self.load(name).updates_in_order()
-        try:
-            return replay(Doc(), parts).state() if parts else EMPTY_UPDATE
-        except InvalidUpdate as exc:
-            raise StoreError(f"document {name!r} cannot be read: {exc}") from exc
+        return whole_state(name, self.load(name))
 
     def get(self, name: str) -> DocumentRecord | None:
         """The record of document ``name``, or ``None`` when it does not exist."""

@@ -30,15 +30,21 @@ class Server:
     """A real ``collab serve`` subprocess on 127.0.0.1.
 
     Args:
-        db_path: the SQLite file.
+        db_path: the SQLite file (its folder also holds the server's log).
         extra: more ``collab serve`` flags.
         env: more environment variables.
+        db: the ``--db`` to serve instead of ``db_path`` (a PostgreSQL URL).
     """
 
     def __init__(
-        self, db_path: Path, extra: list[str] | None = None, env: dict[str, str] | None = None
+        self,
+        db_path: Path,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        db: str | None = None,
     ) -> None:
         self.db_path = db_path
+        self.db = db or str(db_path)
         self.port = free_port()
         self.extra = extra or []
         self.env = env or {}
@@ -63,7 +69,7 @@ class Server:
             "--port",
             str(self.port),
             "--db",
-            str(self.db_path),
+            self.db,
         ]
         # Tests replay traces as fast as they can: no message rate limit unless a test sets
         # one (a later flag wins).
@@ -73,6 +79,7 @@ class Server:
             and not (ROOT / "web/dist/index.html").exists()
         ):
             args.append("--no-web")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
@@ -132,8 +139,9 @@ def server_factory(tmp_path: Path) -> Iterator[type]:
         extra: list[str] | None = None,
         env: dict[str, str] | None = None,
         db_path: Path | None = None,
+        db: str | None = None,
     ) -> Server:
-        srv = Server(db_path or tmp_path / "collab.db", extra, env)
+        srv = Server(db_path or tmp_path / "collab.db", extra, env, db)
         srv.start()
         started.append(srv)
         return srv

@@ -667,19 +667,79 @@ async def test_awareness_size_limit(server_factory: Any) -> None:
     await assert_untouched(server, name, stored)
 
 
-async def test_message_rate_limit(server_factory: Any) -> None:
-    server = server_factory(["--max-messages-per-second", "1", "--message-burst", "10"])
+def rate_pauses(server: Server) -> float:
+    """The server's count of connections held back by the message rate (Prometheus)."""
+    text = httpx.get(f"{server.http_url}/metrics").text
+    for line in text.splitlines():
+        if line.startswith("collab_rate_limit_pauses_total "):
+            return float(line.split()[1])
+    raise AssertionError("no collab_rate_limit_pauses_total in /metrics")
+
+
+async def test_message_rate_limit_slows_a_fast_writer_down(server_factory: Any) -> None:
+    """Over the rate, the server stops reading the writer (TCP backpressure) until its bucket
+    refills: the writer slows down, everything it sent is taken, and it is never closed."""
+    server = server_factory(["--max-messages-per-second", "100", "--message-burst", "10"])
     name = "limits/rate"
+    write(server, name, SEED)
+    async with connected(Client(server.ws_url, name)) as peer:
+        writer = Client(server.ws_url, name)
+        async with connected(writer):
+            doc: Doc[Any] = Doc()
+            doc.apply_update(writer.doc.get_update())
+            text = doc.get("text", type=Text)
+            frames = []
+            for i in range(300):  # 30 times the burst, written at once
+                before = doc.get_state()
+                text.insert(len(text), f"<{i}>")
+                frames.append(protocol.encode(protocol.Update(doc.get_update(before))))
+            for frame in frames:
+                await writer.send(frame)
+            for i in range(20):  # and awareness and queries among them
+                await writer.send(awareness_frame(4242, i + 1, {"cursor": i}))
+                await writer.send(protocol.encode(protocol.QueryAwareness()))
+            expected = str(text)
+            await peer.wait_for(lambda: str(peer.text()) == expected, timeout=60)
+            await peer.wait_for(lambda: peer.awareness().get(4242) == {"cursor": 19})
+            await writer.wait_for(lambda: len(writer.of_type(protocol.Awareness)) >= 20, 60)
+            await writer.still_open()
+        await peer.still_open()
+    assert rate_pauses(server) > 0  # the limit did hold the writer back
+    assert text_of(server, name) == expected
+    await assert_untouched(server, name, expected)
+
+
+async def test_message_rate_limit_closes_a_client_far_over_it_for_long(
+    server_factory: Any,
+) -> None:
+    """A connection held back by the rate limit 90% of --rate-limit-close-seconds is closed
+    with 1013 (the client retries); what it sent before was taken; the peers are untouched."""
+    server = server_factory(
+        [
+            "--max-messages-per-second",
+            "50",
+            "--message-burst",
+            "5",
+            "--rate-limit-close-seconds",
+            "0.5",
+        ]
+    )
+    name = "limits/rate-close"
     write(server, name, SEED)
     async with connected(Client(server.ws_url, name)) as peer:
         flood = Client(server.ws_url, name)
         async with connected(flood):
-            for _ in range(60):
-                await flood.send(protocol.encode(protocol.QueryAwareness()))
-            assert await flood.wait_closed() == 4429
-            assert flood.close_reason == "too many messages per second"
+            query = protocol.encode(protocol.QueryAwareness())
+            sent = 0
+            while flood.close_code is None and sent < 100_000:
+                await flood.send(query)
+                sent += 1
+                if sent % 100 == 0:
+                    await asyncio.sleep(0)  # let the close frame in
+            assert await flood.wait_closed() == 1013
+            assert flood.close_reason == "over the message rate for too long"
             answered = len(flood.of_type(protocol.Awareness))
-            assert 1 <= answered < 60
+            assert 1 <= answered < sent
         peer.text().insert(len(SEED), "+peer")
         await peer.still_open()
     assert text_of(server, name) == SEED + "+peer"

@@ -1,4 +1,6 @@
-"""End-to-end storage (issue 3): a real `collab serve` process, its SQLite file, restarts, crashes.
+"""End-to-end storage (issues 3 and 20): a real `collab serve` process on its database (an
+SQLite file, or a real PostgreSQL server: the storage tests run against both), restarts,
+crashes, a database that goes away and comes back.
 
 Every test waits on conditions (a client's document, the server's ``/healthz``, an API record),
 never on the clock; the timeouts are generous because the machine is shared.
@@ -28,6 +30,8 @@ from collab.stores.sqlite import migrations
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, eventually
+from tests.helpers.postgres import PostgresServer
+from tests.helpers.stores import STORES, database
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +42,31 @@ LONG = 60.0  # seconds: the bound for anything that involves many updates or a r
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=STORES)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test's database: an SQLite file, then a new PostgreSQL database."""
+    return database(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def server_factory(server_factory: Any, db: str) -> Any:
+    """The conftest's factory, serving the test's database unless told otherwise."""
+
+    def make(**kwargs: Any) -> Server:
+        if "db_path" not in kwargs and "db" not in kwargs:
+            if db.startswith("postgresql://"):
+                kwargs["db"] = db
+            else:
+                kwargs["db_path"] = Path(db)
+        return server_factory(**kwargs)  # type: ignore[no-any-return]
+
+    return make
+
+
+sqlite_only = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+"""For tests of SQLite's own matters (its file, its locks, its migrations)."""
 
 
 def recorder(doc: Doc[Any]) -> list[bytes]:
@@ -73,10 +102,16 @@ async def record(server: Server, name: str) -> dict[str, Any]:
     return response.json()
 
 
-def db_rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db_path, timeout=30)
+def db_rows(server: Server, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (no parameters), read from the server's database, either kind."""
+    if server.db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(server.db) as pg:
+            return [tuple(row) for row in pg.execute(sql.encode()).fetchall()]
+    conn = sqlite3.connect(server.db, timeout=30)
     try:
-        return conn.execute(sql, params).fetchall()
+        return conn.execute(sql).fetchall()
     finally:
         conn.close()
 
@@ -213,13 +248,13 @@ async def test_compaction_keeps_text_map_and_array_equal(server_factory: Any) ->
 
     async def compacted() -> bool:
         rec = await record(server, "compact")
-        snapshots = db_rows(server.db_path, "SELECT count(*) FROM snapshots")
+        snapshots = db_rows(server, "SELECT count(*) FROM snapshots")
         return bool(rec["updates"] < 3 and snapshots == [(1,)])
 
     await eventually(compacted, "the API record to show a compacted log")
-    snapshots = db_rows(server.db_path, "SELECT count(*) FROM snapshots WHERE name = 'compact'")
+    snapshots = db_rows(server, "SELECT count(*) FROM snapshots WHERE name = 'compact'")
     assert snapshots == [(1,)]
-    rows = db_rows(server.db_path, "SELECT count(*) FROM updates WHERE name = 'compact'")[0][0]
+    rows = db_rows(server, "SELECT count(*) FROM updates WHERE name = 'compact'")[0][0]
     assert rows < written
 
     await asyncio.to_thread(server.restart)
@@ -252,9 +287,7 @@ async def test_pending_update_survives_compaction_and_restart(server_factory: An
         return (await record(server, "pending"))["updates"] == 1
 
     await eventually(compacted, "the log (with a pending update) to be compacted")
-    assert db_rows(server.db_path, "SELECT count(*) FROM snapshots WHERE name = 'pending'") == [
-        (1,)
-    ]
+    assert db_rows(server, "SELECT count(*) FROM snapshots WHERE name = 'pending'") == [(1,)]
     await asyncio.to_thread(server.restart)
     async with PyClient(server.ws_url, "pending") as p:
         assert str(p.text()) == "a"
@@ -317,6 +350,7 @@ async def test_joiners_arriving_while_the_room_loads_never_see_an_empty_document
 # -- offline edits -------------------------------------------------------------------------------
 
 
+@sqlite_only
 async def test_offline_edits_converge(server: Server, node_modules: None) -> None:
     async with NodePeer(server.ws_url, "offline") as a, NodePeer(server.ws_url, "offline") as b:
         await a.call("wait_synced", timeout=LONG)
@@ -404,10 +438,18 @@ async def test_real_editing_trace_survives_restart_and_stays_compact(server: Ser
     assert str(canonical.get("text", type=Text)) == trace["endContent"]
     encoded = len(canonical.get_update())
     await eventually(rooms_equal(server, 0), "the room to unload")
+    snapshot = db_rows(server, "SELECT length(data) FROM snapshots WHERE name = 'trace'")
+    ((stored,),) = db_rows(
+        server,
+        "SELECT coalesce(sum(length(data)), 0) + coalesce((SELECT sum(length(data))"
+        " FROM updates WHERE name = 'trace'), 0) FROM snapshots WHERE name = 'trace'",
+    )
+    assert stored <= 10 * encoded, f"{stored} bytes stored for a {encoded}-byte document"
+    if server.db.startswith("postgresql://"):
+        return
     wal = server.db_path.with_name(server.db_path.name + "-wal")
     on_disk = server.db_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-    snapshot = db_rows(server.db_path, "SELECT length(data) FROM snapshots WHERE name = 'trace'")
-    free_pages = db_rows(server.db_path, "PRAGMA freelist_count")
+    free_pages = db_rows(server, "PRAGMA freelist_count")
     assert on_disk <= 10 * encoded, (
         f"database {on_disk} bytes for a {encoded}-byte document "
         f"(snapshot {snapshot} bytes, {free_pages} free pages)"
@@ -417,6 +459,7 @@ async def test_real_editing_trace_survives_restart_and_stays_compact(server: Ser
 # -- room lifecycle ------------------------------------------------------------------------------
 
 
+@sqlite_only
 async def test_rooms_leave_memory_when_their_peers_leave(
     server: Server, node_modules: None
 ) -> None:
@@ -452,6 +495,7 @@ async def test_rooms_leave_memory_when_their_peers_leave(
 # -- storage errors ------------------------------------------------------------------------------
 
 
+@sqlite_only
 async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
     server: Server,
 ) -> None:
@@ -502,9 +546,62 @@ async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
     await a.close()
 
 
+@sqlite_only  # the server's PostgreSQL database is the test's own (it stops it)
+async def test_postgres_stopped_while_clients_write_closes_them_with_1011_and_loses_nothing(
+    server_factory: Any, own_postgres: PostgresServer
+) -> None:
+    """The database goes away: writers get 1011 (their update was not acknowledged, they keep
+    it), /healthz says so, the password shows nowhere; it comes back: collab reconnects, the
+    editors' updates are stored when they reconnect, new writes succeed."""
+    secret = own_postgres.password
+    server = server_factory(db=own_postgres.create_database())
+    a = await PyClient(server.ws_url, "down").connect()
+    b = await PyClient(server.ws_url, "down").connect()
+    a.text().insert(0, "saved")
+    await a.barrier()
+    await b.wait_for(lambda: str(b.text()) == "saved")
+
+    await asyncio.to_thread(own_postgres.stop)
+    a.text().insert(5, " kept by the editor")
+    assert await a.wait_closed(LONG) == 1011
+    assert "storage error" in a.close_reason
+    assert await b.wait_closed(LONG) == 1011  # the room is dropped: it holds an unsaved update
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=LONG) as http:
+        health = await http.get("/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        src = Doc()
+        posted = recorder(src)
+        src.get("text", type=Text).insert(0, "posted")
+        refused = await http.post("/api/documents/other/update", content=posted[0])
+        assert refused.status_code == 503 and set(refused.json()) == {"error", "detail"}
+        shown = [health.text, refused.text, (await http.get("/metrics")).text, server.log()]
+    assert not any(secret in text for text in shown)
+    assert "****" in health.text
+
+    await asyncio.to_thread(own_postgres.start)
+
+    async def healthy() -> bool:
+        async with httpx.AsyncClient(timeout=LONG) as http:
+            return (await http.get(server.http_url + "/healthz")).status_code == 200
+
+    await eventually(healthy, "/healthz to see the database again")
+    async with PyClient(server.ws_url, "down", doc=a.doc) as again:  # sync step 2 resends it
+        await again.barrier()
+    assert await fresh_text(server, "down") == "saved kept by the editor"
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=LONG) as http:
+        assert (await http.post("/api/documents/other/update", content=posted[0])).is_success
+    await asyncio.to_thread(server.restart)
+    assert await fresh_text(server, "down") == "saved kept by the editor"
+    assert await fresh_text(server, "other") == "posted"
+    assert secret not in server.log()
+    await a.close()
+    await b.close()
+
+
 # -- schema upgrades -----------------------------------------------------------------------------
 
 
+@sqlite_only
 async def test_database_of_an_older_schema_opens_and_is_upgraded(
     server_factory: Any, tmp_path: Path
 ) -> None:
@@ -530,7 +627,7 @@ async def test_database_of_an_older_schema_opens_and_is_upgraded(
 
     server = server_factory(db_path=db_path)
     assert await fresh_text(server, "legacy") == "written by version 1"
-    applied = [row[0] for row in db_rows(db_path, "SELECT name FROM _sqlite_migrations")]
+    applied = [row[0] for row in db_rows(server, "SELECT name FROM _sqlite_migrations")]
     assert applied[:2] == ["m001_initial", "m002_tombstones"]
     upgraded = Database(db_path)
     try:
@@ -548,6 +645,7 @@ async def test_database_of_an_older_schema_opens_and_is_upgraded(
 # -- shutdown ------------------------------------------------------------------------------------
 
 
+@sqlite_only
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_shutdown_closes_peers_with_1001_and_exits_0(
     server: Server, node_modules: None, sig: signal.Signals

@@ -20,6 +20,10 @@ export const CLOSE_CODES = {
   1002: { action: 'stop', message: `Connection stopped: ${RELOAD}` },
   1003: { action: 'stop', message: `Connection stopped: ${RELOAD}` },
   1007: { action: 'stop', message: `Connection stopped: ${RELOAD}` },
+  1008: {
+    action: 'stop',
+    message: 'Connection stopped: this page used more of one connection than the server allows. Reload the page.',
+  },
   1009: {
     action: 'stop',
     message: 'Connection stopped: a change was too big for the server to accept. Reload the page; very large pastes may need to be split.',
@@ -42,11 +46,6 @@ export const CLOSE_CODES = {
   4413: {
     action: 'stop',
     message: 'This document is too large: the server accepts no more changes to it. Download a copy to keep your work.',
-  },
-  4429: {
-    action: 'pause',
-    pauseMs: 5000,
-    message: 'Too many changes too quickly; pausing for a few seconds, then reconnecting…',
   },
   4503: {
     action: 'pause',

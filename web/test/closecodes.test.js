@@ -3,13 +3,13 @@ import { CLOSE_CODES, closePolicy } from '../src/closecodes.js'
 
 describe('closePolicy', () => {
   test('codes where retrying cannot help stop for good', () => {
-    for (const code of [1002, 1003, 1007, 1009, 4400, 4401, 4403, 4410, 4413]) {
+    for (const code of [1002, 1003, 1007, 1008, 1009, 4400, 4401, 4403, 4410, 4413]) {
       expect(closePolicy(code).action, String(code)).toBe('stop')
     }
   })
-  test('transient codes are retried, rate and capacity codes pause first', () => {
+  test('transient codes are retried, a full server pauses first', () => {
     for (const code of [1001, 1011, 1013]) expect(closePolicy(code).action).toBe('retry')
-    for (const code of [4429, 4503]) {
+    for (const code of [4503]) {
       const policy = closePolicy(code)
       expect(policy.action).toBe('pause')
       expect(policy.pauseMs).toBeGreaterThan(0)

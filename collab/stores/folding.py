@@ -1,0 +1,68 @@
+"""What every store computes from stored updates, the same way: the compacted snapshot (and
+the log rows it must keep), a deleted document's tombstone, a document's whole state.
+
+Pure functions over bytes (pycrdt through :mod:`collab.updates`); no SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pycrdt import Doc
+
+from collab.stores.base import StoredDocument, StoreError
+from collab.updates import (
+    EMPTY_UPDATE,
+    InvalidUpdate,
+    apply_all,
+    holds_back,
+    replay,
+    same_document,
+)
+
+__all__ = ["fold", "tombstone", "whole_state"]
+
+
+def fold(
+    name: str, snapshot: bytes, rows: Sequence[tuple[int, bytes]]
+) -> tuple[bytes, dict[int, int]]:
+    """Replay ``snapshot`` and the log ``rows`` (id, update) of document ``name``.
+
+    Returns:
+        The merged state and the rows to keep (id: bytes), those the document keeps pending:
+        structs waiting for a missing predecessor, deletions of clocks it does not have.
+
+    Raises:
+        StoreError: when the merged state plus the kept rows is not the whole log's document.
+    """
+    parts = ([snapshot] if snapshot else []) + [data for _, data in rows]
+    replayed = apply_all(Doc(), parts)
+    merged = replayed.get_update()
+    kept = {row_id: data for row_id, data in rows if holds_back(replayed, data)}
+    check = apply_all(Doc(), [merged, *kept.values()])
+    if not same_document(check, replayed):
+        raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
+    return merged, {row_id: len(data) for row_id, data in kept.items()}
+
+
+def tombstone(stored: StoredDocument) -> bytes:
+    """The tombstone of a document about to be deleted: its whole state merged with the
+    tombstone of its earlier lives (content of any of them stays refused)."""
+    parts = stored.updates_in_order()
+    if stored.tombstone:
+        parts.insert(0, stored.tombstone)
+    return apply_all(Doc(), parts).get_update()
+
+
+def whole_state(name: str, stored: StoredDocument) -> bytes:
+    """Document ``name``'s whole state as one compact v1 update, what still waits for a
+    predecessor included (empty when nothing is stored).
+
+    Raises:
+        StoreError: when a stored update cannot be read.
+    """
+    parts = stored.updates_in_order()
+    try:
+        return replay(Doc(), parts).state() if parts else EMPTY_UPDATE
+    except InvalidUpdate as exc:
+        raise StoreError(f"document {name!r} cannot be read: {exc}") from exc

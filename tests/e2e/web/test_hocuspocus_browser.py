@@ -25,22 +25,21 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NODE_DIR, ensure_node_modules
-from tests.e2e.test_web import (  # noqa: F401  (fixtures)
+from tests.e2e.web.browser import (
     ROOT,
     Pages,
     assert_converged,
-    browser,
     doc_path,
     editor,
+    fragment,
     type_at_end,
     wait_connected,
     wait_until,
-    web_dist,
 )
 
 pytestmark = pytest.mark.e2e
 
-PAGE_SOURCE = Path(__file__).resolve().parent / "browser" / "hocuspocus-tiptap.js"
+PAGE_SOURCE = Path(__file__).resolve().parents[1] / "browser" / "hocuspocus-tiptap.js"
 WEB_MODULES = ROOT / "web" / "node_modules"
 
 
@@ -143,8 +142,7 @@ def converge(pages: Pages, server: Server, site: str) -> None:
     expect(editor(tiptap)).to_contain_text(words[1])
 
     def same() -> bool:
-        theirs = str(ours.evaluate("() => window.__collab.fragment.toString()"))
-        return hocus_fragment(tiptap) == theirs
+        return hocus_fragment(tiptap) == fragment(ours)
 
     wait_until(same, "the two pages hold the same fragment")
     expect(status).to_have_attribute("data-unsynced", "0")  # every change saved by collab

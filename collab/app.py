@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from collab import api
 from collab.errors import AuthError, CollabError
+from collab.history.versions import Versions
 from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
 from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
 from collab.metrics import CONTENT_TYPE
@@ -49,6 +50,9 @@ from collab.websocket import sync_endpoint
 __all__ = ["Collab", "NotStarted", "WebAssetsMissing", "create_app", "open_store", "web_dist"]
 
 log = logging.getLogger("collab.app")
+
+_PING_SECONDS = 10.0
+"""How long /healthz waits for a database server to answer before it reports it down."""
 
 
 class WebAssetsMissing(RuntimeError):
@@ -163,6 +167,7 @@ class Collab:
         self.rechecks = not isinstance(self.authorizer, OpenAccess)
         self.hub: Hub | None = None
         self.webhooks: Webhooks | None = None  # while started: events, deliveries, the feed
+        self.versions: Versions | None = None  # while started: saving and restoring versions
         self.app = self._build(require_web)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -196,6 +201,7 @@ class Collab:
             await hub.close()
             raise
         self.hub, self.webhooks = hub, webhooks
+        self.versions = Versions(hub, self.settings)
         log.info(
             "serving %s (schema version %d), auth %s",
             store_name(store, self.settings),
@@ -205,8 +211,11 @@ class Collab:
         try:
             yield
         finally:
+            versions, self.versions = self.versions, None
             self.hub, self.webhooks = None, None
             self._store_closed = self._store is not None  # else: the file opens again
+            if versions is not None:
+                await versions.close()
             await webhooks.close()
             await hub.close()
 
@@ -296,9 +305,10 @@ class Collab:
             ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
             if ping is not None:
                 try:
-                    await asyncio.to_thread(ping)
-                except StoreError as exc:
-                    detail = {"error": "database_unreachable", "detail": str(exc)}
+                    await asyncio.wait_for(asyncio.to_thread(ping), _PING_SECONDS)
+                except (StoreError, TimeoutError) as exc:
+                    reason = str(exc) or f"no answer from the database in {_PING_SECONDS:g} s"
+                    detail = {"error": "database_unreachable", "detail": reason}
                     return JSONResponse({"status": "unavailable", **detail}, 503)
             return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
 

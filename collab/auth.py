@@ -61,6 +61,7 @@ class Grant:
     doc: str
     role: Role
     expires_at: float
+    subject: str | None = None  # the token's ``sub`` claim: who holds it (recorded as author)
 
     @property
     def prefix(self) -> str | None:
@@ -98,11 +99,16 @@ def mint_token(
     *,
     algorithm: str = "HS256",
     now: float | None = None,
+    subject: str | None = None,
 ) -> str:
-    """A signed token granting ``role`` on ``doc`` (a name or ``*``-prefix) for ``ttl_seconds``."""
+    """A signed token granting ``role`` on ``doc`` (a name or ``*``-prefix) for ``ttl_seconds``,
+    held by ``subject`` (its ``sub`` claim, e.g. a user name: the author of the versions it
+    saves), if given."""
     issued = time.time() if now is None else now
-    claims = {"doc": doc, "role": role.name.lower(), "iat": int(issued)}
+    claims: dict[str, object] = {"doc": doc, "role": role.name.lower(), "iat": int(issued)}
     claims["exp"] = int(issued + ttl_seconds)
+    if subject:
+        claims["sub"] = subject
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
@@ -133,8 +139,11 @@ def verify_token(
     doc, role = claims["doc"], claims["role"]
     if not isinstance(doc, str) or not doc or not isinstance(role, str):
         raise Unauthorized("invalid access token: bad doc or role claim")
+    subject = claims.get("sub")
+    if subject is not None and not isinstance(subject, str):
+        raise Unauthorized("invalid access token: sub is not a string")
     try:
-        return Grant(doc, Role.parse(role), float(expires))
+        return Grant(doc, Role.parse(role), float(expires), subject or None)
     except ValueError as exc:
         raise Unauthorized(f"invalid access token: {exc}") from exc
 

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="read: receive only; write: also edit; admin: also delete [write]",
     )
     token.add_argument("--ttl", default="1h", help="lifetime: 90s, 30m, 1h, 7d [1h]")
+    token.add_argument(
+        "--subject", default=None, help="who holds it (the sub claim; versions' author)"
+    )
     for name in ("auth_secret", "auth_secret_file", "auth_algorithm"):
         row = next(r for r in describe() if r["name"] == name)
         token.add_argument(row["flag"], dest=name, default=None, help=row["help"])
@@ -135,7 +138,14 @@ def _add_backup_commands(commands: Any) -> None:
         "--at",
         default=None,
         metavar="TIME",
-        help="as it was then: ISO 8601 or Unix seconds (with --db)",
+        help="as it was then: ISO 8601 or Unix seconds (from the log, or the newest version)",
+    )
+    export.add_argument(
+        "--version",
+        default=None,
+        type=int,
+        metavar="ID",
+        help="a stored version (its id in the versions listing)",
     )
     export.add_argument(
         "--field",
@@ -206,7 +216,14 @@ def mint(args: argparse.Namespace) -> int:
     check_grant_name(args.doc)
     ttl = parse_duration(args.ttl)
     print(
-        mint_token(secret, args.doc, Role.parse(args.role), ttl, algorithm=settings.auth_algorithm)
+        mint_token(
+            secret,
+            args.doc,
+            Role.parse(args.role),
+            ttl,
+            algorithm=settings.auth_algorithm,
+            subject=args.subject,
+        )
     )
     return 0
 
@@ -233,7 +250,12 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
             server.close()
-        hub = self.app.state.collab.hub
+        collab = self.app.state.collab
+        if collab.versions is not None:  # the editing sessions end with their versions
+            await collab.versions.close()
+        if collab.webhooks is not None:  # before the hub: its reporter reads through the hub
+            await collab.webhooks.close()
+        hub = collab.hub
         if hub is not None:
             await hub.close()
         await super().shutdown(sockets)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.openapi_versions import VERSION_PATHS
+
 __all__ = ["OPENAPI"]
 
 _NAME = {
@@ -76,6 +78,13 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
+_AT = _query(
+    "at",
+    "the state at this moment (ISO 8601, or Unix seconds): from the log, or the newest version"
+    " made by then (named in X-Collab-Version); 410 when neither reaches back that far",
+    {"type": "string"},
+)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "collab", "version": "1", "description": "Collaborative documents."},
@@ -125,16 +134,26 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "The state as a Yjs v1 update (or the diff from state_vector)",
                 "parameters": [
-                    _query("state_vector", "base64url Yjs state vector", {"type": "string"})
+                    _query("state_vector", "base64url Yjs state vector", {"type": "string"}),
+                    _AT,
                 ],
                 "responses": {
                     "200": {"description": "Yjs update", "content": _BINARY},
                     "400": _ERROR,
                     "404": _ERROR,
+                    "410": _ERROR,
                 },
             },
             "post": {
                 "summary": "Apply, commit and relay a Yjs v1 update (creates the document)",
+                "parameters": [
+                    _query(
+                        "replace",
+                        "true: make the content equal to the update's (admin role), keeping"
+                        " the content before as an automatic version",
+                        {"type": "boolean", "default": False},
+                    )
+                ],
                 "requestBody": {"required": True, "content": _BINARY},
                 "responses": {"200": _json(_RECORD), "400": _ERROR, "413": _ERROR},
             },
@@ -143,7 +162,8 @@ OPENAPI: dict[str, Any] = {
             "parameters": [_NAME],
             "get": {
                 "summary": "Every shared type as JSON",
-                "responses": {"200": _json({"type": "object"}), "404": _ERROR},
+                "parameters": [_AT],
+                "responses": {"200": _json({"type": "object"}), "404": _ERROR, "410": _ERROR},
             },
         },
         "/api/documents/{name}/export": {
@@ -171,12 +191,14 @@ OPENAPI: dict[str, Any] = {
                             ]
                         },
                     ),
+                    _AT,
                 ],
                 "responses": {
                     "200": {"description": "The file"},
                     "400": _ERROR,
                     "404": _ERROR,
                     "422": _ERROR,
+                    "410": _ERROR,
                 },
             },
         },
@@ -208,6 +230,9 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+
+OPENAPI["paths"].update(VERSION_PATHS)
 
 
 def markdown_table() -> str:

@@ -60,6 +60,22 @@ class Settings:
         " stored merged in one row, count one each).",
     )
     compact_bytes: int = _setting(4 * MiB, "Compact a document once its log holds this many bytes.")
+    version_quiet_seconds: float = _setting(
+        300.0,
+        "Save an automatic version of a document once nothing was written to it for this long"
+        " (0: never after editing; restores still save one first).",
+    )
+    versions_keep_all_hours: float = _setting(
+        24.0, "Retention: keep every automatic version for this many hours."
+    )
+    versions_keep_hourly_days: float = _setting(
+        7.0, "Retention: then the newest automatic version of each hour, up to this many days."
+    )
+    versions_keep_daily_days: float = _setting(
+        0.0,
+        "Retention: then the newest automatic version of each day, up to this many days"
+        " (0: forever). Named versions are always kept.",
+    )
     auth_secret: str = _setting(
         "", "Secret that signs access tokens; empty (and no --auth-secret-file) turns auth off."
     )
@@ -182,6 +198,14 @@ class Settings:
             raise SettingsError("port must be between 0 and 65535")
         if self.room_grace_seconds < 0:
             raise SettingsError("room_grace_seconds must not be negative")
+        for name in (
+            "version_quiet_seconds",
+            "versions_keep_all_hours",
+            "versions_keep_hourly_days",
+            "versions_keep_daily_days",
+        ):
+            if not getattr(self, name) >= 0:
+                raise SettingsError(f"{name} must not be negative")
         if self.synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise SettingsError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         if self.log_format not in {"text", "json"}:

@@ -50,14 +50,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("CRDT", ("updates", "export")),
     ("document", ("room",)),
     ("storage", ("stores", "store")),
-    ("coordination", ("hub",)),
+    ("coordination", ("hub", "history")),
     ("sessions", ("sessions",)),
     ("transports", ("transports", "wsserver")),
     (
         "surface",
         (
             "api",
+            "api_versions",
             "openapi",
+            "openapi_versions",
             "app",
             "websocket",
             "hocuspocus_endpoint",

@@ -376,8 +376,9 @@ async def test_openapi_describes_the_routes(http: httpx.AsyncClient) -> None:
                     assert {"error", "detail"} <= set(schema["required"])
     # Every documented operation exists on the server (a 404 here must be a JSON "not found").
     await post(http, "probe", text_update("probe"))
+    version = (await http.post("/api/documents/probe/versions", json={"label": "probe"})).json()
     operations = [(route, m) for route, item in spec["paths"].items() for m in set(item) & methods]
     for route, method in sorted(operations, key=lambda op: op[1] == "delete"):  # delete last
-        url = route.replace("{name}", "probe")
+        url = route.replace("{name}", "probe").replace("{id}", str(version["id"]))
         response = await http.request(method.upper(), url, content=text_update("p"))
         assert response.status_code not in (404, 405), (method, route, response.text)

@@ -6,10 +6,13 @@ overwritten without ``replace``; one that already holds everything the file hold
 ``replace`` and tombstones: deleting a document leaves a tombstone of its content, and the
 server refuses updates carrying structs of it (so stale editors cannot resurrect it). So:
 
-* into a database (``--db``, server stopped): ``replace`` removes the document *and* its
-  tombstone in the same transaction as the import, which keeps the file's exact bytes;
-* over HTTP: ``replace`` deletes the document (``DELETE``, admin role) and posts the file.
-  When the tombstone would refuse it (the file shares history with the deleted content, as a
+* into a database (``--db``, server stopped): ``replace`` saves the document's state as an
+  automatic version, then removes the document *and* its tombstone in the same transaction
+  as the import, which keeps the file's exact bytes (versions stay);
+* over HTTP: ``replace`` of a document that exists posts the file with ``?replace=true``
+  (admin role): the server saves the content before as an automatic version and writes the
+  file's content like a restore, one update relayed to the connected editors. When a deleted
+  document's tombstone refuses the file (it shares history with the deleted content, as a
   backup of the same document does), the content is posted as a fresh copy written by a new
   Yjs client instead (:mod:`collab.backup.fresh`): same content, new identity.
 """
@@ -28,7 +31,7 @@ from collab.backup.files import read_manifest
 from collab.backup.fresh import fresh_copy
 from collab.backup.progress import Progress
 from collab.backup.remote import Remote
-from collab.backup.states import adds_nothing, checked, clients, is_empty, same_document
+from collab.backup.states import adds_nothing, checked, is_empty, same_document
 from collab.names import InvalidName, validate_name
 
 __all__ = ["import_all", "import_one"]
@@ -88,9 +91,11 @@ def _apply(target: Target, item: _Item, replace: bool) -> str:
         return ""
     payload, exact = update, True
     if item.action == "replace":
-        if item.current is not None and clients(update) & clients(item.current):
-            payload, exact = fresh_copy(update), False  # copied before anything is deleted
-        target.delete(name)
+        target.replace(name, update)
+        return (
+            f"replaced the content of {name!r} (the server keeps the content before as a"
+            " version; connected editors keep editing)"
+        )
     try:
         target.post(name, payload)
     except TombstoneRefused:

@@ -8,7 +8,14 @@ from urllib.parse import quote
 
 import httpx
 
-from collab.backup.errors import EXIT_USAGE, BackupError, NotFound, TombstoneRefused
+from collab.backup.errors import (
+    EXIT_USAGE,
+    BackupError,
+    HistoryGone,
+    NotFound,
+    NotYet,
+    TombstoneRefused,
+)
 from collab.backup.moments import parse_moment
 
 __all__ = ["DEFAULT_SERVER", "DocumentInfo", "Remote"]
@@ -98,17 +105,40 @@ class Remote:
             if not cursor:
                 return
 
-    def state(self, name: str) -> bytes:
-        """Document ``name``'s whole state as one Yjs v1 update.
+    def state(self, name: str, at: float | None = None) -> bytes:
+        """Document ``name``'s whole state as one Yjs v1 update: now, or at Unix time ``at``
+        (the server's ``?at=``: from its log, or the newest version made by then).
 
         Raises:
             NotFound: no such document.
+            NotYet: ``at`` is before the document was created.
+            HistoryGone: neither the log nor a version reaches back to ``at``.
         """
-        response = self._request("GET", self._path(name, "update"))
+        params = {"at": repr(at)} if at is not None else {}
+        response = self._request("GET", self._path(name, "update"), params=params)
+        code = _code(response)
+        if response.status_code == 404 and code == "not_created_yet":
+            raise NotYet(_detail(response))
+        if response.status_code == 410:
+            raise HistoryGone(_detail(response))
         if response.status_code == 404:
             raise NotFound(f"no document named {name!r} on {self.url}")
         if response.status_code != 200:
             raise self._fail(response, f"reading {name!r}")
+        return response.content
+
+    def version(self, name: str, version_id: int) -> bytes:
+        """The state of version ``version_id`` of document ``name``.
+
+        Raises:
+            NotFound: no such document, or no such version of it.
+        """
+        path = self._path(name) + f"/versions/{version_id}/update"
+        response = self._request("GET", path)
+        if response.status_code == 404:
+            raise NotFound(_detail(response))
+        if response.status_code != 200:
+            raise self._fail(response, f"reading version {version_id} of {name!r}")
         return response.content
 
     def current(self, name: str) -> bytes | None:
@@ -137,6 +167,25 @@ class Remote:
             )
         raise self._fail(response, f"writing {name!r}")
 
+    def replace(self, name: str, state: bytes) -> None:
+        """Make document ``name``'s content equal to ``state``'s (``?replace=true``, admin
+        role): the server keeps the content before as an automatic version, and connected
+        editors receive the change like any edit.
+
+        Raises:
+            BackupError: the server refuses it.
+        """
+        response = self._request(
+            "POST", self._path(name, "update"), params={"replace": "true"}, content=state
+        )
+        if response.status_code == 413:
+            raise BackupError(
+                f"{name!r} is {len(state):,} bytes, over the server's --max-message-bytes;"
+                " import it with --db while the server is stopped"
+            )
+        if response.status_code != 200:
+            raise self._fail(response, f"replacing {name!r}")
+
     def delete(self, name: str) -> bool:
         """Delete document ``name`` (the server keeps a tombstone); ``False`` if it was absent."""
         response = self._request("DELETE", self._path(name))
@@ -156,3 +205,12 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(body, dict):
         return str(body.get("detail") or body.get("error") or body)
     return str(body)[:200]
+
+
+def _code(response: httpx.Response) -> str | None:
+    """The ``error`` code of a JSON error answer, if it is one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None

@@ -14,13 +14,15 @@ applies, handles a damaged document, queues the commit, relays after it and runs
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from collab.errors import CloseCode, DocumentTooLarge
 from collab.hub.committer import Committer, Origin
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
-from collab.hub.rooms import Rooms
+from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room
@@ -29,6 +31,8 @@ from collab.stores import DocumentStore, StoreError
 from collab.updates import DocumentCorrupted
 
 __all__ = ["Hub", "WriteResult"]
+
+log = logging.getLogger("collab.hub")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +63,11 @@ class Hub:
         self.metrics = Metrics(lambda: len(self.rooms.slots), lambda: self.rooms.connections)
         self.rooms = Rooms(store, self.thread, settings, self.metrics)
         self.maintenance = Maintenance(store, self.thread, self.rooms, settings, self.metrics)
+        # Called with a document's name after each commit of its updates (the versions' quiet
+        # timers); a listener that raises is logged and does not stop the others.
+        self.commit_listeners: list[Callable[[str], None]] = []
         self.committer = Committer(
-            store, self.thread, self.rooms, self.metrics, self.maintenance.committed,
+            store, self.thread, self.rooms, self.metrics, self._committed_room,
             self.hooks.change,
         )  # fmt: skip
         self.max_document_bytes = settings.max_document_bytes
@@ -76,6 +83,15 @@ class Hub:
         self.when_committed = self.committer.when_committed
         self.flush = self.committer.flush
         self.salvage = self.maintenance.salvage
+
+    def _committed_room(self, slot: RoomSlot, room: Room) -> None:
+        """Updates of ``room`` were committed: maintenance (compaction), then the listeners."""
+        self.maintenance.committed(slot, room)
+        for listener in self.commit_listeners:
+            try:
+                listener(room.name)
+            except Exception as exc:
+                log.error("commit listener failed", extra={"room": room.name}, exc_info=exc)
 
     @property
     def congested(self) -> bool:

@@ -15,6 +15,7 @@ from collab.stores.base import (
     StoreBusy,
     StoredDocument,
     StoreError,
+    VersionRecord,
 )
 from collab.stores.sqlite import SQLiteStore, Store
 
@@ -32,4 +33,5 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoredDocument",
+    "VersionRecord",
 ]

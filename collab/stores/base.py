@@ -12,6 +12,7 @@ PostgreSQL) implements the same methods and is passed to ``Collab(store=...)``.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoredDocument",
+    "VersionRecord",
 ]
 
 SortKey = Literal["name", "updated_at"]
@@ -110,6 +112,21 @@ class DocumentRecord:
     updated_at: float
     size_bytes: int
     updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """A stored version of a document: ``id`` (unique in the database, increasing),
+    ``created_at`` (Unix seconds), an optional ``label`` and ``author`` (a token's subject),
+    whether it was made ``automatic``-ally, and the size of its state in bytes."""
+
+    id: int
+    name: str
+    created_at: float
+    label: str | None
+    author: str | None
+    automatic: bool
+    size_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,10 +213,45 @@ class DocumentStore(Protocol):
         ``get_update()`` as of the newest row, when nothing waits for a predecessor)."""
 
     def delete(self, name: str) -> bool:
-        """Delete the document, keeping its merged state as a tombstone; whether it existed."""
+        """Delete the document and its versions, keeping its merged state as a tombstone;
+        whether it existed."""
 
     def purge(self, name: str) -> None:
-        """Remove the document and its tombstone (an import that replaces it)."""
+        """Remove the document and its tombstone (an import that replaces it); its versions
+        stay."""
+
+    # Versions (bytes-level: a version is a stored state with a small record). Ids are unique
+    # in the store, increase, and are never given twice. Versions are kept across compaction
+    # and purge, and deleted with their document.
+
+    def add_version(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        label: str | None = None,
+        author: str | None = None,
+        automatic: bool = False,
+        created_at: float | None = None,
+    ) -> VersionRecord:
+        """Store ``data`` (a whole state, Yjs v1) as a version of ``name`` made at
+        ``created_at`` (Unix seconds; now when ``None``), in one transaction."""
+
+    def list_versions(
+        self, name: str, *, before: int | None = None, limit: int = 100
+    ) -> builtins.list[VersionRecord]:
+        """Records of ``name``'s versions, newest (highest id) first, only ids below
+        ``before`` when given (keyset paging), at most ``limit``."""
+
+    def get_version(self, name: str, version_id: int) -> tuple[VersionRecord, bytes] | None:
+        """Version ``version_id`` of ``name`` and its state; ``None`` if ``name`` has none."""
+
+    def version_at(self, name: str, moment: float) -> tuple[VersionRecord, bytes] | None:
+        """The newest version of ``name`` made at or before ``moment`` and its state."""
+
+    def delete_versions(self, name: str, version_ids: Iterable[int]) -> int:
+        """Delete these versions of ``name`` (a retention policy's choice) in one
+        transaction; how many existed."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Several writes as one transaction (all or nothing)."""

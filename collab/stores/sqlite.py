@@ -19,6 +19,9 @@ Layout (one SQLite file, WAL mode):
   newest update merged.
 * ``tombstones``: the merged state of deleted documents, so stale editors cannot resurrect
   their content (see :meth:`Store.delete`).
+* ``versions``: stored states of documents (named or automatic, with a label and author),
+  kept across compaction and :meth:`purge`, deleted with their document
+  (:mod:`collab.stores.sqlite_versions`).
 
 Every method is blocking and must be called from one thread at a time (the hub runs them on
 a single worker thread). A write returns only after its transaction committed.
@@ -60,11 +63,12 @@ from collab.stores.sqlite_schema import (
     many_rows,
     migrations,
 )
+from collab.stores.sqlite_versions import SQLiteVersions
 
 __all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStore", "Store", "migrations"]
 
 
-class SQLiteStore(SQLiteCompaction):
+class SQLiteStore(SQLiteCompaction, SQLiteVersions):
     """The SQLite store of every document.
 
     Args:
@@ -139,6 +143,7 @@ class SQLiteStore(SQLiteCompaction):
         self._waits = True  # statements wait BUSY_TIMEOUT for a lock (see append's wait)
         self._covers = "coalesce(covers_until, created_at)"  # see m003
         self._tombstones = True
+        self._versions = True
 
     @classmethod
     def open_read_only(cls, path: str | Path, *, timeout: float = BUSY_TIMEOUT) -> SQLiteStore:
@@ -171,6 +176,7 @@ class SQLiteStore(SQLiteCompaction):
         if "covers_until" not in columns:  # before m003: its own time bounds what it merged
             store._covers = "created_at"
         store._tombstones = "tombstones" in tables  # before m002: none
+        store._versions = "versions" in tables  # before m005: none
         return store
 
     def _ensure_unused(self) -> None:
@@ -309,7 +315,7 @@ class SQLiteStore(SQLiteCompaction):
                 counts[2] = now
 
     def delete(self, name: str) -> bool:
-        """Delete document ``name``, its log and snapshot, in one transaction.
+        """Delete document ``name``, its log, snapshot and versions, in one transaction.
 
         Its merged state is kept as a tombstone: an editor that still holds the deleted
         content and reconnects would otherwise send it back (sync step 2) and silently
@@ -329,7 +335,7 @@ class SQLiteStore(SQLiteCompaction):
                 " deleted_at = excluded.deleted_at",
                 [name, merged, time.time()],
             )
-            for table in ("updates", "snapshots", "documents"):
+            for table in ("updates", "snapshots", "documents", "versions"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
             self.outbox.deleted_in_transaction(name, time.time())
         self._known.discard(name)

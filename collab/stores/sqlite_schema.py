@@ -87,6 +87,19 @@ def m004_log_ids_without_autoincrement(db: Database) -> None:
 
 
 @migrations()
+def m005_versions(db: Database) -> None:
+    """``versions``: stored snapshots of documents (see :meth:`SQLiteStore.add_version`). Ids are
+    never given twice (AUTOINCREMENT: a link to a deleted version must not show another);
+    versions are written rarely, so its extra page per insert costs nothing."""
+    db.execute(
+        "CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+        " created_at FLOAT NOT NULL, label TEXT, author TEXT, automatic INTEGER NOT NULL,"
+        " size_bytes INTEGER NOT NULL, data BLOB NOT NULL)"
+    )
+    db.table("versions").create_index(["name", "id"])
+
+
+@migrations()
 def m006_outbox(db: Database) -> None:
     """The event outbox of webhooks and the change feed (see
     :mod:`collab.stores.sqlite_outbox`)."""

@@ -266,10 +266,18 @@ def test_at_returns_an_earlier_state_until_compaction_merged_it(
             return bool(conn.execute("SELECT count(*) FROM snapshots").fetchone()[0])
 
     wait_until(compacted)
-    fails(at(second), 3, "was compacted into a snapshot; the earliest moment it still covers is")
+    gone = "was compacted into a snapshot and no version is that old; the earliest moment"
+    fails(at(second), 3, gone)
     last = write(" was")
     assert ok(at(last)).stdout == b"Once upon a time there was"
-    fails(cli("export", "story", "--at", repr(first), "--server", server.http_url), 2, "--db")
+
+    def over_http(moment: float) -> subprocess.CompletedProcess[bytes]:
+        args = ["--server", server.http_url, "--format", "text", "--at", repr(moment)]
+        return cli("export", "story", *args)
+
+    fails(over_http(second), 3, gone)
+    fails(over_http(first - 3600), 3, "did not exist yet")
+    assert ok(over_http(last)).stdout == b"Once upon a time there was"
 
 
 # -- errors, tombstones, auth, progress ---------------------------------------------------------
@@ -326,10 +334,17 @@ async def test_replace_over_http_restores_a_backup_despite_the_tombstone(
     # the document holds everything in the backup, and more: nothing to import without --replace
     proc = ok(cli("import", "notes", str(backup), "--server", server.http_url))
     assert "and more edits since" in proc.stderr.decode() and "--replace" in proc.stderr.decode()
-    proc = ok(cli("import", "notes", str(backup), "--server", server.http_url, "--replace"))
-    assert "fresh Yjs identity" in proc.stderr.decode()
+    async with PyClient(server.ws_url, "notes") as editor:
+        proc = ok(cli("import", "notes", str(backup), "--server", server.http_url, "--replace"))
+        assert "keeps the content before as a version" in proc.stderr.decode()
+        # a connected editor receives the replaced content like an edit, and stays connected
+        await editor.wait_for(lambda: str(editor.text()) == "the original")
     async with PyClient(server.ws_url, "notes") as reader:
         assert str(reader.text()) == "the original"
+    (before, *_) = httpx.get(doc_url(server, "notes") + "/versions", timeout=30).json()["versions"]
+    assert before["automatic"] and before["label"] == "before import --replace"
+    url = doc_url(server, "notes") + f"/versions/{before['id']}/export?format=text"
+    assert httpx.get(url, timeout=30).text == "the original, then edited"
     # a deleted document: its old content is refused unless --replace
     assert httpx.delete(doc_url(server, "notes"), timeout=30).status_code == 200
     fails(cli("import", "notes", str(backup), "--server", server.http_url), 1, "was deleted")

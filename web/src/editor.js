@@ -12,9 +12,9 @@ import { currentToken, roleOf, withToken } from './auth.js'
 import { isColor } from './colors.js'
 import { connect } from './connection.js'
 import { h } from './dom.js'
+import { historyPanel } from './history.js'
 import { createExports } from './exports.js'
 import { FRAGMENT_FIELD } from './fields.js'
-import { historyPanel } from './history.js'
 import { linkState, savedState } from './indicator.js'
 import { createLocalCopy } from './localcopy.js'
 import { nameProblem } from './names.js'
@@ -35,7 +35,8 @@ export function renderEditor(main, name) {
   const readOnlyBadge = h('span', { class: 'badge badge-readonly', id: 'readonly-badge', hidden: !readOnly },
     'Read-only')
   const peopleSlot = h('span', { class: 'people-slot' })
-  const history = historyPanel({ name, readOnly })
+  const problem = nameProblem(name)
+  const history = problem ? null : historyPanel({ name, readOnly })
   const head = h('div', { class: 'doc-head' },
     h('p', { class: 'crumbs' }, h('a', { href: withToken('/') }, '← All documents')),
     h('div', { class: 'doc-title-row' },
@@ -44,14 +45,13 @@ export function renderEditor(main, name) {
     readOnly
       ? h('p', { class: 'readonly-hint' }, 'Your link lets you read this document and see who is here, but not edit it.')
       : null,
-    h('div', { class: 'doc-meta' }, status.status, peopleSlot, exports.group, history.button),
+    h('div', { class: 'doc-meta' }, status.status, peopleSlot, exports.group, history && history.button),
     status.notice,
     status.alertBox,
     exports.error,
-    history.panel)
+    history && history.panel)
 
   // A name the server would refuse: say why here, and do not connect.
-  const problem = nameProblem(name)
   if (problem) {
     main.replaceChildren(head)
     status.render('stopped', 'server', '')

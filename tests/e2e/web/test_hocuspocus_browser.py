@@ -44,7 +44,7 @@ WEB_MODULES = ROOT / "web" / "node_modules"
 
 
 @pytest.fixture(scope="module")
-def tiptap_bundle(web_dist: None, tmp_path_factory: pytest.TempPathFactory) -> str:  # noqa: F811
+def tiptap_bundle(web_dist: None, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The Tiptap + HocuspocusProvider page's script, bundled once (one copy of Yjs: web's)."""
     ensure_node_modules()
     out = tmp_path_factory.mktemp("hocus-page") / "page.js"
@@ -106,8 +106,8 @@ def hocus_fragment(page: Page) -> str:
 
 
 def test_tiptap_on_hocuspocus_and_the_collab_editor_converge(
-    browser: Browser,  # noqa: F811
-    web_dist: None,  # noqa: F811
+    browser: Browser,
+    web_dist: None,
     tmp_path: Path,
     tiptap_site: str,
 ) -> None:
@@ -142,7 +142,12 @@ def converge(pages: Pages, server: Server, site: str) -> None:
     expect(editor(tiptap)).to_contain_text(words[1])
 
     def same() -> bool:
+<<<<<<<< HEAD:tests/e2e/web/test_hocuspocus_browser.py
         return hocus_fragment(tiptap) == fragment(ours)
+========
+        theirs = fragment(ours)
+        return hocus_fragment(tiptap) == theirs
+>>>>>>>> newcomer:tests/e2e/web/test_hocuspocus.py
 
     wait_until(same, "the two pages hold the same fragment")
     expect(status).to_have_attribute("data-unsynced", "0")  # every change saved by collab

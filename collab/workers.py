@@ -11,35 +11,18 @@ from __future__ import annotations
 import ctypes
 import logging
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
 
-__all__ = ["reuseport_socket", "supervise", "worker_argv"]
+__all__ = ["supervise", "worker_argv"]
 
 log = logging.getLogger("collab.workers")
 
 RESTART_SECONDS = 1.0  # wait before starting a dead worker again
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def reuseport_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` that other processes may bind too.
-
-    Raises:
-        OSError: when the address cannot be bound (or SO_REUSEPORT is unsupported).
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def worker_argv(argv: Sequence[str]) -> list[str]:
@@ -72,7 +55,12 @@ def _start(command: list[str]) -> subprocess.Popen[bytes]:
 
 
 def supervise(argv: Sequence[str], workers: int) -> int:
-    """Run ``workers`` worker processes until SIGINT or SIGTERM; returns the exit status."""
+    """Run ``workers`` worker processes until SIGINT or SIGTERM; returns the exit status.
+
+    A worker that dies is started again, unless it refused to start (exit status 1 or 2:
+    a busy port, an unusable database, bad settings, the message on stderr): then every
+    worker is stopped and that status returned.
+    """
     command = worker_argv(argv)
     procs: list[subprocess.Popen[bytes]] = [_start(command) for _ in range(workers)]
     stopping = False
@@ -90,11 +78,17 @@ def supervise(argv: Sequence[str], workers: int) -> int:
     while not stopping:
         time.sleep(0.2)
         for index, proc in enumerate(procs):
-            if proc.poll() is not None and not stopping:
-                print(f"collab: worker {proc.pid} exited ({proc.returncode}), restarting",
-                      file=sys.stderr)  # fmt: skip
-                time.sleep(RESTART_SECONDS)
-                procs[index] = _start(command)
+            if proc.poll() is None or stopping:
+                continue
+            if proc.returncode in (1, 2):  # refused to start: starting it again would too
+                stop(signal.SIGTERM, None)
+                for other in procs:
+                    other.wait()
+                return proc.returncode
+            print(f"collab: worker {proc.pid} exited ({proc.returncode}), restarting",
+                  file=sys.stderr)  # fmt: skip
+            time.sleep(RESTART_SECONDS)
+            procs[index] = _start(command)
     status = 0
     for proc in procs:
         status = max(status, abs(proc.wait()))

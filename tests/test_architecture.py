@@ -65,6 +65,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "hocuspocus_endpoint",
             "cli",
             "workers",
+            "startup",
+            "client",
             "backup",
             "doctor",
             "webhooks",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +30,19 @@ def test_a_worker_runs_the_same_command_with_one_worker() -> None:
         sys.executable, "-m", "collab",
         "serve", "--redis", "redis://r/0", "--port", "80", "--workers", "1",
     ]  # fmt: skip
+
+
+def test_workers_that_refuse_to_start_stop_the_supervisor(tmp_path: Path) -> None:
+    """A worker exiting with 1 (here: its port is taken by a socket without SO_REUSEPORT)
+    is not restarted for ever: the supervisor stops and exits with that status."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["serve", "--no-web", "--port", str(port), "--db", str(tmp_path / "c.db"),
+                "--redis", "redis://127.0.0.1:1/0", "--workers", "2"]  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "collab", *argv], capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert "already in use" in done.stderr

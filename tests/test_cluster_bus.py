@@ -262,3 +262,23 @@ async def test_reauthorize_is_announced_to_the_other_nodes(
         await a.cluster.announce("reauthorize", "d")
         await a.cluster.announce("reauthorize", "")  # every document
         await until(lambda: asked == ["d", ""], "B to be asked to check its connections")
+
+
+async def test_a_read_on_one_node_sees_what_another_node_acknowledged(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """HTTP reads (Hub.state) in cluster mode come from the store: a write acknowledged on A
+    is in a read on B at once, even while B's open room has not read it from the stream."""
+    async with (
+        node(tmp_path / "c.db", redis_server.url) as a,
+        node(tmp_path / "c.db", redis_server.url) as b,
+    ):
+        _, leave = await b.join("d", Recorder())
+        writer = Doc()
+        for i in range(20):
+            await a.write("d", text_update(writer, f"{i},"), "http")
+            state = await b.state("d")  # no yield to B's reader in between
+            doc: Doc = Doc()
+            doc.apply_update(state)
+            assert str(doc.get("text", type=Text)).endswith(f"{i},")
+        leave()

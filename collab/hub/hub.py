@@ -244,13 +244,14 @@ class Hub:
     async def state(self, name: str) -> bytes:
         """The committed state of document ``name`` as one v1 update (empty when unknown):
         from its open room at a moment when nothing of it waits for a commit, else from the
-        store.
+        store. In cluster mode always from the store, which every node commits to before it
+        relays: an open room may not have read another node's newest commit yet.
 
         Raises:
             StoreError: on a database failure, or when the room is dropped while read.
         """
         room = self.rooms.room(name)
-        if room is None:
+        if room is None or self.cluster is not None:
             return await self.run(self.store.state, name)
         state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.committer.when_committed(

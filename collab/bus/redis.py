@@ -1,16 +1,6 @@
 """The cluster bus on Redis Streams (DESIGN.md section 6).
 
-Keys (hash-tagged by document, so a Redis Cluster keeps one document's keys on one shard):
-
-- ``collab:{<name>}:updates``: one stream per document. Entries: ``n`` (the writing node)
-  with ``u`` (a committed Yjs v1 update), ``a`` (an awareness update payload) or ``q`` (a
-  node opened the document and asks for the others' awareness states). Entries older than
-  :data:`RETENTION_MS` are trimmed on append (``XADD MINID ~``): the store holds every
-  update, so the stream only has to cover what nodes have not read yet.
-- ``collab:control``: one stream for all nodes: heartbeats (``hb``), a node leaving
-  (``bye``), deletes and re-authorization (``k`` kind, ``d`` document).
-- ``collab:node:<node>:wake``: written to wake this node's reader when it starts reading
-  one more document.
+The keys and entries are described in :mod:`collab.bus.entries`.
 
 One reader task per node reads, with ``XREAD BLOCK``, the control stream, its wake stream
 and the streams of its open rooms, from where each was last read (or, for a newly opened
@@ -33,24 +23,19 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from collab.bus.base import BusListener, BusUnavailable
+from collab.bus.entries import CONTROL, deliver_control, deliver_entries, stream_key
 
 __all__ = ["HEARTBEAT_SECONDS", "NODE_TIMEOUT_SECONDS", "RETENTION_MS", "RedisBus", "stream_key"]
 
 log = logging.getLogger("collab.bus")
 
-CONTROL = b"collab:control"
-RETENTION_MS = 10 * 60 * 1000  # how long a document stream keeps its entries, in ms
+RETENTION_MS = 10 * 60 * 1000  # how long a document stream keeps its entries (XADD MINID ~)
 HEARTBEAT_SECONDS = 1.0  # each node's heartbeat period on the control stream
 NODE_TIMEOUT_SECONDS = 5.0  # a node silent this long is gone: its clients' states are removed
 BLOCK_MS = 2000  # longest XREAD BLOCK; the reader also wakes on its wake stream
 RETRY_SECONDS = 0.5  # between two reconnection attempts
 COUNT = 1000  # entries read per stream per XREAD
 _ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-
-
-def stream_key(name: str) -> bytes:
-    """The stream of document ``name``: ``collab:{<name>}:updates``."""
-    return f"collab:{{{name}}}:updates".encode()
 
 
 class RedisBus:
@@ -260,6 +245,8 @@ class RedisBus:
             self._failed(exc)
 
     async def _read_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
         while not self._closing:
             if not self.healthy and not await self._connect():
                 await asyncio.sleep(RETRY_SECONDS)
@@ -277,51 +264,13 @@ class RedisBus:
                     if key in self._positions:
                         self._positions[key] = entries[-1][0]
                         if key == CONTROL:
-                            self._on_control(entries)
+                            deliver_control(listener, self.node, self.nodes, entries)
                     elif key in self._watched:
                         self._watched[key] = entries[-1][0].decode()
-                        self._on_entries(self._names[key], entries)
+                        name = self._names[key]
+                        self.read += deliver_entries(listener, self._node, name, entries)
                 except Exception:  # a bug in applying one stream's entries: the rest goes on
                     log.exception("cannot apply the entries of %r", key)
-
-    def _on_entries(self, name: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        listener = self._listener
-        assert listener is not None
-        node = self._node
-        for _, fields in entries:
-            writer = fields.get(b"n")
-            if writer == node:
-                continue
-            self.read += 1
-            try:
-                update = fields.get(b"u")
-                if update is not None:
-                    listener.remote_update(name, update)
-                elif (payload := fields.get(b"a")) is not None:
-                    listener.remote_awareness(name, (writer or b"").decode(), payload)
-                elif b"q" in fields:
-                    listener.awareness_wanted(name)
-            except Exception:  # a bug, or bad awareness bytes: the next entries go on
-                log.exception("cannot apply an entry of another node", extra={"room": name})
-
-    def _on_control(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        listener = self._listener
-        assert listener is not None
-        now = time.monotonic()
-        for _, fields in entries:
-            writer = fields.get(b"n", b"").decode()
-            if writer == self.node:
-                continue
-            kind, name = fields.get(b"k"), fields.get(b"d", b"").decode()
-            if kind == b"bye":
-                self.nodes.pop(writer, None)
-                listener.node_gone(writer)
-                continue
-            self.nodes[writer] = now
-            if kind == b"delete":
-                listener.remote_deleted(name)
-            elif kind == b"reauthorize":
-                listener.remote_reauthorize(name)
 
     async def _heartbeat_loop(self) -> None:
         """Beat on the control stream, and declare gone the nodes that stopped beating."""

@@ -142,12 +142,7 @@ def converge(pages: Pages, server: Server, site: str) -> None:
     expect(editor(tiptap)).to_contain_text(words[1])
 
     def same() -> bool:
-<<<<<<<< HEAD:tests/e2e/web/test_hocuspocus_browser.py
         return hocus_fragment(tiptap) == fragment(ours)
-========
-        theirs = fragment(ours)
-        return hocus_fragment(tiptap) == theirs
->>>>>>>> newcomer:tests/e2e/web/test_hocuspocus.py
 
     wait_until(same, "the two pages hold the same fragment")
     expect(status).to_have_attribute("data-unsynced", "0")  # every change saved by collab

@@ -200,7 +200,7 @@ def test_a_database_from_before_the_outbox_gets_it_and_keeps_its_documents(
         conn.execute("INSERT INTO documents VALUES ('kept', 1.0, 1.0, 2, 1)")
         conn.execute("INSERT INTO updates (name, data, created_at) VALUES ('kept', '\\x0000', 1)")
     store = PostgresStore(postgres_dsn)
-    assert store.schema_version() == postgres_schema.SCHEMA_VERSION == 2
+    assert store.schema_version() == postgres_schema.SCHEMA_VERSION == 3  # outbox, versions
     assert store.load("kept").updates == [b"\x00\x00"]
     store.append([("kept", b"\x00\x00"), ("new", b"\x00\x00")])
     assert [(e.type, e.document) for e in store.outbox.events_after(0, 10)] == [

@@ -17,6 +17,7 @@ from typing import Any
 
 from pycrdt import Doc
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -28,7 +29,7 @@ from collab.history.versions import Versions
 from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
 from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
 from collab.metrics import CONTENT_TYPE
-from collab.names import validate_name
+from collab.names import InvalidName, raw_route_path, validate_name
 from collab.sessions.access import (
     AuthorizeHook,
     Authorizer,
@@ -50,6 +51,9 @@ __all__ = ["Collab", "NotStarted", "WebAssetsMissing", "create_app", "open_store
 
 log = logging.getLogger("collab.app")
 
+_PING_SECONDS = 10.0
+"""How long /healthz waits for a database server to answer before it reports it down."""
+
 
 class WebAssetsMissing(RuntimeError):
     """The built web editor (``web/dist``) is missing."""
@@ -70,6 +74,17 @@ def web_dist(settings: Settings) -> Path:
     if settings.web_dist:
         return Path(settings.web_dist)
     return Path(__file__).resolve().parent / "web_dist"
+
+
+def store_name(store: DocumentStore, settings: Settings) -> str:
+    """What the log calls a store: an SQLite file by its absolute path (a relative ``--db``
+    starts from the current folder, easy to get wrong), PostgreSQL by its URL without the
+    password, any other store by its class."""
+    if isinstance(store, SQLiteStore):
+        return str(store.path.absolute())
+    if is_postgres(settings.db) and type(store).__name__ == "PostgresStore":
+        return masked(settings.db)
+    return type(store).__name__
 
 
 def open_store(settings: Settings) -> DocumentStore:
@@ -189,7 +204,7 @@ class Collab:
         self.versions = Versions(hub, self.settings)
         log.info(
             "serving %s (schema version %d), auth %s",
-            masked(self.settings.db) if self._store is None else type(store).__name__,
+            store_name(store, self.settings),
             store.schema_version(),
             type(self.authorizer).__name__,
         )
@@ -290,9 +305,10 @@ class Collab:
             ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
             if ping is not None:
                 try:
-                    await asyncio.to_thread(ping)
-                except StoreError as exc:
-                    detail = {"error": "database_unreachable", "detail": str(exc)}
+                    await asyncio.wait_for(asyncio.to_thread(ping), _PING_SECONDS)
+                except (StoreError, TimeoutError) as exc:
+                    reason = str(exc) or f"no answer from the database in {_PING_SECONDS:g} s"
+                    detail = {"error": "database_unreachable", "detail": reason}
                     return JSONResponse({"status": "unavailable", **detail}, 503)
             return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
 
@@ -309,6 +325,25 @@ class Collab:
                 )
             return FileResponse(index)
 
+        async def icon(request: Request) -> Response:
+            path = dist / request.url.path.lstrip("/")
+            if not path.is_file():
+                return await not_found(request, HTTPException(404))
+            return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+        async def not_found(request: Request, exc: Exception) -> Response:
+            """A browser asking for a page that does not exist gets the editor's styled 404
+            page (the page routes on its path and says so) with status 404; others get the
+            API's answer."""
+            accepts_html = "text/html" in request.headers.get("accept", "")
+            try:
+                api_path = raw_route_path(request.scope).startswith("/api/")
+            except InvalidName:
+                api_path = False
+            if accepts_html and not api_path and index.is_file():
+                return FileResponse(index, status_code=404)
+            return await api.http_error(request, exc)
+
         routes: list[Route | WebSocketRoute | Mount] = [
             WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
             WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
@@ -321,13 +356,15 @@ class Collab:
             *feed.routes(),
             Route("/", editor),
             Route("/d/{name:path}", editor),
+            Route("/favicon.ico", icon),
+            Route("/favicon.svg", icon),
         ]
         if (dist / "assets").is_dir():
             routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
         app = Starlette(
             routes=routes,
             lifespan=self.lifespan,
-            exception_handlers={404: api.http_error, 405: api.http_error},
+            exception_handlers={404: not_found, 405: api.http_error},
         )
         app.state.collab = self
         app.state.settings = self.settings

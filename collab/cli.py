@@ -17,8 +17,11 @@ from collab.app import WebAssetsMissing, create_app, open_store
 from collab.auth import Role, mint_token
 from collab.export import FORMATS, LAYOUTS
 from collab.logs import configure as configure_logs
+from collab.names import InvalidName, validate_name
 from collab.settings import Settings, SettingsError, describe
+from collab.startup import StartupError, check_database_path, listen
 from collab.stores import StoreError
+from collab.stores.dsn import is_postgres
 from collab.wsserver import DirectProtocol
 
 __all__ = ["main"]
@@ -184,6 +187,23 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def check_grant_name(doc: str) -> None:
+    """Check the ``doc`` claim of a token: a valid document name, or a prefix ending in ``*``
+    that starts valid names (``team/*``, ``*``).
+
+    Raises:
+        SettingsError: naming the rule the name breaks.
+    """
+    try:
+        if doc.endswith("*"):
+            validate_name(doc[:-1] + "x")
+        else:
+            validate_name(doc)
+    except InvalidName as exc:
+        what = "prefix" if doc.endswith("*") else "document name"
+        raise SettingsError(f"cannot grant {what} {doc!r}: {exc}") from exc
+
+
 def mint(args: argparse.Namespace) -> int:
     """``collab token``: print a signed token to stdout."""
     settings = Settings.from_sources(vars(args))
@@ -193,6 +213,7 @@ def mint(args: argparse.Namespace) -> int:
             "collab: set --auth-secret, --auth-secret-file or COLLAB_AUTH_SECRET", file=sys.stderr
         )
         return 2
+    check_grant_name(args.doc)
     ttl = parse_duration(args.ttl)
     print(
         mint_token(
@@ -241,17 +262,34 @@ class _Server(uvicorn.Server):
 
 
 def serve(settings: Settings, *, require_web: bool) -> int:
-    """Run the server until SIGINT or SIGTERM; returns the exit status."""
+    """Run the server until SIGINT or SIGTERM; returns the exit status (README "Command-line
+    exit status": 1 when the port, the database or the web editor is unusable, 2 for bad
+    settings such as a weak secret).
+
+    Checked in this order, each failure one line on stderr: the secret, the port (bound here
+    and handed to uvicorn, so a busy port is found before the database is touched), the
+    database path, then opening and migrating the database.
+    """
+    settings.token_secret()  # SettingsError (exit 2) before anything is opened
     log_config = configure_logs(settings.log_level, settings.log_format)
     try:
+        sock = listen(settings.host, settings.port)
+    except StartupError as exc:
+        print(f"collab: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if not is_postgres(settings.db):  # a PostgreSQL URL is checked by connecting
+            check_database_path(settings.db)
         store = open_store(settings)
-    except StoreError as exc:  # DatabaseInUse: another server has the file
+    except (StartupError, StoreError) as exc:  # DatabaseInUse: another server has the file
+        sock.close()
         print(f"collab: {exc}", file=sys.stderr)
         return 1
     try:
         app = create_app(settings, require_web=require_web, store=store)
     except WebAssetsMissing as exc:
         store.close()
+        sock.close()
         print(f"collab: {exc}", file=sys.stderr)
         return 2
     config = uvicorn.Config(
@@ -271,7 +309,7 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         ssl_keyfile=settings.ssl_keyfile or None,
     )
     server = _Server(config, app)
-    server.run()  # uvicorn picks its event loop here: uvloop when installed
+    server.run(sockets=[sock])  # uvicorn picks its event loop here: uvloop when installed
     return 0
 
 
@@ -297,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from collab.doctor import check
 
             db = Settings.from_sources({"db": args.db}).db
-            report = check(db, decode=not args.quick)
+            report = check(db, decode=not args.quick, hint="--db" if args.db is None else "")
             print(report.render())
             return 0 if report.ok else 1
     except SettingsError as exc:

@@ -37,9 +37,15 @@ class Report:
         return "\n".join(lines)
 
 
-def check(path: str | Path, *, decode: bool = True) -> Report:
+def check(path: str | Path, *, decode: bool = True, hint: str = "") -> Report:
     """Check the database at ``path``: an SQLite file, or a ``postgresql://`` URL (see
     :func:`collab.stores.sqlite_doctor.inspect`, :func:`collab.stores.postgres_doctor.inspect`).
+
+    Args:
+        path: the database file; relative paths are taken from the current folder, and the
+            report names the absolute path.
+        decode: also merge every snapshot and log with pycrdt.
+        hint: the flag that picks another file (``--db``), suggested when the file is missing.
 
     Returns:
         The report; ``report.ok`` is false when anything is wrong, including a missing or
@@ -49,6 +55,15 @@ def check(path: str | Path, *, decode: bool = True) -> Report:
         from collab.stores.postgres_doctor import inspect as inspect_postgres
 
         summary, problems = inspect_postgres(str(path), decode=decode)
-    else:
-        summary, problems = inspect(path, decode=decode)
-    return Report(summary, problems)
+        return Report(summary, problems)
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        problem = f"{path} does not exist"
+        if hint:
+            problem += (
+                f" (relative paths start from the current folder, {Path.cwd()}: run collab"
+                f" doctor where the server runs, or pass {hint} PATH)"
+            )
+        return Report([f"database: {path}"], [problem])
+    summary, problems = inspect(path, decode=decode)
+    return Report([f"database: {path}", *summary], problems)

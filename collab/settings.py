@@ -233,10 +233,11 @@ class Settings:
         """The token secret from ``auth_secret`` or ``auth_secret_file``; empty: auth is off.
 
         Raises:
-            SettingsError: when the secret file cannot be read or is empty.
+            SettingsError: when the secret file cannot be read or is empty, or the secret is
+                shorter than :data:`MIN_SECRET_BYTES`.
         """
         if self.auth_secret:
-            return self.auth_secret
+            return _strong(self.auth_secret, "the auth secret")
         if not self.auth_secret_file:
             return ""
         try:
@@ -245,7 +246,7 @@ class Settings:
             raise SettingsError(f"cannot read auth_secret_file: {exc}") from exc
         if not secret:
             raise SettingsError("auth_secret_file is empty")
-        return secret
+        return _strong(secret, f"the secret in {self.auth_secret_file}")
 
     def signing_secret(self) -> str:
         """The webhook secret from ``webhook_secret`` or ``webhook_secret_file`` (may be empty).
@@ -262,6 +263,21 @@ class Settings:
         if not secret:
             raise SettingsError("webhook_secret_file is empty")
         return secret
+
+
+MIN_SECRET_BYTES = 32
+"""Shortest token secret accepted, in UTF-8 bytes: HS256's key should be at least as long as
+its 32-byte hash (RFC 7518 section 3.2)."""
+
+
+def _strong(secret: str, what: str) -> str:
+    size = len(secret.encode())
+    if size < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"{what} is {size} bytes; use at least {MIN_SECRET_BYTES} random bytes, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    return secret
 
 
 def env_name(field_name: str) -> str:

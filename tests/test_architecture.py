@@ -64,6 +64,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "websocket",
             "hocuspocus_endpoint",
             "cli",
+            "startup",
+            "client",
             "backup",
             "doctor",
             "webhooks",

@@ -179,7 +179,7 @@ def _export_all(
             f" ({len(documents) - len(entries)} skipped)" if len(entries) < len(documents) else ""
         )
         noun = "document" if len(entries) == 1 else "documents"
-        print(f"exported {len(entries)} {noun} to {folder}{skipped}", file=sys.stderr)
+        print(f"exported {len(entries)} {noun} from {source} to {folder}{skipped}", file=sys.stderr)
     return status
 
 

@@ -79,7 +79,7 @@ class DbReader:
             except StoreError as exc:
                 raise _store_error(self.path, exc) from None
             return
-        self.path = _existing(Path(path))
+        self.path = _existing(Path(path).expanduser().absolute())  # named so in every message
         try:
             self.store = SQLiteStore.open_read_only(self.path, timeout=LOCK_TIMEOUT)
         except StoreError as exc:
@@ -165,7 +165,7 @@ class DbWriter:
                 self.path = masked(str(path))
                 self.store = _postgres(str(path), write=True)
             else:
-                self.path = Path(path)
+                self.path = Path(path).expanduser().absolute()  # named so in every message
                 if self.path.is_dir():
                     raise BackupError(f"{self.path} is not a database file")
                 self.store = SQLiteStore(self.path, exclusive=True)

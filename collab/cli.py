@@ -22,6 +22,7 @@ from collab.settings import Settings, SettingsError, describe
 from collab.startup import StartupError, check_database_path, listen
 from collab.stores import StoreError
 from collab.stores.dsn import is_postgres
+from collab.workers import supervise
 from collab.wsserver import DirectProtocol
 
 __all__ = ["main"]
@@ -261,19 +262,23 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings, *, require_web: bool) -> int:
+def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit status (README "Command-line
     exit status": 1 when the port, the database or the web editor is unusable, 2 for bad
     settings such as a weak secret).
 
     Checked in this order, each failure one line on stderr: the secret, the port (bound here
     and handed to uvicorn, so a busy port is found before the database is touched), the
-    database path, then opening and migrating the database.
+    database path, then opening and migrating the database. With ``workers`` above 1, it
+    runs that many worker processes instead (:mod:`collab.workers`), which check the same.
     """
     settings.token_secret()  # SettingsError (exit 2) before anything is opened
+    if settings.workers > 1:
+        return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)
     try:
-        sock = listen(settings.host, settings.port)
+        # a cluster node: the nodes on this machine may share the port (SO_REUSEPORT)
+        sock = listen(settings.host, settings.port, reuse_port=bool(settings.redis))
     except StartupError as exc:
         print(f"collab: {exc}", file=sys.stderr)
         return 1
@@ -319,7 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             settings = Settings.from_sources(vars(args))
-            return serve(settings, require_web=not args.no_web)
+            raw = list(sys.argv[1:] if argv is None else argv)
+            return serve(settings, require_web=not args.no_web, argv=raw)
         if args.command == "token":
             return mint(args)
         # Imported here: a serving process does not need them (2 MiB of RSS with httpx).

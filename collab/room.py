@@ -94,6 +94,8 @@ class Room:
         self.owners: dict[int, Peer] = {}  # awareness client id -> the peer that owns it
         self.size_bytes = 0  # stored bytes: snapshot plus log (the hub keeps it current)
         self.closed = False  # set when the document is deleted or its storage failed
+        # Told each accepted awareness update of a local peer (cluster mode: other nodes).
+        self.on_awareness: Callable[[bytes], None] | None = None
 
     # -- membership --------------------------------------------------------------------------
 
@@ -115,17 +117,28 @@ class Room:
         client_ids = self.peers.pop(peer, set())
         for client_id in client_ids:
             self.owners.pop(client_id, None)
-        present = [cid for cid in client_ids if cid in self.awareness]
-        for client_id in present:
+        removed = self.remove_clients(client_ids)
+        if removed and self.on_awareness is not None:
+            self.on_awareness(protocol.encode_awareness_entries(removed))
+
+    def remove_clients(self, client_ids: Iterable[int]) -> list[bytes]:
+        """Remove the awareness states of ``client_ids`` (those present) and tell every peer
+        (a ``null`` state at the next clock, as y-protocols ``removeAwarenessStates`` does).
+
+        Returns:
+            The removal entries, encoded (empty when none of them was present).
+        """
+        removed = []
+        for client_id in client_ids:
+            if client_id not in self.awareness:
+                continue
             clock = self.clocks[client_id] + 1
-            self._accept(
-                client_id,
-                clock,
-                None,
-                b"".join((write_var_uint(client_id), write_var_uint(clock), _NULL_STATE)),
-            )
-        if present:
+            raw = b"".join((write_var_uint(client_id), write_var_uint(clock), _NULL_STATE))
+            self._accept(client_id, clock, None, raw)
+            removed.append(raw)
+        if removed:
             self._queue(_SEVERAL)
+        return removed
 
     # -- document ----------------------------------------------------------------------------
 
@@ -228,6 +241,34 @@ class Room:
             accepted |= self._accept(client_id, entry.clock, entry.state, raw)
         if accepted:
             self._queue(peer)
+            if self.on_awareness is not None:
+                self.on_awareness(payload)
+
+    def apply_foreign_awareness(self, payload: bytes, owner: Peer) -> list[protocol.AwarenessEntry]:
+        """Apply an awareness update of another node's clients and relay it to every peer.
+        The clients it announces belong to ``owner`` (a stand-in for the other nodes), so
+        that no local peer relaying their states removes them when it leaves.
+
+        Returns:
+            Its entries.
+
+        Raises:
+            ProtocolError: when the payload is malformed.
+        """
+        entries = protocol.decode_awareness_entries(payload)
+        accepted = False
+        for entry, raw in entries:
+            client_id = entry.client_id
+            current = self.owners.get(client_id)
+            if entry.state is None:
+                if current is owner:
+                    del self.owners[client_id]
+            elif current is None:
+                self.owners[client_id] = owner
+            accepted |= self._accept(client_id, entry.clock, entry.state, raw)
+        if accepted:
+            self._queue(_SEVERAL)
+        return [entry for entry, _ in entries]
 
     def _accept(self, client_id: int, clock: int, state: Any, raw: bytes) -> bool:
         """Apply one entry as y-protocols ``applyAwarenessUpdate`` does: a newer clock wins,

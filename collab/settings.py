@@ -41,6 +41,14 @@ class Settings:
         "SQLite `synchronous` pragma: NORMAL survives process crashes, FULL also power loss"
         " (PostgreSQL: the server's `synchronous_commit` decides).",
     )
+    redis: str = _setting(
+        "",
+        "Redis URL (redis://host:port/db) of a cluster: every node with the same URL and --db"
+        " serves the same documents (empty: one process).",
+    )
+    workers: int = _setting(
+        1, "Processes serving one port on this machine (more than 1 requires --redis)."
+    )
     max_message_bytes: int = _setting(
         16 * MiB, "Largest WebSocket message accepted; larger ones close with 1009."
     )
@@ -194,6 +202,12 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive")
+        if self.workers < 1:
+            raise SettingsError("workers must be positive")
+        if self.workers > 1 and not self.redis:
+            raise SettingsError("workers above 1 need --redis (the processes meet through it)")
+        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("redis must be a redis://, rediss:// or unix:// URL")
         if not 0 <= self.port <= 65535:
             raise SettingsError("port must be between 0 and 65535")
         if self.room_grace_seconds < 0:

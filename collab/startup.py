@@ -17,9 +17,11 @@ class StartupError(Exception):
     """The server cannot start; ``str(exc)`` is the one line to show."""
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP socket bound to ``host:port`` (SO_REUSEADDR, as uvicorn binds), for uvicorn's
-    ``Server.run(sockets=...)``; uvicorn calls ``listen`` on it.
+    ``Server.run(sockets=...)``; uvicorn calls ``listen`` on it. With ``reuse_port`` (cluster
+    nodes), SO_REUSEPORT too: the nodes on one machine share the port, and the kernel spreads
+    new connections over them.
 
     Raises:
         StartupError: the address is in use, not local, or not allowed (port below 1024).
@@ -32,6 +34,8 @@ def listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as exc:
         sock.close()

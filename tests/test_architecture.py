@@ -50,7 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("CRDT", ("updates", "export")),
     ("document", ("room",)),
     ("storage", ("stores", "store")),
-    ("coordination", ("hub", "history")),
+    ("coordination", ("bus", "hub", "history")),
     ("sessions", ("sessions",)),
     ("transports", ("transports", "wsserver")),
     (
@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "websocket",
             "hocuspocus_endpoint",
             "cli",
+            "workers",
             "startup",
             "client",
             "backup",

@@ -24,7 +24,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from collab.errors import ShuttingDown
+from collab.bus import Bus, BusUnavailable
+from collab.errors import CollabError, ShuttingDown
 from collab.hub.hooks import Hook
 from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
@@ -75,6 +76,9 @@ class Committer:
         committed_room: called for each room of a committed burst once its waiting callbacks
             ran (the hub checks whether to compact it).
         on_change: the host's hook, given each committed update after its relay.
+        bus: in cluster mode, the bus each burst is appended to after the store committed
+            it and before it is relayed (its acknowledgement completes the commit); the
+            event loop then never commits itself. ``None``: one process.
     """
 
     def __init__(
@@ -85,8 +89,11 @@ class Committer:
         metrics: Metrics,
         committed_room: Callable[[RoomSlot, Room], None],
         on_change: Hook | None,
+        bus: Bus | None = None,
     ) -> None:
         self.store = store
+        self.bus = bus
+        self._inline_rows = _INLINE_COMMIT_ROWS if bus is None else 0
         self.thread = thread
         self.rooms = rooms
         self.metrics = metrics
@@ -212,7 +219,7 @@ class Committer:
         self._wake.set()
 
     def _inline(self, rows: int) -> bool:
-        return rows <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self.thread.jobs)
+        return rows <= self._inline_rows and not (self.store.commits_sync or self.thread.jobs)
 
     def _take(self) -> tuple[list[_Item], float, list[Callable[[], None]]]:
         """Everything queued: the updates, when the first was queued, and the callbacks."""
@@ -264,11 +271,35 @@ class Committer:
         begin = time.perf_counter()
         try:
             rows = [(room.name, update) for _, room, update, _ in batch]
-            await self.thread.run(self.store.append, rows)
+            if self.bus is None:
+                await self.thread.run(self.store.append, rows)
+            else:
+                await self._append_and_publish(rows)
+        except BusUnavailable as exc:  # in the store, but not relayed: peers resync
+            self._fail(batch, exc, "cluster bus unavailable: update not relayed")
         except StoreError as exc:
             self._fail(batch, exc)
         else:
             self._committed(batch, started, begin)
+
+    async def _append_and_publish(self, rows: list[tuple[str, bytes]]) -> None:
+        """Cluster mode: commit ``rows`` to the store, then append them to the bus. A small
+        burst goes into the store here when the database thread is idle (as
+        :meth:`_commit_here` does; the task waits for Redis anyway, and the round trip to
+        the thread would add to every relay's latency).
+
+        Raises:
+            StoreError, BusUnavailable: nothing was relayed.
+        """
+        assert self.bus is not None
+        if len(rows) <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self.thread.jobs):
+            try:
+                self.store.append(rows, wait=False)
+            except StoreBusy:  # another node holds the write lock: wait for it on the thread
+                await self.thread.run(self.store.append, rows)
+        else:
+            await self.thread.run(self.store.append, rows)
+        await self.bus.append(rows)
 
     def _committed(self, batch: list[_Item], started: float, begin: float) -> None:
         """Account for a committed burst, relay it, and run what waited for its rooms."""
@@ -299,16 +330,19 @@ class Committer:
             loop = self._loop or asyncio.get_running_loop()
             self._checkpoint_timer = loop.call_later(_CHECKPOINT_SECONDS, self._start_checkpoint)
 
-    def _fail(self, batch: list[_Item], exc: StoreError) -> None:
+    def _fail(
+        self, batch: list[_Item], exc: CollabError, reason: str = "storage error: update not saved"
+    ) -> None:
         """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
-        self.metrics.storage_errors += 1
+        if isinstance(exc, StoreError):
+            self.metrics.storage_errors += 1
         rooms = {room: slot for slot, room, _, _ in batch}
         names = sorted(room.name for room in rooms)
         log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
         for slot, *_ in batch:
             slot.pending -= 1
         for room, slot in rooms.items():
-            self.rooms.drop(slot, room, STORAGE_ERROR, "storage error: update not saved")
+            self.rooms.drop(slot, room, STORAGE_ERROR, reason)
 
     # -- checkpoints -------------------------------------------------------------------------
 

@@ -18,7 +18,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from collab.bus import Bus, BusUnavailable
 from collab.errors import CloseCode, DocumentTooLarge
+from collab.hub.cluster import Cluster
 from collab.hub.committer import Committer, Origin
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
@@ -53,9 +55,18 @@ class Hub:
             closes it in :meth:`close`.
         settings: limits, grace period, compaction thresholds.
         hooks: the host's hooks (none by default).
+        bus: the cross-node bus; a remote one (``bus.remote``, e.g.
+            :class:`~collab.bus.RedisBus`) turns on cluster mode (:mod:`collab.hub.cluster`).
+            ``None`` or a :class:`~collab.bus.LocalBus`: one process, no bus call at all.
     """
 
-    def __init__(self, store: DocumentStore, settings: Settings, hooks: Hooks | None = None):
+    def __init__(
+        self,
+        store: DocumentStore,
+        settings: Settings,
+        hooks: Hooks | None = None,
+        bus: Bus | None = None,
+    ):
         self.store = store
         self.settings = settings
         self.hooks = hooks or Hooks()
@@ -63,12 +74,18 @@ class Hub:
         self.metrics = Metrics(lambda: len(self.rooms.slots), lambda: self.rooms.connections)
         self.rooms = Rooms(store, self.thread, settings, self.metrics)
         self.maintenance = Maintenance(store, self.thread, self.rooms, settings, self.metrics)
+        remote = bus if bus is not None and bus.remote else None
+        self.bus = remote
+        self.cluster = Cluster(remote, self.rooms, self.metrics) if remote else None
+        self.rooms.cluster = self.cluster
+        self.maintenance.replays = remote is not None
+        self.metrics.bus = remote
         # Called with a document's name after each commit of its updates (the versions' quiet
         # timers); a listener that raises is logged and does not stop the others.
         self.commit_listeners: list[Callable[[str], None]] = []
         self.committer = Committer(
             store, self.thread, self.rooms, self.metrics, self._committed_room,
-            self.hooks.change,
+            self.hooks.change, remote,
         )  # fmt: skip
         self.max_document_bytes = settings.max_document_bytes
         # The parts' methods, bound once: sessions call them per message.
@@ -111,8 +128,11 @@ class Hub:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the committer task."""
+        """Start the committer task, and in cluster mode the bus (which keeps trying to
+        connect in the background when Redis is not reachable yet)."""
         self.committer.start()
+        if self.cluster is not None:
+            await self.cluster.bus.start(self.cluster)
 
     async def close(self) -> None:
         """Refuse new users, commit everything queued, close peers with 1001, let the hooks
@@ -124,6 +144,8 @@ class Hub:
         for peer in self.rooms.peers():
             peer.close(CloseCode.GOING_AWAY, "server shutting down")
         await self.committer.stop()
+        if self.cluster is not None:
+            await self.cluster.bus.close()
         await self.hooks.drain()
         await self.run(self.store.close)
         self.thread.shutdown()
@@ -182,6 +204,8 @@ class Hub:
             DocumentTooLarge, InvalidUpdate, DocumentCorrupted: see :meth:`write_now`.
             ShuttingDown: the hub is closing.
             StoreError: the document cannot be loaded, or the commit failed.
+            BusUnavailable: cluster mode, Redis is down (the update may be in the store, but
+                no peer was sent it).
         """
         async with self.rooms.use(name) as room:
             changed = self.write_now(room, update, origin)
@@ -189,12 +213,14 @@ class Hub:
                 self.committer.submit(room, update, origin)
             await self.flush()  # what it holds may still wait for its commit
         if room.closed:
+            if self.cluster is not None and not self.cluster.bus.healthy:
+                raise BusUnavailable(f"the update was not relayed: {self.cluster.bus.reason}")
             raise StoreError("the update could not be saved")
         return WriteResult(changed, room.size_bytes)
 
     async def delete(self, name: str) -> bool:
-        """Delete document ``name``: commit what is queued, close its peers with 4410, drop it,
-        then run ``on_delete``.
+        """Delete document ``name``: commit what is queued, close its peers with 4410 (in
+        cluster mode on every node), drop it, then run ``on_delete``.
 
         Returns:
             ``True`` when the document existed.
@@ -205,6 +231,8 @@ class Hub:
         await self.flush()
         self.rooms.forget(name)
         deleted = await self.run(self.store.delete, name)
+        if self.cluster is not None:
+            await self.cluster.announce("delete", name)
         if deleted and self.hooks.delete is not None:
             self.hooks.delete(name)
         return deleted
@@ -216,13 +244,14 @@ class Hub:
     async def state(self, name: str) -> bytes:
         """The committed state of document ``name`` as one v1 update (empty when unknown):
         from its open room at a moment when nothing of it waits for a commit, else from the
-        store.
+        store. In cluster mode always from the store, which every node commits to before it
+        relays: an open room may not have read another node's newest commit yet.
 
         Raises:
             StoreError: on a database failure, or when the room is dropped while read.
         """
         room = self.rooms.room(name)
-        if room is None:
+        if room is None or self.cluster is not None:
             return await self.run(self.store.state, name)
         state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.committer.when_committed(

@@ -68,6 +68,9 @@ class Maintenance:
         self.settings = settings
         self.metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()
+        # Cluster mode: a room's document may lack what other nodes committed and it has
+        # not read yet, so the store replays its own log (in its compaction transaction).
+        self.replays = False
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -83,7 +86,7 @@ class Maintenance:
             # Nothing of the room is queued, so its document is exactly the committed log;
             # the thread runs jobs in order, so no row is added before the fold. With
             # structs waiting for a predecessor, the store replays the log instead.
-            state = None if room.waiting else room.doc.get_update()
+            state = None if room.waiting or self.replays else room.doc.get_update()
             slot.compacting = True
             job = self.thread.submit(self.store.compact, slot.name, state)
             self._spawn(self._compacted(slot, job, slot.log_updates))

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from pycrdt import Doc
 
+from collab.bus import BusUnavailable
 from collab.errors import ShuttingDown, TooManyConnections
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
@@ -25,7 +26,7 @@ from collab.settings import Settings
 from collab.stores import DocumentStore, StoredDocument, StoreError
 from collab.updates import Integrator, replay
 
-__all__ = ["ClosablePeer", "RoomSlot", "Rooms", "read_document"]
+__all__ = ["ClosablePeer", "Follower", "RoomSlot", "Rooms", "read_document"]
 
 log = logging.getLogger("collab.hub")
 
@@ -35,6 +36,22 @@ class ClosablePeer(Peer, Protocol):
 
     def close(self, code: int, reason: str) -> None:
         """Ask the connection to close with ``code`` and ``reason`` (non-blocking)."""
+
+
+class Follower(Protocol):
+    """What the rooms ask of cluster mode (:class:`collab.hub.cluster.Cluster`)."""
+
+    def check(self) -> None:
+        """Raise ``BusUnavailable`` while the bus is down."""
+
+    async def position(self, name: str) -> str:
+        """The position of ``name``'s stream, read before loading it from the store."""
+
+    def loaded(self, room: Room, position: str) -> None:
+        """``room`` was loaded: follow its stream from ``position``."""
+
+    def unloaded(self, name: str) -> None:
+        """``name``'s room is gone: stop following its stream."""
 
 
 def read_document(store: DocumentStore, name: str) -> tuple[StoredDocument, Integrator]:
@@ -100,6 +117,7 @@ class Rooms:
         self.closing = False
         self._stopping: asyncio.Future[None] | None = None  # resolved when closing starts
         self._tasks: set[asyncio.Task[None]] = set()
+        self.cluster: Follower | None = None  # cluster mode: the rooms follow the bus
 
     def room(self, name: str) -> Room | None:
         """The loaded room of document ``name``, or ``None`` when it is not open."""
@@ -147,6 +165,8 @@ class Rooms:
         """
         if self.closing:
             raise ShuttingDown("server shutting down")
+        if self.cluster is not None:
+            self.cluster.check()
         if peer is not None:
             if self.connections >= self.settings.max_connections:
                 raise TooManyConnections("server has too many connections")
@@ -200,14 +220,18 @@ class Rooms:
         return loaded, leave
 
     async def _load(self, slot: RoomSlot) -> None:
+        cluster, position = self.cluster, ""
         try:
+            if cluster is not None:  # read first: the stream from there misses nothing
+                position = await cluster.position(slot.name)
             stored, rebuilt = await self.thread.run(read_document, self.store, slot.name)
         except Exception as exc:
             self.metrics.storage_errors += 1
             log.error("cannot load document", extra={"room": slot.name}, exc_info=exc)
             if self.slots.get(slot.name) is slot:
                 del self.slots[slot.name]
-            slot.ready.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            kept = isinstance(exc, StoreError | BusUnavailable)
+            slot.ready.set_exception(exc if kept else StoreError(str(exc)))
             slot.ready.exception()  # mark retrieved: users may all have gone
             return
         slot.log_updates = len(stored.updates)
@@ -221,6 +245,12 @@ class Rooms:
             defer=asyncio.get_running_loop().call_soon,  # one awareness message per turn
         )
         room.size_bytes = len(stored.snapshot or b"") + slot.log_bytes
+        if cluster is not None:
+            if self.slots.get(slot.name) is not slot:  # dropped while loading (bus down)
+                slot.ready.set_exception(StoreError("the document was closed while it loaded"))
+                slot.ready.exception()
+                return
+            cluster.loaded(room, position)
         slot.ready.set_result(room)
 
     def _schedule_unload(self, slot: RoomSlot) -> None:
@@ -235,6 +265,8 @@ class Rooms:
             self._schedule_unload(slot)  # still writing: try again after the grace period
             return
         del self.slots[slot.name]
+        if self.cluster is not None:
+            self.cluster.unloaded(slot.name)
         log.debug("unloaded room", extra={"room": slot.name})
 
     def forget(self, name: str) -> None:
@@ -257,6 +289,8 @@ class Rooms:
             dropped()
         if self.slots.get(slot.name) is slot:
             del self.slots[slot.name]
+            if self.cluster is not None:
+                self.cluster.unloaded(slot.name)
         if slot.unload is not None:
             slot.unload.cancel()
             slot.unload = None

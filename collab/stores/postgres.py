@@ -41,6 +41,8 @@ class PostgresStore(PostgresReads, PostgresVersions):
         lock: hold the database's advisory lock while open, so that no other collab process
             serves or imports into it (:mod:`collab.stores.postgres_lock`).
         migrate: apply the migrations it lacks (``False``: read an existing database as is).
+        shared_lock: with ``lock``, a cluster node's shared lock (other nodes of the cluster
+            share the database; a single server is kept out, and keeps them out).
 
     Raises:
         DatabaseInUse: with ``lock``, when another process serves the database.
@@ -55,8 +57,9 @@ class PostgresStore(PostgresReads, PostgresVersions):
         timeout: float = CONNECT_TIMEOUT,
         lock: bool = False,
         migrate: bool = True,
+        shared_lock: bool = False,
     ) -> None:
-        self.db = Connection(dsn, timeout=timeout, lock=lock)
+        self.db = Connection(dsn, timeout=timeout, lock=lock, shared_lock=shared_lock)
         self.where = self.db.where
         self.outbox = PostgresOutbox(self.db)
         try:

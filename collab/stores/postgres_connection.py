@@ -72,13 +72,21 @@ class Connection:
         timeout: seconds a call waits for a connection before it fails.
         lock: hold the database's :class:`~collab.stores.postgres_lock.ServerLock` (a serving
             process, an import), taken again after a reconnection.
+        shared_lock: take it shared (a cluster node).
 
     Raises:
         DatabaseInUse: with ``lock``, when another process holds it.
         StoreError: when no connection is made within ``timeout`` (with the server's reason).
     """
 
-    def __init__(self, dsn: str, *, timeout: float = CONNECT_TIMEOUT, lock: bool = False) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        timeout: float = CONNECT_TIMEOUT,
+        lock: bool = False,
+        shared_lock: bool = False,
+    ) -> None:
         self.where = masked(dsn)
         self._secret = password(dsn)
         name = f"collab-{id(self):x}"
@@ -111,7 +119,7 @@ class Connection:
             self.pool.open(wait=True, timeout=timeout)
             if lock:
                 options.pop("application_name", None)
-                self.lock = ServerLock(dsn, options, self.where)
+                self.lock = ServerLock(dsn, options, self.where, shared=shared_lock)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             self.close()
             raise StoreError(f"cannot open database {self.where}: {self.text(exc)}") from None

@@ -80,6 +80,8 @@ class SQLiteStore(SQLiteCompaction, SQLiteVersions):
         autocheckpoint: let SQLite copy the WAL back into the database file during commits
             (every 1,000 pages). With ``False`` the owner calls :meth:`checkpoint` instead, so
             commits never wait for a checkpoint's fsync (the hub does, on its thread).
+        lock: take the file's process lock (:class:`~collab.stores.lock.ProcessLock`).
+        shared_lock: take it shared: the nodes of one cluster on one machine share the file.
 
     Raises:
         StoreError: when the file cannot be opened or migrated.
@@ -93,6 +95,7 @@ class SQLiteStore(SQLiteCompaction, SQLiteVersions):
         autocheckpoint: bool = True,
         lock: bool = False,
         exclusive: bool = False,
+        shared_lock: bool = False,
     ) -> None:
         self.path = Path(path)
         self.synchronous = _checked_synchronous(synchronous)
@@ -102,7 +105,7 @@ class SQLiteStore(SQLiteCompaction, SQLiteVersions):
         except OSError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         # Taken first: a second server is refused before it touches the file.
-        self._lock = ProcessLock(self.path) if lock or exclusive else None
+        self._lock = ProcessLock(self.path, shared=shared_lock) if lock or exclusive else None
         try:
             if exclusive:
                 self._ensure_unused()
@@ -325,7 +328,7 @@ class SQLiteStore(SQLiteCompaction, SQLiteVersions):
             ``True`` when the document existed.
         """
         self._write_counts()
-        with self._errors("delete"), self.db.atomic():
+        with self._errors("delete"), self._writing():
             if self.get(name) is None:
                 return False
             merged = tombstone(self.load(name))
@@ -350,7 +353,7 @@ class SQLiteStore(SQLiteCompaction, SQLiteVersions):
             StoreError: on a database failure.
         """
         self._write_counts()
-        with self._errors("delete"), self.db.atomic():
+        with self._errors("delete"), self._writing():
             for table in ("updates", "snapshots", "documents", "tombstones"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
         self._known.discard(name)

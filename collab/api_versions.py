@@ -181,7 +181,8 @@ async def get_version_update(request: Request) -> Response:
 
 
 async def get_version_export(request: Request) -> Response:
-    """``GET .../versions/{id}/export?format=``: the version in an export format."""
+    """``GET .../versions/{id}/export?format=&field=&schema=``: the version in an export
+    format (the options and headers of the document's export route)."""
     name, version_id = request.state.name, request.state.version_id
     options = export_options(request)
     _, state = await _versions(request).get(name, version_id)

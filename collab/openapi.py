@@ -232,6 +232,12 @@ OPENAPI: dict[str, Any] = {
 }
 
 
+# A version's export takes the same options as the document's (but no moment).
+VERSION_PATHS["/api/documents/{name}/versions/{id}/export"]["get"]["parameters"] = [
+    param
+    for param in OPENAPI["paths"]["/api/documents/{name}/export"]["get"]["parameters"]
+    if param["name"] != "at"
+]
 OPENAPI["paths"].update(VERSION_PATHS)
 
 

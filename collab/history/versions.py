@@ -31,6 +31,7 @@ from collab.history.retention import DAY, HOUR, RetentionPolicy, VersionStamp, e
 from collab.hub import Hub
 from collab.settings import Settings
 from collab.stores import Store, StoreError, VersionRecord
+from collab.stores.outbox import RESTORED
 from collab.updates import InvalidUpdate, apply_all, check_update, same_document
 
 __all__ = ["DocumentMissing", "Restored", "Versions", "policy_of"]
@@ -250,6 +251,8 @@ class Versions:
         # made meanwhile merge with the restore like any concurrent edit.
         update = await asyncio.to_thread(restore_update, current, data)
         await self.hub.write(name, update, "restore")
+        event = {"version": version_id, "saved_version": saved.id}
+        await self.hub.run(self.hub.store.outbox.record, name, RESTORED, event)
         return Restored(version, saved, len(update))
 
     async def replace(self, name: str, state: bytes, *, author: str | None = None) -> None:

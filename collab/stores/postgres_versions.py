@@ -14,7 +14,9 @@ from typing import Any
 import psycopg
 
 from collab.stores.base import VersionRecord
+from collab.stores.outbox import VERSION_CREATED, version_event
 from collab.stores.postgres_connection import Connection
+from collab.stores.postgres_outbox import add_in_transaction
 
 __all__ = ["PostgresVersions", "create_versions"]
 
@@ -57,14 +59,16 @@ class PostgresVersions:
             StoreError: on a database failure.
         """
         moment = time.time() if created_at is None else created_at
-        with self.db.session("add version") as conn:
+        with self.db.session("add version") as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO versions (name, created_at, label, author, automatic, size_bytes,"
                 " data) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 [name, moment, label, author, automatic, len(data), data],
             ).fetchone()
-        assert row is not None
-        return VersionRecord(int(row[0]), name, moment, label, author, automatic, len(data))
+            assert row is not None
+            record = VersionRecord(int(row[0]), name, moment, label, author, automatic, len(data))
+            add_in_transaction(conn, name, VERSION_CREATED, version_event(record), time.time())
+        return record
 
     def list_versions(
         self, name: str, *, before: int | None = None, limit: int = 100

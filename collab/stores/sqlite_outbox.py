@@ -117,6 +117,11 @@ class SQLiteOutbox:
 
     # -- EventOutbox -------------------------------------------------------------------------
 
+    def record(self, name: str, type_: str, data: dict[str, Any]) -> None:
+        """Write one event now, in a transaction of its own."""
+        with self.db.atomic():
+            self.add_in_transaction(name, type_, data, time.time())
+
     def events_after(self, cursor: int, limit: int) -> list[Event]:
         """Up to ``limit`` events with ids above ``cursor``, oldest first."""
         rows = self.db.execute(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from collab.stores.base import VersionRecord
+from collab.stores.outbox import VERSION_CREATED, version_event
 from collab.stores.sqlite_reads import SQLiteReads
 
 __all__ = ["SQLiteVersions"]
@@ -43,15 +44,19 @@ class SQLiteVersions(SQLiteReads):
             StoreError: on a database failure.
         """
         moment = time.time() if created_at is None else created_at
-        with self._errors("add version"):
+        with self._errors("add version"), self.db.atomic():
             cursor = self.db.execute(
                 "INSERT INTO versions (name, created_at, label, author, automatic, size_bytes,"
                 " data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [name, moment, label, author, int(automatic), len(data), data],
             )
-        return VersionRecord(
-            int(cursor.lastrowid or 0), name, moment, label, author, automatic, len(data)
-        )
+            record = VersionRecord(
+                int(cursor.lastrowid or 0), name, moment, label, author, automatic, len(data)
+            )
+            self.outbox.add_in_transaction(
+                name, VERSION_CREATED, version_event(record), time.time()
+            )
+        return record
 
     def list_versions(
         self, name: str, *, before: int | None = None, limit: int = 100

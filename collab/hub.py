@@ -32,11 +32,12 @@ from typing import Any, Protocol, TypeVar
 
 from pycrdt import Doc
 
+from collab.integrator import Integrator, replay
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.store import Compaction, Store, StoreBusy, StoredDocument, StoreError
-from collab.updates import Integrator, InvalidUpdate, replay
+from collab.updates import InvalidUpdate
 
 __all__ = ["ClosablePeer", "Hub", "ShuttingDown", "TooManyConnections"]
 
@@ -331,7 +332,7 @@ class Hub:
             rebuilt.doc,
             tombstone=stored.tombstone,
             max_awareness_bytes=self.settings.max_awareness_bytes,
-            waiting=rebuilt.pending,
+            integrator=rebuilt,
         )
         room.size_bytes = len(stored.snapshot or b"") + entry.log_bytes
         entry.ready.set_result(room)

@@ -8,21 +8,15 @@ the room offers each step separately.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from pycrdt import Awareness as AwarenessStates
 from pycrdt import Doc
 
 from collab import protocol
+from collab.integrator import Integrator
 from collab.protocol import ProtocolError
-from collab.updates import (
-    EMPTY_STATE_VECTOR,
-    Integrator,
-    InvalidUpdate,
-    encode_diff,
-    revives_deleted,
-)
+from collab.updates import EMPTY_STATE_VECTOR, InvalidUpdate, encode_diff, revives_deleted
 
 __all__ = ["AwarenessTooLarge", "Peer", "Room"]
 
@@ -51,6 +45,8 @@ class Room:
         tombstone: the merged state of an earlier, deleted document of the same name, if
             any; updates reviving its structs are refused (see ``Store.delete``).
         max_awareness_bytes: largest accepted JSON state of one awareness client, in bytes.
+        integrator: the integrator that rebuilt ``doc`` from storage (it holds what waits),
+            or ``None`` for a new one.
     """
 
     def __init__(
@@ -60,11 +56,11 @@ class Room:
         *,
         tombstone: bytes | None = None,
         max_awareness_bytes: int = 64 * 1024,
-        waiting: Iterable[bytes] = (),
+        integrator: Integrator | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
-        self._integrator = Integrator(doc, waiting)
+        self._integrator = integrator if integrator is not None else Integrator(doc)
         self._full_sync: bytes | None = None  # sync step 2 for an empty state vector
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
@@ -147,7 +143,7 @@ class Room:
 
     def state(self) -> bytes:
         """The whole document as one Yjs v1 update, with what waits for a predecessor."""
-        return self._integrator.state()
+        return self._integrator.state_update()
 
     def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
         """Send ``frame`` (encoded once) to every peer except ``exclude``."""

@@ -45,14 +45,8 @@ from pycrdt import Doc
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from collab.updates import (
-    EMPTY_UPDATE,
-    InvalidUpdate,
-    apply_all,
-    holds_back,
-    replay,
-    same_document,
-)
+from collab.integrator import apply_all, replay
+from collab.updates import EMPTY_UPDATE, InvalidUpdate, holds_back, same_document
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -302,7 +296,7 @@ class Store:
         """
         parts = self.load(name).updates_in_order()
         try:
-            return replay(Doc(), parts).state() if parts else EMPTY_UPDATE
+            return replay(Doc(), parts).state_update() if parts else EMPTY_UPDATE
         except InvalidUpdate as exc:
             raise StoreError(f"document {name!r} cannot be read: {exc}") from exc
 

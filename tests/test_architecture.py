@@ -46,8 +46,10 @@ def collab_deps(module: str) -> set[str]:
     ("module", "allowed"),
     [
         ("collab.protocol", {"collab.protocol"}),
-        ("collab.room", {"collab.protocol", "collab.updates"}),
-        ("collab.updates", {"collab.protocol"}),
+        ("collab.room", {"collab.protocol", "collab.updates", "collab.integrator"}),
+        ("collab.integrator", {"collab.structs", "collab.updates"}),
+        ("collab.updates", {"collab.protocol", "collab.structs"}),
+        ("collab.structs", set()),
         ("collab.names", set()),
         ("collab.settings", set()),
         ("collab.auth", set()),

@@ -52,11 +52,12 @@ from pycrdt import Array, Doc, Map, Text, write_var_uint
 from collab import export, protocol, updates
 from collab.auth import ALL_DOCUMENTS, Grant, Role
 from collab.hub import Hub
+from collab.integrator import apply_all
 from collab.protocol import ProtocolError
 from collab.room import Room
 from collab.settings import Settings
 from collab.store import Store
-from collab.updates import DocumentCorrupted, InvalidUpdate, apply_all
+from collab.updates import DocumentCorrupted, InvalidUpdate
 from collab.websocket import Connection, _Refused
 from collab.wsserver import SENT
 

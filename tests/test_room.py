@@ -7,16 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from collab import protocol
 from collab.hub import _read_document
-from collab.protocol import ByteReader, ProtocolError
 from collab.room import AwarenessTooLarge, Room
 from collab.store import Store
-from collab.updates import InvalidUpdate, _header
+from collab.updates import InvalidUpdate
 
 
 class FakePeer:
@@ -254,7 +253,7 @@ def test_a_room_rebuilt_from_storage_keeps_what_waits(tmp_path: Path) -> None:
     store = Store(tmp_path / "collab.db")
     store.append([("d", delete)])
     _, rebuilt = _read_document(store, "d")
-    room = Room("d", rebuilt.doc, waiting=rebuilt.pending)
+    room = Room("d", rebuilt.doc, integrator=rebuilt)
     assert room.waiting
     assert not room.apply(delete), "sent again by a reconnecting client: it waits already"
     assert not room.apply(b"\x00\x00"), "a no-op while something waits is no news either"
@@ -276,7 +275,7 @@ def test_forged_client_count_is_refused_before_pycrdt_sees_it() -> None:
     # 247 million clients claimed in 300 bytes: pycrdt would spend ~1 s and gigabytes on it.
     forged = b"\x8a\xb4\x89\x76" + bytes(296)
     room = Room("r", Doc())
-    with pytest.raises(InvalidUpdate, match="claims"):
+    with pytest.raises(InvalidUpdate, match="exceeds the bytes left"):
         room.apply(forged)
 
 
@@ -293,19 +292,3 @@ def test_a_relayed_awareness_state_stays_with_its_owner() -> None:
     removal = protocol.decode_awareness(watcher.frames[-1].payload)  # type: ignore[union-attr]
     assert [(e.client_id, e.state) for e in removal] == [(2, None)]
     assert set(room.awareness.states) == {1}
-
-
-@given(st.binary(min_size=1, max_size=40).filter(lambda b: b[0] != 0))
-@example(b"\x01\x01" + b"\xff" * 9)  # a client id longer than 8 bytes
-@example(b"\x01\x01\x05" + b"\xff" * 8 + b"\x01")  # a clock longer than 8 bytes
-@example(b"\x81\x01\x01\x05\xff\xff\xff\xff\x0f")  # two-byte count, 32-bit clock
-@example(b"\x01\x01\x05")  # no clock
-def test_the_update_header_is_read_as_four_varuints(update: bytes) -> None:
-    """``_header`` (check_update's fast read) agrees with the reader on any bytes."""
-    try:
-        clients, _, _, clock = ByteReader(update).var_uints(4)
-    except ProtocolError as exc:
-        with pytest.raises(InvalidUpdate, match=str(exc)):
-            _header(update)
-    else:
-        assert _header(update) == (clients, clock)

@@ -10,8 +10,8 @@ import pytest
 from pycrdt import Array, Doc, Map, Text
 from sqlite_utils import Database
 
+from collab.integrator import apply_all
 from collab.store import BUSY_TIMEOUT, SCHEMA_VERSION, Store, StoreBusy, StoreError, migrations
-from collab.updates import apply_all
 
 
 def updates_of(doc: Doc[Any], edit: Any) -> list[bytes]:

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 from pycrdt import Doc, merge_updates
 
 from collab.backup.errors import BackupError, DocumentError
+from collab.integrator import Integrator, apply_all
 from collab.protocol import ByteReader, ProtocolError
-from collab.updates import EMPTY_UPDATE, Integrator, InvalidUpdate, apply_all, check_update
+from collab.updates import EMPTY_UPDATE, InvalidUpdate, check_update
 
 __all__ = ["adds_nothing", "checked", "clients", "is_empty", "merge", "same_document"]
 
@@ -48,7 +49,7 @@ def merge(parts: list[bytes], what: str) -> bytes:
     def combine() -> bytes:
         integrator = Integrator(Doc())
         for part in parts:
-            integrator.apply(part)
+            integrator.apply(part, bounded=False)
         if integrator.pending:
             return merge_updates(*parts)
         return integrator.doc.get_update()

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from collab import export
 from collab.auth import ALL_DOCUMENTS, AuthError, Forbidden, Grant, Role, bearer_token, verify_token
 from collab.hub import Hub, ShuttingDown
+from collab.integrator import PendingTooLarge
 from collab.names import InvalidName, parse_name
 from collab.openapi import OPENAPI
 from collab.store import DocumentRecord, StoreError
@@ -319,6 +320,8 @@ async def post_update(request: Request) -> Response:
         except DocumentCorrupted as exc:
             hub.discard(room)
             raise ApiError(400, "invalid_update", str(exc)) from exc
+        except PendingTooLarge as exc:
+            raise ApiError(413, "too_large", str(exc)) from exc
         except InvalidUpdate as exc:
             raise ApiError(400, "invalid_update", str(exc)) from exc
         # An update the document already holds is neither stored nor relayed again, unless

@@ -325,6 +325,8 @@ class Hub:
             entry.ready.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
             entry.ready.exception()  # mark retrieved: users may all have gone
             return
+        rebuilt.max_pending_bytes = self.settings.max_pending_bytes
+        rebuilt.max_pending_structs = self.settings.max_pending_structs
         entry.log_updates = len(stored.updates)
         entry.log_bytes = sum(map(len, stored.updates))
         room = Room(

@@ -65,6 +65,24 @@ class Settings:
         "Browser Origins allowed to open WebSockets (repeat the flag; env: comma-separated);"
         " empty allows same-origin pages only, `*` allows all.",
     )
+    allowed_hosts: tuple[str, ...] = _setting(
+        (),
+        "Host names the server answers to besides loopback names and --host (repeat the flag;"
+        " env: comma-separated; `*` for any): other Host headers get 421 (DNS rebinding).",
+    )
+    max_pending_bytes: int = _setting(
+        MiB,
+        "Bytes of structs one document keeps waiting for missing predecessors; an update past"
+        " it closes with 4413 and nothing of it is kept.",
+    )
+    max_pending_structs: int = _setting(
+        10000, "Structs one document keeps waiting for missing predecessors (see above)."
+    )
+    full_syncs_per_minute: int = _setting(
+        60,
+        "Sync step 2 replies holding the whole document one connection gets per minute"
+        " (a cached reply is free); over it: 4429.",
+    )
     max_document_bytes: int = _setting(
         64 * MiB, "Largest stored size of one document; an update past it closes with 4413."
     )
@@ -122,6 +140,9 @@ class Settings:
             "send_queue_bytes",
             "compact_updates",
             "compact_bytes",
+            "max_pending_bytes",
+            "max_pending_structs",
+            "full_syncs_per_minute",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -170,6 +191,8 @@ def env_name(field_name: str) -> str:
 
 def flag_name(field_name: str) -> str:
     """The CLI flag of a setting, e.g. ``--max-message-bytes`` (``--allowed-origin``)."""
+    if field_name == "allowed_hosts":
+        return "--allowed-host"
     if field_name == "allowed_origins":
         return "--allowed-origin"
     return "--" + field_name.replace("_", "-")

@@ -32,6 +32,7 @@ from collab.auth import (
     verify_token,
 )
 from collab.hub import Hub, ShuttingDown, TooManyConnections
+from collab.integrator import PendingTooLarge
 from collab.limits import TokenBucket
 from collab.names import InvalidName, parse_name
 from collab.protocol import ProtocolError
@@ -60,7 +61,7 @@ class CloseCode(IntEnum):
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
     DOCUMENT_DELETED = 4410
-    TOO_LARGE = 4413  # document or awareness state over its limit
+    TOO_LARGE = 4413  # document, awareness state or waiting structs over its limit
     RATE_LIMITED = 4429  # over max_messages_per_second
     SERVER_FULL = 4503
 
@@ -267,7 +268,7 @@ class Connection:
         except DocumentCorrupted as exc:
             self._reject(CloseCode.INVALID_UPDATE, f"invalid update: {exc}")
             self.hub.discard(room)
-        except AwarenessTooLarge as exc:
+        except (AwarenessTooLarge, PendingTooLarge) as exc:
             self._reject(CloseCode.TOO_LARGE, str(exc))
         except ProtocolError as exc:
             self._reject(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")

@@ -1,0 +1,87 @@
+"""Issue 19 against a real server: hostile updates close their sender alone, with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from pycrdt import Doc, Text
+
+from collab import protocol
+from collab.websocket import CloseCode
+from tests.e2e.conftest import Server
+from tests.e2e.pyclient import PyClient
+from tests.e2e.test_hostile import GAP, item_parented_by
+from tests.e2e.yjsref import yjs_apply
+
+pytestmark = pytest.mark.e2e
+
+OCTETS = {"Content-Type": "application/octet-stream"}
+
+
+async def test_http_update_with_a_clock_gap_is_kept_waiting_not_applied(server: Server) -> None:
+    """Item 1 over HTTP: accepted (it waits, as in Yjs), the text stays empty, and a fresh
+    Yjs client given the server's state keeps it waiting too."""
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        response = await http.post("/api/documents/d/update", content=GAP, headers=OCTETS)
+        assert response.status_code == 200, response.text
+        content = (await http.get("/api/documents/d/content")).json()
+        assert content.get("text", "") == ""
+        state = (await http.get("/api/documents/d/update")).content
+    (fresh,) = yjs_apply([state])
+    assert fresh["pending"] and fresh["texts"]["text"] == ""
+    server.restart()
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        content = (await http.get("/api/documents/d/content")).json()
+        assert content.get("text", "") == ""
+
+
+async def test_an_item_parented_by_a_string_closes_its_sender_alone(server: Server) -> None:
+    """Item 4: the sender gets 1007; the honest peers are not closed (they were, 1011
+    "document reloaded after a failed update") and keep editing together."""
+    author: Doc[Any] = Doc(client_id=3_000_000_001)
+    async with PyClient(server.ws_url, "d", author) as alice, PyClient(server.ws_url, "d") as bob:
+        alice.text().insert(0, "hi")
+        await bob.wait_for(lambda: str(bob.text()) == "hi")
+        attacker = await PyClient(server.ws_url, "d").connect()
+        await attacker.raw(protocol.encode(protocol.Update(item_parented_by(3_000_000_001))))
+        assert await attacker.wait_closed() == CloseCode.INVALID_UPDATE
+        assert "not a shared type" in attacker.close_reason
+        bob.text().insert(2, " there")
+        await alice.wait_for(lambda: str(alice.text()) == "hi there")
+        assert alice.close_code is None and bob.close_code is None
+
+
+async def test_waiting_structs_past_the_bound_close_the_sender_with_4413(
+    server_factory: Any,
+) -> None:
+    """Item 2: updates of 500 items whose left origin (client 999999) never exists; past
+    --max-pending-structs the sender is closed 4413 and nothing of that update is kept, and
+    another document keeps relaying."""
+    server: Server = server_factory(["--max-pending-structs", "2000"])
+    writer: Doc[Any] = Doc(client_id=31337)
+    never: Doc[Any] = Doc(client_id=999999)
+    never.get("text", type=Text).insert(0, "z")
+    writer.apply_update(never.get_update())
+    updates: list[bytes] = []
+    writer.observe(lambda event: updates.append(event.update))
+    for _ in range(64):
+        with writer.transaction():
+            for _ in range(500):
+                writer.get("text", type=Text).insert(1, "y")
+    async with PyClient(server.ws_url, "other") as a, PyClient(server.ws_url, "other") as b:
+        attacker = await PyClient(server.ws_url, "d").connect()
+        for update in updates:
+            await attacker.raw(protocol.encode(protocol.Update(update)))
+            if attacker.close_code is not None:
+                break
+        assert await attacker.wait_closed() == CloseCode.TOO_LARGE
+        assert "waits for missing updates" in attacker.close_reason
+        a.text().insert(0, "still relaying")
+        await b.wait_for(lambda: str(b.text()) == "still relaying")
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        record = (await http.get("/api/documents/d")).json()
+    assert record["updates"] <= 4, "the updates up to the bound, never the refused one"
+    await asyncio.sleep(0)

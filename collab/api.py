@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pycrdt import get_update
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,7 +30,7 @@ from collab.integrator import PendingTooLarge
 from collab.names import InvalidName, parse_name
 from collab.openapi import OPENAPI
 from collab.store import DocumentRecord, StoreError
-from collab.updates import DocumentCorrupted, InvalidUpdate
+from collab.updates import DocumentCorrupted, InvalidUpdate, diff_update
 
 __all__ = ["ApiError", "routes"]
 
@@ -292,7 +291,7 @@ async def get_state(request: Request) -> Response:
     encoded_sv = request.query_params.get("state_vector")
     if encoded_sv:
         try:
-            state = get_update(state, _b64decode(encoded_sv))
+            state = diff_update(state, _b64decode(encoded_sv))
         except ValueError as exc:
             raise ApiError(400, "bad_state_vector", f"cannot read state_vector: {exc}") from exc
     return Response(state, media_type="application/octet-stream")

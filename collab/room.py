@@ -16,7 +16,13 @@ from pycrdt import Doc
 from collab import protocol
 from collab.integrator import Integrator
 from collab.protocol import ProtocolError
-from collab.updates import EMPTY_STATE_VECTOR, InvalidUpdate, encode_diff, revives_deleted
+from collab.updates import (
+    EMPTY_STATE_VECTOR,
+    InvalidUpdate,
+    check_state_vector,
+    encode_diff,
+    revives_deleted,
+)
 
 __all__ = ["AwarenessTooLarge", "Peer", "Room"]
 
@@ -127,19 +133,35 @@ class Room:
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).
 
-        The answer to a fresh client (an empty state vector: the whole document) is kept
-        until the document changes: peers opening a large document together encode it once.
+        The answer to a client that has nothing of the document (an empty state vector, or
+        one naming only clients the document does not know) is kept until the document
+        changes: peers opening a large document together encode it once, and a state vector
+        naming an unknown client does not cost a new encoding.
 
         Raises:
-            InvalidUpdate: when the state vector cannot be decoded.
+            InvalidUpdate: when the state vector cannot be decoded (its count is checked
+                against its length first).
         """
-        if state_vector == EMPTY_STATE_VECTOR:
+        known = self._integrator.state
+        if not any(
+            known.get(client) for client, clock in check_state_vector(state_vector).items() if clock
+        ):
             if self._full_sync is None:
-                update = self._integrator.with_waiting(encode_diff(self.doc, state_vector))
+                update = self._integrator.with_waiting(encode_diff(self.doc, EMPTY_STATE_VECTOR))
                 self._full_sync = protocol.encode(protocol.SyncStep2(update))
             return self._full_sync
         update = self._integrator.with_waiting(encode_diff(self.doc, state_vector))
         return protocol.encode(protocol.SyncStep2(update))
+
+    def full_sync(self, state_vector: bytes) -> bool:
+        """Whether the answer to ``state_vector`` is the whole document (it names no clock
+        of a client the document knows).
+
+        Raises:
+            InvalidUpdate: when the state vector cannot be decoded.
+        """
+        known = self._integrator.state
+        return not any(known.get(c) for c, k in check_state_vector(state_vector).items() if k)
 
     def state(self) -> bytes:
         """The whole document as one Yjs v1 update, with what waits for a predecessor."""

@@ -24,6 +24,7 @@ __all__ = [
     "InvalidUpdate",
     "apply_update",
     "carries_new_structs",
+    "check_state_vector",
     "check_update",
     "diff_update",
     "encode_diff",
@@ -180,6 +181,7 @@ def diff_update(update: bytes, state_vector: bytes) -> bytes:
     Raises:
         InvalidUpdate: when either cannot be decoded.
     """
+    check_state_vector(state_vector)
     return _guarded("cannot compute diff", lambda: get_update(update, state_vector))
 
 
@@ -189,7 +191,22 @@ def encode_diff(doc: Doc[Any], state_vector: bytes) -> bytes:
     Raises:
         InvalidUpdate: when the state vector cannot be decoded.
     """
+    check_state_vector(state_vector)
     return _guarded("cannot read state vector", lambda: doc.get_update(state_vector))
+
+
+def check_state_vector(encoded: bytes) -> dict[int, int]:
+    """Decode a state vector before pycrdt sees it: pycrdt sizes a table by its leading
+    count, so 10 bytes claiming 2^29 clients cost a gigabyte (each client takes at least two
+    bytes, its id and clock, so the count is checked against the bytes present first).
+
+    Raises:
+        InvalidUpdate: when it is malformed.
+    """
+    try:
+        return state_vector(encoded)
+    except ProtocolError as exc:
+        raise InvalidUpdate(f"cannot read state vector: {exc}") from exc
 
 
 def revives_deleted(update: bytes, tombstone: bytes) -> bool:
@@ -216,7 +233,10 @@ def state_vector(encoded: bytes) -> dict[int, int]:
         ProtocolError: when it is malformed.
     """
     reader = ByteReader(encoded)
-    pairs = [(reader.var_uint(), reader.var_uint()) for _ in range(reader.var_uint())]
+    count = reader.var_uint()
+    if count * 2 > len(encoded) - reader.pos:
+        raise ProtocolError(f"state vector claims {count} clients in {len(encoded)} bytes")
+    pairs = [(reader.var_uint(), reader.var_uint()) for _ in range(count)]
     reader.end()
     return dict(pairs)
 

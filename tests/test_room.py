@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, write_var_uint
 
 from collab import protocol
 from collab.hub import _read_document
@@ -292,3 +292,28 @@ def test_a_relayed_awareness_state_stays_with_its_owner() -> None:
     removal = protocol.decode_awareness(watcher.frames[-1].payload)  # type: ignore[union-attr]
     assert [(e.client_id, e.state) for e in removal] == [(2, None)]
     assert set(room.awareness.states) == {1}
+
+
+def test_a_state_vector_claiming_2_to_the_29_clients_is_refused_before_pycrdt_sizes_it() -> None:
+    """Issue 19 item 3: the 10-byte sync step 1 ``00 00 07 80 80 80 80 02 01 01`` cost a
+    gigabyte of RSS in pycrdt; its count is checked against its 7 bytes first."""
+    message = protocol.decode(bytes.fromhex("00000780808080020101"))
+    assert isinstance(message, protocol.SyncStep1)
+    room = Room("r", Doc())
+    with pytest.raises(InvalidUpdate, match="claims 536870912 clients in 7 bytes"):
+        room.sync_step2(message.state_vector)
+
+
+def test_a_state_vector_naming_only_unknown_clients_gets_the_cached_full_reply() -> None:
+    """Issue 19 item 3: a read token asking with an unknown client id fetched the whole
+    document encoded anew each time; it gets the reply kept for an empty state vector."""
+    doc: Doc[Any] = Doc()
+    doc.get("text", type=Text).insert(0, "x" * 1000)
+    room = Room("r", Doc())
+    room.apply(doc.get_update())
+    full = room.sync_step2(b"\x00")
+    unknown = b"\x02" + write_var_uint(123456) + write_var_uint(7) + b"\x05\x00"
+    assert room.sync_step2(unknown) is full
+    known = b"\x01" + write_var_uint(doc.client_id) + write_var_uint(500)
+    partial = room.sync_step2(known)
+    assert partial is not full and len(partial) < len(full)

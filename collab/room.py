@@ -185,35 +185,38 @@ class Room:
     def apply_awareness(self, peer: Peer, payload: bytes) -> None:
         """Apply an awareness update from ``peer`` and relay it to the other peers.
 
-        The client ids a peer announces first are remembered as its own, so that
-        :meth:`leave` removes them (and only them) when the connection ends.
+        A peer owns the client ids of its first announcement (its first awareness update with
+        a state, counting ids no other peer owns): entries for any other id are dropped, so
+        no connection, read-only ones included, can remove or impersonate another's presence
+        (the y-websocket client re-broadcasts the states it receives, and removes, after 30 s
+        without news, states it thinks are stale: those entries are dropped too). :meth:`leave`
+        removes the owned ids when the connection ends.
 
         Raises:
             ProtocolError: when the payload is malformed.
             AwarenessTooLarge: when a state exceeds ``max_awareness_bytes``.
         """
         entries = protocol.decode_awareness(payload)
-        for entry in entries:
+        owned = self.peers.get(peer, _NO_CLIENTS)
+        if owned is _NO_CLIENTS:
+            claim = {e.client_id for e in entries if e.state is not None}
+            claim -= self.owners.keys()
+            if claim:
+                owned = self.peers[peer] = claim
+                for client_id in claim:
+                    self.owners[client_id] = peer
+        accepted = [entry for entry in entries if entry.client_id in owned]
+        if not accepted:
+            return
+        for entry in accepted:
             if entry.state is not None:
                 size = len(protocol.encode_awareness([entry]))
                 if size > self.max_awareness_bytes:
                     raise AwarenessTooLarge(
                         f"awareness state of {size} bytes exceeds {self.max_awareness_bytes}"
                     )
-        # A client id belongs to the first connection that announces it: the y-websocket
-        # client re-broadcasts every state it receives, so later announcers are relays.
-        owned = self.peers.get(peer, _NO_CLIENTS)
-        if owned is _NO_CLIENTS:
-            owned = self.peers[peer] = set()
-        for entry in entries:
-            owner = self.owners.get(entry.client_id)
-            if entry.state is None:
-                if owner is peer:
-                    del self.owners[entry.client_id]
-                    owned.discard(entry.client_id)
-            elif owner is None:
-                self.owners[entry.client_id] = peer
-                owned.add(entry.client_id)
+        if len(accepted) != len(entries):
+            payload = protocol.encode_awareness(accepted)
         self.awareness.apply_awareness_update(payload, peer)
         self.broadcast(protocol.encode(protocol.Awareness(payload)), exclude=peer)
 

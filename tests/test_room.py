@@ -317,3 +317,36 @@ def test_a_state_vector_naming_only_unknown_clients_gets_the_cached_full_reply()
     known = b"\x01" + write_var_uint(doc.client_id) + write_var_uint(500)
     partial = room.sync_step2(known)
     assert partial is not full and len(partial) < len(full)
+
+
+def test_presence_cannot_be_removed_or_impersonated_by_another_connection() -> None:
+    """Issue 19 item 11: a connection sends entries for another connection's client id: a
+    ``null`` state (removing its presence for everyone) and a state with another name."""
+    room = Room("r", Doc())
+    alice, mallory, watcher = FakePeer(), FakePeer(), FakePeer()
+    for peer in (alice, mallory, watcher):
+        room.join(peer)
+    room.apply_awareness(alice, awareness(1, 1, {"user": "alice"}))
+    room.apply_awareness(mallory, awareness(3, 1, {"user": "mallory"}))
+    seen = len(watcher.frames)
+    room.apply_awareness(mallory, awareness(1, 2, None))
+    room.apply_awareness(mallory, awareness(1, 3, {"user": "not alice"}))
+    both = protocol.encode_awareness(
+        [protocol.AwarenessEntry(1, 4, None), protocol.AwarenessEntry(3, 2, {"user": "m2"})]
+    )
+    room.apply_awareness(mallory, both)
+    relayed = [
+        entry
+        for frame in watcher.frames[seen:]
+        if isinstance(frame, protocol.Awareness)
+        for entry in protocol.decode_awareness(frame.payload)
+    ]
+    assert [(e.client_id, e.state) for e in relayed] == [(3, {"user": "m2"})]
+    assert room.awareness.states[1] == {"user": "alice"}
+    newcomer = FakePeer()
+    room.join(newcomer)
+    (frame,) = [f for f in newcomer.frames if isinstance(f, protocol.Awareness)]
+    states = {e.client_id: e.state for e in protocol.decode_awareness(frame.payload)}
+    assert states[1] == {"user": "alice"}
+    room.apply_awareness(alice, awareness(1, 5, None))  # its owner may remove it
+    assert 1 not in room.awareness.states

@@ -18,6 +18,7 @@ from collab.auth import Role, mint_token
 from collab.export import FORMATS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
+from collab.store import Store, StoreError
 from collab.wsserver import DirectProtocol
 
 __all__ = ["main"]
@@ -203,6 +204,11 @@ def serve(settings: Settings, *, require_web: bool) -> int:
     except WebAssetsMissing as exc:
         print(f"collab: {exc}", file=sys.stderr)
         return 2
+    try:  # refuse a database this version cannot serve with one line, before uvicorn starts
+        Store(settings.db, synchronous=settings.synchronous).close()
+    except StoreError as exc:
+        print(f"collab: {exc}", file=sys.stderr)
+        return 1
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -47,6 +48,8 @@ from sqlite_utils.migrations import Migrations
 
 from collab.integrator import apply_all, replay
 from collab.updates import EMPTY_UPDATE, InvalidUpdate, holds_back, same_document
+
+log = logging.getLogger("collab.store")
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -120,7 +123,66 @@ def m004_log_ids_without_autoincrement(db: Database) -> None:
     db.table("updates").create_index(["name", "id"])
 
 
+@migrations()
+def m005_meta(db: Database) -> None:
+    """``meta``: facts about the database itself; ``schema_written_by`` is the collab version
+    that last applied migrations, named when an older collab refuses the file."""
+    db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
+
+
 SCHEMA_VERSION = len(migrations._migrations)
+
+
+def collab_version() -> str:
+    """This collab's version (its installed distribution's), or ``unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("collab")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _refuse_newer(db: Database, path: Path) -> None:
+    """Refuse a database a newer collab migrated: this version would misread it.
+
+    Raises:
+        StoreError: naming the migrations this version does not know and who wrote them.
+    """
+    known = {m.name for m in migrations._migrations}
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if not unknown:
+        return
+    writer = "a newer collab"
+    if db["meta"].exists():
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_written_by'").fetchone()
+        if row:
+            writer = f"collab {row[0]}"
+    raise StoreError(
+        f"{path} was written by {writer} (schema migration {', '.join(unknown)}), which this"
+        f" collab {collab_version()} does not know: refusing to open it (upgrade collab)"
+    )
+
+
+def _check_files(path: Path) -> bool:
+    """Check the database's files before SQLite maps them; whether the database file
+    exists and is empty (SQLite then starts a new database in it).
+
+    Raises:
+        StoreError: when the shared-memory file (``-shm``) exists but cannot be written:
+            SQLite maps it, and a write to the mapping kills the process with SIGBUS.
+    """
+    shm = path.with_name(path.name + "-shm")
+    if shm.exists():
+        try:
+            with open(shm, "r+b"):
+                pass
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write {shm} ({exc.strerror}): SQLite needs it writable"
+            ) from exc
+    return path.exists() and path.stat().st_size == 0
+
 
 SortKey = Literal["name", "updated_at"]
 
@@ -198,6 +260,7 @@ class Store:
     ) -> None:
         self.path = Path(path)
         self.synchronous = _checked_synchronous(synchronous)
+        empty = _check_files(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
@@ -215,7 +278,14 @@ class Store:
             if not autocheckpoint:
                 self.db.execute("PRAGMA wal_autocheckpoint=0")
             self.db.execute("PRAGMA foreign_keys=ON")
-            migrations.apply(self.db)
+            _refuse_newer(self.db, self.path)
+            if empty:
+                log.warning("database file %s was empty: starting a new database", self.path)
+            if migrations.pending(self.db):
+                migrations.apply(self.db)
+                self.db["meta"].upsert(  # type: ignore[union-attr]
+                    {"key": "schema_written_by", "value": collab_version()}, pk="key"
+                )
             if self.db.execute("PRAGMA user_version").fetchone()[0] == _COUNTS_PENDING:
                 with self.db.atomic():  # not closed cleanly: counters may be missing
                     self.db.execute(_RECOUNT)

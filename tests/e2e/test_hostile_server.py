@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
 import httpx
 import pytest
 from pycrdt import Doc, Text
+from sqlite_utils import Database
 
 from collab import protocol
+from collab.store import Store
 from collab.websocket import CloseCode
 from tests.e2e.conftest import Server
 from tests.e2e.pyclient import PyClient
@@ -85,3 +89,26 @@ async def test_waiting_structs_past_the_bound_close_the_sender_with_4413(
         record = (await http.get("/api/documents/d")).json()
     assert record["updates"] <= 4, "the updates up to the bound, never the refused one"
     await asyncio.sleep(0)
+
+
+def test_serve_refuses_a_database_of_a_newer_version_in_one_line(tmp_path: Any) -> None:
+    """Issue 19 item 7 from the command line: exit status 1 and one line on stderr."""
+    path = tmp_path / "future.db"
+    Store(path).close()
+    db = Database(path)
+    db.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+        " VALUES ('collab', 'm099_future_format', '2027-01-01 00:00:00')"
+    )
+    db.conn.commit()
+    db.close()
+    proc = subprocess.run(
+        [sys.executable, "-m", "collab", "serve", "--no-web", "--db", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "m099_future_format" in lines[0], proc.stderr

@@ -24,7 +24,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collab import export
-from collab.auth import ALL_DOCUMENTS, AuthError, Forbidden, Grant, Role, bearer_token, verify_token
+from collab.auth import (
+    ALL_DOCUMENTS,
+    AuthError,
+    Forbidden,
+    Grant,
+    Role,
+    bearer_token,
+    origin_allowed,
+    verify_token,
+)
 from collab.hub import Hub, ShuttingDown
 from collab.integrator import PendingTooLarge
 from collab.names import InvalidName, parse_name
@@ -238,6 +247,19 @@ async def document_endpoint(request: Request) -> Response:
     handler = handlers.get((action, method))
     if handler is None:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+    if method in ("POST", "DELETE"):
+        settings = request.app.state.settings
+        headers = request.headers
+        if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
+            raise ApiError(403, "origin_not_allowed", f"origin {headers['origin']!r} not allowed")
+    if method == "POST":
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/octet-stream":
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                "an update is sent as Content-Type: application/octet-stream",
+            )
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
     grant_of(request).require(name, needed)
     request.state.name = name

@@ -11,19 +11,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collab import api
+from collab.auth import host_allowed
 from collab.hub import Hub
 from collab.metrics import CONTENT_TYPE
 from collab.settings import Settings
 from collab.store import Store
 from collab.websocket import sync_endpoint
 
-__all__ = ["WebAssetsMissing", "create_app", "web_dist"]
+__all__ = ["HostCheck", "WebAssetsMissing", "create_app", "web_dist"]
 
 log = logging.getLogger("collab.app")
 
@@ -107,8 +110,37 @@ def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
     ]
     if (dist / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: api.http_error, 405: api.http_error},
     )
+    app.add_middleware(HostCheck, allowed=settings.allowed_hosts, served=settings.host)
+    return app
+
+
+class HostCheck:
+    """Answer HTTP requests whose ``Host`` is no name this server serves with 421 (see
+    :func:`collab.auth.host_allowed`: DNS rebinding). WebSockets are checked by their endpoint,
+    which closes them with 4403 and a reason.
+
+    Args:
+        app: the ASGI application.
+        allowed: ``--allowed-host`` names.
+        served: the ``--host`` the server listens on.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...], served: str) -> None:
+        self.app = app
+        self.allowed = allowed
+        self.served = served
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = Headers(scope=scope).get("host")
+            if not host_allowed(host, self.allowed, self.served):
+                detail = f"host {host!r} is not served here (add it with --allowed-host)"
+                response = JSONResponse({"error": "misdirected", "detail": detail}, 421)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -348,7 +348,7 @@ class Integrator:
                             head = (lacking, other.structs[index[lacking]])
                             index[lacking] += 1
                             continue
-                    elif offset < struct[1]:
+                    elif offset == 0 or offset < struct[1]:
                         parent = struct[5]
                         if parent is not None and not self._is_type(parent, client, by_client):
                             raise Malformed(f"parent {parent} is not a shared type")

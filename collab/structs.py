@@ -226,7 +226,7 @@ def parse(data: bytes) -> Parsed:
     Besides what makes Yjs throw (a content kind past 9, a type past 6, JSON that does not
     parse, a truncated struct, an integer past 2^53), this refuses what honest encoders
     never write and where pycrdt and Yjs read differently: a client listed twice (Yjs keeps
-    the last entry, yrs both), a zero-length struct or deletion, invalid UTF-8 (Yjs
+    the last entry, yrs both), a zero-length GC, Skip or deletion, invalid UTF-8 (Yjs
     substitutes U+FFFD, changing the length), clocks past :data:`MAX_CLOCK`, a struct of a
     client referring to its own later clock (Yjs throws when integrating), a parent info other
     than 0 or 1, deletions out of order, and trailing bytes.
@@ -256,6 +256,8 @@ def parse(data: bytes) -> Parsed:
             origin = right = parent = None
             if kind in (GC, SKIP):
                 length = uint()
+                if length == 0:
+                    raise Malformed("zero-length struct")
             elif kind > _LAST_CONTENT:
                 raise Malformed(f"unknown content kind {kind}")
             else:
@@ -279,9 +281,7 @@ def parse(data: bytes) -> Parsed:
                         raise Malformed(f"unknown parent info {parent_info}")
                     if info & 0x20:
                         reader.string()
-                length = _content(reader, kind)
-            if length == 0:
-                raise Malformed("zero-length struct")
+                length = _content(reader, kind)  # may be 0: yrs writes empty strings
             structs.append((clock, length, kind, origin, right, parent, start, reader.pos))
             clock += length
         if clock > MAX_CLOCK:

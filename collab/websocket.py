@@ -28,6 +28,7 @@ from collab.auth import (
     Grant,
     Role,
     bearer_token,
+    host_allowed,
     origin_allowed,
     verify_token,
 )
@@ -428,6 +429,8 @@ def _admit(websocket: WebSocket, settings: Settings, secret: str) -> tuple[str, 
         _Refused: with the close code and reason.
     """
     headers = websocket.headers
+    if not host_allowed(headers.get("host"), settings.allowed_hosts, settings.host):
+        raise _Refused(CloseCode.FORBIDDEN, "host not allowed (DNS rebinding?): see --allowed-host")
     if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
         raise _Refused(CloseCode.FORBIDDEN, "origin not allowed")
     try:

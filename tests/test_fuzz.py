@@ -995,7 +995,11 @@ async def fuzz_network_stream(
             if sent >= frames:
                 break
             name = f"fuzz/stream-{seed}-{room_index}"
-            response = await http.post(f"{http_url}/api/documents/{name}/update", content=base)
+            response = await http.post(
+                f"{http_url}/api/documents/{name}/update",
+                content=base,
+                headers={"Content-Type": "application/octet-stream"},
+            )
             assert response.status_code == 200, response.text
             ws: Any = None
             try:

@@ -16,6 +16,7 @@ __all__ = ["DEFAULT_SERVER", "DocumentInfo", "Remote"]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 PAGE = 1000
 REVIVES = "content of a deleted document"
+OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 """What the server's 400 ``invalid_update`` says when a tombstone refuses an update
 (``collab.room.Room.apply``)."""
 
@@ -124,7 +125,9 @@ class Remote:
         Raises:
             TombstoneRefused: the server refuses the content of a deleted document.
         """
-        response = self._request("POST", self._path(name, "update"), content=update)
+        response = self._request(
+            "POST", self._path(name, "update"), content=update, headers=OCTET_STREAM
+        )
         if response.status_code == 200:
             return
         detail = _detail(response)

@@ -24,7 +24,7 @@ import websockets
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab import protocol
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import OCTETS, Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, eventually
 
@@ -56,7 +56,7 @@ def text_update(text: str, field: str = "text") -> bytes:
 
 
 async def post(http: httpx.AsyncClient, name: str, update: bytes) -> dict[str, Any]:
-    response = await http.post(path(name, "update"), content=update)
+    response = await http.post(path(name, "update"), content=update, headers=OCTETS)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -482,7 +482,9 @@ async def test_delete_closes_peers_and_a_stale_editor_cannot_resurrect_the_docum
 
         # And the old state posted over HTTP.
         before = db_dump(server.db_path)
-        assert_error(await http.post(path("doomed", "update"), content=stale_state), 400)
+        assert_error(
+            await http.post(path("doomed", "update"), content=stale_state, headers=OCTETS), 400
+        )
         assert db_dump(server.db_path) == before
 
         # The name can be used afresh, and the stale content stays out even after a restart.
@@ -533,7 +535,9 @@ async def test_bad_names_are_400_and_change_nothing(
         requests = [("GET", base), ("DELETE", base), ("POST", base + "/update")]
         requests += [("GET", f"{base}/{action}") for action in ("update", "content", "export")]
         for method, url in requests:
-            response = await http.request(method, url, content=update if method == "POST" else None)
+            response = await http.request(
+                method, url, content=update if method == "POST" else None, headers=OCTETS
+            )
             try:
                 assert_error(response, 400)
             except (AssertionError, ValueError):
@@ -576,7 +580,7 @@ async def test_invalid_bodies_are_400_and_change_nothing(
         before = db_dump(server.db_path)
         for label, body in bodies.items():
             for name in ("target", "brand-new"):
-                response = await http.post(path(name, "update"), content=body)
+                response = await http.post(path(name, "update"), content=body, headers=OCTETS)
                 assert response.status_code == 400, (label, name, response.text)
                 assert_error(response, 400)
         assert db_dump(server.db_path) == before
@@ -595,14 +599,14 @@ async def test_oversized_bodies_are_413_and_change_nothing(server_factory: Any) 
         before = db_dump(server.db_path)
         big = text_update("x" * 2000)
         assert len(big) > 1000
-        assert_error(await http.post(path("small", "update"), content=big), 413)
-        assert_error(await http.post(path("big", "update"), content=big), 413)
+        assert_error(await http.post(path("small", "update"), content=big, headers=OCTETS), 413)
+        assert_error(await http.post(path("big", "update"), content=big, headers=OCTETS), 413)
 
         async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked encoding
             for i in range(0, len(big), 300):
                 yield big[i : i + 300]
 
-        assert_error(await http.post(path("big", "update"), content=chunks()), 413)
+        assert_error(await http.post(path("big", "update"), content=chunks(), headers=OCTETS), 413)
         assert db_dump(server.db_path) == before
         assert_error(await http.get(path("big")), 404)
         assert (await http.get(path("small", "content"))).json() == {"text": "fits"}

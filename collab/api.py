@@ -320,7 +320,8 @@ async def get_state(request: Request) -> Response:
 
 
 async def post_update(request: Request) -> Response:
-    """``POST /api/documents/{name}/update``: apply, commit and relay a v1 update."""
+    """``POST /api/documents/{name}/update``: apply, commit and relay a v1 update; with
+    ``If-None-Match: *`` only when the document holds nothing yet (else 412)."""
     hub: Hub = request.app.state.hub
     limit = hub.settings.max_message_bytes
     declared = request.headers.get("content-length")
@@ -332,7 +333,12 @@ async def post_update(request: Request) -> Response:
         if len(body) > limit:
             raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
     name = request.state.name
+    create_only = request.headers.get("if-none-match", "").strip() == "*"
     async with hub.use(name) as room:
+        # Checked and written with no await between: two create-only writes racing for a new
+        # document cannot both pass.
+        if create_only and not room.empty:
+            raise ApiError(412, "exists", f"document {name!r} already holds content")
         limit = hub.settings.max_document_bytes
         if room.size_bytes + len(body) > limit:
             raise ApiError(413, "too_large", f"document over the {limit}-byte limit")

@@ -124,6 +124,11 @@ class Room:
         return True
 
     @property
+    def empty(self) -> bool:
+        """Whether the document holds nothing: no struct, nothing waiting."""
+        return not self._integrator.state and not self._integrator.pending
+
+    @property
     def waiting(self) -> bool:
         """Whether some applied update waits for a missing predecessor: structs, or
         deletions of clocks the document does not have (neither is in ``doc.get_update()``

@@ -182,3 +182,49 @@ async def test_cross_site_http_writes_are_refused_when_auth_is_off(server: Serve
         delete = await http.delete("/api/documents/victim", headers={"Origin": "http://x.example"})
         assert delete.status_code == 403
         assert (await http.get("/api/documents/victim")).status_code == 200
+
+
+def title_update() -> bytes:
+    """A seed document by a new Yjs client: the text ``Title\\n``."""
+    doc: Doc[Any] = Doc()
+    doc.get("text", type=Text).insert(0, "Title\n")
+    return doc.get_update()
+
+
+async def test_create_only_writes_racing_for_a_new_document_write_once(server: Server) -> None:
+    """Item 6: two writers creating one document at once both succeeded and the text was
+    ``Title\\nTitle\\n``; with ``If-None-Match: *`` exactly one writes, the other gets 412."""
+    create_only = {**OCTETS, "If-None-Match": "*"}
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        for trial in range(10):
+            url = f"/api/documents/new{trial}/update"
+            responses = await asyncio.gather(
+                *(http.post(url, content=title_update(), headers=create_only) for _ in range(2))
+            )
+            assert sorted(r.status_code for r in responses) == [200, 412], [
+                r.text for r in responses
+            ]
+            (refused,) = [r for r in responses if r.status_code == 412]
+            assert refused.json()["error"] == "exists"
+            content = (await http.get(f"/api/documents/new{trial}/content")).json()
+            assert content["text"] == "Title\n"
+
+
+def test_two_imports_started_at_once_import_once(server: Server, tmp_path: Any) -> None:
+    """Item 6 with ``collab import``: both exit 0, the text is there once."""
+    seed = tmp_path / "seed.yjs"
+    seed.write_bytes(title_update())
+    command = [sys.executable, "-m", "collab", "import", "fresh", str(seed)]
+    procs = [
+        subprocess.Popen(
+            [*command, "--server", server.http_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    response = httpx.get(f"{server.http_url}/api/documents/fresh/content")
+    assert response.json()["text"] == "Title\n"

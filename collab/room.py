@@ -24,7 +24,7 @@ from collab.updates import (
     revives_deleted,
 )
 
-__all__ = ["AwarenessTooLarge", "Peer", "Room"]
+__all__ = ["AwarenessTooLarge", "Peer", "RevivesDeleted", "Room"]
 
 
 _NO_CLIENTS: set[int] = set()
@@ -40,6 +40,12 @@ class Peer(Protocol):
 
 class AwarenessTooLarge(ProtocolError):
     """An awareness state over the room's size limit."""
+
+
+class RevivesDeleted(InvalidUpdate):
+    """An update carrying content of a deleted document (an editor that still holds it):
+    its sender is told the document was deleted (4410), which the y-websocket client does
+    not retry."""
 
 
 class Room:
@@ -113,11 +119,13 @@ class Room:
             on connect, or a delete set already applied), which needs no commit or relay.
 
         Raises:
-            InvalidUpdate: malformed, v2-encoded, or reviving a deleted document; the
-                document is unchanged.
+            InvalidUpdate: malformed or v2-encoded; the document is unchanged.
+            RevivesDeleted: carrying content of a deleted document; unchanged too.
         """
         if self.tombstone is not None and revives_deleted(update, self.tombstone):
-            raise InvalidUpdate("update carries content of a deleted document")
+            raise RevivesDeleted(
+                "document was deleted: update carries content of a deleted document"
+            )
         if not self._integrator.apply(update):
             return False
         self._full_sync = None

@@ -37,7 +37,7 @@ from collab.integrator import PendingTooLarge
 from collab.limits import TokenBucket
 from collab.names import InvalidName, parse_name
 from collab.protocol import ProtocolError
-from collab.room import AwarenessTooLarge, Room
+from collab.room import AwarenessTooLarge, RevivesDeleted, Room
 from collab.settings import Settings
 from collab.store import StoreError
 from collab.updates import DocumentCorrupted, InvalidUpdate, carries_new_structs, merge_burst
@@ -271,6 +271,10 @@ class Connection:
             self.hub.discard(room)
         except (AwarenessTooLarge, PendingTooLarge) as exc:
             self._reject(CloseCode.TOO_LARGE, str(exc))
+        except RevivesDeleted as exc:
+            # 4410, not 1007: the y-websocket client retries every code outside 4400-4499,
+            # and a stale editor re-sent the deleted content five times a second.
+            self._reject(CloseCode.DOCUMENT_DELETED, str(exc))
         except ProtocolError as exc:
             self._reject(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
         except InvalidUpdate as exc:

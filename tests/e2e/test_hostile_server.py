@@ -228,3 +228,20 @@ def test_two_imports_started_at_once_import_once(server: Server, tmp_path: Any) 
         assert proc.returncode == 0, err
     response = httpx.get(f"{server.http_url}/api/documents/fresh/content")
     assert response.json()["text"] == "Title\n"
+
+
+async def test_a_stale_editor_of_a_deleted_document_is_told_so_with_4410(server: Server) -> None:
+    """Item 12: its old content got 1007, which the y-websocket client retries (five times
+    a second, forever); 4400-4499 it does not retry, and the reason says why."""
+    async with PyClient(server.ws_url, "gone") as editor:
+        editor.text().insert(0, "old content")
+        await editor.barrier()
+        stale_state = editor.doc.get_update()
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        assert (await http.delete("/api/documents/gone")).status_code == 200
+    stale: Doc[Any] = Doc()
+    stale.apply_update(stale_state)
+    again = await PyClient(server.ws_url, "gone", doc=stale).connect(handshake=False)
+    await again.raw(protocol.encode(protocol.SyncStep2(stale_state)))
+    assert await again.wait_closed() == CloseCode.DOCUMENT_DELETED
+    assert "document was deleted" in again.close_reason

@@ -29,7 +29,10 @@ export const CLOSE_CODES = {
     action: 'stop',
     message: 'Permission denied: your link does not give access to this document. Ask its owner for a new link.',
   },
-  4410: { action: 'stop', message: 'This document was deleted.' },
+  4410: {
+    action: 'stop',
+    message: 'This document was deleted. What this tab shows is its old content: download a copy to keep it, or start a new document.',
+  },
   4413: {
     action: 'stop',
     message: 'This document is too large: the server accepts no more changes to it. Download a copy to keep your work.',

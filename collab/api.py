@@ -9,13 +9,13 @@ itself ends in such a segment is addressed by percent-encoding that slash (``a%2
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
@@ -24,22 +24,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collab import export
-from collab.auth import (
-    ALL_DOCUMENTS,
-    AuthError,
-    Forbidden,
-    Grant,
-    Role,
-    bearer_token,
-    origin_allowed,
-    verify_token,
-)
-from collab.hub import Hub, ShuttingDown
-from collab.integrator import PendingTooLarge
-from collab.names import InvalidName, parse_name
+from collab.auth import Role, origin_allowed
+from collab.errors import AuthError, CollabError
+from collab.hub import Hub
+from collab.names import InvalidName, parse_name, raw_route_path
 from collab.openapi import OPENAPI
-from collab.store import DocumentRecord, StoreError
-from collab.updates import DocumentCorrupted, InvalidUpdate, diff_update
+from collab.sessions.access import Authorizer
+from collab.stores import DocumentRecord, SortKey
+from collab.updates import diff_update
 
 __all__ = ["ApiError", "routes"]
 
@@ -48,15 +40,24 @@ ACTIONS = ("update", "content", "export")
 MAX_PAGE = 1000
 
 
-class ApiError(Exception):
-    """An error answered as JSON ``{"error": code, "detail": detail}`` with ``status``."""
+class ApiError(CollabError):
+    """A refusal of the HTTP API itself, with its status and ``error`` code."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.http_status, self.code = status, code  # type: ignore[misc]
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.code, "detail": self.detail}, self.status)
+        return error_response(self)
+
+
+def error_response(exc: CollabError) -> JSONResponse:
+    """The JSON error ``{"error": code, "detail": reason}`` of ``exc``, with its status (and
+    ``WWW-Authenticate: Bearer`` for a 401)."""
+    response = JSONResponse({"error": exc.code, "detail": str(exc)}, exc.http_status)
+    if exc.http_status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -66,18 +67,8 @@ def _json_errors(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except ApiError as exc:
-            return exc.response()
-        except StoreError as exc:
-            return ApiError(503, "storage_error", str(exc)).response()
-        except ShuttingDown:
-            return ApiError(503, "shutting_down", "server shutting down").response()
-        except Forbidden as exc:
-            return ApiError(403, "forbidden", str(exc)).response()
-        except AuthError as exc:
-            response = ApiError(401, "unauthorized", str(exc)).response()
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
+        except CollabError as exc:
+            return error_response(exc)
 
     wrapped.__name__ = handler.__name__
     return wrapped
@@ -117,23 +108,26 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
 
-def grant_of(request: Request) -> Grant:
-    """What the request's ``Authorization: Bearer`` token grants (everything when auth is off).
+def hub_of(request: Request) -> Hub:
+    """The started hub of the app serving ``request``.
 
     Raises:
-        Unauthorized: missing, invalid or expired token.
+        NotStarted: collab's lifespan is not running.
     """
-    secret: str = request.app.state.token_secret
-    if not secret:
-        return ALL_DOCUMENTS
-    token = bearer_token(request.headers.get("authorization"))
-    return verify_token(token, secret, algorithm=request.app.state.settings.auth_algorithm)
+    hub: Hub = request.app.state.collab.running()
+    return hub
+
+
+def authorizer_of(request: Request) -> Authorizer:
+    """Who decides the access of ``request`` (see :mod:`collab.sessions.access`)."""
+    authorizer: Authorizer = request.app.state.collab.authorizer
+    return authorizer
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     """Starlette's 404 and 405 as JSON errors under ``/api``, plain text elsewhere."""
     assert isinstance(exc, HTTPException)
-    if request.url.path.startswith("/api/"):
+    if _route_path(request).startswith("/api/"):
         code = "not_found" if exc.status_code == 404 else "method_not_allowed"
         detail = f"{request.method} {request.url.path}: {exc.detail}"
         return ApiError(exc.status_code, code, detail).response()
@@ -160,8 +154,9 @@ def record_json(record: DocumentRecord, hub: Hub) -> dict[str, Any]:
 @_json_errors
 async def list_documents(request: Request) -> Response:
     """``GET /api/documents?limit=&cursor=&sort=name|updated_at&prefix=``."""
-    hub: Hub = request.app.state.hub
-    grant = grant_of(request)
+    hub = hub_of(request)
+    authorizer = authorizer_of(request)
+    grant = await authorizer.grant(request)
     params = request.query_params
     sort = params.get("sort", "name")
     if sort not in ("name", "updated_at"):
@@ -174,7 +169,9 @@ async def list_documents(request: Request) -> Response:
         raise ApiError(400, "bad_limit", f"limit must be between 1 and {MAX_PAGE}")
     after = _decode_cursor(params["cursor"], sort) if params.get("cursor") else None
     prefix = params.get("prefix", "")
-    if grant.prefix is None:  # a token for one document lists at most that one
+    if grant is None:  # the host's authorize hook: each document is checked
+        records = await _authorized(request, authorizer, hub, limit + 1, after, sort, prefix)
+    elif grant.prefix is None:  # a token for one document lists at most that one
         records = [] if after else [r for r in [await hub.run(hub.store.get, grant.doc)] if r]
         records = [r for r in records if r.name.startswith(prefix)]
     elif prefix.startswith(grant.prefix) or grant.prefix.startswith(prefix):
@@ -215,20 +212,51 @@ def _b64decode(text: str) -> bytes:
         raise ValueError("not base64url") from exc
 
 
-def _name_and_action(request: Request) -> tuple[str, str | None]:
-    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+async def _authorized(
+    request: Request,
+    authorizer: Authorizer,
+    hub: Hub,
+    limit: int,
+    after: tuple[Any, str] | None,
+    sort: str,
+    prefix: str,
+) -> list[DocumentRecord]:
+    """Up to ``limit`` records from ``after`` on that the authorize hook lets ``request`` read
+    (pages of the store, each record checked; the cursor continues where this stopped)."""
+    found: list[DocumentRecord] = []
+    while len(found) < limit:
+        key = cast(SortKey, sort)
+        page = await hub.run(
+            partial(hub.store.list, limit=limit, after=after, sort=key, prefix=prefix)
+        )
+        for record in page:
+            try:
+                await authorizer.access(request, record.name)
+            except AuthError:
+                continue
+            found.append(record)
+        if len(page) < limit:
+            break
+        last = page[-1]
+        after = (last.updated_at if sort == "updated_at" else None, last.name)
+    return found[:limit]
+
+
+def _route_path(request: Request) -> str:
+    """The raw path below the mount point (``/api/...``), see :func:`raw_route_path`."""
     try:
-        rest = raw.decode("utf-8")[len(DOCS_PREFIX) :]
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "bad_name", "document name is not valid UTF-8") from exc
+        return raw_route_path(request.scope)
+    except InvalidName:
+        return ""
+
+
+def _name_and_action(request: Request) -> tuple[str, str | None]:
+    rest = raw_route_path(request.scope).removeprefix(DOCS_PREFIX)
     action = None
     head, _, last = rest.rpartition("/")
     if head and last in ACTIONS:
         rest, action = head, last
-    try:
-        return parse_name(rest), action
-    except InvalidName as exc:
-        raise ApiError(400, "bad_name", str(exc)) from exc
+    return parse_name(rest), action
 
 
 @_json_errors
@@ -248,20 +276,10 @@ async def document_endpoint(request: Request) -> Response:
     if handler is None:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
     if method in ("POST", "DELETE"):
-        settings = request.app.state.settings
-        headers = request.headers
-        if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
-            raise ApiError(403, "origin_not_allowed", f"origin {headers['origin']!r} not allowed")
-    if method == "POST":
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind != "application/octet-stream":
-            raise ApiError(
-                415,
-                "unsupported_media_type",
-                "an update is sent as Content-Type: application/octet-stream",
-            )
+        _check_cross_site(request, method)
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
-    grant_of(request).require(name, needed)
+    access = await authorizer_of(request).access(request, name)
+    access.require(needed)
     request.state.name = name
     return await handler(request)
 
@@ -275,13 +293,13 @@ async def _record(hub: Hub, name: str) -> DocumentRecord:
 
 async def get_document(request: Request) -> Response:
     """``GET /api/documents/{name}``: the document's record."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     return JSONResponse(record_json(await _record(hub, request.state.name), hub))
 
 
 async def delete_document(request: Request) -> Response:
     """``DELETE /api/documents/{name}``: remove it; connected peers are closed with 4410."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     if not await hub.delete(request.state.name):
         raise ApiError(404, "not_found", f"no document named {request.state.name!r}")
     return JSONResponse({"deleted": request.state.name})
@@ -294,21 +312,12 @@ async def document_state(hub: Hub, name: str) -> bytes:
         ApiError: 404 when the document does not exist.
     """
     await _record(hub, name)
-    room = hub.room(name)
-    if room is not None:
-        state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        hub.when_committed(
-            room,
-            lambda: state.set_result(room.state()),
-            lambda: state.set_exception(StoreError("the document was closed while being read")),
-        )
-        return await state
-    return await hub.run(hub.store.state, name)
+    return await hub.state(name)
 
 
 async def get_state(request: Request) -> Response:
     """``GET /api/documents/{name}/update[?state_vector=base64url]``: the state as an update."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     state = await document_state(hub, request.state.name)
     encoded_sv = request.query_params.get("state_vector")
     if encoded_sv:
@@ -319,10 +328,31 @@ async def get_state(request: Request) -> Response:
     return Response(state, media_type="application/octet-stream")
 
 
+def _check_cross_site(request: Request, method: str) -> None:
+    """Refuse a state-changing request a page of another site could send: an Origin the
+    WebSocket would refuse (403), or an update body that is not application/octet-stream
+    (415: a browser sends ``text/plain`` or no type across sites without a CORS preflight).
+
+    Raises:
+        ApiError: 403 or 415.
+    """
+    headers = request.headers
+    settings = hub_of(request).settings
+    if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
+        raise ApiError(403, "origin_not_allowed", f"origin {headers['origin']!r} not allowed")
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if method == "POST" and kind != "application/octet-stream":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "an update is sent as Content-Type: application/octet-stream",
+        )
+
+
 async def post_update(request: Request) -> Response:
     """``POST /api/documents/{name}/update``: apply, commit and relay a v1 update; with
-    ``If-None-Match: *`` only when the document holds nothing yet (else 412)."""
-    hub: Hub = request.app.state.hub
+    ``If-None-Match: *`` only when the document holds nothing yet (else 412 ``exists``)."""
+    hub = hub_of(request)
     limit = hub.settings.max_message_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -334,52 +364,27 @@ async def post_update(request: Request) -> Response:
             raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
     name = request.state.name
     create_only = request.headers.get("if-none-match", "").strip() == "*"
-    async with hub.use(name) as room:
-        # Checked and written with no await between: two create-only writes racing for a new
-        # document cannot both pass.
-        if create_only and not room.empty:
-            raise ApiError(412, "exists", f"document {name!r} already holds content")
-        limit = hub.settings.max_document_bytes
-        if room.size_bytes + len(body) > limit:
-            raise ApiError(413, "too_large", f"document over the {limit}-byte limit")
-        try:
-            changed = room.apply(bytes(body))
-        except DocumentCorrupted as exc:
-            hub.discard(room)
-            raise ApiError(400, "invalid_update", str(exc)) from exc
-        except PendingTooLarge as exc:
-            raise ApiError(413, "too_large", str(exc)) from exc
-        except InvalidUpdate as exc:
-            raise ApiError(400, "invalid_update", str(exc)) from exc
-        # An update the document already holds is neither stored nor relayed again, unless
-        # nothing is stored yet: then it creates the document (an empty update included).
-        if changed or room.size_bytes == 0:
-            hub.submit(room, bytes(body), None)
-        await hub.flush()  # what it holds may still wait for its commit
-    if room.closed:
-        raise ApiError(503, "storage_error", "the update could not be saved")
+    # committed (and relayed) when it returns
+    await hub.write(name, bytes(body), "http", create_only=create_only)
     return JSONResponse(record_json(await _record(hub, name), hub))
 
 
 async def get_content(request: Request) -> Response:
     """``GET /api/documents/{name}/content``: every shared type as JSON."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     state = await document_state(hub, request.state.name)
     return JSONResponse(export.to_json(state))
 
 
 async def get_export(request: Request) -> Response:
     """``GET /api/documents/{name}/export?format=``: a download in one of export.FORMATS."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     fmt = request.query_params.get("format", "markdown")
     if fmt not in export.FORMATS:
         raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
     name = request.state.name
     state = await document_state(hub, name)
-    try:
-        body = export.export(state, fmt, title=name)
-    except export.ExportError as exc:
-        raise ApiError(422, "cannot_export", str(exc)) from exc
+    body = export.export(state, fmt, title=name)
     media_type, extension = export.FORMATS[fmt]
     filename = name.replace("/", "_") + "." + extension
     disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"

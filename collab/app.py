@@ -1,38 +1,60 @@
-"""``create_app(settings)``: the Starlette application, its routes and its lifespan.
+"""``Collab``: the public object that serves collab, standalone or inside another ASGI app.
 
-No globals: the store and the hub live in ``app.state`` for the lifetime of the app.
+``Collab(settings)`` builds everything but starts nothing; ``collab.lifespan()`` opens the
+store and starts the hub (the standalone ``collab.app`` runs it itself; a host app that
+mounts ``collab.app`` enters it from its own lifespan, since Starlette does not run a mounted
+app's lifespan). ``collab serve`` is ``Collab`` under uvicorn with the fast WebSocket path.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+from pycrdt import Doc
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collab import api
-from collab.auth import host_allowed
-from collab.hub import Hub
+from collab.errors import AuthError, CollabError
+from collab.hostcheck import HostCheck
+from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub
+from collab.integrator import apply_all
 from collab.metrics import CONTENT_TYPE
+from collab.names import validate_name
+from collab.sessions.access import (
+    AuthorizeHook,
+    Authorizer,
+    HookAccess,
+    OpenAccess,
+    TokenAccess,
+)
+from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.store import Store
+from collab.stores import DocumentStore, SQLiteStore
+from collab.updates import EMPTY_UPDATE
 from collab.websocket import sync_endpoint
 
-__all__ = ["HostCheck", "WebAssetsMissing", "create_app", "web_dist"]
+__all__ = ["Collab", "NotStarted", "WebAssetsMissing", "create_app", "open_store", "web_dist"]
 
 log = logging.getLogger("collab.app")
 
 
 class WebAssetsMissing(RuntimeError):
     """The built web editor (``web/dist``) is missing."""
+
+
+class NotStarted(CollabError):
+    """``collab.lifespan()`` is not running: nothing can be served or edited yet."""
+
+    http_status = 503
+    code = "not_started"
 
 
 def web_dist(settings: Settings) -> Path:
@@ -45,102 +67,238 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
-def create_app(settings: Settings, *, require_web: bool = False) -> Starlette:
-    """Build the application.
-
-    Args:
-        settings: the server settings.
-        require_web: raise when the built editor is missing instead of serving without it.
+def open_store(settings: Settings) -> SQLiteStore:
+    """The SQLite store of ``settings.db``, locked for this process (the hub checkpoints it).
 
     Raises:
-        WebAssetsMissing: with ``require_web`` and no ``index.html`` in the web folder.
+        DatabaseInUse: another process serves the file (the message names its pid).
+        StoreError: the file cannot be opened or migrated.
     """
-    dist = web_dist(settings)
-    index = dist / "index.html"
-    if require_web and not index.is_file():
-        raise WebAssetsMissing(
-            f"the web editor is not built: {index} is missing. Run ./scripts/build-web "
-            "(or `npm ci && npm run build` in web/), or point --web-dist at a built copy."
-        )
+    return SQLiteStore(
+        settings.db, synchronous=settings.synchronous, autocheckpoint=False, lock=True
+    )
 
-    secret = settings.token_secret()
+
+class Collab:
+    """collab in one object: WebSocket sync, HTTP API and editor, on one store.
+
+    Args:
+        settings: limits, storage and auth settings (``Settings()`` by default).
+        store: a :class:`~collab.stores.DocumentStore` to use instead of the SQLite file
+            ``settings.db``; collab closes it when its lifespan ends.
+        authorize: ``authorize(request_or_websocket, name)``, sync or async, returning
+            ``"read"``, ``"write"``, ``"admin"`` or ``None`` (refused: 4403 / 403). Replaces
+            the token check (``--auth-secret``), which is the default when a secret is set.
+        on_change: ``on_change(name, update, origin)`` after each update is committed
+            (``origin``: ``"websocket"``, ``"http"``, ``"edit"``).
+        on_connect, on_disconnect: ``(name, info)`` when a WebSocket peer joins or leaves a
+            document (``info``: ``peer`` id, ``role``, ``client`` address).
+        on_delete: ``on_delete(name)`` after a document is deleted.
+        require_web: refuse to build without the built web editor.
+        check_host: answer only requests whose ``Host`` is a loopback name, ``--host`` or an
+            ``--allowed-host`` (DNS rebinding: HTTP 421, WebSocket 4403); ``collab serve``
+            does. An app embedding collab checks hosts its own way (Starlette's
+            ``TrustedHostMiddleware``).
+
+    Hooks may be sync or async; a raising or hanging hook is logged and isolated (see
+    :mod:`collab.hub.hooks`).
+
+    Raises:
+        WebAssetsMissing: with ``require_web`` and no built editor.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: DocumentStore | None = None,
+        authorize: AuthorizeHook | None = None,
+        on_change: ChangeHook | None = None,
+        on_connect: ConnectHook | None = None,
+        on_disconnect: ConnectHook | None = None,
+        on_delete: DeleteHook | None = None,
+        require_web: bool = False,
+        check_host: bool = False,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.check_host = check_host
+        self._store = store
+        self.hooks = Hooks(
+            on_change=on_change,
+            on_connect=on_connect,
+            on_disconnect=on_disconnect,
+            on_delete=on_delete,
+            timeout=self.settings.hook_timeout_seconds,
+        )
+        secret = self.settings.token_secret()
+        self.authorizer: Authorizer
+        if authorize is not None:
+            self.authorizer = HookAccess(authorize)
+        elif secret:
+            self.authorizer = TokenAccess(secret, self.settings.auth_algorithm)
+        else:
+            self.authorizer = OpenAccess()
+        self.rechecks = not isinstance(self.authorizer, OpenAccess)
+        self.hub: Hub | None = None
+        self.app = self._build(require_web)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def lifespan(self, app: object = None) -> AbstractAsyncContextManager[None]:
+        """Open the store and start the hub for the ``async with`` body; on exit commit what
+        is queued, close every peer with 1001, let the hooks finish and close the store.
+
+        Pass it to a host app's lifespan (``async with collab.lifespan(): yield``); the
+        standalone ``collab.app`` runs it itself (``app`` is Starlette's argument, unused).
+
+        Raises:
+            DatabaseInUse: another process serves the SQLite file.
+            StoreError: the store cannot be opened.
+        """
+        return self._running()
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = Store(settings.db, synchronous=settings.synchronous, autocheckpoint=False)
-        hub = Hub(store, settings)
+    async def _running(self) -> AsyncIterator[None]:
+        if self.hub is not None:
+            raise RuntimeError("collab is already started")
+        store = self._store or open_store(self.settings)
+        hub = Hub(store, self.settings, self.hooks)
         await hub.start()
-        app.state.settings = settings
-        app.state.hub = hub
-        app.state.token_secret = secret
+        self.hub = hub
         log.info(
             "serving %s (schema version %d), auth %s",
-            settings.db,
+            self.settings.db if self._store is None else type(store).__name__,
             store.schema_version(),
-            "on" if secret else "off",
+            type(self.authorizer).__name__,
         )
         try:
             yield
         finally:
+            self.hub = None
+            self._store = None  # closed with the hub: a new lifespan opens the file again
             await hub.close()
 
-    async def healthz(request: Request) -> Response:
-        hub: Hub = request.app.state.hub
-        return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
+    def running(self) -> Hub:
+        """The started hub.
 
-    async def metrics(request: Request) -> Response:
-        hub: Hub = request.app.state.hub
-        return Response(hub.metrics.render(), media_type=CONTENT_TYPE)
+        Raises:
+            NotStarted: outside :meth:`lifespan`.
+        """
+        if self.hub is None:
+            raise NotStarted("collab is not started: enter collab.lifespan() in the app's lifespan")
+        return self.hub
 
-    async def editor(request: Request) -> Response:
-        if not index.is_file():
-            return JSONResponse(
-                {"error": "web_not_built", "detail": "the web editor is not built"}, 404
+    # -- server-side access ------------------------------------------------------------------
+
+    def edit(self, name: str) -> AbstractAsyncContextManager[Doc[Any]]:
+        """``async with collab.edit(name) as doc:`` edit document ``name`` with pycrdt.
+
+        ``doc`` is a copy of the committed document; on exit what the body changed is
+        written like any edit (:meth:`Hub.write`: limits, commit, relay to every peer,
+        ``on_change`` with origin ``"edit"``). Works whether or not the room is open; the
+        room stays open for the body. Nothing is written when the body raises.
+
+        Raises:
+            InvalidName, NotStarted, DocumentTooLarge, StoreError: see :meth:`Hub.write`.
+        """
+        return self._edit(validate_name(name))
+
+    @asynccontextmanager
+    async def _edit(self, name: str) -> AsyncIterator[Doc[Any]]:
+        hub = self.running()
+        async with hub.use(name):
+            # through the integrator: what waits for a missing predecessor stays out
+            doc = apply_all(Doc(), [await hub.state(name)])
+            before = doc.get_state()
+            yield doc
+            update = doc.get_update(before)
+            if update != EMPTY_UPDATE:
+                await hub.write(name, update, "edit")
+
+    async def reauthorize(self, name: str | None = None) -> int:
+        """Check the access of the open WebSocket connections again (of document ``name``, or
+        of every document), after the host changed permissions: a connection refused now is
+        closed with the refusal's code (4403 for ``None``), one given ``"read"`` becomes
+        read-only, one given ``"write"`` may write again.
+
+        Returns:
+            How many connections were closed.
+        """
+        hub = self.running()
+        closed = 0
+        for peer in hub.rooms.peers(name):
+            if not isinstance(peer, Connection) or peer.source is None:
+                continue
+            try:
+                access = await self.authorizer.access(peer.source, peer.name)
+            except AuthError as exc:
+                closed += peer.recheck(None, exc)
+            else:
+                closed += peer.recheck(access)
+        return closed
+
+    # -- the ASGI app ------------------------------------------------------------------------
+
+    def _build(self, require_web: bool) -> Starlette:
+        dist = web_dist(self.settings)
+        index = dist / "index.html"
+        if require_web and not index.is_file():
+            raise WebAssetsMissing(
+                f"the web editor is not built: {index} is missing. Run ./scripts/build-web "
+                "(or `npm ci && npm run build` in web/), or point --web-dist at a built copy."
             )
-        return FileResponse(index)
 
-    routes: list[Route | WebSocketRoute | Mount] = [
-        WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
-        WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
-        Route("/healthz", healthz),
-        Route("/metrics", metrics),
-        *api.routes(),
-        Route("/", editor),
-        Route("/d/{name:path}", editor),
-    ]
-    if (dist / "assets").is_dir():
-        routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        exception_handlers={404: api.http_error, 405: api.http_error},
-    )
-    app.add_middleware(HostCheck, allowed=settings.allowed_hosts, served=settings.host)
-    return app
+        async def healthz(request: Request) -> Response:
+            hub = self.hub
+            if hub is None:
+                return api.error_response(NotStarted("collab is not started"))
+            return JSONResponse({"status": "ok", "open_rooms": hub.open_rooms})
+
+        async def metrics(request: Request) -> Response:
+            hub = self.hub
+            if hub is None:
+                return api.error_response(NotStarted("collab is not started"))
+            return Response(hub.metrics.render(), media_type=CONTENT_TYPE)
+
+        async def editor(request: Request) -> Response:
+            if not index.is_file():
+                return JSONResponse(
+                    {"error": "web_not_built", "detail": "the web editor is not built"}, 404
+                )
+            return FileResponse(index)
+
+        routes: list[Route | WebSocketRoute | Mount] = [
+            WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
+            WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+            *api.routes(),
+            Route("/", editor),
+            Route("/d/{name:path}", editor),
+        ]
+        if (dist / "assets").is_dir():
+            routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
+        app = Starlette(
+            routes=routes,
+            lifespan=self.lifespan,
+            exception_handlers={404: api.http_error, 405: api.http_error},
+        )
+        app.state.collab = self
+        app.state.settings = self.settings
+        if self.check_host:
+            app.add_middleware(
+                HostCheck, allowed=self.settings.allowed_hosts, served=self.settings.host
+            )
+        return app
 
 
-class HostCheck:
-    """Answer HTTP requests whose ``Host`` is no name this server serves with 421 (see
-    :func:`collab.auth.host_allowed`: DNS rebinding). WebSockets are checked by their endpoint,
-    which closes them with 4403 and a reason.
+def create_app(
+    settings: Settings, *, require_web: bool = False, store: DocumentStore | None = None
+) -> Starlette:
+    """``Collab(settings, store=store, check_host=True).app`` (the standalone app, running its
+    own lifespan).
 
-    Args:
-        app: the ASGI application.
-        allowed: ``--allowed-host`` names.
-        served: the ``--host`` the server listens on.
+    Raises:
+        WebAssetsMissing: with ``require_web`` and no ``index.html`` in the web folder.
     """
-
-    def __init__(self, app: ASGIApp, allowed: tuple[str, ...], served: str) -> None:
-        self.app = app
-        self.allowed = allowed
-        self.served = served
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            host = Headers(scope=scope).get("host")
-            if not host_allowed(host, self.allowed, self.served):
-                detail = f"host {host!r} is not served here (add it with --allowed-host)"
-                response = JSONResponse({"error": "misdirected", "detail": detail}, 421)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    return Collab(settings, store=store, require_web=require_web, check_host=True).app

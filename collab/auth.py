@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from collab.errors import AuthError, Forbidden, Unauthorized
+
 __all__ = [
     "AuthError",
     "Forbidden",
@@ -51,18 +53,6 @@ class Role(IntEnum):
             return cls[text.upper()]
         except KeyError as exc:
             raise ValueError(f"role must be read, write or admin, not {text!r}") from exc
-
-
-class AuthError(Exception):
-    """Access refused; ``str(exc)`` is the reason given to the client."""
-
-
-class Unauthorized(AuthError):
-    """No token, or one that is malformed, wrongly signed or expired (HTTP 401, close 4401)."""
-
-
-class Forbidden(AuthError):
-    """A valid token that does not grant this (HTTP 403, close 4403)."""
 
 
 @dataclass(frozen=True, slots=True)

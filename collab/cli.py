@@ -13,12 +13,12 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from collab.app import WebAssetsMissing, create_app
+from collab.app import WebAssetsMissing, create_app, open_store
 from collab.auth import Role, mint_token
 from collab.export import FORMATS
 from collab.logs import configure as configure_logs
 from collab.settings import Settings, SettingsError, describe
-from collab.store import Store, StoreError
+from collab.stores import StoreError
 from collab.wsserver import DirectProtocol
 
 __all__ = ["main"]
@@ -190,7 +190,7 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
             server.close()
-        hub = getattr(self.app.state, "hub", None)
+        hub = self.app.state.collab.hub
         if hub is not None:
             await hub.close()
         await super().shutdown(sockets)
@@ -200,15 +200,16 @@ def serve(settings: Settings, *, require_web: bool) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit status."""
     log_config = configure_logs(settings.log_level, settings.log_format)
     try:
-        app = create_app(settings, require_web=require_web)
-    except WebAssetsMissing as exc:
-        print(f"collab: {exc}", file=sys.stderr)
-        return 2
-    try:  # refuse a database this version cannot serve with one line, before uvicorn starts
-        Store(settings.db, synchronous=settings.synchronous).close()
-    except StoreError as exc:
+        store = open_store(settings)
+    except StoreError as exc:  # DatabaseInUse: another server has the file
         print(f"collab: {exc}", file=sys.stderr)
         return 1
+    try:
+        app = create_app(settings, require_web=require_web, store=store)
+    except WebAssetsMissing as exc:
+        store.close()
+        print(f"collab: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -8,13 +8,10 @@ server runs (the file is opened read-only; WAL readers do not block the writer).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pycrdt import merge_updates
-
-from collab.store import SCHEMA_VERSION, migrations
+from collab.stores.sqlite_doctor import inspect
 
 __all__ = ["Report", "check"]
 
@@ -37,112 +34,11 @@ class Report:
 
 
 def check(path: str | Path, *, decode: bool = True) -> Report:
-    """Check the database at ``path``.
-
-    Args:
-        path: the SQLite file.
-        decode: also merge every document's snapshot and log with pycrdt (slower).
+    """Check the database at ``path`` (see :func:`collab.stores.sqlite_doctor.inspect`).
 
     Returns:
         The report; ``report.ok`` is false when anything is wrong, including a missing or
         unreadable file.
     """
-    report = Report()
-    path = Path(path)
-    if not path.is_file():
-        report.problems.append(f"{path} does not exist")
-        return report
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error as exc:
-        report.problems.append(f"cannot open {path}: {exc}")
-        return report
-    try:
-        _check(conn, path, report, decode)
-    except sqlite3.Error as exc:
-        report.problems.append(f"cannot read {path}: {exc}")
-    finally:
-        conn.close()
-    return report
-
-
-def _check(conn: sqlite3.Connection, path: Path, report: Report, decode: bool) -> None:
-    integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-    if integrity != ["ok"]:
-        report.problems += [f"integrity: {line}" for line in integrity[:20]]
-        return
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    applied = []
-    if migrations.migrations_table in tables:
-        applied = [
-            row[0]
-            for row in conn.execute(
-                f"SELECT name FROM {migrations.migrations_table} WHERE migration_set = ?",
-                [migrations.name],
-            )
-        ]
-    report.summary.append(f"database: {path} ({path.stat().st_size:,} bytes)")
-    report.summary.append(f"schema version: {len(applied)} (this release: {SCHEMA_VERSION})")
-    if len(applied) > SCHEMA_VERSION:
-        report.problems.append("schema is newer than this release: upgrade collab")
-    missing = {"documents", "updates", "snapshots"} - tables
-    if missing:
-        if len(applied) < SCHEMA_VERSION:
-            report.summary.append("schema is older than this release: the server will upgrade it")
-        report.problems.append(f"missing tables: {', '.join(sorted(missing))}")
-        return
-    documents, log_rows, log_bytes = conn.execute(
-        "SELECT (SELECT count(*) FROM documents), count(*), coalesce(sum(length(data)), 0)"
-        " FROM updates"
-    ).fetchone()
-    snapshots, snapshot_bytes = conn.execute(
-        "SELECT count(*), coalesce(sum(length(data)), 0) FROM snapshots"
-    ).fetchone()
-    report.summary.append(f"documents: {documents:,}")
-    report.summary.append(f"log: {log_rows:,} updates, {log_bytes:,} bytes")
-    report.summary.append(f"snapshots: {snapshots:,}, {snapshot_bytes:,} bytes")
-    for table in ("updates", "snapshots"):
-        orphans = conn.execute(
-            f"SELECT count(*) FROM {table} WHERE name NOT IN (SELECT name FROM documents)"
-        ).fetchone()[0]
-        if orphans:
-            report.problems.append(f"{orphans} orphaned row(s) in {table} (no document)")
-    mismatched = conn.execute(
-        "SELECT d.name, d.updates, d.size_bytes,"
-        " (SELECT count(*) FROM updates u WHERE u.name = d.name),"
-        " coalesce((SELECT sum(length(data)) FROM updates u WHERE u.name = d.name), 0)"
-        "  + coalesce((SELECT length(data) FROM snapshots s WHERE s.name = d.name), 0)"
-        " FROM documents d"
-    ).fetchall()
-    for name, count, size, real_count, real_size in mismatched:
-        if count == real_count and size == real_size:
-            continue
-        found = f"document {name!r} records {count} updates / {size} bytes,"
-        found += f" has {real_count} / {real_size}"
-        if count < real_count and size < real_size:
-            # The server writes counters at checkpoints (a second at most behind its commits),
-            # and a crash may lose the last ones: it recounts them when it starts after one.
-            report.summary.append(f"note: {found} (counters not written yet)")
-        else:
-            report.problems.append(found)
-    if decode:
-        _decode_all(conn, report)
-
-
-def _decode_all(conn: sqlite3.Connection, report: Report) -> None:
-    for (name,) in conn.execute("SELECT name FROM documents ORDER BY name").fetchall():
-        parts = [
-            row[0]
-            for row in conn.execute(
-                "SELECT data FROM snapshots WHERE name = ? UNION ALL"
-                " SELECT data FROM (SELECT data FROM updates WHERE name = ? ORDER BY id)",
-                [name, name],
-            )
-        ]
-        try:
-            if parts:
-                merge_updates(*parts)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            report.problems.append(f"document {name!r} cannot be decoded: {exc}")
+    summary, problems = inspect(path, decode=decode)
+    return Report(summary, problems)

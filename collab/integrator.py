@@ -26,8 +26,9 @@ from typing import Any
 from pycrdt import Doc, merge_updates
 
 from collab import structs
+from collab.errors import NOT_OURS, CloseCode
 from collab.structs import ClientRun, Malformed, Parsed, Struct
-from collab.updates import _NOT_OURS, DocumentCorrupted, InvalidUpdate, _guarded, state_vector
+from collab.updates import DocumentCorrupted, InvalidUpdate, _guarded, state_vector
 
 Part = tuple[bytes, int, int, list[Struct]]
 """Structs of one client for :func:`collab.structs.encode`: update, client, clock, structs."""
@@ -53,6 +54,10 @@ MAX_PENDING_STRUCTS = 10_000
 class PendingTooLarge(InvalidUpdate):
     """An update whose waiting structs would take the document's waiting work past its
     bound; nothing of it was applied or kept."""
+
+    close_code = CloseCode.TOO_LARGE
+    http_status = 413
+    code = "too_large"
 
 
 class Integrator:
@@ -436,7 +441,7 @@ def _apply(doc: Doc[Any], update: bytes) -> None:
     txn = native.create_transaction()
     try:
         native.apply_update(txn, update)
-    except _NOT_OURS:
+    except NOT_OURS:
         raise
     except BaseException as exc:  # PanicException is a BaseException
         raise DocumentCorrupted(f"cannot apply update: {type(exc).__name__}: {exc}") from exc

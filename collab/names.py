@@ -9,15 +9,23 @@ a combining accent) and on Windows (NFC) name one document.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["MAX_NAME_BYTES", "InvalidName", "parse_name", "validate_name"]
+from collab.errors import CloseCode, CollabError
+
+__all__ = ["MAX_NAME_BYTES", "InvalidName", "parse_name", "raw_route_path", "validate_name"]
 
 MAX_NAME_BYTES = 255
 
 
-class InvalidName(ValueError):
+class InvalidName(CollabError, ValueError):
     """A document name that breaks the naming rules; the message says which."""
+
+    close_code = CloseCode.BAD_DOCUMENT_NAME
+    http_status = 400
+    code = "bad_name"
 
 
 def parse_name(raw: str) -> str:
@@ -64,3 +72,28 @@ def validate_name(name: str) -> str:
         if segment in ("", ".", ".."):
             raise InvalidName(f"document name has an empty, '.' or '..' segment: {name!r}")
     return name
+
+
+def raw_route_path(scope: Mapping[str, Any]) -> str:
+    """The request's raw (still percent-encoded) path below the app's mount point.
+
+    Names are cut from the raw path (so that ``%2F`` stays inside a name); when collab is
+    mounted (Starlette's ``Mount``, or a server's ``--root-path``), ``root_path`` names the
+    mount point and the raw path may start with it: its segments are dropped, however long
+    it is (never a fixed number of characters).
+
+    Raises:
+        InvalidName: when the raw path is not UTF-8.
+    """
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    try:
+        path = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidName("document name is not valid UTF-8") from exc
+    root = str(scope.get("root_path") or "").strip("/")
+    if root:
+        mount = root.split("/")
+        parts = path.split("/")  # parts[0] is the empty text before the leading slash
+        if [unquote(part) for part in parts[1 : 1 + len(mount)]] == mount:
+            path = "/" + "/".join(parts[1 + len(mount) :])
+    return path

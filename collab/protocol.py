@@ -23,6 +23,8 @@ from typing import Any
 
 from pycrdt import write_message, write_var_uint
 
+from collab.errors import CloseCode, CollabError
+
 __all__ = [
     "MAX_VARUINT_BYTES",
     "Auth",
@@ -64,8 +66,12 @@ class SyncType(IntEnum):
     UPDATE = 2
 
 
-class ProtocolError(ValueError):
+class ProtocolError(CollabError, ValueError):
     """A frame that does not follow the y-protocols encoding; the message says why."""
+
+    close_code = CloseCode.PROTOCOL_ERROR
+    http_status = 400
+    code = "malformed"
 
 
 @dataclass(frozen=True, slots=True)

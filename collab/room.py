@@ -14,6 +14,7 @@ from pycrdt import Awareness as AwarenessStates
 from pycrdt import Doc
 
 from collab import protocol
+from collab.errors import CloseCode
 from collab.integrator import Integrator
 from collab.protocol import ProtocolError
 from collab.updates import (
@@ -41,11 +42,17 @@ class Peer(Protocol):
 class AwarenessTooLarge(ProtocolError):
     """An awareness state over the room's size limit."""
 
+    close_code = CloseCode.TOO_LARGE
+    http_status = 413
+    code = "too_large"
+
 
 class RevivesDeleted(InvalidUpdate):
     """An update carrying content of a deleted document (an editor that still holds it):
     its sender is told the document was deleted (4410), which the y-websocket client does
-    not retry."""
+    not retry; over HTTP a 400 ``invalid_update``."""
+
+    close_code = CloseCode.DOCUMENT_DELETED
 
 
 class Room:
@@ -180,15 +187,16 @@ class Room:
         """The whole document as one Yjs v1 update, with what waits for a predecessor."""
         return self._integrator.state_update()
 
-    def broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
+    def broadcast(self, frame: bytes, exclude: object = None) -> None:
         """Send ``frame`` (encoded once) to every peer except ``exclude``."""
         for peer in self.peers:
             if peer is not exclude:
                 peer.send(frame)
 
-    def relay(self, update: bytes, origin: Peer | None) -> None:
+    def relay(self, update: bytes, origin: object) -> None:
         """Send ``update`` as an update message to every peer except ``origin`` (the peer
-        that sent it); a writer alone in its room costs no encoding."""
+        that sent it; anything else, such as ``None`` or ``"http"``, excludes no one); a
+        writer alone in its room costs no encoding."""
         peers = self.peers
         if len(peers) > 1 or (peers and origin not in peers):
             self.broadcast(protocol.encode(protocol.Update(update)), exclude=origin)

@@ -96,6 +96,9 @@ class Settings:
     max_connections_per_document: int = _setting(
         1000, "Open WebSocket connections per document; more are closed with 4503."
     )
+    hook_timeout_seconds: float = _setting(
+        30.0, "Longest one call of an async hook (on_change, ...) may run before it is cancelled."
+    )
     ssl_certfile: str = _setting("", "TLS certificate (PEM) to serve https:// and wss://.")
     ssl_keyfile: str = _setting("", "TLS private key (PEM) of --ssl-certfile.")
     web_dist: str = _setting(
@@ -143,6 +146,7 @@ class Settings:
             "max_pending_bytes",
             "max_pending_structs",
             "full_syncs_per_minute",
+            "hook_timeout_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:

@@ -2,18 +2,19 @@
 
 pycrdt raises ``ValueError`` for most bad updates, but some failures inside the Rust core
 surface as ``pyo3_runtime.PanicException``, which derives from ``BaseException``; every
-function here turns both into :class:`InvalidUpdate` so callers handle one error type.
+function here turns both into :class:`InvalidUpdate` so callers handle one error type (by the
+one rule of :mod:`collab.errors`: :func:`~collab.errors.crdt_call` and ``NOT_OURS``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pycrdt import Doc, get_state, get_update, merge_updates
 
 from collab import structs
+from collab.errors import CloseCode, CollabError, crdt_call
 from collab.protocol import ByteReader, ProtocolError
 from collab.structs import Malformed
 
@@ -43,20 +44,17 @@ EMPTY_STATE_VECTOR = b"\x00"
 
 T = TypeVar("T")
 
-_NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
 
-
-class InvalidUpdate(ValueError):
+class InvalidUpdate(CollabError, ValueError):
     """An update that pycrdt cannot read, or one in Yjs update format v2."""
+
+    close_code = CloseCode.INVALID_UPDATE
+    http_status = 400
+    code = "invalid_update"
 
 
 def _guarded(what: str, fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except _NOT_OURS:
-        raise
-    except BaseException as exc:
-        raise InvalidUpdate(f"{what}: {type(exc).__name__}: {exc}") from exc
+    return crdt_call(what, fn, InvalidUpdate)
 
 
 def check_update(update: bytes) -> None:

@@ -32,13 +32,15 @@ Run it with ``uvicorn.Config(ws=DirectProtocol)`` (``collab serve`` does).
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame
 from websockets.http11 import Request
 from websockets.protocol import State
+
+from collab.sessions.transport import CLOSED, FULL, SENT, Owner
 
 try:
     from websockets.speedups import apply_mask  # websockets' unmasking in C
@@ -108,30 +110,10 @@ CLOSE_TIMEOUT = 5.0
 SHUTDOWN_TIMEOUT = 1.0
 """Seconds a peer gets to take what was sent when the server shuts down."""
 
-SENT, FULL, CLOSED = 1, 2, 3
-"""What :meth:`Direct.write` did."""
-
-
-class Owner(Protocol):
-    """What a detached connection is handed to (see :meth:`Direct.detach`); neither method
-    may raise."""
-
-    def received(self, message: bytes | str) -> None:
-        """One complete message: bytes, or str for a text frame."""
-
-    def end_of_read(self) -> None:
-        """Every message of the data just read from the socket was delivered (the owner may
-        take them as one burst)."""
-
-    def ended(self, code: int, reason: str | None = None) -> None:
-        """The end of the connection: the close code the client sent, 1005 without one,
-        1006 when it was lost without a close frame, 1012 when the server shuts down; or,
-        with the ``reason`` it sent, the close websockets or uvicorn started (a malformed
-        frame: 1002, 1007, 1009; no answer to the keepalive ping: 1011)."""
-
 
 class Direct:
-    """Synchronous sends and receives on one WebSocket connection (see the module docstring).
+    """Synchronous sends and receives on one WebSocket connection (see the module docstring):
+    the fast path's :class:`~collab.sessions.transport.Transport`.
 
     The first frame of an event-loop turn is handed to the transport at once; the frames
     that follow it in the same turn (a burst of relayed updates) leave together in one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -42,18 +43,69 @@ def collab_deps(module: str) -> set[str]:
     return deps - {module}
 
 
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    # (layer, modules or packages in it), from the bottom up (DESIGN.md section 3).
+    ("base", ("errors", "names", "settings", "limits", "auth", "logs", "metrics")),
+    ("codec", ("protocol", "structs")),
+    ("CRDT", ("updates", "integrator", "export")),
+    ("document", ("room",)),
+    ("storage", ("stores", "store")),
+    ("coordination", ("hub",)),
+    ("sessions", ("sessions",)),
+    ("transports", ("transports", "wsserver")),
+    (
+        "surface",
+        (
+            "api",
+            "openapi",
+            "app",
+            "hostcheck",
+            "websocket",
+            "cli",
+            "backup",
+            "doctor",
+            "__main__",
+            "",
+        ),
+    ),
+]
+
+
+def layer_of(module: str) -> int:
+    """The index in :data:`LAYERS` of ``collab.<module>`` (a package's modules share its layer)."""
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    for index, (_, members) in enumerate(LAYERS):
+        if top in members:
+            return index
+    raise AssertionError(f"{module} is in no layer of tests/test_architecture.py")
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_layers_import_only_downward(module: str) -> None:
+    """codec -> CRDT -> document -> storage -> coordination -> sessions -> transports ->
+    surface: a module imports from its own layer or those below, never upward."""
+    mine = layer_of(module)
+    upward = {dep for dep in collab_deps(module) if layer_of(dep) > mine}
+    assert not upward, f"{module} ({LAYERS[mine][0]}) imports upward: {sorted(upward)}"
+
+
 @pytest.mark.parametrize(
     ("module", "allowed"),
     [
-        ("collab.protocol", {"collab.protocol"}),
-        ("collab.room", {"collab.protocol", "collab.updates", "collab.integrator"}),
-        ("collab.integrator", {"collab.structs", "collab.updates"}),
-        ("collab.updates", {"collab.protocol", "collab.structs"}),
+        ("collab.protocol", {"collab.errors"}),
+        (
+            "collab.room",
+            {"collab.errors", "collab.protocol", "collab.updates", "collab.integrator"},
+        ),
+        ("collab.integrator", {"collab.errors", "collab.structs", "collab.updates"}),
+        ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),
         ("collab.structs", set()),
-        ("collab.names", set()),
+        ("collab.names", {"collab.errors"}),
         ("collab.settings", set()),
-        ("collab.auth", set()),
+        ("collab.auth", {"collab.errors"}),
         ("collab.limits", set()),
+        ("collab.errors", set()),
     ],
 )
 def test_core_modules_stay_pure(module: str, allowed: set[str]) -> None:
@@ -63,7 +115,22 @@ def test_core_modules_stay_pure(module: str, allowed: set[str]) -> None:
 
 def test_only_the_web_layer_imports_starlette() -> None:
     users = {m for m, names in MODULES.items() if any(n.startswith("starlette") for n in names)}
-    assert users <= {"collab.app", "collab.api", "collab.websocket", "collab.cli"}
+    assert all(layer_of(m) >= layer_of("collab.sessions") for m in users), users
+
+
+def test_no_sql_outside_the_stores() -> None:
+    """Only ``collab/stores/`` talks to a database (DESIGN.md: no SQL outside the stores)."""
+    sql = ("sqlite3", "sqlite_utils", "psycopg")
+    users = {m for m, names in MODULES.items() if any(n.startswith(sql) for n in names)}
+    assert {m for m in users if layer_of(m) != layer_of("collab.stores")} == set()
+    statement = re.compile(
+        r"SELECT [^\n]* FROM |DELETE FROM |INSERT INTO |UPDATE \w+ SET |PRAGMA \w+|CREATE TABLE "
+    )
+    for path in PACKAGE.rglob("*.py"):
+        if "stores" in path.parts or "web_dist" in path.parts:
+            continue
+        found = statement.findall(path.read_text())
+        assert not found, f"{path.relative_to(PACKAGE)} holds SQL: {found}"
 
 
 def test_no_import_cycles() -> None:

@@ -40,7 +40,7 @@ from collab.backup.moments import iso, parse_moment
 from collab.backup.states import clients, same_document
 from collab.cli import main
 from collab.names import InvalidName, validate_name
-from collab.store import Store, migrations
+from collab.stores.sqlite import Store, migrations
 
 GOLDEN = Path(__file__).parent / "golden"
 TIPTAP = (GOLDEN / "tiptap_doc.bin").read_bytes()

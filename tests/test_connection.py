@@ -14,16 +14,18 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from collab import hub as hub_module
-from collab import protocol, websocket
+from collab import protocol
 from collab.auth import ALL_DOCUMENTS
+from collab.errors import CloseCode
 from collab.hub import Hub
+from collab.hub import committer as hub_module
 from collab.integrator import apply_all
 from collab.room import Room
+from collab.sessions import ywebsocket as websocket
+from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.store import Store
+from collab.stores import Store
 from collab.updates import merge_burst
-from collab.websocket import CloseCode, Connection
 from collab.wsserver import SENT
 
 
@@ -326,8 +328,8 @@ async def test_a_commit_waits_for_another_process_s_write_lock_on_the_database_t
             hub.submit(room, update, None)
             other.execute("BEGIN IMMEDIATE")  # before the turn ends and commits
             flushed = asyncio.ensure_future(hub.flush())
-            await turns_until(lambda: hub._db_jobs == 1)  # the turn ended, the lock was met
-            assert hub._db_jobs == 1 and not flushed.done(), "the commit waits on the thread"
+            await turns_until(lambda: hub.thread.jobs == 1)  # the turn ended, the lock was met
+            assert hub.thread.jobs == 1 and not flushed.done(), "the commit waits on the thread"
             other.execute("ROLLBACK")
             await flushed
             assert not hub.uncommitted(room) and not room.closed

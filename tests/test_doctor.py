@@ -10,7 +10,7 @@ from pycrdt import Doc, Text
 
 from collab.cli import main
 from collab.doctor import check
-from collab.store import Store
+from collab.stores import Store
 
 
 def make_db(path: Path) -> None:

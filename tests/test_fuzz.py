@@ -1,8 +1,8 @@
 """A mutation fuzzer over real y-protocols frames, against the server's frame handling.
 
-The in-process part drives ``collab.websocket.Connection._handle`` (what the receive loop of
-every WebSocket calls for each binary frame; one read in eight holds several frames, whose
-update messages are merged) with at least 100,000 malformed and mutated frames:
+The in-process part drives ``collab.sessions.ywebsocket.Connection._handle`` (what the receive
+loop of every WebSocket calls for each binary frame; one read in eight holds several frames,
+whose update messages are merged) with at least 100,000 malformed and mutated frames:
 real frames (sync step 1 and 2, updates of a real editing trace and of Yjs-written documents,
 awareness, query awareness, auth) with bit flips, truncations, insertions, deletions, changed
 length fields, spliced payloads, mutated awareness JSON, plus random bytes. Only the documented
@@ -51,21 +51,22 @@ from pycrdt import Array, Doc, Map, Text, write_var_uint
 
 from collab import export, protocol, updates
 from collab.auth import ALL_DOCUMENTS, Grant, Role
+from collab.errors import Refused
 from collab.hub import Hub
 from collab.integrator import apply_all
 from collab.protocol import ProtocolError
 from collab.room import Room
+from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.store import Store
+from collab.stores import Store
 from collab.updates import DocumentCorrupted, InvalidUpdate
-from collab.websocket import Connection, _Refused
 from collab.wsserver import SENT
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT.parent / "shared" / "data" / "friendsforever_flat.json.gz"
 GOLDEN = ROOT / "tests" / "golden"
 
-EXPECTED: tuple[type[Exception], ...] = (ProtocolError, InvalidUpdate, _Refused)
+EXPECTED: tuple[type[Exception], ...] = (ProtocolError, InvalidUpdate, Refused)
 """What ``_handle`` may raise on hostile input (``AwarenessTooLarge`` is a ProtocolError)."""
 
 TEST_FRAMES = 100_000

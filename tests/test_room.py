@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text, write_var_uint
 
 from collab import protocol
-from collab.hub import _read_document
+from collab.hub import read_document as _read_document
 from collab.room import AwarenessTooLarge, Room
-from collab.store import Store
+from collab.stores import Store
 from collab.updates import InvalidUpdate
 
 

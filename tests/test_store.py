@@ -13,15 +13,9 @@ from pycrdt import Array, Doc, Map, Text
 from sqlite_utils import Database
 
 from collab.integrator import apply_all
-from collab.store import (
-    BUSY_TIMEOUT,
-    SCHEMA_VERSION,
-    Store,
-    StoreBusy,
-    StoreError,
-    collab_version,
-    migrations,
-)
+from collab.stores import Store, StoreBusy, StoreError
+from collab.stores.sqlite import BUSY_TIMEOUT, SCHEMA_VERSION, migrations
+from collab.stores.sqlite_schema import collab_version
 
 
 def updates_of(doc: Doc[Any], edit: Any) -> list[bytes]:

@@ -17,6 +17,7 @@ from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab import export
 from collab.backup.errors import BackupError
+from collab.errors import NOT_OURS
 
 __all__ = ["fresh_copy"]
 
@@ -49,9 +50,9 @@ def fresh_copy(update: bytes) -> bytes:
         same = _visible(export.to_json(copy)) == _visible(export.to_json(update))
     except export.ExportError as exc:
         raise BackupError(f"cannot copy the document: {exc}") from None
-    except (KeyboardInterrupt, SystemExit):
+    except NOT_OURS:
         raise
-    except BaseException as exc:  # pycrdt failures, including pyo3 panics
+    except BaseException as exc:  # pycrdt failures, including pyo3 panics (collab.errors)
         raise BackupError(f"cannot copy the document: {exc}") from None
     if not same:
         raise BackupError("cannot copy the document faithfully (it holds types the copy lacks)")

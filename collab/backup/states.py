@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pycrdt import Doc, merge_updates
 
 from collab.backup.errors import BackupError, DocumentError
+from collab.errors import crdt_call
 from collab.integrator import Integrator, apply_all
 from collab.protocol import ByteReader, ProtocolError
 from collab.updates import EMPTY_UPDATE, InvalidUpdate, check_update
@@ -25,12 +26,7 @@ T = TypeVar("T")
 
 def _pycrdt(what: str, fn: Callable[[], T]) -> T:
     """Run ``fn``, turning pycrdt failures (including pyo3 panics) into :class:`BackupError`."""
-    try:
-        return fn()
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
-        raise BackupError(f"{what}: {exc}") from exc
+    return crdt_call(what, fn, BackupError)
 
 
 def merge(parts: list[bytes], what: str) -> bytes:

@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
+from collab.errors import NOT_OURS, CloseCode, CollabError
 from collab.integrator import apply_all
 
 __all__ = [
@@ -67,8 +68,12 @@ Node = dict[str, Any]
 ``{"type": "text", "text", "marks"?}`` with marks ``{"type", "attrs"?}``."""
 
 
-class ExportError(Exception):
+class ExportError(CollabError):
     """The update cannot be read, or the requested field is missing or of another type."""
+
+    close_code = CloseCode.INVALID_UPDATE
+    http_status = 422
+    code = "cannot_export"
 
 
 @contextmanager
@@ -78,11 +83,10 @@ def reading(what: str) -> Iterator[None]:
         yield
     except ExportError:
         raise
-    except BaseException as exc:
-        # PanicException derives from BaseException; let KeyboardInterrupt & co. through.
-        if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
-            raise ExportError(f"cannot read {what}: {exc}") from exc
+    except NOT_OURS:
         raise
+    except BaseException as exc:  # PanicException derives from BaseException (collab.errors)
+        raise ExportError(f"cannot read {what}: {exc}") from exc
 
 
 def doc_from_update(update: bytes) -> Doc[Any]:

@@ -1,7 +1,7 @@
 """End-to-end bad input: every hostile or broken client is closed alone, with a code and a reason.
 
 For each bad message the sender's connection is closed with the close code documented in
-``collab.websocket.CloseCode``; the room's document stays as it was; the other peers (a real
+``collab.errors.CloseCode``; the room's document stays as it was; the other peers (a real
 y-websocket client and a pycrdt client) stay connected and in sync; the server logs one line.
 Also: slow readers (1013) and document names (4400).
 """
@@ -25,7 +25,7 @@ import websockets
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText, write_message, write_var_uint
 
 from collab import protocol
-from collab.websocket import CloseCode
+from collab.errors import CloseCode
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import (

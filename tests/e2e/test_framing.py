@@ -12,7 +12,8 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab import protocol
-from collab.websocket import BURST_UPDATES, CloseCode
+from collab.errors import CloseCode
+from collab.sessions.ywebsocket import BURST_UPDATES
 from tests.e2e.conftest import Server
 from tests.e2e.pyclient import PyClient
 from tests.e2e.test_bad_input import StalledPeer, client_frame

@@ -16,7 +16,7 @@ from pycrdt import Doc, Text
 from sqlite_utils import Database
 
 from collab import protocol
-from collab.store import Store
+from collab.stores import Store
 from collab.websocket import CloseCode
 from tests.e2e.conftest import OCTETS, Server
 from tests.e2e.pyclient import PyClient
@@ -136,7 +136,9 @@ async def close_of_upgrade(server: Server, host: str, origin: str) -> tuple[int,
             return struct.unpack("!H", payload[:2])[0], payload[2:].decode()
 
 
-async def test_dns_rebinding_is_refused_by_the_host_check(server_factory: Any) -> None:
+async def test_dns_rebinding_is_refused_by_the_host_check(
+    server_factory: Any, tmp_path: Any
+) -> None:
     """Item 13: ``Host: evil.example:P`` with ``Origin: http://evil.example:P`` passed the
     WebSocket Origin check (it compared Origin with Host); loopback names still work, and
     --allowed-host adds a name."""
@@ -150,7 +152,9 @@ async def test_dns_rebinding_is_refused_by_the_host_check(server_factory: Any) -
         for name in ("localhost", "127.0.0.1", "[::1]", "app.localhost"):
             ok = await http.get("/api/documents", headers={"Host": f"{name}:{server.port}"})
             assert ok.status_code == 200, name
-    allowed: Server = server_factory(["--allowed-host", "evil.example"])
+    allowed: Server = server_factory(
+        ["--allowed-host", "evil.example"], db_path=tmp_path / "allowed.db"
+    )
     async with httpx.AsyncClient(base_url=allowed.http_url) as http:
         host = f"evil.example:{allowed.port}"
         assert (await http.get("/api/documents", headers={"Host": host})).status_code == 200

@@ -122,3 +122,48 @@ async def test_sigterm_during_a_burst_loses_nothing_and_exits_zero(server: Serve
         stored = str(fresh.text())
     assert stored.startswith(seen) or seen in stored
     assert "server shutting down" in reader.close_reason
+
+
+async def test_a_second_server_on_the_same_database_is_refused(server: Server) -> None:
+    """A second ``collab serve`` on the first one's database file exits non-zero at once with
+    one line naming the first process; the first keeps serving (and its edits stay its own)."""
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT, free_port
+
+    assert server.proc is not None
+    second = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collab",
+            "serve",
+            "--no-web",
+            "--port",
+            str(free_port()),
+            "--db",
+            str(server.db_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1, second.stderr
+    assert "in use by another collab process" in lines[0]
+    assert f"(pid {server.proc.pid})" in lines[0]
+    async with PyClient(server.ws_url, "still-served") as client:
+        client.text().insert(0, "first server")
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+
+            async def stored() -> bool:
+                response = await http.get("/api/documents/still-served/content")
+                return response.status_code == 200 and "first server" in response.text
+
+            deadline = asyncio.get_running_loop().time() + 30
+            while not await stored():
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)

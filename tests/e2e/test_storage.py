@@ -24,7 +24,7 @@ from pycrdt import Array, Doc, Map, Text
 from sqlite_utils import Database
 
 from collab import protocol
-from collab.store import migrations
+from collab.stores.sqlite import migrations
 from tests.e2e.conftest import OCTETS, Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, eventually

@@ -22,8 +22,8 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab import protocol
+from collab.sessions.ywebsocket import BURST_UPDATES
 from collab.updates import state_vector
-from collab.websocket import BURST_UPDATES
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import (

@@ -1,0 +1,333 @@
+"""Group commit before relay, and the store's checkpoints.
+
+Durability rule (DESIGN.md section 4): an update is committed to the store before any peer is
+sent it. Updates are applied to the room's document as they arrive, queued, and committed at
+the end of the event-loop turn that read them, in one transaction per burst (group commit);
+only then are they relayed (and passed to ``on_change``). While the database thread commits
+one burst, the next waits for it (one commit at a time, in order).
+A sync step 2 reply or an HTTP read of a document, which could expose queued updates, is
+computed at a moment when nothing of its room waits for a commit (:meth:`Committer.when_committed`).
+
+Database work runs on one worker thread, so the event loop never waits for the disk. The one
+exception is the commit of a small burst when it cannot wait for the disk either (the store's
+``commits_sync`` is false: SQLite in WAL mode with ``synchronous`` NORMAL or OFF) and the
+thread is idle: then the event loop commits itself, which costs less than the round trip to
+the thread, unless another process holds the write lock (then the burst waits for it on the
+thread). Checkpoints (SQLite: the WAL's fsyncs) always run on the thread, every
+``_CHECKPOINT_ROWS`` rows and at most ``_CHECKPOINT_SECONDS`` after a commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from collab.errors import ShuttingDown
+from collab.hub.hooks import Hook
+from collab.hub.rooms import Rooms, RoomSlot
+from collab.hub.worker import DatabaseThread
+from collab.metrics import Metrics
+from collab.room import Peer, Room
+from collab.stores import DocumentStore, StoreBusy, StoreError
+
+__all__ = ["Committer", "Origin"]
+
+log = logging.getLogger("collab.hub")
+
+Origin = Peer | str | None
+"""Who wrote an update: the peer that sent it (relayed to every other peer), or a name such
+as ``"http"`` or ``"edit"`` (relayed to every peer)."""
+
+_Item = tuple[RoomSlot, Room, bytes, Origin]
+"""A queued update: its room slot, the room, the update, who wrote it."""
+
+STORAGE_ERROR = 1011
+
+# Queued bytes above which writers wait for the committer (backpressure on floods).
+_HIGH_WATER_BYTES = 8 * 1024 * 1024
+
+# Largest burst the event loop commits itself (see the module docstring).
+_INLINE_COMMIT_ROWS = 32
+
+# Log rows committed between two checkpoints (the hub's store does not checkpoint itself).
+_CHECKPOINT_ROWS = 500
+
+# Seconds from a commit to the next checkpoint at the latest.
+_CHECKPOINT_SECONDS = 1.0
+
+
+def origin_name(origin: Origin) -> str:
+    """What ``on_change`` is told of an update's origin: a name as given, ``"websocket"`` for
+    a peer."""
+    return origin if isinstance(origin, str) else "websocket" if origin is not None else "server"
+
+
+class Committer:
+    """Commits queued updates in bursts, then relays them and runs what waited for them.
+
+    Args:
+        store: the store; appends run on ``thread``, or here (see the module docstring).
+        thread: the database thread.
+        rooms: the open rooms (a failed commit drops the rooms it held).
+        metrics: commit timings and counts.
+        committed_room: called for each room of a committed burst once its waiting callbacks
+            ran (the hub checks whether to compact it).
+        on_change: the host's hook, given each committed update after its relay.
+    """
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        thread: DatabaseThread,
+        rooms: Rooms,
+        metrics: Metrics,
+        committed_room: Callable[[RoomSlot, Room], None],
+        on_change: Hook | None,
+    ) -> None:
+        self.store = store
+        self.thread = thread
+        self.rooms = rooms
+        self.metrics = metrics
+        self.committed_room = committed_room
+        self.on_change = on_change
+        self._queue: list[_Item] = []
+        self._batch_started = 0.0
+        self._queued_bytes = 0
+        self._callbacks: list[Callable[[], None]] = []
+        self._wake = asyncio.Event()
+        self._turn_end: asyncio.Handle | None = None  # _end_turn, scheduled for this turn
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
+        self._busy = False
+        self._uncheckpointed = 0  # log rows committed since the last checkpoint
+        self._checkpointing = False
+        self._checkpoint_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        """Start the committer task (on the running loop)."""
+        # Kept: asyncio.get_running_loop() makes a getpid system call each time.
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._commit_loop(), name="collab-committer")
+
+    async def stop(self) -> None:
+        """Stop the task and the checkpoint timer (after :meth:`flush`)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    def submit(self, room: Room, update: bytes, origin: Origin, messages: int = 1) -> None:
+        """Queue an update already applied to ``room`` for commit, then relay to the others.
+
+        ``messages`` is how many update messages it merges (they count towards
+        ``compact_updates``). Never blocks; see :attr:`congested` for flow control.
+
+        Raises:
+            ShuttingDown: when the room is closed.
+        """
+        slot = self.rooms.slots.get(room.name)
+        if slot is None or room.closed:
+            raise ShuttingDown(f"room {room.name!r} is closed")
+        slot.pending += 1
+        slot.log_updates += messages
+        room.size_bytes += len(update)
+        if not self._queue:
+            self._batch_started = time.perf_counter()
+        self._queue.append((slot, room, update, origin))
+        self._queued_bytes += len(update)
+        if self._turn_end is None:  # _end_turn at the end of this event-loop turn (once)
+            loop = self._loop or asyncio.get_running_loop()
+            self._turn_end = loop.call_soon(self._end_turn)
+
+    @property
+    def congested(self) -> bool:
+        """Whether more than a few MiB are queued for commit: writers should wait."""
+        return self._queued_bytes > _HIGH_WATER_BYTES and not self.rooms.closing
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once everything queued so far is committed (at once if nothing is)."""
+        if not self._queue and not self._callbacks and not self._busy:
+            callback()
+        else:
+            self._callbacks.append(callback)
+            self._wake.set()
+
+    def uncommitted(self, room: Room) -> bool:
+        """Whether ``room``'s document holds updates that are not committed yet."""
+        slot = self.rooms.slots.get(room.name)
+        return slot is not None and slot.pending > 0
+
+    def when_committed(
+        self,
+        room: Room,
+        callback: Callable[[], None],
+        dropped: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Run ``callback`` at the first moment every update applied to ``room`` is committed
+        (at once when that is now): what it reads of the document is then durable. When the
+        room is dropped first (a failed commit, a deletion), ``dropped`` runs instead."""
+        slot = self.rooms.slots.get(room.name)
+        if slot is None or slot.pending == 0:
+            callback()
+        else:
+            slot.waiting.append((callback, dropped))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed (or failed)."""
+        done = asyncio.get_running_loop().create_future()
+
+        def resolve() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.after_commit(resolve)
+        await done
+
+    # -- committing --------------------------------------------------------------------------
+
+    def _end_turn(self) -> None:
+        """Commit what this event-loop turn queued, at its end: here when the burst is small
+        and the database thread idle (see the module docstring), else on the committer task.
+        While the committer commits, what comes meanwhile waits for it."""
+        self._turn_end = None
+        if self._busy or not self._queue or self._task is None or self._task.done():
+            return
+        if self._inline(len(self._queue)):
+            batch, started, callbacks = self._take()
+            if self._commit_here(batch, started):
+                for callback in callbacks:
+                    callback()
+                return
+            # Another process holds the write lock: the committer waits for it on the thread.
+            self._queue[:0] = batch
+            self._callbacks[:0] = callbacks
+            self._queued_bytes += sum(len(update) for _, _, update, _ in batch)
+            self._batch_started = started
+        self._wake.set()
+
+    def _inline(self, rows: int) -> bool:
+        return rows <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self.thread.jobs)
+
+    def _take(self) -> tuple[list[_Item], float, list[Callable[[], None]]]:
+        """Everything queued: the updates, when the first was queued, and the callbacks."""
+        batch, self._queue = self._queue, []
+        callbacks, self._callbacks = self._callbacks, []
+        self._queued_bytes = 0
+        return batch, self._batch_started, callbacks
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, started, callbacks = self._take()
+            self._busy = True
+            try:
+                if batch and not (self._inline(len(batch)) and self._commit_here(batch, started)):
+                    await self._commit_on_thread(batch, started)
+            finally:
+                self._busy = False
+                for callback in callbacks:
+                    callback()
+            if self._queue and self._turn_end is None:  # queued while the thread committed
+                loop = self._loop or asyncio.get_running_loop()
+                self._turn_end = loop.call_soon(self._end_turn)
+
+    def _commit_here(self, batch: list[_Item], started: float) -> bool:
+        """Commit a small burst on the event loop: a write into the WAL file, cheaper than
+        the round trip to the database thread (which is idle: nothing races).
+
+        Returns:
+            ``False`` when another process holds the database's write lock: nothing was
+            done, and the burst is to be committed on the thread, which waits for the lock
+            (the event loop must not: every room would stall).
+        """
+        begin = time.perf_counter()
+        try:
+            self.store.append([(room.name, update) for _, room, update, _ in batch], wait=False)
+        except StoreBusy:
+            return False
+        except StoreError as exc:
+            self._fail(batch, exc)
+        else:
+            self._committed(batch, started, begin)
+        return True
+
+    async def _commit_on_thread(self, batch: list[_Item], started: float) -> None:
+        """Commit a large burst on the database thread: SQLite releases the GIL while it
+        inserts, so the event loop goes on reading the next updates meanwhile."""
+        begin = time.perf_counter()
+        try:
+            rows = [(room.name, update) for _, room, update, _ in batch]
+            await self.thread.run(self.store.append, rows)
+        except StoreError as exc:
+            self._fail(batch, exc)
+        else:
+            self._committed(batch, started, begin)
+
+    def _committed(self, batch: list[_Item], started: float, begin: float) -> None:
+        """Account for a committed burst, relay it, and run what waited for its rooms."""
+        metrics = self.metrics
+        committed = time.perf_counter()
+        metrics.commit_seconds.observe(committed - begin)
+        metrics.commit_batch.observe(len(batch))
+        metrics.updates_committed += len(batch)
+        self._uncheckpointed += len(batch)
+        for slot, room, update, origin in batch:
+            slot.pending -= 1
+            slot.log_bytes += len(update)
+            room.relay(update, origin)
+        metrics.fanout_seconds.observe(time.perf_counter() - started)
+        on_change = self.on_change
+        if on_change is not None:
+            for _, room, update, origin in batch:
+                on_change(room.name, update, origin_name(origin))
+        for slot, room in {(slot, room) for slot, room, *_ in batch}:
+            if slot.waiting and not slot.pending:
+                waiting, slot.waiting = slot.waiting, []
+                for callback, _ in waiting:
+                    callback()
+            self.committed_room(slot, room)
+        if self._uncheckpointed >= _CHECKPOINT_ROWS:
+            self._start_checkpoint()
+        elif self._checkpoint_timer is None:
+            loop = self._loop or asyncio.get_running_loop()
+            self._checkpoint_timer = loop.call_later(_CHECKPOINT_SECONDS, self._start_checkpoint)
+
+    def _fail(self, batch: list[_Item], exc: StoreError) -> None:
+        """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
+        self.metrics.storage_errors += 1
+        rooms = {room: slot for slot, room, _, _ in batch}
+        names = sorted(room.name for room in rooms)
+        log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
+        for slot, *_ in batch:
+            slot.pending -= 1
+        for room, slot in rooms.items():
+            self.rooms.drop(slot, room, STORAGE_ERROR, "storage error: update not saved")
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _start_checkpoint(self) -> None:
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
+            self._checkpoint_timer = None
+        if not (self._checkpointing or self.rooms.closing):
+            self._checkpointing = True
+            task = asyncio.create_task(self._checkpoint())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _checkpoint(self) -> None:
+        self._uncheckpointed = 0
+        try:
+            await self.thread.run(self.store.checkpoint)
+        except StoreError as exc:
+            self.metrics.storage_errors += 1
+            log.error("checkpoint failed", exc_info=exc)
+        finally:
+            self._checkpointing = False

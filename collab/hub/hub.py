@@ -1,0 +1,233 @@
+"""The hub: the open rooms, their one write path, their commits and their maintenance.
+
+Its parts: :class:`~collab.hub.rooms.Rooms` (load, admission, membership, unload),
+:class:`~collab.hub.committer.Committer` (group commit before relay, checkpoints),
+:class:`~collab.hub.maintenance.Maintenance` (compaction, salvage), the database thread, and
+the host's :class:`~collab.hub.hooks.Hooks`. Every write, whoever makes it (a WebSocket
+session, the HTTP API, ``Collab.edit``, an import over HTTP), goes through
+:meth:`Hub.write_now` (an open room, synchronous: the sessions' hot path) or :meth:`Hub.write`
+(any document, returns once committed), which checks the size limit and the tombstone,
+applies, handles a damaged document, queues the commit, relays after it and runs
+``on_change``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from collab.errors import CloseCode, CollabError, DocumentTooLarge
+from collab.hub.committer import Committer, Origin
+from collab.hub.hooks import Hooks
+from collab.hub.maintenance import Maintenance
+from collab.hub.rooms import Rooms
+from collab.hub.worker import DatabaseThread
+from collab.metrics import Metrics
+from collab.room import Room
+from collab.settings import Settings
+from collab.stores import DocumentStore, StoreError
+from collab.updates import DocumentCorrupted
+
+__all__ = ["DocumentExists", "Hub", "WriteResult"]
+
+
+class DocumentExists(CollabError):
+    """A create-only write found the document holding content (HTTP ``If-None-Match: *``)."""
+
+    close_code = CloseCode.FORBIDDEN
+    http_status = 412
+    code = "exists"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What :meth:`Hub.write` did: whether the update changed the document (else it was
+    already there, and was neither stored nor relayed unless it created the document), and
+    the document's stored size afterwards, in bytes."""
+
+    changed: bool
+    size_bytes: int
+
+
+class Hub:
+    """Owns the open rooms and the store.
+
+    Args:
+        store: the opened store; the hub runs its methods on a single worker thread, and
+            closes it in :meth:`close`.
+        settings: limits, grace period, compaction thresholds.
+        hooks: the host's hooks (none by default).
+    """
+
+    def __init__(self, store: DocumentStore, settings: Settings, hooks: Hooks | None = None):
+        self.store = store
+        self.settings = settings
+        self.hooks = hooks or Hooks()
+        self.thread = DatabaseThread()
+        self.metrics = Metrics(lambda: len(self.rooms.slots), lambda: self.rooms.connections)
+        self.rooms = Rooms(store, self.thread, settings, self.metrics)
+        self.maintenance = Maintenance(store, self.thread, self.rooms, settings, self.metrics)
+        self.committer = Committer(
+            store, self.thread, self.rooms, self.metrics, self.maintenance.committed,
+            self.hooks.change,
+        )  # fmt: skip
+        self.max_document_bytes = settings.max_document_bytes
+        # The parts' methods, bound once: sessions call them per message.
+        self.run = self.thread.run
+        self.join = self.rooms.join
+        self.use = self.rooms.use
+        self.room = self.rooms.room
+        self.peer_count = self.rooms.peer_count
+        self.submit = self.committer.submit
+        self.after_commit = self.committer.after_commit
+        self.uncommitted = self.committer.uncommitted
+        self.when_committed = self.committer.when_committed
+        self.flush = self.committer.flush
+        self.salvage = self.maintenance.salvage
+
+    @property
+    def congested(self) -> bool:
+        """Whether more than a few MiB are queued for commit: writers should wait."""
+        return self.committer.congested
+
+    @property
+    def connections(self) -> int:
+        """WebSocket peers in all rooms."""
+        return self.rooms.connections
+
+    @property
+    def open_rooms(self) -> int:
+        """How many rooms are loaded now."""
+        return len(self.rooms.slots)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the committer task."""
+        self.committer.start()
+
+    async def close(self) -> None:
+        """Refuse new users, commit everything queued, close peers with 1001, let the hooks
+        finish, close the store. Safe to call twice."""
+        if self.rooms.closing:
+            return
+        self.rooms.stop()
+        await self.flush()
+        for peer in self.rooms.peers():
+            peer.close(CloseCode.GOING_AWAY, "server shutting down")
+        await self.committer.stop()
+        await self.hooks.drain()
+        await self.run(self.store.close)
+        self.thread.shutdown()
+
+    # -- the write path ----------------------------------------------------------------------
+
+    def fits(self, room: Room, size: int) -> bool:
+        """Whether ``size`` more bytes keep ``room``'s document within ``max_document_bytes``."""
+        return room.size_bytes + size <= self.max_document_bytes
+
+    def write_now(
+        self, room: Room, update: bytes, origin: Origin, parts: list[bytes] | None = None
+    ) -> bool:
+        """Apply ``update`` to the open ``room`` and queue it for commit; it is relayed (to
+        every peer but ``origin``) and passed to ``on_change`` once committed.
+
+        Args:
+            room: a room the caller holds open (``join``/``use``).
+            update: a Yjs v1 update.
+            origin: the peer that sent it, or a name (``"http"``, ``"edit"``).
+            parts: the update messages ``update`` merges, when it merges several (they
+                count towards compaction, and are salvaged one by one should the merge
+                break the document).
+
+        Returns:
+            Whether it changed the document (or waits for a predecessor): ``False`` for an
+            update with nothing new, which is neither stored nor relayed, or a closed room.
+
+        Raises:
+            DocumentTooLarge: the document would pass ``max_document_bytes``.
+            InvalidUpdate: malformed, v2, or reviving a deleted document; nothing changed.
+            DocumentCorrupted: pycrdt failed half-way: the room was discarded (its peers but
+                ``origin`` closed with 1011) and will be reloaded from storage.
+        """
+        if room.closed:
+            return False
+        if room.size_bytes + len(update) > self.max_document_bytes:
+            raise DocumentTooLarge(f"document over the {self.max_document_bytes}-byte limit")
+        try:
+            changed = room.apply(update)
+        except DocumentCorrupted:
+            self.maintenance.discard(room, spare=origin)
+            if parts is not None:
+                self.maintenance.salvage(room, parts)
+            raise
+        if changed:
+            self.committer.submit(room, update, origin, len(parts) if parts else 1)
+        return changed
+
+    async def write(
+        self, name: str, update: bytes, origin: Origin = "server", *, create_only: bool = False
+    ) -> WriteResult:
+        """Write ``update`` to document ``name`` (loading its room if needed) and return once
+        it is committed. An update the document already holds is neither stored nor relayed,
+        unless nothing is stored yet: then it creates the document (an empty update too).
+
+        With ``create_only``, only when the document holds nothing yet: checked and applied
+        with no await between, so two writers creating one document cannot both write it.
+
+        Raises:
+            DocumentExists: with ``create_only``, the document holds content.
+            DocumentTooLarge, InvalidUpdate, DocumentCorrupted: see :meth:`write_now`.
+            ShuttingDown: the hub is closing.
+            StoreError: the document cannot be loaded, or the commit failed.
+        """
+        async with self.rooms.use(name) as room:
+            if create_only and not room.empty:
+                raise DocumentExists(f"document {name!r} already holds content")
+            changed = self.write_now(room, update, origin)
+            if not changed and room.size_bytes == 0 and not room.closed:
+                self.committer.submit(room, update, origin)
+            await self.flush()  # what it holds may still wait for its commit
+        if room.closed:
+            raise StoreError("the update could not be saved")
+        return WriteResult(changed, room.size_bytes)
+
+    async def delete(self, name: str) -> bool:
+        """Delete document ``name``: commit what is queued, close its peers with 4410, drop it,
+        then run ``on_delete``.
+
+        Returns:
+            ``True`` when the document existed.
+
+        Raises:
+            StoreError: on a database failure.
+        """
+        await self.flush()
+        self.rooms.forget(name)
+        deleted = await self.run(self.store.delete, name)
+        if deleted and self.hooks.delete is not None:
+            self.hooks.delete(name)
+        return deleted
+
+    def discard(self, room: Room, spare: object = None) -> None:
+        """Forget a room pycrdt damaged (see :meth:`Maintenance.discard`)."""
+        self.maintenance.discard(room, spare)
+
+    async def state(self, name: str) -> bytes:
+        """The committed state of document ``name`` as one v1 update (empty when unknown):
+        from its open room at a moment when nothing of it waits for a commit, else from the
+        store.
+
+        Raises:
+            StoreError: on a database failure, or when the room is dropped while read.
+        """
+        room = self.rooms.room(name)
+        if room is None:
+            return await self.run(self.store.state, name)
+        state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.committer.when_committed(
+            room,
+            lambda: state.set_result(room.state()),
+            lambda: state.set_exception(StoreError("the document was closed while being read")),
+        )
+        return await state

@@ -1,0 +1,146 @@
+"""Keeping stored documents small and whole: compaction after commits, and the salvage and
+reload of a room that pycrdt damaged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from collab.hub.rooms import Rooms, RoomSlot, read_document
+from collab.hub.worker import DatabaseThread
+from collab.metrics import Metrics
+from collab.room import Room
+from collab.settings import Settings
+from collab.stores import Compaction, DocumentStore, StoreError
+from collab.updates import InvalidUpdate
+
+__all__ = ["Maintenance", "salvage"]
+
+log = logging.getLogger("collab.hub")
+
+STORAGE_ERROR = 1011
+
+
+def salvage(store: DocumentStore, name: str, updates: list[bytes]) -> int:
+    """Store those of ``updates`` that apply one by one to document ``name`` as stored, up to
+    the first that fails; how many were stored.
+
+    Raises:
+        StoreError: on a database failure.
+        InvalidUpdate: when a stored update cannot be applied.
+    """
+    _, integrator = read_document(store, name)
+    taken = []
+    for update in updates:
+        try:
+            if integrator.apply(update):
+                taken.append((name, update))
+        except InvalidUpdate:  # the one that broke the merge (DocumentCorrupted is one)
+            break
+    store.append(taken)
+    return len(taken)
+
+
+class Maintenance:
+    """Compaction, salvage and reload for the rooms of one hub.
+
+    Args:
+        store: the store (its calls run on ``thread``).
+        thread: the database thread.
+        rooms: the open rooms.
+        settings: the compaction thresholds.
+        metrics: compaction and storage error counts.
+    """
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        thread: DatabaseThread,
+        rooms: Rooms,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self.store = store
+        self.thread = thread
+        self.rooms = rooms
+        self.settings = settings
+        self.metrics = metrics
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def committed(self, slot: RoomSlot, room: Room) -> None:
+        """A burst of ``room`` was committed: compact it when its log grew past a threshold."""
+        if (
+            slot.log_updates >= self.settings.compact_updates
+            or slot.log_bytes >= self.settings.compact_bytes
+        ) and not (slot.compacting or slot.pending or room.closed):
+            # Nothing of the room is queued, so its document is exactly the committed log;
+            # the thread runs jobs in order, so no row is added before the fold. With
+            # structs waiting for a predecessor, the store replays the log instead.
+            state = None if room.waiting else room.doc.get_update()
+            slot.compacting = True
+            job = self.thread.submit(self.store.compact, slot.name, state)
+            self._spawn(self._compacted(slot, job, slot.log_updates))
+
+    async def _compacted(
+        self, slot: RoomSlot, job: asyncio.Future[Compaction | None], folded: int
+    ) -> None:
+        """Account for a compaction of the ``folded`` update messages committed when it was
+        asked for (what came after it stays counted)."""
+        try:
+            result = await job
+        except StoreError as exc:
+            self.metrics.storage_errors += 1
+            log.error("compaction failed", extra={"room": slot.name}, exc_info=exc)
+        else:
+            if result is not None:
+                self.metrics.compactions += 1
+                slot.log_updates -= folded
+                slot.log_bytes -= result.log_bytes
+                room = self.rooms.room(slot.name)
+                if room is not None:
+                    room.size_bytes = result.bytes_after + slot.log_bytes
+                extra = {
+                    "room": slot.name,
+                    "updates": result.rows,
+                    "bytes_before": result.bytes_before,
+                    "bytes_after": result.bytes_after,
+                }
+                log.info("compacted document", extra=extra)
+        finally:
+            slot.compacting = False
+
+    def discard(self, room: Room, spare: object = None) -> None:
+        """Forget ``room`` after pycrdt failed half-way through an update: its document may
+        hold part of that update, so its peers (except ``spare``, which the caller closes with
+        its own reason) are closed with 1011 and the next user reloads the document from
+        storage (which never saw the update)."""
+        slot = self.rooms.slots.get(room.name)
+        if slot is not None and slot.loaded is room:
+            log.error("discarding a damaged room", extra={"room": room.name})
+            slot.peers = {peer for peer in slot.peers if peer is not spare}
+            self.rooms.drop(slot, room, STORAGE_ERROR, "document reloaded after a failed update")
+
+    def salvage(self, room: Room, updates: list[bytes]) -> None:
+        """``updates`` (one peer's, in order) broke ``room`` when applied merged: before the
+        room is loaded again, store those that apply one by one to the stored document, up
+        to the one that fails, as they would have been had they come one per read. They are
+        relayed to no one: the room's peers resync from the reloaded room."""
+        if not self.rooms.closing:
+            job = self.thread.submit(salvage, self.store, room.name, updates)
+            self._spawn(self._salvaged(room.name, job))
+
+    async def _salvaged(self, name: str, job: asyncio.Future[int]) -> None:
+        try:
+            taken = await job
+        except (StoreError, InvalidUpdate) as exc:
+            self.metrics.storage_errors += 1
+            log.error("cannot salvage updates", extra={"room": name}, exc_info=exc)
+        else:
+            log.warning("salvaged updates", extra={"room": name, "updates": taken})

@@ -1,0 +1,153 @@
+"""Who may do what to which document: the ``authorize`` hook and its built-in implementations.
+
+Every WebSocket connection and HTTP request is checked by one :class:`Authorizer`:
+
+* :class:`HookAccess` wraps a host's ``authorize(request_or_websocket, name)`` (sync or async)
+  returning ``"read"``, ``"write"``, ``"admin"`` or ``None`` (refused; 4403 / 403);
+* :class:`TokenAccess` is collab's own check of a signed JWT (``--auth-secret``), one
+  implementation of the same interface;
+* :class:`OpenAccess` lets everyone do everything (no secret, no hook).
+
+``conn`` is the Starlette ``Request`` or ``WebSocket`` (anything with ``headers``,
+``query_params`` and ``scope``). A check that raises :class:`~collab.errors.AuthError` refuses
+with its own code; any other exception from a host's hook is logged and refuses (4403 / 403).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from collab.auth import ALL_DOCUMENTS, Grant, Role, bearer_token, verify_token
+from collab.errors import NOT_OURS, AuthError, Forbidden
+
+__all__ = [
+    "Access",
+    "AuthorizeHook",
+    "Authorizer",
+    "HookAccess",
+    "OpenAccess",
+    "TokenAccess",
+]
+
+log = logging.getLogger("collab.access")
+
+AuthorizeHook = Callable[[Any, str], "str | Awaitable[str | None] | None"]
+"""``authorize(request_or_websocket, name) -> "read" | "write" | "admin" | None``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one connection or request may do to one document, until ``expires_at`` (Unix s)."""
+
+    role: Role
+    expires_at: float = float("inf")
+    by: str = "access"  # what decided it, for the refusal's wording ("token role read ...")
+
+    def require(self, role: Role) -> None:
+        """Check that this access includes ``role``.
+
+        Raises:
+            Forbidden: naming what is missing.
+        """
+        if self.role < role:
+            raise Forbidden(f"{self.by} role {self.role.name.lower()} cannot {_VERBS[role]}")
+
+
+_VERBS = {Role.READ: "read", Role.WRITE: "write", Role.ADMIN: "delete documents"}
+
+
+class Authorizer(Protocol):
+    """Decides access (see the module docstring)."""
+
+    async def access(self, conn: Any, name: str) -> Access:
+        """The access ``conn`` has to document ``name`` (at least read).
+
+        Raises:
+            AuthError: Unauthorized (no or bad credentials) or Forbidden (not this).
+        """
+
+    async def grant(self, conn: Any) -> Grant | None:
+        """A grant covering every document ``conn`` may list (the listing narrows its query
+        to it), or ``None``: each listed document is checked with :meth:`access`.
+
+        Raises:
+            AuthError: when ``conn`` has no valid credentials.
+        """
+
+
+class OpenAccess:
+    """No authentication: everyone is admin of every document."""
+
+    async def access(self, conn: Any, name: str) -> Access:
+        return Access(Role.ADMIN)
+
+    async def grant(self, conn: Any) -> Grant | None:
+        return ALL_DOCUMENTS
+
+
+class TokenAccess:
+    """collab's signed tokens (HS256 JWTs naming a document or prefix, a role, an expiry),
+    from ``Authorization: Bearer`` or, for WebSockets, ``?token=``.
+
+    Args:
+        secret: the signing secret.
+        algorithm: the JWT algorithm (an HMAC one).
+    """
+
+    def __init__(self, secret: str, algorithm: str = "HS256") -> None:
+        self.secret = secret
+        self.algorithm = algorithm
+
+    async def grant(self, conn: Any) -> Grant | None:
+        token = None
+        if conn.scope.get("type") == "websocket":  # browsers cannot set its headers
+            token = conn.query_params.get("token")
+        token = token or bearer_token(conn.headers.get("authorization"))
+        return verify_token(token, self.secret, algorithm=self.algorithm)
+
+    async def access(self, conn: Any, name: str) -> Access:
+        grant = await self.grant(conn)
+        assert grant is not None
+        grant.require(name, Role.READ)
+        return Access(grant.role, grant.expires_at, "token")
+
+
+_ROLES = {"read": Role.READ, "write": Role.WRITE, "admin": Role.ADMIN}
+
+
+class HookAccess:
+    """A host's ``authorize`` hook (see the module docstring).
+
+    Args:
+        hook: ``authorize(request_or_websocket, name)``, sync or async.
+    """
+
+    def __init__(self, hook: AuthorizeHook) -> None:
+        self.hook = hook
+
+    async def access(self, conn: Any, name: str) -> Access:
+        try:
+            answer = self.hook(conn, name)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except AuthError:
+            raise
+        except NOT_OURS:
+            raise
+        except BaseException:
+            log.exception("authorize hook failed", extra={"room": name})
+            raise Forbidden("access check failed") from None
+        if answer is None:
+            raise Forbidden("access refused")
+        role = _ROLES.get(answer) if isinstance(answer, str) else None
+        if role is None:
+            log.error("authorize hook returned %r (not read, write, admin or None)", answer)
+            raise Forbidden("access check failed")
+        return Access(role, by="authorize")
+
+    async def grant(self, conn: Any) -> Grant | None:
+        return None

@@ -1,0 +1,35 @@
+"""Storage: the :class:`DocumentStore` seam and its SQLite implementation (the only code that
+holds SQL; see :mod:`collab.stores.base`)."""
+
+from __future__ import annotations
+
+from collab.stores.base import (
+    Compaction,
+    DatabaseInUse,
+    DocumentNotFound,
+    DocumentRecord,
+    DocumentStore,
+    HistoryCompacted,
+    NotCreatedYet,
+    SortKey,
+    StoreBusy,
+    StoredDocument,
+    StoreError,
+)
+from collab.stores.sqlite import SQLiteStore, Store
+
+__all__ = [
+    "Compaction",
+    "DatabaseInUse",
+    "DocumentNotFound",
+    "DocumentRecord",
+    "DocumentStore",
+    "HistoryCompacted",
+    "NotCreatedYet",
+    "SQLiteStore",
+    "SortKey",
+    "Store",
+    "StoreBusy",
+    "StoreError",
+    "StoredDocument",
+]

@@ -1,0 +1,208 @@
+"""The storage seam: :class:`DocumentStore`, what it returns, and its errors.
+
+A store keeps, per document name, an append-only log of Yjs v1 updates, at most one compacted
+snapshot, and the merged state of a deleted document (its tombstone). It is bytes-level: it
+never needs a live document, only :mod:`collab.updates` to replay or check what it folds.
+Every method blocks (the hub runs them on one worker thread) and is called from one thread at
+a time; a write returns only after its transaction committed. Errors are :class:`StoreError`.
+
+The SQLite implementation is :class:`collab.stores.sqlite.SQLiteStore`; a second one (e.g.
+PostgreSQL) implements the same methods and is passed to ``Collab(store=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from collab.errors import CloseCode, CollabError
+
+__all__ = [
+    "Compaction",
+    "DatabaseInUse",
+    "DocumentNotFound",
+    "DocumentRecord",
+    "DocumentStore",
+    "HistoryCompacted",
+    "NotCreatedYet",
+    "SortKey",
+    "StoreBusy",
+    "StoreError",
+    "StoredDocument",
+]
+
+SortKey = Literal["name", "updated_at"]
+
+
+class StoreError(CollabError):
+    """The database failed (disk full, locked, corrupt, unreadable); the message says how."""
+
+    close_code = CloseCode.INTERNAL_ERROR
+    http_status = 503
+    code = "storage_error"
+
+
+class StoreBusy(StoreError):
+    """Another connection holds the database's write lock, and the call was not to wait for
+    it (``append(..., wait=False)``); nothing was written."""
+
+
+class DatabaseInUse(StoreError):
+    """Another process serves or writes this database (a second server on the same file
+    would never see the first one's edits); the message names it."""
+
+
+class DocumentNotFound(StoreError):
+    """No document of that name is stored (:meth:`DocumentStore.load_at`).
+
+    Attributes:
+        deleted_at: when a document of that name was deleted (Unix seconds), if one was.
+    """
+
+    http_status = 404
+    code = "not_found"
+
+    def __init__(self, name: str, deleted_at: float | None = None) -> None:
+        super().__init__(f"no document named {name!r}")
+        self.deleted_at = deleted_at
+
+
+class HistoryCompacted(StoreError):
+    """The moment asked for was folded into the snapshot by a compaction.
+
+    Attributes:
+        created_at: when the document was created (Unix seconds).
+        earliest: the earliest moment the stored history still covers.
+    """
+
+    http_status = 410
+    code = "history_gone"
+
+    def __init__(self, name: str, created_at: float, earliest: float) -> None:
+        super().__init__(f"the history of {name!r} before {earliest} was compacted")
+        self.created_at, self.earliest = created_at, earliest
+
+
+class NotCreatedYet(StoreError):
+    """The moment asked for is before the document was created.
+
+    Attributes:
+        created_at: when it was created (Unix seconds).
+    """
+
+    http_status = 404
+    code = "not_found"
+
+    def __init__(self, name: str, created_at: float) -> None:
+        super().__init__(f"{name!r} did not exist yet")
+        self.created_at = created_at
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    """A document's row: timestamps in Unix seconds, sizes in bytes."""
+
+    name: str
+    created_at: float
+    updated_at: float
+    size_bytes: int
+    updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """What a room loads: the snapshot (if any), the log after it, the deleted-state tombstone."""
+
+    snapshot: bytes | None
+    updates: list[bytes]
+    tombstone: bytes | None
+
+    def updates_in_order(self) -> list[bytes]:
+        """The snapshot then the log: applying them in order rebuilds the document."""
+        return ([self.snapshot] if self.snapshot else []) + self.updates
+
+
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    """The result of one compaction: rows merged and bytes before and after."""
+
+    name: str
+    rows: int
+    log_bytes: int
+    bytes_before: int
+    bytes_after: int
+
+
+@runtime_checkable
+class DocumentStore(Protocol):
+    """What collab needs of a database (see the module docstring).
+
+    ``commits_sync`` says whether a commit waits for the disk or the network: when it does
+    not (SQLite in WAL mode without fsync on commit), the hub may commit a small burst on the
+    event loop itself, with ``append(..., wait=False)``.
+    """
+
+    @property
+    def commits_sync(self) -> bool: ...
+
+    def load(self, name: str) -> StoredDocument:
+        """Everything a room needs to rebuild document ``name`` (empty when unknown)."""
+
+    def load_at(self, name: str, at: float | None = None) -> StoredDocument:
+        """Document ``name`` as it was at Unix time ``at`` (now when ``None``), read in one
+        transaction: the snapshot (only if it merged nothing after ``at``) and the log rows
+        written at or before ``at``. Raises DocumentNotFound, NotCreatedYet (``at`` before
+        its creation) or HistoryCompacted (a compaction folded what came after ``at``)."""
+
+    def state(self, name: str) -> bytes:
+        """Document ``name``'s whole state as one v1 update (empty when unknown)."""
+
+    def get(self, name: str) -> DocumentRecord | None:
+        """The record of document ``name``, or ``None``."""
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        after: tuple[Any, str] | None = None,
+        sort: SortKey = "name",
+        prefix: str = "",
+    ) -> list[DocumentRecord]:
+        """A page of records: keyset cursor ``after`` = (sort value, name) of the last row."""
+
+    def count(self) -> int:
+        """How many documents are stored."""
+
+    def names(self) -> Iterable[str]:
+        """Every stored document name, in order."""
+
+    def log_stats(self, name: str) -> tuple[int, int]:
+        """``(rows, bytes)`` of the document's log since its last compaction."""
+
+    def append(self, batch: Sequence[tuple[str, bytes]], *, wait: bool = True) -> None:
+        """Append ``(name, update)`` pairs in ONE transaction (group commit); raises
+        StoreBusy without ``wait`` when the write lock is taken."""
+
+    def compact(self, name: str, state: bytes | None = None) -> Compaction | None:
+        """Fold the snapshot and log into one snapshot (``state``: the live document's
+        ``get_update()`` as of the newest row, when nothing waits for a predecessor)."""
+
+    def delete(self, name: str) -> bool:
+        """Delete the document, keeping its merged state as a tombstone; whether it existed."""
+
+    def purge(self, name: str) -> None:
+        """Remove the document and its tombstone (an import that replaces it)."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Several writes as one transaction (all or nothing)."""
+
+    def checkpoint(self) -> None:
+        """Make committed writes durable in the main file (SQLite: a WAL checkpoint)."""
+
+    def schema_version(self) -> int:
+        """How many migrations this database has applied."""
+
+    def close(self) -> None:
+        """Flush what is kept in memory and close."""

@@ -1,0 +1,66 @@
+"""One process at a time serves a database file: an exclusive lock on ``<db>.lock``.
+
+Two servers on one SQLite file both commit, but neither sees the other's rooms: their clients
+silently diverge until a restart. So a server (and ``collab import --db``) takes an exclusive
+``flock`` on a lock file beside the database and writes its pid into it; a second process
+finds the lock taken and is refused, with the pid of the first. The kernel drops the lock
+when the process ends, however it ends (``kill -9`` included), so a stale lock file is never
+an obstacle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from collab.stores.base import DatabaseInUse, StoreError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: no lock (documented)
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["ProcessLock"]
+
+
+class ProcessLock:
+    """The exclusive lock of one database file, held until :meth:`release`.
+
+    Args:
+        database: the database file (the lock file is ``<database>.lock``).
+
+    Raises:
+        DatabaseInUse: another process holds the lock; the message names its pid.
+        StoreError: the lock file cannot be created.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".lock")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot create the lock file {self.path}: {exc}") from exc
+        if fcntl is None:
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            self._fd = None
+            raise DatabaseInUse(
+                f"database {database} is in use by another collab process (pid {holder}):"
+                " stop it first, or give this one another --db"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        """Give the lock back (closing the file releases it). Safe to call twice."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None

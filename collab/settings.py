@@ -80,8 +80,8 @@ class Settings:
     )
     full_syncs_per_minute: int = _setting(
         60,
-        "Sync step 2 replies holding the whole document one connection gets per minute"
-        " (a cached reply is free); over it: 4429.",
+        "Sync step 2 replies of 64 KiB or more one connection gets per minute"
+        " (a burst of a sixth of them at once); over it: 4429.",
     )
     max_document_bytes: int = _setting(
         64 * MiB, "Largest stored size of one document; an update past it closes with 4413."

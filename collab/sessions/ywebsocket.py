@@ -44,6 +44,12 @@ BURST_BYTES = 64 * 1024
 """Bytes of update messages merged into one update, at most."""
 
 
+LARGE_SYNC_BYTES = 64 * 1024
+"""Sync step 2 replies from this size on count against ``full_syncs_per_minute``: a client
+asking again and again for a large document (a read token suffices) costs the server its
+bandwidth and other rooms their latency; smaller replies cost less than the request."""
+
+
 class Connection:
     """One WebSocket peer: what it sends, what it receives, and how it ends.
 
@@ -81,6 +87,7 @@ class Connection:
         "read_only",
         "room",
         "source",
+        "syncs",
         "transport",
     )
 
@@ -104,6 +111,8 @@ class Connection:
         self.id = next(_peer_ids)
         self.queue_limit = settings.send_queue_bytes
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
+        per_minute = settings.full_syncs_per_minute
+        self.syncs = TokenBucket(per_minute / 60, max(1, per_minute // 6))
         self.room: Room | None = None
         self._leave: Callable[[], None] | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -289,6 +298,11 @@ class Connection:
             # is sent as is unless the room holds uncommitted updates: then the reply is made
             # once they are committed, so that it never shows an uncommitted update.
             reply = room.sync_step2(state_vector)
+            if len(reply) >= LARGE_SYNC_BYTES and not self.syncs.take():
+                raise Refused(
+                    CloseCode.RATE_LIMITED,
+                    "too many large sync step 2 replies (see --full-syncs-per-minute)",
+                )
             if self.hub.uncommitted(room):
                 self.hub.when_committed(room, lambda: self.send(room.sync_step2(state_vector)))
             else:

@@ -395,7 +395,7 @@ async def test_large_sync_replies_are_rate_limited_per_connection(tmp_path: Path
             assert close_code(connection) is None
         async with hub.use("big") as room:
             room.apply(big.get_update())
-            connection, direct = joined(hub, room)
+            connection, _ = joined(hub, room)
             read(connection, room, [small] * 10)
             assert close_code(connection) is None
             read(connection, room, [small])

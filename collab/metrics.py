@@ -91,6 +91,8 @@ class Metrics(Collector):
         self.updates_committed = 0
         self.compactions = 0
         self.storage_errors = 0
+        self.commit_retries = 0  # commits tried again after a transient failure (locked)
+        self.updates_lost = 0  # updates whose commit failed for good (never acknowledged)
         self.commit_batch = Histogram(
             "collab_commit_batch_updates",
             "Updates committed per transaction (group commit).",
@@ -152,6 +154,16 @@ class Metrics(Collector):
             "collab_updates_committed", "Updates committed to SQLite.", self.updates_committed
         )
         yield CounterMetricFamily("collab_compactions", "Compactions done.", self.compactions)
+        yield CounterMetricFamily(
+            "collab_commit_retries",
+            "Commits tried again after a transient failure (database locked).",
+            self.commit_retries,
+        )
+        yield CounterMetricFamily(
+            "collab_updates_lost",
+            "Updates whose commit failed for good: never relayed nor acknowledged.",
+            self.updates_lost,
+        )
         yield CounterMetricFamily(
             "collab_storage_errors", "Failed commits, loads and compactions.", self.storage_errors
         )

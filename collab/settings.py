@@ -70,6 +70,12 @@ class Settings:
         "Host names the server answers to besides loopback names and --host (repeat the flag;"
         " env: comma-separated; `*` for any): other Host headers get 421 (DNS rebinding).",
     )
+    commit_retry_seconds: float = _setting(
+        60.0,
+        "How long a commit that failed for a transient reason (the database locked by another"
+        " process past its 5 s busy timeout) is tried again, with backoff, before its updates"
+        " are reported lost (log, metric) and their rooms closed with 1011.",
+    )
     max_pending_bytes: int = _setting(
         MiB,
         "Bytes of structs one document keeps waiting for missing predecessors; an update past"
@@ -153,6 +159,8 @@ class Settings:
                 raise SettingsError(f"{name} must be positive")
         if not 0 <= self.port <= 65535:
             raise SettingsError("port must be between 0 and 65535")
+        if self.commit_retry_seconds < 0:
+            raise SettingsError("commit_retry_seconds must not be negative")
         if self.room_grace_seconds < 0:
             raise SettingsError("room_grace_seconds must not be negative")
         if self.synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:

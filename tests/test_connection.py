@@ -24,7 +24,7 @@ from collab.room import Room
 from collab.sessions import ywebsocket as websocket
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.stores import Store
+from collab.stores import Store, sqlite_reads
 from collab.updates import merge_burst
 from collab.wsserver import SENT
 
@@ -81,6 +81,14 @@ def read(connection: Connection, room: Room, frames: list[bytes]) -> None:
     for frame in frames:
         connection._on_frame(room, frame)
     connection.end_of_read()
+
+
+async def eventually_true(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Until ``predicate()`` holds (polled between event-loop turns, bounded by ``timeout``)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 def close_code(connection: Connection) -> int | None:
@@ -400,3 +408,51 @@ async def test_large_sync_replies_are_rate_limited_per_connection(tmp_path: Path
             assert close_code(connection) is None
             read(connection, room, [small])
             assert close_code(connection) == CloseCode.RATE_LIMITED
+
+
+async def test_a_commit_failed_on_a_lock_is_tried_again_after_its_author_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19 item 8: another process held the write lock past the busy timeout while a
+    client wrote "keep me" and disconnected; after the lock was released the update was gone.
+    Now the commit is tried again with backoff and lands once the lock is released."""
+    monkeypatch.setattr(sqlite_reads, "BUSY_TIMEOUT", 0.05)  # the lock outlasts it at once
+    async with started_hub(tmp_path, commit_retry_seconds=60) as hub:
+        other = sqlite3.connect(hub.store.path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            async with hub.use("d") as room:
+                connection, _ = joined(hub, room)
+                doc: Doc[Any] = Doc()
+                doc.get("text", type=Text).insert(0, "keep me")
+                read(connection, room, [protocol.encode(protocol.Update(doc.get_update()))])
+                connection.ended(1000)  # the author leaves before anything is committed
+            await eventually_true(lambda: hub.metrics.commit_retries >= 2)
+            assert hub.uncommitted(room) and not room.closed
+            other.execute("ROLLBACK")
+            await hub.flush()
+        finally:
+            other.close()
+        assert text_of(apply_all(Doc(), hub.store.load("d").updates)) == "keep me"
+        assert hub.metrics.updates_lost == 0 and hub.metrics.storage_errors == 0
+
+
+async def test_a_commit_still_locked_after_the_retry_time_is_reported_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_reads, "BUSY_TIMEOUT", 0.05)
+    async with started_hub(tmp_path, commit_retry_seconds=0.3) as hub:
+        other = sqlite3.connect(hub.store.path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            async with hub.use("d") as room:
+                (frame,) = update_frames(1)
+                update = protocol.decode(frame).update  # type: ignore[union-attr]
+                assert room.apply(update)
+                hub.submit(room, update, None)
+                await hub.flush()
+                assert room.closed
+            assert hub.metrics.updates_lost == 1 and hub.metrics.commit_retries >= 1
+        finally:
+            other.execute("ROLLBACK")
+            other.close()

@@ -30,7 +30,7 @@ from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Peer, Room
-from collab.stores import DocumentStore, StoreBusy, StoreError
+from collab.stores import DocumentStore, StoreBusy, StoreError, StoreLocked
 
 __all__ = ["Committer", "Origin"]
 
@@ -75,6 +75,7 @@ class Committer:
         committed_room: called for each room of a committed burst once its waiting callbacks
             ran (the hub checks whether to compact it).
         on_change: the host's hook, given each committed update after its relay.
+        retry_seconds: how long a commit failed for a transient reason is tried again.
     """
 
     def __init__(
@@ -85,8 +86,10 @@ class Committer:
         metrics: Metrics,
         committed_room: Callable[[RoomSlot, Room], None],
         on_change: Hook | None,
+        retry_seconds: float = 60.0,
     ) -> None:
         self.store = store
+        self.retry_seconds = retry_seconds
         self.thread = thread
         self.rooms = rooms
         self.metrics = metrics
@@ -260,15 +263,37 @@ class Committer:
 
     async def _commit_on_thread(self, batch: list[_Item], started: float) -> None:
         """Commit a large burst on the database thread: SQLite releases the GIL while it
-        inserts, so the event loop goes on reading the next updates meanwhile."""
+        inserts, so the event loop goes on reading the next updates meanwhile.
+
+        A commit that failed for a transient reason (:class:`StoreLocked`: another process
+        held the write lock past the busy timeout) is tried again with backoff (0.1 s
+        doubling to 2 s) for ``commit_retry_seconds``: its updates, of authors that may have
+        left since, are kept meanwhile (their rooms stay loaded, nothing is relayed), and
+        only then reported lost (log, ``collab_updates_lost_total``)."""
         begin = time.perf_counter()
-        try:
-            rows = [(room.name, update) for _, room, update, _ in batch]
-            await self.thread.run(self.store.append, rows)
-        except StoreError as exc:
-            self._fail(batch, exc)
-        else:
-            self._committed(batch, started, begin)
+        rows = [(room.name, update) for _, room, update, _ in batch]
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.1
+        while True:
+            try:
+                await self.thread.run(self.store.append, rows)
+            except StoreLocked as exc:
+                if time.monotonic() + delay > deadline:
+                    self._fail(batch, exc)
+                    return
+                self.metrics.commit_retries += 1
+                log.warning(
+                    "commit failed (database locked), trying again",
+                    extra={"room": sorted({room.name for _, room, _, _ in batch}), "in": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except StoreError as exc:
+                self._fail(batch, exc)
+                return
+            else:
+                self._committed(batch, started, begin)
+                return
 
     def _committed(self, batch: list[_Item], started: float, begin: float) -> None:
         """Account for a committed burst, relay it, and run what waited for its rooms."""
@@ -302,6 +327,7 @@ class Committer:
     def _fail(self, batch: list[_Item], exc: StoreError) -> None:
         """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
         self.metrics.storage_errors += 1
+        self.metrics.updates_lost += len(batch)
         rooms = {room: slot for slot, room, _, _ in batch}
         names = sorted(room.name for room in rooms)
         log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)

@@ -69,7 +69,7 @@ class Hub:
         self.maintenance = Maintenance(store, self.thread, self.rooms, settings, self.metrics)
         self.committer = Committer(
             store, self.thread, self.rooms, self.metrics, self.maintenance.committed,
-            self.hooks.change,
+            self.hooks.change, settings.commit_retry_seconds,
         )  # fmt: skip
         self.max_document_bytes = settings.max_document_bytes
         # The parts' methods, bound once: sessions call them per message.

@@ -15,6 +15,7 @@ from collab.stores.base import (
     StoreBusy,
     StoredDocument,
     StoreError,
+    StoreLocked,
 )
 from collab.stores.sqlite import SQLiteStore, Store
 
@@ -31,5 +32,6 @@ __all__ = [
     "Store",
     "StoreBusy",
     "StoreError",
+    "StoreLocked",
     "StoredDocument",
 ]

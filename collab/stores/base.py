@@ -30,6 +30,7 @@ __all__ = [
     "SortKey",
     "StoreBusy",
     "StoreError",
+    "StoreLocked",
     "StoredDocument",
 ]
 
@@ -42,6 +43,11 @@ class StoreError(CollabError):
     close_code = CloseCode.INTERNAL_ERROR
     http_status = 503
     code = "storage_error"
+
+
+class StoreLocked(StoreError):
+    """A commit waited the busy timeout for another connection's write lock and failed;
+    nothing was written, and the same commit may succeed once the lock is released."""
 
 
 class StoreBusy(StoreError):

@@ -47,6 +47,7 @@ from collab.stores.base import (
     DatabaseInUse,
     StoreBusy,
     StoreError,
+    StoreLocked,
 )
 from collab.stores.lock import ProcessLock
 from collab.stores.sqlite_compact import SQLiteCompaction
@@ -289,8 +290,11 @@ class SQLiteStore(SQLiteCompaction):
                     if not self._marked:
                         execute(f"PRAGMA user_version = {COUNTS_PENDING}")
         except (sqlite3.Error, OSError) as exc:
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY and not wait:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code == sqlite3.SQLITE_BUSY and not wait:
                 raise StoreBusy(f"{self.path} is locked by another connection") from exc
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise StoreLocked(f"commit failed on {self.path}: {exc}") from exc
             raise StoreError(f"commit failed on {self.path}: {exc}") from exc
         self._marked = True
         self._known.update(new)

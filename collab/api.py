@@ -29,6 +29,7 @@ from collab.errors import AuthError, CollabError
 from collab.hub import Hub
 from collab.names import InvalidName, parse_name, raw_route_path
 from collab.openapi import OPENAPI
+from collab.quarantine_api import get_quarantine, post_quarantine
 from collab.sessions.access import Authorizer
 from collab.stores import DocumentRecord, SortKey
 from collab.updates import diff_update
@@ -36,7 +37,7 @@ from collab.updates import diff_update
 __all__ = ["ApiError", "routes"]
 
 DOCS_PREFIX = "/api/documents/"
-ACTIONS = ("update", "content", "export")
+ACTIONS = ("update", "content", "export", "quarantine")
 MAX_PAGE = 1000
 
 
@@ -271,13 +272,17 @@ async def document_endpoint(request: Request) -> Response:
         ("update", "POST"): post_update,
         ("content", "GET"): get_content,
         ("export", "GET"): get_export,
+        ("quarantine", "GET"): get_quarantine,
+        ("quarantine", "POST"): post_quarantine,
     }
     handler = handlers.get((action, method))
     if handler is None:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
     if method in ("POST", "DELETE"):
-        _check_cross_site(request, method)
+        _check_cross_site(request, action)
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
+    if action == "quarantine":
+        needed = Role.ADMIN
     access = await authorizer_of(request).access(request, name)
     access.require(needed)
     request.state.name = name
@@ -328,7 +333,7 @@ async def get_state(request: Request) -> Response:
     return Response(state, media_type="application/octet-stream")
 
 
-def _check_cross_site(request: Request, method: str) -> None:
+def _check_cross_site(request: Request, action: str | None) -> None:
     """Refuse a state-changing request a page of another site could send: an Origin the
     WebSocket would refuse (403), or an update body that is not application/octet-stream
     (415: a browser sends ``text/plain`` or no type across sites without a CORS preflight).
@@ -341,7 +346,7 @@ def _check_cross_site(request: Request, method: str) -> None:
     if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
         raise ApiError(403, "origin_not_allowed", f"origin {headers['origin']!r} not allowed")
     kind = headers.get("content-type", "").split(";")[0].strip().lower()
-    if method == "POST" and kind != "application/octet-stream":
+    if action == "update" and kind != "application/octet-stream":
         raise ApiError(
             415,
             "unsupported_media_type",

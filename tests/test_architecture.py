@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "openapi",
             "app",
             "hostcheck",
+            "quarantine_api",
             "websocket",
             "cli",
             "backup",

@@ -20,15 +20,24 @@ from collab.errors import CloseCode, CollabError, DocumentTooLarge
 from collab.hub.committer import Committer, Origin
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
-from collab.hub.rooms import Rooms
+from collab.hub.rooms import Rooms, read_document
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room
 from collab.settings import Settings
 from collab.stores import DocumentStore, StoreError
-from collab.updates import DocumentCorrupted
+from collab.updates import EMPTY_UPDATE, DocumentCorrupted
 
 __all__ = ["DocumentExists", "Hub", "WriteResult"]
+
+
+def _stored_state(store: DocumentStore, name: str) -> bytes:
+    """Document ``name``'s state from the store, read as a room loads it (see
+    :func:`~collab.hub.rooms.read_document`)."""
+    stored, integrator = read_document(store, name)
+    if stored.snapshot is None and not stored.updates:
+        return EMPTY_UPDATE
+    return integrator.state_update()
 
 
 class DocumentExists(CollabError):
@@ -223,7 +232,8 @@ class Hub:
         """
         room = self.rooms.room(name)
         if room is None:
-            return await self.run(self.store.state, name)
+            # as a room loads it: rows that no longer decode go to the quarantine
+            return await self.run(_stored_state, self.store, name)
         state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.committer.when_committed(
             room,

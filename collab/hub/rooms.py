@@ -24,6 +24,7 @@ from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.stores import DocumentStore, StoredDocument, StoreError
+from collab.updates import InvalidUpdate
 
 __all__ = ["ClosablePeer", "RoomSlot", "Rooms", "read_document"]
 
@@ -42,11 +43,42 @@ def read_document(store: DocumentStore, name: str) -> tuple[StoredDocument, Inte
     a second to apply, during which the event loop still gets the GIL between updates). The
     integrator also holds the stored updates of which part still waits for a predecessor.
 
+    A stored row that no longer decodes (written by an older version or another tool) would
+    make the whole document unavailable: what decodes is loaded, and the rest is moved to the
+    store's quarantine (logged; ``collab doctor --repair`` and the API list, drop or restore
+    it).
+
     Raises:
         StoreError: on a database failure.
-        InvalidUpdate: when a stored update cannot be applied.
     """
     stored = store.load(name)
+    try:
+        return stored, replay(Doc(), stored.updates_in_order())
+    except InvalidUpdate:
+        pass
+    bad_snapshot, bad_rows, reasons = False, [], []
+    integrator = Integrator(Doc())
+    if stored.snapshot:
+        try:
+            integrator.apply(stored.snapshot, bounded=False)
+        except InvalidUpdate as exc:
+            bad_snapshot, integrator = True, Integrator(Doc())
+            reasons.append(f"snapshot: {exc}")
+    ids = stored.update_ids or tuple(range(len(stored.updates)))
+    for row_id, update in zip(ids, stored.updates, strict=True):
+        try:
+            integrator.apply(update, bounded=False)
+        except InvalidUpdate as exc:  # DocumentCorrupted too: replayed again without it
+            bad_rows.append(row_id)
+            reasons.append(f"row {row_id}: {exc}")
+    if bad_snapshot or bad_rows:
+        reason = "; ".join(reasons)[:1000]
+        store.quarantine(name, bad_rows, bad_snapshot, reason)
+        log.warning(
+            "quarantined stored rows that do not decode",
+            extra={"room": name, "rows": len(bad_rows) + bad_snapshot, "reason": reason},
+        )
+        stored = store.load(name)
     return stored, replay(Doc(), stored.updates_in_order())
 
 

@@ -124,6 +124,7 @@ class StoredDocument:
     snapshot: bytes | None
     updates: list[bytes]
     tombstone: bytes | None
+    update_ids: tuple[int, ...] = ()  # the log rows' ids, when the store has them
 
     def updates_in_order(self) -> list[bytes]:
         """The snapshot then the log: applying them in order rebuilds the document."""
@@ -206,6 +207,21 @@ class DocumentStore(Protocol):
 
     def checkpoint(self) -> None:
         """Make committed writes durable in the main file (SQLite: a WAL checkpoint)."""
+
+    def quarantine(self, name: str, row_ids: Sequence[int], snapshot: bool, reason: str) -> int:
+        """Move log rows (and the snapshot, with ``snapshot``) that no longer decode out of
+        document ``name``, into the quarantine (never deleted silently); how many moved."""
+
+    def quarantined(self, name: str | None = None) -> Sequence[Any]:
+        """The quarantined rows (of document ``name``, or all): objects with ``id``,
+        ``name``, ``kind``, ``size``, ``reason`` and ``quarantined_at``."""
+
+    def quarantined_data(self, quarantine_id: int) -> bytes:
+        """The bytes of a quarantined row (empty when there is none)."""
+
+    def release(self, quarantine_id: int, *, restore: bool) -> str | None:
+        """Drop a quarantined row, or with ``restore`` put it back in its document's log;
+        the document's name, or ``None`` when there is no such row."""
 
     def schema_version(self) -> int:
         """How many migrations this database has applied."""

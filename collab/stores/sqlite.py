@@ -50,7 +50,7 @@ from collab.stores.base import (
     StoreLocked,
 )
 from collab.stores.lock import ProcessLock
-from collab.stores.sqlite_compact import SQLiteCompaction
+from collab.stores.sqlite_quarantine import SQLiteQuarantine
 from collab.stores.sqlite_reads import BUSY_TIMEOUT
 from collab.stores.sqlite_schema import (
     APPEND_ONE,
@@ -68,7 +68,7 @@ from collab.stores.sqlite_schema import (
 __all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStore", "Store", "migrations"]
 
 
-class SQLiteStore(SQLiteCompaction):
+class SQLiteStore(SQLiteQuarantine):
     """The SQLite store of every document.
 
     Args:

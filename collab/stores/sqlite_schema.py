@@ -100,6 +100,27 @@ def m005_meta(db: Database) -> None:
     db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
 
 
+@migrations()
+def m006_quarantine(db: Database) -> None:
+    """``quarantine``: stored rows the code could not decode, moved aside when their document
+    loaded (``kind`` ``update`` with the log ``row_id`` it had, or ``snapshot``), kept until
+    ``collab doctor --repair`` or an admin drops or restores them."""
+    db.table("quarantine").create(
+        {
+            "id": int,
+            "name": str,
+            "kind": str,
+            "row_id": int,
+            "data": bytes,
+            "reason": str,
+            "quarantined_at": float,
+        },
+        pk="id",
+        not_null={"name", "kind", "data", "reason", "quarantined_at"},
+    )
+    db.table("quarantine").create_index(["name"])
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from pycrdt import Awareness as AwarenessStates
 from pycrdt import Doc
 
-from collab import protocol
+from collab import protocol, structs
 from collab.errors import CloseCode
 from collab.integrator import Integrator
 from collab.protocol import ProtocolError
@@ -25,7 +25,11 @@ from collab.updates import (
     revives_deleted,
 )
 
-__all__ = ["AwarenessTooLarge", "Peer", "RevivesDeleted", "Room"]
+__all__ = ["SYNC_CHUNK_BYTES", "AwarenessTooLarge", "Peer", "RevivesDeleted", "Room"]
+
+SYNC_CHUNK_BYTES = 1024 * 1024
+"""Sync step 2 replies larger than this go in parts of about this size (see
+:meth:`Room.sync_frames`): 2 s each over a 500 kB/s link."""
 
 
 _NO_CLIENTS: set[int] = set()
@@ -81,6 +85,7 @@ class Room:
         self.doc = doc
         self._integrator = integrator if integrator is not None else Integrator(doc)
         self._full_sync: bytes | None = None  # sync step 2 for an empty state vector
+        self._full_frames: list[bytes] | None = None  # the same, in parts (sync_frames)
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
         self.awareness = AwarenessStates(doc)
@@ -135,7 +140,7 @@ class Room:
             )
         if not self._integrator.apply(update):
             return False
-        self._full_sync = None
+        self._full_sync = self._full_frames = None
         return True
 
     @property
@@ -172,6 +177,36 @@ class Room:
             return self._full_sync
         update = self._integrator.with_waiting(encode_diff(self.doc, state_vector))
         return protocol.encode(protocol.SyncStep2(update))
+
+    def sync_frames(self, state_vector: bytes) -> list[bytes]:
+        """The answer to a peer's sync step 1, as frames to send in order: one sync step 2,
+        or for a reply over :data:`SYNC_CHUNK_BYTES` the state in several update messages
+        of about that size with the last part as the sync step 2 (y-protocols allows a state
+        in several updates), so a client on a slow link sees messages arrive: the
+        y-websocket client closes a connection that received nothing for 30 s, and a 20 MB
+        sync step 2 over 500 kB/s never arrived whole. The whole document's frames are kept
+        until it changes, like :meth:`sync_step2`'s.
+
+        Raises:
+            InvalidUpdate: when the state vector cannot be decoded.
+        """
+        frame = self.sync_step2(state_vector)
+        if len(frame) <= SYNC_CHUNK_BYTES:
+            return [frame]
+        full = frame is self._full_sync
+        if full and self._full_frames is not None:
+            return self._full_frames
+        message = protocol.decode(frame)
+        assert isinstance(message, protocol.SyncStep2)
+        try:
+            parts = structs.split(message.update, SYNC_CHUNK_BYTES)
+        except structs.Malformed:  # pycrdt wrote it: never; then it goes whole
+            return [frame]
+        frames = [protocol.encode(protocol.Update(part)) for part in parts[:-1]]
+        frames.append(protocol.encode(protocol.SyncStep2(parts[-1])))
+        if full:
+            self._full_frames = frames
+        return frames
 
     def full_sync(self, state_vector: bytes) -> bool:
         """Whether the answer to ``state_vector`` is the whole document (it names no clock

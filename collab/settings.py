@@ -37,7 +37,7 @@ class Settings:
         "SQLite `synchronous` pragma: NORMAL survives process crashes, FULL also power loss.",
     )
     max_message_bytes: int = _setting(
-        16 * MiB, "Largest WebSocket message accepted; larger ones close with 1009."
+        16 * MiB, "Largest WebSocket message accepted; larger ones close with 4413."
     )
     max_awareness_bytes: int = _setting(
         64 * 1024, "Largest awareness state of one client; larger ones close with 4413."

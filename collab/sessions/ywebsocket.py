@@ -297,22 +297,29 @@ class Connection:
             # Computed now, it validates the state vector (the close must come from here); it
             # is sent as is unless the room holds uncommitted updates: then the reply is made
             # once they are committed, so that it never shows an uncommitted update.
-            reply = room.sync_step2(state_vector)
-            if len(reply) >= LARGE_SYNC_BYTES and not self.syncs.take():
+            reply = room.sync_frames(state_vector)
+            if sum(map(len, reply)) >= LARGE_SYNC_BYTES and not self.syncs.take():
                 raise Refused(
                     CloseCode.RATE_LIMITED,
                     "too many large sync step 2 replies (see --full-syncs-per-minute)",
                 )
             if self.hub.uncommitted(room):
-                self.hub.when_committed(room, lambda: self.send(room.sync_step2(state_vector)))
+                self.hub.when_committed(
+                    room, lambda: self._send_all(room.sync_frames(state_vector))
+                )
             else:
-                self.send(reply)
+                self._send_all(reply)
         elif isinstance(message, protocol.Awareness):
             room.apply_awareness(self, message.payload)
         elif isinstance(message, protocol.QueryAwareness):
             frame = room.awareness_frame() or protocol.encode(protocol.Awareness(b"\x00"))
             self.send(frame)
         # Auth messages from a client carry nothing the server acts on (y-protocols auth.js).
+
+    def _send_all(self, frames: list[bytes]) -> None:
+        """Send ``frames`` in order (a sync reply in parts: see ``Room.sync_frames``)."""
+        for frame in frames:
+            self.send(frame)
 
     def _apply_burst(self, room: Room) -> None:
         """Apply the update messages held back: merged into one update when there are several,

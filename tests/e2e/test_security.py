@@ -595,7 +595,7 @@ async def test_message_size_limit(server_factory: Any) -> None:
         big = Client(server.ws_url, name)
         async with connected(big):
             await big.send(protocol.encode(protocol.Update(insert_update("x" * 5000))))
-            assert await big.wait_closed() == 1009
+            assert await big.wait_closed() == 4413
         # a message just under the limit is fine
         fits = insert_update("y" * 3000, peer.doc.get_update())
         assert 3000 < len(protocol.encode(protocol.Update(fits))) < 4096

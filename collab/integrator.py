@@ -80,8 +80,10 @@ class Integrator:
         self.max_pending_bytes = max_pending_bytes
         self.max_pending_structs = max_pending_structs
         self.state: dict[int, int] = state_vector(doc.get_state())
-        self._rest: Parsed | None = None  # structs that wait, as one update
+        self._rests: list[Parsed] = []  # structs that wait, as updates (merged on a retry)
+        self._rest_spans: dict[int, list[tuple[int, int]]] = {}  # their clock ranges
         self._rest_structs = 0
+        self._rest_bytes = 0
         self._missing: dict[int, int] = {}  # client -> the clock below which rest waits
         self._deletes: list[Parsed] = []  # delete sets naming clocks the document lacks
         self._types: set[tuple[int, int]] | None = None  # ids of shared types (lazy)
@@ -92,7 +94,7 @@ class Integrator:
     @property
     def pending(self) -> list[bytes]:
         """What waits, as updates: the waiting structs, then the waiting delete sets."""
-        waiting = [self._rest.data] if self._rest is not None else []
+        waiting = [parsed.data for parsed in self._rests]
         return waiting + [parsed.data for parsed in self._deletes]
 
     @property
@@ -148,7 +150,7 @@ class Integrator:
         except Malformed as exc:
             raise InvalidUpdate(f"cannot integrate update: {exc}") from exc
         rest_update = structs.encode(rest) if rest else None
-        if rest_update is not None and self._rest is not None and self._covered(rest):
+        if rest_update is not None and self._rests and self._covered(rest):
             rest_update = None  # it waits already (sent again on a reconnect)
         if rest_update is not None and bounded:
             self._check_bounds(rest_update, rest)
@@ -220,7 +222,7 @@ class Integrator:
 
     def _check_bounds(self, rest_update: bytes, rest: list[Part]) -> None:
         count = self._rest_structs + sum(len(run) for *_, run in rest)
-        size = len(rest_update) + (len(self._rest.data) if self._rest is not None else 0)
+        size = len(rest_update) + self._rest_bytes
         if count > self.max_pending_structs or size > self.max_pending_bytes:
             raise PendingTooLarge(
                 f"too much waits for missing updates: {count} structs, {size} bytes"
@@ -229,58 +231,60 @@ class Integrator:
 
     def _covered(self, rest: list[Part]) -> bool:
         """Whether every struct of ``rest`` waits already."""
-        assert self._rest is not None
-        have = {run.client: run for run in self._rest.runs}
+        spans = self._rest_spans
         for _, client, _, run in rest:
-            mine = have.get(client)
-            if mine is None:
-                return False
-            spans = [(s[0], s[0] + s[1]) for s in mine.structs if s[2] != structs.SKIP]
+            mine = spans.get(client, ())
             for clock, length, *_ in run:
-                if not any(a <= clock and clock + length <= b for a, b in spans):
+                if not any(a <= clock and clock + length <= b for a, b in mine):
                     return False
         return True
 
     def _add_rest(self, rest_update: bytes, missing: dict[int, int]) -> None:
-        merged = rest_update
-        if self._rest is not None:
-            waiting = self._rest.data
-            merged = _guarded("cannot merge update", lambda: merge_updates(waiting, rest_update))
-        self._set_rest(merged)
+        """Keep ``rest_update`` (structs that wait) beside what waits already: merged and read
+        again only when a retry needs it (merging at every update cost O(n^2))."""
+        try:
+            parsed = structs.parse(rest_update)
+        except Malformed as exc:  # encoded here: never
+            raise DocumentCorrupted(f"cannot read waiting structs: {exc}") from exc
+        self._rests.append(parsed)
+        self._rest_bytes += len(rest_update)
+        for run in parsed.runs:
+            spans = self._rest_spans.setdefault(run.client, [])
+            for clock, length, kind, *_ in run.structs:
+                if kind != structs.SKIP:
+                    spans.append((clock, clock + length))
+                    self._rest_structs += 1
         for client, clock in missing.items():
             if self._missing.get(client, clock + 1) > clock:
                 self._missing[client] = clock
 
-    def _set_rest(self, update: bytes | None) -> None:
-        if update is None:
-            self._rest, self._rest_structs, self._missing = None, 0, {}
-            return
-        try:
-            self._rest = structs.parse(update)
-        except Malformed as exc:  # pycrdt merged it: never
-            raise DocumentCorrupted(f"cannot read waiting structs: {exc}") from exc
-        self._rest_structs = sum(
-            1 for run in self._rest.runs for s in run.structs if s[2] != structs.SKIP
-        )
+    def _clear_rest(self) -> list[Parsed]:
+        rests = self._rests
+        self._rests, self._rest_spans, self._missing = [], {}, {}
+        self._rest_structs = self._rest_bytes = 0
+        return rests
 
     def _retry(self) -> None:
         """Integrate what waits once the document reached a clock it waits for (Yjs: ``clock
-        < getState(store, client)`` of ``pendingStructs.missing``)."""
-        while self._rest is not None and any(
+        < getState(store, client)`` of ``pendingStructs.missing``): what waits is merged
+        (``mergeUpdates``, as Yjs does) and integrated as far as it goes."""
+        while self._rests and any(
             self.state.get(client, 0) > clock for client, clock in self._missing.items()
         ):
-            rest = self._rest
-            self._set_rest(None)
+            rests = self._clear_rest()
             try:
-                taken, left, missing, _ = self._integrable(rest.runs)
-            except Malformed as exc:
+                if len(rests) == 1:
+                    merged = rests[0]
+                else:
+                    merged = structs.parse(_merged([p.data for p in rests]))
+                taken, left, missing, _ = self._integrable(merged.runs)
+            except (Malformed, InvalidUpdate) as exc:
                 log.warning("dropping waiting structs that cannot integrate: %s", exc)
                 return
             if taken:
                 self._integrate(structs.encode(taken), taken)
             if left:
-                self._set_rest(structs.encode(left))
-                self._missing = missing
+                self._add_rest(structs.encode(left), missing)
 
     def _integrable(
         self, runs: list[ClientRun]
@@ -409,6 +413,15 @@ class Integrator:
         spans = self._dead.get(parent[0], ())
         i = bisect.bisect_right(spans, (parent[1], float("inf"))) - 1
         return i >= 0 and spans[i][0] <= parent[1] < spans[i][1]
+
+
+def _merged(updates: list[bytes]) -> bytes:
+    """``pycrdt.merge_updates`` of ``updates``.
+
+    Raises:
+        InvalidUpdate: when pycrdt cannot merge them.
+    """
+    return _guarded("cannot merge update", lambda: merge_updates(*updates))
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:

@@ -24,7 +24,7 @@ from collab.room import Room
 from collab.sessions import ywebsocket as websocket
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.stores import Store, sqlite_reads
+from collab.stores import Store, StoreError, sqlite_reads
 from collab.updates import merge_burst
 from collab.wsserver import SENT
 
@@ -456,3 +456,28 @@ async def test_a_commit_still_locked_after_the_retry_time_is_reported_lost(
         finally:
             other.execute("ROLLBACK")
             other.close()
+
+
+async def test_a_failing_compaction_is_not_tried_again_after_every_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19 item 2: a compaction that failed ("compacted state differs") started over at
+    the next commit, again and again, starving every other room; it waits for the log to grow
+    by another threshold now."""
+    async with started_hub(tmp_path, compact_updates=5) as hub:
+        tries = []
+
+        def failing(name: str, state: bytes | None = None) -> None:
+            tries.append(name)
+            raise StoreError("compaction of 'd' aborted: compacted state differs")
+
+        monkeypatch.setattr(hub.store, "compact", failing)
+        async with hub.use("d") as room:
+            for frame in update_frames(19):
+                update = protocol.decode(frame).update  # type: ignore[union-attr]
+                assert room.apply(update)
+                hub.submit(room, update, None)
+                await hub.flush()
+                await turns_until(lambda: not hub.thread.jobs)
+            # at 5, then each time the log grew by another 5 (it was 15 tries: every commit)
+            assert 2 <= len(tries) <= 4, tries

@@ -96,6 +96,9 @@ class RoomSlot:
     log_updates: int = 0
     log_bytes: int = 0
     compacting: bool = False
+    # After a failed compaction, the log (updates, bytes) it must reach before the next try:
+    # a compaction that fails again and again must not run after every commit.
+    compact_again_at: tuple[int, int] = (0, 0)
     pending: int = 0  # updates applied to the room's document and not committed yet
     peers: set[ClosablePeer] = field(default_factory=set)
     # callbacks to run once ``pending`` is back to 0, and if the room is dropped first

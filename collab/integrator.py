@@ -87,6 +87,7 @@ class Integrator:
         self._missing: dict[int, int] = {}  # client -> the clock below which rest waits
         self._deletes: list[Parsed] = []  # delete sets naming clocks the document lacks
         self._types: set[tuple[int, int]] | None = None  # ids of shared types (lazy)
+        self.relayed: list[bytes] | None = None  # what the last apply integrated (see apply)
         self._dead: dict[int, list[tuple[int, int]]] = {}  # GC and deleted ranges (lazy)
 
     # -- what waits --------------------------------------------------------------------------
@@ -115,6 +116,19 @@ class Integrator:
             return update
         return _guarded("cannot merge update", lambda: merge_updates(update, *waiting))
 
+    def with_waiting_deletions(self, update: bytes) -> bytes:
+        """``update`` merged with the deletions that wait for their content (not the structs
+        that wait: see :attr:`relayed`): a sync step 2 carries them, as their update was
+        relayed with them.
+
+        Raises:
+            InvalidUpdate: when pycrdt cannot merge them.
+        """
+        waiting = [parsed.data for parsed in self._deletes]
+        if not waiting:
+            return update
+        return _guarded("cannot merge update", lambda: merge_updates(update, *waiting))
+
     def state_update(self) -> bytes:
         """The whole document as one Yjs v1 update, with what waits."""
         return self.with_waiting(self.doc.get_update())
@@ -133,12 +147,19 @@ class Integrator:
             brought nothing new (the empty sync step 2 every client sends on connect, a
             delete set already applied, an update that waits already).
 
+        After it, :attr:`relayed` holds what integrated, to relay: ``None`` for all of
+        ``update``, else the updates that integrated (its structs that did with its delete
+        set, then what waited and integrated now), possibly none. What waits is never
+        relayed: a client given it would keep it waiting as well (Yjs), or apply it at a
+        wrong place (pycrdt 0.14, as the server did).
+
         Raises:
             InvalidUpdate: when Yjs would not decode it, or it names a parent that is no
                 shared type (pycrdt fails half-way on it); the document is unchanged.
             PendingTooLarge: when what of it waits passes the bounds; nothing was applied.
             DocumentCorrupted: when pycrdt failed half-way; discard the document.
         """
+        self.relayed = None
         try:
             parsed = structs.parse(update)
         except Malformed as exc:
@@ -155,16 +176,23 @@ class Integrator:
         if rest_update is not None and bounded:
             self._check_bounds(rest_update, rest)
         changed = fresh or rest_update is not None
+        relayed: list[bytes] = []
         if fresh:
             payload = update if not rest else structs.encode(taken, parsed.delete_set)
             self._integrate(payload, taken)
+            relayed.append(payload)
             if parsed.deletes:
                 self._keep_deletes(parsed)
         elif parsed.deletes:  # its structs bring nothing new: only its deletions may
-            changed = self._delete(structs.parse(b"\x00" + parsed.delete_set)) or changed
+            deletions = b"\x00" + parsed.delete_set
+            if self._delete(structs.parse(deletions)):
+                changed = True
+                relayed.append(deletions)
         if rest_update is not None:
             self._add_rest(rest_update, missing)
-        self._retry()
+        relayed += self._retry()
+        if relayed != [update]:
+            self.relayed = relayed
         return changed
 
     def _delete(self, parsed: Parsed) -> bool:
@@ -264,10 +292,12 @@ class Integrator:
         self._rest_structs = self._rest_bytes = 0
         return rests
 
-    def _retry(self) -> None:
+    def _retry(self) -> list[bytes]:
         """Integrate what waits once the document reached a clock it waits for (Yjs: ``clock
         < getState(store, client)`` of ``pendingStructs.missing``): what waits is merged
-        (``mergeUpdates``, as Yjs does) and integrated as far as it goes."""
+        (``mergeUpdates``, as Yjs does) and integrated as far as it goes. What integrated, as
+        updates."""
+        integrated: list[bytes] = []
         while self._rests and any(
             self.state.get(client, 0) > clock for client, clock in self._missing.items()
         ):
@@ -280,11 +310,14 @@ class Integrator:
                 taken, left, missing, _ = self._integrable(merged.runs)
             except (Malformed, InvalidUpdate) as exc:
                 log.warning("dropping waiting structs that cannot integrate: %s", exc)
-                return
+                return integrated
             if taken:
-                self._integrate(structs.encode(taken), taken)
+                payload = structs.encode(taken)
+                self._integrate(payload, taken)
+                integrated.append(payload)
             if left:
                 self._add_rest(structs.encode(left), missing)
+        return integrated
 
     def _integrable(
         self, runs: list[ClientRun]

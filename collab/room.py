@@ -144,6 +144,12 @@ class Room:
         return True
 
     @property
+    def relayed(self) -> list[bytes] | None:
+        """What the last :meth:`apply` integrated, to relay: ``None`` for the whole update
+        (see :attr:`collab.integrator.Integrator.relayed`)."""
+        return self._integrator.relayed
+
+    @property
     def empty(self) -> bool:
         """Whether the document holds nothing: no struct, nothing waiting."""
         return not self._integrator.state and not self._integrator.pending
@@ -172,10 +178,13 @@ class Room:
             known.get(client) for client, clock in check_state_vector(state_vector).items() if clock
         ):
             if self._full_sync is None:
-                update = self._integrator.with_waiting(encode_diff(self.doc, EMPTY_STATE_VECTOR))
+                update = self._integrator.with_waiting_deletions(
+                    encode_diff(self.doc, EMPTY_STATE_VECTOR)
+                )
                 self._full_sync = protocol.encode(protocol.SyncStep2(update))
             return self._full_sync
-        update = self._integrator.with_waiting(encode_diff(self.doc, state_vector))
+        # Structs waiting for a predecessor stay out, as from relays (Integrator.relayed).
+        update = self._integrator.with_waiting_deletions(encode_diff(self.doc, state_vector))
         return protocol.encode(protocol.SyncStep2(update))
 
     def sync_frames(self, state_vector: bytes) -> list[bytes]:

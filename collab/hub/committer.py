@@ -40,8 +40,9 @@ Origin = Peer | str | None
 """Who wrote an update: the peer that sent it (relayed to every other peer), or a name such
 as ``"http"`` or ``"edit"`` (relayed to every peer)."""
 
-_Item = tuple[RoomSlot, Room, bytes, Origin]
-"""A queued update: its room slot, the room, the update, who wrote it."""
+_Item = tuple[RoomSlot, Room, bytes, Origin, "list[bytes] | None"]
+"""A queued update: its room slot, the room, the update, who wrote it, and what of it to relay
+(``None``: all of it; else what integrated, see :attr:`collab.integrator.Integrator.relayed`)."""
 
 STORAGE_ERROR = 1011
 
@@ -125,11 +126,20 @@ class Committer:
 
     # -- the queue ---------------------------------------------------------------------------
 
-    def submit(self, room: Room, update: bytes, origin: Origin, messages: int = 1) -> None:
+    def submit(
+        self,
+        room: Room,
+        update: bytes,
+        origin: Origin,
+        messages: int = 1,
+        relay: list[bytes] | None = None,
+    ) -> None:
         """Queue an update already applied to ``room`` for commit, then relay to the others.
 
         ``messages`` is how many update messages it merges (they count towards
-        ``compact_updates``). Never blocks; see :attr:`congested` for flow control.
+        ``compact_updates``); ``relay`` what of it to relay when not all of it (what waits
+        for a missing predecessor is stored, never relayed). Never blocks; see
+        :attr:`congested` for flow control.
 
         Raises:
             ShuttingDown: when the room is closed.
@@ -142,7 +152,7 @@ class Committer:
         room.size_bytes += len(update)
         if not self._queue:
             self._batch_started = time.perf_counter()
-        self._queue.append((slot, room, update, origin))
+        self._queue.append((slot, room, update, origin, relay))
         self._queued_bytes += len(update)
         if self._turn_end is None:  # _end_turn at the end of this event-loop turn (once)
             loop = self._loop or asyncio.get_running_loop()
@@ -210,7 +220,7 @@ class Committer:
             # Another process holds the write lock: the committer waits for it on the thread.
             self._queue[:0] = batch
             self._callbacks[:0] = callbacks
-            self._queued_bytes += sum(len(update) for _, _, update, _ in batch)
+            self._queued_bytes += sum(len(item[2]) for item in batch)
             self._batch_started = started
         self._wake.set()
 
@@ -252,7 +262,7 @@ class Committer:
         """
         begin = time.perf_counter()
         try:
-            self.store.append([(room.name, update) for _, room, update, _ in batch], wait=False)
+            self.store.append([(item[1].name, item[2]) for item in batch], wait=False)
         except StoreBusy:
             return False
         except StoreError as exc:
@@ -271,7 +281,7 @@ class Committer:
         left since, are kept meanwhile (their rooms stay loaded, nothing is relayed), and
         only then reported lost (log, ``collab_updates_lost_total``)."""
         begin = time.perf_counter()
-        rows = [(room.name, update) for _, room, update, _ in batch]
+        rows = [(item[1].name, item[2]) for item in batch]
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
         while True:
@@ -284,7 +294,7 @@ class Committer:
                 self.metrics.commit_retries += 1
                 log.warning(
                     "commit failed (database locked), trying again",
-                    extra={"room": sorted({room.name for _, room, _, _ in batch}), "in": delay},
+                    extra={"room": sorted({item[1].name for item in batch}), "in": delay},
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -303,14 +313,18 @@ class Committer:
         metrics.commit_batch.observe(len(batch))
         metrics.updates_committed += len(batch)
         self._uncheckpointed += len(batch)
-        for slot, room, update, origin in batch:
+        for slot, room, update, origin, relay in batch:
             slot.pending -= 1
             slot.log_bytes += len(update)
-            room.relay(update, origin)
+            if relay is None:
+                room.relay(update, origin)
+            else:
+                for part in relay:
+                    room.relay(part, origin)
         metrics.fanout_seconds.observe(time.perf_counter() - started)
         on_change = self.on_change
         if on_change is not None:
-            for _, room, update, origin in batch:
+            for _, room, update, origin, _ in batch:
                 on_change(room.name, update, origin_name(origin))
         for slot, room in {(slot, room) for slot, room, *_ in batch}:
             if slot.waiting and not slot.pending:
@@ -328,7 +342,7 @@ class Committer:
         """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
         self.metrics.storage_errors += 1
         self.metrics.updates_lost += len(batch)
-        rooms = {room: slot for slot, room, _, _ in batch}
+        rooms = {room: slot for slot, room, *_ in batch}
         names = sorted(room.name for room in rooms)
         log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
         for slot, *_ in batch:

@@ -171,7 +171,7 @@ class Hub:
                 self.maintenance.salvage(room, parts)
             raise
         if changed:
-            self.committer.submit(room, update, origin, len(parts) if parts else 1)
+            self.committer.submit(room, update, origin, len(parts) if parts else 1, room.relayed)
         return changed
 
     async def write(

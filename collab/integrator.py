@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from pycrdt import Doc, merge_updates
@@ -88,6 +88,8 @@ class Integrator:
         self._deletes: list[Parsed] = []  # delete sets naming clocks the document lacks
         self._types: set[tuple[int, int]] | None = None  # ids of shared types (lazy)
         self.relayed: list[bytes] | None = None  # what the last apply integrated (see apply)
+        self.stored: bytes | None = None  # what of the last update to store, if not all
+        self.fresh_clients: tuple[int, ...] = ()  # clients whose structs the last integrated
         self._dead: dict[int, list[tuple[int, int]]] = {}  # GC and deleted ranges (lazy)
 
     # -- what waits --------------------------------------------------------------------------
@@ -135,12 +137,17 @@ class Integrator:
 
     # -- applying ----------------------------------------------------------------------------
 
-    def apply(self, update: bytes, *, bounded: bool = True) -> bool:
+    def apply(self, update: bytes, *, bounded: bool = True, foreign: Container[int] = ()) -> bool:
         """Read ``update`` and apply what of it integrates; keep what waits.
 
         Args:
             update: a Yjs v1 update.
             bounded: whether the waiting bounds apply (not when replaying the stored log).
+            foreign: client ids another live connection writes with: structs of theirs that
+                wait for their own client's earlier clocks are dropped, never kept: the
+                owner sends its clocks in order, so such structs are forged (at a live
+                editor's clock + 150 they waited, then replaced the editor's own edit there,
+                in the server and in every Yjs client). :attr:`stored` is then what to store.
 
         Returns:
             Whether it changed the document or some of it newly waits; ``False`` when it
@@ -160,6 +167,8 @@ class Integrator:
             DocumentCorrupted: when pycrdt failed half-way; discard the document.
         """
         self.relayed = None
+        self.stored = None
+        self.fresh_clients = ()
         try:
             parsed = structs.parse(update)
         except Malformed as exc:
@@ -170,6 +179,13 @@ class Integrator:
             taken, rest, missing, fresh = self._integrable(parsed.runs)
         except Malformed as exc:
             raise InvalidUpdate(f"cannot integrate update: {exc}") from exc
+        if rest and foreign:
+            kept = [p for p in rest if p[1] not in foreign or p[2] <= self.state.get(p[1], 0)]
+            if len(kept) != len(rest):
+                dropped = {p[1] for p in rest} - {p[1] for p in kept}
+                log.warning("dropped structs at future clocks of live clients %s", dropped)
+                rest = kept
+                self.stored = structs.encode(taken + rest, parsed.delete_set)
         rest_update = structs.encode(rest) if rest else None
         if rest_update is not None and self._rests and self._covered(rest):
             rest_update = None  # it waits already (sent again on a reconnect)
@@ -178,7 +194,8 @@ class Integrator:
         changed = fresh or rest_update is not None
         relayed: list[bytes] = []
         if fresh:
-            payload = update if not rest else structs.encode(taken, parsed.delete_set)
+            whole = not rest and self.stored is None
+            payload = update if whole else structs.encode(taken, parsed.delete_set)
             self._integrate(payload, taken)
             relayed.append(payload)
             if parsed.deletes:
@@ -193,6 +210,8 @@ class Integrator:
         relayed += self._retry()
         if relayed != [update]:
             self.relayed = relayed
+        if fresh:
+            self.fresh_clients = tuple(part[1] for part in taken)
         return changed
 
     def _delete(self, parsed: Parsed) -> bool:

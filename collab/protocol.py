@@ -265,7 +265,9 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
         clock = reader.var_uint()
         text = reader.var_string()
         try:
-            state = json.loads(text)
+            # strict JSON: NaN and Infinity parse in Python, but make every y-websocket
+            # client that is relayed them throw in JSON.parse (found by scripts/fuzz --editors)
+            state = json.loads(text, parse_constant=_not_json)
         except ValueError as exc:
             raise ProtocolError("awareness state is not JSON") from exc
         except RecursionError as exc:
@@ -273,6 +275,10 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
         entries.append(AwarenessEntry(client_id, clock, state))
     reader.end()
     return entries
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def encode_awareness(entries: list[AwarenessEntry]) -> bytes:

@@ -92,6 +92,7 @@ class Room:
         self.awareness.set_local_state(None)  # the server itself has no presence
         self.peers: dict[Peer, set[int]] = {}  # each peer's awareness client ids
         self.owners: dict[int, Peer] = {}  # awareness client id -> the peer that owns it
+        self.writers: dict[int, Peer] = {}  # document client id -> the peer writing with it
         self.size_bytes = 0  # stored bytes: snapshot plus log (the hub keeps it current)
         self.closed = False  # set when the document is deleted or its storage failed
 
@@ -114,6 +115,8 @@ class Room:
         client_ids = self.peers.pop(peer, set())
         for client_id in client_ids:
             self.owners.pop(client_id, None)
+        if self.writers:
+            self.writers = {c: p for c, p in self.writers.items() if p is not peer}
         present = [cid for cid in client_ids if cid in self.awareness.states]
         if present:
             self.awareness.remove_awareness_states(present, peer)
@@ -122,13 +125,18 @@ class Room:
 
     # -- document ----------------------------------------------------------------------------
 
-    def apply(self, update: bytes) -> bool:
+    def apply(self, update: bytes, origin: object = None) -> bool:
         """Validate ``update`` (Yjs v1) and apply it to the document.
 
         Returns:
             Whether it changed the document or waits for a missing predecessor; ``False``
             for an update with nothing new (such as the empty sync step 2 every client sends
             on connect, or a delete set already applied), which needs no commit or relay.
+
+        A peer (``origin``) owns the client ids whose structs it is the first to write:
+        structs of a client id another peer owns that wait for that client's own earlier
+        clocks are forged and dropped (see ``Integrator.apply``'s ``foreign``; then
+        :attr:`stored` says what to store).
 
         Raises:
             InvalidUpdate: malformed or v2-encoded; the document is unchanged.
@@ -138,10 +146,22 @@ class Room:
             raise RevivesDeleted(
                 "document was deleted: update carries content of a deleted document"
             )
-        if not self._integrator.apply(update):
+        owners = self.writers
+        foreign = [c for c, peer in owners.items() if peer is not origin] if owners else ()
+        integrator = self._integrator
+        if not integrator.apply(update, foreign=foreign):
             return False
+        if origin in self.peers:
+            for client in integrator.fresh_clients:
+                owners.setdefault(client, origin)
         self._full_sync = self._full_frames = None
         return True
+
+    @property
+    def stored(self) -> bytes | None:
+        """What of the last applied update to store when not all of it (forged structs
+        dropped), else ``None``."""
+        return self._integrator.stored
 
     @property
     def relayed(self) -> list[bytes] | None:

@@ -164,14 +164,15 @@ class Hub:
         if room.size_bytes + len(update) > self.max_document_bytes:
             raise DocumentTooLarge(f"document over the {self.max_document_bytes}-byte limit")
         try:
-            changed = room.apply(update)
+            changed = room.apply(update, origin)
         except DocumentCorrupted:
             self.maintenance.discard(room, spare=origin)
             if parts is not None:
                 self.maintenance.salvage(room, parts)
             raise
         if changed:
-            self.committer.submit(room, update, origin, len(parts) if parts else 1, room.relayed)
+            stored = room.stored or update
+            self.committer.submit(room, stored, origin, len(parts) if parts else 1, room.relayed)
         return changed
 
     async def write(

@@ -305,3 +305,56 @@ def test_replaying_a_log_of_waiting_updates_reads_each_byte_a_bounded_number_of_
     assert sum(read) <= 3 * sum(map(len, log)), (sum(read), sum(map(len, log)))
     integrator.apply(never.get_update())  # what it waited for: everything integrates at once
     assert integrator.pending == [] and len(text_of(integrator.doc)) == 1 + 64 * 500 + 500
+
+
+class Editor:
+    """A peer of a room (it only needs to be one: ``Room.apply`` knows writers by peer)."""
+
+    def send(self, frame: bytes) -> None:
+        pass
+
+
+def test_forged_structs_at_a_live_editors_future_clock_are_dropped_not_kept() -> None:
+    """Item 1's worse case: client 4242's id at its clock + 150 from another connection
+    waited, then replaced the live editor's own edit at that clock (in the server and every
+    Yjs client, also after a restart). The editor's connection writes with 4242, so another
+    connection's structs of 4242 that wait for 4242's own clocks are dropped: neither kept
+    nor stored nor relayed."""
+    from collab.room import Room
+
+    editor, updates = keystrokes(4242, "a" * 40)
+    clock = state_vector(editor.get_state())[4242]
+    forged = (
+        b"\x01\x01"
+        + write_var_uint(4242)
+        + write_var_uint(clock + 150)
+        + b"\x04\x01\x04text\x01X\x00"
+    )
+    room = Room("d", Doc())
+    owner, intruder = Editor(), Editor()
+    room.join(owner)  # type: ignore[arg-type]
+    room.join(intruder)  # type: ignore[arg-type]
+    stored = []
+    for update in updates:
+        assert room.apply(update, owner)
+        stored.append(room.stored or update)
+    assert not room.apply(forged, intruder), "dropped: nothing to store or relay"
+    assert not room.waiting
+    more: list[bytes] = []
+    editor.observe(lambda event: more.append(event.update))
+    for _ in range(200):
+        editor.get("text", type=Text).insert(len(str(editor.get("text", type=Text))), "b")
+    for update in more:
+        room.apply(update, owner)
+        stored.append(room.stored or update)
+    assert text_of(room.doc) == text_of(editor) == "a" * 40 + "b" * 200
+    assert text_of(replay(Doc(), stored).doc) == text_of(editor), "after a restart too"
+    # the same structs from the owner itself (out of order) still wait and integrate
+    assert room.apply(
+        b"\x01\x01"
+        + write_var_uint(4242)
+        + write_var_uint(clock + 400)
+        + b"\x04\x01\x04text\x01Z\x00",
+        owner,
+    )
+    assert room.waiting

@@ -17,6 +17,7 @@ Encoding uses pycrdt's helpers. Decoding is strict and bounded: it raises only
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -267,7 +268,7 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
         try:
             # strict JSON: NaN and Infinity parse in Python, but make every y-websocket
             # client that is relayed them throw in JSON.parse (found by scripts/fuzz --editors)
-            state = json.loads(text, parse_constant=_not_json)
+            state = json.loads(text, parse_constant=_not_json, parse_float=_finite)
         except ValueError as exc:
             raise ProtocolError("awareness state is not JSON") from exc
         except RecursionError as exc:
@@ -279,6 +280,16 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
 
 def _not_json(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refusing one past the float range (``1e400``): Python
+    reads it as infinity and writes it back as ``Infinity``, which ``JSON.parse`` throws on
+    when the state is sent to a newcomer."""
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def encode_awareness(entries: list[AwarenessEntry]) -> bytes:

@@ -13,9 +13,10 @@ the server accepted decodes differently in Yjs. The summary gives frames, rate, 
 fuzzing connections ended, the texts' lengths, divergence, the other room's relay latencies
 and the server's peak RSS (``VmHWM``).
 
-The honest editors' own updates are not mutated: a forged struct at a live editor's future
-clock integrates when the editor's clock reaches it, in the server and in every Yjs client
-alike (Yjs has no owner for a client id), and only the forged editor then differs.
+The honest editors' own updates are not mutated: a copy of an editor's update with other
+content at the same clock, sent before the original, would win the race for that id in every
+client (Yjs has no owner for a client id); forged structs at a live editor's future clocks
+are dropped by the server (tests/e2e/test_hostile.py).
 """
 
 from __future__ import annotations
@@ -36,11 +37,17 @@ from pycrdt import Doc, Text
 
 from collab import protocol
 from tests.e2e.conftest import Server
-from tests.e2e.nodepeer import NodePeer, ensure_node_modules
+from tests.e2e.nodepeer import NodePeer, NodePeerError, ensure_node_modules
 from tests.e2e.pyclient import PyClient
 from tests.test_fuzz import Seed, _sync, corpus, mutate
 
 ROOM = "fuzz/editors"
+
+
+class FuzzFailure(RuntimeError):
+    """The scene broke: an honest editor died."""
+
+
 OTHER = "fuzz/other"
 WORDS = ["alpha ", "beta ", "gamma ", "delta ", "é ", "😀 ", "\n", "lorem "]
 
@@ -61,6 +68,8 @@ def ghost_seeds(rng: random.Random, count: int) -> list[Seed]:
 
 
 async def _type_yjs(peer: NodePeer, rng: random.Random, stop: asyncio.Event) -> int:
+    """Type until ``stop``; how many edits. A peer that dies (a relayed message its Yjs
+    client threw on) raises NodePeerError: a finding."""
     typed = 0
     while not stop.is_set():
         # at a character boundary, as an editor's cursor is (read and written in one step):
@@ -160,7 +169,11 @@ async def fuzz_with_editors(
         latency = asyncio.create_task(_relay_latency(server, stop))
         await asyncio.sleep(seconds)
         stop.set()
-        typed = sum(await asyncio.gather(*typing))
+        try:
+            typed = sum(await asyncio.gather(*typing))
+        except NodePeerError as exc:  # a Yjs editor threw on something the server relayed
+            stop.set()
+            raise FuzzFailure(f"an honest Yjs editor died: {exc}") from exc
         outcomes: collections.Counter[str] = collections.Counter()
         for counter in await asyncio.gather(*fuzzing):
             outcomes.update(counter)

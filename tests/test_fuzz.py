@@ -1166,10 +1166,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _editors_main(seconds: float, seed: int, summary: Path | None) -> int:
     """``scripts/fuzz --editors SECONDS`` (see :mod:`tests.fuzz_editors`)."""
-    from tests.fuzz_editors import run
+    from tests.fuzz_editors import FuzzFailure, run
 
     print(f"fuzz: seed {seed}: {seconds:g} s beside honest editors", flush=True)
-    result = run(seconds, seed)
+    try:
+        result = run(seconds, seed)
+    except FuzzFailure as exc:
+        print(f"fuzz: FAILURE: {exc}", flush=True)
+        print(f"fuzz: FAILED (seed {seed})", flush=True)
+        return 1
     print(f"fuzz: {json.dumps(result)}", flush=True)
     if summary:
         summary.write_text(json.dumps(result))

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
-from pycrdt import get_update
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,18 +24,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collab import api_versions, export
-from collab.auth import Role
+from collab.auth import Role, origin_allowed
 from collab.errors import AuthError, CollabError
 from collab.hub import Hub
 from collab.names import InvalidName, parse_name, raw_route_path
 from collab.openapi import OPENAPI
+from collab.quarantine_api import get_quarantine, post_quarantine
 from collab.sessions.access import Authorizer
 from collab.stores import DocumentRecord, SortKey
+from collab.updates import diff_update
 
 __all__ = ["ApiError", "routes"]
 
 DOCS_PREFIX = "/api/documents/"
-ACTIONS = ("update", "content", "export")
+ACTIONS = ("update", "content", "export", "quarantine")
 MAX_PAGE = 1000
 
 
@@ -286,12 +287,16 @@ async def document_endpoint(request: Request) -> Response:
         ("update", "POST"): post_update,
         ("content", "GET"): get_content,
         ("export", "GET"): get_export,
+        ("quarantine", "GET"): get_quarantine,
+        ("quarantine", "POST"): post_quarantine,
     }
     handler = handlers.get((action, method))
     if handler is None:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+    if method in ("POST", "DELETE"):
+        _check_cross_site(request, action)
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
-    if action == "update" and method == "POST" and _replacing(request):
+    if action == "quarantine" or (action == "update" and method == "POST" and _replacing(request)):
         needed = Role.ADMIN
     access = await authorizer_of(request).access(request, name)
     access.require(needed)
@@ -339,16 +344,38 @@ async def get_state(request: Request) -> Response:
     encoded_sv = request.query_params.get("state_vector")
     if encoded_sv:
         try:
-            state = get_update(state, _b64decode(encoded_sv))
+            state = diff_update(state, _b64decode(encoded_sv))
         except ValueError as exc:
             raise ApiError(400, "bad_state_vector", f"cannot read state_vector: {exc}") from exc
     response = Response(state, media_type="application/octet-stream")
     return api_versions.with_version_header(request, response)
 
 
+def _check_cross_site(request: Request, action: str | None) -> None:
+    """Refuse a state-changing request a page of another site could send: an Origin the
+    WebSocket would refuse (403), or an update body that is not application/octet-stream
+    (415: a browser sends ``text/plain`` or no type across sites without a CORS preflight).
+
+    Raises:
+        ApiError: 403 or 415.
+    """
+    headers = request.headers
+    settings = hub_of(request).settings
+    if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
+        raise ApiError(403, "origin_not_allowed", f"origin {headers['origin']!r} not allowed")
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if action == "update" and kind != "application/octet-stream":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "an update is sent as Content-Type: application/octet-stream",
+        )
+
+
 async def post_update(request: Request) -> Response:
     """``POST /api/documents/{name}/update[?replace=true]``: apply, commit and relay a v1
-    update; with ``replace`` (admin role), make the content equal to the update's instead
+    update; with ``If-None-Match: *`` only when the document holds nothing yet (else 412
+    ``exists``); with ``replace`` (admin role), make the content equal to the update's instead
     (:func:`collab.api_versions.replace_content`)."""
     hub = hub_of(request)
     limit = hub.settings.max_message_bytes
@@ -364,7 +391,9 @@ async def post_update(request: Request) -> Response:
     if _replacing(request):
         await api_versions.replace_content(request, name, bytes(body))
     else:
-        await hub.write(name, bytes(body), "http")  # committed (and relayed) when it returns
+        create_only = request.headers.get("if-none-match", "").strip() == "*"
+        # committed (and relayed) when it returns
+        await hub.write(name, bytes(body), "http", create_only=create_only)
     return JSONResponse(record_json(await _record(hub, name), hub))
 
 

@@ -28,7 +28,9 @@ from collab.bus import Bus, RedisBus
 from collab.errors import AuthError, CollabError
 from collab.history.versions import Versions
 from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
+from collab.hostcheck import HostCheck
 from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
+from collab.integrator import apply_all
 from collab.metrics import CONTENT_TYPE
 from collab.names import InvalidName, raw_route_path, validate_name
 from collab.sessions.access import (
@@ -133,6 +135,10 @@ class Collab:
         on_stateless: ``on_stateless(name, payload, origin)`` for each Stateless message a
             Hocuspocus client sends (``/hocuspocus``); answer with :meth:`broadcast_stateless`.
         require_web: refuse to build without the built web editor.
+        check_host: answer only requests whose ``Host`` is a loopback name, ``--host`` or an
+            ``--allowed-host`` (DNS rebinding: HTTP 421, WebSocket 4403); ``collab serve``
+            does. An app embedding collab checks hosts its own way (Starlette's
+            ``TrustedHostMiddleware``).
 
     Hooks may be sync or async; a raising or hanging hook is logged and isolated (see
     :mod:`collab.hub.hooks`).
@@ -154,11 +160,13 @@ class Collab:
         on_stateless: StatelessHook | None = None,
         require_web: bool = False,
         bus: Bus | None = None,
+        check_host: bool = False,
     ) -> None:
         self.settings = settings or Settings()
         if bus is None and self.settings.redis:
             bus = RedisBus(self.settings.redis)
         self.bus = bus
+        self.check_host = check_host
         self._store = store
         self._store_closed = False
         self.hooks = Hooks(
@@ -263,8 +271,8 @@ class Collab:
     async def _edit(self, name: str) -> AsyncIterator[Doc[Any]]:
         hub = self.running()
         async with hub.use(name):
-            doc: Doc[Any] = Doc()
-            doc.apply_update(await hub.state(name))
+            # through the integrator: what waits for a missing predecessor stays out
+            doc = apply_all(Doc(), [await hub.state(name)])
             before = doc.get_state()
             yield doc
             update = doc.get_update(before)
@@ -397,15 +405,20 @@ class Collab:
         )
         app.state.collab = self
         app.state.settings = self.settings
+        if self.check_host:
+            app.add_middleware(
+                HostCheck, allowed=self.settings.allowed_hosts, served=self.settings.host
+            )
         return app
 
 
 def create_app(
     settings: Settings, *, require_web: bool = False, store: DocumentStore | None = None
 ) -> Starlette:
-    """``Collab(settings, store=store).app`` (the standalone app, running its own lifespan).
+    """``Collab(settings, store=store, check_host=True).app`` (the standalone app, running its
+    own lifespan).
 
     Raises:
         WebAssetsMissing: with ``require_web`` and no ``index.html`` in the web folder.
     """
-    return Collab(settings, store=store, require_web=require_web).app
+    return Collab(settings, store=store, require_web=require_web, check_host=True).app

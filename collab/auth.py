@@ -28,6 +28,7 @@ __all__ = [
     "Grant",
     "Role",
     "Unauthorized",
+    "host_allowed",
     "mint_token",
     "origin_allowed",
     "verify_token",
@@ -156,7 +157,7 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Whether a browser ``Origin`` may open a WebSocket.
+    """Whether a browser ``Origin`` may open a WebSocket or change a document over HTTP.
 
     Requests without ``Origin`` (non-browser clients) are allowed: the check defends against
     cross-site WebSocket hijacking, which only browsers do. With an empty ``allowed`` list only
@@ -170,3 +171,30 @@ def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...
     if allowed:
         return False
     return bool(host) and urlsplit(origin).netloc.lower() == (host or "").lower()
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+"""Host names every server answers to (and any name under ``.localhost``)."""
+
+
+def host_allowed(host: str | None, allowed: tuple[str, ...], served: str = "") -> bool:
+    """Whether a request's ``Host`` header names this server, against DNS rebinding.
+
+    A page on ``http://evil.example:P`` whose name the attacker re-points at 127.0.0.1 reaches
+    the server with ``Host: evil.example:P`` and a matching ``Origin``, so comparing the two
+    proves nothing; the host name itself must be one the server serves: a loopback name,
+    the ``--host`` it listens on (unless a wildcard address), or one listed in
+    ``allowed`` (``--allowed-host``; ``*`` allows any). Requests without ``Host`` (HTTP/1.0
+    tools; browsers always send it) are allowed.
+    """
+    if not host or "*" in allowed:
+        return True
+    name = urlsplit("//" + host).hostname
+    if name is None:
+        return False
+    name = name.rstrip(".")
+    if name in LOOPBACK_HOSTS or name.endswith(".localhost"):
+        return True
+    if served and served not in ("0.0.0.0", "::") and name == served.lower().strip("[]"):
+        return True
+    return name in {a.lower() for a in allowed}

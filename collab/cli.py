@@ -94,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--quick", action="store_true", help="skip decoding every document with pycrdt"
     )
+    doctor.add_argument(
+        "--repair",
+        action="store_true",
+        help="move stored rows that no longer decode to the quarantine and list it"
+        " (the database must not be served meanwhile)",
+    )
+    doctor.add_argument(
+        "--restore", type=int, action="append", default=[], metavar="ID",
+        help="with --repair: put quarantined row ID back in its document's log",
+    )  # fmt: skip
+    doctor.add_argument(
+        "--drop", type=int, action="append", default=[], metavar="ID",
+        help="with --repair: delete quarantined row ID",
+    )  # fmt: skip
     _add_backup_commands(commands)
     return parser
 
@@ -338,10 +352,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_import(args)
         if args.command == "doctor":
-            from collab.doctor import check
+            from collab.doctor import check, repair
 
             db = Settings.from_sources({"db": args.db}).db
-            report = check(db, decode=not args.quick, hint="--db" if args.db is None else "")
+            if args.repair:
+                report = repair(db, restore=tuple(args.restore), drop=tuple(args.drop))
+            else:
+                report = check(db, decode=not args.quick, hint="--db" if args.db is None else "")
             print(report.render())
             return 0 if report.ok else 1
     except SettingsError as exc:

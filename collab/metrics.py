@@ -96,6 +96,8 @@ class Metrics(Collector):
         self.storage_errors = 0
         self.bus: Any = None  # cluster mode: the RedisBus (its counters), else None
         self.bus_failures = 0  # times the cluster bus went down
+        self.commit_retries = 0  # commits tried again after a transient failure (locked)
+        self.updates_lost = 0  # updates whose commit failed for good (never acknowledged)
         self.commit_batch = Histogram(
             "collab_commit_batch_updates",
             "Updates committed per transaction (group commit).",
@@ -161,6 +163,16 @@ class Metrics(Collector):
             "collab_rate_limit_pauses",
             "Times a connection over --max-messages-per-second was held back (not read).",
             self.rate_pauses,
+        )
+        yield CounterMetricFamily(
+            "collab_commit_retries",
+            "Commits tried again after a transient failure (database locked).",
+            self.commit_retries,
+        )
+        yield CounterMetricFamily(
+            "collab_updates_lost",
+            "Updates whose commit failed for good: never relayed nor acknowledged.",
+            self.updates_lost,
         )
         yield CounterMetricFamily(
             "collab_storage_errors", "Failed commits, loads and compactions.", self.storage_errors

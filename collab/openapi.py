@@ -146,16 +146,34 @@ OPENAPI: dict[str, Any] = {
             },
             "post": {
                 "summary": "Apply, commit and relay a Yjs v1 update (creates the document)",
+                "description": (
+                    "The body is sent as application/octet-stream (else 415). With"
+                    " `If-None-Match: *` only when the document holds nothing yet (else 412)."
+                    " A cross-origin browser request is refused (403)."
+                ),
                 "parameters": [
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["*"]},
+                    },
                     _query(
                         "replace",
                         "true: make the content equal to the update's (admin role), keeping"
                         " the content before as an automatic version",
                         {"type": "boolean", "default": False},
-                    )
+                    ),
                 ],
                 "requestBody": {"required": True, "content": _BINARY},
-                "responses": {"200": _json(_RECORD), "400": _ERROR, "413": _ERROR},
+                "responses": {
+                    "200": _json(_RECORD),
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "412": _ERROR,
+                    "413": _ERROR,
+                    "415": _ERROR,
+                },
             },
         },
         "/api/documents/{name}/content": {

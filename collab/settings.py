@@ -50,7 +50,7 @@ class Settings:
         1, "Processes serving one port on this machine (more than 1 requires --redis)."
     )
     max_message_bytes: int = _setting(
-        16 * MiB, "Largest WebSocket message accepted; larger ones close with 1009."
+        16 * MiB, "Largest WebSocket message accepted; larger ones close with 4413."
     )
     max_awareness_bytes: int = _setting(
         64 * 1024, "Largest awareness state of one client; larger ones close with 4413."
@@ -93,6 +93,30 @@ class Settings:
         (),
         "Browser Origins allowed to open WebSockets (repeat the flag; env: comma-separated);"
         " empty allows same-origin pages only, `*` allows all.",
+    )
+    allowed_hosts: tuple[str, ...] = _setting(
+        (),
+        "Host names the server answers to besides loopback names and --host (repeat the flag;"
+        " env: comma-separated; `*` for any): other Host headers get 421 (DNS rebinding).",
+    )
+    commit_retry_seconds: float = _setting(
+        60.0,
+        "How long a commit that failed for a transient reason (the database locked by another"
+        " process past its 5 s busy timeout) is tried again, with backoff, before its updates"
+        " are reported lost (log, metric) and their rooms closed with 1011.",
+    )
+    max_pending_bytes: int = _setting(
+        MiB,
+        "Bytes of structs one document keeps waiting for missing predecessors; an update past"
+        " it closes with 4413 and nothing of it is kept.",
+    )
+    max_pending_structs: int = _setting(
+        10000, "Structs one document keeps waiting for missing predecessors (see above)."
+    )
+    full_syncs_per_minute: int = _setting(
+        60,
+        "Sync step 2 replies of 64 KiB or more one connection gets per minute"
+        " (a burst of a sixth of them at once); over it: 4429.",
     )
     max_document_bytes: int = _setting(
         64 * MiB, "Largest stored size of one document; an update past it closes with 4413."
@@ -197,6 +221,9 @@ class Settings:
             "send_queue_bytes",
             "compact_updates",
             "compact_bytes",
+            "max_pending_bytes",
+            "max_pending_structs",
+            "full_syncs_per_minute",
             "hook_timeout_seconds",
         )
         for name in positive:
@@ -210,6 +237,8 @@ class Settings:
             raise SettingsError("redis must be a redis://, rediss:// or unix:// URL")
         if not 0 <= self.port <= 65535:
             raise SettingsError("port must be between 0 and 65535")
+        if self.commit_retry_seconds < 0:
+            raise SettingsError("commit_retry_seconds must not be negative")
         if self.room_grace_seconds < 0:
             raise SettingsError("room_grace_seconds must not be negative")
         for name in (
@@ -304,6 +333,8 @@ def flag_name(field_name: str) -> str:
     flag = next(f.metadata["flag"] for f in fields(Settings) if f.name == field_name)
     if flag:
         return str(flag)
+    if field_name == "allowed_hosts":
+        return "--allowed-host"
     if field_name == "allowed_origins":
         return "--allowed-origin"
     return "--" + field_name.replace("_", "-")

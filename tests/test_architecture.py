@@ -46,8 +46,8 @@ def collab_deps(module: str) -> set[str]:
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # (layer, modules or packages in it), from the bottom up (DESIGN.md section 3).
     ("base", ("errors", "names", "settings", "limits", "auth", "logs", "metrics")),
-    ("codec", ("protocol", "hocuspocus")),
-    ("CRDT", ("updates", "export")),
+    ("codec", ("protocol", "structs", "hocuspocus")),
+    ("CRDT", ("updates", "integrator", "export")),
     ("document", ("room",)),
     ("storage", ("stores", "store")),
     ("coordination", ("bus", "hub", "history")),
@@ -61,6 +61,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "openapi",
             "openapi_versions",
             "app",
+            "hostcheck",
+            "quarantine_api",
             "websocket",
             "hocuspocus_endpoint",
             "cli",
@@ -101,8 +103,19 @@ def test_layers_import_only_downward(module: str) -> None:
     [
         ("collab.protocol", {"collab.errors"}),
         ("collab.hocuspocus", {"collab.errors", "collab.protocol"}),
-        ("collab.room", {"collab.errors", "collab.protocol", "collab.updates"}),
-        ("collab.updates", {"collab.errors", "collab.protocol"}),
+        (
+            "collab.room",
+            {
+                "collab.errors",
+                "collab.protocol",
+                "collab.updates",
+                "collab.integrator",
+                "collab.structs",
+            },
+        ),
+        ("collab.integrator", {"collab.errors", "collab.structs", "collab.updates"}),
+        ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),
+        ("collab.structs", set()),
         ("collab.names", {"collab.errors"}),
         ("collab.settings", set()),
         ("collab.auth", {"collab.errors"}),

@@ -20,9 +20,11 @@ from starlette.websockets import WebSocketDisconnect
 
 import collab
 from collab import Collab, Settings, protocol
+from collab.integrator import apply_all
 from collab.stores.postgres import PostgresStore
-from collab.updates import apply_all
 from tests.helpers.stores import STORES
+
+OCTETS = {"Content-Type": "application/octet-stream"}
 
 
 def test_the_public_api_is_what_all_lists_and_documented() -> None:
@@ -130,7 +132,7 @@ def test_names_are_taken_below_the_mount_point(mounted: Any) -> None:
         ("/collab/api/documents/a%2Fupdate/update", "a/update"),
         ("/collab/api/documents/team/plan/update", "team/plan"),
     ]:
-        response = client.post(path, content=update, headers={"X-User": "w"})
+        response = client.post(path, content=update, headers={"X-User": "w", **OCTETS})
         assert response.status_code == 200 and response.json()["name"] == name
     with client.websocket_connect("/collab/sync/collab/sync?user=w") as ws:
         peer = Peer(ws)

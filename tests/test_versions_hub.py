@@ -46,7 +46,13 @@ async def test_the_authorize_hooks_user_is_the_author(tmp_path: Path) -> None:
         collab.lifespan(),
         httpx.AsyncClient(transport=transport, base_url="http://collab.test") as http,
     ):
-        assert (await http.post("/api/documents/plan/update", content=text_update("x"))).is_success
+        assert (
+            await http.post(
+                "/api/documents/plan/update",
+                content=text_update("x"),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        ).is_success
         saved = await http.post("/api/documents/plan/versions", json={"label": "mine"})
         assert saved.status_code == 201 and saved.json()["author"] == "ann"
         refused = await http.post("/api/documents/public/doc/versions")

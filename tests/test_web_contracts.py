@@ -135,18 +135,19 @@ def test_the_page_accepts_exactly_the_names_the_server_accepts() -> None:
     assert not disagree
 
 
-def test_the_page_knows_the_server_reason_for_content_of_a_deleted_document() -> None:
-    """The 1007 reason that makes the page drop its local copy is the server's."""
+def test_the_page_drops_its_copy_when_the_server_says_its_content_was_deleted() -> None:
+    """The server closes an editor sending a deleted document's content with 4410 (issue 19
+    item 12); the page then stops and drops its local copy, which could never merge."""
     package = ROOT / "collab"
     reasons = [
         path
         for path in package.rglob("*.py")
-        if '"update carries content of a deleted document"' in path.read_text(encoding="utf-8")
+        if "update carries content of a deleted document" in path.read_text(encoding="utf-8")
     ]
     assert reasons, "the server no longer gives this reason: update web/src/closecodes.js"
     policy = node(
         "import { closePolicy } from './closecodes.js';"
-        "console.log(JSON.stringify(closePolicy(1007,"
-        " 'update carries content of a deleted document')))"
+        "console.log(JSON.stringify(closePolicy(4410,"
+        " 'document was deleted: update carries content of a deleted document')))"
     )
     assert policy["action"] == "stop" and policy["discardLocal"] is True

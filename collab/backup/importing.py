@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from collab.backup.database import DbWriter
-from collab.backup.errors import EXIT_USAGE, BackupError, TombstoneRefused
+from collab.backup.errors import EXIT_USAGE, AlreadyExists, BackupError, TombstoneRefused
 from collab.backup.files import read_manifest
 from collab.backup.fresh import fresh_copy
 from collab.backup.progress import Progress
@@ -97,7 +97,16 @@ def _apply(target: Target, item: _Item, replace: bool) -> str:
             " version; connected editors keep editing)"
         )
     try:
-        target.post(name, payload)
+        target.post(name, payload, create_only=True)
+    except AlreadyExists:
+        # Another writer (a second import started at once) created it since the plan.
+        _plan(target, item, replace=False)
+        if item.action == "unchanged":
+            return f"{name!r} was imported meanwhile by another writer; nothing to do"
+        raise BackupError(
+            f"{name!r} was written on {target} while importing it: import again"
+            " (--replace to overwrite)"
+        ) from None
     except TombstoneRefused:
         # An older tombstone (of a document deleted before) refuses it too.
         if not replace:
@@ -106,7 +115,7 @@ def _apply(target: Target, item: _Item, replace: bool) -> str:
                 " --replace to import it as new content (a fresh Yjs identity)"
             ) from None
         exact = False
-        target.post(name, fresh_copy(update))
+        target.post(name, fresh_copy(update), create_only=True)
     if not exact:
         return (
             f"imported {name!r} as new content with a fresh Yjs identity (the server keeps"

@@ -10,6 +10,7 @@ import httpx
 
 from collab.backup.errors import (
     EXIT_USAGE,
+    AlreadyExists,
     BackupError,
     HistoryGone,
     NotFound,
@@ -23,6 +24,7 @@ __all__ = ["DEFAULT_SERVER", "DocumentInfo", "Remote"]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 PAGE = 1000
 REVIVES = "content of a deleted document"
+OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 """What the server's 400 ``invalid_update`` says when a tombstone refuses an update
 (``collab.room.Room.apply``)."""
 
@@ -148,15 +150,26 @@ class Remote:
         except NotFound:
             return None
 
-    def post(self, name: str, update: bytes) -> None:
+    def post(self, name: str, update: bytes, *, create_only: bool = False) -> None:
         """Apply ``update`` to document ``name`` like a client update (creating it).
+
+        Args:
+            create_only: only if the document holds nothing yet, checked in the same
+                request (``If-None-Match: *``), so two imports started at once cannot both
+                write.
 
         Raises:
             TombstoneRefused: the server refuses the content of a deleted document.
+            AlreadyExists: with ``create_only``, the document holds content.
         """
-        response = self._request("POST", self._path(name, "update"), content=update)
+        headers = {**OCTET_STREAM, "If-None-Match": "*"} if create_only else OCTET_STREAM
+        response = self._request(
+            "POST", self._path(name, "update"), content=update, headers=headers
+        )
         if response.status_code == 200:
             return
+        if response.status_code == 412:
+            raise AlreadyExists(f"{name!r} was written on {self.url} meanwhile")
         detail = _detail(response)
         if response.status_code == 400 and REVIVES in detail:
             raise TombstoneRefused(f"the server refuses {name!r}: {detail}")

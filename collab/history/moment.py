@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pycrdt import Doc
 
+from collab.integrator import replay
 from collab.stores import DocumentStore, HistoryCompacted, VersionRecord
-from collab.updates import replay
 
 __all__ = ["parts_at", "state_at"]
 
@@ -45,4 +45,4 @@ def state_at(store: DocumentStore, name: str, at: float) -> tuple[bytes, Version
     """Document ``name``'s state at Unix time ``at`` as one update, and the version it came
     from when the log no longer reaches back that far (see :func:`parts_at`)."""
     parts, version = parts_at(store, name, at)
-    return replay(Doc(), parts).state(), version
+    return replay(Doc(), parts).state_update(), version

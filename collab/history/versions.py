@@ -29,10 +29,11 @@ from collab.history.moment import state_at
 from collab.history.restore import restore_update
 from collab.history.retention import DAY, HOUR, RetentionPolicy, VersionStamp, expired
 from collab.hub import Hub
+from collab.integrator import apply_all
 from collab.settings import Settings
 from collab.stores import Store, StoreError, VersionRecord
 from collab.stores.outbox import RESTORED
-from collab.updates import InvalidUpdate, apply_all, check_update, same_document
+from collab.updates import InvalidUpdate, check_update, same_document
 
 __all__ = ["DocumentMissing", "Restored", "Versions", "policy_of"]
 

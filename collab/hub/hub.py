@@ -19,20 +19,38 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from collab.bus import Bus, BusUnavailable
-from collab.errors import CloseCode, DocumentTooLarge
+from collab.errors import CloseCode, CollabError, DocumentTooLarge
 from collab.hub.cluster import Cluster
 from collab.hub.committer import Committer, Origin
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
-from collab.hub.rooms import Rooms, RoomSlot
+from collab.hub.rooms import Rooms, RoomSlot, read_document
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room
 from collab.settings import Settings
 from collab.stores import DocumentStore, StoreError
-from collab.updates import DocumentCorrupted
+from collab.updates import EMPTY_UPDATE, DocumentCorrupted
 
-__all__ = ["Hub", "WriteResult"]
+__all__ = ["DocumentExists", "Hub", "WriteResult"]
+
+
+def _stored_state(store: DocumentStore, name: str) -> bytes:
+    """Document ``name``'s state from the store, read as a room loads it (see
+    :func:`~collab.hub.rooms.read_document`)."""
+    stored, integrator = read_document(store, name)
+    if stored.snapshot is None and not stored.updates:
+        return EMPTY_UPDATE
+    return integrator.state_update()
+
+
+class DocumentExists(CollabError):
+    """A create-only write found the document holding content (HTTP ``If-None-Match: *``)."""
+
+    close_code = CloseCode.FORBIDDEN
+    http_status = 412
+    code = "exists"
+
 
 log = logging.getLogger("collab.hub")
 
@@ -85,7 +103,7 @@ class Hub:
         self.commit_listeners: list[Callable[[str], None]] = []
         self.committer = Committer(
             store, self.thread, self.rooms, self.metrics, self._committed_room,
-            self.hooks.change, remote,
+            self.hooks.change, remote, settings.commit_retry_seconds,
         )  # fmt: skip
         self.max_document_bytes = settings.max_document_bytes
         # The parts' methods, bound once: sessions call them per message.
@@ -185,22 +203,29 @@ class Hub:
         if room.size_bytes + len(update) > self.max_document_bytes:
             raise DocumentTooLarge(f"document over the {self.max_document_bytes}-byte limit")
         try:
-            changed = room.apply(update)
+            changed = room.apply(update, origin)
         except DocumentCorrupted:
             self.maintenance.discard(room, spare=origin)
             if parts is not None:
                 self.maintenance.salvage(room, parts)
             raise
         if changed:
-            self.committer.submit(room, update, origin, len(parts) if parts else 1)
+            stored = room.stored or update
+            self.committer.submit(room, stored, origin, len(parts) if parts else 1, room.relayed)
         return changed
 
-    async def write(self, name: str, update: bytes, origin: Origin = "server") -> WriteResult:
+    async def write(
+        self, name: str, update: bytes, origin: Origin = "server", *, create_only: bool = False
+    ) -> WriteResult:
         """Write ``update`` to document ``name`` (loading its room if needed) and return once
         it is committed. An update the document already holds is neither stored nor relayed,
         unless nothing is stored yet: then it creates the document (an empty update too).
 
+        With ``create_only``, only when the document holds nothing yet: checked and applied
+        with no await between, so two writers creating one document cannot both write it.
+
         Raises:
+            DocumentExists: with ``create_only``, the document holds content.
             DocumentTooLarge, InvalidUpdate, DocumentCorrupted: see :meth:`write_now`.
             ShuttingDown: the hub is closing.
             StoreError: the document cannot be loaded, or the commit failed.
@@ -208,6 +233,8 @@ class Hub:
                 no peer was sent it).
         """
         async with self.rooms.use(name) as room:
+            if create_only and not room.empty:
+                raise DocumentExists(f"document {name!r} already holds content")
             changed = self.write_now(room, update, origin)
             if not changed and room.size_bytes == 0 and not room.closed:
                 self.committer.submit(room, update, origin)
@@ -252,7 +279,8 @@ class Hub:
         """
         room = self.rooms.room(name)
         if room is None or self.cluster is not None:
-            return await self.run(self.store.state, name)
+            # as a room loads it: rows that no longer decode go to the quarantine
+            return await self.run(_stored_state, self.store, name)
         state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.committer.when_committed(
             room,

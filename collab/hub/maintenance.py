@@ -79,9 +79,10 @@ class Maintenance:
 
     def committed(self, slot: RoomSlot, room: Room) -> None:
         """A burst of ``room`` was committed: compact it when its log grew past a threshold."""
+        again_updates, again_bytes = slot.compact_again_at
         if (
-            slot.log_updates >= self.settings.compact_updates
-            or slot.log_bytes >= self.settings.compact_bytes
+            slot.log_updates >= max(self.settings.compact_updates, again_updates)
+            or slot.log_bytes >= max(self.settings.compact_bytes, again_bytes)
         ) and not (slot.compacting or slot.pending or room.closed):
             # Nothing of the room is queued, so its document is exactly the committed log;
             # the thread runs jobs in order, so no row is added before the fold. With
@@ -100,6 +101,13 @@ class Maintenance:
             result = await job
         except StoreError as exc:
             self.metrics.storage_errors += 1
+            # Not again at the next commit (it ran for minutes on a hostile document, failed,
+            # and started over at once, starving every other room): once the log grew by
+            # another threshold.
+            slot.compact_again_at = (
+                slot.log_updates + self.settings.compact_updates,
+                slot.log_bytes + self.settings.compact_bytes,
+            )
             log.error("compaction failed", extra={"room": slot.name}, exc_info=exc)
         else:
             if result is not None:

@@ -20,11 +20,12 @@ from pycrdt import Doc
 from collab.bus import BusUnavailable
 from collab.errors import ShuttingDown, TooManyConnections
 from collab.hub.worker import DatabaseThread
+from collab.integrator import Integrator, replay
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.stores import DocumentStore, StoredDocument, StoreError
-from collab.updates import Integrator, replay
+from collab.updates import InvalidUpdate
 
 __all__ = ["ClosablePeer", "Follower", "RoomSlot", "Rooms", "read_document"]
 
@@ -59,11 +60,42 @@ def read_document(store: DocumentStore, name: str) -> tuple[StoredDocument, Inte
     a second to apply, during which the event loop still gets the GIL between updates). The
     integrator also holds the stored updates of which part still waits for a predecessor.
 
+    A stored row that no longer decodes (written by an older version or another tool) would
+    make the whole document unavailable: what decodes is loaded, and the rest is moved to the
+    store's quarantine (logged; ``collab doctor --repair`` and the API list, drop or restore
+    it).
+
     Raises:
         StoreError: on a database failure.
-        InvalidUpdate: when a stored update cannot be applied.
     """
     stored = store.load(name)
+    try:
+        return stored, replay(Doc(), stored.updates_in_order())
+    except InvalidUpdate:
+        pass
+    bad_snapshot, bad_rows, reasons = False, [], []
+    integrator = Integrator(Doc())
+    if stored.snapshot:
+        try:
+            integrator.apply(stored.snapshot, bounded=False)
+        except InvalidUpdate as exc:
+            bad_snapshot, integrator = True, Integrator(Doc())
+            reasons.append(f"snapshot: {exc}")
+    ids = stored.update_ids or tuple(range(len(stored.updates)))
+    for row_id, update in zip(ids, stored.updates, strict=True):
+        try:
+            integrator.apply(update, bounded=False)
+        except InvalidUpdate as exc:  # DocumentCorrupted too: replayed again without it
+            bad_rows.append(row_id)
+            reasons.append(f"row {row_id}: {exc}")
+    if bad_snapshot or bad_rows:
+        reason = "; ".join(reasons)[:1000]
+        store.quarantine(name, bad_rows, bad_snapshot, reason)
+        log.warning(
+            "quarantined stored rows that do not decode",
+            extra={"room": name, "rows": len(bad_rows) + bad_snapshot, "reason": reason},
+        )
+        stored = store.load(name)
     return stored, replay(Doc(), stored.updates_in_order())
 
 
@@ -81,6 +113,9 @@ class RoomSlot:
     log_updates: int = 0
     log_bytes: int = 0
     compacting: bool = False
+    # After a failed compaction, the log (updates, bytes) it must reach before the next try:
+    # a compaction that fails again and again must not run after every commit.
+    compact_again_at: tuple[int, int] = (0, 0)
     pending: int = 0  # updates applied to the room's document and not committed yet
     peers: set[ClosablePeer] = field(default_factory=set)
     # callbacks to run once ``pending`` is back to 0, and if the room is dropped first
@@ -234,6 +269,8 @@ class Rooms:
             slot.ready.set_exception(exc if kept else StoreError(str(exc)))
             slot.ready.exception()  # mark retrieved: users may all have gone
             return
+        rebuilt.max_pending_bytes = self.settings.max_pending_bytes
+        rebuilt.max_pending_structs = self.settings.max_pending_structs
         slot.log_updates = len(stored.updates)
         slot.log_bytes = sum(map(len, stored.updates))
         room = Room(
@@ -241,7 +278,7 @@ class Rooms:
             rebuilt.doc,
             tombstone=stored.tombstone,
             max_awareness_bytes=self.settings.max_awareness_bytes,
-            waiting=rebuilt.pending,
+            integrator=rebuilt,
             defer=asyncio.get_running_loop().call_soon,  # one awareness message per turn
         )
         room.size_bytes = len(stored.snapshot or b"") + slot.log_bytes

@@ -29,9 +29,11 @@ __all__ = [
     "DocumentStore",
     "HistoryCompacted",
     "NotCreatedYet",
+    "QuarantinedRow",
     "SortKey",
     "StoreBusy",
     "StoreError",
+    "StoreLocked",
     "StoredDocument",
     "VersionRecord",
 ]
@@ -45,6 +47,11 @@ class StoreError(CollabError):
     close_code = CloseCode.INTERNAL_ERROR
     http_status = 503
     code = "storage_error"
+
+
+class StoreLocked(StoreError):
+    """A commit waited the busy timeout for another connection's write lock and failed;
+    nothing was written, and the same commit may succeed once the lock is released."""
 
 
 class StoreBusy(StoreError):
@@ -130,12 +137,26 @@ class VersionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class QuarantinedRow:
+    """A row moved aside: its quarantine id, document, ``kind`` (``update`` or ``snapshot``),
+    size in bytes, why, and when (Unix seconds)."""
+
+    id: int
+    name: str
+    kind: str
+    size: int
+    reason: str
+    quarantined_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StoredDocument:
     """What a room loads: the snapshot (if any), the log after it, the deleted-state tombstone."""
 
     snapshot: bytes | None
     updates: list[bytes]
     tombstone: bytes | None
+    update_ids: tuple[int, ...] = ()  # the log rows' ids, when the store has them
 
     def updates_in_order(self) -> list[bytes]:
         """The snapshot then the log: applying them in order rebuilds the document."""
@@ -258,6 +279,20 @@ class DocumentStore(Protocol):
 
     def checkpoint(self) -> None:
         """Make committed writes durable in the main file (SQLite: a WAL checkpoint)."""
+
+    def quarantine(self, name: str, row_ids: Sequence[int], snapshot: bool, reason: str) -> int:
+        """Move log rows (and the snapshot, with ``snapshot``) that no longer decode out of
+        document ``name``, into the quarantine (never deleted silently); how many moved."""
+
+    def quarantined(self, name: str | None = None) -> Sequence[QuarantinedRow]:
+        """The quarantined rows (of document ``name``, or all), oldest first."""
+
+    def quarantined_data(self, quarantine_id: int) -> bytes:
+        """The bytes of a quarantined row (empty when there is none)."""
+
+    def release(self, quarantine_id: int, *, restore: bool) -> str | None:
+        """Drop a quarantined row, or with ``restore`` put it back in its document's log;
+        the document's name, or ``None`` when there is no such row."""
 
     def schema_version(self) -> int:
         """How many migrations this database has applied."""

@@ -23,13 +23,14 @@ from collab.stores.folding import fold, tombstone
 from collab.stores.outbox import CREATED
 from collab.stores.postgres_connection import CONNECT_TIMEOUT, Connection
 from collab.stores.postgres_outbox import PostgresOutbox, deleted_in_transaction
+from collab.stores.postgres_quarantine import PostgresQuarantine
 from collab.stores.postgres_reads import PostgresReads
 from collab.stores.postgres_versions import PostgresVersions
 
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PostgresReads, PostgresVersions):
+class PostgresStore(PostgresReads, PostgresVersions, PostgresQuarantine):
     """The PostgreSQL store of every document (same methods and guarantees as the SQLite
     :class:`collab.stores.sqlite.SQLiteStore`).
 

@@ -79,10 +79,18 @@ def _m003_versions(conn: psycopg.Connection) -> None:
     create_versions(conn)
 
 
+def _m004_quarantine(conn: psycopg.Connection) -> None:
+    """Rows that no longer decode, moved aside (see :mod:`collab.stores.postgres_quarantine`)."""
+    from collab.stores.postgres_quarantine import create_quarantine
+
+    create_quarantine(conn)
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", _m001_initial),
     ("m002_outbox", _m002_outbox),
     ("m003_versions", _m003_versions),
+    ("m004_quarantine", _m004_quarantine),
 ]
 """Every migration, in order; a new one is appended, never inserted or changed."""
 

@@ -48,11 +48,12 @@ from collab.stores.base import (
     DatabaseInUse,
     StoreBusy,
     StoreError,
+    StoreLocked,
 )
 from collab.stores.folding import tombstone
 from collab.stores.lock import ProcessLock
-from collab.stores.sqlite_compact import SQLiteCompaction
 from collab.stores.sqlite_outbox import SQLiteOutbox
+from collab.stores.sqlite_quarantine import SQLiteQuarantine
 from collab.stores.sqlite_reads import BUSY_TIMEOUT
 from collab.stores.sqlite_schema import (
     APPEND_ONE,
@@ -60,7 +61,10 @@ from collab.stores.sqlite_schema import (
     CREATE_DOCUMENTS,
     RECOUNT,
     SCHEMA_VERSION,
+    check_files,
+    log,
     many_rows,
+    migrate,
     migrations,
 )
 from collab.stores.sqlite_versions import SQLiteVersions
@@ -68,7 +72,7 @@ from collab.stores.sqlite_versions import SQLiteVersions
 __all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStore", "Store", "migrations"]
 
 
-class SQLiteStore(SQLiteCompaction, SQLiteVersions):
+class SQLiteStore(SQLiteQuarantine, SQLiteVersions):
     """The SQLite store of every document.
 
     Args:
@@ -107,6 +111,7 @@ class SQLiteStore(SQLiteCompaction, SQLiteVersions):
         # Taken first: a second server is refused before it touches the file.
         self._lock = ProcessLock(self.path, shared=shared_lock) if lock or exclusive else None
         try:
+            empty = check_files(self.path)
             if exclusive:
                 self._ensure_unused()
             # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
@@ -124,8 +129,10 @@ class SQLiteStore(SQLiteCompaction, SQLiteVersions):
             if not autocheckpoint:
                 self.db.execute("PRAGMA wal_autocheckpoint=0")
             self.db.execute("PRAGMA foreign_keys=ON")
-            migrations.apply(self.db)
+            migrate(self.db, self.path)
             self.outbox = SQLiteOutbox(self.db)
+            if empty:
+                log.warning("database file %s was empty: starting a new database", self.path)
             if self.db.execute("PRAGMA user_version").fetchone()[0] == COUNTS_PENDING:
                 with self.db.atomic():  # not closed cleanly: counters may be missing
                     self.db.execute(RECOUNT)
@@ -302,8 +309,11 @@ class SQLiteStore(SQLiteCompaction, SQLiteVersions):
                     if not self._marked:
                         execute(f"PRAGMA user_version = {COUNTS_PENDING}")
         except (sqlite3.Error, OSError) as exc:
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY and not wait:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code == sqlite3.SQLITE_BUSY and not wait:
                 raise StoreBusy(f"{self.path} is locked by another connection") from exc
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise StoreLocked(f"commit failed on {self.path}: {exc}") from exc
             raise StoreError(f"commit failed on {self.path}: {exc}") from exc
         self._marked = True
         self._known.update(new)

@@ -65,6 +65,7 @@ class SQLiteReads:
             snapshot=snapshot_row[0] if snapshot_row else None,
             updates=[data for _, data in rows],
             tombstone=tombstone,
+            update_ids=tuple(row_id for row_id, _ in rows),
         )
 
     def load_at(self, name: str, at: float | None = None) -> StoredDocument:

@@ -27,7 +27,7 @@ from sqlite_utils import Database
 
 from collab import protocol
 from collab.stores.sqlite import migrations
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import OCTETS, Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, eventually
 from tests.helpers.postgres import PostgresServer
@@ -487,7 +487,7 @@ async def test_rooms_leave_memory_when_their_peers_leave(
     updates = recorder(src)
     src.get("text", type=Text).insert(0, "via http")
     async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
-        response = await http.post("/api/documents/r5/update", content=updates[0])
+        response = await http.post("/api/documents/r5/update", content=updates[0], headers=OCTETS)
         assert response.status_code == 200, response.text
     await eventually(rooms_equal(server, 0), "the HTTP-opened room to unload")
 
@@ -514,7 +514,7 @@ async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
             updates = recorder(src)
             src.get("text", type=Text).insert(0, "posted")
             post = asyncio.create_task(
-                http.post("/api/documents/http-doc/update", content=updates[0])
+                http.post("/api/documents/http-doc/update", content=updates[0], headers=OCTETS)
             )
             code = await a.wait_closed(LONG)
             response = await post
@@ -538,7 +538,9 @@ async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
         await again.barrier()
     assert await fresh_text(server, "locked") == "saved lost"
     async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
-        response = await http.post("/api/documents/http-doc/update", content=updates[0])
+        response = await http.post(
+            "/api/documents/http-doc/update", content=updates[0], headers=OCTETS
+        )
     assert response.status_code == 200, response.text
     assert "commit failed" in server.log()
     await idle1.close()

@@ -45,7 +45,11 @@ export const CLOSE_CODES = {
   4410: { action: 'stop', message: 'This document was deleted.', discardLocal: true },
   4413: {
     action: 'stop',
-    message: 'This document is too large: the server accepts no more changes to it. Download a copy to keep your work.',
+    message: 'The server refused a change as too large (a very large paste, or the document is over its size limit). Download a copy to keep your work.',
+  },
+  4429: {
+    action: 'stop',
+    message: 'This page asked the server for the whole document too often. Reload the page in a minute.',
   },
   4503: {
     action: 'pause',

@@ -41,7 +41,9 @@ def exported(server: Any, name: str) -> httpx.Response:
 
 def test_the_curl_session_runs_from_an_empty_server(server: Any, tmp_path: Path) -> None:
     (block,) = examples("sh", server)
-    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    # One command a line; a trailing backslash continues it on the next, as in a shell.
+    joined = block.replace("\\\n", " ")
+    commands = [line for line in joined.splitlines() if line.strip() and not line.startswith("#")]
     assert len(commands) >= 10
     for command in commands:
         result = subprocess.run(

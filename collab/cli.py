@@ -30,6 +30,11 @@ __all__ = ["main"]
 log = logging.getLogger("collab")
 
 
+def _escaped(text: str) -> str:
+    """A help text as argparse wants it: it formats help with ``%``, so ``90%`` is ``90%%``."""
+    return text.replace("%", "%%")
+
+
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     for row in describe():
         kind = row["type"]
@@ -41,7 +46,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
                 action="store_const",
                 const=True,
                 default=None,
-                help=f"{row['help']} [env {row['env']}=1]",
+                help=_escaped(f"{row['help']} [env {row['env']}=1]"),
             )
             continue
         parser.add_argument(
@@ -50,7 +55,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
             type=str if repeated else kind,
             action="append" if repeated else "store",
             default=None,
-            help=f"{row['help']} [env {row['env']}, default {row['default']!r}]",
+            help=_escaped(f"{row['help']} [env {row['env']}, default {row['default']!r}]"),
         )
 
 

@@ -106,6 +106,8 @@ class Client:
         timeout: float = 20.0,
     ) -> None:
         self.url = sync_url(server, name, token)
+        # what errors and logs show: the URL without the token (a credential)
+        self.shown_url = self.url.split("?token=")[0]
         self.name = name
         self.doc: Doc[Any] = doc if doc is not None else Doc()
         self.timeout = timeout
@@ -138,7 +140,7 @@ class Client:
                 websockets.connect(self.url, max_size=None), self.timeout
             )
         except (OSError, websockets.InvalidHandshake) as exc:
-            raise ClientClosed(f"cannot connect to {self.url}: {exc}") from exc
+            raise ClientClosed(f"cannot connect to {self.shown_url}: {exc}") from exc
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._write())]
         self._send(protocol.SyncStep1(self.doc.get_state()))
         await self.wait_until(lambda: self.synced, "the server's sync step 2")
@@ -210,10 +212,9 @@ class Client:
         finally:
             code = self._ws.close_code if self._ws.close_code is not None else 1006
             reason = self._denied or self._ws.close_reason or ""
+            said = f": {reason}" if reason else ""
             self._closed = ClientClosed(
-                f"connection to {self.url} closed with {code}" + (f": {reason}" if reason else ""),
-                code,
-                reason,
+                f"connection to {self.shown_url} closed with {code}{said}", code, reason
             )
             self._changed.set()
 
@@ -248,7 +249,7 @@ class Client:
                 raise self._closed
             left = deadline - loop.time()
             if left <= 0:
-                raise TimeoutError(f"timed out waiting for {what} from {self.url}")
+                raise TimeoutError(f"timed out waiting for {what} from {self.shown_url}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)

@@ -67,8 +67,12 @@ def check(path: str | Path, *, decode: bool = True, hint: str = "") -> Report:
                 f" doctor where the server runs, or pass {hint} PATH)"
             )
         return Report([f"database: {path}"], [problem])
+    if path.is_dir():
+        return Report([f"database: {path}"], [f"{path} is a folder, not a database file"])
     summary, problems = inspect(path, decode=decode)
-    return Report([f"database: {path}", *summary], problems)
+    if not any(line.startswith("database:") for line in summary):
+        summary = [f"database: {path}", *summary]
+    return Report(summary, problems)
 
 
 def repair(

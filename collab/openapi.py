@@ -240,7 +240,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Webhook deliveries and their state (admin)",
                 "parameters": [
                     _query("state", "filter", {"enum": ["pending", "delivered", "dead"]}),
-                    _query("after", "event cursor to list after", {"type": "integer"}),
+                    _query("cursor", "the next_cursor of the previous page", {"type": "integer"}),
                     _query("limit", "rows at most (1-1000)", {"type": "integer"}),
                 ],
                 "responses": {"200": _json({"type": "object"}), "401": _ERROR, "403": _ERROR},

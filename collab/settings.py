@@ -363,7 +363,10 @@ def _convert(name: str, kind: type, raw: str) -> Any:
         if kind is tuple:
             return tuple(item.strip() for item in raw.split(",") if item.strip())
         if kind is bool:
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
+            word = raw.strip().lower()
+            if word not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
+                raise ValueError(word)
+            return word in {"1", "true", "yes", "on"}
         return kind(raw)
     except ValueError as exc:
         raise SettingsError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc

@@ -238,6 +238,14 @@ def test_the_standalone_app_runs_its_own_lifespan_and_the_connect_hooks(tmp_path
     assert isinstance(events[0][2]["peer"], int)
 
 
+async def until(check: Any, what: str, timeout: float = 30.0) -> None:
+    """Poll ``check`` every event-loop turn (and a millisecond) until it holds, at most
+    ``timeout`` seconds: a wait on a condition, not on time."""
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.001)
+
+
 async def test_a_cancelled_asgi_connection_leaves_its_room(tmp_path: Path) -> None:
     """The server cancels a connection's ASGI task (its shutdown, a client gone without a
     disconnect event): the session still ends and leaves the room."""
@@ -265,14 +273,12 @@ async def test_a_cancelled_asgi_connection_leaves_its_room(tmp_path: Path) -> No
     async with service.lifespan():
         hub = service.running()
         task = asyncio.create_task(service.app(scope, inbox.get, send))
-        for _ in range(1000):  # event-loop turns until the peer joined
-            if hub.peer_count("doc") == 1:
-                break
-            await asyncio.sleep(0)
-        assert hub.peer_count("doc") == 1 and hub.connections == 1
+        await until(
+            lambda: hub.peer_count("doc") == 1, "the peer joined (the room loads on the db thread)"
+        )
+        assert hub.connections == 1
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        for _ in range(10):
-            await asyncio.sleep(0)
-        assert hub.peer_count("doc") == 0 and hub.connections == 0
+        await until(lambda: hub.peer_count("doc") == 0, "the cancelled peer left")
+        assert hub.connections == 0
     assert sent[0]["type"] == "websocket.accept"

@@ -63,7 +63,9 @@ class Event:
             "cursor": self.id,
             "type": self.type,
             "document": self.document,
-            "created_at": datetime.fromtimestamp(self.created_at, UTC).isoformat(),
+            "created_at": datetime.fromtimestamp(self.created_at, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "data": self.data,
         }
 

@@ -188,8 +188,8 @@ class PostgresOutbox:
         """Mark one delivery delivered."""
         with self.db.session("update a delivery") as conn:
             conn.execute(
-                "UPDATE deliveries SET state = 'delivered', last_error = NULL"
-                " WHERE event_id = %s AND endpoint = %s",
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,"
+                " last_error = NULL WHERE event_id = %s AND endpoint = %s",
                 [event_id, endpoint],
             )
 

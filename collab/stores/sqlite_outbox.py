@@ -209,7 +209,7 @@ class SQLiteOutbox:
     def delivery_done(self, event_id: int, endpoint: str) -> None:
         """Mark one delivery delivered."""
         self.db.execute(
-            "UPDATE deliveries SET state = 'delivered', last_error = NULL"
+            "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_error = NULL"
             " WHERE event_id = ? AND endpoint = ?",
             [event_id, endpoint],
         )

@@ -574,7 +574,11 @@ async def test_postgres_stopped_while_clients_write_closes_them_with_1011_and_lo
         src = Doc()
         posted = recorder(src)
         src.get("text", type=Text).insert(0, "posted")
-        refused = await http.post("/api/documents/other/update", content=posted[0])
+        refused = await http.post(
+            "/api/documents/other/update",
+            content=posted[0],
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert refused.status_code == 503 and set(refused.json()) == {"error", "detail"}
         shown = [health.text, refused.text, (await http.get("/metrics")).text, server.log()]
     assert not any(secret in text for text in shown)
@@ -591,7 +595,13 @@ async def test_postgres_stopped_while_clients_write_closes_them_with_1011_and_lo
         await again.barrier()
     assert await fresh_text(server, "down") == "saved kept by the editor"
     async with httpx.AsyncClient(base_url=server.http_url, timeout=LONG) as http:
-        assert (await http.post("/api/documents/other/update", content=posted[0])).is_success
+        assert (
+            await http.post(
+                "/api/documents/other/update",
+                content=posted[0],
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        ).is_success
     await asyncio.to_thread(server.restart)
     assert await fresh_text(server, "down") == "saved kept by the editor"
     assert await fresh_text(server, "other") == "posted"

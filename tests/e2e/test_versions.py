@@ -131,7 +131,9 @@ async def test_trace_versions_and_restore_with_two_live_editors(
 
 async def test_rich_document_restore_is_structurally_equal(http: httpx.AsyncClient) -> None:
     golden = (GOLDEN / "tiptap_doc.bin").read_bytes()
-    response = await http.post(path("rich", "update"), content=golden)
+    response = await http.post(
+        path("rich", "update"), content=golden, headers={"Content-Type": "application/octet-stream"}
+    )
     assert response.status_code == 200, response.text
     version = await save(http, "rich", "golden")
     editor: Doc[Any] = Doc()
@@ -148,7 +150,11 @@ async def test_rich_document_restore_is_structurally_equal(http: httpx.AsyncClie
     del fragment.children[4]
     fragment.children.append(XmlElement("paragraph", contents=[XmlText("added later")]))
     before = await state_of(http, "rich")
-    response = await http.post(path("rich", "update"), content=editor.get_update(before))
+    response = await http.post(
+        path("rich", "update"),
+        content=editor.get_update(before),
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert response.status_code == 200, response.text
     assert content(await state_of(http, "rich")) != content(golden)
     diff = (await http.get(path("rich", "versions", version["id"], "diff"))).json()
@@ -167,7 +173,13 @@ async def test_rich_document_restore_is_structurally_equal(http: httpx.AsyncClie
 
 async def test_versions_are_listed_read_exported_and_compared(http: httpx.AsyncClient) -> None:
     name = "team/notes"
-    assert (await http.post(path(name, "update"), content=text_update("one\n"))).status_code == 200
+    assert (
+        await http.post(
+            path(name, "update"),
+            content=text_update("one\n"),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+    ).status_code == 200
     first = await save(http, name, "first")
     assert first["label"] == "first" and not first["automatic"] and first["author"] is None
     assert first["document"] == name and first["created_at"].endswith("Z")
@@ -178,7 +190,11 @@ async def test_versions_are_listed_read_exported_and_compared(http: httpx.AsyncC
         before = writer.get_state()
         text = writer.get("text", type=Text)
         text.insert(len(text), f"line {i}\n")
-        await http.post(path(name, "update"), content=writer.get_update(before))
+        await http.post(
+            path(name, "update"),
+            content=writer.get_update(before),
+            headers={"Content-Type": "application/octet-stream"},
+        )
         ids.append((await save(http, name))["id"])
     page = (await http.get(path(name, "versions"), params={"limit": 2})).json()
     assert [v["id"] for v in page["versions"]] == ids[::-1][:2]
@@ -211,7 +227,11 @@ async def test_versions_are_listed_read_exported_and_compared(http: httpx.AsyncC
     assert_error(
         await http.get(path(name, "versions", ids[0], "restore")), 405, "method_not_allowed"
     )
-    bad = await http.post(path(name, "versions"), content=b"{not json")
+    bad = await http.post(
+        path(name, "versions"),
+        content=b"{not json",
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert_error(bad, 400, "bad_body")
     assert_error(await http.post(path(name, "versions"), json={"label": 5}), 400, "bad_label")
     assert_error(
@@ -226,7 +246,11 @@ async def test_versions_are_listed_read_exported_and_compared(http: httpx.AsyncC
         "bad_format",
     )
     # a document whose own name ends in /versions is addressed with its slash encoded
-    other = await http.post("/api/documents/a%2Fversions/update", content=text_update("x"))
+    other = await http.post(
+        "/api/documents/a%2Fversions/update",
+        content=text_update("x"),
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert other.status_code == 200 and other.json()["name"] == "a/versions"
 
 
@@ -323,7 +347,13 @@ async def test_a_read_token_reads_versions_but_cannot_make_or_restore_them(
     reader = httpx.AsyncClient(base_url=server.http_url, timeout=LONG, headers=bearer(Role.READ))
     async with writer, reader:
         name = "team/plan"
-        assert (await writer.post(path(name, "update"), content=text_update("v1"))).is_success
+        assert (
+            await writer.post(
+                path(name, "update"),
+                content=text_update("v1"),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        ).is_success
         version = await save(writer, name, "by ann")
         assert version["author"] == "ann"
         listing = (await reader.get(path(name, "versions"))).json()["versions"]
@@ -348,14 +378,34 @@ async def test_a_deleted_documents_versions_are_gone_and_its_tombstone_kept(
     server: Server, http: httpx.AsyncClient
 ) -> None:
     old = text_update("secret plan")
-    assert (await http.post(path("gone", "update"), content=old)).is_success
+    assert (
+        await http.post(
+            path("gone", "update"),
+            content=old,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+    ).is_success
     version = await save(http, "gone", "before deleting")
     assert (await http.delete(path("gone"))).is_success
     assert_error(await http.get(path("gone", "versions")), 404, "not_found")
     assert_error(await http.get(path("gone", "versions", version["id"])), 404, "not_found")
-    assert_error(await http.post(path("gone", "update"), content=old), 400, "invalid_update")
+    assert_error(
+        await http.post(
+            path("gone", "update"),
+            content=old,
+            headers={"Content-Type": "application/octet-stream"},
+        ),
+        400,
+        "invalid_update",
+    )
     # a new document of that name starts with no versions
-    assert (await http.post(path("gone", "update"), content=text_update("new"))).is_success
+    assert (
+        await http.post(
+            path("gone", "update"),
+            content=text_update("new"),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+    ).is_success
     assert (await http.get(path("gone", "versions"))).json()["versions"] == []
     assert_error(await http.get(path("gone", "versions", version["id"])), 404, "not_found")
 
@@ -373,7 +423,11 @@ async def test_state_at_a_moment_comes_from_the_log_or_the_newest_version(
     async def write(http: httpx.AsyncClient, words: str) -> float:
         before = writer.get_state()
         text.insert(len(text), words)
-        response = await http.post(path("story", "update"), content=writer.get_update(before))
+        response = await http.post(
+            path("story", "update"),
+            content=writer.get_update(before),
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert response.status_code == 200, response.text
         return time.time()
 

@@ -40,11 +40,12 @@ class Target:
     host: str
     port: int
     framing: str  # "y-websocket" or "hocuspocus"
-    path_prefix: str  # "/sync/" for collab, "/" for the others
+    path_prefix: str  # "/sync/" for collab, "/hocuspocus" for its Hocuspocus endpoint, "/" else
     pids: list[int]
 
     def path(self, room: str) -> str:
-        return "/" if self.framing == "hocuspocus" else self.path_prefix + room
+        """The WebSocket path: one per room, or one for every room with Hocuspocus framing."""
+        return self.path_prefix if self.framing == "hocuspocus" else self.path_prefix + room
 
 
 # -- peers -------------------------------------------------------------------------------------

@@ -30,11 +30,22 @@ from bench.servers import ROOT, SERVERS, Running, ServerSpec, install, versions
 RESULTS = ROOT / "bench" / "results"
 
 # Which scenarios each server runs (the peers' persistent variants only where storage matters).
+CLUSTER = [name for name, spec in SERVERS.items() if spec.workers]
+
 SCENARIOS = {
-    "fanout": ["collab", "collab+postgres", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    "fanout": [
+        "collab",
+        "collab+postgres",
+        "collab-hocuspocus",
+        "y-websocket",
+        "hocuspocus",
+        "pycrdt-websocket",
+    ],
+    # the cluster variants (1, 2, 4 collab processes on one port, readers spread over them)
+    # run the saturation and 300-rooms loads when asked for: --servers collab,collab-cluster2
     "saturation": list(SERVERS),
-    "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
-    "ingest": list(SERVERS),  # also gives (e) late joiner, warm and (persistent ones) cold
+    "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket", *CLUSTER],
+    "ingest": [s for s in SERVERS if s not in CLUSTER],  # also (e) late joiner
     "idle": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
     "observers": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
     "presence": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
@@ -274,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     profile = get_profile(args.profile or ("quick" if args.quick else "full"))
     rounds = args.rounds or profile.rounds
-    chosen = [s.strip() for s in args.servers.split(",")] if args.servers else list(SERVERS)
+    chosen = (
+        [s.strip() for s in args.servers.split(",")]
+        if args.servers
+        else [s for s in SERVERS if s not in CLUSTER]  # the cluster rows when named only
+    )
     unknown = [s for s in chosen if s not in SERVERS]
     if unknown:
         _log(f"unknown server(s): {', '.join(unknown)}")

@@ -40,9 +40,10 @@ class ServerSpec:
     path_prefix: str = "/"
     needs: str = ""  # "npm", "pycrdt" or "collab"
     database: str = ""  # collab: "" (an SQLite file in the workdir) or "postgres"
+    workers: int = 0  # collab: a cluster of this many processes on one port, and a Redis
 
     def command(
-        self, port: int, workdir: Path, db: str | None = None
+        self, port: int, workdir: Path, db: str | None = None, redis: str | None = None
     ) -> tuple[list[str], dict[str, str]]:
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
@@ -50,6 +51,9 @@ class ServerSpec:
             env["PYTHONPATH"] = str(ROOT)  # this checkout's code, on its runtime dependencies
             db = db or str(workdir / "collab.db")
             argv = [*collab_argv(), "serve", "--no-web", "--port", str(port), "--db", db]
+            if self.workers:
+                assert redis is not None
+                argv += ["--redis", redis, "--workers", str(self.workers)]
             return [*argv, *collab_flags()], env
         if self.family == "y-websocket":
             env.update(HOST=HOST, PORT=str(port))
@@ -82,6 +86,27 @@ SERVERS: dict[str, ServerSpec] = {
             path_prefix="/sync/",
             needs="collab",
             database="postgres",
+        ),
+        ServerSpec(
+            "collab-hocuspocus",
+            "collab",
+            True,
+            framing="hocuspocus",
+            path_prefix="/hocuspocus",
+            needs="collab",
+        ),
+        # Cluster mode: N processes behind one port (SO_REUSEPORT), one SQLite file, a Redis
+        # (AOF, appendfsync always) the bench starts as the tests do.
+        *(
+            ServerSpec(
+                f"collab-cluster{n}",
+                "collab",
+                True,
+                path_prefix="/sync/",
+                needs="collab",
+                workers=n,
+            )
+            for n in (1, 2, 4)
         ),
         ServerSpec("y-websocket", "y-websocket", False, needs="npm"),
         ServerSpec("y-websocket+leveldb", "y-websocket", True, needs="npm"),
@@ -141,6 +166,22 @@ def free_port() -> int:
 
 def _log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def start_redis(workdir: Path) -> Any:
+    """A redis-server for the ``collab-cluster`` variants (Debian's ``redis-server``, AOF with
+    ``appendfsync always``, on a free loopback port, its files in ``workdir``).
+
+    Raises:
+        RuntimeError: redis-server is not installed, or does not start.
+    """
+    from tests.helpers.redis import RedisServer, redis_server_binary
+
+    if redis_server_binary() is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer(workdir / "redis")
+    server.start()
+    return server
 
 
 def start_postgres() -> tuple[Any, str]:
@@ -296,6 +337,7 @@ class Running:
         self.log_path = workdir / f"{spec.name}.log"
         self.postgres: Any = None  # collab+postgres: the PostgreSQL server, kept across restarts
         self.db: str | None = None
+        self.redis: Any = None  # collab-cluster: the Redis server, kept across restarts
 
     def start(self, timeout: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -303,7 +345,10 @@ class Running:
             shutil.copyfile(BENCH / "hocuspocus.mjs", NPM_DIR / "hocuspocus.mjs")
         if self.spec.database == "postgres" and self.postgres is None:
             self.postgres, self.db = start_postgres()
-        argv, env = self.spec.command(self.port, self.workdir, self.db)
+        if self.spec.workers and self.redis is None:
+            self.redis = start_redis(self.workdir)
+        redis = self.redis.url if self.redis is not None else None
+        argv, env = self.spec.command(self.port, self.workdir, self.db, redis)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 argv,
@@ -351,6 +396,9 @@ class Running:
         if self.postgres is not None:
             self.postgres.destroy()
             self.postgres = None
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
 
     @property
     def pid(self) -> int:

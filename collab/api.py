@@ -17,26 +17,27 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
-from pycrdt import get_update
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collab import export
-from collab.auth import Role
+from collab import api_versions, export
+from collab.auth import Role, origin_allowed
 from collab.errors import AuthError, CollabError
 from collab.hub import Hub
 from collab.names import InvalidName, parse_name, raw_route_path
 from collab.openapi import OPENAPI
+from collab.quarantine_api import get_quarantine, post_quarantine
 from collab.sessions.access import Authorizer
 from collab.stores import DocumentRecord, SortKey
+from collab.updates import diff_update
 
 __all__ = ["ApiError", "routes"]
 
 DOCS_PREFIX = "/api/documents/"
-ACTIONS = ("update", "content", "export")
+ACTIONS = ("update", "content", "export", "quarantine")
 MAX_PAGE = 1000
 
 
@@ -261,9 +262,24 @@ def _name_and_action(request: Request) -> tuple[str, str | None]:
 
 @_json_errors
 async def document_endpoint(request: Request) -> Response:
-    """Dispatch ``/api/documents/{name}[/{action}]`` by action and method."""
-    name, action = _name_and_action(request)
+    """Dispatch ``/api/documents/{name}[/{action}]`` by action and method (and
+    ``{name}/versions[/{id}[/{action}]]`` to :mod:`collab.api_versions`)."""
     method = request.method if request.method != "HEAD" else "GET"
+    rest = raw_route_path(request.scope).removeprefix(DOCS_PREFIX)
+    versions_path = api_versions.parse_versions_path(rest)
+    if versions_path is not None:
+        raw_name, version_id, version_action = versions_path
+        name = parse_name(raw_name)
+        versions_handler = api_versions.handler_for(version_id, version_action, method)
+        if versions_handler is None:
+            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+        access = await authorizer_of(request).access(request, name)
+        access.require(Role.WRITE if method == "POST" else Role.READ)
+        request.state.name, request.state.version_id = name, version_id
+        request.state.subject = access.user
+        response: Response = await versions_handler(request)
+        return response
+    name, action = _name_and_action(request)
     handlers: dict[tuple[str | None, str], Handler] = {
         (None, "GET"): get_document,
         (None, "DELETE"): delete_document,
@@ -271,14 +287,20 @@ async def document_endpoint(request: Request) -> Response:
         ("update", "POST"): post_update,
         ("content", "GET"): get_content,
         ("export", "GET"): get_export,
+        ("quarantine", "GET"): get_quarantine,
+        ("quarantine", "POST"): post_quarantine,
     }
     handler = handlers.get((action, method))
     if handler is None:
         raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+    if method in ("POST", "DELETE"):
+        _check_cross_site(request, action)
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
+    if action == "quarantine" or (action == "update" and method == "POST" and _replacing(request)):
+        needed = Role.ADMIN
     access = await authorizer_of(request).access(request, name)
     access.require(needed)
-    request.state.name = name
+    request.state.name, request.state.subject = name, access.user
     return await handler(request)
 
 
@@ -314,20 +336,47 @@ async def document_state(hub: Hub, name: str) -> bytes:
 
 
 async def get_state(request: Request) -> Response:
-    """``GET /api/documents/{name}/update[?state_vector=base64url]``: the state as an update."""
+    """``GET /api/documents/{name}/update[?state_vector=base64url][&at=TIME]``: the state as
+    an update (``at``: as it was then, see :func:`collab.api_versions.requested_state`)."""
     hub = hub_of(request)
-    state = await document_state(hub, request.state.name)
+    name = request.state.name
+    state = await api_versions.requested_state(request, name, lambda: document_state(hub, name))
     encoded_sv = request.query_params.get("state_vector")
     if encoded_sv:
         try:
-            state = get_update(state, _b64decode(encoded_sv))
+            state = diff_update(state, _b64decode(encoded_sv))
         except ValueError as exc:
             raise ApiError(400, "bad_state_vector", f"cannot read state_vector: {exc}") from exc
-    return Response(state, media_type="application/octet-stream")
+    response = Response(state, media_type="application/octet-stream")
+    return api_versions.with_version_header(request, response)
+
+
+def _check_cross_site(request: Request, action: str | None) -> None:
+    """Refuse a state-changing request a page of another site could send: an Origin the
+    WebSocket would refuse (403), or an update body that is not application/octet-stream
+    (415: a browser sends ``text/plain`` or no type across sites without a CORS preflight).
+
+    Raises:
+        ApiError: 403 or 415.
+    """
+    headers = request.headers
+    settings = hub_of(request).settings
+    if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
+        raise ApiError(403, "origin_not_allowed", f"origin {headers['origin']!r} not allowed")
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if action == "update" and kind != "application/octet-stream":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "an update is sent as Content-Type: application/octet-stream",
+        )
 
 
 async def post_update(request: Request) -> Response:
-    """``POST /api/documents/{name}/update``: apply, commit and relay a v1 update."""
+    """``POST /api/documents/{name}/update[?replace=true]``: apply, commit and relay a v1
+    update; with ``If-None-Match: *`` only when the document holds nothing yet (else 412
+    ``exists``); with ``replace`` (admin role), make the content equal to the update's instead
+    (:func:`collab.api_versions.replace_content`)."""
     hub = hub_of(request)
     limit = hub.settings.max_message_bytes
     declared = request.headers.get("content-length")
@@ -339,49 +388,39 @@ async def post_update(request: Request) -> Response:
         if len(body) > limit:
             raise ApiError(413, "too_large", f"body over the {limit}-byte limit")
     name = request.state.name
-    await hub.write(name, bytes(body), "http")  # committed (and relayed) when it returns
+    if _replacing(request):
+        await api_versions.replace_content(request, name, bytes(body))
+    else:
+        create_only = request.headers.get("if-none-match", "").strip() == "*"
+        # committed (and relayed) when it returns
+        await hub.write(name, bytes(body), "http", create_only=create_only)
     return JSONResponse(record_json(await _record(hub, name), hub))
 
 
+def _replacing(request: Request) -> bool:
+    """Whether a ``POST .../update`` asks to replace the content (``?replace=true``)."""
+    return request.query_params.get("replace", "").lower() in ("1", "true", "yes")
+
+
 async def get_content(request: Request) -> Response:
-    """``GET /api/documents/{name}/content``: every shared type as JSON."""
+    """``GET /api/documents/{name}/content[?at=TIME]``: every shared type as JSON."""
     hub = hub_of(request)
-    state = await document_state(hub, request.state.name)
-    return JSONResponse(export.to_json(state))
+    name = request.state.name
+    state = await api_versions.requested_state(request, name, lambda: document_state(hub, name))
+    return api_versions.with_version_header(request, JSONResponse(export.to_json(state)))
 
 
 async def get_export(request: Request) -> Response:
-    """``GET /api/documents/{name}/export?format=&field=&schema=``: a download in one of
-    export.FORMATS, of root ``field`` read with layout ``schema`` (see collab.export.select).
+    """``GET /api/documents/{name}/export?format=&field=&schema=[&at=TIME]``: a download in one
+    of export.FORMATS, of root ``field`` read with layout ``schema`` (see collab.export.select),
+    as the document is now or was at ``at`` (:func:`collab.api_versions.requested_state`).
 
     A root that is missing, ambiguous or of the wrong type is a 400 listing the roots; the root
     and layout used are in ``X-Collab-Root`` (percent-encoded) and ``X-Collab-Layout``, node
     types the layout does not know in ``X-Collab-Warning``."""
     hub = hub_of(request)
-    fmt = request.query_params.get("format", "markdown")
-    field = request.query_params.get("field")
-    schema = request.query_params.get("schema")
-    if fmt not in export.FORMATS:
-        raise ApiError(400, "bad_format", f"format must be one of {', '.join(export.FORMATS)}")
-    if schema is not None and schema not in export.LAYOUTS:
-        raise ApiError(400, "bad_schema", f"schema must be one of {', '.join(export.LAYOUTS)}")
+    options = api_versions.export_options(request)
     name = request.state.name
-    state = await document_state(hub, name)
-    rendered = export.render(state, fmt, field, schema=schema, title=name)  # RootError: 400
-    media_type, extension = export.FORMATS[fmt]
-    filename = name.replace("/", "_") + "." + extension
-    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"}
-    if rendered.root is not None:
-        headers["X-Collab-Root"] = _quote(rendered.root)
-    if rendered.layout is not None:
-        headers["X-Collab-Layout"] = rendered.layout
-    if rendered.warning is not None:
-        # one printable line (see Unknown.warning); non-ASCII escaped for the header
-        headers["X-Collab-Warning"] = rendered.warning.encode("ascii", "backslashreplace").decode()
-    return Response(rendered.body, media_type=media_type, headers=headers)
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")
+    state = await api_versions.requested_state(request, name, lambda: document_state(hub, name))
+    response = api_versions.export_response(state, name, options)
+    return api_versions.with_version_header(request, response)

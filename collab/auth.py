@@ -28,6 +28,7 @@ __all__ = [
     "Grant",
     "Role",
     "Unauthorized",
+    "host_allowed",
     "mint_token",
     "origin_allowed",
     "verify_token",
@@ -61,6 +62,7 @@ class Grant:
     doc: str
     role: Role
     expires_at: float
+    subject: str | None = None  # the token's ``sub`` claim: who holds it (recorded as author)
 
     @property
     def prefix(self) -> str | None:
@@ -98,11 +100,16 @@ def mint_token(
     *,
     algorithm: str = "HS256",
     now: float | None = None,
+    subject: str | None = None,
 ) -> str:
-    """A signed token granting ``role`` on ``doc`` (a name or ``*``-prefix) for ``ttl_seconds``."""
+    """A signed token granting ``role`` on ``doc`` (a name or ``*``-prefix) for ``ttl_seconds``,
+    held by ``subject`` (its ``sub`` claim, e.g. a user name: the author of the versions it
+    saves), if given."""
     issued = time.time() if now is None else now
-    claims = {"doc": doc, "role": role.name.lower(), "iat": int(issued)}
+    claims: dict[str, object] = {"doc": doc, "role": role.name.lower(), "iat": int(issued)}
     claims["exp"] = int(issued + ttl_seconds)
+    if subject:
+        claims["sub"] = subject
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
@@ -133,8 +140,11 @@ def verify_token(
     doc, role = claims["doc"], claims["role"]
     if not isinstance(doc, str) or not doc or not isinstance(role, str):
         raise Unauthorized("invalid access token: bad doc or role claim")
+    subject = claims.get("sub")
+    if subject is not None and not isinstance(subject, str):
+        raise Unauthorized("invalid access token: sub is not a string")
     try:
-        return Grant(doc, Role.parse(role), float(expires))
+        return Grant(doc, Role.parse(role), float(expires), subject or None)
     except ValueError as exc:
         raise Unauthorized(f"invalid access token: {exc}") from exc
 
@@ -147,7 +157,7 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Whether a browser ``Origin`` may open a WebSocket.
+    """Whether a browser ``Origin`` may open a WebSocket or change a document over HTTP.
 
     Requests without ``Origin`` (non-browser clients) are allowed: the check defends against
     cross-site WebSocket hijacking, which only browsers do. With an empty ``allowed`` list only
@@ -161,3 +171,30 @@ def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...
     if allowed:
         return False
     return bool(host) and urlsplit(origin).netloc.lower() == (host or "").lower()
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+"""Host names every server answers to (and any name under ``.localhost``)."""
+
+
+def host_allowed(host: str | None, allowed: tuple[str, ...], served: str = "") -> bool:
+    """Whether a request's ``Host`` header names this server, against DNS rebinding.
+
+    A page on ``http://evil.example:P`` whose name the attacker re-points at 127.0.0.1 reaches
+    the server with ``Host: evil.example:P`` and a matching ``Origin``, so comparing the two
+    proves nothing; the host name itself must be one the server serves: a loopback name,
+    the ``--host`` it listens on (unless a wildcard address), or one listed in
+    ``allowed`` (``--allowed-host``; ``*`` allows any). Requests without ``Host`` (HTTP/1.0
+    tools; browsers always send it) are allowed.
+    """
+    if not host or "*" in allowed:
+        return True
+    name = urlsplit("//" + host).hostname
+    if name is None:
+        return False
+    name = name.rstrip(".")
+    if name in LOOPBACK_HOSTS or name.endswith(".localhost"):
+        return True
+    if served and served not in ("0.0.0.0", "::") and name == served.lower().strip("[]"):
+        return True
+    return name in {a.lower() for a in allowed}

@@ -17,13 +17,22 @@ from collab.app import WebAssetsMissing, create_app, open_store
 from collab.auth import Role, mint_token
 from collab.export import FORMATS, LAYOUTS
 from collab.logs import configure as configure_logs
+from collab.names import InvalidName, validate_name
 from collab.settings import Settings, SettingsError, describe
+from collab.startup import StartupError, check_database_path, listen
 from collab.stores import StoreError
+from collab.stores.dsn import is_postgres
+from collab.workers import supervise
 from collab.wsserver import DirectProtocol
 
 __all__ = ["main"]
 
 log = logging.getLogger("collab")
+
+
+def _escaped(text: str) -> str:
+    """A help text as argparse wants it: it formats help with ``%``, so ``90%`` is ``90%%``."""
+    return text.replace("%", "%%")
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +46,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
                 action="store_const",
                 const=True,
                 default=None,
-                help=f"{row['help']} [env {row['env']}=1]",
+                help=_escaped(f"{row['help']} [env {row['env']}=1]"),
             )
             continue
         parser.add_argument(
@@ -46,7 +55,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
             type=str if repeated else kind,
             action="append" if repeated else "store",
             default=None,
-            help=f"{row['help']} [env {row['env']}, default {row['default']!r}]",
+            help=_escaped(f"{row['help']} [env {row['env']}, default {row['default']!r}]"),
         )
 
 
@@ -74,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="read: receive only; write: also edit; admin: also delete [write]",
     )
     token.add_argument("--ttl", default="1h", help="lifetime: 90s, 30m, 1h, 7d [1h]")
+    token.add_argument(
+        "--subject", default=None, help="who holds it (the sub claim; versions' author)"
+    )
     for name in ("auth_secret", "auth_secret_file", "auth_algorithm"):
         row = next(r for r in describe() if r["name"] == name)
         token.add_argument(row["flag"], dest=name, default=None, help=row["help"])
@@ -87,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--quick", action="store_true", help="skip decoding every document with pycrdt"
     )
+    doctor.add_argument(
+        "--repair",
+        action="store_true",
+        help="move stored rows that no longer decode to the quarantine and list it"
+        " (the database must not be served meanwhile)",
+    )
+    doctor.add_argument(
+        "--restore", type=int, action="append", default=[], metavar="ID",
+        help="with --repair: put quarantined row ID back in its document's log",
+    )  # fmt: skip
+    doctor.add_argument(
+        "--drop", type=int, action="append", default=[], metavar="ID",
+        help="with --repair: delete quarantined row ID",
+    )  # fmt: skip
     _add_backup_commands(commands)
     return parser
 
@@ -132,7 +158,14 @@ def _add_backup_commands(commands: Any) -> None:
         "--at",
         default=None,
         metavar="TIME",
-        help="as it was then: ISO 8601 or Unix seconds (with --db)",
+        help="as it was then: ISO 8601 or Unix seconds (from the log, or the newest version)",
+    )
+    export.add_argument(
+        "--version",
+        default=None,
+        type=int,
+        metavar="ID",
+        help="a stored version (its id in the versions listing)",
     )
     export.add_argument(
         "--field",
@@ -174,6 +207,23 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def check_grant_name(doc: str) -> None:
+    """Check the ``doc`` claim of a token: a valid document name, or a prefix ending in ``*``
+    that starts valid names (``team/*``, ``*``).
+
+    Raises:
+        SettingsError: naming the rule the name breaks.
+    """
+    try:
+        if doc.endswith("*"):
+            validate_name(doc[:-1] + "x")
+        else:
+            validate_name(doc)
+    except InvalidName as exc:
+        what = "prefix" if doc.endswith("*") else "document name"
+        raise SettingsError(f"cannot grant {what} {doc!r}: {exc}") from exc
+
+
 def mint(args: argparse.Namespace) -> int:
     """``collab token``: print a signed token to stdout."""
     settings = Settings.from_sources(vars(args))
@@ -183,9 +233,17 @@ def mint(args: argparse.Namespace) -> int:
             "collab: set --auth-secret, --auth-secret-file or COLLAB_AUTH_SECRET", file=sys.stderr
         )
         return 2
+    check_grant_name(args.doc)
     ttl = parse_duration(args.ttl)
     print(
-        mint_token(secret, args.doc, Role.parse(args.role), ttl, algorithm=settings.auth_algorithm)
+        mint_token(
+            secret,
+            args.doc,
+            Role.parse(args.role),
+            ttl,
+            algorithm=settings.auth_algorithm,
+            subject=args.subject,
+        )
     )
     return 0
 
@@ -212,24 +270,50 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         for server in self.servers:
             server.close()
-        hub = self.app.state.collab.hub
+        collab = self.app.state.collab
+        if collab.versions is not None:  # the editing sessions end with their versions
+            await collab.versions.close()
+        if collab.webhooks is not None:  # before the hub: its reporter reads through the hub
+            await collab.webhooks.close()
+        hub = collab.hub
         if hub is not None:
             await hub.close()
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings, *, require_web: bool) -> int:
-    """Run the server until SIGINT or SIGTERM; returns the exit status."""
+def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) -> int:
+    """Run the server until SIGINT or SIGTERM; returns the exit status (README "Command-line
+    exit status": 1 when the port, the database or the web editor is unusable, 2 for bad
+    settings such as a weak secret).
+
+    Checked in this order, each failure one line on stderr: the secret, the port (bound here
+    and handed to uvicorn, so a busy port is found before the database is touched), the
+    database path, then opening and migrating the database. With ``workers`` above 1, it
+    runs that many worker processes instead (:mod:`collab.workers`), which check the same.
+    """
+    settings.token_secret()  # SettingsError (exit 2) before anything is opened
+    if settings.workers > 1:
+        return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)
     try:
+        # a cluster node: the nodes on this machine may share the port (SO_REUSEPORT)
+        sock = listen(settings.host, settings.port, reuse_port=bool(settings.redis))
+    except StartupError as exc:
+        print(f"collab: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if not is_postgres(settings.db):  # a PostgreSQL URL is checked by connecting
+            check_database_path(settings.db)
         store = open_store(settings)
-    except StoreError as exc:  # DatabaseInUse: another server has the file
+    except (StartupError, StoreError) as exc:  # DatabaseInUse: another server has the file
+        sock.close()
         print(f"collab: {exc}", file=sys.stderr)
         return 1
     try:
         app = create_app(settings, require_web=require_web, store=store)
     except WebAssetsMissing as exc:
         store.close()
+        sock.close()
         print(f"collab: {exc}", file=sys.stderr)
         return 2
     config = uvicorn.Config(
@@ -249,7 +333,7 @@ def serve(settings: Settings, *, require_web: bool) -> int:
         ssl_keyfile=settings.ssl_keyfile or None,
     )
     server = _Server(config, app)
-    server.run()  # uvicorn picks its event loop here: uvloop when installed
+    server.run(sockets=[sock])  # uvicorn picks its event loop here: uvloop when installed
     return 0
 
 
@@ -259,7 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             settings = Settings.from_sources(vars(args))
-            return serve(settings, require_web=not args.no_web)
+            raw = list(sys.argv[1:] if argv is None else argv)
+            return serve(settings, require_web=not args.no_web, argv=raw)
         if args.command == "token":
             return mint(args)
         # Imported here: a serving process does not need them (2 MiB of RSS with httpx).
@@ -272,10 +357,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_import(args)
         if args.command == "doctor":
-            from collab.doctor import check
+            from collab.doctor import check, repair
 
             db = Settings.from_sources({"db": args.db}).db
-            report = check(db, decode=not args.quick)
+            if args.repair:
+                report = repair(db, restore=tuple(args.restore), drop=tuple(args.drop))
+            else:
+                report = check(db, decode=not args.quick, hint="--db" if args.db is None else "")
             print(report.render())
             return 0 if report.ok else 1
     except SettingsError as exc:

@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collab.hub.rooms import read_document
+from collab.stores import SQLiteStore, StoreError
 from collab.stores.dsn import is_postgres
 from collab.stores.sqlite_doctor import inspect
 
-__all__ = ["Report", "check"]
+__all__ = ["Report", "check", "repair"]
 
 
 @dataclass
@@ -37,9 +39,15 @@ class Report:
         return "\n".join(lines)
 
 
-def check(path: str | Path, *, decode: bool = True) -> Report:
+def check(path: str | Path, *, decode: bool = True, hint: str = "") -> Report:
     """Check the database at ``path``: an SQLite file, or a ``postgresql://`` URL (see
     :func:`collab.stores.sqlite_doctor.inspect`, :func:`collab.stores.postgres_doctor.inspect`).
+
+    Args:
+        path: the database file; relative paths are taken from the current folder, and the
+            report names the absolute path.
+        decode: also merge every snapshot and log with pycrdt.
+        hint: the flag that picks another file (``--db``), suggested when the file is missing.
 
     Returns:
         The report; ``report.ok`` is false when anything is wrong, including a missing or
@@ -49,6 +57,61 @@ def check(path: str | Path, *, decode: bool = True) -> Report:
         from collab.stores.postgres_doctor import inspect as inspect_postgres
 
         summary, problems = inspect_postgres(str(path), decode=decode)
-    else:
-        summary, problems = inspect(path, decode=decode)
+        return Report(summary, problems)
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        problem = f"{path} does not exist"
+        if hint:
+            problem += (
+                f" (relative paths start from the current folder, {Path.cwd()}: run collab"
+                f" doctor where the server runs, or pass {hint} PATH)"
+            )
+        return Report([f"database: {path}"], [problem])
+    if path.is_dir():
+        return Report([f"database: {path}"], [f"{path} is a folder, not a database file"])
+    summary, problems = inspect(path, decode=decode)
+    if not any(line.startswith("database:") for line in summary):
+        summary = [f"database: {path}", *summary]
     return Report(summary, problems)
+
+
+def repair(
+    path: str | Path, *, restore: tuple[int, ...] = (), drop: tuple[int, ...] = ()
+) -> Report:
+    """``collab doctor --repair``: load every document as a server would, moving the stored
+    rows that no longer decode to the quarantine; then restore (put back in the log) or drop
+    the quarantined rows named; list what stays quarantined. The database must not be served
+    meanwhile (its lock is taken).
+
+    Returns:
+        The report; a problem for each row named that does not exist, and for a database
+        that cannot be opened.
+    """
+    report = Report()
+    try:
+        store = SQLiteStore(path, lock=True)
+    except StoreError as exc:
+        report.problems.append(str(exc))
+        return report
+    try:
+        for name in list(store.names()):
+            before = len(store.quarantined(name))
+            read_document(store, name)
+            moved = len(store.quarantined(name)) - before
+            if moved:
+                report.summary.append(f"quarantined {moved} row(s) of {name!r}")
+        for wanted, verb in [(i, "restored") for i in restore] + [(i, "dropped") for i in drop]:
+            owner = store.release(wanted, restore=verb == "restored")
+            if owner is None:
+                report.problems.append(f"no quarantined row {wanted}")
+            else:
+                report.summary.append(f"{verb} quarantined row {wanted} of {owner!r}")
+        rows = store.quarantined()
+        for row in rows:
+            report.summary.append(
+                f"quarantine #{row.id}: {row.name!r} {row.kind}, {row.size} bytes: {row.reason}"
+            )
+        report.summary.append(f"{len(rows)} row(s) in quarantine")
+    finally:
+        store.close()
+    return report

@@ -45,14 +45,16 @@ class CloseCode(IntEnum):
     PROTOCOL_ERROR = 1002  # malformed y-protocols frame
     UNSUPPORTED_DATA = 1003  # a text frame
     INVALID_UPDATE = 1007  # an update pycrdt rejects, or v2-encoded
-    MESSAGE_TOO_BIG = 1009  # over max_message_bytes (sent by the WebSocket library)
+    POLICY_VIOLATION = 1008  # a /hocuspocus socket over its documents or held frames
+    MESSAGE_TOO_BIG = 1009  # no longer sent: a message over max_message_bytes gets TOO_LARGE
     INTERNAL_ERROR = 1011  # storage failed; the update was not saved
     TRY_AGAIN_LATER = 1013  # the peer read too slowly, or stayed far over the message rate
     BAD_DOCUMENT_NAME = 4400
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
     DOCUMENT_DELETED = 4410
-    TOO_LARGE = 4413  # document or awareness state over its limit
+    TOO_LARGE = 4413  # message, document, awareness state or waiting structs over a limit
+    RATE_LIMITED = 4429  # sync step 2 replies of the whole document over --full-syncs-per-minute
     SERVER_FULL = 4503
 
 

@@ -13,6 +13,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import accumulate
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -93,6 +94,10 @@ class Metrics(Collector):
         self.compactions = 0
         self.rate_pauses = 0  # times a connection over its message rate was not read
         self.storage_errors = 0
+        self.bus: Any = None  # cluster mode: the RedisBus (its counters), else None
+        self.bus_failures = 0  # times the cluster bus went down
+        self.commit_retries = 0  # commits tried again after a transient failure (locked)
+        self.updates_lost = 0  # updates whose commit failed for good (never acknowledged)
         self.commit_batch = Histogram(
             "collab_commit_batch_updates",
             "Updates committed per transaction (group commit).",
@@ -160,6 +165,16 @@ class Metrics(Collector):
             self.rate_pauses,
         )
         yield CounterMetricFamily(
+            "collab_commit_retries",
+            "Commits tried again after a transient failure (database locked).",
+            self.commit_retries,
+        )
+        yield CounterMetricFamily(
+            "collab_updates_lost",
+            "Updates whose commit failed for good: never relayed nor acknowledged.",
+            self.updates_lost,
+        )
+        yield CounterMetricFamily(
             "collab_storage_errors", "Failed commits, loads and compactions.", self.storage_errors
         )
         deliveries = CounterMetricFamily(
@@ -172,3 +187,18 @@ class Metrics(Collector):
         yield deliveries
         for histogram in (self.commit_batch, self.commit_seconds, self.fanout_seconds):
             yield histogram.family()
+        bus = self.bus
+        if bus is not None:
+            yield GaugeMetricFamily(
+                "collab_bus_up", "Whether the cluster bus (Redis) works now.", int(bus.healthy)
+            )
+            yield GaugeMetricFamily(
+                "collab_bus_nodes", "Other cluster nodes heard from lately.", len(bus.nodes)
+            )
+            for name, doc, value in (
+                ("collab_bus_entries_appended", "Updates appended to Redis streams.", bus.appended),
+                ("collab_bus_entries_read", "Entries of other nodes read.", bus.read),
+                ("collab_bus_errors", "Failed Redis calls.", bus.errors),
+                ("collab_bus_failures", "Times the cluster bus went down.", self.bus_failures),
+            ):
+                yield CounterMetricFamily(name, doc, value)

@@ -2,7 +2,8 @@
 
 Both the WebSocket endpoint (``/sync/{name}``) and the HTTP API (``/api/documents/{name}``)
 take the name from the raw request path and pass it here, so both decode and check it the
-same way.
+same way. Names are Unicode-normalised to NFC (composed): "café" typed on a Mac (NFD, with
+a combining accent) and on Windows (NFC) name one document.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def parse_name(raw: str) -> str:
             (e.g. ``team/notes`` or ``team%2Fnotes%20v2``).
 
     Returns:
-        The decoded, valid document name.
+        The decoded, valid document name, in Unicode NFC.
 
     Raises:
         InvalidName: when the decoded name is invalid (see :func:`validate_name`) or the
@@ -45,21 +46,23 @@ def parse_name(raw: str) -> str:
         name = unquote(raw, encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise InvalidName("document name is not valid UTF-8 once percent-decoded") from exc
-    validate_name(name)
-    return name
+    return validate_name(name)
 
 
 def validate_name(name: str) -> str:
-    """Check a decoded document name and return it unchanged.
+    """Check a decoded document name and return it in Unicode NFC.
 
-    Rules: not empty; at most 255 bytes in UTF-8; no control characters (Unicode category
-    ``Cc``); ``/`` separates segments, and no segment may be empty, ``.`` or ``..``.
+    Rules: not empty; at most 255 bytes in UTF-8 (once normalised); no control characters
+    (Unicode category ``Cc``); ``/`` separates segments, and no segment may be empty, ``.``
+    or ``..``.
 
     Raises:
         InvalidName: naming the broken rule.
     """
     if not name:
         raise InvalidName("document name is empty")
+    if not name.isascii() and not any(unicodedata.category(ch) == "Cs" for ch in name):
+        name = unicodedata.normalize("NFC", name)
     size = len(name.encode("utf-8", errors="surrogatepass"))
     if size > MAX_NAME_BYTES:
         raise InvalidName(f"document name is {size} bytes, over the {MAX_NAME_BYTES} limit")

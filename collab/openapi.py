@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.openapi_versions import VERSION_PATHS
+
 __all__ = ["OPENAPI"]
 
 _NAME = {
@@ -76,6 +78,13 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
+_AT = _query(
+    "at",
+    "the state at this moment (ISO 8601, or Unix seconds): from the log, or the newest version"
+    " made by then (named in X-Collab-Version); 410 when neither reaches back that far",
+    {"type": "string"},
+)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "collab", "version": "1", "description": "Collaborative documents."},
@@ -125,25 +134,54 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "The state as a Yjs v1 update (or the diff from state_vector)",
                 "parameters": [
-                    _query("state_vector", "base64url Yjs state vector", {"type": "string"})
+                    _query("state_vector", "base64url Yjs state vector", {"type": "string"}),
+                    _AT,
                 ],
                 "responses": {
                     "200": {"description": "Yjs update", "content": _BINARY},
                     "400": _ERROR,
                     "404": _ERROR,
+                    "410": _ERROR,
                 },
             },
             "post": {
                 "summary": "Apply, commit and relay a Yjs v1 update (creates the document)",
+                "description": (
+                    "The body is sent as application/octet-stream (else 415). With"
+                    " `If-None-Match: *` only when the document holds nothing yet (else 412)."
+                    " A cross-origin browser request is refused (403)."
+                ),
+                "parameters": [
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["*"]},
+                    },
+                    _query(
+                        "replace",
+                        "true: make the content equal to the update's (admin role), keeping"
+                        " the content before as an automatic version",
+                        {"type": "boolean", "default": False},
+                    ),
+                ],
                 "requestBody": {"required": True, "content": _BINARY},
-                "responses": {"200": _json(_RECORD), "400": _ERROR, "413": _ERROR},
+                "responses": {
+                    "200": _json(_RECORD),
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "412": _ERROR,
+                    "413": _ERROR,
+                    "415": _ERROR,
+                },
             },
         },
         "/api/documents/{name}/content": {
             "parameters": [_NAME],
             "get": {
                 "summary": "Every shared type as JSON",
-                "responses": {"200": _json({"type": "object"}), "404": _ERROR},
+                "parameters": [_AT],
+                "responses": {"200": _json({"type": "object"}), "404": _ERROR, "410": _ERROR},
             },
         },
         "/api/documents/{name}/export": {
@@ -171,12 +209,14 @@ OPENAPI: dict[str, Any] = {
                             ]
                         },
                     ),
+                    _AT,
                 ],
                 "responses": {
                     "200": {"description": "The file"},
                     "400": _ERROR,
                     "404": _ERROR,
                     "422": _ERROR,
+                    "410": _ERROR,
                 },
             },
         },
@@ -200,7 +240,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Webhook deliveries and their state (admin)",
                 "parameters": [
                     _query("state", "filter", {"enum": ["pending", "delivered", "dead"]}),
-                    _query("after", "event cursor to list after", {"type": "integer"}),
+                    _query("cursor", "the next_cursor of the previous page", {"type": "integer"}),
                     _query("limit", "rows at most (1-1000)", {"type": "integer"}),
                 ],
                 "responses": {"200": _json({"type": "object"}), "401": _ERROR, "403": _ERROR},
@@ -208,6 +248,15 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+
+# A version's export takes the same options as the document's (but no moment).
+VERSION_PATHS["/api/documents/{name}/versions/{id}/export"]["get"]["parameters"] = [
+    param
+    for param in OPENAPI["paths"]["/api/documents/{name}/export"]["get"]["parameters"]
+    if param["name"] != "at"
+]
+OPENAPI["paths"].update(VERSION_PATHS)
 
 
 def markdown_table() -> str:

@@ -17,6 +17,7 @@ Encoding uses pycrdt's helpers. Decoding is strict and bounded: it raises only
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -279,7 +280,9 @@ def decode_awareness_entries(payload: bytes) -> list[tuple[AwarenessEntry, bytes
         clock = reader.var_uint()
         text = reader.var_string()
         try:
-            state = json.loads(text)
+            # strict JSON: NaN and Infinity parse in Python, but make every y-websocket
+            # client that is relayed them throw in JSON.parse (found by scripts/fuzz --editors)
+            state = json.loads(text, parse_constant=_not_json, parse_float=_finite)
         except ValueError as exc:
             raise ProtocolError("awareness state is not JSON") from exc
         except RecursionError as exc:
@@ -292,6 +295,20 @@ def decode_awareness_entries(payload: bytes) -> list[tuple[AwarenessEntry, bytes
 def encode_awareness_entries(entries: list[bytes]) -> bytes:
     """An awareness update of already encoded entries (see :func:`decode_awareness_entries`)."""
     return write_var_uint(len(entries)) + b"".join(entries)
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refusing one past the float range (``1e400``): Python
+    reads it as infinity and writes it back as ``Infinity``, which ``JSON.parse`` throws on
+    when the state is sent to a newcomer."""
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def encode_awareness(entries: list[AwarenessEntry]) -> bytes:

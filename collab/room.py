@@ -13,18 +13,23 @@ from typing import Any, Protocol
 
 from pycrdt import Doc, write_message, write_var_uint
 
-from collab import protocol
+from collab import protocol, structs
 from collab.errors import CloseCode
+from collab.integrator import Integrator
 from collab.protocol import ProtocolError
 from collab.updates import (
     EMPTY_STATE_VECTOR,
-    Integrator,
     InvalidUpdate,
+    check_state_vector,
     encode_diff,
     revives_deleted,
 )
 
-__all__ = ["AwarenessTooLarge", "Peer", "Room"]
+__all__ = ["SYNC_CHUNK_BYTES", "AwarenessTooLarge", "Peer", "RevivesDeleted", "Room"]
+
+SYNC_CHUNK_BYTES = 1024 * 1024
+"""Sync step 2 replies larger than this go in parts of about this size (see
+:meth:`Room.sync_frames`): 2 s each over a 500 kB/s link."""
 
 
 _NO_CLIENTS: set[int] = set()
@@ -52,6 +57,14 @@ class AwarenessTooLarge(ProtocolError):
     code = "too_large"
 
 
+class RevivesDeleted(InvalidUpdate):
+    """An update carrying content of a deleted document (an editor that still holds it):
+    its sender is told the document was deleted (4410), which the y-websocket client does
+    not retry; over HTTP a 400 ``invalid_update``."""
+
+    close_code = CloseCode.DOCUMENT_DELETED
+
+
 class Room:
     """An open document shared by its peers.
 
@@ -61,6 +74,8 @@ class Room:
         tombstone: the merged state of an earlier, deleted document of the same name, if
             any; updates reviving its structs are refused (see ``Store.delete``).
         max_awareness_bytes: largest accepted JSON state of one awareness client, in bytes.
+        integrator: the integrator that rebuilt ``doc`` from storage (it holds what waits),
+            or ``None`` for a new one.
         defer: runs a callback at the end of the current event-loop turn (``loop.call_soon``):
             the awareness entries accepted during one turn are then relayed as one message
             per peer. ``None`` relays each awareness message at once.
@@ -73,13 +88,14 @@ class Room:
         *,
         tombstone: bytes | None = None,
         max_awareness_bytes: int = 64 * 1024,
-        waiting: Iterable[bytes] = (),
+        integrator: Integrator | None = None,
         defer: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
-        self._integrator = Integrator(doc, waiting)
+        self._integrator = integrator if integrator is not None else Integrator(doc)
         self._full_sync: bytes | None = None  # sync step 2 for an empty state vector
+        self._full_frames: list[bytes] | None = None  # the same, in parts (sync_frames)
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
         # Awareness (y-protocols awareness.js): each client's last clock, the entry of each
@@ -92,8 +108,11 @@ class Room:
         self._defer = defer
         self.peers: dict[Peer, set[int]] = {}  # each peer's awareness client ids
         self.owners: dict[int, Peer] = {}  # awareness client id -> the peer that owns it
+        self.writers: dict[int, Peer] = {}  # document client id -> the peer writing with it
         self.size_bytes = 0  # stored bytes: snapshot plus log (the hub keeps it current)
         self.closed = False  # set when the document is deleted or its storage failed
+        # Told each accepted awareness update of a local peer (cluster mode: other nodes).
+        self.on_awareness: Callable[[bytes], None] | None = None
 
     # -- membership --------------------------------------------------------------------------
 
@@ -115,21 +134,34 @@ class Room:
         client_ids = self.peers.pop(peer, set())
         for client_id in client_ids:
             self.owners.pop(client_id, None)
-        present = [cid for cid in client_ids if cid in self.awareness]
-        for client_id in present:
+        if self.writers:
+            self.writers = {c: p for c, p in self.writers.items() if p is not peer}
+        removed = self.remove_clients(client_ids)
+        if removed and self.on_awareness is not None:
+            self.on_awareness(protocol.encode_awareness_entries(removed))
+
+    def remove_clients(self, client_ids: Iterable[int]) -> list[bytes]:
+        """Remove the awareness states of ``client_ids`` (those present) and tell every peer
+        (a ``null`` state at the next clock, as y-protocols ``removeAwarenessStates`` does).
+
+        Returns:
+            The removal entries, encoded (empty when none of them was present).
+        """
+        removed = []
+        for client_id in client_ids:
+            if client_id not in self.awareness:
+                continue
             clock = self.clocks[client_id] + 1
-            self._accept(
-                client_id,
-                clock,
-                None,
-                b"".join((write_var_uint(client_id), write_var_uint(clock), _NULL_STATE)),
-            )
-        if present:
+            raw = b"".join((write_var_uint(client_id), write_var_uint(clock), _NULL_STATE))
+            self._accept(client_id, clock, None, raw)
+            removed.append(raw)
+        if removed:
             self._queue(_SEVERAL)
+        return removed
 
     # -- document ----------------------------------------------------------------------------
 
-    def apply(self, update: bytes) -> bool:
+    def apply(self, update: bytes, origin: object = None) -> bool:
         """Validate ``update`` (Yjs v1) and apply it to the document.
 
         Returns:
@@ -137,16 +169,46 @@ class Room:
             for an update with nothing new (such as the empty sync step 2 every client sends
             on connect, or a delete set already applied), which needs no commit or relay.
 
+        A peer (``origin``) owns the client ids whose structs it is the first to write:
+        structs of a client id another peer owns that wait for that client's own earlier
+        clocks are forged and dropped (see ``Integrator.apply``'s ``foreign``; then
+        :attr:`stored` says what to store).
+
         Raises:
-            InvalidUpdate: malformed, v2-encoded, or reviving a deleted document; the
-                document is unchanged.
+            InvalidUpdate: malformed or v2-encoded; the document is unchanged.
+            RevivesDeleted: carrying content of a deleted document; unchanged too.
         """
         if self.tombstone is not None and revives_deleted(update, self.tombstone):
-            raise InvalidUpdate("update carries content of a deleted document")
-        if not self._integrator.apply(update):
+            raise RevivesDeleted(
+                "document was deleted: update carries content of a deleted document"
+            )
+        owners = self.writers
+        foreign = [c for c, peer in owners.items() if peer is not origin] if owners else ()
+        integrator = self._integrator
+        if not integrator.apply(update, foreign=foreign):
             return False
-        self._full_sync = None
+        if origin in self.peers:
+            for client in integrator.fresh_clients:
+                owners.setdefault(client, origin)
+        self._full_sync = self._full_frames = None
         return True
+
+    @property
+    def stored(self) -> bytes | None:
+        """What of the last applied update to store when not all of it (forged structs
+        dropped), else ``None``."""
+        return self._integrator.stored
+
+    @property
+    def relayed(self) -> list[bytes] | None:
+        """What the last :meth:`apply` integrated, to relay: ``None`` for the whole update
+        (see :attr:`collab.integrator.Integrator.relayed`)."""
+        return self._integrator.relayed
+
+    @property
+    def empty(self) -> bool:
+        """Whether the document holds nothing: no struct, nothing waiting."""
+        return not self._integrator.state and not self._integrator.pending
 
     @property
     def waiting(self) -> bool:
@@ -158,23 +220,72 @@ class Room:
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).
 
-        The answer to a fresh client (an empty state vector: the whole document) is kept
-        until the document changes: peers opening a large document together encode it once.
+        The answer to a client that has nothing of the document (an empty state vector, or
+        one naming only clients the document does not know) is kept until the document
+        changes: peers opening a large document together encode it once, and a state vector
+        naming an unknown client does not cost a new encoding.
+
+        Raises:
+            InvalidUpdate: when the state vector cannot be decoded (its count is checked
+                against its length first).
+        """
+        known = self._integrator.state
+        if not any(
+            known.get(client) for client, clock in check_state_vector(state_vector).items() if clock
+        ):
+            if self._full_sync is None:
+                update = self._integrator.with_waiting_deletions(
+                    encode_diff(self.doc, EMPTY_STATE_VECTOR)
+                )
+                self._full_sync = protocol.encode(protocol.SyncStep2(update))
+            return self._full_sync
+        # Structs waiting for a predecessor stay out, as from relays (Integrator.relayed).
+        update = self._integrator.with_waiting_deletions(encode_diff(self.doc, state_vector))
+        return protocol.encode(protocol.SyncStep2(update))
+
+    def sync_frames(self, state_vector: bytes) -> list[bytes]:
+        """The answer to a peer's sync step 1, as frames to send in order: one sync step 2,
+        or for a reply over :data:`SYNC_CHUNK_BYTES` the state in several update messages
+        of about that size with the last part as the sync step 2 (y-protocols allows a state
+        in several updates), so a client on a slow link sees messages arrive: the
+        y-websocket client closes a connection that received nothing for 30 s, and a 20 MB
+        sync step 2 over 500 kB/s never arrived whole. The whole document's frames are kept
+        until it changes, like :meth:`sync_step2`'s.
 
         Raises:
             InvalidUpdate: when the state vector cannot be decoded.
         """
-        if state_vector == EMPTY_STATE_VECTOR:
-            if self._full_sync is None:
-                update = self._integrator.with_waiting(encode_diff(self.doc, state_vector))
-                self._full_sync = protocol.encode(protocol.SyncStep2(update))
-            return self._full_sync
-        update = self._integrator.with_waiting(encode_diff(self.doc, state_vector))
-        return protocol.encode(protocol.SyncStep2(update))
+        frame = self.sync_step2(state_vector)
+        if len(frame) <= SYNC_CHUNK_BYTES:
+            return [frame]
+        full = frame is self._full_sync
+        if full and self._full_frames is not None:
+            return self._full_frames
+        message = protocol.decode(frame)
+        assert isinstance(message, protocol.SyncStep2)
+        try:
+            parts = structs.split(message.update, SYNC_CHUNK_BYTES)
+        except structs.Malformed:  # pycrdt wrote it: never; then it goes whole
+            return [frame]
+        frames = [protocol.encode(protocol.Update(part)) for part in parts[:-1]]
+        frames.append(protocol.encode(protocol.SyncStep2(parts[-1])))
+        if full:
+            self._full_frames = frames
+        return frames
+
+    def full_sync(self, state_vector: bytes) -> bool:
+        """Whether the answer to ``state_vector`` is the whole document (it names no clock
+        of a client the document knows).
+
+        Raises:
+            InvalidUpdate: when the state vector cannot be decoded.
+        """
+        known = self._integrator.state
+        return not any(known.get(c) for c, k in check_state_vector(state_vector).items() if k)
 
     def state(self) -> bytes:
         """The whole document as one Yjs v1 update, with what waits for a predecessor."""
-        return self._integrator.state()
+        return self._integrator.state_update()
 
     def broadcast(self, frame: bytes, exclude: object = None) -> None:
         """Send ``frame`` (encoded once) to every peer except ``exclude``."""
@@ -195,39 +306,73 @@ class Room:
     def apply_awareness(self, peer: Peer, payload: bytes) -> None:
         """Apply an awareness update from ``peer`` and relay it to the other peers.
 
-        The client ids a peer announces first are remembered as its own, so that
-        :meth:`leave` removes them (and only them) when the connection ends.
+        A peer owns the client ids of its first announcement (its first awareness update with
+        a state, counting ids no other peer owns): entries for any other id are dropped, so
+        no connection, read-only ones included, can remove or impersonate another's presence
+        (the y-websocket client re-broadcasts the states it receives, and removes, after 30 s
+        without news, states it thinks are stale: those entries are dropped too). :meth:`leave`
+        removes the owned ids when the connection ends.
 
         Raises:
             ProtocolError: when the payload is malformed.
             AwarenessTooLarge: when a state exceeds ``max_awareness_bytes``.
         """
         entries = protocol.decode_awareness_entries(payload)
-        for entry, raw in entries:
+        # A connection owns the client ids of its first announcement (those no other
+        # connection owns); entries for any other client id are dropped: the y-websocket
+        # client re-broadcasts every state it receives (an echo), and a forged entry would
+        # remove a live editor's presence for everyone (a null state) or impersonate it.
+        owned = self.peers.get(peer, _NO_CLIENTS)
+        if owned is _NO_CLIENTS:
+            claim = {entry.client_id for entry, _ in entries if entry.state is not None}
+            claim -= self.owners.keys()
+            if not claim:
+                return
+            owned = self.peers[peer] = claim
+            for client_id in claim:
+                self.owners[client_id] = peer
+        taken = [(entry, raw) for entry, raw in entries if entry.client_id in owned]
+        for entry, raw in taken:
             # the entry's size as one client's awareness update (count prefix included)
             if entry.state is not None and len(raw) + 1 > self.max_awareness_bytes:
                 raise AwarenessTooLarge(
                     f"awareness state of {len(raw) + 1} bytes exceeds {self.max_awareness_bytes}"
                 )
-        # A client id belongs to the first connection that announces it: the y-websocket
-        # client re-broadcasts every state it receives, so later announcers are relays.
-        owned = self.peers.get(peer, _NO_CLIENTS)
-        if owned is _NO_CLIENTS:
-            owned = self.peers[peer] = set()
+        accepted = False
+        for entry, raw in taken:
+            accepted |= self._accept(entry.client_id, entry.clock, entry.state, raw)
+        if accepted:
+            self._queue(peer)
+            if self.on_awareness is not None:
+                if len(taken) != len(entries):
+                    payload = protocol.encode_awareness_entries([raw for _, raw in taken])
+                self.on_awareness(payload)
+
+    def apply_foreign_awareness(self, payload: bytes, owner: Peer) -> list[protocol.AwarenessEntry]:
+        """Apply an awareness update of another node's clients and relay it to every peer.
+        The clients it announces belong to ``owner`` (a stand-in for the other nodes), so
+        that no local peer relaying their states removes them when it leaves.
+
+        Returns:
+            Its entries.
+
+        Raises:
+            ProtocolError: when the payload is malformed.
+        """
+        entries = protocol.decode_awareness_entries(payload)
         accepted = False
         for entry, raw in entries:
             client_id = entry.client_id
-            owner = self.owners.get(client_id)
+            current = self.owners.get(client_id)
             if entry.state is None:
-                if owner is peer:
+                if current is owner:
                     del self.owners[client_id]
-                    owned.discard(client_id)
-            elif owner is None:
-                self.owners[client_id] = peer
-                owned.add(client_id)
+            elif current is None:
+                self.owners[client_id] = owner
             accepted |= self._accept(client_id, entry.clock, entry.state, raw)
         if accepted:
-            self._queue(peer)
+            self._queue(_SEVERAL)
+        return [entry for entry, _ in entries]
 
     def _accept(self, client_id: int, clock: int, state: Any, raw: bytes) -> bool:
         """Apply one entry as y-protocols ``applyAwarenessUpdate`` does: a newer clock wins,

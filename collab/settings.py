@@ -41,8 +41,16 @@ class Settings:
         "SQLite `synchronous` pragma: NORMAL survives process crashes, FULL also power loss"
         " (PostgreSQL: the server's `synchronous_commit` decides).",
     )
+    redis: str = _setting(
+        "",
+        "Redis URL (redis://host:port/db) of a cluster: every node with the same URL and --db"
+        " serves the same documents (empty: one process).",
+    )
+    workers: int = _setting(
+        1, "Processes serving one port on this machine (more than 1 requires --redis)."
+    )
     max_message_bytes: int = _setting(
-        16 * MiB, "Largest WebSocket message accepted; larger ones close with 1009."
+        16 * MiB, "Largest WebSocket message accepted; larger ones close with 4413."
     )
     max_awareness_bytes: int = _setting(
         64 * 1024, "Largest awareness state of one client; larger ones close with 4413."
@@ -60,6 +68,22 @@ class Settings:
         " stored merged in one row, count one each).",
     )
     compact_bytes: int = _setting(4 * MiB, "Compact a document once its log holds this many bytes.")
+    version_quiet_seconds: float = _setting(
+        300.0,
+        "Save an automatic version of a document once nothing was written to it for this long"
+        " (0: never after editing; restores still save one first).",
+    )
+    versions_keep_all_hours: float = _setting(
+        24.0, "Retention: keep every automatic version for this many hours."
+    )
+    versions_keep_hourly_days: float = _setting(
+        7.0, "Retention: then the newest automatic version of each hour, up to this many days."
+    )
+    versions_keep_daily_days: float = _setting(
+        0.0,
+        "Retention: then the newest automatic version of each day, up to this many days"
+        " (0: forever). Named versions are always kept.",
+    )
     auth_secret: str = _setting(
         "", "Secret that signs access tokens; empty (and no --auth-secret-file) turns auth off."
     )
@@ -69,6 +93,30 @@ class Settings:
         (),
         "Browser Origins allowed to open WebSockets (repeat the flag; env: comma-separated);"
         " empty allows same-origin pages only, `*` allows all.",
+    )
+    allowed_hosts: tuple[str, ...] = _setting(
+        (),
+        "Host names the server answers to besides loopback names and --host (repeat the flag;"
+        " env: comma-separated; `*` for any): other Host headers get 421 (DNS rebinding).",
+    )
+    commit_retry_seconds: float = _setting(
+        60.0,
+        "How long a commit that failed for a transient reason (the database locked by another"
+        " process past its 5 s busy timeout) is tried again, with backoff, before its updates"
+        " are reported lost (log, metric) and their rooms closed with 1011.",
+    )
+    max_pending_bytes: int = _setting(
+        MiB,
+        "Bytes of structs one document keeps waiting for missing predecessors; an update past"
+        " it closes with 4413 and nothing of it is kept.",
+    )
+    max_pending_structs: int = _setting(
+        10000, "Structs one document keeps waiting for missing predecessors (see above)."
+    )
+    full_syncs_per_minute: int = _setting(
+        60,
+        "Sync step 2 replies of 64 KiB or more one connection gets per minute"
+        " (a burst of a sixth of them at once); over it: 4429.",
     )
     max_document_bytes: int = _setting(
         64 * MiB, "Largest stored size of one document; an update past it closes with 4413."
@@ -89,6 +137,11 @@ class Settings:
     )
     max_connections_per_document: int = _setting(
         5000, "Open WebSocket connections per document; more are closed with 4503."
+    )
+    max_documents_per_socket: int = _setting(
+        100,
+        "Documents one /hocuspocus socket may have open or waiting for their Auth; the one past"
+        " it closes the socket with 1008.",
     )
     hook_timeout_seconds: float = _setting(
         30.0, "Longest one call of an async hook (on_change, ...) may run before it is cancelled."
@@ -162,20 +215,40 @@ class Settings:
             "message_burst",
             "max_connections",
             "max_connections_per_document",
+            "max_documents_per_socket",
             "max_message_bytes",
             "max_awareness_bytes",
             "send_queue_bytes",
             "compact_updates",
             "compact_bytes",
+            "max_pending_bytes",
+            "max_pending_structs",
+            "full_syncs_per_minute",
             "hook_timeout_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive")
+        if self.workers < 1:
+            raise SettingsError("workers must be positive")
+        if self.workers > 1 and not self.redis:
+            raise SettingsError("workers above 1 need --redis (the processes meet through it)")
+        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("redis must be a redis://, rediss:// or unix:// URL")
         if not 0 <= self.port <= 65535:
             raise SettingsError("port must be between 0 and 65535")
+        if self.commit_retry_seconds < 0:
+            raise SettingsError("commit_retry_seconds must not be negative")
         if self.room_grace_seconds < 0:
             raise SettingsError("room_grace_seconds must not be negative")
+        for name in (
+            "version_quiet_seconds",
+            "versions_keep_all_hours",
+            "versions_keep_hourly_days",
+            "versions_keep_daily_days",
+        ):
+            if not getattr(self, name) >= 0:
+                raise SettingsError(f"{name} must not be negative")
         if self.synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise SettingsError("synchronous must be OFF, NORMAL, FULL or EXTRA")
         if self.log_format not in {"text", "json"}:
@@ -203,10 +276,11 @@ class Settings:
         """The token secret from ``auth_secret`` or ``auth_secret_file``; empty: auth is off.
 
         Raises:
-            SettingsError: when the secret file cannot be read or is empty.
+            SettingsError: when the secret file cannot be read or is empty, or the secret is
+                shorter than :data:`MIN_SECRET_BYTES`.
         """
         if self.auth_secret:
-            return self.auth_secret
+            return _strong(self.auth_secret, "the auth secret")
         if not self.auth_secret_file:
             return ""
         try:
@@ -215,7 +289,7 @@ class Settings:
             raise SettingsError(f"cannot read auth_secret_file: {exc}") from exc
         if not secret:
             raise SettingsError("auth_secret_file is empty")
-        return secret
+        return _strong(secret, f"the secret in {self.auth_secret_file}")
 
     def signing_secret(self) -> str:
         """The webhook secret from ``webhook_secret`` or ``webhook_secret_file`` (may be empty).
@@ -234,6 +308,21 @@ class Settings:
         return secret
 
 
+MIN_SECRET_BYTES = 32
+"""Shortest token secret accepted, in UTF-8 bytes: HS256's key should be at least as long as
+its 32-byte hash (RFC 7518 section 3.2)."""
+
+
+def _strong(secret: str, what: str) -> str:
+    size = len(secret.encode())
+    if size < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"{what} is {size} bytes; use at least {MIN_SECRET_BYTES} random bytes, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    return secret
+
+
 def env_name(field_name: str) -> str:
     """The environment variable of a setting, e.g. ``COLLAB_MAX_MESSAGE_BYTES``."""
     return "COLLAB_" + field_name.upper()
@@ -244,6 +333,8 @@ def flag_name(field_name: str) -> str:
     flag = next(f.metadata["flag"] for f in fields(Settings) if f.name == field_name)
     if flag:
         return str(flag)
+    if field_name == "allowed_hosts":
+        return "--allowed-host"
     if field_name == "allowed_origins":
         return "--allowed-origin"
     return "--" + field_name.replace("_", "-")
@@ -272,7 +363,10 @@ def _convert(name: str, kind: type, raw: str) -> Any:
         if kind is tuple:
             return tuple(item.strip() for item in raw.split(",") if item.strip())
         if kind is bool:
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
+            word = raw.strip().lower()
+            if word not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
+                raise ValueError(word)
+            return word in {"1", "true", "yes", "on"}
         return kind(raw)
     except ValueError as exc:
         raise SettingsError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc

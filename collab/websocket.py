@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
 
-from collab.auth import origin_allowed
+from collab.auth import host_allowed, origin_allowed
 from collab.errors import CloseCode, CollabError, Refused
 from collab.hub import Hub
 from collab.names import parse_name, raw_route_path
@@ -34,6 +34,7 @@ class Serving(Protocol):
     settings: Settings
     authorizer: Authorizer
     rechecks: bool  # keep each connection's WebSocket to check its access again
+    check_host: bool  # refuse Host headers that name no name the server serves
 
 
 async def sync_endpoint(websocket: WebSocket) -> None:
@@ -52,7 +53,9 @@ async def sync_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CloseCode.INTERNAL_ERROR, "server not started")
         return
     try:
-        name, access = await _admit(websocket, collab.settings, collab.authorizer)
+        name, access = await _admit(
+            websocket, collab.settings, collab.authorizer, check_host=collab.check_host
+        )
     except CollabError as exc:
         hub.metrics.closes[exc.close_code] += 1
         client = websocket.client.host if websocket.client else None
@@ -78,14 +81,16 @@ async def sync_endpoint(websocket: WebSocket) -> None:
 
 
 async def _admit(
-    websocket: WebSocket, settings: Settings, authorizer: Authorizer
+    websocket: WebSocket, settings: Settings, authorizer: Authorizer, *, check_host: bool
 ) -> tuple[str, Access]:
-    """Check Origin, document name and access.
+    """Check Host, Origin, document name and access.
 
     Raises:
         CollabError: with the close code and reason (Refused, InvalidName, AuthError).
     """
     headers = websocket.headers
+    if check_host and not host_allowed(headers.get("host"), settings.allowed_hosts, settings.host):
+        raise Refused(CloseCode.FORBIDDEN, "host not allowed (DNS rebinding?): see --allowed-host")
     if not origin_allowed(headers.get("origin"), headers.get("host"), settings.allowed_origins):
         raise Refused(CloseCode.FORBIDDEN, "origin not allowed")
     path = raw_route_path(websocket.scope)

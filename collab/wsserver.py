@@ -104,6 +104,9 @@ def _end_turn() -> None:
         sender.flush()
 
 
+TOO_LARGE = 4413
+"""The close code of a message over the size limit (collab's own: not retried by clients)."""
+
 TURN_BUDGET = 0.01
 """Seconds of frames one connection may handle in one event-loop turn; the frames it read
 beyond that wait for the next turn, with its reading paused (one 256 KB read can hold
@@ -323,6 +326,18 @@ class DirectProtocol(WebSocketsSansIOProtocol):
     """
 
     direct: Direct | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fail = self.conn.fail
+
+        def fail_too_big_as_4413(code: int, reason: str = "") -> None:
+            # websockets' own parser (after a control frame, or a fragmented message) closes
+            # a message over the limit with 1009, which clients retry forever: 4413 instead.
+            fail(TOO_LARGE if code == 1009 else code, reason)
+
+        self.conn.fail = fail_too_big_as_4413  # type: ignore[method-assign]
+
     _framing = False  # frames are cut by _read_frames; websockets' parser waits between frames
     _partial: bytearray | None = None  # the start of a frame not received whole yet
     _backlog = False  # frames received and left for the next turn (TURN_BUDGET)
@@ -423,7 +438,7 @@ class DirectProtocol(WebSocketsSansIOProtocol):
                 length = int.from_bytes(data[pos + 2 : pos + 10], "big")
                 start = pos + 14
             if limit is not None and length > limit:
-                break
+                break  # websockets fails it: 4413 (see __init__)
             stop = start + length
             if stop > end:
                 self._keep(data, pos)

@@ -1,12 +1,15 @@
-"""Fixtures shared by every test: a real PostgreSQL server (one for the session)."""
+"""Fixtures shared by every test: a real PostgreSQL server (one for the session), and a real
+redis-server per test that needs one (cluster mode)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.helpers.postgres import PostgresServer
+from tests.helpers.redis import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +38,15 @@ def own_postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server with AOF (appendfsync always) on a free loopback port, in a
+    temporary folder; stopped after the test."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -489,23 +489,35 @@ def test_bad_security_settings_are_refused(
         serve_settings(argv, environ)
 
 
+S1 = "s1-" + "1" * 30
+S2 = "s2-" + "2" * 30
+FROM_FILE = "from-a-file-" + "f" * 20
+
+
 def test_secret_from_flag_environment_or_file(tmp_path: Path) -> None:
-    assert serve_settings(["--auth-secret", "s1"]).token_secret() == "s1"
-    assert serve_settings([], {"COLLAB_AUTH_SECRET": "s2"}).token_secret() == "s2"
-    assert (
-        serve_settings(["--auth-secret", "s1"], {"COLLAB_AUTH_SECRET": "s2"}).token_secret() == "s1"
-    )
+    assert serve_settings(["--auth-secret", S1]).token_secret() == S1
+    assert serve_settings([], {"COLLAB_AUTH_SECRET": S2}).token_secret() == S2
+    assert serve_settings(["--auth-secret", S1], {"COLLAB_AUTH_SECRET": S2}).token_secret() == S1
     path = tmp_path / "secret"
-    path.write_text("  from-a-file\n")
-    assert serve_settings(["--auth-secret-file", str(path)]).token_secret() == "from-a-file"
-    assert (
-        serve_settings([], {"COLLAB_AUTH_SECRET_FILE": str(path)}).token_secret() == "from-a-file"
-    )
+    path.write_text(f"  {FROM_FILE}\n")
+    assert serve_settings(["--auth-secret-file", str(path)]).token_secret() == FROM_FILE
+    assert serve_settings([], {"COLLAB_AUTH_SECRET_FILE": str(path)}).token_secret() == FROM_FILE
     path.write_text("\n")
     with pytest.raises(SettingsError, match="auth_secret_file is empty"):
         serve_settings(["--auth-secret-file", str(path)]).token_secret()
     with pytest.raises(SettingsError, match="cannot read auth_secret_file"):
         serve_settings(["--auth-secret-file", str(tmp_path / "missing")]).token_secret()
+
+
+def test_secrets_under_32_bytes_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="the auth secret is 31 bytes; use at least 32"):
+        serve_settings(["--auth-secret", "x" * 31]).token_secret()
+    # UTF-8 bytes, not characters: 11 three-byte characters are 33 bytes.
+    assert serve_settings(["--auth-secret", "€" * 11]).token_secret() == "€" * 11
+    path = tmp_path / "secret"
+    path.write_text("short\n")
+    with pytest.raises(SettingsError, match=f"the secret in {path} is 5 bytes"):
+        serve_settings(["--auth-secret-file", str(path)]).token_secret()
 
 
 # -- collab token ----------------------------------------------------------------------------

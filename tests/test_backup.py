@@ -528,6 +528,15 @@ def test_import_creates_refuses_replaces_and_clears_tombstones(
     assert status == 1 and "already exists" in one_line(err) and "--replace" in err
     assert run(capsys, "import", "d", str(other), "--db", db, "--replace")[0] == 0
     assert run(capsys, "export", "d", "--db", db, "--format", "text")[1] == "something else"
+    # the content it replaced is kept as an automatic version
+    store = Store(db_path)
+    (before,) = store.list_versions("d")
+    assert before.automatic and before.label == "before import --replace"
+    version = run(
+        capsys, "export", "d", "--db", db, "--format", "text", "--version", str(before.id)
+    )
+    assert version[1] == "version one"
+    store.close()
 
     # deleted: the tombstone refuses the old content unless --replace clears it
     store = Store(db_path)
@@ -560,7 +569,7 @@ def test_import_errors_are_one_line(
         (["import", "--all", str(tmp_path), "--db", str(db_path)], 1, "manifest.json"),
         (["export", "--db", str(db_path)], 2, "give a document NAME or --all"),
         (["export", "--all", "--db", str(db_path)], 2, "--all needs --out DIR"),
-        (["export", "d", "--at", "2020-01-01"], 2, "use it with --db"),
+        (["export", "d", "--at", "2020-01-01", "--version", "3"], 2, "not with --all or --at"),
         (["export", "d", "--db", str(db_path), "--at", "someday"], 2, "bad time"),
     ]
     for argv, expected_status, message in cases:

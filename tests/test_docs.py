@@ -20,3 +20,20 @@ def test_api_table_matches_openapi() -> None:
 def test_readme_starts_with_the_two_commands() -> None:
     head = README[:1500]
     assert "./scripts/serve" in head and "./scripts/test" in head
+
+
+def test_every_command_has_a_help_page() -> None:
+    """argparse formats help texts with ``%``: a setting's help saying ``90%`` crashed
+    ``collab serve --help`` (found by a fresh user's trial)."""
+    import contextlib
+    import io
+
+    from collab.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, command in commands.items():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            command.print_help()
+        assert "usage: collab " + name in out.getvalue()

@@ -4,6 +4,7 @@ a closed room, ``reauthorize``, and a lifespan that was never entered."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -19,9 +20,11 @@ from starlette.websockets import WebSocketDisconnect
 
 import collab
 from collab import Collab, Settings, protocol
+from collab.integrator import apply_all
 from collab.stores.postgres import PostgresStore
-from collab.updates import apply_all
 from tests.helpers.stores import STORES
+
+OCTETS = {"Content-Type": "application/octet-stream"}
 
 
 def test_the_public_api_is_what_all_lists_and_documented() -> None:
@@ -129,7 +132,7 @@ def test_names_are_taken_below_the_mount_point(mounted: Any) -> None:
         ("/collab/api/documents/a%2Fupdate/update", "a/update"),
         ("/collab/api/documents/team/plan/update", "team/plan"),
     ]:
-        response = client.post(path, content=update, headers={"X-User": "w"})
+        response = client.post(path, content=update, headers={"X-User": "w", **OCTETS})
         assert response.status_code == 200 and response.json()["name"] == name
     with client.websocket_connect("/collab/sync/collab/sync?user=w") as ws:
         peer = Peer(ws)
@@ -202,3 +205,80 @@ def test_a_lifespan_never_entered_answers_503(tmp_path: Path) -> None:
             ws.receive_bytes()
         assert closed.value.code == 1011
     assert not (tmp_path / "app.db").exists()
+
+
+def test_the_standalone_app_runs_its_own_lifespan_and_the_connect_hooks(tmp_path: Path) -> None:
+    """``Collab(...).app`` served as is (``uvicorn module:collab.app``) starts itself; a peer's
+    join and leave reach ``on_connect`` / ``on_disconnect`` with its id and role, once each."""
+    events: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def on_connect(name: str, info: dict[str, Any]) -> None:
+        events.append(("connect", name, info))
+
+    def on_disconnect(name: str, info: dict[str, Any]) -> None:
+        events.append(("disconnect", name, info))
+
+    service = Collab(
+        Settings(db=str(tmp_path / "app.db"), room_grace_seconds=0.0),
+        on_connect=on_connect,
+        on_disconnect=on_disconnect,
+    )
+    with TestClient(service.app) as client:
+        assert client.get("/healthz").json()["status"] == "ok"
+        with client.websocket_connect("/sync/team%2Fnotes") as ws:
+            Peer(ws)
+            assert service.running().peer_count("team/notes") == 1
+        client.portal.call(service.running().hooks.drain)
+    assert service.hub is None  # the lifespan ended with the client
+    assert [(kind, name) for kind, name, _ in events] == [
+        ("connect", "team/notes"),
+        ("disconnect", "team/notes"),
+    ]
+    assert events[0][2] == events[1][2] and events[0][2]["role"] == "admin"
+    assert isinstance(events[0][2]["peer"], int)
+
+
+async def until(check: Any, what: str, timeout: float = 30.0) -> None:
+    """Poll ``check`` every event-loop turn (and a millisecond) until it holds, at most
+    ``timeout`` seconds: a wait on a condition, not on time."""
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.001)
+
+
+async def test_a_cancelled_asgi_connection_leaves_its_room(tmp_path: Path) -> None:
+    """The server cancels a connection's ASGI task (its shutdown, a client gone without a
+    disconnect event): the session still ends and leaves the room."""
+    service = Collab(Settings(db=str(tmp_path / "app.db"), room_grace_seconds=0.0))
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[dict[str, Any]] = []
+    await inbox.put({"type": "websocket.connect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/sync/doc",
+        "raw_path": b"/sync/doc",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "scheme": "ws",
+        "server": ("test", 80),
+        "client": ("test", 1),
+        "subprotocols": [],
+        "state": {},
+    }
+    async with service.lifespan():
+        hub = service.running()
+        task = asyncio.create_task(service.app(scope, inbox.get, send))
+        await until(
+            lambda: hub.peer_count("doc") == 1, "the peer joined (the room loads on the db thread)"
+        )
+        assert hub.connections == 1
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await until(lambda: hub.peer_count("doc") == 0, "the cancelled peer left")
+        assert hub.connections == 0
+    assert sent[0]["type"] == "websocket.accept"

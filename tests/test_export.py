@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
+from collab import integrator
 from collab.export import (
     DEFAULT_FRAGMENT,
     FORMATS,
@@ -568,17 +569,17 @@ def test_panics_become_export_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     class PanicException(BaseException):  # what pyo3 raises when Rust code panics
         pass
 
-    def panic(self: Doc[Any], update: bytes) -> None:
+    def panic(doc: Doc[Any], update: bytes) -> None:
         raise PanicException("called `Option::unwrap()` on a `None` value")
 
-    monkeypatch.setattr(Doc, "apply_update", panic)
+    monkeypatch.setattr(integrator, "_apply", panic)
     with pytest.raises(ExportError, match="unwrap"):
         fragment_to_markdown(TIPTAP)
 
-    def interrupt(self: Doc[Any], update: bytes) -> None:
+    def interrupt(doc: Doc[Any], update: bytes) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Doc, "apply_update", interrupt)
+    monkeypatch.setattr(integrator, "_apply", interrupt)
     with pytest.raises(KeyboardInterrupt):
         to_json(TIPTAP)
 

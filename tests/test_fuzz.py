@@ -53,12 +53,13 @@ from collab import export, protocol, updates
 from collab.auth import ALL_DOCUMENTS, Grant, Role
 from collab.errors import Refused
 from collab.hub import Hub
+from collab.integrator import apply_all
 from collab.protocol import ProtocolError
 from collab.room import Room
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.stores import Store
-from collab.updates import DocumentCorrupted, InvalidUpdate, apply_all
+from collab.updates import DocumentCorrupted, InvalidUpdate
 from collab.wsserver import SENT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -947,7 +948,7 @@ def _content(server: Any, name: str) -> dict[str, Any]:
 
 # -- over the network ------------------------------------------------------------------------
 
-DOCUMENTED_CLOSES = {1002, 1003, 1007, 1009, 4413}
+DOCUMENTED_CLOSES = {1002, 1003, 1007, 1009, 4410, 4413, 4429}
 
 
 async def fuzz_network(
@@ -995,7 +996,11 @@ async def fuzz_network_stream(
             if sent >= frames:
                 break
             name = f"fuzz/stream-{seed}-{room_index}"
-            response = await http.post(f"{http_url}/api/documents/{name}/update", content=base)
+            response = await http.post(
+                f"{http_url}/api/documents/{name}/update",
+                content=base,
+                headers={"Content-Type": "application/octet-stream"},
+            )
             assert response.status_code == 200, response.text
             ws: Any = None
             try:
@@ -1108,6 +1113,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress-every", type=int, default=10_000, help="frames [10000]")
     parser.add_argument("--summary", type=Path, default=None, help="write a JSON summary here")
     parser.add_argument(
+        "--editors",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="instead: fuzz a room for SECONDS beside honest Yjs and pycrdt editors, then check"
+        " that the server, every editor and a fresh Yjs client hold the same document and that"
+        " an unrelated document kept relaying within a second (tests/fuzz_editors.py)",
+    )
+    parser.add_argument(
         "--keep-corrupted",
         action="store_true",
         help="go on fuzzing a room after a refused update changed its document (this is how"
@@ -1115,6 +1129,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else int(time.time())
+    if args.editors is not None:
+        return _editors_main(args.editors, seed, args.summary)
     print(f"fuzz: seed {seed}: {args.frames} frames in process", flush=True)
     status = 0
     with tempfile.TemporaryDirectory() as folder:
@@ -1146,6 +1162,31 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(f"fuzz: {'FAILED' if status else 'passed'} (seed {seed})", flush=True)
     return status
+
+
+def _editors_main(seconds: float, seed: int, summary: Path | None) -> int:
+    """``scripts/fuzz --editors SECONDS`` (see :mod:`tests.fuzz_editors`)."""
+    from tests.fuzz_editors import FuzzFailure, run
+
+    print(f"fuzz: seed {seed}: {seconds:g} s beside honest editors", flush=True)
+    try:
+        result = run(seconds, seed)
+    except FuzzFailure as exc:
+        print(f"fuzz: FAILURE: {exc}", flush=True)
+        print(f"fuzz: FAILED (seed {seed})", flush=True)
+        return 1
+    print(f"fuzz: {json.dumps(result)}", flush=True)
+    if summary:
+        summary.write_text(json.dumps(result))
+    problems = []
+    if result["divergence"]:
+        problems.append(f"the documents differ: {result['text_lengths']}")
+    if result["other_room_max_ms"] is None or result["other_room_max_ms"] > 1000:
+        problems.append(f"the unrelated room stalled: {result['other_room_max_ms']} ms")
+    for problem in problems:
+        print(f"fuzz: FAILURE: {problem}", flush=True)
+    print(f"fuzz: {'FAILED' if problems else 'passed'} (seed {seed})", flush=True)
+    return 1 if problems else 0
 
 
 async def _network_main(folder: Path, connections: int, stream_frames: int, seed: int) -> int:

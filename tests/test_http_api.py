@@ -25,6 +25,9 @@ from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab import Collab, Settings
 
+OCTETS = {"Content-Type": "application/octet-stream"}
+"""The Content-Type an update body must carry."""
+
 LONG = 60.0
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
@@ -77,7 +80,7 @@ def text_update(text: str, field: str = "text") -> bytes:
 
 
 async def post(http: httpx.AsyncClient, name: str, update: bytes) -> dict[str, Any]:
-    response = await http.post(path(name, "update"), content=update)
+    response = await http.post(path(name, "update"), content=update, headers=OCTETS)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -324,14 +327,14 @@ async def test_oversized_bodies_are_413_and_change_nothing(tmp_path: Path) -> No
         before = db_dump(server.db_path)
         big = text_update("x" * 2000)
         assert len(big) > 1000
-        assert_error(await http.post(path("small", "update"), content=big), 413)
-        assert_error(await http.post(path("big", "update"), content=big), 413)
+        assert_error(await http.post(path("small", "update"), content=big, headers=OCTETS), 413)
+        assert_error(await http.post(path("big", "update"), content=big, headers=OCTETS), 413)
 
         async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked encoding
             for i in range(0, len(big), 300):
                 yield big[i : i + 300]
 
-        assert_error(await http.post(path("big", "update"), content=chunks()), 413)
+        assert_error(await http.post(path("big", "update"), content=chunks(), headers=OCTETS), 413)
         assert db_dump(server.db_path) == before
         assert_error(await http.get(path("big")), 404)
         assert (await http.get(path("small", "content"))).json() == {"text": "fits"}
@@ -376,8 +379,9 @@ async def test_openapi_describes_the_routes(http: httpx.AsyncClient) -> None:
                     assert {"error", "detail"} <= set(schema["required"])
     # Every documented operation exists on the server (a 404 here must be a JSON "not found").
     await post(http, "probe", text_update("probe"))
+    version = (await http.post("/api/documents/probe/versions", json={"label": "probe"})).json()
     operations = [(route, m) for route, item in spec["paths"].items() for m in set(item) & methods]
     for route, method in sorted(operations, key=lambda op: op[1] == "delete"):  # delete last
-        url = route.replace("{name}", "probe")
-        response = await http.request(method.upper(), url, content=text_update("p"))
+        url = route.replace("{name}", "probe").replace("{id}", str(version["id"]))
+        response = await http.request(method.upper(), url, content=text_update("p"), headers=OCTETS)
         assert response.status_code not in (404, 405), (method, route, response.text)

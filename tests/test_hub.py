@@ -15,9 +15,10 @@ from pycrdt import Doc, Text
 from collab import protocol
 from collab.errors import DocumentTooLarge
 from collab.hub import Hooks, Hub
+from collab.integrator import apply_all
 from collab.settings import Settings
 from collab.stores import SQLiteStore
-from collab.updates import InvalidUpdate, apply_all
+from collab.updates import InvalidUpdate
 from tests.test_connection import started_hub
 
 

@@ -16,9 +16,9 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab.hub import Hub
+from collab.integrator import apply_all
 from collab.settings import Settings
 from collab.stores import DocumentStore
-from collab.updates import apply_all
 from tests.helpers.stores import STORES, opener
 
 

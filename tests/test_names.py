@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collab.names import InvalidName, parse_name
+from collab.names import InvalidName, parse_name, validate_name
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,12 @@ def test_valid_names(raw: str, name: str) -> None:
 def test_invalid_names(raw: str, why: str) -> None:
     with pytest.raises(InvalidName, match=why):
         parse_name(raw)
+
+
+def test_names_are_normalised_to_nfc() -> None:
+    """Issue 19 (also seen): NFC and NFD "café" were two documents."""
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    assert parse_name("caf%C3%A9") == nfc
+    assert parse_name("cafe%CC%81") == nfc
+    assert parse_name(nfd) == nfc
+    assert validate_name(nfd) == nfc

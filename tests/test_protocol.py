@@ -92,3 +92,13 @@ def test_awareness_garbage_raises_only_protocol_error(payload: bytes) -> None:
 def test_awareness_state_must_be_json() -> None:
     with pytest.raises(ProtocolError, match="not JSON"):
         protocol.decode_awareness(b"\x01\x01\x01\x03{x}")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e400", "-1E999"])
+def test_awareness_states_that_javascript_cannot_parse_are_refused(constant: str) -> None:
+    """``{"a": NaN}`` parses in Python; relayed, it crashed every y-websocket client's
+    ``JSON.parse`` (found by ``scripts/fuzz --editors``)."""
+    text = f'{{"a": {constant}}}'.encode()
+    payload = b"\x01\x05\x01" + bytes([len(text)]) + text
+    with pytest.raises(ProtocolError, match="not JSON"):
+        protocol.decode_awareness(payload)

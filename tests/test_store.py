@@ -15,6 +15,7 @@ import pytest
 from pycrdt import Array, Doc, Map, Text
 
 from collab.backup.states import clients
+from collab.integrator import apply_all
 from collab.stores import (
     DocumentNotFound,
     DocumentStore,
@@ -22,7 +23,6 @@ from collab.stores import (
     NotCreatedYet,
     StoredDocument,
 )
-from collab.updates import apply_all
 from tests.helpers.stores import STORES, Opener, opener
 
 

@@ -6,11 +6,23 @@ The behaviour both stores share is tested in ``test_store.py``.
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import psycopg
 import pytest
 
-from collab.stores import DatabaseInUse, StoreBusy, StoreError, postgres_connection, postgres_schema
+from collab.stores import (
+    DatabaseInUse,
+    StoreBusy,
+    StoreError,
+    postgres,
+    postgres_connection,
+    postgres_schema,
+    postgres_watchdog,
+)
 from collab.stores.dsn import MASK, is_postgres, masked, password
+from collab.stores.folding import fold
 from collab.stores.postgres import PostgresStore
 from tests.helpers.postgres import PostgresServer, free_port
 
@@ -126,6 +138,24 @@ def test_a_lock_held_too_long_fails_the_commit_and_writes_nothing(
     store.close()
 
 
+def test_a_statement_slower_than_the_timeout_fails_and_writes_nothing(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database too slow to commit (here: waiting for a lock longer than the statement
+    timeout) fails the commit instead of holding it for ever."""
+    monkeypatch.setattr(postgres_connection, "LOCK_TIMEOUT", 60.0)
+    monkeypatch.setattr(postgres_connection, "STATEMENT_TIMEOUT", 0.2)
+    store = PostgresStore(postgres_dsn)
+    with psycopg.connect(postgres_dsn) as other:
+        other.execute("LOCK TABLE updates IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(StoreError, match=r"timed out after 0.2 s"):
+            store.append([("d", b"\x00\x00")])
+    assert store.get("d") is None
+    store.append([("d", b"\x00\x00")])
+    assert store.count() == 1
+    store.close()
+
+
 def test_the_store_reconnects_when_the_database_comes_back(own_postgres: PostgresServer) -> None:
     """Server down: calls fail with a StoreError (password masked); back: calls succeed on a
     new connection, and everything committed before is there."""
@@ -200,10 +230,57 @@ def test_a_database_from_before_the_outbox_gets_it_and_keeps_its_documents(
         conn.execute("INSERT INTO documents VALUES ('kept', 1.0, 1.0, 2, 1)")
         conn.execute("INSERT INTO updates (name, data, created_at) VALUES ('kept', '\\x0000', 1)")
     store = PostgresStore(postgres_dsn)
-    assert store.schema_version() == postgres_schema.SCHEMA_VERSION == 2
+    assert (
+        store.schema_version() == postgres_schema.SCHEMA_VERSION == len(postgres_schema.MIGRATIONS)
+    )
+    assert [name for name, _ in postgres_schema.MIGRATIONS[:2]] == ["m001_initial", "m002_outbox"]
     assert store.load("kept").updates == [b"\x00\x00"]
     store.append([("kept", b"\x00\x00"), ("new", b"\x00\x00")])
     assert [(e.type, e.document) for e in store.outbox.events_after(0, 10)] == [
         ("document.created", "new")
     ]
+    store.close()
+
+
+def test_a_frozen_server_fails_the_call_instead_of_holding_it_for_ever(
+    own_postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that is alive but answers nothing (SIGSTOP): the watchdog cuts the call's
+    connection, the call fails; once the server runs again, so do new calls."""
+    monkeypatch.setattr(postgres_watchdog, "LIMIT", 1.0)
+    monkeypatch.setattr(postgres_watchdog, "CHECK_EVERY", 0.05)
+    store = PostgresStore(own_postgres.create_database())
+    store.append([("d", b"\x00\x01")])
+    own_postgres.freeze()
+    try:
+        with pytest.raises(StoreError, match=r"no answer in 1 s, connection cut"):
+            store.append([("d", b"\x00\x02")])
+    finally:
+        own_postgres.thaw()
+    store.append([("d", b"\x00\x03")])
+    # The cut commit's outcome is unknown (the frozen server may run it once thawed): it was
+    # never acknowledged, and applying a Yjs update twice changes nothing.
+    stored = store.load("d").updates
+    assert stored[0] == b"\x00\x01" and stored[-1] == b"\x00\x03"
+    store.close()
+
+
+def test_the_store_s_own_work_inside_a_call_is_not_taken_for_a_frozen_server(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction replays the log between its statements, in one transaction: however long
+    that takes, the watchdog counts only the waits for the server."""
+    monkeypatch.setattr(postgres_watchdog, "LIMIT", 0.2)
+    monkeypatch.setattr(postgres_watchdog, "CHECK_EVERY", 0.02)
+    slow_work = threading.Event()
+
+    def slow_fold(*args: Any) -> Any:
+        slow_work.wait(1.0)  # stands for a replay of a large log (nothing sets the event)
+        return fold(*args)
+
+    monkeypatch.setattr(postgres, "fold", slow_fold)
+    store = PostgresStore(postgres_dsn)
+    store.append([("d", b"\x00\x00"), ("d", b"\x00\x00")])
+    result = store.compact("d")
+    assert result is not None and result.rows == 2
     store.close()

@@ -5,7 +5,9 @@ The behaviour both stores share is tested in ``test_store.py``.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from sqlite_utils import Database
 
 from collab.stores import Store, StoreBusy, StoreError
 from collab.stores.sqlite import BUSY_TIMEOUT, SCHEMA_VERSION, migrations
+from collab.stores.sqlite_schema import collab_version
 
 
 def test_database_of_an_older_version_is_upgraded(tmp_path: Path) -> None:
@@ -150,3 +153,54 @@ def test_a_locked_database_in_a_folder_that_does_not_exist_yet_is_created(tmp_pa
     store.append([("d", b"\x00\x00")])
     store.close()
     assert (tmp_path / "data" / "new" / "collab.db").is_file()
+
+
+def test_a_database_with_an_unknown_migration_is_refused_naming_its_writer(
+    tmp_path: Path,
+) -> None:
+    """Issue 19 item 7: a migration this version does not know (a newer collab wrote the
+    file) was served with no error; now the store refuses it in one line."""
+    path = tmp_path / "future.db"
+    Store(path).close()
+    db = Database(path)
+    db.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+        " VALUES ('collab', 'm099_future_format', '2027-01-01 00:00:00')"
+    )
+    db.conn.commit()
+    with pytest.raises(StoreError, match="m099_future_format") as refused:
+        Store(path)
+    assert "\n" not in str(refused.value)
+    assert f"by collab {collab_version()}" in str(refused.value)
+    db.execute("UPDATE meta SET value = '9.9.9' WHERE key = 'schema_written_by'")
+    db.conn.commit()
+    db.close()
+    with pytest.raises(StoreError, match=r"written by collab 9\.9\.9 \(schema migration"):
+        Store(path)
+
+
+def test_an_empty_database_file_is_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 19, also seen: a zero-length file started silently as an empty database."""
+    path = tmp_path / "empty.db"
+    path.touch()
+    with caplog.at_level("WARNING", logger="collab.store"):
+        Store(path).close()
+    assert "was empty: starting a new database" in caplog.text
+
+
+def test_an_unwritable_shared_memory_file_is_refused_before_sqlite_maps_it(
+    tmp_path: Path,
+) -> None:
+    """Issue 19, also seen: an immutable ``-shm`` file killed the process with SIGBUS."""
+    path = tmp_path / "c.db"
+    Store(path).close()
+    shm = tmp_path / "c.db-shm"
+    shm.write_bytes(bytes(32768))
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(shm)], check=False).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(StoreError, match=r"c\.db-shm"):
+            Store(path)
+    finally:
+        subprocess.run([chattr, "-i", str(shm)], check=True)

@@ -170,3 +170,34 @@ def test_readme_signature_check_accepts_collab_signatures() -> None:
     check(SECRET, sign(SECRET, body), body)
     with pytest.raises(ValueError, match="bad signature"):
         check(SECRET, sign(SECRET, body), body + b"!")
+
+
+async def test_versions_and_restores_are_events(tmp_path: Path) -> None:
+    """A saved version is a ``version.created`` event (written with the version), a restore a
+    ``document.restored`` one after its automatic version."""
+    from tests.test_http_api import in_process
+
+    async with in_process(tmp_path) as started:
+        http = started.http
+        headers = {"Content-Type": "application/octet-stream"}
+        created = await http.post("/api/documents/v/update", content=update_for(1), headers=headers)
+        assert created.status_code == 200, created.text
+        saved = await http.post("/api/documents/v/versions", json={"label": "first"})
+        assert saved.status_code in (200, 201), saved.text
+        version = saved.json()["id"]
+        await http.post("/api/documents/v/update", content=update_for(2), headers=headers)
+        restored = await http.post(f"/api/documents/v/versions/{version}/restore")
+        assert restored.status_code == 200, restored.text
+        events = (await http.get("/api/changes")).json()["events"]
+    kinds = [(e["type"], e["data"]) for e in events if e["type"] != "document.changed"]
+    assert kinds[0] == ("document.created", {})
+    assert kinds[1] == (
+        "version.created",
+        {"version": version, "label": "first", "author": None, "automatic": False},
+    )
+    automatic = kinds[2]
+    assert automatic[0] == "version.created" and automatic[1]["automatic"] is True
+    assert kinds[3] == (
+        "document.restored",
+        {"version": version, "saved_version": automatic[1]["version"]},
+    )

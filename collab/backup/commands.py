@@ -55,10 +55,10 @@ def _source(args: argparse.Namespace) -> Iterator[Source]:
         source.close()
 
 
-def _read(source: Source, name: str, at: float | None) -> bytes:
-    if isinstance(source, DbReader):
-        return source.state(name, at)
-    return source.state(name)
+def _read(source: Source, name: str, at: float | None, version: int | None = None) -> bytes:
+    if version is not None:
+        return source.version(name, version)
+    return source.state(name, at)
 
 
 def _convert(state: bytes, name: str, fmt: str, args: argparse.Namespace) -> export.Rendered:
@@ -98,13 +98,14 @@ def run_export(args: argparse.Namespace) -> int:
         if args.all and not args.out:
             raise _usage("--all needs --out DIR")
         at = parse_moment(args.at) if args.at is not None else None
-        if at is not None and not args.db:
-            raise _usage("--at reads the history in the database: use it with --db PATH")
+        if args.version is not None and (args.all or at is not None):
+            raise _usage("--version reads one version of one document: not with --all or --at")
         fmt = _format(args)
         with _source(args) as source:
             if args.all:
                 return _export_all(source, Path(args.out), fmt, args, at)
-            rendered = _convert(_read(source, args.name, at), args.name, fmt, args)
+            state = _read(source, args.name, at, args.version)
+            rendered = _convert(state, args.name, fmt, args)
         body = rendered.body
         warning = _warning(rendered, args.name)
         if warning:
@@ -178,7 +179,7 @@ def _export_all(
             f" ({len(documents) - len(entries)} skipped)" if len(entries) < len(documents) else ""
         )
         noun = "document" if len(entries) == 1 else "documents"
-        print(f"exported {len(entries)} {noun} to {folder}{skipped}", file=sys.stderr)
+        print(f"exported {len(entries)} {noun} from {source} to {folder}{skipped}", file=sys.stderr)
     return status
 
 

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from collab.backup.errors import BackupError, HistoryGone, NotFound, NotYet
-from collab.backup.moments import iso
+from collab.backup.moments import compacted_detail, iso, not_yet_detail
 from collab.backup.remote import DocumentInfo
 from collab.backup.states import clients, merge
+from collab.history.moment import parts_at
 from collab.stores import (
     DatabaseInUse,
     DocumentNotFound,
@@ -78,7 +79,7 @@ class DbReader:
             except StoreError as exc:
                 raise _store_error(self.path, exc) from None
             return
-        self.path = _existing(Path(path))
+        self.path = _existing(Path(path).expanduser().absolute())  # named so in every message
         try:
             self.store = SQLiteStore.open_read_only(self.path, timeout=LOCK_TIMEOUT)
         except StoreError as exc:
@@ -109,32 +110,46 @@ class DbReader:
         """Document ``name``'s state as one Yjs v1 update: now, or at Unix time ``at``.
 
         At a moment, the state is the snapshot (when it only merged updates written at or
-        before then) plus the log rows written at or before then.
+        before then) plus the log rows written at or before then; where a compaction folded
+        that moment, the newest version made by then (:func:`collab.history.moment.parts_at`).
 
         Raises:
             NotFound: no such document.
             NotYet: ``at`` is before the document was created.
-            HistoryGone: compaction merged updates written after ``at`` into the snapshot.
+            HistoryGone: compaction merged updates written after ``at`` into the snapshot, and
+                no version is that old.
         """
         try:
-            stored = self.store.load_at(name, at)
+            if at is None:
+                parts = self.store.load_at(name).updates_in_order()
+            else:
+                parts = parts_at(self.store, name, at)[0]
         except DocumentNotFound as exc:
             deleted = f" (deleted at {iso(exc.deleted_at)})" if exc.deleted_at else ""
             raise NotFound(f"no document named {name!r} in {self.path}{deleted}") from None
         except NotCreatedYet as exc:
             assert at is not None
-            raise NotYet(
-                f"{name!r} did not exist yet at {iso(at)}: it was created at {iso(exc.created_at)}"
-            ) from None
+            raise NotYet(not_yet_detail(name, at, exc.created_at)) from None
         except HistoryCompacted as exc:
             assert at is not None
-            raise HistoryGone(
-                f"the history of {name!r} at {iso(at)} was compacted into a snapshot;"
-                f" the earliest moment it still covers is {iso(exc.earliest)}"
-            ) from None
+            raise HistoryGone(compacted_detail(name, at, exc.earliest)) from None
         except StoreError as exc:
             raise _store_error(self.path, exc) from None
-        return merge(stored.updates_in_order(), repr(name))
+        return merge(parts, repr(name))
+
+    def version(self, name: str, version_id: int) -> bytes:
+        """The state of version ``version_id`` of document ``name``.
+
+        Raises:
+            NotFound: no such version of that document.
+        """
+        try:
+            found = self.store.get_version(name, version_id)
+        except StoreError as exc:
+            raise _store_error(self.path, exc) from None
+        if found is None:
+            raise NotFound(f"document {name!r} has no version {version_id} in {self.path}")
+        return found[1]
 
 
 class DbWriter:
@@ -150,7 +165,7 @@ class DbWriter:
                 self.path = masked(str(path))
                 self.store = _postgres(str(path), write=True)
             else:
-                self.path = Path(path)
+                self.path = Path(path).expanduser().absolute()  # named so in every message
                 if self.path.is_dir():
                     raise BackupError(f"{self.path} is not a database file")
                 self.store = SQLiteStore(self.path, exclusive=True)
@@ -194,9 +209,15 @@ class DbWriter:
         return tombstone is not None and bool(clients(update) & clients(tombstone))
 
     def write(self, name: str, update: bytes, *, replace: bool = False) -> None:
-        """Append ``update`` as document ``name``'s log row. With ``replace``, first remove the
-        document, its log, snapshot and tombstone, in the same transaction."""
+        """Append ``update`` as document ``name``'s log row. With ``replace``, first save its
+        state as an automatic version, then remove the document, its log, snapshot and
+        tombstone (not its versions), in the same transaction."""
         with self.transaction():
             if replace:
+                before = self.current(name)
+                if before is not None:
+                    self.store.add_version(
+                        name, before, label="before import --replace", automatic=True
+                    )
                 self.store.purge(name)
             self.store.append([(name, update)])

@@ -6,6 +6,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_NO_HISTORY",
     "EXIT_USAGE",
+    "AlreadyExists",
     "BackupError",
     "DocumentError",
     "HistoryGone",
@@ -40,6 +41,10 @@ class DocumentError(BackupError):
 
 class NotFound(BackupError):
     """The document does not exist (on the server, or in the database)."""
+
+
+class AlreadyExists(BackupError):
+    """A create-only write found the document holding content (someone wrote it meanwhile)."""
 
 
 class HistoryGone(DocumentError):

@@ -6,10 +6,13 @@ overwritten without ``replace``; one that already holds everything the file hold
 ``replace`` and tombstones: deleting a document leaves a tombstone of its content, and the
 server refuses updates carrying structs of it (so stale editors cannot resurrect it). So:
 
-* into a database (``--db``, server stopped): ``replace`` removes the document *and* its
-  tombstone in the same transaction as the import, which keeps the file's exact bytes;
-* over HTTP: ``replace`` deletes the document (``DELETE``, admin role) and posts the file.
-  When the tombstone would refuse it (the file shares history with the deleted content, as a
+* into a database (``--db``, server stopped): ``replace`` saves the document's state as an
+  automatic version, then removes the document *and* its tombstone in the same transaction
+  as the import, which keeps the file's exact bytes (versions stay);
+* over HTTP: ``replace`` of a document that exists posts the file with ``?replace=true``
+  (admin role): the server saves the content before as an automatic version and writes the
+  file's content like a restore, one update relayed to the connected editors. When a deleted
+  document's tombstone refuses the file (it shares history with the deleted content, as a
   backup of the same document does), the content is posted as a fresh copy written by a new
   Yjs client instead (:mod:`collab.backup.fresh`): same content, new identity.
 """
@@ -23,12 +26,12 @@ from pathlib import Path
 from typing import Literal
 
 from collab.backup.database import DbWriter
-from collab.backup.errors import EXIT_USAGE, BackupError, TombstoneRefused
+from collab.backup.errors import EXIT_USAGE, AlreadyExists, BackupError, TombstoneRefused
 from collab.backup.files import read_manifest
 from collab.backup.fresh import fresh_copy
 from collab.backup.progress import Progress
 from collab.backup.remote import Remote
-from collab.backup.states import adds_nothing, checked, clients, is_empty, same_document
+from collab.backup.states import adds_nothing, checked, is_empty, same_document
 from collab.names import InvalidName, validate_name
 
 __all__ = ["import_all", "import_one"]
@@ -88,11 +91,22 @@ def _apply(target: Target, item: _Item, replace: bool) -> str:
         return ""
     payload, exact = update, True
     if item.action == "replace":
-        if item.current is not None and clients(update) & clients(item.current):
-            payload, exact = fresh_copy(update), False  # copied before anything is deleted
-        target.delete(name)
+        target.replace(name, update)
+        return (
+            f"replaced the content of {name!r} (the server keeps the content before as a"
+            " version; connected editors keep editing)"
+        )
     try:
-        target.post(name, payload)
+        target.post(name, payload, create_only=True)
+    except AlreadyExists:
+        # Another writer (a second import started at once) created it since the plan.
+        _plan(target, item, replace=False)
+        if item.action == "unchanged":
+            return f"{name!r} was imported meanwhile by another writer; nothing to do"
+        raise BackupError(
+            f"{name!r} was written on {target} while importing it: import again"
+            " (--replace to overwrite)"
+        ) from None
     except TombstoneRefused:
         # An older tombstone (of a document deleted before) refuses it too.
         if not replace:
@@ -101,7 +115,7 @@ def _apply(target: Target, item: _Item, replace: bool) -> str:
                 " --replace to import it as new content (a fresh Yjs identity)"
             ) from None
         exact = False
-        target.post(name, fresh_copy(update))
+        target.post(name, fresh_copy(update), create_only=True)
     if not exact:
         return (
             f"imported {name!r} as new content with a fresh Yjs identity (the server keeps"
@@ -133,7 +147,10 @@ def import_one(target: Target, name: str, path: Path, *, replace: bool, quiet: b
     note = _apply(target, item, replace)
     if not quiet:
         verb = "replaced" if item.action == "replace" else "imported"
-        print(note or f"{verb} {item.name!r} ({len(item.update):,} bytes)", file=sys.stderr)
+        print(
+            note or f"{verb} {item.name!r} ({len(item.update):,} bytes) into {target}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from collab.backup.errors import EXIT_USAGE, BackupError
 
-__all__ = ["iso", "parse_moment"]
+__all__ = ["compacted_detail", "iso", "not_yet_detail", "parse_moment"]
 
 
 def parse_moment(text: str) -> float:
@@ -44,3 +44,17 @@ def iso(seconds: float) -> str:
     """Unix seconds as ISO 8601 UTC with milliseconds (the HTTP API's form)."""
     moment = datetime.fromtimestamp(seconds, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def compacted_detail(name: str, at: float, earliest: float) -> str:
+    """Why document ``name``'s state at ``at`` cannot be rebuilt (``collab export --at`` and
+    the HTTP ``?at=``): compaction folded that moment and no version is that old."""
+    return (
+        f"the history of {name!r} at {iso(at)} was compacted into a snapshot and no version is"
+        f" that old; the earliest moment it still covers is {iso(earliest)}"
+    )
+
+
+def not_yet_detail(name: str, at: float, created_at: float) -> str:
+    """Why document ``name`` has no state at ``at``: it was created later."""
+    return f"{name!r} did not exist yet at {iso(at)}: it was created at {iso(created_at)}"

@@ -8,7 +8,15 @@ from urllib.parse import quote
 
 import httpx
 
-from collab.backup.errors import EXIT_USAGE, BackupError, NotFound, TombstoneRefused
+from collab.backup.errors import (
+    EXIT_USAGE,
+    AlreadyExists,
+    BackupError,
+    HistoryGone,
+    NotFound,
+    NotYet,
+    TombstoneRefused,
+)
 from collab.backup.moments import parse_moment
 
 __all__ = ["DEFAULT_SERVER", "DocumentInfo", "Remote"]
@@ -16,6 +24,7 @@ __all__ = ["DEFAULT_SERVER", "DocumentInfo", "Remote"]
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 PAGE = 1000
 REVIVES = "content of a deleted document"
+OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 """What the server's 400 ``invalid_update`` says when a tombstone refuses an update
 (``collab.room.Room.apply``)."""
 
@@ -98,17 +107,40 @@ class Remote:
             if not cursor:
                 return
 
-    def state(self, name: str) -> bytes:
-        """Document ``name``'s whole state as one Yjs v1 update.
+    def state(self, name: str, at: float | None = None) -> bytes:
+        """Document ``name``'s whole state as one Yjs v1 update: now, or at Unix time ``at``
+        (the server's ``?at=``: from its log, or the newest version made by then).
 
         Raises:
             NotFound: no such document.
+            NotYet: ``at`` is before the document was created.
+            HistoryGone: neither the log nor a version reaches back to ``at``.
         """
-        response = self._request("GET", self._path(name, "update"))
+        params = {"at": repr(at)} if at is not None else {}
+        response = self._request("GET", self._path(name, "update"), params=params)
+        code = _code(response)
+        if response.status_code == 404 and code == "not_created_yet":
+            raise NotYet(_detail(response))
+        if response.status_code == 410:
+            raise HistoryGone(_detail(response))
         if response.status_code == 404:
             raise NotFound(f"no document named {name!r} on {self.url}")
         if response.status_code != 200:
             raise self._fail(response, f"reading {name!r}")
+        return response.content
+
+    def version(self, name: str, version_id: int) -> bytes:
+        """The state of version ``version_id`` of document ``name``.
+
+        Raises:
+            NotFound: no such document, or no such version of it.
+        """
+        path = self._path(name) + f"/versions/{version_id}/update"
+        response = self._request("GET", path)
+        if response.status_code == 404:
+            raise NotFound(_detail(response))
+        if response.status_code != 200:
+            raise self._fail(response, f"reading version {version_id} of {name!r}")
         return response.content
 
     def current(self, name: str) -> bytes | None:
@@ -118,15 +150,26 @@ class Remote:
         except NotFound:
             return None
 
-    def post(self, name: str, update: bytes) -> None:
+    def post(self, name: str, update: bytes, *, create_only: bool = False) -> None:
         """Apply ``update`` to document ``name`` like a client update (creating it).
+
+        Args:
+            create_only: only if the document holds nothing yet, checked in the same
+                request (``If-None-Match: *``), so two imports started at once cannot both
+                write.
 
         Raises:
             TombstoneRefused: the server refuses the content of a deleted document.
+            AlreadyExists: with ``create_only``, the document holds content.
         """
-        response = self._request("POST", self._path(name, "update"), content=update)
+        headers = {**OCTET_STREAM, "If-None-Match": "*"} if create_only else OCTET_STREAM
+        response = self._request(
+            "POST", self._path(name, "update"), content=update, headers=headers
+        )
         if response.status_code == 200:
             return
+        if response.status_code == 412:
+            raise AlreadyExists(f"{name!r} was written on {self.url} meanwhile")
         detail = _detail(response)
         if response.status_code == 400 and REVIVES in detail:
             raise TombstoneRefused(f"the server refuses {name!r}: {detail}")
@@ -136,6 +179,25 @@ class Remote:
                 " import it with --db while the server is stopped"
             )
         raise self._fail(response, f"writing {name!r}")
+
+    def replace(self, name: str, state: bytes) -> None:
+        """Make document ``name``'s content equal to ``state``'s (``?replace=true``, admin
+        role): the server keeps the content before as an automatic version, and connected
+        editors receive the change like any edit.
+
+        Raises:
+            BackupError: the server refuses it.
+        """
+        response = self._request(
+            "POST", self._path(name, "update"), params={"replace": "true"}, content=state
+        )
+        if response.status_code == 413:
+            raise BackupError(
+                f"{name!r} is {len(state):,} bytes, over the server's --max-message-bytes;"
+                " import it with --db while the server is stopped"
+            )
+        if response.status_code != 200:
+            raise self._fail(response, f"replacing {name!r}")
 
     def delete(self, name: str) -> bool:
         """Delete document ``name`` (the server keeps a tombstone); ``False`` if it was absent."""
@@ -156,3 +218,12 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(body, dict):
         return str(body.get("detail") or body.get("error") or body)
     return str(body)[:200]
+
+
+def _code(response: httpx.Response) -> str | None:
+    """The ``error`` code of a JSON error answer, if it is one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None

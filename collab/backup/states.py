@@ -15,8 +15,9 @@ from pycrdt import Doc, merge_updates
 
 from collab.backup.errors import BackupError, DocumentError
 from collab.errors import crdt_call
+from collab.integrator import Integrator, apply_all
 from collab.protocol import ByteReader, ProtocolError
-from collab.updates import EMPTY_UPDATE, Integrator, InvalidUpdate, apply_all, check_update
+from collab.updates import EMPTY_UPDATE, InvalidUpdate, check_update
 
 __all__ = ["adds_nothing", "checked", "clients", "is_empty", "merge", "same_document"]
 
@@ -44,7 +45,7 @@ def merge(parts: list[bytes], what: str) -> bytes:
     def combine() -> bytes:
         integrator = Integrator(Doc())
         for part in parts:
-            integrator.apply(part)
+            integrator.apply(part, bounded=False)
         if integrator.pending:
             return merge_updates(*parts)
         return integrator.doc.get_update()

@@ -26,6 +26,7 @@ from typing import Any, Final, Literal
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab.errors import NOT_OURS, CloseCode, CollabError
+from collab.integrator import apply_all
 
 __all__ = [
     "DEFAULT_FRAGMENT",
@@ -97,9 +98,8 @@ def doc_from_update(update: bytes) -> Doc[Any]:
     if not isinstance(update, bytes | bytearray | memoryview):
         raise ExportError(f"an update must be bytes, not {type(update).__name__}")
     with reading("the update"):
-        doc: Doc[Any] = Doc()
-        doc.apply_update(bytes(update))
-        return doc
+        # Through the integrator: what waits for a missing predecessor stays out, as in Yjs.
+        return apply_all(Doc(), [bytes(update)])
 
 
 def _root_type(doc: Doc[Any], name: str) -> RootType | None:

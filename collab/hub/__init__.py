@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collab.errors import ShuttingDown, TooManyConnections
 from collab.hub.committer import Origin
-from collab.hub.hooks import ChangeHook, ConnectHook, DeleteHook, Hooks
+from collab.hub.hooks import ChangeHook, ConnectHook, DeleteHook, Hooks, StatelessHook
 from collab.hub.hub import Hub, WriteResult
 from collab.hub.rooms import ClosablePeer, read_document
 
@@ -18,6 +18,7 @@ __all__ = [
     "Hub",
     "Origin",
     "ShuttingDown",
+    "StatelessHook",
     "TooManyConnections",
     "WriteResult",
     "read_document",

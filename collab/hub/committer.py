@@ -24,13 +24,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from collab.errors import ShuttingDown
+from collab.bus import Bus, BusUnavailable
+from collab.errors import CollabError, ShuttingDown
 from collab.hub.hooks import Hook
 from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Peer, Room
-from collab.stores import DocumentStore, StoreBusy, StoreError
+from collab.stores import DocumentStore, StoreBusy, StoreError, StoreLocked
 
 __all__ = ["Committer", "Origin"]
 
@@ -40,8 +41,9 @@ Origin = Peer | str | None
 """Who wrote an update: the peer that sent it (relayed to every other peer), or a name such
 as ``"http"`` or ``"edit"`` (relayed to every peer)."""
 
-_Item = tuple[RoomSlot, Room, bytes, Origin]
-"""A queued update: its room slot, the room, the update, who wrote it."""
+_Item = tuple[RoomSlot, Room, bytes, Origin, "list[bytes] | None"]
+"""A queued update: its room slot, the room, the update, who wrote it, and what of it to relay
+(``None``: all of it; else what integrated, see :attr:`collab.integrator.Integrator.relayed`)."""
 
 STORAGE_ERROR = 1011
 
@@ -75,6 +77,10 @@ class Committer:
         committed_room: called for each room of a committed burst once its waiting callbacks
             ran (the hub checks whether to compact it).
         on_change: the host's hook, given each committed update after its relay.
+        bus: in cluster mode, the bus each burst is appended to after the store committed
+            it and before it is relayed (its acknowledgement completes the commit); the
+            event loop then never commits itself. ``None``: one process.
+        retry_seconds: how long a commit failed for a transient reason is tried again.
     """
 
     def __init__(
@@ -85,8 +91,13 @@ class Committer:
         metrics: Metrics,
         committed_room: Callable[[RoomSlot, Room], None],
         on_change: Hook | None,
+        bus: Bus | None = None,
+        retry_seconds: float = 60.0,
     ) -> None:
         self.store = store
+        self.bus = bus
+        self._inline_rows = _INLINE_COMMIT_ROWS if bus is None else 0
+        self.retry_seconds = retry_seconds
         self.thread = thread
         self.rooms = rooms
         self.metrics = metrics
@@ -122,11 +133,20 @@ class Committer:
 
     # -- the queue ---------------------------------------------------------------------------
 
-    def submit(self, room: Room, update: bytes, origin: Origin, messages: int = 1) -> None:
+    def submit(
+        self,
+        room: Room,
+        update: bytes,
+        origin: Origin,
+        messages: int = 1,
+        relay: list[bytes] | None = None,
+    ) -> None:
         """Queue an update already applied to ``room`` for commit, then relay to the others.
 
         ``messages`` is how many update messages it merges (they count towards
-        ``compact_updates``). Never blocks; see :attr:`congested` for flow control.
+        ``compact_updates``); ``relay`` what of it to relay when not all of it (what waits
+        for a missing predecessor is stored, never relayed). Never blocks; see
+        :attr:`congested` for flow control.
 
         Raises:
             ShuttingDown: when the room is closed.
@@ -139,7 +159,7 @@ class Committer:
         room.size_bytes += len(update)
         if not self._queue:
             self._batch_started = time.perf_counter()
-        self._queue.append((slot, room, update, origin))
+        self._queue.append((slot, room, update, origin, relay))
         self._queued_bytes += len(update)
         if self._turn_end is None:  # _end_turn at the end of this event-loop turn (once)
             loop = self._loop or asyncio.get_running_loop()
@@ -207,12 +227,12 @@ class Committer:
             # Another process holds the write lock: the committer waits for it on the thread.
             self._queue[:0] = batch
             self._callbacks[:0] = callbacks
-            self._queued_bytes += sum(len(update) for _, _, update, _ in batch)
+            self._queued_bytes += sum(len(item[2]) for item in batch)
             self._batch_started = started
         self._wake.set()
 
     def _inline(self, rows: int) -> bool:
-        return rows <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self.thread.jobs)
+        return rows <= self._inline_rows and not (self.store.commits_sync or self.thread.jobs)
 
     def _take(self) -> tuple[list[_Item], float, list[Callable[[], None]]]:
         """Everything queued: the updates, when the first was queued, and the callbacks."""
@@ -249,7 +269,7 @@ class Committer:
         """
         begin = time.perf_counter()
         try:
-            self.store.append([(room.name, update) for _, room, update, _ in batch], wait=False)
+            self.store.append([(item[1].name, item[2]) for item in batch], wait=False)
         except StoreBusy:
             return False
         except StoreError as exc:
@@ -260,15 +280,62 @@ class Committer:
 
     async def _commit_on_thread(self, batch: list[_Item], started: float) -> None:
         """Commit a large burst on the database thread: SQLite releases the GIL while it
-        inserts, so the event loop goes on reading the next updates meanwhile."""
+        inserts, so the event loop goes on reading the next updates meanwhile.
+
+        A commit that failed for a transient reason (:class:`StoreLocked`: another process
+        held the write lock past the busy timeout) is tried again with backoff (0.1 s
+        doubling to 2 s) for ``commit_retry_seconds``: its updates, of authors that may have
+        left since, are kept meanwhile (their rooms stay loaded, nothing is relayed), and
+        only then reported lost (log, ``collab_updates_lost_total``)."""
         begin = time.perf_counter()
-        try:
-            rows = [(room.name, update) for _, room, update, _ in batch]
-            await self.thread.run(self.store.append, rows)
-        except StoreError as exc:
-            self._fail(batch, exc)
+        rows = [(item[1].name, item[2]) for item in batch]
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.1
+        while True:
+            try:
+                if self.bus is None:
+                    await self.thread.run(self.store.append, rows)
+                else:
+                    await self._append_and_publish(rows)
+            except StoreLocked as exc:
+                if time.monotonic() + delay > deadline:
+                    self._fail(batch, exc)
+                    return
+                self.metrics.commit_retries += 1
+                log.warning(
+                    "commit failed (database locked), trying again",
+                    extra={"room": sorted({item[1].name for item in batch}), "in": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except BusUnavailable as exc:  # in the store, but not relayed: peers resync
+                self._fail(batch, exc, "cluster bus unavailable: update not relayed")
+                return
+            except StoreError as exc:
+                self._fail(batch, exc)
+                return
+            else:
+                self._committed(batch, started, begin)
+                return
+
+    async def _append_and_publish(self, rows: list[tuple[str, bytes]]) -> None:
+        """Cluster mode: commit ``rows`` to the store, then append them to the bus. A small
+        burst goes into the store here when the database thread is idle (as
+        :meth:`_commit_here` does; the task waits for Redis anyway, and the round trip to
+        the thread would add to every relay's latency).
+
+        Raises:
+            StoreError, BusUnavailable: nothing was relayed.
+        """
+        assert self.bus is not None
+        if len(rows) <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self.thread.jobs):
+            try:
+                self.store.append(rows, wait=False)
+            except StoreBusy:  # another node holds the write lock: wait for it on the thread
+                await self.thread.run(self.store.append, rows)
         else:
-            self._committed(batch, started, begin)
+            await self.thread.run(self.store.append, rows)
+        await self.bus.append(rows)
 
     def _committed(self, batch: list[_Item], started: float, begin: float) -> None:
         """Account for a committed burst, relay it, and run what waited for its rooms."""
@@ -278,14 +345,18 @@ class Committer:
         metrics.commit_batch.observe(len(batch))
         metrics.updates_committed += len(batch)
         self._uncheckpointed += len(batch)
-        for slot, room, update, origin in batch:
+        for slot, room, update, origin, relay in batch:
             slot.pending -= 1
             slot.log_bytes += len(update)
-            room.relay(update, origin)
+            if relay is None:
+                room.relay(update, origin)
+            else:
+                for part in relay:
+                    room.relay(part, origin)
         metrics.fanout_seconds.observe(time.perf_counter() - started)
         on_change = self.on_change
         if on_change is not None:
-            for _, room, update, origin in batch:
+            for _, room, update, origin, _ in batch:
                 on_change(room.name, update, origin_name(origin))
         for slot, room in {(slot, room) for slot, room, *_ in batch}:
             if slot.waiting and not slot.pending:
@@ -299,16 +370,20 @@ class Committer:
             loop = self._loop or asyncio.get_running_loop()
             self._checkpoint_timer = loop.call_later(_CHECKPOINT_SECONDS, self._start_checkpoint)
 
-    def _fail(self, batch: list[_Item], exc: StoreError) -> None:
+    def _fail(
+        self, batch: list[_Item], exc: CollabError, reason: str = "storage error: update not saved"
+    ) -> None:
         """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
-        self.metrics.storage_errors += 1
-        rooms = {room: slot for slot, room, _, _ in batch}
+        if isinstance(exc, StoreError):
+            self.metrics.storage_errors += 1
+            self.metrics.updates_lost += len(batch)
+        rooms = {room: slot for slot, room, *_ in batch}
         names = sorted(room.name for room in rooms)
         log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
         for slot, *_ in batch:
             slot.pending -= 1
         for room, slot in rooms.items():
-            self.rooms.drop(slot, room, STORAGE_ERROR, "storage error: update not saved")
+            self.rooms.drop(slot, room, STORAGE_ERROR, reason)
 
     # -- checkpoints -------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """The host application's hooks (``on_change``, ``on_connect``, ``on_disconnect``,
-``on_delete``), each run isolated from the rooms and from each other.
+``on_delete``, ``on_stateless``), each run isolated from the rooms and from each other.
 
 A hook may be a plain function or a coroutine function. A plain one runs at once on the event
 loop (after the commit and the relay it reports), so it must be quick; an async one is queued
@@ -20,7 +20,7 @@ from typing import Any
 
 from collab.errors import NOT_OURS
 
-__all__ = ["ChangeHook", "ConnectHook", "DeleteHook", "Hook", "Hooks"]
+__all__ = ["ChangeHook", "ConnectHook", "DeleteHook", "Hook", "Hooks", "StatelessHook"]
 
 log = logging.getLogger("collab.hooks")
 
@@ -35,6 +35,11 @@ document ``name``; ``info`` has ``peer`` (an id), ``role`` and ``client`` (its a
 
 DeleteHook = Callable[[str], Awaitable[None] | None]
 """``on_delete(name)``: document ``name`` was deleted."""
+
+StatelessHook = Callable[[str, str, Any], Awaitable[None] | None]
+"""``on_stateless(name, payload, origin)``: a Hocuspocus client's Stateless message (a string
+the application defines; never stored) about document ``name``; ``origin`` is the session of
+that document on its socket (``origin.info()`` describes it)."""
 
 
 class Hook:
@@ -116,6 +121,7 @@ class Hooks:
         on_connect: ConnectHook | None = None,
         on_disconnect: ConnectHook | None = None,
         on_delete: DeleteHook | None = None,
+        on_stateless: StatelessHook | None = None,
         timeout: float = 30.0,
     ) -> None:
         def hook(name: str, fn: Callable[..., Any] | None) -> Hook | None:
@@ -125,9 +131,10 @@ class Hooks:
         self.connect = hook("on_connect", on_connect)
         self.disconnect = hook("on_disconnect", on_disconnect)
         self.delete = hook("on_delete", on_delete)
+        self.stateless = hook("on_stateless", on_stateless)
 
     async def drain(self) -> None:
         """Let every queued call finish (or time out), then stop the hooks' tasks."""
-        for hook in (self.change, self.connect, self.disconnect, self.delete):
+        for hook in (self.change, self.connect, self.disconnect, self.delete, self.stateless):
             if hook is not None:
                 await hook.drain()

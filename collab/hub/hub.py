@@ -14,21 +14,45 @@ applies, handles a damaged document, queues the commit, relays after it and runs
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from collab.errors import CloseCode, DocumentTooLarge
+from collab.bus import Bus, BusUnavailable
+from collab.errors import CloseCode, CollabError, DocumentTooLarge
+from collab.hub.cluster import Cluster
 from collab.hub.committer import Committer, Origin
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
-from collab.hub.rooms import Rooms
+from collab.hub.rooms import Rooms, RoomSlot, read_document
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room
 from collab.settings import Settings
 from collab.stores import DocumentStore, StoreError
-from collab.updates import DocumentCorrupted
+from collab.updates import EMPTY_UPDATE, DocumentCorrupted
 
-__all__ = ["Hub", "WriteResult"]
+__all__ = ["DocumentExists", "Hub", "WriteResult"]
+
+
+def _stored_state(store: DocumentStore, name: str) -> bytes:
+    """Document ``name``'s state from the store, read as a room loads it (see
+    :func:`~collab.hub.rooms.read_document`)."""
+    stored, integrator = read_document(store, name)
+    if stored.snapshot is None and not stored.updates:
+        return EMPTY_UPDATE
+    return integrator.state_update()
+
+
+class DocumentExists(CollabError):
+    """A create-only write found the document holding content (HTTP ``If-None-Match: *``)."""
+
+    close_code = CloseCode.FORBIDDEN
+    http_status = 412
+    code = "exists"
+
+
+log = logging.getLogger("collab.hub")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +73,18 @@ class Hub:
             closes it in :meth:`close`.
         settings: limits, grace period, compaction thresholds.
         hooks: the host's hooks (none by default).
+        bus: the cross-node bus; a remote one (``bus.remote``, e.g.
+            :class:`~collab.bus.RedisBus`) turns on cluster mode (:mod:`collab.hub.cluster`).
+            ``None`` or a :class:`~collab.bus.LocalBus`: one process, no bus call at all.
     """
 
-    def __init__(self, store: DocumentStore, settings: Settings, hooks: Hooks | None = None):
+    def __init__(
+        self,
+        store: DocumentStore,
+        settings: Settings,
+        hooks: Hooks | None = None,
+        bus: Bus | None = None,
+    ):
         self.store = store
         self.settings = settings
         self.hooks = hooks or Hooks()
@@ -59,9 +92,18 @@ class Hub:
         self.metrics = Metrics(lambda: len(self.rooms.slots), lambda: self.rooms.connections)
         self.rooms = Rooms(store, self.thread, settings, self.metrics)
         self.maintenance = Maintenance(store, self.thread, self.rooms, settings, self.metrics)
+        remote = bus if bus is not None and bus.remote else None
+        self.bus = remote
+        self.cluster = Cluster(remote, self.rooms, self.metrics) if remote else None
+        self.rooms.cluster = self.cluster
+        self.maintenance.replays = remote is not None
+        self.metrics.bus = remote
+        # Called with a document's name after each commit of its updates (the versions' quiet
+        # timers); a listener that raises is logged and does not stop the others.
+        self.commit_listeners: list[Callable[[str], None]] = []
         self.committer = Committer(
-            store, self.thread, self.rooms, self.metrics, self.maintenance.committed,
-            self.hooks.change,
+            store, self.thread, self.rooms, self.metrics, self._committed_room,
+            self.hooks.change, remote, settings.commit_retry_seconds,
         )  # fmt: skip
         self.max_document_bytes = settings.max_document_bytes
         # The parts' methods, bound once: sessions call them per message.
@@ -76,6 +118,15 @@ class Hub:
         self.when_committed = self.committer.when_committed
         self.flush = self.committer.flush
         self.salvage = self.maintenance.salvage
+
+    def _committed_room(self, slot: RoomSlot, room: Room) -> None:
+        """Updates of ``room`` were committed: maintenance (compaction), then the listeners."""
+        self.maintenance.committed(slot, room)
+        for listener in self.commit_listeners:
+            try:
+                listener(room.name)
+            except Exception as exc:
+                log.error("commit listener failed", extra={"room": room.name}, exc_info=exc)
 
     @property
     def congested(self) -> bool:
@@ -95,8 +146,11 @@ class Hub:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the committer task."""
+        """Start the committer task, and in cluster mode the bus (which keeps trying to
+        connect in the background when Redis is not reachable yet)."""
         self.committer.start()
+        if self.cluster is not None:
+            await self.cluster.bus.start(self.cluster)
 
     async def close(self) -> None:
         """Refuse new users, commit everything queued, close peers with 1001, let the hooks
@@ -108,6 +162,8 @@ class Hub:
         for peer in self.rooms.peers():
             peer.close(CloseCode.GOING_AWAY, "server shutting down")
         await self.committer.stop()
+        if self.cluster is not None:
+            await self.cluster.bus.close()
         await self.hooks.drain()
         await self.run(self.store.close)
         self.thread.shutdown()
@@ -147,38 +203,51 @@ class Hub:
         if room.size_bytes + len(update) > self.max_document_bytes:
             raise DocumentTooLarge(f"document over the {self.max_document_bytes}-byte limit")
         try:
-            changed = room.apply(update)
+            changed = room.apply(update, origin)
         except DocumentCorrupted:
             self.maintenance.discard(room, spare=origin)
             if parts is not None:
                 self.maintenance.salvage(room, parts)
             raise
         if changed:
-            self.committer.submit(room, update, origin, len(parts) if parts else 1)
+            stored = room.stored or update
+            self.committer.submit(room, stored, origin, len(parts) if parts else 1, room.relayed)
         return changed
 
-    async def write(self, name: str, update: bytes, origin: Origin = "server") -> WriteResult:
+    async def write(
+        self, name: str, update: bytes, origin: Origin = "server", *, create_only: bool = False
+    ) -> WriteResult:
         """Write ``update`` to document ``name`` (loading its room if needed) and return once
         it is committed. An update the document already holds is neither stored nor relayed,
         unless nothing is stored yet: then it creates the document (an empty update too).
 
+        With ``create_only``, only when the document holds nothing yet: checked and applied
+        with no await between, so two writers creating one document cannot both write it.
+
         Raises:
+            DocumentExists: with ``create_only``, the document holds content.
             DocumentTooLarge, InvalidUpdate, DocumentCorrupted: see :meth:`write_now`.
             ShuttingDown: the hub is closing.
             StoreError: the document cannot be loaded, or the commit failed.
+            BusUnavailable: cluster mode, Redis is down (the update may be in the store, but
+                no peer was sent it).
         """
         async with self.rooms.use(name) as room:
+            if create_only and not room.empty:
+                raise DocumentExists(f"document {name!r} already holds content")
             changed = self.write_now(room, update, origin)
             if not changed and room.size_bytes == 0 and not room.closed:
                 self.committer.submit(room, update, origin)
             await self.flush()  # what it holds may still wait for its commit
         if room.closed:
+            if self.cluster is not None and not self.cluster.bus.healthy:
+                raise BusUnavailable(f"the update was not relayed: {self.cluster.bus.reason}")
             raise StoreError("the update could not be saved")
         return WriteResult(changed, room.size_bytes)
 
     async def delete(self, name: str) -> bool:
-        """Delete document ``name``: commit what is queued, close its peers with 4410, drop it,
-        then run ``on_delete``.
+        """Delete document ``name``: commit what is queued, close its peers with 4410 (in
+        cluster mode on every node), drop it, then run ``on_delete``.
 
         Returns:
             ``True`` when the document existed.
@@ -189,6 +258,8 @@ class Hub:
         await self.flush()
         self.rooms.forget(name)
         deleted = await self.run(self.store.delete, name)
+        if self.cluster is not None:
+            await self.cluster.announce("delete", name)
         if deleted and self.hooks.delete is not None:
             self.hooks.delete(name)
         return deleted
@@ -200,14 +271,16 @@ class Hub:
     async def state(self, name: str) -> bytes:
         """The committed state of document ``name`` as one v1 update (empty when unknown):
         from its open room at a moment when nothing of it waits for a commit, else from the
-        store.
+        store. In cluster mode always from the store, which every node commits to before it
+        relays: an open room may not have read another node's newest commit yet.
 
         Raises:
             StoreError: on a database failure, or when the room is dropped while read.
         """
         room = self.rooms.room(name)
-        if room is None:
-            return await self.run(self.store.state, name)
+        if room is None or self.cluster is not None:
+            # as a room loads it: rows that no longer decode go to the quarantine
+            return await self.run(_stored_state, self.store, name)
         state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.committer.when_committed(
             room,

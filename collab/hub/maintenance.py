@@ -68,6 +68,9 @@ class Maintenance:
         self.settings = settings
         self.metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()
+        # Cluster mode: a room's document may lack what other nodes committed and it has
+        # not read yet, so the store replays its own log (in its compaction transaction).
+        self.replays = False
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -76,14 +79,15 @@ class Maintenance:
 
     def committed(self, slot: RoomSlot, room: Room) -> None:
         """A burst of ``room`` was committed: compact it when its log grew past a threshold."""
+        again_updates, again_bytes = slot.compact_again_at
         if (
-            slot.log_updates >= self.settings.compact_updates
-            or slot.log_bytes >= self.settings.compact_bytes
+            slot.log_updates >= max(self.settings.compact_updates, again_updates)
+            or slot.log_bytes >= max(self.settings.compact_bytes, again_bytes)
         ) and not (slot.compacting or slot.pending or room.closed):
             # Nothing of the room is queued, so its document is exactly the committed log;
             # the thread runs jobs in order, so no row is added before the fold. With
             # structs waiting for a predecessor, the store replays the log instead.
-            state = None if room.waiting else room.doc.get_update()
+            state = None if room.waiting or self.replays else room.doc.get_update()
             slot.compacting = True
             job = self.thread.submit(self.store.compact, slot.name, state)
             self._spawn(self._compacted(slot, job, slot.log_updates))
@@ -97,6 +101,13 @@ class Maintenance:
             result = await job
         except StoreError as exc:
             self.metrics.storage_errors += 1
+            # Not again at the next commit (it ran for minutes on a hostile document, failed,
+            # and started over at once, starving every other room): once the log grew by
+            # another threshold.
+            slot.compact_again_at = (
+                slot.log_updates + self.settings.compact_updates,
+                slot.log_bytes + self.settings.compact_bytes,
+            )
             log.error("compaction failed", extra={"room": slot.name}, exc_info=exc)
         else:
             if result is not None:

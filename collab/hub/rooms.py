@@ -17,15 +17,17 @@ from typing import Protocol
 
 from pycrdt import Doc
 
+from collab.bus import BusUnavailable
 from collab.errors import ShuttingDown, TooManyConnections
 from collab.hub.worker import DatabaseThread
+from collab.integrator import Integrator, replay
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.stores import DocumentStore, StoredDocument, StoreError
-from collab.updates import Integrator, replay
+from collab.updates import InvalidUpdate
 
-__all__ = ["ClosablePeer", "RoomSlot", "Rooms", "read_document"]
+__all__ = ["ClosablePeer", "Follower", "RoomSlot", "Rooms", "read_document"]
 
 log = logging.getLogger("collab.hub")
 
@@ -37,16 +39,63 @@ class ClosablePeer(Peer, Protocol):
         """Ask the connection to close with ``code`` and ``reason`` (non-blocking)."""
 
 
+class Follower(Protocol):
+    """What the rooms ask of cluster mode (:class:`collab.hub.cluster.Cluster`)."""
+
+    def check(self) -> None:
+        """Raise ``BusUnavailable`` while the bus is down."""
+
+    async def position(self, name: str) -> str:
+        """The position of ``name``'s stream, read before loading it from the store."""
+
+    def loaded(self, room: Room, position: str) -> None:
+        """``room`` was loaded: follow its stream from ``position``."""
+
+    def unloaded(self, name: str) -> None:
+        """``name``'s room is gone: stop following its stream."""
+
+
 def read_document(store: DocumentStore, name: str) -> tuple[StoredDocument, Integrator]:
     """Load document ``name`` and rebuild it (on the database thread: a large document takes
     a second to apply, during which the event loop still gets the GIL between updates). The
     integrator also holds the stored updates of which part still waits for a predecessor.
 
+    A stored row that no longer decodes (written by an older version or another tool) would
+    make the whole document unavailable: what decodes is loaded, and the rest is moved to the
+    store's quarantine (logged; ``collab doctor --repair`` and the API list, drop or restore
+    it).
+
     Raises:
         StoreError: on a database failure.
-        InvalidUpdate: when a stored update cannot be applied.
     """
     stored = store.load(name)
+    try:
+        return stored, replay(Doc(), stored.updates_in_order())
+    except InvalidUpdate:
+        pass
+    bad_snapshot, bad_rows, reasons = False, [], []
+    integrator = Integrator(Doc())
+    if stored.snapshot:
+        try:
+            integrator.apply(stored.snapshot, bounded=False)
+        except InvalidUpdate as exc:
+            bad_snapshot, integrator = True, Integrator(Doc())
+            reasons.append(f"snapshot: {exc}")
+    ids = stored.update_ids or tuple(range(len(stored.updates)))
+    for row_id, update in zip(ids, stored.updates, strict=True):
+        try:
+            integrator.apply(update, bounded=False)
+        except InvalidUpdate as exc:  # DocumentCorrupted too: replayed again without it
+            bad_rows.append(row_id)
+            reasons.append(f"row {row_id}: {exc}")
+    if bad_snapshot or bad_rows:
+        reason = "; ".join(reasons)[:1000]
+        store.quarantine(name, bad_rows, bad_snapshot, reason)
+        log.warning(
+            "quarantined stored rows that do not decode",
+            extra={"room": name, "rows": len(bad_rows) + bad_snapshot, "reason": reason},
+        )
+        stored = store.load(name)
     return stored, replay(Doc(), stored.updates_in_order())
 
 
@@ -64,6 +113,9 @@ class RoomSlot:
     log_updates: int = 0
     log_bytes: int = 0
     compacting: bool = False
+    # After a failed compaction, the log (updates, bytes) it must reach before the next try:
+    # a compaction that fails again and again must not run after every commit.
+    compact_again_at: tuple[int, int] = (0, 0)
     pending: int = 0  # updates applied to the room's document and not committed yet
     peers: set[ClosablePeer] = field(default_factory=set)
     # callbacks to run once ``pending`` is back to 0, and if the room is dropped first
@@ -100,6 +152,7 @@ class Rooms:
         self.closing = False
         self._stopping: asyncio.Future[None] | None = None  # resolved when closing starts
         self._tasks: set[asyncio.Task[None]] = set()
+        self.cluster: Follower | None = None  # cluster mode: the rooms follow the bus
 
     def room(self, name: str) -> Room | None:
         """The loaded room of document ``name``, or ``None`` when it is not open."""
@@ -147,6 +200,8 @@ class Rooms:
         """
         if self.closing:
             raise ShuttingDown("server shutting down")
+        if self.cluster is not None:
+            self.cluster.check()
         if peer is not None:
             if self.connections >= self.settings.max_connections:
                 raise TooManyConnections("server has too many connections")
@@ -200,16 +255,22 @@ class Rooms:
         return loaded, leave
 
     async def _load(self, slot: RoomSlot) -> None:
+        cluster, position = self.cluster, ""
         try:
+            if cluster is not None:  # read first: the stream from there misses nothing
+                position = await cluster.position(slot.name)
             stored, rebuilt = await self.thread.run(read_document, self.store, slot.name)
         except Exception as exc:
             self.metrics.storage_errors += 1
             log.error("cannot load document", extra={"room": slot.name}, exc_info=exc)
             if self.slots.get(slot.name) is slot:
                 del self.slots[slot.name]
-            slot.ready.set_exception(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            kept = isinstance(exc, StoreError | BusUnavailable)
+            slot.ready.set_exception(exc if kept else StoreError(str(exc)))
             slot.ready.exception()  # mark retrieved: users may all have gone
             return
+        rebuilt.max_pending_bytes = self.settings.max_pending_bytes
+        rebuilt.max_pending_structs = self.settings.max_pending_structs
         slot.log_updates = len(stored.updates)
         slot.log_bytes = sum(map(len, stored.updates))
         room = Room(
@@ -217,10 +278,16 @@ class Rooms:
             rebuilt.doc,
             tombstone=stored.tombstone,
             max_awareness_bytes=self.settings.max_awareness_bytes,
-            waiting=rebuilt.pending,
+            integrator=rebuilt,
             defer=asyncio.get_running_loop().call_soon,  # one awareness message per turn
         )
         room.size_bytes = len(stored.snapshot or b"") + slot.log_bytes
+        if cluster is not None:
+            if self.slots.get(slot.name) is not slot:  # dropped while loading (bus down)
+                slot.ready.set_exception(StoreError("the document was closed while it loaded"))
+                slot.ready.exception()
+                return
+            cluster.loaded(room, position)
         slot.ready.set_result(room)
 
     def _schedule_unload(self, slot: RoomSlot) -> None:
@@ -235,6 +302,8 @@ class Rooms:
             self._schedule_unload(slot)  # still writing: try again after the grace period
             return
         del self.slots[slot.name]
+        if self.cluster is not None:
+            self.cluster.unloaded(slot.name)
         log.debug("unloaded room", extra={"room": slot.name})
 
     def forget(self, name: str) -> None:
@@ -257,6 +326,8 @@ class Rooms:
             dropped()
         if self.slots.get(slot.name) is slot:
             del self.slots[slot.name]
+            if self.cluster is not None:
+                self.cluster.unloaded(slot.name)
         if slot.unload is not None:
             slot.unload.cancel()
             slot.unload = None

@@ -46,6 +46,7 @@ class Access:
     role: Role
     expires_at: float = float("inf")
     by: str = "access"  # what decided it, for the refusal's wording ("token role read ...")
+    user: str | None = None  # who: the token's subject, or the host's authenticated user
 
     def require(self, role: Role) -> None:
         """Check that this access includes ``role``.
@@ -113,7 +114,7 @@ class TokenAccess:
         grant = await self.grant(conn)
         assert grant is not None
         grant.require(name, Role.READ)
-        return Access(grant.role, grant.expires_at, "token")
+        return Access(grant.role, grant.expires_at, "token", grant.subject)
 
 
 _ROLES = {"read": Role.READ, "write": Role.WRITE, "admin": Role.ADMIN}
@@ -147,7 +148,18 @@ class HookAccess:
         if role is None:
             log.error("authorize hook returned %r (not read, write, admin or None)", answer)
             raise Forbidden("access check failed")
-        return Access(role, by="authorize")
+        return Access(role, by="authorize", user=_user_of(conn))
 
     async def grant(self, conn: Any) -> Grant | None:
         return None
+
+
+def _user_of(conn: Any) -> str | None:
+    """The name of the user a host's authentication put in the ASGI scope (Starlette's
+    ``AuthenticationMiddleware``: ``scope["user"]`` with ``is_authenticated`` and
+    ``display_name``), when there is one."""
+    user = conn.scope.get("user") if hasattr(conn, "scope") else None
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    name = getattr(user, "display_name", None) or getattr(user, "identity", None)
+    return str(name) if name else None

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from collab import protocol
+from collab import hocuspocus, protocol
 from collab.auth import Grant, Role
 from collab.errors import CloseCode, CollabError, Refused, ShuttingDown
 from collab.hub import Hub
@@ -29,12 +29,39 @@ from collab.settings import Settings
 from collab.stores import StoreError
 from collab.updates import InvalidUpdate, carries_new_structs, merge_burst
 
-__all__ = ["BURST_BYTES", "BURST_UPDATES", "CloseCode", "Connection"]
+__all__ = [
+    "BURST_BYTES",
+    "BURST_UPDATES",
+    "WRONG_ENDPOINT",
+    "CloseCode",
+    "Connection",
+    "log_wrong_protocol",
+]
 
 log = logging.getLogger("collab.websocket")
 
 
 _peer_ids = itertools.count(1)
+
+WRONG_ENDPOINT = "this is the y-websocket endpoint: Hocuspocus providers connect to /hocuspocus"
+"""The close reason for a Hocuspocus provider on ``/sync/{name}``."""
+
+_told: dict[tuple[str | None, str], None] = {}
+"""Clients already told they use the wrong endpoint (bounded, oldest forgotten first)."""
+
+
+def log_wrong_protocol(who: str | None, reason: str) -> None:
+    """Log a client of the other protocol (``who``: its address) once at info, its retries
+    at debug: a provider retries forever, and each retry is no news."""
+    key = (who, reason)
+    if key in _told:
+        log.debug("client of the other protocol again", extra={"client": who, "reason": reason})
+        return
+    _told[key] = None
+    if len(_told) > 1024:
+        del _told[next(iter(_told))]
+    log.info("client of the other protocol", extra={"client": who, "reason": reason})
+
 
 BURST_UPDATES = 64
 """Update messages of one read that are applied, stored and relayed as one merged update, at
@@ -52,6 +79,11 @@ pausing and resuming for every message."""
 THROTTLED_SHARE = 0.9
 """Share of ``--rate-limit-close-seconds`` a connection must spend held back by the rate limit
 to be closed: one that sends 10 times the rate or more, all that time."""
+
+LARGE_SYNC_BYTES = 64 * 1024
+"""Sync step 2 replies from this size on count against ``full_syncs_per_minute``: a client
+asking again and again for a large document (a read token suffices) costs the server its
+bandwidth and other rooms their latency; smaller replies cost less than the request."""
 
 
 class Connection:
@@ -95,6 +127,7 @@ class Connection:
         "read_only",
         "room",
         "source",
+        "syncs",
         "transport",
     )
 
@@ -122,6 +155,8 @@ class Connection:
         self._holds = 0  # reasons reading is paused: hub congestion, the rate limit
         self._rate_timer: asyncio.TimerHandle | None = None
         self._throttle_window: tuple[float, float] | None = None  # (start, seconds held back)
+        per_minute = settings.full_syncs_per_minute
+        self.syncs = TokenBucket(per_minute / 60, max(1, per_minute // 6))
         self.room: Room | None = None
         self._leave: Callable[[], None] | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -331,6 +366,12 @@ class Connection:
             step(room, *frame)
         except ShuttingDown:
             pass  # the hub already asked this peer to close
+        except ProtocolError as exc:
+            if frame and hocuspocus.is_auth(frame[0]):  # a provider given a /sync URL
+                log_wrong_protocol(self.client, WRONG_ENDPOINT)
+                self.close(CloseCode.PROTOCOL_ERROR, WRONG_ENDPOINT)
+            else:
+                self._reject(exc.close_code, _reason(exc))
         except CollabError as exc:  # DocumentCorrupted: the hub closed the others with 1011
             self._reject(exc.close_code, _reason(exc))
         except Exception:  # a bug
@@ -361,17 +402,29 @@ class Connection:
             # Computed now, it validates the state vector (the close must come from here); it
             # is sent as is unless the room holds uncommitted updates: then the reply is made
             # once they are committed, so that it never shows an uncommitted update.
-            reply = room.sync_step2(state_vector)
+            reply = room.sync_frames(state_vector)
+            if sum(map(len, reply)) >= LARGE_SYNC_BYTES and not self.syncs.take():
+                raise Refused(
+                    CloseCode.RATE_LIMITED,
+                    "too many large sync step 2 replies (see --full-syncs-per-minute)",
+                )
             if self.hub.uncommitted(room):
-                self.hub.when_committed(room, lambda: self.send(room.sync_step2(state_vector)))
+                self.hub.when_committed(
+                    room, lambda: self._send_all(room.sync_frames(state_vector))
+                )
             else:
-                self.send(reply)
+                self._send_all(reply)
         elif isinstance(message, protocol.Awareness):
             room.apply_awareness(self, message.payload)
         elif isinstance(message, protocol.QueryAwareness):
             frame = room.awareness_frame() or protocol.encode(protocol.Awareness(b"\x00"))
             self.send(frame)
         # Auth messages from a client carry nothing the server acts on (y-protocols auth.js).
+
+    def _send_all(self, frames: list[bytes]) -> None:
+        """Send ``frames`` in order (a sync reply in parts: see ``Room.sync_frames``)."""
+        for frame in frames:
+            self.send(frame)
 
     def _apply_burst(self, room: Room) -> None:
         """Apply the update messages held back: merged into one update when there are several,

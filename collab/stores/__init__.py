@@ -11,10 +11,13 @@ from collab.stores.base import (
     DocumentStore,
     HistoryCompacted,
     NotCreatedYet,
+    QuarantinedRow,
     SortKey,
     StoreBusy,
     StoredDocument,
     StoreError,
+    StoreLocked,
+    VersionRecord,
 )
 from collab.stores.sqlite import SQLiteStore, Store
 
@@ -26,10 +29,13 @@ __all__ = [
     "DocumentStore",
     "HistoryCompacted",
     "NotCreatedYet",
+    "QuarantinedRow",
     "SQLiteStore",
     "SortKey",
     "Store",
     "StoreBusy",
     "StoreError",
+    "StoreLocked",
     "StoredDocument",
+    "VersionRecord",
 ]

@@ -12,6 +12,7 @@ PostgreSQL) implements the same methods and is passed to ``Collab(store=...)``.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,10 +29,13 @@ __all__ = [
     "DocumentStore",
     "HistoryCompacted",
     "NotCreatedYet",
+    "QuarantinedRow",
     "SortKey",
     "StoreBusy",
     "StoreError",
+    "StoreLocked",
     "StoredDocument",
+    "VersionRecord",
 ]
 
 SortKey = Literal["name", "updated_at"]
@@ -43,6 +47,11 @@ class StoreError(CollabError):
     close_code = CloseCode.INTERNAL_ERROR
     http_status = 503
     code = "storage_error"
+
+
+class StoreLocked(StoreError):
+    """A commit waited the busy timeout for another connection's write lock and failed;
+    nothing was written, and the same commit may succeed once the lock is released."""
 
 
 class StoreBusy(StoreError):
@@ -113,12 +122,41 @@ class DocumentRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """A stored version of a document: ``id`` (unique in the database, increasing),
+    ``created_at`` (Unix seconds), an optional ``label`` and ``author`` (a token's subject),
+    whether it was made ``automatic``-ally, and the size of its state in bytes."""
+
+    id: int
+    name: str
+    created_at: float
+    label: str | None
+    author: str | None
+    automatic: bool
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedRow:
+    """A row moved aside: its quarantine id, document, ``kind`` (``update`` or ``snapshot``),
+    size in bytes, why, and when (Unix seconds)."""
+
+    id: int
+    name: str
+    kind: str
+    size: int
+    reason: str
+    quarantined_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StoredDocument:
     """What a room loads: the snapshot (if any), the log after it, the deleted-state tombstone."""
 
     snapshot: bytes | None
     updates: list[bytes]
     tombstone: bytes | None
+    update_ids: tuple[int, ...] = ()  # the log rows' ids, when the store has them
 
     def updates_in_order(self) -> list[bytes]:
         """The snapshot then the log: applying them in order rebuilds the document."""
@@ -196,16 +234,65 @@ class DocumentStore(Protocol):
         ``get_update()`` as of the newest row, when nothing waits for a predecessor)."""
 
     def delete(self, name: str) -> bool:
-        """Delete the document, keeping its merged state as a tombstone; whether it existed."""
+        """Delete the document and its versions, keeping its merged state as a tombstone;
+        whether it existed."""
 
     def purge(self, name: str) -> None:
-        """Remove the document and its tombstone (an import that replaces it)."""
+        """Remove the document and its tombstone (an import that replaces it); its versions
+        stay."""
+
+    # Versions (bytes-level: a version is a stored state with a small record). Ids are unique
+    # in the store, increase, and are never given twice. Versions are kept across compaction
+    # and purge, and deleted with their document.
+
+    def add_version(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        label: str | None = None,
+        author: str | None = None,
+        automatic: bool = False,
+        created_at: float | None = None,
+    ) -> VersionRecord:
+        """Store ``data`` (a whole state, Yjs v1) as a version of ``name`` made at
+        ``created_at`` (Unix seconds; now when ``None``), in one transaction."""
+
+    def list_versions(
+        self, name: str, *, before: int | None = None, limit: int = 100
+    ) -> builtins.list[VersionRecord]:
+        """Records of ``name``'s versions, newest (highest id) first, only ids below
+        ``before`` when given (keyset paging), at most ``limit``."""
+
+    def get_version(self, name: str, version_id: int) -> tuple[VersionRecord, bytes] | None:
+        """Version ``version_id`` of ``name`` and its state; ``None`` if ``name`` has none."""
+
+    def version_at(self, name: str, moment: float) -> tuple[VersionRecord, bytes] | None:
+        """The newest version of ``name`` made at or before ``moment`` and its state."""
+
+    def delete_versions(self, name: str, version_ids: Iterable[int]) -> int:
+        """Delete these versions of ``name`` (a retention policy's choice) in one
+        transaction; how many existed."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Several writes as one transaction (all or nothing)."""
 
     def checkpoint(self) -> None:
         """Make committed writes durable in the main file (SQLite: a WAL checkpoint)."""
+
+    def quarantine(self, name: str, row_ids: Sequence[int], snapshot: bool, reason: str) -> int:
+        """Move log rows (and the snapshot, with ``snapshot``) that no longer decode out of
+        document ``name``, into the quarantine (never deleted silently); how many moved."""
+
+    def quarantined(self, name: str | None = None) -> Sequence[QuarantinedRow]:
+        """The quarantined rows (of document ``name``, or all), oldest first."""
+
+    def quarantined_data(self, quarantine_id: int) -> bytes:
+        """The bytes of a quarantined row (empty when there is none)."""
+
+    def release(self, quarantine_id: int, *, restore: bool) -> str | None:
+        """Drop a quarantined row, or with ``restore`` put it back in its document's log;
+        the document's name, or ``None`` when there is no such row."""
 
     def schema_version(self) -> int:
         """How many migrations this database has applied."""

@@ -10,15 +10,9 @@ from collections.abc import Sequence
 
 from pycrdt import Doc
 
+from collab.integrator import apply_all, replay
 from collab.stores.base import StoredDocument, StoreError
-from collab.updates import (
-    EMPTY_UPDATE,
-    InvalidUpdate,
-    apply_all,
-    holds_back,
-    replay,
-    same_document,
-)
+from collab.updates import EMPTY_UPDATE, InvalidUpdate, holds_back, same_document
 
 __all__ = ["fold", "tombstone", "whole_state"]
 
@@ -63,6 +57,6 @@ def whole_state(name: str, stored: StoredDocument) -> bytes:
     """
     parts = stored.updates_in_order()
     try:
-        return replay(Doc(), parts).state() if parts else EMPTY_UPDATE
+        return replay(Doc(), parts).state_update() if parts else EMPTY_UPDATE
     except InvalidUpdate as exc:
         raise StoreError(f"document {name!r} cannot be read: {exc}") from exc

@@ -6,6 +6,10 @@ silently diverge until a restart. So a server (and ``collab import --db``) takes
 finds the lock taken and is refused, with the pid of the first. The kernel drops the lock
 when the process ends, however it ends (``kill -9`` included), so a stale lock file is never
 an obstacle.
+
+The nodes of one cluster (``collab serve --redis``) on one machine share the file: each takes
+a shared lock, which keeps out a single server (and a single server keeps out the nodes). They
+see each other's edits through Redis, and SQLite in WAL mode serializes their commits.
 """
 
 from __future__ import annotations
@@ -29,14 +33,16 @@ class ProcessLock:
 
     Args:
         database: the database file (the lock file is ``<database>.lock``).
+        shared: a cluster node's shared lock (other nodes may hold it too).
 
     Raises:
         DatabaseInUse: another process holds the lock; the message names its pid.
         StoreError: the lock file cannot be created.
     """
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path, *, shared: bool = False) -> None:
         self.path = database.with_name(database.name + ".lock")
+        self.shared = shared
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -45,22 +51,34 @@ class ProcessLock:
         if fcntl is None:
             return
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError:
             holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(self._fd)
             self._fd = None
+            if shared:
+                raise DatabaseInUse(
+                    f"database {database} is in use by a collab process that is not a cluster"
+                    f" node (pid {holder}): stop it first, or start it with --redis too"
+                ) from None
+            if holder == "unknown":  # shared holders write no pid
+                raise DatabaseInUse(
+                    f"database {database} is in use by the nodes of a collab cluster: stop"
+                    " them first, or start this one with their --redis too"
+                ) from None
             raise DatabaseInUse(
                 f"database {database} is in use by another collab process (pid {holder}):"
                 " stop it first, or give this one another --db"
             ) from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        if not shared:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
 
     def release(self) -> None:
         """Give the lock back (closing the file releases it). Safe to call twice."""
         if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
+            if not self.shared:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = None

@@ -21,6 +21,7 @@ __all__ = [
     "Delivery",
     "Event",
     "EventOutbox",
+    "version_event",
 ]
 
 CREATED = "document.created"
@@ -62,13 +63,26 @@ class Event:
             "cursor": self.id,
             "type": self.type,
             "document": self.document,
-            "created_at": datetime.fromtimestamp(self.created_at, UTC).isoformat(),
+            "created_at": datetime.fromtimestamp(self.created_at, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "data": self.data,
         }
 
     def body(self) -> bytes:
         """The exact bytes POSTed to an endpoint (and signed)."""
         return json.dumps(self.payload(), separators=(",", ":"), sort_keys=True).encode()
+
+
+def version_event(version: Any) -> dict[str, Any]:
+    """The ``data`` of a ``version.created`` event for a :class:`VersionRecord`: its id,
+    label, author and whether it was automatic."""
+    return {
+        "version": version.id,
+        "label": version.label,
+        "author": version.author,
+        "automatic": version.automatic,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,10 @@ class EventOutbox(Protocol):
     ``document.deleted`` with the deletion, a change mark with every commit); these methods
     read them and move deliveries along.
     """
+
+    def record(self, name: str, type_: str, data: dict[str, Any]) -> None:
+        """Write one event now, in a transaction of its own (an event whose cause is already
+        committed, such as ``document.restored`` after the restore's update)."""
 
     def events_after(self, cursor: int, limit: int) -> list[Event]:
         """Up to ``limit`` events with ids above ``cursor``, oldest first."""

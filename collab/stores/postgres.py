@@ -2,7 +2,8 @@
 
 Schema and migrations: :mod:`collab.stores.postgres_schema`; the connection (pool,
 reconnection, errors, the password kept out of messages):
-:mod:`collab.stores.postgres_connection`. Every method is blocking and is called from one
+:mod:`collab.stores.postgres_connection`; reads: :mod:`collab.stores.postgres_reads`; the
+event outbox: :mod:`collab.stores.postgres_outbox`. Every method is blocking and is called from one
 thread at a time (the hub's database thread), except :meth:`PostgresStore.ping`.
 
 Durability: a write returns once PostgreSQL acknowledged its ``COMMIT``; with the server's
@@ -12,37 +13,24 @@ disk (and to synchronous standbys when configured).
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
-
-import psycopg
 
 from collab.stores import postgres_schema
-from collab.stores.base import (
-    Compaction,
-    DocumentNotFound,
-    DocumentRecord,
-    HistoryCompacted,
-    NotCreatedYet,
-    SortKey,
-    StoreBusy,
-    StoredDocument,
-    StoreError,
-)
-from collab.stores.folding import fold, tombstone, whole_state
+from collab.stores.base import Compaction, StoreBusy, StoreError
+from collab.stores.folding import fold, tombstone
 from collab.stores.outbox import CREATED
 from collab.stores.postgres_connection import CONNECT_TIMEOUT, Connection
 from collab.stores.postgres_outbox import PostgresOutbox, deleted_in_transaction
+from collab.stores.postgres_quarantine import PostgresQuarantine
+from collab.stores.postgres_reads import PostgresReads
+from collab.stores.postgres_versions import PostgresVersions
 
 __all__ = ["PostgresStore"]
 
-_COLUMNS = "name, created_at, updated_at, size_bytes, updates"
 
-
-class PostgresStore:
+class PostgresStore(PostgresReads, PostgresVersions, PostgresQuarantine):
     """The PostgreSQL store of every document (same methods and guarantees as the SQLite
     :class:`collab.stores.sqlite.SQLiteStore`).
 
@@ -54,6 +42,8 @@ class PostgresStore:
         lock: hold the database's advisory lock while open, so that no other collab process
             serves or imports into it (:mod:`collab.stores.postgres_lock`).
         migrate: apply the migrations it lacks (``False``: read an existing database as is).
+        shared_lock: with ``lock``, a cluster node's shared lock (other nodes of the cluster
+            share the database; a single server is kept out, and keeps them out).
 
     Raises:
         DatabaseInUse: with ``lock``, when another process serves the database.
@@ -68,16 +58,20 @@ class PostgresStore:
         timeout: float = CONNECT_TIMEOUT,
         lock: bool = False,
         migrate: bool = True,
+        shared_lock: bool = False,
     ) -> None:
-        self.db = Connection(dsn, timeout=timeout, lock=lock)
+        self.db = Connection(dsn, timeout=timeout, lock=lock, shared_lock=shared_lock)
         self.where = self.db.where
         self.outbox = PostgresOutbox(self.db)
         try:
             with self.db.session("open") as conn:
                 if migrate:
                     self._schema_version = postgres_schema.migrate(conn)
+                    self._versions = True
                 else:
-                    self._schema_version = len(postgres_schema.applied(conn))
+                    done = postgres_schema.applied(conn)
+                    self._schema_version = len(done)
+                    self._versions = "m003_versions" in done
         except RuntimeError as exc:  # a database of a newer collab
             self.db.close()
             raise StoreError(f"cannot open database {self.where}: {exc}") from None
@@ -114,69 +108,6 @@ class PostgresStore:
         """
         self.db.ping()
 
-    # -- reads -----------------------------------------------------------------------------
-
-    def load(self, name: str) -> StoredDocument:
-        """Read everything a room needs to rebuild document ``name`` (empty if unknown), in
-        one statement (one consistent view, even while another process compacts).
-
-        Raises:
-            StoreError: on a database failure.
-        """
-        with self.db.session("load") as conn:
-            rows = conn.execute(_LOAD, {"name": name}, binary=True).fetchall()
-        snapshot = tombstone = None
-        updates = []
-        for kind, data in rows:
-            if kind == 0:
-                snapshot = data
-            elif kind == 1:
-                updates.append(data)
-            else:
-                tombstone = data
-        return StoredDocument(snapshot=snapshot, updates=updates, tombstone=tombstone)
-
-    def load_at(self, name: str, at: float | None = None) -> StoredDocument:
-        """Document ``name`` as it was at Unix time ``at`` (now when ``None``), read in one
-        repeatable-read transaction: the snapshot, when it merged nothing written after
-        ``at``, and the log rows written at or before ``at``. The tombstone is not read.
-
-        Raises:
-            DocumentNotFound: no such document (``deleted_at`` says if one was deleted).
-            NotCreatedYet: ``at`` is before the document was created.
-            HistoryCompacted: a compaction merged updates written after ``at``.
-            StoreError: on a database failure.
-        """
-        with self.db.session("read") as conn, self._read_view(conn):
-            row = conn.execute(_DOCUMENT_AT, [name], binary=True).fetchone()
-            if row is None:
-                deleted = conn.execute(
-                    "SELECT deleted_at FROM tombstones WHERE name = %s", [name]
-                ).fetchone()
-                raise DocumentNotFound(name, deleted[0] if deleted else None)
-            created_at, snapshot, covers = row
-            if at is not None:
-                if at < created_at:
-                    raise NotCreatedYet(name, created_at)
-                if snapshot is not None and at < covers:
-                    raise HistoryCompacted(name, created_at, covers)
-            rows = conn.execute(
-                "SELECT data FROM updates WHERE name = %s"
-                " AND (%s::float8 IS NULL OR created_at <= %s) ORDER BY id",
-                [name, at, at],
-                binary=True,
-            ).fetchall()
-        return StoredDocument(snapshot, [data for (data,) in rows], None)
-
-    @contextlib.contextmanager
-    def _read_view(self, conn: psycopg.Connection) -> Iterator[None]:
-        """One repeatable-read transaction (a savepoint inside an open transaction)."""
-        outside = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        with conn.transaction():
-            if outside:
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            yield
-
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Run the store calls of the ``with`` body as one transaction: all or nothing.
@@ -186,75 +117,6 @@ class PostgresStore:
         """
         with self.db.session("transaction") as conn, conn.transaction():
             yield
-
-    def state(self, name: str) -> bytes:
-        """Document ``name``'s whole state as one compact v1 update (empty when unknown).
-
-        Raises:
-            StoreError: on a database failure or an unreadable stored update.
-        """
-        return whole_state(name, self.load(name))
-
-    def get(self, name: str) -> DocumentRecord | None:
-        """The record of document ``name``, or ``None`` when it does not exist."""
-        with self.db.session("read") as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE name = %s", [name]
-            ).fetchone()
-        return DocumentRecord(*row) if row else None
-
-    def list(
-        self,
-        *,
-        limit: int = 100,
-        after: tuple[Any, str] | None = None,
-        sort: SortKey = "name",
-        prefix: str = "",
-    ) -> list[DocumentRecord]:
-        """A page of document records (never loads documents); see
-        :meth:`collab.stores.sqlite.SQLiteStore.list` for the arguments."""
-        where: list[str] = []
-        params: list[Any] = []
-        if prefix:
-            where.append("name >= %s AND left(name, %s) = %s")
-            params += [prefix, len(prefix), prefix]
-        if sort == "name":
-            order = "name ASC"
-            if after is not None:
-                where.append("name > %s")
-                params.append(after[1])
-        else:
-            order = "updated_at DESC, name ASC"
-            if after is not None:
-                where.append("(updated_at < %s OR (updated_at = %s AND name > %s))")
-                params += [after[0], after[0], after[1]]
-        sql = f"SELECT {_COLUMNS} FROM documents"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {order} LIMIT %s"
-        with self.db.session("list") as conn:
-            rows = conn.execute(sql, [*params, limit]).fetchall()
-        return [DocumentRecord(*row) for row in rows]
-
-    def count(self) -> int:
-        """How many documents are stored."""
-        with self.db.session("count") as conn:
-            row = conn.execute("SELECT count(*) FROM documents").fetchone()
-        return int(row[0]) if row else 0
-
-    def log_stats(self, name: str) -> tuple[int, int]:
-        """``(rows, bytes)`` of the document's update log since its last compaction."""
-        with self.db.session("read") as conn:
-            row = conn.execute(
-                "SELECT count(*), coalesce(sum(length(data)), 0) FROM updates WHERE name = %s",
-                [name],
-            ).fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
-
-    def names(self) -> builtins.list[str]:
-        """Every stored document name, in order."""
-        with self.db.session("list") as conn:
-            return [row[0] for row in conn.execute("SELECT name FROM documents ORDER BY name")]
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -330,7 +192,7 @@ class PostgresStore:
         return Compaction(name, len(folded), folded_bytes, len(snapshot) + log_bytes, len(merged))
 
     def delete(self, name: str) -> bool:
-        """Delete document ``name``, its log and snapshot, in one transaction, keeping its
+        """Delete document ``name``, its log, snapshot and versions, in one transaction, keeping its
         merged state as a tombstone (see :meth:`collab.stores.sqlite.SQLiteStore.delete`).
 
         Returns:
@@ -347,7 +209,7 @@ class PostgresStore:
                 " deleted_at = excluded.deleted_at",
                 [name, merged, time.time()],
             )
-            for table in ("updates", "snapshots", "documents"):
+            for table in ("updates", "snapshots", "documents", "versions"):
                 conn.execute(f"DELETE FROM {table} WHERE name = %s", [name])
             deleted_in_transaction(conn, name, time.time())
         return True
@@ -364,20 +226,6 @@ class PostgresStore:
             for table in ("updates", "snapshots", "documents", "tombstones"):
                 conn.execute(f"DELETE FROM {table} WHERE name = %s", [name])
 
-
-_DOCUMENT_AT = (
-    "SELECT d.created_at, s.data, coalesce(s.covers_until, s.created_at)"
-    " FROM documents d LEFT JOIN snapshots s ON s.name = d.name WHERE d.name = %s"
-)
-"""A document's creation time, snapshot and the newest moment the snapshot merged."""
-
-_LOAD = (
-    "SELECT 0, data FROM snapshots WHERE name = %(name)s"
-    " UNION ALL SELECT 1, data FROM (SELECT data FROM updates WHERE name = %(name)s"
-    " ORDER BY id) log"
-    " UNION ALL SELECT 2, data FROM tombstones WHERE name = %(name)s"
-)
-"""A document's snapshot (kind 0), log in id order (1) and tombstone (2), in one view."""
 
 _APPEND = (
     "WITH batch AS (SELECT name, data, ord FROM unnest(%(names)s::text[], %(updates)s::bytea[])"

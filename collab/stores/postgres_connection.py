@@ -22,17 +22,29 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 
+from collab.stores import postgres_watchdog as watchdog
 from collab.stores.base import StoreError
 from collab.stores.dsn import masked, password, scrubbed
 from collab.stores.postgres_lock import ServerLock
+from collab.stores.postgres_watchdog import Watchdog
 
-__all__ = ["CONNECT_TIMEOUT", "IDLE_CHECK_SECONDS", "LOCK_TIMEOUT", "Connection"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "IDLE_CHECK_SECONDS",
+    "LOCK_TIMEOUT",
+    "STATEMENT_TIMEOUT",
+    "Connection",
+]
 
 CONNECT_TIMEOUT = 5.0
 """Seconds a call waits for a connection (the server down or unreachable) before it fails."""
 
 LOCK_TIMEOUT = 5.0
 """Seconds a statement waits for another transaction's lock before it fails."""
+
+STATEMENT_TIMEOUT = 15.0
+"""Seconds a statement may run before the server cancels it (a database too slow to commit:
+the commit fails, its rooms' peers are closed with 1011, instead of waiting for ever)."""
 
 IDLE_CHECK_SECONDS = 2.0
 """A connection unused for this long is checked (an empty query) before it is used."""
@@ -60,13 +72,21 @@ class Connection:
         timeout: seconds a call waits for a connection before it fails.
         lock: hold the database's :class:`~collab.stores.postgres_lock.ServerLock` (a serving
             process, an import), taken again after a reconnection.
+        shared_lock: take it shared (a cluster node).
 
     Raises:
         DatabaseInUse: with ``lock``, when another process holds it.
         StoreError: when no connection is made within ``timeout`` (with the server's reason).
     """
 
-    def __init__(self, dsn: str, *, timeout: float = CONNECT_TIMEOUT, lock: bool = False) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        timeout: float = CONNECT_TIMEOUT,
+        lock: bool = False,
+        shared_lock: bool = False,
+    ) -> None:
         self.where = masked(dsn)
         self._secret = password(dsn)
         name = f"collab-{id(self):x}"
@@ -76,8 +96,12 @@ class Connection:
         self._conn: psycopg.Connection | None = None
         self._used = 0.0
         self.lock: ServerLock | None = None
+        self._watchdog = Watchdog(lambda: self._conn, self.where)
         options = {k: v for k, v in _OPTIONS.items() if k not in _keys(dsn)}
-        options["options"] = f"-c lock_timeout={int(LOCK_TIMEOUT * 1000)}"
+        options["options"] = (
+            f"-c lock_timeout={int(LOCK_TIMEOUT * 1000)}"
+            f" -c statement_timeout={int(STATEMENT_TIMEOUT * 1000)}"
+        )
         self.pool = psycopg_pool.ConnectionPool(
             dsn,
             min_size=1,
@@ -85,13 +109,17 @@ class Connection:
             kwargs={"autocommit": True, **options},
             open=False,
             timeout=timeout,
+            # A failing connection attempt is retried with backoff (1, 2, 4, ... s) for 30 s,
+            # then dropped: the next call starts a new attempt at once, so collab reconnects
+            # within seconds of the database's return even after a long outage.
+            reconnect_timeout=30.0,
             name=name,
         )
         try:
             self.pool.open(wait=True, timeout=timeout)
             if lock:
                 options.pop("application_name", None)
-                self.lock = ServerLock(dsn, options, self.where)
+                self.lock = ServerLock(dsn, options, self.where, shared=shared_lock)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             self.close()
             raise StoreError(f"cannot open database {self.where}: {self.text(exc)}") from None
@@ -111,6 +139,7 @@ class Connection:
             self.pool.close(timeout=1.0)
         for logger in _LOGGERS:
             logging.getLogger(logger).removeFilter(self._log)
+        self._watchdog.close()
 
     @contextlib.contextmanager
     def session(self, action: str) -> Iterator[psycopg.Connection]:
@@ -118,17 +147,26 @@ class Connection:
         :class:`StoreError` naming ``action`` and the masked database. A connection left
         broken goes back to the pool, which discards it. Sessions may nest."""
         try:
-            conn = self._connection()
-            try:
-                yield conn
-            finally:
-                if not (conn.broken or conn.closed):
-                    self._used = time.monotonic()
-                elif self._conn is conn:  # not given back yet by a nested session
-                    self._conn = None
-                    self.pool.putconn(conn)
+            with self._watchdog.watching():
+                conn = self._connection()
+                try:
+                    yield conn
+                finally:
+                    if not (conn.broken or conn.closed):
+                        self._used = time.monotonic()
+                    elif self._conn is conn:  # not given back yet by a nested session
+                        self._conn = None
+                        self.pool.putconn(conn)
         except pg_errors.LockNotAvailable as exc:
             text = f"locked by another transaction ({self.text(exc)})"
+            raise StoreError(f"{action} failed on {self.where}: {text}") from None
+        except pg_errors.QueryCanceled as exc:
+            text = f"timed out after {STATEMENT_TIMEOUT:g} s ({self.text(exc)})"
+            raise StoreError(f"{action} failed on {self.where}: {text}") from None
+        except psycopg.OperationalError as exc:
+            if not self._watchdog.fired:
+                raise StoreError(f"{action} failed on {self.where}: {self.text(exc)}") from None
+            text = f"no answer in {watchdog.LIMIT:g} s, connection cut ({self.text(exc)})"
             raise StoreError(f"{action} failed on {self.where}: {text}") from None
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StoreError(f"{action} failed on {self.where}: {self.text(exc)}") from None

@@ -40,14 +40,19 @@ class ServerLock:
         dsn: the database's connection string.
         options: libpq options for the lock's connection (timeouts, keepalives).
         where: the database's name with its password masked, for messages.
+        shared: a cluster node's shared lock: the nodes of one cluster (``--redis``) share
+            the database, and keep out a single server (which keeps them out).
 
     Raises:
         DatabaseInUse: another process holds the lock; the message names it.
         psycopg.Error: when the database cannot be reached.
     """
 
-    def __init__(self, dsn: str, options: dict[str, Any], where: str) -> None:
+    def __init__(
+        self, dsn: str, options: dict[str, Any], where: str, *, shared: bool = False
+    ) -> None:
         self.dsn, self.options, self.where = dsn, options, where
+        self.shared = shared
         self.name = f"collab pid {os.getpid()} on {socket.gethostname()}"[:63]
         self._conn: psycopg.Connection | None = None
         self._take()
@@ -55,13 +60,19 @@ class ServerLock:
     def _take(self) -> None:
         options = {**self.options, "application_name": self.name}
         conn = psycopg.connect(self.dsn, autocommit=True, **options)
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", [KEY]).fetchone()
+        take = "pg_try_advisory_lock_shared" if self.shared else "pg_try_advisory_lock"
+        row = conn.execute(f"SELECT {take}(%s)", [KEY]).fetchone()
         if row and row[0]:
             self._conn = conn
             return
         holder = conn.execute(_HOLDER, [KEY >> 32, KEY & 0xFFFFFFFF]).fetchone()
         conn.close()
         who = f"{holder[0]} from {holder[1] or 'a local socket'}" if holder else "unknown"
+        if self.shared:
+            raise DatabaseInUse(
+                f"database {self.where} is in use by a collab process that is not a cluster"
+                f" node ({who}): stop it first, or start it with --redis too"
+            )
         raise DatabaseInUse(
             f"database {self.where} is in use by another collab process ({who}):"
             " stop it first, or give this one another --db"

@@ -49,6 +49,16 @@ def create_tables(conn: psycopg.Connection) -> None:
     )
 
 
+def add_in_transaction(
+    conn: psycopg.Connection, name: str, type_: str, data: dict[str, Any], now: float
+) -> None:
+    """Insert one event inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO events (name, type, created_at, data) VALUES (%s, %s, %s, %s)",
+        [name, type_, now, json.dumps(data, separators=(",", ":"))],
+    )
+
+
 def deleted_in_transaction(conn: psycopg.Connection, name: str, now: float) -> None:
     """``document.deleted`` for ``name``; a change not reported yet goes with the document."""
     conn.execute("DELETE FROM changes WHERE name = %s", [name])
@@ -73,6 +83,11 @@ class PostgresOutbox:
 
     def __init__(self, db: Connection) -> None:
         self.db = db
+
+    def record(self, name: str, type_: str, data: dict[str, Any]) -> None:
+        """Write one event now, in a transaction of its own."""
+        with self.db.session("write an event") as conn:
+            add_in_transaction(conn, name, type_, data, time.time())
 
     def events_after(self, cursor: int, limit: int) -> list[Event]:
         """Up to ``limit`` events with ids above ``cursor``, oldest first."""
@@ -173,8 +188,8 @@ class PostgresOutbox:
         """Mark one delivery delivered."""
         with self.db.session("update a delivery") as conn:
             conn.execute(
-                "UPDATE deliveries SET state = 'delivered', last_error = NULL"
-                " WHERE event_id = %s AND endpoint = %s",
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,"
+                " last_error = NULL WHERE event_id = %s AND endpoint = %s",
                 [event_id, endpoint],
             )
 

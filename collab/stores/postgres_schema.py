@@ -19,6 +19,8 @@ listing and its cursors behave the same on both stores):
 * ``tombstones``: the merged state of deleted documents.
 * ``events``, ``webhook_endpoints``, ``deliveries``, ``changes``: the outbox of document
   events (:mod:`collab.stores.postgres_outbox`).
+* ``versions``: stored states of documents with a label, author and time
+  (:mod:`collab.stores.postgres_versions`).
 """
 
 from __future__ import annotations
@@ -70,7 +72,26 @@ def _m002_outbox(conn: psycopg.Connection) -> None:
     create_tables(conn)
 
 
-MIGRATIONS: list[Migration] = [("m001_initial", _m001_initial), ("m002_outbox", _m002_outbox)]
+def _m003_versions(conn: psycopg.Connection) -> None:
+    """Stored versions of documents (see :mod:`collab.stores.postgres_versions`)."""
+    from collab.stores.postgres_versions import create_versions
+
+    create_versions(conn)
+
+
+def _m004_quarantine(conn: psycopg.Connection) -> None:
+    """Rows that no longer decode, moved aside (see :mod:`collab.stores.postgres_quarantine`)."""
+    from collab.stores.postgres_quarantine import create_quarantine
+
+    create_quarantine(conn)
+
+
+MIGRATIONS: list[Migration] = [
+    ("m001_initial", _m001_initial),
+    ("m002_outbox", _m002_outbox),
+    ("m003_versions", _m003_versions),
+    ("m004_quarantine", _m004_quarantine),
+]
 """Every migration, in order; a new one is appended, never inserted or changed."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,9 @@ Layout (one SQLite file, WAL mode):
   newest update merged.
 * ``tombstones``: the merged state of deleted documents, so stale editors cannot resurrect
   their content (see :meth:`Store.delete`).
+* ``versions``: stored states of documents (named or automatic, with a label and author),
+  kept across compaction and :meth:`purge`, deleted with their document
+  (:mod:`collab.stores.sqlite_versions`).
 
 Every method is blocking and must be called from one thread at a time (the hub runs them on
 a single worker thread). A write returns only after its transaction committed.
@@ -45,11 +48,12 @@ from collab.stores.base import (
     DatabaseInUse,
     StoreBusy,
     StoreError,
+    StoreLocked,
 )
 from collab.stores.folding import tombstone
 from collab.stores.lock import ProcessLock
-from collab.stores.sqlite_compact import SQLiteCompaction
 from collab.stores.sqlite_outbox import SQLiteOutbox
+from collab.stores.sqlite_quarantine import SQLiteQuarantine
 from collab.stores.sqlite_reads import BUSY_TIMEOUT
 from collab.stores.sqlite_schema import (
     APPEND_ONE,
@@ -57,14 +61,18 @@ from collab.stores.sqlite_schema import (
     CREATE_DOCUMENTS,
     RECOUNT,
     SCHEMA_VERSION,
+    check_files,
+    log,
     many_rows,
+    migrate,
     migrations,
 )
+from collab.stores.sqlite_versions import SQLiteVersions
 
 __all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStore", "Store", "migrations"]
 
 
-class SQLiteStore(SQLiteCompaction):
+class SQLiteStore(SQLiteQuarantine, SQLiteVersions):
     """The SQLite store of every document.
 
     Args:
@@ -76,6 +84,8 @@ class SQLiteStore(SQLiteCompaction):
         autocheckpoint: let SQLite copy the WAL back into the database file during commits
             (every 1,000 pages). With ``False`` the owner calls :meth:`checkpoint` instead, so
             commits never wait for a checkpoint's fsync (the hub does, on its thread).
+        lock: take the file's process lock (:class:`~collab.stores.lock.ProcessLock`).
+        shared_lock: take it shared: the nodes of one cluster on one machine share the file.
 
     Raises:
         StoreError: when the file cannot be opened or migrated.
@@ -89,6 +99,7 @@ class SQLiteStore(SQLiteCompaction):
         autocheckpoint: bool = True,
         lock: bool = False,
         exclusive: bool = False,
+        shared_lock: bool = False,
     ) -> None:
         self.path = Path(path)
         self.synchronous = _checked_synchronous(synchronous)
@@ -98,8 +109,9 @@ class SQLiteStore(SQLiteCompaction):
         except OSError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         # Taken first: a second server is refused before it touches the file.
-        self._lock = ProcessLock(self.path) if lock or exclusive else None
+        self._lock = ProcessLock(self.path, shared=shared_lock) if lock or exclusive else None
         try:
+            empty = check_files(self.path)
             if exclusive:
                 self._ensure_unused()
             # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
@@ -117,8 +129,10 @@ class SQLiteStore(SQLiteCompaction):
             if not autocheckpoint:
                 self.db.execute("PRAGMA wal_autocheckpoint=0")
             self.db.execute("PRAGMA foreign_keys=ON")
-            migrations.apply(self.db)
+            migrate(self.db, self.path)
             self.outbox = SQLiteOutbox(self.db)
+            if empty:
+                log.warning("database file %s was empty: starting a new database", self.path)
             if self.db.execute("PRAGMA user_version").fetchone()[0] == COUNTS_PENDING:
                 with self.db.atomic():  # not closed cleanly: counters may be missing
                     self.db.execute(RECOUNT)
@@ -139,6 +153,7 @@ class SQLiteStore(SQLiteCompaction):
         self._waits = True  # statements wait BUSY_TIMEOUT for a lock (see append's wait)
         self._covers = "coalesce(covers_until, created_at)"  # see m003
         self._tombstones = True
+        self._versions = True
 
     @classmethod
     def open_read_only(cls, path: str | Path, *, timeout: float = BUSY_TIMEOUT) -> SQLiteStore:
@@ -171,6 +186,7 @@ class SQLiteStore(SQLiteCompaction):
         if "covers_until" not in columns:  # before m003: its own time bounds what it merged
             store._covers = "created_at"
         store._tombstones = "tombstones" in tables  # before m002: none
+        store._versions = "versions" in tables  # before m005: none
         return store
 
     def _ensure_unused(self) -> None:
@@ -293,8 +309,11 @@ class SQLiteStore(SQLiteCompaction):
                     if not self._marked:
                         execute(f"PRAGMA user_version = {COUNTS_PENDING}")
         except (sqlite3.Error, OSError) as exc:
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY and not wait:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code == sqlite3.SQLITE_BUSY and not wait:
                 raise StoreBusy(f"{self.path} is locked by another connection") from exc
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise StoreLocked(f"commit failed on {self.path}: {exc}") from exc
             raise StoreError(f"commit failed on {self.path}: {exc}") from exc
         self._marked = True
         self._known.update(new)
@@ -309,7 +328,7 @@ class SQLiteStore(SQLiteCompaction):
                 counts[2] = now
 
     def delete(self, name: str) -> bool:
-        """Delete document ``name``, its log and snapshot, in one transaction.
+        """Delete document ``name``, its log, snapshot and versions, in one transaction.
 
         Its merged state is kept as a tombstone: an editor that still holds the deleted
         content and reconnects would otherwise send it back (sync step 2) and silently
@@ -319,7 +338,7 @@ class SQLiteStore(SQLiteCompaction):
             ``True`` when the document existed.
         """
         self._write_counts()
-        with self._errors("delete"), self.db.atomic():
+        with self._errors("delete"), self._writing():
             if self.get(name) is None:
                 return False
             merged = tombstone(self.load(name))
@@ -329,7 +348,7 @@ class SQLiteStore(SQLiteCompaction):
                 " deleted_at = excluded.deleted_at",
                 [name, merged, time.time()],
             )
-            for table in ("updates", "snapshots", "documents"):
+            for table in ("updates", "snapshots", "documents", "versions"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
             self.outbox.deleted_in_transaction(name, time.time())
         self._known.discard(name)
@@ -344,7 +363,7 @@ class SQLiteStore(SQLiteCompaction):
             StoreError: on a database failure.
         """
         self._write_counts()
-        with self._errors("delete"), self.db.atomic():
+        with self._errors("delete"), self._writing():
             for table in ("updates", "snapshots", "documents", "tombstones"):
                 self.db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
         self._known.discard(name)

@@ -39,7 +39,7 @@ class SQLiteCompaction(SQLiteReads):
             StoreError: on a database failure or when the check fails.
         """
         self._write_counts()
-        with self._errors("compact"), self.db.atomic():
+        with self._errors("compact"), self._writing():
             snapshot_row = self.db.execute(
                 "SELECT data FROM snapshots WHERE name = ?", [name]
             ).fetchone()

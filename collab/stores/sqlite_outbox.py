@@ -117,6 +117,11 @@ class SQLiteOutbox:
 
     # -- EventOutbox -------------------------------------------------------------------------
 
+    def record(self, name: str, type_: str, data: dict[str, Any]) -> None:
+        """Write one event now, in a transaction of its own."""
+        with self.db.atomic():
+            self.add_in_transaction(name, type_, data, time.time())
+
     def events_after(self, cursor: int, limit: int) -> list[Event]:
         """Up to ``limit`` events with ids above ``cursor``, oldest first."""
         rows = self.db.execute(
@@ -204,7 +209,7 @@ class SQLiteOutbox:
     def delivery_done(self, event_id: int, endpoint: str) -> None:
         """Mark one delivery delivered."""
         self.db.execute(
-            "UPDATE deliveries SET state = 'delivered', last_error = NULL"
+            "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_error = NULL"
             " WHERE event_id = ? AND endpoint = ?",
             [event_id, endpoint],
         )

@@ -65,6 +65,7 @@ class SQLiteReads:
             snapshot=snapshot_row[0] if snapshot_row else None,
             updates=[data for _, data in rows],
             tombstone=tombstone,
+            update_ids=tuple(row_id for row_id, _ in rows),
         )
 
     def load_at(self, name: str, at: float | None = None) -> StoredDocument:
@@ -229,6 +230,30 @@ class SQLiteReads:
         if not self._waits:  # after append(..., wait=False): every other statement waits
             self._wait_for_locks(True)
         return _StoreErrors(action, self.path)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A transaction that reads, then writes what it read: ``BEGIN IMMEDIATE`` takes the
+        write lock first (waiting for it), so another process's commit between the read and
+        the write (cluster nodes share the file) cannot make the write fail with "database
+        is locked", as a deferred transaction's upgrade would. Nested: a savepoint."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
 
     def _wait_for_locks(self, wait: bool) -> None:
         """Set SQLite's busy timeout: :data:`BUSY_TIMEOUT`, or none (fail at once)."""

@@ -5,11 +5,14 @@ docstring for the layout and for why many rows travel as JSON or one blob)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from collab.stores.base import StoreError
 from collab.stores.sqlite_outbox import create_tables
 
 __all__ = [
@@ -19,9 +22,14 @@ __all__ = [
     "CREATE_DOCUMENTS",
     "RECOUNT",
     "SCHEMA_VERSION",
+    "check_files",
+    "collab_version",
     "many_rows",
+    "migrate",
     "migrations",
 ]
+
+log = logging.getLogger("collab.store")
 
 migrations = Migrations("collab")
 
@@ -87,13 +95,110 @@ def m004_log_ids_without_autoincrement(db: Database) -> None:
 
 
 @migrations()
+def m005_versions(db: Database) -> None:
+    """``versions``: stored snapshots of documents (see :meth:`SQLiteStore.add_version`). Ids are
+    never given twice (AUTOINCREMENT: a link to a deleted version must not show another);
+    versions are written rarely, so its extra page per insert costs nothing."""
+    db.execute(
+        "CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+        " created_at FLOAT NOT NULL, label TEXT, author TEXT, automatic INTEGER NOT NULL,"
+        " size_bytes INTEGER NOT NULL, data BLOB NOT NULL)"
+    )
+    db.table("versions").create_index(["name", "id"])
+
+
+@migrations()
 def m006_outbox(db: Database) -> None:
     """The event outbox of webhooks and the change feed (see
     :mod:`collab.stores.sqlite_outbox`)."""
     create_tables(db)
 
 
+@migrations()
+def m007_meta(db: Database) -> None:
+    """``meta``: facts about the database itself; ``schema_written_by`` is the collab version
+    that last applied migrations, named when an older collab refuses the file."""
+    db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
+
+
+@migrations()
+def m008_quarantine(db: Database) -> None:
+    """``quarantine``: stored rows the code could not decode, moved aside when their document
+    loaded (``kind`` ``update`` with the log ``row_id`` it had, or ``snapshot``), kept until
+    ``collab doctor --repair`` or an admin drops or restores them."""
+    db.table("quarantine").create(
+        {
+            "id": int,
+            "name": str,
+            "kind": str,
+            "row_id": int,
+            "data": bytes,
+            "reason": str,
+            "quarantined_at": float,
+        },
+        pk="id",
+        not_null={"name", "kind", "data", "reason", "quarantined_at"},
+    )
+    db.table("quarantine").create_index(["name"])
+
+
 SCHEMA_VERSION = len(migrations._migrations)
+
+
+def collab_version() -> str:
+    """This collab's version (its installed distribution's), or ``unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("collab")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def migrate(db: Database, path: Path) -> None:
+    """Apply the migrations ``db`` lacks, recording this version as the schema's writer.
+
+    Raises:
+        StoreError: when a newer collab migrated ``db`` (a migration this version does not
+            know): naming the migrations and the version that wrote them, in one line.
+    """
+    known = {m.name for m in migrations._migrations}
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        writer = "a newer collab"
+        if db["meta"].exists():
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_written_by'").fetchone()
+            if row:
+                writer = f"collab {row[0]}"
+        raise StoreError(
+            f"{path} was written by {writer} (schema migration {', '.join(unknown)}), which"
+            f" this collab {collab_version()} does not know: refusing to open it (upgrade collab)"
+        )
+    if migrations.pending(db):
+        migrations.apply(db)
+        db["meta"].upsert(  # type: ignore[union-attr]
+            {"key": "schema_written_by", "value": collab_version()}, pk="key"
+        )
+
+
+def check_files(path: Path) -> bool:
+    """Check the database's files before SQLite maps them; whether the database file exists
+    and is empty (SQLite then starts a new database in it: the caller says so).
+
+    Raises:
+        StoreError: when the shared-memory file (``-shm``) exists but cannot be written:
+            SQLite maps it, and its first write to the mapping kills the process (SIGBUS).
+    """
+    shm = path.with_name(path.name + "-shm")
+    if shm.exists():
+        try:
+            with open(shm, "r+b"):
+                pass
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write {shm} ({exc.strerror}): SQLite needs it writable"
+            ) from exc
+    return path.exists() and path.stat().st_size == 0
 
 
 def many_rows(

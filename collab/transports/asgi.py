@@ -83,6 +83,7 @@ class AsgiTransport:
             await self._read_loop()
         finally:
             writer.cancel()  # not awaited: this task may be cancelled itself
+            self._gone(1006)  # cancelled (the server is going): the session must still end
 
     async def _read_loop(self) -> None:
         receive = self.websocket.receive

@@ -57,6 +57,8 @@ def _number(
     except ValueError:
         raise FeedError(f"{key} must be a number") from None
     if not low <= value <= high:
+        if high >= 2**62:
+            raise FeedError(f"{key} must be {low:g} or more")
         raise FeedError(f"{key} must be between {low:g} and {high:g}")
     return value
 
@@ -93,6 +95,12 @@ async def feed(
     cursor = int(_number(request, "since", 0, 0, 2**63 - 1, since or ""))
     limit = int(_number(request, "limit", 100, 1, MAX_LIMIT))
     wait = _number(request, "wait", 0, 0, MAX_WAIT)
+    newest = await run(outbox.last_event_id)
+    if cursor > newest:  # a consumer ahead of the database (restored from a backup, say)
+        raise FeedError(
+            f"since {cursor} is past the newest event ({newest}): start again from a cursor"
+            " this server gave"
+        )
     if "text/event-stream" in request.headers.get("accept", ""):
         return StreamingResponse(
             _stream(run, outbox, signal, readable, cursor, limit),
@@ -128,7 +136,7 @@ async def _stream(
 
 
 async def deliveries_page(request: Request, run: Run, outbox: EventOutbox) -> Response:
-    """``GET /api/webhooks/deliveries?state=pending|delivered|dead&after=ID&limit=N``.
+    """``GET /api/webhooks/deliveries?state=pending|delivered|dead&cursor=N&limit=N``.
 
     Raises:
         FeedError: a bad query.
@@ -136,7 +144,7 @@ async def deliveries_page(request: Request, run: Run, outbox: EventOutbox) -> Re
     state = request.query_params.get("state") or None
     if state not in (None, "pending", "delivered", "dead"):
         raise FeedError("state must be pending, delivered or dead")
-    after = int(_number(request, "after", 0, 0, 2**63 - 1))
+    after = int(_number(request, "cursor", 0, 0, 2**63 - 1))
     limit = int(_number(request, "limit", 100, 1, MAX_LIMIT))
     rows = await run(lambda: outbox.deliveries(state=state, after=after, limit=limit))
     items = [
@@ -150,8 +158,8 @@ async def deliveries_page(request: Request, run: Run, outbox: EventOutbox) -> Re
         }
         for d in rows
     ]
-    next_after = rows[-1].event.id if len(rows) == limit else None
-    return JSONResponse({"deliveries": items, "next_after": next_after})
+    next_cursor = rows[-1].event.id if len(rows) == limit else None
+    return JSONResponse({"deliveries": items, "next_cursor": next_cursor})
 
 
 async def changes_endpoint(request: Request) -> Response:

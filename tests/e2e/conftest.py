@@ -18,6 +18,10 @@ from tests.e2e.nodepeer import ensure_node_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 
+OCTETS = {"Content-Type": "application/octet-stream"}
+"""The Content-Type an update body must carry (a browser cannot send it cross-site without
+a CORS preflight)."""
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

@@ -30,6 +30,7 @@ from typing import Any, Self
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 PEER_SCRIPT = NODE_DIR / "peer.mjs"
+HOCUS_SCRIPT = NODE_DIR / "hocus.mjs"
 
 _STDERR_TAIL_LINES = 200
 _REPLY_GRACE = 5.0  # seconds a reply may take beyond the command's own timeout
@@ -122,9 +123,7 @@ class NodePeer:
         """Start the Node process (once) and learn the peer's Yjs client id."""
         if self._proc is not None:
             return
-        args = [str(PEER_SCRIPT), "--url", self.ws_url, "--room", self.room]
-        if self.params:
-            args += ["--params", json.dumps(self.params)]
+        args = self._args()
         self._proc = await asyncio.create_subprocess_exec(
             self.node,
             *args,
@@ -144,7 +143,14 @@ class NodePeer:
         except BaseException:
             await self.close()
             raise
-        self.client_id = int(reply["client_id"])
+        self.client_id = None if reply["client_id"] is None else int(reply["client_id"])
+
+    def _args(self) -> list[str]:
+        """The script and its arguments."""
+        args = [str(PEER_SCRIPT), "--url", self.ws_url, "--room", self.room]
+        if self.params:
+            args += ["--params", json.dumps(self.params)]
+        return args
 
     @property
     def returncode(self) -> int | None:
@@ -260,3 +266,40 @@ class NodePeer:
         stderr = self._proc.stderr
         while line := await stderr.readline():
             self._stderr.append(line.decode(errors="replace").rstrip("\n"))
+
+
+class HocusPeer(NodePeer):
+    """Hocuspocus peers (``hocus.mjs``) in a Node subprocess: unmodified ``HocuspocusProvider``
+    instances of ``@hocuspocus/provider`` ``provider`` ("4" or "3") sharing one
+    ``HocuspocusProviderWebsocket`` to ``ws_url`` (one socket, many documents).
+
+    Args:
+        ws_url: the ``/hocuspocus`` endpoint.
+        docs: the documents opened at start, ``{"name": ..., "token": ...}`` each (more with
+            the ``open`` command); commands name theirs with ``doc=`` (default: the first).
+        provider: the provider's major version.
+        socket: options of the ``HocuspocusProviderWebsocket`` (e.g. reconnect delays in ms).
+    """
+
+    def __init__(
+        self,
+        ws_url: str,
+        docs: list[dict[str, Any]] | None = None,
+        *,
+        provider: str = "4",
+        socket: dict[str, Any] | None = None,
+        node: str = "node",
+    ) -> None:
+        """Describe the peers; nothing runs until :meth:`launch` (or ``async with``)."""
+        self.docs = list(docs or [])
+        self.provider = provider
+        self.socket = dict(socket or {})
+        first = self.docs[0]["name"] if self.docs else ""
+        super().__init__(ws_url, first, node=node)
+
+    def _args(self) -> list[str]:
+        args = [str(HOCUS_SCRIPT), "--url", self.ws_url, "--provider", self.provider]
+        args += ["--docs", json.dumps(self.docs)]
+        if self.socket:
+            args += ["--socket", json.dumps(self.socket)]
+        return args

@@ -23,7 +23,7 @@ import websockets
 from pycrdt import Doc, Map, Text
 
 from collab import protocol
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import OCTETS, Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, eventually
 from tests.test_http_api import (
@@ -236,7 +236,9 @@ async def test_delete_closes_peers_and_a_stale_editor_cannot_resurrect_the_docum
 
         # And the old state posted over HTTP.
         before = db_dump(server.db_path)
-        assert_error(await http.post(path("doomed", "update"), content=stale_state), 400)
+        assert_error(
+            await http.post(path("doomed", "update"), content=stale_state, headers=OCTETS), 400
+        )
         assert db_dump(server.db_path) == before
 
         # The name can be used afresh, and the stale content stays out even after a restart.
@@ -287,7 +289,9 @@ async def test_bad_names_are_400_and_change_nothing(
         requests = [("GET", base), ("DELETE", base), ("POST", base + "/update")]
         requests += [("GET", f"{base}/{action}") for action in ("update", "content", "export")]
         for method, url in requests:
-            response = await http.request(method, url, content=update if method == "POST" else None)
+            response = await http.request(
+                method, url, content=update if method == "POST" else None, headers=OCTETS
+            )
             try:
                 assert_error(response, 400)
             except (AssertionError, ValueError):
@@ -330,7 +334,7 @@ async def test_invalid_bodies_are_400_and_change_nothing(
         before = db_dump(server.db_path)
         for label, body in bodies.items():
             for name in ("target", "brand-new"):
-                response = await http.post(path(name, "update"), content=body)
+                response = await http.post(path(name, "update"), content=body, headers=OCTETS)
                 assert response.status_code == 400, (label, name, response.text)
                 assert_error(response, 400)
         assert db_dump(server.db_path) == before

@@ -311,7 +311,7 @@ async def test_message_over_the_size_limit(server_factory: Any, node_modules: No
         s.log_mark = len(server.log())
         big = protocol.encode(protocol.Update(text_update("b" * 2000)))
         sender = await send_bad(server, big)
-        assert sender.close_code == CloseCode.MESSAGE_TOO_BIG, sender.close_reason
+        assert sender.close_code == CloseCode.TOO_LARGE, sender.close_reason
         assert sender.close_reason
         await assert_unharmed(s)
     await assert_database_matches_the_room(server)

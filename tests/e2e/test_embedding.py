@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from collab.stores import SQLiteStore
-from tests.e2e.conftest import ROOT, free_port
+from tests.e2e.conftest import OCTETS, ROOT, free_port
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient
 
@@ -140,11 +140,15 @@ async def test_embedded_collab_syncs_authorizes_and_reports_changes(
     # HTTP under the mount: names exactly as asked (never cut by a fixed length).
     update = py.doc.get_update()
     posted = await http.post(
-        "/collab/api/documents/notes/update", content=update, headers={"X-User": "writer"}
+        "/collab/api/documents/notes/update",
+        content=update,
+        headers={"X-User": "writer", **OCTETS},
     )
     assert posted.status_code == 200 and posted.json()["name"] == "notes"
     denied = await http.post(
-        "/collab/api/documents/notes/update", content=update, headers={"X-User": "reader"}
+        "/collab/api/documents/notes/update",
+        content=update,
+        headers={"X-User": "reader", **OCTETS},
     )
     assert denied.status_code == 403 and denied.json()["error"] == "forbidden"
     listing = await http.get("/collab/api/documents", headers={"X-User": "reader"})

@@ -40,7 +40,9 @@ def export_url(server: Server, name: str) -> str:
 
 def post(server: Server, name: str, update: bytes) -> None:
     url = f"{server.http_url}/api/documents/{quote(name, safe='')}/update"
-    response = httpx.post(url, content=update, timeout=30)
+    response = httpx.post(
+        url, content=update, timeout=30, headers={"Content-Type": "application/octet-stream"}
+    )
     assert response.status_code == 200, response.text
 
 

@@ -121,7 +121,7 @@ async def test_frames_cut_anywhere_arrive_whole_and_in_order(
         (b"\x82\x01\x00", CloseCode.PROTOCOL_ERROR),  # not masked, shorter than a mask
         (masked(0x0, b"\x00"), CloseCode.PROTOCOL_ERROR),  # a continuation of nothing
         (masked(0x1, b"hello"), CloseCode.UNSUPPORTED_DATA),  # text
-        (masked(0x2, bytes(2000)), CloseCode.MESSAGE_TOO_BIG),
+        (masked(0x2, bytes(2000)), CloseCode.TOO_LARGE),
     ],
     ids=["rsv1", "unmasked", "unmasked-short", "continuation", "text", "too-big"],
 )

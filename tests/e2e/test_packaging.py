@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,6 +17,9 @@ pytestmark = pytest.mark.e2e
 
 def test_wheel_includes_the_web_editor(tmp_path: Path) -> None:
     assert (ROOT / "web/dist/index.html").is_file(), "run ./scripts/build-web first"
+    # pip builds in the tree, and setuptools keeps build/lib between builds: assets of an
+    # earlier web build would be packed too.
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
         check=True,
@@ -24,6 +28,7 @@ def test_wheel_includes_the_web_editor(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("collab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "collab/web_dist/index.html" in names
+    assert {"collab/web_dist/favicon.svg", "collab/web_dist/favicon.ico"} <= set(names)
     built = {p.name for p in (ROOT / "web/dist/assets").iterdir()}
     packed = {Path(n).name for n in names if n.startswith("collab/web_dist/assets/")}
     assert built == packed

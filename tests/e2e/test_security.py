@@ -24,7 +24,7 @@ from pycrdt import Doc, Text
 
 from collab import protocol
 from collab.auth import Role, mint_token
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import OCTETS, Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, awareness_frame
 
@@ -132,7 +132,7 @@ def doc_url(server: Server, name: str, action: str = "") -> str:
 
 def write(server: Server, name: str, text: str, headers: dict[str, str] = ADMIN_ALL) -> None:
     response = httpx.post(
-        doc_url(server, name, "update"), content=insert_update(text), headers=headers
+        doc_url(server, name, "update"), content=insert_update(text), headers={**headers, **OCTETS}
     )
     assert response.status_code == 200, response.text
 
@@ -315,7 +315,9 @@ def http_case(server: Server, name: str, kind: str, op: str, tok: str | None) ->
     if op == "http_write":
         base = httpx.get(doc_url(server, name, "update"), headers=ADMIN_ALL).content
         response = httpx.post(
-            doc_url(server, name, "update"), content=insert_update("+http", base), headers=headers
+            doc_url(server, name, "update"),
+            content=insert_update("+http", base),
+            headers={**headers, **OCTETS},
         )
         if refused is not None:
             json_error(response, refused[2], refused[3], refused[1])
@@ -593,7 +595,7 @@ async def test_message_size_limit(server_factory: Any) -> None:
         big = Client(server.ws_url, name)
         async with connected(big):
             await big.send(protocol.encode(protocol.Update(insert_update("x" * 5000))))
-            assert await big.wait_closed() == 1009
+            assert await big.wait_closed() == 4413
         # a message just under the limit is fine
         fits = insert_update("y" * 3000, peer.doc.get_update())
         assert 3000 < len(protocol.encode(protocol.Update(fits))) < 4096
@@ -630,7 +632,9 @@ async def test_document_size_limit_applies_to_http_writes(server_factory: Any) -
     name = "limits/http"
     write(server, name, SEED)
     response = httpx.post(
-        doc_url(server, name, "update"), content=insert_update("x" * 4000), headers=ADMIN_ALL
+        doc_url(server, name, "update"),
+        content=insert_update("x" * 4000),
+        headers={**ADMIN_ALL, **OCTETS},
     )
     assert response.status_code == 413, response.text
     assert response.json()["error"] == "too_large"

@@ -27,7 +27,7 @@ from sqlite_utils import Database
 
 from collab import protocol
 from collab.stores.sqlite import migrations
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import OCTETS, Server
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, eventually
 from tests.helpers.postgres import PostgresServer
@@ -487,7 +487,7 @@ async def test_rooms_leave_memory_when_their_peers_leave(
     updates = recorder(src)
     src.get("text", type=Text).insert(0, "via http")
     async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
-        response = await http.post("/api/documents/r5/update", content=updates[0])
+        response = await http.post("/api/documents/r5/update", content=updates[0], headers=OCTETS)
         assert response.status_code == 200, response.text
     await eventually(rooms_equal(server, 0), "the HTTP-opened room to unload")
 
@@ -514,7 +514,7 @@ async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
             updates = recorder(src)
             src.get("text", type=Text).insert(0, "posted")
             post = asyncio.create_task(
-                http.post("/api/documents/http-doc/update", content=updates[0])
+                http.post("/api/documents/http-doc/update", content=updates[0], headers=OCTETS)
             )
             code = await a.wait_closed(LONG)
             response = await post
@@ -538,7 +538,9 @@ async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
         await again.barrier()
     assert await fresh_text(server, "locked") == "saved lost"
     async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
-        response = await http.post("/api/documents/http-doc/update", content=updates[0])
+        response = await http.post(
+            "/api/documents/http-doc/update", content=updates[0], headers=OCTETS
+        )
     assert response.status_code == 200, response.text
     assert "commit failed" in server.log()
     await idle1.close()
@@ -572,7 +574,11 @@ async def test_postgres_stopped_while_clients_write_closes_them_with_1011_and_lo
         src = Doc()
         posted = recorder(src)
         src.get("text", type=Text).insert(0, "posted")
-        refused = await http.post("/api/documents/other/update", content=posted[0])
+        refused = await http.post(
+            "/api/documents/other/update",
+            content=posted[0],
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert refused.status_code == 503 and set(refused.json()) == {"error", "detail"}
         shown = [health.text, refused.text, (await http.get("/metrics")).text, server.log()]
     assert not any(secret in text for text in shown)
@@ -589,13 +595,31 @@ async def test_postgres_stopped_while_clients_write_closes_them_with_1011_and_lo
         await again.barrier()
     assert await fresh_text(server, "down") == "saved kept by the editor"
     async with httpx.AsyncClient(base_url=server.http_url, timeout=LONG) as http:
-        assert (await http.post("/api/documents/other/update", content=posted[0])).is_success
+        assert (
+            await http.post(
+                "/api/documents/other/update",
+                content=posted[0],
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        ).is_success
     await asyncio.to_thread(server.restart)
     assert await fresh_text(server, "down") == "saved kept by the editor"
     assert await fresh_text(server, "other") == "posted"
     assert secret not in server.log()
     await a.close()
     await b.close()
+
+
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+async def test_a_second_server_on_the_same_postgres_database_is_refused(
+    server: Server, server_factory: Any, postgres_server: PostgresServer
+) -> None:
+    """Two servers on one database would each keep their own rooms (clients diverge)."""
+    with pytest.raises(RuntimeError, match="exited with 1") as refused:
+        server_factory(db=server.db)
+    assert "is in use by another collab process (collab pid" in str(refused.value)
+    assert postgres_server.password not in str(refused.value)
+    assert await fresh_text(server, "still-serving") == ""
 
 
 # -- schema upgrades -----------------------------------------------------------------------------

@@ -1,6 +1,8 @@
+// @ts-check
 // The collab HTTP API. Errors come back as JSON {"error": code, "detail": text}; ApiError turns
 // them (and network failures) into a sentence a person can act on.
 import { currentToken } from './auth.js'
+import { fallbackFilename, filenameFrom } from './filenames.js'
 import { encodeName } from './names.js'
 
 export class ApiError extends Error {
@@ -17,6 +19,10 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * @param {number} status
+ * @param {string} detail
+ */
 function plainWords(status, detail) {
   if (status === 401) return 'Your access token is missing or expired; get a new link.'
   if (status === 403) return 'You do not have permission to do that. Ask for a link with more access.'
@@ -77,23 +83,14 @@ export async function listDocuments({ limit = 50, sort = 'updated_at', cursor = 
   }
 }
 
-/** @param {string | null} header */
-function filenameFrom(header) {
-  if (!header) return null
-  const star = /filename\*\s*=\s*([^']*)'[^']*'([^;]+)/i.exec(header)
-  if (star) {
-    try {
-      return decodeURIComponent(star[2].trim().replace(/^"|"$/g, ''))
-    } catch {
-      // fall through to the plain parameter
-    }
-  }
-  const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(header)
-  if (plain) return (plain[2] ?? plain[1]).trim()
-  return null
+/**
+ * Deletes a document (needs an admin token when the server has auth on); its editors are closed
+ * with 4410.
+ * @param {string} name
+ */
+export async function deleteDocument(name) {
+  await apiFetch(`/api/documents/${encodeName(name)}`, { method: 'DELETE' })
 }
-
-const EXTENSIONS = { markdown: 'md', html: 'html' }
 
 /**
  * Downloads the server's export of a document (fetch, so the bearer token is sent).
@@ -104,8 +101,7 @@ export async function downloadExport(name, format) {
   const path = `/api/documents/${encodeName(name)}/export?format=${encodeURIComponent(format)}`
   const response = await apiFetch(path)
   const blob = await response.blob()
-  const fallback = `${name.split('/').pop() || 'document'}.${EXTENSIONS[format] || 'txt'}`
-  const filename = filenameFrom(response.headers.get('Content-Disposition')) || fallback
+  const filename = filenameFrom(response.headers.get('Content-Disposition')) || fallbackFilename(name, format)
   const url = URL.createObjectURL(blob)
   const link = document.createElement('a')
   link.href = url

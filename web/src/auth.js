@@ -1,3 +1,4 @@
+// @ts-check
 // Access tokens: taken from the page URL (?token=...), sent to the sync socket as a query
 // parameter and to the HTTP API as a bearer token. The payload is decoded only to adapt the UI
 // (read-only role); the server is the one that verifies it.

@@ -1,3 +1,4 @@
+// @ts-check
 // A tiny element builder: h('p', {class: 'x'}, 'text', child).
 
 /**

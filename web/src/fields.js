@@ -1,3 +1,4 @@
+// @ts-check
 // Names shared with the server. The server's exporter reads the same Y.XmlFragment: if this
 // changes, collab/export.py must change with it (the end-to-end export test checks both sides).
 

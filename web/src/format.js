@@ -1,5 +1,7 @@
+// @ts-check
 // Small display helpers: relative times and byte sizes.
 
+/** @type {[Intl.RelativeTimeFormatUnit, number][]} */
 const UNITS = [
   ['year', 365 * 24 * 3600],
   ['month', 30 * 24 * 3600],

@@ -1,17 +1,30 @@
-// The document list: GET /api/documents, newest edits first, with a box to create or open one.
-import { listDocuments } from './api.js'
-import { withToken } from './auth.js'
+// @ts-check
+// The document list: GET /api/documents, newest edits first, with a box to create or open one
+// (checked against the server's naming rules before leaving the page) and, for those allowed
+// to (auth off, or an admin token), a Delete button with a confirmation.
+import { clearDocument } from 'y-indexeddb'
+
+import { deleteDocument, listDocuments } from './api.js'
+import { currentToken, roleOf, withToken } from './auth.js'
 import { h } from './dom.js'
 import { formatSize, relativeTime } from './format.js'
-import { editorPath } from './names.js'
+import { localCopyName } from './localcopy.js'
+import { editorPath, nameProblem } from './names.js'
 
 const PAGE_SIZE = 50
+
+/** @typedef {{name: string, created_at: string, updated_at: string, size_bytes: number,
+ *   updates: number, peers: number}} DocumentRecord */
 
 /** @param {HTMLElement} main */
 export function renderList(main) {
   document.title = 'Documents · collab'
+  const token = currentToken()
+  // With auth off there is no token and the server lets anyone delete; with auth on only an
+  // admin token may (the server checks; this only hides a button that could not work).
+  const canDelete = token === null || roleOf(token) === 'admin'
 
-  const nameInput = h('input', {
+  const nameInput = /** @type {HTMLInputElement} */ (h('input', {
     id: 'doc-name',
     name: 'name',
     type: 'text',
@@ -19,34 +32,47 @@ export function renderList(main) {
     autocomplete: 'off',
     spellcheck: 'false',
     placeholder: 'e.g. team/meeting-notes',
-    'aria-describedby': 'doc-name-hint',
-  })
+    'aria-describedby': 'doc-name-hint doc-name-error',
+  }))
+  const nameError = h('p', { id: 'doc-name-error', class: 'field-error', role: 'alert', hidden: true })
   const openForm = h(
     'form',
-    { class: 'open-form', 'aria-labelledby': 'open-heading' },
+    { class: 'open-form', 'aria-labelledby': 'open-heading', novalidate: true },
     h('h2', { id: 'open-heading', class: 'section-title' }, 'Create or open a document'),
     h('label', { for: 'doc-name' }, 'Document name'),
     h('div', { class: 'input-row' }, nameInput, h('button', { type: 'submit', class: 'button primary' }, 'Open')),
+    nameError,
     h('p', { id: 'doc-name-hint', class: 'hint' },
       'A new name creates a new document. Use “/” to group documents, like folders.'),
   )
+  /** @param {string | null} problem */
+  function showNameProblem(problem) {
+    nameError.textContent = problem || ''
+    nameError.hidden = !problem
+    nameInput.setAttribute('aria-invalid', problem ? 'true' : 'false')
+  }
   openForm.addEventListener('submit', (event) => {
     event.preventDefault()
     const name = nameInput.value.trim()
-    if (!name) {
+    const problem = nameProblem(name)
+    showNameProblem(problem)
+    if (problem) {
       nameInput.focus()
       return
     }
     window.location.assign(withToken(editorPath(name)))
   })
+  nameInput.addEventListener('input', () => {
+    if (!nameError.hidden) showNameProblem(nameProblem(nameInput.value.trim()))
+  })
 
-  const filterInput = h('input', {
+  const filterInput = /** @type {HTMLInputElement} */ (h('input', {
     id: 'doc-filter',
     type: 'search',
     autocomplete: 'off',
     spellcheck: 'false',
     placeholder: 'Starts with…',
-  })
+  }))
   const filterForm = h(
     'form',
     { class: 'filter-form', role: 'search' },
@@ -66,11 +92,13 @@ export function renderList(main) {
       h('th', { scope: 'col' }, 'Last edited'),
       h('th', { scope: 'col', class: 'num' }, 'Size'),
       h('th', { scope: 'col', class: 'num' }, 'People here'),
+      canDelete ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null,
     )),
     tbody,
   )
-  const moreButton = h('button', { type: 'button', class: 'button', hidden: true }, 'Show more')
+  const moreButton = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'button', hidden: true }, 'Show more'))
   const refreshButton = h('button', { type: 'button', class: 'button small' }, 'Refresh')
+  const confirm = createConfirm()
 
   main.replaceChildren(
     h('h1', null, 'Documents'),
@@ -84,16 +112,57 @@ export function renderList(main) {
       status,
       table,
       moreButton),
+    confirm.dialog,
   )
 
+  /** @type {string | null} */
   let cursor = null
   let prefix = ''
   let loading = false
 
+  /** @param {string} message @param {string} [detail] */
+  function showError(message, detail) {
+    errorBox.replaceChildren(h('p', null, message))
+    if (detail && detail !== message) errorBox.append(h('p', { class: 'detail' }, `Server said: ${detail}`))
+    errorBox.hidden = false
+  }
+
+  function updateStatus() {
+    const count = tbody.children.length
+    table.hidden = count === 0
+    if (count === 0) {
+      status.textContent = prefix
+        ? `No documents start with “${prefix}”.`
+        : 'No documents yet. Type a name above to create the first one.'
+    } else {
+      status.textContent = `${count} document${count === 1 ? '' : 's'}${cursor ? ' shown' : ''}.`
+    }
+  }
+
+  /** @param {DocumentRecord} doc @param {HTMLElement} tr */
+  async function remove(doc, tr) {
+    const yes = await confirm.ask(doc.name)
+    if (!yes) return
+    errorBox.hidden = true
+    try {
+      await deleteDocument(doc.name)
+    } catch (error) {
+      const e = /** @type {import('./api.js').ApiError} */ (error)
+      showError(`Could not delete “${doc.name}”. ${e.message}`, e.detail)
+      return
+    }
+    // This browser's copy would be refused by the server now: drop it too.
+    clearDocument(localCopyName(doc.name)).catch(() => {})
+    tr.remove()
+    updateStatus()
+    status.textContent = `Deleted “${doc.name}”. ${status.textContent}`
+  }
+
+  /** @param {DocumentRecord} doc */
   function row(doc) {
     const when = relativeTime(doc.updated_at)
     const peers = Number(doc.peers) || 0
-    return h('tr', null,
+    const tr = h('tr', null,
       h('th', { scope: 'row', class: 'doc-name' },
         h('a', { href: withToken(editorPath(doc.name)) }, doc.name)),
       h('td', { 'data-label': 'Last edited' },
@@ -104,8 +173,17 @@ export function renderList(main) {
           ? h('span', { class: 'peers-live' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), String(peers))
           : '0'),
     )
+    if (canDelete) {
+      const button = h('button', {
+        type: 'button', class: 'button small danger', 'aria-label': `Delete ${doc.name}`,
+      }, 'Delete')
+      button.addEventListener('click', () => remove(doc, tr))
+      tr.append(h('td', { class: 'actions' }, button))
+    }
+    return tr
   }
 
+  /** @param {boolean} reset */
   async function load(reset) {
     if (loading) return
     loading = true
@@ -119,23 +197,10 @@ export function renderList(main) {
       tbody.append(...page.documents.map(row))
       cursor = page.next_cursor
       moreButton.hidden = !cursor
-      const count = tbody.children.length
-      table.hidden = count === 0
-      if (count === 0) {
-        status.textContent = prefix
-          ? `No documents start with “${prefix}”.`
-          : 'No documents yet. Type a name above to create the first one.'
-      } else {
-        status.textContent = `${count} document${count === 1 ? '' : 's'}${cursor ? ' shown' : ''}.`
-      }
+      updateStatus()
     } catch (error) {
-      errorBox.replaceChildren(
-        h('p', null, `Could not load the document list. ${error.message}`),
-      )
-      if (error.detail && error.detail !== error.message) {
-        errorBox.append(h('p', { class: 'detail' }, `Server said: ${error.detail}`))
-      }
-      errorBox.hidden = false
+      const e = /** @type {import('./api.js').ApiError} */ (error)
+      showError(`Could not load the document list. ${e.message}`, e.detail)
       status.textContent = ''
     } finally {
       loading = false
@@ -158,4 +223,30 @@ export function renderList(main) {
   })
 
   load(true)
+}
+
+/** A modal "Delete this document?" dialog; `ask(name)` resolves to the person's answer. */
+function createConfirm() {
+  const title = h('h2', { id: 'confirm-title', class: 'section-title' })
+  const dialog = /** @type {HTMLDialogElement} */ (h('dialog', {
+    class: 'confirm', id: 'confirm-delete', 'aria-labelledby': 'confirm-title',
+  },
+  h('form', { method: 'dialog' },
+    title,
+    h('p', null, 'Its text and history are removed for everyone, and people editing it now are disconnected. This cannot be undone.'),
+    h('div', { class: 'confirm-actions' },
+      h('button', { type: 'submit', value: 'cancel', class: 'button', autofocus: true }, 'Cancel'),
+      h('button', { type: 'submit', value: 'delete', class: 'button danger' }, 'Delete')))))
+  return {
+    dialog,
+    /** @param {string} name */
+    ask(name) {
+      title.textContent = `Delete “${name}”?`
+      dialog.returnValue = ''
+      dialog.showModal()
+      return new Promise((resolve) => {
+        dialog.addEventListener('close', () => resolve(dialog.returnValue === 'delete'), { once: true })
+      })
+    },
+  }
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // One page, routed on location.pathname: "/" is the document list, "/d/{name}" the editor.
 import './style.css'
 import { decodeName } from './names.js'
@@ -8,12 +9,15 @@ const main = /** @type {HTMLElement} */ (document.getElementById('main'))
 const brand = /** @type {HTMLAnchorElement} */ (document.getElementById('brand-link'))
 brand.href = withToken('/')
 
+/** @param {string} message */
 function notFound(message) {
   document.title = 'Not found · collab'
   main.replaceChildren(
-    h('h1', null, 'Page not found'),
-    h('p', null, message),
-    h('p', null, h('a', { href: withToken('/') }, 'Go to the document list')),
+    h('section', { class: 'not-found', 'aria-labelledby': 'not-found-title' },
+      h('p', { class: 'not-found-code', 'aria-hidden': 'true' }, '404'),
+      h('h1', { id: 'not-found-title' }, 'Page not found'),
+      h('p', null, message),
+      h('p', null, h('a', { class: 'button primary', href: withToken('/') }, 'Go to the document list'))),
   )
 }
 

@@ -1,14 +1,11 @@
+// @ts-check
 // The local person's display name and caret colour, remembered in localStorage.
+import { PALETTE, isColor } from './colors.js'
 
 const NAME_KEY = 'collab.user.name'
 const COLOR_KEY = 'collab.user.color'
 
-// Dark enough for white label text (contrast >= 4.5:1); #rrggbb, which the caret extension requires.
-export const PALETTE = [
-  '#b91c1c', '#c2410c', '#a16207', '#15803d', '#0f766e',
-  '#0369a1', '#1d4ed8', '#4338ca', '#7e22ce', '#be185d',
-]
-
+/** @param {string} key */
 function load(key) {
   try {
     return window.localStorage.getItem(key)
@@ -17,6 +14,10 @@ function load(key) {
   }
 }
 
+/**
+ * @param {string} key
+ * @param {string} value
+ */
 function save(key, value) {
   try {
     window.localStorage.setItem(key, value)
@@ -25,21 +26,20 @@ function save(key, value) {
   }
 }
 
-function randomItem(items) {
-  const index = crypto.getRandomValues(new Uint32Array(1))[0] % items.length
-  return items[index]
+function randomIndex(length) {
+  return crypto.getRandomValues(new Uint32Array(1))[0] % length
 }
 
 /** @returns {{name: string, color: string}} */
 export function loadUser() {
   let name = (load(NAME_KEY) || '').trim()
   if (!name) {
-    name = `Guest ${100 + (crypto.getRandomValues(new Uint32Array(1))[0] % 900)}`
+    name = `Guest ${100 + randomIndex(900)}`
     save(NAME_KEY, name)
   }
   let color = load(COLOR_KEY) || ''
-  if (!/^#[0-9a-fA-F]{6}$/.test(color)) {
-    color = randomItem(PALETTE)
+  if (!isColor(color)) {
+    color = PALETTE[randomIndex(PALETTE.length)]
     save(COLOR_KEY, color)
   }
   return { name, color }

@@ -257,6 +257,18 @@ const commands = {
     return { text: textField(c).toString() }
   },
 
+  // Inserts `text` at a random character boundary (never inside a surrogate pair, as an
+  // editor's cursor never is), read and written in one step.
+  insert_anywhere (c) {
+    const ytext = textField(c)
+    const s = ytext.toString()
+    let index = Math.floor(Math.random() * (s.length + 1))
+    const code = index < s.length ? s.charCodeAt(index) : 0
+    if (code >= 0xdc00 && code <= 0xdfff) index--
+    ytext.insert(index, String(c.text ?? ''))
+    return { length: ytext.length }
+  },
+
   delete (c) {
     textField(c).delete(requireInt(c, 'index', 0), requireInt(c, 'length', 1))
     return { text: textField(c).toString() }

@@ -1,0 +1,87 @@
+"""The Redis keys of a cluster and what their entries mean to a node.
+
+Keys (hash-tagged by document, so a Redis Cluster keeps one document's keys on one shard):
+
+- ``collab:{<name>}:updates``: one stream per document. Entries: ``n`` (the writing node)
+  with ``u`` (a committed Yjs v1 update), ``a`` (an awareness update payload) or ``q`` (a
+  node opened the document and asks for the others' awareness states). Entries older than
+  ten minutes are trimmed on append (``XADD MINID ~``): the store holds every update, so
+  the stream only has to cover what nodes have not read yet.
+- ``collab:control``: one stream for all nodes: ``n`` (the node), ``k`` (the kind:
+  ``hb`` heartbeat, ``bye`` a node leaving, ``delete``, ``reauthorize``), ``d`` (the
+  document, empty for all).
+- ``collab:node:<node>:wake``: written to wake a node's reader when it starts reading one
+  more document.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from collab.bus.base import BusListener
+
+__all__ = ["CONTROL", "Entries", "deliver_control", "deliver_entries", "stream_key"]
+
+log = logging.getLogger("collab.bus")
+
+CONTROL = b"collab:control"
+
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+"""Stream entries as redis-py returns them: ``(entry id, fields)``."""
+
+
+def stream_key(name: str) -> bytes:
+    """The stream of document ``name``: ``collab:{<name>}:updates``."""
+    return f"collab:{{{name}}}:updates".encode()
+
+
+def deliver_entries(listener: BusListener, own: bytes, name: str, entries: Entries) -> int:
+    """Hand ``listener`` the entries of document ``name``'s stream written by other nodes
+    than ``own``. An entry that cannot be applied is logged; the next ones go on.
+
+    Returns:
+        How many entries of other nodes there were.
+    """
+    count = 0
+    for _, fields in entries:
+        writer = fields.get(b"n")
+        if writer == own:
+            continue
+        count += 1
+        try:
+            update = fields.get(b"u")
+            if update is not None:
+                listener.remote_update(name, update)
+            elif (payload := fields.get(b"a")) is not None:
+                listener.remote_awareness(name, (writer or b"").decode(), payload)
+            elif b"q" in fields:
+                listener.awareness_wanted(name)
+        except Exception:  # a bug, or bad awareness bytes: the next entries go on
+            log.exception("cannot apply an entry of another node", extra={"room": name})
+    return count
+
+
+def deliver_control(
+    listener: BusListener, own: str, nodes: dict[str, float], entries: Entries
+) -> None:
+    """Hand ``listener`` the control events of other nodes than ``own``, and note in
+    ``nodes`` (node id: ``time.monotonic()``) when each was last heard from."""
+    now = time.monotonic()
+    for _, fields in entries:
+        writer = fields.get(b"n", b"").decode()
+        if writer == own:
+            continue
+        kind, name = fields.get(b"k"), fields.get(b"d", b"").decode()
+        try:
+            if kind == b"bye":
+                nodes.pop(writer, None)
+                listener.node_gone(writer)
+                continue
+            nodes[writer] = now
+            if kind == b"delete":
+                listener.remote_deleted(name)
+            elif kind == b"reauthorize":
+                listener.remote_reauthorize(name)
+        except Exception:
+            log.exception("cannot apply a control event of node %s", writer)

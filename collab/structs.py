@@ -1,0 +1,392 @@
+"""The structs of a Yjs v1 update, read the way Yjs reads them, and written back in slices.
+
+Yjs (``readClientsStructRefs`` in ``yjs/src/utils/encoding.js``, ``readItemContent`` in
+``structs/Item.js``, lib0 ``decoding.js``) is the reference of what an update means: the
+server must never hold a document that a Yjs client would decode differently. pycrdt (yrs)
+decodes more than Yjs does (content kinds 11 to 31, JSON that ``JSON.parse`` throws on,
+duplicate client entries, ...), so every update is read here first and refused when Yjs
+would throw on it or read it differently. Layout of a v1 update:
+
+* ``varUint`` count of clients, then per client ``varUint`` count of structs, ``varUint``
+  client id, ``varUint`` clock of the first struct, then the structs back to back;
+* a struct starts with an info byte: its low 5 bits are the kind (0 GC and 10 Skip with a
+  ``varUint`` length; 1 to 9 an item's content), bit 8 an origin ID follows, bit 7 a right
+  origin ID, and when neither, a parent (``varUint`` 1 then a root name, else an ID) and,
+  with bit 6, a ``varString`` key in a map;
+* then the delete set: ``varUint`` count of clients, per client its id, a count of ranges and
+  each range's clock and length.
+
+Only :class:`~collab.protocol.ProtocolError`-free reading lives here: every failure is
+:class:`Malformed`, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from pycrdt import write_var_uint
+
+__all__ = [
+    "GC",
+    "MAX_CLOCK",
+    "MAX_NESTING",
+    "SKIP",
+    "TYPE",
+    "ClientRun",
+    "Malformed",
+    "Parsed",
+    "Struct",
+    "encode",
+    "parse",
+    "split",
+]
+
+MAX_CLOCK = 2**31
+"""Clocks at or past this are refused: yrs keeps them in 32 bits and wraps (no real client
+gets near)."""
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""lib0 throws on a varUint above JavaScript's largest exact integer."""
+
+MAX_NESTING = 64
+"""Deepest nesting of arrays and objects in an ``any`` value (lib0 recurses without bound)."""
+
+GC = 0
+DELETED = 1
+STRING = 4
+TYPE = 7
+SKIP = 10
+_LAST_CONTENT = 9  # content kinds 1..9; 11..31 make Yjs throw "contentRefs[...] is not a function"
+_TYPE_REFS = 7  # YArray, YMap, YText, YXmlElement, YXmlFragment, YXmlHook, YXmlText
+_NAMED_TYPES = (3, 5)  # YXmlElement and YXmlHook carry a name
+
+ID = tuple[int, int]
+"""A struct id: (client, clock)."""
+
+Struct = tuple[int, int, int, ID | None, ID | None, ID | None, int, int]
+"""One struct: clock, length, kind (info & 31), origin, right origin, parent id (when the
+parent is given as an id, not as a root name), and its start and end offset in the update."""
+
+
+class Malformed(ValueError):
+    """An update Yjs would not decode, or would decode differently from pycrdt."""
+
+
+@dataclass(slots=True)
+class ClientRun:
+    """One client's structs in an update, in clock order from ``clock`` on."""
+
+    client: int
+    clock: int
+    structs: list[Struct]
+    data: bytes  # the update the structs are in
+
+
+@dataclass(slots=True)
+class Parsed:
+    """An update read by :func:`parse`."""
+
+    data: bytes
+    runs: list[ClientRun]
+    ds_start: int  # offset of the delete set
+    deletes: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
+
+    @property
+    def delete_set(self) -> bytes:
+        """The delete set's bytes (as they end the update)."""
+        return self.data[self.ds_start :]
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def uint(self) -> int:
+        data, pos = self.data, self.pos
+        try:
+            byte = data[pos]
+            if byte < 0x80:
+                self.pos = pos + 1
+                return byte
+            value = byte & 0x7F
+            shift = 7
+            while True:
+                pos += 1
+                byte = data[pos]
+                value |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+                if shift > 56:
+                    raise Malformed("varUint too long")
+        except IndexError:
+            raise Malformed("truncated update") from None
+        if value > MAX_SAFE_INTEGER:
+            raise Malformed("integer out of range")
+        self.pos = pos + 1
+        return value
+
+    def var_int(self) -> None:
+        """Skip a lib0 varInt (sign and 6 bits, then 7 bits a byte)."""
+        data, pos = self.data, self.pos
+        try:
+            byte = data[pos]
+            value, shift = byte & 0x3F, 6
+            while byte >= 0x80:
+                pos += 1
+                byte = data[pos]
+                value |= (byte & 0x7F) << shift
+                shift += 7
+                if shift > 60:
+                    raise Malformed("varInt too long")
+        except IndexError:
+            raise Malformed("truncated update") from None
+        if value > MAX_SAFE_INTEGER:
+            raise Malformed("integer out of range")
+        self.pos = pos + 1
+
+    def skip(self, count: int) -> None:
+        if self.pos + count > len(self.data):
+            raise Malformed("truncated update")
+        self.pos += count
+
+    def string(self) -> str:
+        length = self.uint()
+        start = self.pos
+        end = start + length
+        if end > len(self.data):
+            raise Malformed("truncated update")
+        self.pos = end
+        try:
+            return self.data[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            raise Malformed("string is not valid UTF-8") from None
+
+    def json(self) -> None:
+        text = self.string()
+        if text == "undefined":  # Yjs writes undefined so (ContentJSON)
+            return
+        try:
+            json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            raise Malformed("content is not JSON") from None
+
+    def any(self, depth: int = 0) -> None:
+        """Skip one lib0 ``any`` value (``writeAny``), refusing what ``readAny`` throws on."""
+        if depth > MAX_NESTING:
+            raise Malformed("value nested too deeply")
+        pos = self.pos
+        if pos >= len(self.data):
+            raise Malformed("truncated update")
+        kind = self.data[pos]
+        self.pos = pos + 1
+        if kind in (127, 126, 121, 120):  # undefined, null, false, true
+            return
+        if kind == 125:
+            self.var_int()
+        elif kind == 124:
+            self.skip(4)
+        elif kind in (123, 122):
+            self.skip(8)
+        elif kind == 119:
+            self.string()
+        elif kind == 118:
+            for _ in range(self._count(2)):
+                self.string()
+                self.any(depth + 1)
+        elif kind == 117:
+            for _ in range(self._count(1)):
+                self.any(depth + 1)
+        elif kind == 116:
+            self.skip(self.uint())
+        else:
+            raise Malformed(f"unknown value type {kind}")
+
+    def _count(self, least: int) -> int:
+        """A count of things of at least ``least`` bytes each, checked against what is left."""
+        count = self.uint()
+        if count * least > len(self.data) - self.pos:
+            raise Malformed(f"count {count} exceeds the bytes left")
+        return count
+
+    def id(self) -> ID:
+        return (self.uint(), self.uint())
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse(data: bytes) -> Parsed:
+    """Read a Yjs v1 update struct by struct, as Yjs would, without touching a document.
+
+    Besides what makes Yjs throw (a content kind past 9, a type past 6, JSON that does not
+    parse, a truncated struct, an integer past 2^53), this refuses what honest encoders
+    never write and where pycrdt and Yjs read differently: a client listed twice (Yjs keeps
+    the last entry, yrs both), a zero-length GC, Skip or deletion, invalid UTF-8 (Yjs
+    substitutes U+FFFD, changing the length), clocks past :data:`MAX_CLOCK`, a struct of a
+    client referring to its own later clock (Yjs throws when integrating), a parent info other
+    than 0 or 1, deletions out of order, and trailing bytes.
+
+    Raises:
+        Malformed: naming the reason.
+    """
+    reader = _Reader(data)
+    uint = reader.uint
+    runs: list[ClientRun] = []
+    seen: set[int] = set()
+    for _ in range(reader._count(3)):
+        count = reader._count(2)
+        client = uint()
+        if client in seen:
+            raise Malformed(f"client {client} listed twice")
+        seen.add(client)
+        clock = uint()
+        structs: list[Struct] = []
+        for _ in range(count):
+            start = reader.pos
+            if start >= len(data):
+                raise Malformed("truncated update")
+            info = data[start]
+            reader.pos = start + 1
+            kind = info & 0x1F
+            origin = right = parent = None
+            if kind in (GC, SKIP):
+                length = uint()
+                if length == 0:
+                    raise Malformed("zero-length struct")
+            elif kind > _LAST_CONTENT:
+                raise Malformed(f"unknown content kind {kind}")
+            else:
+                if info & 0x80:
+                    origin = (uint(), uint())
+                    if origin[0] == client and origin[1] >= clock:
+                        raise Malformed("origin after its own item")
+                if info & 0x40:
+                    right = (uint(), uint())
+                    if right[0] == client and right[1] >= clock:
+                        raise Malformed("right origin after its own item")
+                if not info & 0xC0:
+                    parent_info = uint()
+                    if parent_info == 1:
+                        reader.string()
+                    elif parent_info == 0:
+                        parent = (uint(), uint())
+                        if parent[0] == client and parent[1] >= clock:
+                            raise Malformed("parent after its own item")
+                    else:
+                        raise Malformed(f"unknown parent info {parent_info}")
+                    if info & 0x20:
+                        reader.string()
+                length = _content(reader, kind)  # may be 0: yrs writes empty strings
+            structs.append((clock, length, kind, origin, right, parent, start, reader.pos))
+            clock += length
+        if clock > MAX_CLOCK:
+            raise Malformed(f"clock {clock} is beyond what Yjs documents use")
+        if structs:  # Yjs reads an empty entry as nothing
+            runs.append(ClientRun(client, structs[0][0], structs, data))
+    ds_start = reader.pos
+    deletes: list[tuple[int, list[tuple[int, int]]]] = []
+    for _ in range(reader._count(2)):
+        client = uint()
+        ranges = []
+        end = -1
+        for _ in range(reader._count(2)):
+            clock, length = uint(), uint()
+            if length == 0 or clock <= end:
+                raise Malformed("bad delete range")
+            end = clock + length
+            if end > MAX_CLOCK:
+                raise Malformed(f"deletion past clock {MAX_CLOCK}")
+            ranges.append((clock, length))
+        if ranges:
+            deletes.append((client, ranges))
+    if reader.pos != len(data):
+        raise Malformed(f"{len(data) - reader.pos} unexpected trailing bytes")
+    return Parsed(data, runs, ds_start, deletes)
+
+
+def _content(reader: _Reader, kind: int) -> int:
+    """Read an item's content of ``kind`` (1..9); its length in clocks."""
+    if kind == STRING:
+        text = reader.string()
+        if text.isascii():
+            return len(text)
+        return len(text.encode("utf-16-le")) // 2  # Yjs counts UTF-16 code units
+    if kind == DELETED:
+        return reader.uint()
+    if kind == 8:  # ContentAny
+        count = reader._count(1)
+        for _ in range(count):
+            reader.any()
+        return count
+    if kind == 2:  # ContentJSON
+        count = reader._count(1)
+        for _ in range(count):
+            reader.json()
+        return count
+    if kind == 3:  # ContentBinary
+        reader.skip(reader.uint())
+    elif kind == 5:  # ContentEmbed
+        reader.json()
+    elif kind == 6:  # ContentFormat
+        reader.string()
+        reader.json()
+    elif kind == TYPE:
+        ref = reader.uint()
+        if ref >= _TYPE_REFS:
+            raise Malformed(f"unknown type {ref}")
+        if ref in _NAMED_TYPES:
+            reader.string()
+    else:  # 9: ContentDoc, a guid and its options (Yjs reads options.shouldLoad)
+        reader.string()
+        if reader.pos >= len(reader.data) or reader.data[reader.pos] != 118:
+            raise Malformed("subdocument options are not an object")
+        reader.any()
+    return 1
+
+
+def encode(parts: list[tuple[bytes, int, int, list[Struct]]], delete_set: bytes = b"\x00") -> bytes:
+    """A v1 update of whole structs taken from other updates: ``parts`` holds per client
+    the update the structs are in, the client id, the clock of the first, and the structs
+    (consecutive, as read by :func:`parse`); ``delete_set`` ends it (none by default)."""
+    out = [write_var_uint(len(parts))]
+    for data, client, clock, structs in parts:
+        out += [write_var_uint(len(structs)), write_var_uint(client), write_var_uint(clock)]
+        out.append(data[structs[0][6] : structs[-1][7]])
+    out.append(delete_set)
+    return b"".join(out)
+
+
+def split(update: bytes, max_bytes: int) -> list[bytes]:
+    """``update`` as several updates of about ``max_bytes`` each (whole structs; one struct
+    larger than that makes a part of its own), the delete set in the last. Applied in order
+    they give the same document: a struct whose origin comes in a later part waits for it,
+    as any Yjs client keeps structs waiting (y-protocols allows a state in several updates).
+
+    Raises:
+        Malformed: when ``update`` cannot be read.
+    """
+    parsed = parse(update)
+    parts: list[bytes] = []
+    current: list[tuple[bytes, int, int, list[Struct]]] = []
+    size = 0
+    for run in parsed.runs:
+        chunk: list[Struct] = []
+        for struct in run.structs:
+            length = struct[7] - struct[6]
+            if size + length > max_bytes and (chunk or current):
+                if chunk:
+                    current.append((update, run.client, chunk[0][0], chunk))
+                parts.append(encode(current))
+                current, chunk, size = [], [], 0
+            chunk.append(struct)
+            size += length
+        if chunk:
+            current.append((update, run.client, chunk[0][0], chunk))
+    parts.append(encode(current, parsed.delete_set))
+    return parts

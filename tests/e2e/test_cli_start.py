@@ -1,0 +1,167 @@
+"""`collab` as a newcomer runs it: every refusal is one line on stderr with a documented exit
+status (never a traceback), the port is checked before the database is touched, and every
+command says which database file it uses (README "Command-line exit status")."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+GOOD_SECRET = "a-newcomers-secret-that-is-long-enough-0123456789"
+
+
+def collab(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``collab ARGS`` to completion (commands that are expected to stop by themselves)."""
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("COLLAB_")
+    }  # only what the test sets
+    return subprocess.run(
+        [sys.executable, "-m", "collab", *args],
+        cwd=cwd,
+        env={**environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("db", "why"),
+    [
+        ("/proc/collab-test/x.db", "No such file or directory"),
+        ("{tmp}/a-file/x.db", "Not a directory"),
+        ("{tmp}", "Is a directory"),
+    ],
+)
+def test_an_unopenable_database_is_one_line_and_exit_1(tmp_path: Path, db: str, why: str) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    path = db.format(tmp=tmp_path)
+    for command in (["serve", "--no-web", "--port", str(free_port())], ["doctor"]):
+        result = collab(*command, "--db", path, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        if command[0] == "serve":
+            line = one_line(result)
+            assert path in line and why in line, line
+        else:
+            assert f"database: {path}" in result.stdout, result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    result = collab("serve", "--no-web", "--db", str(folder / "x.db"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Permission denied" in one_line(result)
+
+
+def test_a_busy_port_is_found_before_the_database_is_opened(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = collab("serve", "--no-web", "--port", str(port), "--db", "x.db", cwd=tmp_path)
+    assert result.returncode == 1
+    line = one_line(result)
+    assert f"127.0.0.1:{port}" in line and "in use" in line, line
+    assert not (tmp_path / "x.db").exists()  # checked first: no database was created
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 31])
+def test_a_weak_auth_secret_is_refused(tmp_path: Path, secret: str) -> None:
+    for args in (
+        ["serve", "--no-web", "--port", str(free_port()), "--db", "x.db"],
+        ["token", "team/notes", "--role", "write"],
+    ):
+        result = collab(*args, cwd=tmp_path, env={"COLLAB_AUTH_SECRET": secret})
+        assert result.returncode == 2
+        line = one_line(result)
+        assert f"{len(secret)} bytes" in line and "at least 32" in line, line
+        assert result.stdout == ""
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_a_secret_file_with_a_weak_secret_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("tiny\n")
+    result = collab("token", "x", "--auth-secret-file", str(tmp_path / "secret"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "at least 32" in one_line(result)
+
+
+@pytest.mark.parametrize("doc", ["a//b", "../etc", "team/", "a//*", ""])
+def test_token_refuses_invalid_document_names(tmp_path: Path, doc: str) -> None:
+    result = collab("token", doc, cwd=tmp_path, env={"COLLAB_AUTH_SECRET": GOOD_SECRET})
+    assert result.returncode == 2
+    assert "document name" in one_line(result)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("doc", ["team/notes", "team/*", "*"])
+def test_token_accepts_names_and_prefixes(tmp_path: Path, doc: str) -> None:
+    result = collab("token", doc, cwd=tmp_path, env={"COLLAB_AUTH_SECRET": GOOD_SECRET})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(".") == 2  # a JWT
+
+
+def test_every_command_names_its_database_by_absolute_path(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    db = work / "data" / "collab.db"
+    # doctor from another folder: it says where it looked, and how to point elsewhere.
+    result = collab("doctor", cwd=tmp_path)
+    assert result.returncode == 1
+    assert str(tmp_path / "data" / "collab.db") in result.stdout
+    assert "--db" in result.stdout
+
+    # serve logs the absolute path of the relative default.
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collab", "serve", "--no-web", "--port", str(port)],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "serving" in line:
+                assert str(db) in line, line
+                break
+        else:
+            raise AssertionError("no 'serving' line")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    result = collab("doctor", cwd=work)
+    assert result.returncode == 0, result.stdout
+    assert f"database: {db}" in result.stdout
+    out = tmp_path / "out"
+    result = collab("export", "--all", "--out", str(out), "--db", "data/collab.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert str(db) in result.stderr
+    result = collab("import", "--all", str(out), "--db", "data/restored.db", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert str(work / "data" / "restored.db") in result.stderr

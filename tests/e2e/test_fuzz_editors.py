@@ -1,0 +1,25 @@
+"""A short run of ``scripts/fuzz --editors`` (issue 19): hostile frames beside honest Yjs and
+pycrdt editors in one room; at the end the server, every editor and a fresh Yjs client hold
+the same document. (The script also bounds the unrelated room's relay latency; a test never
+bounds wall-clock time, so here it is only reported.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fuzz_editors import fuzz_with_editors
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_honest_editors_converge_beside_the_fuzzer(
+    tmp_path: Path, node_modules: None
+) -> None:
+    summary = await fuzz_with_editors(tmp_path, seconds=8, seed=19)
+    print(summary)
+    assert summary["frames"] > 1000
+    assert summary["honest_edits"] > 50
+    assert not summary["divergence"], summary["text_lengths"]
+    assert summary["other_room_relays"] > 10

@@ -185,7 +185,17 @@ class Integrator:
                 dropped = {p[1] for p in rest} - {p[1] for p in kept}
                 log.warning("dropped structs at future clocks of live clients %s", dropped)
                 rest = kept
-                self.stored = structs.encode(taken + rest, parsed.delete_set)
+                # one part per client (a client's integrated structs and its waiting ones
+                # are one run): the dropped clients' integrated structs, everything else
+                heads = {part[1]: part for part in taken}
+                runs = [
+                    (run.data, run.client, run.clock, run.structs)
+                    if run.client not in dropped
+                    else heads[run.client]
+                    for run in parsed.runs
+                    if run.client not in dropped or run.client in heads
+                ]
+                self.stored = structs.encode(runs, parsed.delete_set)
         rest_update = structs.encode(rest) if rest else None
         if rest_update is not None and self._rests and self._covered(rest):
             rest_update = None  # it waits already (sent again on a reconnect)

@@ -363,7 +363,10 @@ class Committer:
                 waiting, slot.waiting = slot.waiting, []
                 for callback, _ in waiting:
                     callback()
-            self.committed_room(slot, room)
+            try:
+                self.committed_room(slot, room)
+            except Exception:  # a bug: it must not end the committer (every room would stall)
+                log.exception("after-commit work failed", extra={"room": room.name})
         if self._uncheckpointed >= _CHECKPOINT_ROWS:
             self._start_checkpoint()
         elif self._checkpoint_timer is None:

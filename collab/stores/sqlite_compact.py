@@ -28,9 +28,10 @@ class SQLiteCompaction(SQLiteReads):
 
         Args:
             name: the document.
-            state: the document's whole state (``Doc.get_update()``) as of the log's newest
-                row, with no structs waiting for a predecessor: the hub passes its room's live
-                document, and the log is folded into it without a replay.
+            state: the document's whole state as of the log's newest row, what waits for a
+                predecessor merged in (``Room.state()``: it waits again when loaded): the hub
+                passes its room's live document, and the log is folded into it without a
+                replay.
 
         Returns:
             What was compacted, or ``None`` when the log was empty.

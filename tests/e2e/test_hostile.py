@@ -10,7 +10,7 @@ import random
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText, write_var_uint
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText, merge_updates, write_var_uint
 
 from collab import structs
 from collab.integrator import Integrator, PendingTooLarge, replay
@@ -358,3 +358,27 @@ def test_forged_structs_at_a_live_editors_future_clock_are_dropped_not_kept() ->
         owner,
     )
     assert room.waiting
+
+
+def test_what_is_stored_after_dropping_forged_structs_lists_each_client_once() -> None:
+    """A client whose first structs integrate and whose later ones are forged (dropped) is
+    stored as one run: listed twice, the stored update is one Yjs and this server refuse."""
+    from collab.room import Room
+
+    editor, updates = keystrokes(77, "abc")
+    room = Room("d", Doc())
+    owner, other = Editor(), Editor()
+    room.join(owner)  # type: ignore[arg-type]
+    room.join(other)  # type: ignore[arg-type]
+    room.apply(updates[0], owner)
+    forger: Doc[Any] = Doc(client_id=88)
+    forger.apply_update(editor.get_update())
+    forger.get("text", type=Text).insert(0, "f")
+    own = forger.get_update(editor.get_state())
+    gap = b"\x01\x01" + write_var_uint(77) + write_var_uint(50) + b"\x04\x01\x04text\x01X\x00"
+    mixed = merge_updates(own, updates[1], gap)  # client 77 at 1 (integrates) and at 50 (forged)
+    assert room.apply(mixed, other)
+    assert room.stored is not None
+    parsed = structs.parse(room.stored)
+    assert sorted(run.client for run in parsed.runs) == [77, 88]
+    assert text_of(replay(Doc(), [updates[0], room.stored]).doc) == text_of(room.doc)

@@ -189,7 +189,11 @@ class Remote:
             BackupError: the server refuses it.
         """
         response = self._request(
-            "POST", self._path(name, "update"), params={"replace": "true"}, content=state
+            "POST",
+            self._path(name, "update"),
+            params={"replace": "true"},
+            content=state,
+            headers=OCTET_STREAM,
         )
         if response.status_code == 413:
             raise BackupError(

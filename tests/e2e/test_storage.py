@@ -502,7 +502,7 @@ async def test_locked_database_closes_writers_with_1011_and_loses_nothing(
 ) -> None:
     # Once a commit's retries are over (none here: --commit-retry-seconds 0; see the
     # connection tests for the retries themselves).
-    server: Server = server_factory(["--commit-retry-seconds", "0"])
+    server: Server = server_factory(extra=["--commit-retry-seconds", "0"])
     a = await PyClient(server.ws_url, "locked").connect()
     idle1 = await PyClient(server.ws_url, "idle").connect()
     idle2 = await PyClient(server.ws_url, "idle").connect()

@@ -7,29 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.openapi_parts import BINARY as _BINARY
+from collab.openapi_parts import ERROR as _ERROR
+from collab.openapi_parts import NAME as _NAME
+from collab.openapi_parts import json_response as _json
+from collab.openapi_parts import query as _query
 from collab.openapi_versions import VERSION_PATHS
 
 __all__ = ["OPENAPI"]
 
-_NAME = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "description": "Document name, percent-encoded; may contain '/'.",
-    "schema": {"type": "string"},
-}
-_ERROR = {
-    "description": "Error",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
-                "required": ["error", "detail"],
-            }
-        }
-    },
-}
 _RECORD = {
     "type": "object",
     "properties": {
@@ -67,17 +53,6 @@ _EVENTS = {
         "next_cursor": {"type": "integer"},
     },
 }
-_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "description": description, "schema": schema}
-
-
 _AT = _query(
     "at",
     "the state at this moment (ISO 8601, or Unix seconds): from the log, or the newest version"

@@ -5,33 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.openapi_parts import ERROR as _ERROR
+from collab.openapi_parts import NAME as _NAME
+from collab.openapi_parts import json_response as _json
+from collab.openapi_parts import query as _query
+
 __all__ = ["VERSION_PATHS"]
 
-_NAME = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "description": "Document name, percent-encoded; may contain '/'.",
-    "schema": {"type": "string"},
-}
 _ID = {
     "name": "id",
     "in": "path",
     "required": True,
     "description": "Version id (from the listing).",
     "schema": {"type": "integer"},
-}
-_ERROR = {
-    "description": "Error",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
-                "required": ["error", "detail"],
-            }
-        }
-    },
 }
 _VERSION = {
     "type": "object",
@@ -49,14 +35,6 @@ _BLOCK = {
     "type": "object",
     "properties": {"op": {"enum": ["equal", "removed", "added"]}, "text": {"type": "string"}},
 }
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
 VERSION_PATHS: dict[str, Any] = {

@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "api_versions",
             "openapi",
             "openapi_versions",
+            "openapi_parts",
             "app",
             "hostcheck",
             "quarantine_api",

@@ -97,7 +97,13 @@ def test_layers_import_only_downward(module: str) -> None:
         ("collab.protocol", {"collab.errors"}),
         (
             "collab.room",
-            {"collab.errors", "collab.protocol", "collab.updates", "collab.integrator"},
+            {
+                "collab.errors",
+                "collab.protocol",
+                "collab.structs",
+                "collab.updates",
+                "collab.integrator",
+            },
         ),
         ("collab.integrator", {"collab.errors", "collab.structs", "collab.updates"}),
         ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),

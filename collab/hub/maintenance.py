@@ -85,18 +85,12 @@ class Maintenance:
             or slot.log_bytes >= max(self.settings.compact_bytes, again_bytes)
         ) and not (slot.compacting or slot.pending or room.closed):
             # Nothing of the room is queued, so its document is exactly the committed log;
-            # the thread runs jobs in order, so no row is added before the fold. What waits
-            # for a predecessor is merged into the state (as Yjs's encodeStateAsUpdate
-            # does) and waits again when it is loaded: replaying the whole log on the
-            # database thread instead held every other room's commits for seconds. In
+            # the thread runs jobs in order, so no row is added before the fold. With
+            # structs waiting for a predecessor, the store replays the log instead (merging
+            # what waits into the state was tried: pycrdt's merge of them gave updates that
+            # do not read back; the replay holds the database thread, see the README). In
             # cluster mode other nodes add rows the room may not hold yet: the store replays.
-            state: bytes | None = None
-            if not self.replays:
-                try:
-                    state = room.state()
-                except InvalidUpdate as exc:  # pycrdt cannot merge what waits: replay instead
-                    extra = {"room": slot.name, "why": str(exc)}
-                    log.warning("compacting from the log", extra=extra)
+            state = None if room.waiting or self.replays else room.doc.get_update()
             slot.compacting = True
             job = self.thread.submit(self.store.compact, slot.name, state)
             self._spawn(self._compacted(slot, job, slot.log_updates))

@@ -92,9 +92,9 @@ async def test_a_dead_nodes_presence_is_removed_and_its_edits_kept(
             try:
                 await on_a.call("wait_synced")
                 await on_a.call("awareness_set", state={"user": "doomed"})
-                await on_b.call("wait_awareness", count=2)
-                a.kill()  # kill -9: no goodbye on the bus; B times the node out
-                await on_b.call("wait_awareness", count=1, timeout=15)
+                await on_b.call("wait_awareness", count=2, timeout=30)
+                a.kill()  # kill -9: no goodbye on the bus; B times the node out (5 s)
+                await on_b.call("wait_awareness", count=1, timeout=30)
             finally:
                 await on_a.close()
     assert await fresh_text(b, room) == "before the crash"

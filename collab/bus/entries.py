@@ -36,19 +36,26 @@ def stream_key(name: str) -> bytes:
     return f"collab:{{{name}}}:updates".encode()
 
 
-def deliver_entries(listener: BusListener, own: bytes, name: str, entries: Entries) -> int:
+def deliver_entries(
+    listener: BusListener, own: bytes, name: str, entries: Entries, nodes: dict[str, float]
+) -> int:
     """Hand ``listener`` the entries of document ``name``'s stream written by other nodes
-    than ``own``. An entry that cannot be applied is logged; the next ones go on.
+    than ``own``, and note in ``nodes`` when each writer was last heard from (a node killed
+    before its first heartbeat must still be timed out). An entry that cannot be applied is
+    logged; the next ones go on.
 
     Returns:
         How many entries of other nodes there were.
     """
     count = 0
+    now = time.monotonic()
     for _, fields in entries:
         writer = fields.get(b"n")
         if writer == own:
             continue
         count += 1
+        if writer:
+            nodes[writer.decode()] = now
         try:
             update = fields.get(b"u")
             if update is not None:

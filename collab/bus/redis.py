@@ -268,7 +268,9 @@ class RedisBus:
                     elif key in self._watched:
                         self._watched[key] = entries[-1][0].decode()
                         name = self._names[key]
-                        self.read += deliver_entries(listener, self._node, name, entries)
+                        self.read += deliver_entries(
+                            listener, self._node, name, entries, self.nodes
+                        )
                 except Exception:  # a bug in applying one stream's entries: the rest goes on
                     log.exception("cannot apply the entries of %r", key)
 

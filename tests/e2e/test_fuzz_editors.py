@@ -19,7 +19,9 @@ async def test_honest_editors_converge_beside_the_fuzzer(
 ) -> None:
     summary = await fuzz_with_editors(tmp_path, seconds=8, seed=19)
     print(summary)
-    assert summary["frames"] > 1000
-    assert summary["honest_edits"] > 50
+    # How much happens in 8 s depends on the machine's load: the counts only show that each
+    # part ran; the check is that every editor, the server and a fresh client agree.
+    assert summary["frames"] > 100
+    assert summary["honest_edits"] > 5
     assert not summary["divergence"], summary["text_lengths"]
-    assert summary["other_room_relays"] > 10
+    assert summary["other_room_relays"] > 0

@@ -116,7 +116,23 @@ class Integrator:
         waiting = self.pending
         if not waiting:
             return update
-        return _guarded("cannot merge update", lambda: merge_updates(update, *waiting))
+        merged = _merged_readable([update, *waiting])
+        if merged is not None:
+            return merged
+        # Never served or stored: one of what waits is read differently by pycrdt (none is
+        # known since the reader refuses them, but one stored by an older version may be)
+        good = [w for w in waiting if _merged_readable([w]) is not None]
+        merged = _merged_readable([update, *good]) if good else update
+        if merged is None:
+            merged = update
+            good = []
+        log.error(
+            "left %d of %d waiting updates out of the document's state: pycrdt's merge of"
+            " them does not read back",
+            len(waiting) - len(good),
+            len(waiting),
+        )
+        return merged
 
     def with_waiting_deletions(self, update: bytes) -> bytes:
         """``update`` merged with the deletions that wait for their content (not the structs
@@ -201,6 +217,8 @@ class Integrator:
             rest_update = None  # it waits already (sent again on a reconnect)
         if rest_update is not None and bounded:
             self._check_bounds(rest_update, rest)
+            if not _reads_alike(rest_update):
+                raise InvalidUpdate("waiting structs that pycrdt reads differently from Yjs")
         changed = fresh or rest_update is not None
         relayed: list[bytes] = []
         if fresh:
@@ -484,6 +502,35 @@ def _merged(updates: list[bytes]) -> bytes:
         InvalidUpdate: when pycrdt cannot merge them.
     """
     return _guarded("cannot merge update", lambda: merge_updates(*updates))
+
+
+def _merged_readable(updates: list[bytes]) -> bytes | None:
+    """``pycrdt.merge_updates`` of ``updates`` when it reads back (:func:`structs.parse`),
+    else ``None``."""
+    try:
+        merged = _merged(updates)
+        structs.parse(merged)
+    except (InvalidUpdate, Malformed):
+        return None
+    return merged
+
+
+def _reads_alike(update: bytes) -> bool:
+    """Whether pycrdt (yrs) reads ``update`` as :func:`structs.parse` (Yjs) does: its merge of
+    ``update`` alone reads back with the same structs per client (yrs leaves zero-length
+    items out). What waits is merged with the document for every snapshot and state: an
+    update yrs reads differently gave states that failed or did not read back."""
+    merged = _merged_readable([update])
+    if merged is None:
+        return False
+    return _shape(structs.parse(update)) == _shape(structs.parse(merged))
+
+
+def _shape(parsed: Parsed) -> list[tuple[int, list[tuple[int, int, int]]]]:
+    return sorted(
+        (run.client, [(s[0], s[1], s[2]) for s in run.structs if s[1] and s[2] != structs.SKIP])
+        for run in parsed.runs
+    )
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:

@@ -14,11 +14,6 @@ from tests.fuzz_editors import fuzz_with_editors
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.xfail(
-    reason="issue 19, open: pycrdt's merge of structs that wait can give a state that does not"
-    " read back, and a reader then times out; fails on some runs of this seed",
-    strict=False,
-)
 async def test_honest_editors_converge_beside_the_fuzzer(
     tmp_path: Path, node_modules: None
 ) -> None:

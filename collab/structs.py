@@ -16,16 +16,17 @@ would throw on it or read it differently. Layout of a v1 update:
 * then the delete set: ``varUint`` count of clients, per client its id, a count of ranges and
   each range's clock and length.
 
-Only :class:`~collab.protocol.ProtocolError`-free reading lives here: every failure is
-:class:`Malformed`, with the reason.
+Only :class:`~collab.protocol.ProtocolError`-free reading lives here (lib0's values are read
+by :mod:`collab.lib0`): every failure is :class:`Malformed`, with the reason.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from pycrdt import write_var_uint
+
+from collab.lib0 import MAX_NESTING, Malformed, Reader
 
 __all__ = [
     "GC",
@@ -36,6 +37,7 @@ __all__ = [
     "ClientRun",
     "Malformed",
     "Parsed",
+    "Part",
     "Struct",
     "encode",
     "parse",
@@ -45,12 +47,6 @@ __all__ = [
 MAX_CLOCK = 2**31
 """Clocks at or past this are refused: yrs keeps them in 32 bits and wraps (no real client
 gets near)."""
-
-MAX_SAFE_INTEGER = 2**53 - 1
-"""lib0 throws on a varUint above JavaScript's largest exact integer."""
-
-MAX_NESTING = 64
-"""Deepest nesting of arrays and objects in an ``any`` value (lib0 recurses without bound)."""
 
 GC = 0
 DELETED = 1
@@ -69,9 +65,9 @@ Struct = tuple[int, int, int, ID | None, ID | None, ID | None, int, int]
 """One struct: clock, length, kind (info & 31), origin, right origin, parent id (when the
 parent is given as an id, not as a root name), and its start and end offset in the update."""
 
-
-class Malformed(ValueError):
-    """An update Yjs would not decode, or would decode differently from pycrdt."""
+Part = tuple[bytes, int, int, list[Struct]]
+"""Consecutive structs of one client for :func:`encode`: the update they are in, the client,
+the clock of the first, and the structs."""
 
 
 @dataclass(slots=True)
@@ -99,129 +95,6 @@ class Parsed:
         return self.data[self.ds_start :]
 
 
-class _Reader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def uint(self) -> int:
-        data, pos = self.data, self.pos
-        try:
-            byte = data[pos]
-            if byte < 0x80:
-                self.pos = pos + 1
-                return byte
-            value = byte & 0x7F
-            shift = 7
-            while True:
-                pos += 1
-                byte = data[pos]
-                value |= (byte & 0x7F) << shift
-                if byte < 0x80:
-                    break
-                shift += 7
-                if shift > 56:
-                    raise Malformed("varUint too long")
-        except IndexError:
-            raise Malformed("truncated update") from None
-        if value > MAX_SAFE_INTEGER:
-            raise Malformed("integer out of range")
-        self.pos = pos + 1
-        return value
-
-    def var_int(self) -> None:
-        """Skip a lib0 varInt (sign and 6 bits, then 7 bits a byte)."""
-        data, pos = self.data, self.pos
-        try:
-            byte = data[pos]
-            value, shift = byte & 0x3F, 6
-            while byte >= 0x80:
-                pos += 1
-                byte = data[pos]
-                value |= (byte & 0x7F) << shift
-                shift += 7
-                if shift > 60:
-                    raise Malformed("varInt too long")
-        except IndexError:
-            raise Malformed("truncated update") from None
-        if value > MAX_SAFE_INTEGER:
-            raise Malformed("integer out of range")
-        self.pos = pos + 1
-
-    def skip(self, count: int) -> None:
-        if self.pos + count > len(self.data):
-            raise Malformed("truncated update")
-        self.pos += count
-
-    def string(self) -> str:
-        length = self.uint()
-        start = self.pos
-        end = start + length
-        if end > len(self.data):
-            raise Malformed("truncated update")
-        self.pos = end
-        try:
-            return self.data[start:end].decode("utf-8")
-        except UnicodeDecodeError:
-            raise Malformed("string is not valid UTF-8") from None
-
-    def json(self) -> None:
-        text = self.string()
-        if text == "undefined":  # Yjs writes undefined so (ContentJSON)
-            return
-        try:
-            json.loads(text, parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            raise Malformed("content is not JSON") from None
-
-    def any(self, depth: int = 0) -> None:
-        """Skip one lib0 ``any`` value (``writeAny``), refusing what ``readAny`` throws on."""
-        if depth > MAX_NESTING:
-            raise Malformed("value nested too deeply")
-        pos = self.pos
-        if pos >= len(self.data):
-            raise Malformed("truncated update")
-        kind = self.data[pos]
-        self.pos = pos + 1
-        if kind in (127, 126, 121, 120):  # undefined, null, false, true
-            return
-        if kind == 125:
-            self.var_int()
-        elif kind == 124:
-            self.skip(4)
-        elif kind in (123, 122):
-            self.skip(8)
-        elif kind == 119:
-            self.string()
-        elif kind == 118:
-            for _ in range(self._count(2)):
-                self.string()
-                self.any(depth + 1)
-        elif kind == 117:
-            for _ in range(self._count(1)):
-                self.any(depth + 1)
-        elif kind == 116:
-            self.skip(self.uint())
-        else:
-            raise Malformed(f"unknown value type {kind}")
-
-    def _count(self, least: int) -> int:
-        """A count of things of at least ``least`` bytes each, checked against what is left."""
-        count = self.uint()
-        if count * least > len(self.data) - self.pos:
-            raise Malformed(f"count {count} exceeds the bytes left")
-        return count
-
-    def id(self) -> ID:
-        return (self.uint(), self.uint())
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse(data: bytes) -> Parsed:
     """Read a Yjs v1 update struct by struct, as Yjs would, without touching a document.
 
@@ -236,12 +109,12 @@ def parse(data: bytes) -> Parsed:
     Raises:
         Malformed: naming the reason.
     """
-    reader = _Reader(data)
+    reader = Reader(data)
     uint = reader.uint
     runs: list[ClientRun] = []
     seen: set[int] = set()
-    for _ in range(reader._count(3)):
-        count = reader._count(2)
+    for _ in range(reader.count(3)):
+        count = reader.count(2)
         client = uint()
         if client in seen:
             raise Malformed(f"client {client} listed twice")
@@ -294,11 +167,11 @@ def parse(data: bytes) -> Parsed:
             runs.append(ClientRun(client, structs[0][0], structs, data))
     ds_start = reader.pos
     deletes: list[tuple[int, list[tuple[int, int]]]] = []
-    for _ in range(reader._count(2)):
+    for _ in range(reader.count(2)):
         client = uint()
         ranges = []
         end = -1
-        for _ in range(reader._count(2)):
+        for _ in range(reader.count(2)):
             clock, length = uint(), uint()
             if length == 0 or clock <= end:
                 raise Malformed("bad delete range")
@@ -313,7 +186,7 @@ def parse(data: bytes) -> Parsed:
     return Parsed(data, runs, ds_start, deletes)
 
 
-def _content(reader: _Reader, kind: int) -> int:
+def _content(reader: Reader, kind: int) -> int:
     """Read an item's content of ``kind`` (1..9); its length in clocks."""
     if kind == STRING:
         text = reader.string()
@@ -323,7 +196,7 @@ def _content(reader: _Reader, kind: int) -> int:
     if kind == DELETED:
         return reader.uint()
     if kind == 8:  # ContentAny
-        count = reader._count(1)
+        count = reader.count(1)
         for _ in range(count):
             reader.any()
         return count
@@ -353,7 +226,7 @@ def _content(reader: _Reader, kind: int) -> int:
     return 1
 
 
-def encode(parts: list[tuple[bytes, int, int, list[Struct]]], delete_set: bytes = b"\x00") -> bytes:
+def encode(parts: list[Part], delete_set: bytes = b"\x00") -> bytes:
     """A v1 update of whole structs taken from other updates: ``parts`` holds per client
     the update the structs are in, the client id, the clock of the first, and the structs
     (consecutive, as read by :func:`parse`); ``delete_set`` ends it (none by default)."""
@@ -376,7 +249,7 @@ def split(update: bytes, max_bytes: int) -> list[bytes]:
     """
     parsed = parse(update)
     parts: list[bytes] = []
-    current: list[tuple[bytes, int, int, list[Struct]]] = []
+    current: list[Part] = []
     size = 0
     for run in parsed.runs:
         chunk: list[Struct] = []

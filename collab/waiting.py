@@ -1,0 +1,234 @@
+"""What waits in one document for a missing predecessor, as Yjs keeps it.
+
+Yjs keeps the structs that cannot integrate yet as one update (``store.pendingStructs``)
+with, per client, the lowest clock it waits for, and deletions of clocks the document lacks
+(``store.pendingDs``). :class:`Waiting` holds the same for :class:`collab.integrator.Integrator`:
+the waiting structs as the updates they came in (merged only when they are tried again:
+merging at every update cost O(n^2)), their clock spans, the clocks they wait for, and the
+waiting delete sets; bounded per document (:class:`PendingTooLarge`).
+
+What waits is merged into the document's state (:meth:`Waiting.merged_into`) with pycrdt's
+``merge_updates``, whose result is read back: pycrdt 0.14 reads some updates differently
+from Yjs, and their merge failed or did not read back (issue 19's fuzz beside editors).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pycrdt import merge_updates
+
+from collab import structs
+from collab.errors import CloseCode
+from collab.structs import Malformed, Parsed, Part
+from collab.updates import DocumentCorrupted, InvalidUpdate, _guarded
+
+__all__ = ["MAX_PENDING_BYTES", "MAX_PENDING_STRUCTS", "PendingTooLarge", "Waiting"]
+
+log = logging.getLogger("collab.integrator")
+
+MAX_PENDING_BYTES = 1024 * 1024
+"""Default bound of what waits in one document, in bytes of its encoding."""
+
+MAX_PENDING_STRUCTS = 10_000
+"""Default bound of what waits in one document, in structs."""
+
+
+class PendingTooLarge(InvalidUpdate):
+    """An update whose waiting structs would take the document's waiting work past its
+    bound; nothing of it was applied or kept."""
+
+    close_code = CloseCode.TOO_LARGE
+    http_status = 413
+    code = "too_large"
+
+
+class Waiting:
+    """The structs and delete sets of one document that wait for a missing predecessor."""
+
+    def __init__(self) -> None:
+        self.rests: list[Parsed] = []  # structs that wait, as updates (merged on a retry)
+        self.spans: dict[int, list[tuple[int, int]]] = {}  # their clock ranges per client
+        self.structs = 0  # how many structs wait
+        self.bytes = 0  # their updates' size
+        self.missing: dict[int, int] = {}  # client -> the clock below which rests wait
+        self.deletes: list[Parsed] = []  # delete sets naming clocks the document lacks
+
+    @property
+    def updates(self) -> list[bytes]:
+        """What waits, as updates: the waiting structs, then the waiting delete sets."""
+        return [parsed.data for parsed in self.rests] + [parsed.data for parsed in self.deletes]
+
+    # -- structs -----------------------------------------------------------------------------
+
+    def check(self, rest_update: bytes, rest: list[Part], max_bytes: int, max_structs: int) -> None:
+        """Refuse ``rest_update`` (``rest`` encoded) before it is kept.
+
+        Raises:
+            PendingTooLarge: when it takes what waits past ``max_bytes`` or ``max_structs``.
+            InvalidUpdate: when pycrdt reads it differently from Yjs (see :func:`reads_alike`).
+        """
+        count = self.structs + sum(len(run) for *_, run in rest)
+        size = len(rest_update) + self.bytes
+        if count > max_structs or size > max_bytes:
+            raise PendingTooLarge(
+                f"too much waits for missing updates: {count} structs, {size} bytes"
+                f" (limits {max_structs} structs, {max_bytes} bytes)"
+            )
+        if not reads_alike(rest_update):
+            raise InvalidUpdate("waiting structs that pycrdt reads differently from Yjs")
+
+    def covers(self, rest: list[Part]) -> bool:
+        """Whether every struct of ``rest`` waits already."""
+        spans = self.spans
+        for _, client, _, run in rest:
+            mine = spans.get(client, ())
+            for clock, length, *_ in run:
+                if not any(a <= clock and clock + length <= b for a, b in mine):
+                    return False
+        return True
+
+    def add(self, rest_update: bytes, missing: dict[int, int]) -> None:
+        """Keep ``rest_update`` (structs that wait for the clocks ``missing`` names, per
+        client) beside what waits already.
+
+        Raises:
+            DocumentCorrupted: when it cannot be read (it was encoded here: never).
+        """
+        try:
+            parsed = structs.parse(rest_update)
+        except Malformed as exc:
+            raise DocumentCorrupted(f"cannot read waiting structs: {exc}") from exc
+        self.rests.append(parsed)
+        self.bytes += len(rest_update)
+        for run in parsed.runs:
+            spans = self.spans.setdefault(run.client, [])
+            for clock, length, kind, *_ in run.structs:
+                if kind != structs.SKIP:
+                    spans.append((clock, clock + length))
+                    self.structs += 1
+        for client, clock in missing.items():
+            if self.missing.get(client, clock + 1) > clock:
+                self.missing[client] = clock
+
+    def due(self, state: dict[int, int]) -> bool:
+        """Whether the document (state vector ``state``) reached a clock something waits for
+        (Yjs: ``clock < getState(store, client)`` of ``pendingStructs.missing``)."""
+        return bool(self.rests) and any(
+            state.get(client, 0) > clock for client, clock in self.missing.items()
+        )
+
+    def take(self) -> Parsed:
+        """Remove the waiting structs and return them as one update (merged as Yjs does,
+        ``mergeUpdates``), to try again.
+
+        Raises:
+            Malformed, InvalidUpdate: when pycrdt cannot merge them.
+        """
+        rests = self.rests
+        self.rests, self.spans, self.missing = [], {}, {}
+        self.structs = self.bytes = 0
+        if len(rests) == 1:
+            return rests[0]
+        return structs.parse(merged([p.data for p in rests]))
+
+    # -- deletions ---------------------------------------------------------------------------
+
+    def keep_deletes(self, parsed: Parsed, state: dict[int, int]) -> bool:
+        """Keep ``parsed``'s delete set while it names clocks the document (state vector
+        ``state``) lacks; drop those kept that no longer do. Whether it is newly kept."""
+        self.prune_deletes(state)
+        if not deletes_unknown(parsed, state):
+            return False
+        delete_only = parsed.data if not parsed.runs else b"\x00" + parsed.delete_set
+        if any(p.data == delete_only for p in self.deletes):
+            return False
+        self.deletes.append(parsed if not parsed.runs else structs.parse(delete_only))
+        return True
+
+    def prune_deletes(self, state: dict[int, int]) -> None:
+        """Drop the kept delete sets that no longer name clocks the document lacks."""
+        if self.deletes:
+            self.deletes = [p for p in self.deletes if deletes_unknown(p, state)]
+
+    # -- states ------------------------------------------------------------------------------
+
+    def merged_into(self, update: bytes) -> bytes:
+        """``update`` (a document's state, or a diff of it) merged with what waits; read back
+        first: a waiting update whose merge fails or does not read back is left out, logged
+        (none is known since :func:`reads_alike` refuses them, but one stored by an older
+        version may be)."""
+        waiting = self.updates
+        if not waiting:
+            return update
+        result = merged_readable([update, *waiting])
+        if result is not None:
+            return result
+        good = [w for w in waiting if merged_readable([w]) is not None]
+        result = merged_readable([update, *good]) if good else update
+        if result is None:
+            result, good = update, []
+        log.error(
+            "left %d of %d waiting updates out of the document's state: pycrdt's merge of"
+            " them does not read back",
+            len(waiting) - len(good),
+            len(waiting),
+        )
+        return result
+
+    def deletions_into(self, update: bytes) -> bytes:
+        """``update`` merged with the waiting delete sets only.
+
+        Raises:
+            InvalidUpdate: when pycrdt cannot merge them.
+        """
+        if not self.deletes:
+            return update
+        return merged([update, *(parsed.data for parsed in self.deletes)])
+
+
+def merged(updates: list[bytes]) -> bytes:
+    """``pycrdt.merge_updates`` of ``updates``.
+
+    Raises:
+        InvalidUpdate: when pycrdt cannot merge them.
+    """
+    return _guarded("cannot merge update", lambda: merge_updates(*updates))
+
+
+def merged_readable(updates: list[bytes]) -> bytes | None:
+    """``pycrdt.merge_updates`` of ``updates`` when it reads back (:func:`structs.parse`),
+    else ``None``."""
+    try:
+        result = merged(updates)
+        structs.parse(result)
+    except (InvalidUpdate, Malformed):
+        return None
+    return result
+
+
+def reads_alike(update: bytes) -> bool:
+    """Whether pycrdt (yrs) reads ``update`` as :func:`structs.parse` (Yjs) does: its merge of
+    ``update`` alone reads back with the same structs per client (yrs leaves zero-length
+    items out). What waits is merged with the document for every snapshot and state: an
+    update yrs reads differently gave states that failed or did not read back."""
+    result = merged_readable([update])
+    if result is None:
+        return False
+    return _shape(structs.parse(update)) == _shape(structs.parse(result))
+
+
+def _shape(parsed: Parsed) -> list[tuple[int, list[tuple[int, int, int]]]]:
+    return sorted(
+        (run.client, [(s[0], s[1], s[2]) for s in run.structs if s[1] and s[2] != structs.SKIP])
+        for run in parsed.runs
+    )
+
+
+def deletes_unknown(parsed: Parsed, state: dict[int, int]) -> bool:
+    """Whether ``parsed``'s delete set names a clock at or past ``state``'s of its client."""
+    for client, ranges in parsed.deletes:
+        clock, length = ranges[-1]
+        if clock + length > state.get(client, 0):
+            return True
+    return False

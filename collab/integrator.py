@@ -29,7 +29,7 @@ from collab import structs
 from collab.errors import NOT_OURS
 from collab.integration import Plan, SharedTypes, integrable
 from collab.structs import ClientRun, Malformed, Parsed, Part
-from collab.updates import DocumentCorrupted, InvalidUpdate, state_vector
+from collab.updates import ClientIdInUse, DocumentCorrupted, InvalidUpdate, state_vector
 from collab.waiting import MAX_PENDING_BYTES, MAX_PENDING_STRUCTS, PendingTooLarge, Waiting
 
 __all__ = [
@@ -67,7 +67,6 @@ class Integrator:
         self._waiting = Waiting()
         self._types = SharedTypes(doc)
         self.relayed: list[bytes] | None = None  # what the last apply integrated (see apply)
-        self.stored: bytes | None = None  # what of the last update to store, if not all
         self.fresh_clients: tuple[int, ...] = ()  # clients whose structs the last integrated
 
     # -- what waits --------------------------------------------------------------------------
@@ -112,11 +111,10 @@ class Integrator:
         Args:
             update: a Yjs v1 update.
             bounded: whether the waiting bounds apply (not when replaying the stored log).
-            foreign: client ids another live connection writes with: structs of theirs that
-                wait for their own client's earlier clocks are dropped, never kept: the
-                owner sends its clocks in order, so such structs are forged (at a live
-                editor's clock + 150 they waited, then replaced the editor's own edit there,
-                in the server and in every Yjs client). :attr:`stored` is then what to store.
+            foreign: client ids another live connection writes with: an update bringing
+                clocks of theirs the document lacks is refused (a forged struct at a live
+                editor's next clock, sent before the editor's own, won everywhere; at its
+                clock + 150 it waited, then replaced the editor's own edit there).
 
         Returns:
             Whether it changed the document or some of it newly waits; ``False`` when it
@@ -135,10 +133,10 @@ class Integrator:
             PendingTooLarge: when what of it waits passes the bounds; nothing was applied.
             InvalidUpdate: also when structs of it that would wait are read differently by
                 pycrdt (a merge of what waits would fail or not read back); nothing applied.
+            ClientIdInUse: when it brings structs of a ``foreign`` client id; nothing applied.
             DocumentCorrupted: when pycrdt failed half-way; discard the document.
         """
         self.relayed = None
-        self.stored = None
         self.fresh_clients = ()
         try:
             parsed = structs.parse(update)
@@ -146,27 +144,12 @@ class Integrator:
             raise InvalidUpdate(f"not a valid Yjs v1 update: {exc}") from exc
         if not parsed.runs:
             return self._delete(parsed)
+        if foreign:
+            self._check_owners(parsed, foreign)
         try:
             taken, rest, missing, fresh = self._integrable(parsed.runs)
         except Malformed as exc:
             raise InvalidUpdate(f"cannot integrate update: {exc}") from exc
-        if rest and foreign:
-            kept = [p for p in rest if p[1] not in foreign or p[2] <= self.state.get(p[1], 0)]
-            if len(kept) != len(rest):
-                dropped = {p[1] for p in rest} - {p[1] for p in kept}
-                log.warning("dropped structs at future clocks of live clients %s", dropped)
-                rest = kept
-                # one part per client (a client's integrated structs and its waiting ones
-                # are one run): the dropped clients' integrated structs, everything else
-                heads = {part[1]: part for part in taken}
-                runs = [
-                    (run.data, run.client, run.clock, run.structs)
-                    if run.client not in dropped
-                    else heads[run.client]
-                    for run in parsed.runs
-                    if run.client not in dropped or run.client in heads
-                ]
-                self.stored = structs.encode(runs, parsed.delete_set)
         rest_update = structs.encode(rest) if rest else None
         waiting = self._waiting
         if rest_update is not None and waiting.rests and waiting.covers(rest):
@@ -176,7 +159,7 @@ class Integrator:
         changed = fresh or rest_update is not None
         relayed: list[bytes] = []
         if fresh:
-            whole = not rest and self.stored is None
+            whole = not rest
             payload = update if whole else structs.encode(taken, parsed.delete_set)
             self._integrate(payload, taken)
             relayed.append(payload)
@@ -195,6 +178,23 @@ class Integrator:
         if fresh:
             self.fresh_clients = tuple(part[1] for part in taken)
         return changed
+
+    def _check_owners(self, parsed: Parsed, foreign: Container[int]) -> None:
+        """Refuse ``parsed`` when it brings clocks of a ``foreign`` client id (duplicates of
+        what the document holds bring nothing: a client's catch-up carries them).
+
+        Raises:
+            ClientIdInUse: naming the client id.
+        """
+        state = self.state
+        for run in parsed.runs:
+            if run.client in foreign:
+                last = run.structs[-1]
+                if last[0] + last[1] > state.get(run.client, 0):
+                    raise ClientIdInUse(
+                        f"client id {run.client} is in use by another connection;"
+                        " retry once it has closed"
+                    )
 
     def _delete(self, parsed: Parsed) -> bool:
         """Apply an update without structs: its delete set only."""

@@ -145,6 +145,7 @@ OPENAPI: dict[str, Any] = {
                     "200": _json(_RECORD),
                     "400": _ERROR,
                     "403": _ERROR,
+                    "409": _ERROR,
                     "412": _ERROR,
                     "413": _ERROR,
                     "415": _ERROR,

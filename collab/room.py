@@ -33,7 +33,7 @@ SYNC_CHUNK_BYTES = 1024 * 1024
 
 
 _NO_CLIENTS: set[int] = set()
-"""The awareness client ids of a peer that announced none (shared: never added to)."""
+"""The client ids of a peer that owns none (shared: never added to)."""
 
 _SEVERAL: Any = object()
 """The senders of the awareness entries waiting for the end of the turn, when there are
@@ -63,6 +63,24 @@ class RevivesDeleted(InvalidUpdate):
     not retry; over HTTP a 400 ``invalid_update``."""
 
     close_code = CloseCode.DOCUMENT_DELETED
+
+
+class _Others:
+    """The client ids owned by someone other than ``origin``, as a container (no copy of
+    the registry for every update)."""
+
+    __slots__ = ("origin", "owners")
+
+    def __init__(self, owners: dict[int, Peer], origin: object) -> None:
+        self.owners = owners
+        self.origin = origin
+
+    def __contains__(self, client_id: object) -> bool:
+        owner = self.owners.get(client_id)  # type: ignore[call-overload]
+        return owner is not None and owner is not self.origin
+
+    def __bool__(self) -> bool:
+        return bool(self.owners)
 
 
 class Room:
@@ -106,9 +124,12 @@ class Room:
         self._turn: dict[int, bytes] = {}
         self._turn_from: Any = None  # the one peer that sent them, or _SEVERAL
         self._defer = defer
-        self.peers: dict[Peer, set[int]] = {}  # each peer's awareness client ids
-        self.owners: dict[int, Peer] = {}  # awareness client id -> the peer that owns it
-        self.writers: dict[int, Peer] = {}  # document client id -> the peer writing with it
+        # Client ids a connection writes with (structs or awareness), one registry for both:
+        # each peer's, and the owner of each (a peer, or the cluster's stand-in for the
+        # clients of other nodes); peers that made their first awareness announcement.
+        self.peers: dict[Peer, set[int]] = {}
+        self.owners: dict[int, Peer] = {}
+        self._announced: set[Peer] = set()
         self.size_bytes = 0  # stored bytes: snapshot plus log (the hub keeps it current)
         self.closed = False  # set when the document is deleted or its storage failed
         # Told each accepted awareness update of a local peer (cluster mode: other nodes).
@@ -129,13 +150,14 @@ class Room:
             peer.send(states)
 
     def leave(self, peer: Peer) -> None:
-        """Remove ``peer`` and broadcast the removal of the awareness clients it owned (a
-        ``null`` state at the next clock, as y-protocols ``removeAwarenessStates`` does)."""
+        """Remove ``peer``, release the client ids it owned, and broadcast the removal of
+        their awareness states (a ``null`` state at the next clock, as y-protocols
+        ``removeAwarenessStates`` does)."""
         client_ids = self.peers.pop(peer, set())
+        self._announced.discard(peer)
         for client_id in client_ids:
-            self.owners.pop(client_id, None)
-        if self.writers:
-            self.writers = {c: p for c, p in self.writers.items() if p is not peer}
+            if self.owners.get(client_id) is peer:
+                del self.owners[client_id]
         removed = self.remove_clients(client_ids)
         if removed and self.on_awareness is not None:
             self.on_awareness(protocol.encode_awareness_entries(removed))
@@ -169,35 +191,42 @@ class Room:
             for an update with nothing new (such as the empty sync step 2 every client sends
             on connect, or a delete set already applied), which needs no commit or relay.
 
-        A peer (``origin``) owns the client ids whose structs it is the first to write:
-        structs of a client id another peer owns that wait for that client's own earlier
-        clocks are forged and dropped (see ``Integrator.apply``'s ``foreign``; then
-        :attr:`stored` says what to store).
+        A peer (``origin``) owns the client ids it writes with: those of its first awareness
+        announcement, and, until it made one, those whose structs it is the first to write.
+        An update from anyone else (another peer, an HTTP write) bringing structs of an
+        owned client id is refused whole; ``origin`` ``None`` (another node's update, in
+        cluster mode) is not checked. The ids are released when the peer leaves.
 
         Raises:
             InvalidUpdate: malformed or v2-encoded; the document is unchanged.
             RevivesDeleted: carrying content of a deleted document; unchanged too.
+            ClientIdInUse: structs of a client id another connection owns; unchanged too.
         """
         if self.tombstone is not None and revives_deleted(update, self.tombstone):
             raise RevivesDeleted(
                 "document was deleted: update carries content of a deleted document"
             )
-        owners = self.writers
-        foreign = [c for c, peer in owners.items() if peer is not origin] if owners else ()
+        owners = self.owners
+        foreign = _Others(owners, origin) if owners and origin is not None else ()
         integrator = self._integrator
         if not integrator.apply(update, foreign=foreign):
             return False
-        if origin in self.peers:
-            for client in integrator.fresh_clients:
-                owners.setdefault(client, origin)
+        if origin in self.peers and origin not in self._announced:
+            fresh = [c for c in integrator.fresh_clients if c not in owners]
+            if fresh:
+                self._own(origin, fresh)
         self._full_sync = self._full_frames = None
         return True
 
-    @property
-    def stored(self) -> bytes | None:
-        """What of the last applied update to store when not all of it (forged structs
-        dropped), else ``None``."""
-        return self._integrator.stored
+    def _own(self, peer: Peer, client_ids: Iterable[int]) -> set[int]:
+        """Make ``peer`` the owner of ``client_ids``; every client id it owns."""
+        owned = self.peers.get(peer, _NO_CLIENTS)
+        if owned is _NO_CLIENTS:
+            owned = self.peers[peer] = set()
+        for client_id in client_ids:
+            owned.add(client_id)
+            self.owners[client_id] = peer
+        return owned
 
     @property
     def relayed(self) -> list[bytes] | None:
@@ -307,7 +336,8 @@ class Room:
         """Apply an awareness update from ``peer`` and relay it to the other peers.
 
         A peer owns the client ids of its first announcement (its first awareness update with
-        a state, counting ids no other peer owns): entries for any other id are dropped, so
+        a state, counting ids no other peer owns) and those it owns for writing (see
+        :meth:`apply`: one registry): entries for any other id are dropped, so
         no connection, read-only ones included, can remove or impersonate another's presence
         (the y-websocket client re-broadcasts the states it receives, and removes, after 30 s
         without news, states it thinks are stale: those entries are dropped too). :meth:`leave`
@@ -323,14 +353,16 @@ class Room:
         # client re-broadcasts every state it receives (an echo), and a forged entry would
         # remove a live editor's presence for everyone (a null state) or impersonate it.
         owned = self.peers.get(peer, _NO_CLIENTS)
-        if owned is _NO_CLIENTS:
-            claim = {entry.client_id for entry, _ in entries if entry.state is not None}
-            claim -= self.owners.keys()
-            if not claim:
-                return
-            owned = self.peers[peer] = claim
-            for client_id in claim:
-                self.owners[client_id] = peer
+        if peer not in self._announced:
+            owners = self.owners
+            claim = {
+                entry.client_id
+                for entry, _ in entries
+                if entry.state is not None and owners.get(entry.client_id, peer) is peer
+            }
+            if claim:
+                self._announced.add(peer)
+                owned = self._own(peer, claim)
         taken = [(entry, raw) for entry, raw in entries if entry.client_id in owned]
         for entry, raw in taken:
             # the entry's size as one client's awareness update (count prefix included)

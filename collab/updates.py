@@ -53,6 +53,16 @@ class InvalidUpdate(CollabError, ValueError):
     code = "invalid_update"
 
 
+class ClientIdInUse(CollabError):
+    """An update bringing structs of a client id another live connection of the room writes
+    with: refused whole, nothing applied. Retryable (1013): an honest client that reconnected
+    before the server noticed its old connection died gets in once that one is gone."""
+
+    close_code = CloseCode.TRY_AGAIN_LATER
+    http_status = 409
+    code = "client_id_in_use"
+
+
 def _guarded(what: str, fn: Callable[[], T]) -> T:
     return crdt_call(what, fn, InvalidUpdate)
 

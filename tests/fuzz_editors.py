@@ -13,10 +13,9 @@ the server accepted decodes differently in Yjs. The summary gives frames, rate, 
 fuzzing connections ended, the texts' lengths, divergence, the other room's relay latencies
 and the server's peak RSS (``VmHWM``).
 
-The honest editors' own updates are not mutated: a copy of an editor's update with other
-content at the same clock, sent before the original, would win the race for that id in every
-client (Yjs has no owner for a client id); forged structs at a live editor's future clocks
-are dropped by the server (tests/e2e/test_hostile.py).
+The honest editors' own updates are not mutated: structs of a live editor's client id from
+another connection are refused by the server (tests/e2e/test_client_ids.py), so they would
+only measure that refusal; the ghost's structs name clients and clocks close to the room's.
 """
 
 from __future__ import annotations

@@ -195,6 +195,8 @@ class Hub:
         Raises:
             DocumentTooLarge: the document would pass ``max_document_bytes``.
             InvalidUpdate: malformed, v2, or reviving a deleted document; nothing changed.
+            ClientIdInUse: structs of a client id another live connection writes with
+                (:meth:`Room.apply`); nothing changed.
             DocumentCorrupted: pycrdt failed half-way: the room was discarded (its peers but
                 ``origin`` closed with 1011) and will be reloaded from storage.
         """
@@ -210,8 +212,7 @@ class Hub:
                 self.maintenance.salvage(room, parts)
             raise
         if changed:
-            stored = room.stored or update
-            self.committer.submit(room, stored, origin, len(parts) if parts else 1, room.relayed)
+            self.committer.submit(room, update, origin, len(parts) if parts else 1, room.relayed)
         return changed
 
     async def write(
@@ -226,7 +227,8 @@ class Hub:
 
         Raises:
             DocumentExists: with ``create_only``, the document holds content.
-            DocumentTooLarge, InvalidUpdate, DocumentCorrupted: see :meth:`write_now`.
+            DocumentTooLarge, InvalidUpdate, ClientIdInUse, DocumentCorrupted: see
+                :meth:`write_now`.
             ShuttingDown: the hub is closing.
             StoreError: the document cannot be loaded, or the commit failed.
             BusUnavailable: cluster mode, Redis is down (the update may be in the store, but

@@ -314,13 +314,13 @@ class Editor:
         pass
 
 
-def test_forged_structs_at_a_live_editors_future_clock_are_dropped_not_kept() -> None:
+def test_forged_structs_at_a_live_editors_future_clock_are_refused_not_kept() -> None:
     """Item 1's worse case: client 4242's id at its clock + 150 from another connection
     waited, then replaced the live editor's own edit at that clock (in the server and every
     Yjs client, also after a restart). The editor's connection writes with 4242, so another
-    connection's structs of 4242 that wait for 4242's own clocks are dropped: neither kept
-    nor stored nor relayed."""
+    connection's structs of 4242 are refused whole: neither kept nor stored nor relayed."""
     from collab.room import Room
+    from collab.updates import ClientIdInUse
 
     editor, updates = keystrokes(4242, "a" * 40)
     clock = state_vector(editor.get_state())[4242]
@@ -337,8 +337,9 @@ def test_forged_structs_at_a_live_editors_future_clock_are_dropped_not_kept() ->
     stored = []
     for update in updates:
         assert room.apply(update, owner)
-        stored.append(room.stored or update)
-    assert not room.apply(forged, intruder), "dropped: nothing to store or relay"
+        stored.append(update)
+    with pytest.raises(ClientIdInUse, match="client id 4242 is in use"):
+        room.apply(forged, intruder)
     assert not room.waiting
     more: list[bytes] = []
     editor.observe(lambda event: more.append(event.update))
@@ -346,7 +347,7 @@ def test_forged_structs_at_a_live_editors_future_clock_are_dropped_not_kept() ->
         editor.get("text", type=Text).insert(len(str(editor.get("text", type=Text))), "b")
     for update in more:
         room.apply(update, owner)
-        stored.append(room.stored or update)
+        stored.append(update)
     assert text_of(room.doc) == text_of(editor) == "a" * 40 + "b" * 200
     assert text_of(replay(Doc(), stored).doc) == text_of(editor), "after a restart too"
     # the same structs from the owner itself (out of order) still wait and integrate
@@ -360,10 +361,11 @@ def test_forged_structs_at_a_live_editors_future_clock_are_dropped_not_kept() ->
     assert room.waiting
 
 
-def test_what_is_stored_after_dropping_forged_structs_lists_each_client_once() -> None:
-    """A client whose first structs integrate and whose later ones are forged (dropped) is
-    stored as one run: listed twice, the stored update is one Yjs and this server refuse."""
+def test_an_update_mixing_an_owned_client_ids_structs_is_refused_whole() -> None:
+    """A sender's own structs with forged ones of a live editor's client id (one integrating,
+    one at a later clock): nothing of it is applied, kept or stored."""
     from collab.room import Room
+    from collab.updates import ClientIdInUse
 
     editor, updates = keystrokes(77, "abc")
     room = Room("d", Doc())
@@ -377,8 +379,9 @@ def test_what_is_stored_after_dropping_forged_structs_lists_each_client_once() -
     own = forger.get_update(editor.get_state())
     gap = b"\x01\x01" + write_var_uint(77) + write_var_uint(50) + b"\x04\x01\x04text\x01X\x00"
     mixed = merge_updates(own, updates[1], gap)  # client 77 at 1 (integrates) and at 50 (forged)
-    assert room.apply(mixed, other)
-    assert room.stored is not None
-    parsed = structs.parse(room.stored)
-    assert sorted(run.client for run in parsed.runs) == [77, 88]
-    assert text_of(replay(Doc(), [updates[0], room.stored]).doc) == text_of(room.doc)
+    before = room.doc.get_update()
+    with pytest.raises(ClientIdInUse):
+        room.apply(mixed, other)
+    assert room.doc.get_update() == before and not room.waiting
+    assert room.apply(own, other), "its own structs alone are taken"
+    assert room.apply(updates[1], owner) and text_of(room.doc) in ("fab", "abf")

@@ -10,7 +10,7 @@ a new document is joined 0.2 s later and timed), ``compaction`` (the heavy room 
 writes to pass ``--compact-updates``; a new document is joined and timed again). Prints, per
 phase, the other room's relay p50/p99/max and the new documents' join times, as JSON.
 
-    ./scripts/stall                # 768 heavy rows
+    ./scripts/stall                # 512 heavy rows
     ./scripts/stall --rows 256
 """
 
@@ -155,7 +155,7 @@ async def probe(folder: Path, rows: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=768)
+    parser.add_argument("--rows", type=int, default=512)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         summary = asyncio.run(probe(Path(folder), args.rows))

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from collab.hub import Hub
+from collab.hub import Hub, maintenance
 from collab.integrator import apply_all
 from collab.room import Room
 from collab.stores import Store
+from collab.updates import InvalidUpdate
 from tests.test_connection import started_hub, turns_until
 
 
@@ -194,3 +195,27 @@ async def wait_for(predicate: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not met in time")
+
+
+async def test_a_fold_failing_on_a_stored_update_is_not_tried_again_after_every_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold that raises InvalidUpdate (a stored row pycrdt fails on) counts as a failed
+    compaction: backed off like one, never started again at the next commit."""
+    tries: list[str] = []
+
+    def failing(name: str, *args: Any) -> Any:
+        tries.append(name)
+        raise InvalidUpdate("cannot apply update: stands for a row pycrdt fails on")
+
+    monkeypatch.setattr(maintenance, "fold", failing)
+    async with started_hub(tmp_path, compact_updates=5) as hub:
+        async with hub.use("d") as room:
+            assert hub.write_now(room, waiting_update(), None)
+            for update in typed(18):
+                assert hub.write_now(room, update, None)
+                await hub.flush()
+                await wait_for(lambda: not hub.maintenance.busy)
+        # at 5, then each time the log grew by another 5: not at each of the 15 commits
+        assert 2 <= len(tries) <= 4, tries
+        assert hub.metrics.storage_errors == len(tries)

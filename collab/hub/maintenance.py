@@ -168,7 +168,7 @@ class Maintenance:
         asked for (what came after it stays counted)."""
         try:
             result = await job
-        except StoreError as exc:
+        except (StoreError, InvalidUpdate) as exc:  # InvalidUpdate: a stored row pycrdt fails on
             # Not again at the next commit (it ran for minutes on a hostile document, failed,
             # and started over at once, starving every other room): once the log grew by
             # another threshold.

@@ -6,8 +6,9 @@ and shows the other rooms working meanwhile. No wall clock: a fake clock for the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from pycrdt import Doc, Text
 from collab.hub import Hub, maintenance
 from collab.integrator import apply_all
 from collab.room import Room
+from collab.settings import Settings
 from collab.stores import Store
 from collab.updates import InvalidUpdate
+from tests.helpers.stores import STORES, opener
 from tests.test_connection import started_hub, turns_until
 
 
@@ -89,10 +92,29 @@ async def other_rooms_work(hub: Hub) -> None:
         assert text_of(fresh) == "new room"
 
 
-async def test_another_room_commits_and_loads_while_a_compaction_folds(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def hub_on(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, **settings: Any
+) -> AsyncIterator[Hub]:
+    """A started hub on a new database of ``kind`` (SQLite or PostgreSQL)."""
+    with opener(request, kind, tmp_path) as open_:
+        store = open_()
+        open_.opened.remove(store)  # the hub closes it
+        hub = Hub(store, Settings(db=open_.db, room_grace_seconds=0.0, **settings))
+        await hub.start()
+        try:
+            yield hub
+        finally:
+            await hub.close()
+
+
+@pytest.mark.parametrize("kind", STORES)
+async def test_another_room_commits_and_loads_while_a_compaction_folds(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """A compaction of a room where structs wait replays its log: held there, other rooms
     commit and load, then it completes and keeps what waits."""
-    async with started_hub(tmp_path, compact_updates=20) as hub:
+    async with hub_on(kind, request, tmp_path, compact_updates=20) as hub:
         gate = Gate("heavy")
         hub.folds.gate = gate
         async with hub.use("heavy") as room:

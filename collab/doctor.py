@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collab.hub.rooms import read_document
+from collab.hub.loading import read_document
 from collab.stores import SQLiteStore, StoreError
 from collab.stores.dsn import is_postgres
 from collab.stores.sqlite_doctor import inspect

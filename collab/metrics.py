@@ -92,6 +92,7 @@ class Metrics(Collector):
         self.webhook_deliveries: Counter[str] = Counter()  # by outcome
         self.updates_committed = 0
         self.compactions = 0
+        self.compactions_abandoned = 0  # past their time budget, or the log changed
         self.rate_pauses = 0  # times a connection over its message rate was not read
         self.storage_errors = 0
         self.bus: Any = None  # cluster mode: the RedisBus (its counters), else None
@@ -159,6 +160,11 @@ class Metrics(Collector):
             "collab_updates_committed", "Updates committed to SQLite.", self.updates_committed
         )
         yield CounterMetricFamily("collab_compactions", "Compactions done.", self.compactions)
+        yield CounterMetricFamily(
+            "collab_compactions_abandoned",
+            "Compactions abandoned: past --compact-seconds, or the log changed under the fold.",
+            self.compactions_abandoned,
+        )
         yield CounterMetricFamily(
             "collab_rate_limit_pauses",
             "Times a connection over --max-messages-per-second was held back (not read).",

@@ -68,6 +68,12 @@ class Settings:
         " stored merged in one row, count one each).",
     )
     compact_bytes: int = _setting(4 * MiB, "Compact a document once its log holds this many bytes.")
+    compact_seconds: float = _setting(
+        30.0,
+        "Time budget of one compaction's replay of the log (on its own thread): past it the"
+        " compaction is abandoned (logged, counted) and tried again once the log grew by"
+        " another threshold.",
+    )
     version_quiet_seconds: float = _setting(
         300.0,
         "Save an automatic version of a document once nothing was written to it for this long"
@@ -221,6 +227,7 @@ class Settings:
             "send_queue_bytes",
             "compact_updates",
             "compact_bytes",
+            "compact_seconds",
             "max_pending_bytes",
             "max_pending_structs",
             "full_syncs_per_minute",

@@ -23,7 +23,7 @@ from collab.stores import (
     postgres_watchdog,
 )
 from collab.stores.dsn import MASK, is_postgres, masked, password
-from collab.stores.folding import fold
+from collab.stores.folding import tombstone
 from collab.stores.postgres import PostgresStore
 from tests.helpers.postgres import PostgresServer, free_port
 
@@ -279,19 +279,20 @@ def test_a_frozen_server_fails_the_call_instead_of_holding_it_for_ever(
 def test_the_store_s_own_work_inside_a_call_is_not_taken_for_a_frozen_server(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A compaction replays the log between its statements, in one transaction: however long
-    that takes, the watchdog counts only the waits for the server."""
+    """A deletion replays the document (its tombstone) between its statements, in one
+    transaction: however long that takes, the watchdog counts only the waits for the server.
+    (A compaction's replay runs outside any transaction.)"""
     monkeypatch.setattr(postgres_watchdog, "LIMIT", 0.2)
     monkeypatch.setattr(postgres_watchdog, "CHECK_EVERY", 0.02)
     slow_work = threading.Event()
 
-    def slow_fold(*args: Any) -> Any:
+    def slow_tombstone(*args: Any) -> Any:
         slow_work.wait(1.0)  # stands for a replay of a large log (nothing sets the event)
-        return fold(*args)
+        return tombstone(*args)
 
-    monkeypatch.setattr(postgres, "fold", slow_fold)
+    monkeypatch.setattr(postgres, "tombstone", slow_tombstone)
     store = PostgresStore(postgres_dsn)
     store.append([("d", b"\x00\x00"), ("d", b"\x00\x00")])
-    result = store.compact("d")
-    assert result is not None and result.rows == 2
+    assert store.delete("d")
+    assert store.get("d") is None and store.load("d").tombstone is not None
     store.close()

@@ -7,7 +7,8 @@ from collab.errors import ShuttingDown, TooManyConnections
 from collab.hub.committer import Origin
 from collab.hub.hooks import ChangeHook, ConnectHook, DeleteHook, Hooks, StatelessHook
 from collab.hub.hub import Hub, WriteResult
-from collab.hub.rooms import ClosablePeer, read_document
+from collab.hub.loading import read_document
+from collab.hub.rooms import ClosablePeer
 
 __all__ = [
     "ChangeHook",

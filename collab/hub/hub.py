@@ -22,9 +22,10 @@ from collab.bus import Bus, BusUnavailable
 from collab.errors import CloseCode, CollabError, DocumentTooLarge
 from collab.hub.cluster import Cluster
 from collab.hub.committer import Committer, Origin
+from collab.hub.folds import FoldThreads
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
-from collab.hub.rooms import Rooms, RoomSlot, read_document
+from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room
@@ -33,15 +34,6 @@ from collab.stores import DocumentStore, StoreError
 from collab.updates import EMPTY_UPDATE, DocumentCorrupted
 
 __all__ = ["DocumentExists", "Hub", "WriteResult"]
-
-
-def _stored_state(store: DocumentStore, name: str) -> bytes:
-    """Document ``name``'s state from the store, read as a room loads it (see
-    :func:`~collab.hub.rooms.read_document`)."""
-    stored, integrator = read_document(store, name)
-    if stored.snapshot is None and not stored.updates:
-        return EMPTY_UPDATE
-    return integrator.state_update()
 
 
 class DocumentExists(CollabError):
@@ -89,8 +81,9 @@ class Hub:
         self.settings = settings
         self.hooks = hooks or Hooks()
         self.thread = DatabaseThread()
+        self.folds = FoldThreads()  # the replays of loads and compactions
         self.metrics = Metrics(lambda: len(self.rooms.slots), lambda: self.rooms.connections)
-        self.rooms = Rooms(store, self.thread, settings, self.metrics)
+        self.rooms = Rooms(store, self.thread, settings, self.metrics, self.folds)
         self.maintenance = Maintenance(store, self.thread, self.rooms, settings, self.metrics)
         remote = bus if bus is not None and bus.remote else None
         self.bus = remote
@@ -165,8 +158,12 @@ class Hub:
         if self.cluster is not None:
             await self.cluster.bus.close()
         await self.hooks.drain()
+        # Compactions and loads under way end at their next update replayed (closing).
+        await self.maintenance.drain()
+        await self.rooms.drain()
         await self.run(self.store.close)
         self.thread.shutdown()
+        self.folds.shutdown()
 
     # -- the write path ----------------------------------------------------------------------
 
@@ -281,8 +278,12 @@ class Hub:
         """
         room = self.rooms.room(name)
         if room is None or self.cluster is not None:
-            # as a room loads it: rows that no longer decode go to the quarantine
-            return await self.run(_stored_state, self.store, name)
+            # as a room loads it (rows that no longer decode go to the quarantine), the
+            # replay and the encoding on a load thread
+            stored, integrator = await self.rooms.read(name)
+            if stored.snapshot is None and not stored.updates:
+                return EMPTY_UPDATE
+            return await self.folds.load(integrator.state_update)
         state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.committer.when_committed(
             room,

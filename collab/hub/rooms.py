@@ -15,19 +15,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pycrdt import Doc
-
 from collab.bus import BusUnavailable
 from collab.errors import ShuttingDown, TooManyConnections
+from collab.hub.folds import FoldThreads
+from collab.hub.loading import Unreadable, quarantine, read_document, rebuild
 from collab.hub.worker import DatabaseThread
-from collab.integrator import Integrator, replay
+from collab.integrator import Integrator
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.settings import Settings
 from collab.stores import DocumentStore, StoredDocument, StoreError
-from collab.updates import InvalidUpdate
 
-__all__ = ["ClosablePeer", "Follower", "RoomSlot", "Rooms", "read_document"]
+__all__ = ["ClosablePeer", "Follower", "RoomSlot", "Rooms", "read_document"]  # see loading
 
 log = logging.getLogger("collab.hub")
 
@@ -53,50 +52,6 @@ class Follower(Protocol):
 
     def unloaded(self, name: str) -> None:
         """``name``'s room is gone: stop following its stream."""
-
-
-def read_document(store: DocumentStore, name: str) -> tuple[StoredDocument, Integrator]:
-    """Load document ``name`` and rebuild it (on the database thread: a large document takes
-    a second to apply, during which the event loop still gets the GIL between updates). The
-    integrator also holds the stored updates of which part still waits for a predecessor.
-
-    A stored row that no longer decodes (written by an older version or another tool) would
-    make the whole document unavailable: what decodes is loaded, and the rest is moved to the
-    store's quarantine (logged; ``collab doctor --repair`` and the API list, drop or restore
-    it).
-
-    Raises:
-        StoreError: on a database failure.
-    """
-    stored = store.load(name)
-    try:
-        return stored, replay(Doc(), stored.updates_in_order())
-    except InvalidUpdate:
-        pass
-    bad_snapshot, bad_rows, reasons = False, [], []
-    integrator = Integrator(Doc())
-    if stored.snapshot:
-        try:
-            integrator.apply(stored.snapshot, bounded=False)
-        except InvalidUpdate as exc:
-            bad_snapshot, integrator = True, Integrator(Doc())
-            reasons.append(f"snapshot: {exc}")
-    ids = stored.update_ids or tuple(range(len(stored.updates)))
-    for row_id, update in zip(ids, stored.updates, strict=True):
-        try:
-            integrator.apply(update, bounded=False)
-        except InvalidUpdate as exc:  # DocumentCorrupted too: replayed again without it
-            bad_rows.append(row_id)
-            reasons.append(f"row {row_id}: {exc}")
-    if bad_snapshot or bad_rows:
-        reason = "; ".join(reasons)[:1000]
-        store.quarantine(name, bad_rows, bad_snapshot, reason)
-        log.warning(
-            "quarantined stored rows that do not decode",
-            extra={"room": name, "rows": len(bad_rows) + bad_snapshot, "reason": reason},
-        )
-        stored = store.load(name)
-    return stored, replay(Doc(), stored.updates_in_order())
 
 
 @dataclass(eq=False)
@@ -138,13 +93,20 @@ class Rooms:
         thread: the database thread.
         settings: limits (connections), the grace period, the awareness size limit.
         metrics: counts storage errors.
+        folds: where loaded documents are rebuilt (a new :class:`FoldThreads` when none).
     """
 
     def __init__(
-        self, store: DocumentStore, thread: DatabaseThread, settings: Settings, metrics: Metrics
+        self,
+        store: DocumentStore,
+        thread: DatabaseThread,
+        settings: Settings,
+        metrics: Metrics,
+        folds: FoldThreads | None = None,
     ) -> None:
         self.store = store
         self.thread = thread
+        self.folds = folds or FoldThreads()
         self.settings = settings
         self.metrics = metrics
         self.slots: dict[str, RoomSlot] = {}
@@ -254,18 +216,47 @@ class Rooms:
             raise
         return loaded, leave
 
+    async def read(self, name: str) -> tuple[StoredDocument, Integrator]:
+        """Load document ``name`` (see :func:`~collab.hub.loading.read_document`) in steps:
+        the read on the database thread, the replay on a load thread (other rooms commit and
+        load meanwhile), the quarantine of rows that do not decode on the database thread.
+
+        Raises:
+            StoreError: on a database failure.
+            InvalidUpdate: when the stored rows fail together although each decodes.
+            ShuttingDown: when the hub stops during the replay.
+        """
+        stored = await self.thread.run(self.store.load, name)
+        pace = self.folds.pace(name, self._still_open)
+        rebuilt = await self.folds.load(rebuild, stored, pace)
+        if isinstance(rebuilt, Unreadable):
+            stored = await self.thread.run(quarantine, self.store, name, rebuilt)
+            rebuilt = await self.folds.load(rebuild, stored, pace)
+            if isinstance(rebuilt, Unreadable):  # quarantined, so never: fail, don't loop
+                raise StoreError(f"document {name!r} cannot be read: {rebuilt.reason}")
+        return stored, rebuilt
+
+    def _still_open(self) -> None:
+        if self.closing:
+            raise ShuttingDown("server shutting down")
+
+    async def drain(self) -> None:
+        """Wait for the loads under way (a replay ends at its next update once closing)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def _load(self, slot: RoomSlot) -> None:
         cluster, position = self.cluster, ""
         try:
             if cluster is not None:  # read first: the stream from there misses nothing
                 position = await cluster.position(slot.name)
-            stored, rebuilt = await self.thread.run(read_document, self.store, slot.name)
+            stored, rebuilt = await self.read(slot.name)
         except Exception as exc:
-            self.metrics.storage_errors += 1
-            log.error("cannot load document", extra={"room": slot.name}, exc_info=exc)
+            if not isinstance(exc, ShuttingDown):
+                self.metrics.storage_errors += 1
+                log.error("cannot load document", extra={"room": slot.name}, exc_info=exc)
             if self.slots.get(slot.name) is slot:
                 del self.slots[slot.name]
-            kept = isinstance(exc, StoreError | BusUnavailable)
+            kept = isinstance(exc, StoreError | BusUnavailable | ShuttingDown)
             slot.ready.set_exception(exc if kept else StoreError(str(exc)))
             slot.ready.exception()  # mark retrieved: users may all have gone
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collab.stores.base import (
     Compaction,
+    CompactionAbandoned,
+    CompactionInput,
     DatabaseInUse,
     DocumentNotFound,
     DocumentRecord,
@@ -23,6 +25,8 @@ from collab.stores.sqlite import SQLiteStore, Store
 
 __all__ = [
     "Compaction",
+    "CompactionAbandoned",
+    "CompactionInput",
     "DatabaseInUse",
     "DocumentNotFound",
     "DocumentRecord",

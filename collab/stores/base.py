@@ -23,6 +23,8 @@ from collab.stores.outbox import EventOutbox
 
 __all__ = [
     "Compaction",
+    "CompactionAbandoned",
+    "CompactionInput",
     "DatabaseInUse",
     "DocumentNotFound",
     "DocumentRecord",
@@ -57,6 +59,12 @@ class StoreLocked(StoreError):
 class StoreBusy(StoreError):
     """Another connection holds the database's write lock, and the call was not to wait for
     it (``append(..., wait=False)``); nothing was written."""
+
+
+class CompactionAbandoned(StoreError):
+    """A compaction gave up and wrote nothing: its fold passed its time budget, or the log it
+    folded changed before the snapshot was written (a deletion, another compaction). The
+    document is as it was; the message says which."""
 
 
 class DatabaseInUse(StoreError):
@@ -174,6 +182,16 @@ class Compaction:
     bytes_after: int
 
 
+@dataclass(frozen=True, slots=True)
+class CompactionInput:
+    """What a compaction folds, read in one transaction: the document's snapshot (empty when
+    it has none) and its log rows ``(id, Yjs v1 update)`` in id order."""
+
+    name: str
+    snapshot: bytes
+    rows: list[tuple[int, bytes]]
+
+
 @runtime_checkable
 class DocumentStore(Protocol):
     """What collab needs of a database (see the module docstring).
@@ -232,6 +250,18 @@ class DocumentStore(Protocol):
     def compact(self, name: str, state: bytes | None = None) -> Compaction | None:
         """Fold the snapshot and log into one snapshot (``state``: the live document's
         ``get_update()`` as of the newest row, when nothing waits for a predecessor)."""
+
+    def read_for_compaction(self, name: str) -> CompactionInput | None:
+        """The snapshot and log of ``name`` to fold elsewhere (``None``: the log is empty);
+        the fold (:func:`collab.stores.folding.fold`) is pure and needs no database."""
+
+    def finish_compaction(
+        self, read: CompactionInput, merged: bytes, kept: dict[int, int]
+    ) -> Compaction:
+        """Write ``merged`` (the fold of ``read``) as the snapshot and delete the rows it
+        merged (all read but ``kept``: id -> bytes), in one transaction; rows appended since
+        the read stay. Raises CompactionAbandoned, writing nothing, when the snapshot or a
+        row read changed meanwhile."""
 
     def delete(self, name: str) -> bool:
         """Delete the document and its versions, keeping its merged state as a tombstone;

@@ -6,21 +6,65 @@ Pure functions over bytes (pycrdt through :mod:`collab.updates`); no SQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from pycrdt import Doc
 
 from collab.integrator import apply_all, replay
-from collab.stores.base import StoredDocument, StoreError
+from collab.stores.base import CompactionAbandoned, StoredDocument, StoreError
 from collab.updates import EMPTY_UPDATE, InvalidUpdate, holds_back, same_document
 
-__all__ = ["fold", "tombstone", "whole_state"]
+__all__ = ["Deadline", "Pace", "fold", "paced", "tombstone", "whole_state"]
+
+T = TypeVar("T")
+
+Pace = Callable[[], None]
+"""Called before each update a replay applies (on the replaying thread): a time budget
+(:class:`Deadline`) raises there; a test holds a replay there."""
+
+
+class Deadline:
+    """The time budget of one compaction's fold: called before each update it replays,
+    it raises once ``seconds`` passed since it was made.
+
+    Args:
+        name: the document (for the message).
+        seconds: the budget.
+        clock: seconds, monotonic (:func:`time.monotonic`; a fake one in tests).
+    """
+
+    def __init__(self, name: str, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.name, self.seconds, self.clock = name, seconds, clock
+        self.at = clock() + seconds
+
+    def __call__(self) -> None:
+        """Raises:
+        CompactionAbandoned: past the budget."""
+        if self.clock() > self.at:
+            raise CompactionAbandoned(
+                f"compaction of {self.name!r} abandoned: its fold took more than {self.seconds:g} s"
+            )
+
+
+def paced(items: Iterable[T], pace: Pace | None) -> Iterator[T]:
+    """``items``, calling ``pace()`` before each one (none: as they are)."""
+    if pace is None:
+        yield from items
+        return
+    for item in items:
+        pace()
+        yield item
 
 
 def fold(
-    name: str, snapshot: bytes, rows: Sequence[tuple[int, bytes]]
+    name: str, snapshot: bytes, rows: Sequence[tuple[int, bytes]], pace: Pace | None = None
 ) -> tuple[bytes, dict[int, int]]:
     """Replay ``snapshot`` and the log ``rows`` (id, update) of document ``name``.
+
+    Pure (no database): the hub runs it on a fold thread, not the database thread. ``pace``
+    is called before each update replayed (a :class:`Deadline` stops a fold there).
 
     Returns:
         The merged state and the rows to keep (id: bytes), those the document keeps pending:
@@ -28,12 +72,13 @@ def fold(
 
     Raises:
         StoreError: when the merged state plus the kept rows is not the whole log's document.
+        CompactionAbandoned: when ``pace`` raised it.
     """
     parts = ([snapshot] if snapshot else []) + [data for _, data in rows]
-    replayed = apply_all(Doc(), parts)
+    replayed = apply_all(Doc(), paced(parts, pace))
     merged = replayed.get_update()
-    kept = {row_id: data for row_id, data in rows if holds_back(replayed, data)}
-    check = apply_all(Doc(), [merged, *kept.values()])
+    kept = {row_id: data for row_id, data in paced(rows, pace) if holds_back(replayed, data)}
+    check = apply_all(Doc(), paced([merged, *kept.values()], pace))
     if not same_document(check, replayed):
         raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
     return merged, {row_id: len(data) for row_id, data in kept.items()}

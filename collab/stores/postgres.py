@@ -2,7 +2,8 @@
 
 Schema and migrations: :mod:`collab.stores.postgres_schema`; the connection (pool,
 reconnection, errors, the password kept out of messages):
-:mod:`collab.stores.postgres_connection`; reads: :mod:`collab.stores.postgres_reads`; the
+:mod:`collab.stores.postgres_connection`; reads: :mod:`collab.stores.postgres_reads`;
+compaction: :mod:`collab.stores.postgres_compact`; the
 event outbox: :mod:`collab.stores.postgres_outbox`. Every method is blocking and is called from one
 thread at a time (the hub's database thread), except :meth:`PostgresStore.ping`.
 
@@ -18,9 +19,10 @@ import time
 from collections.abc import Iterator, Sequence
 
 from collab.stores import postgres_schema
-from collab.stores.base import Compaction, StoreBusy, StoreError
-from collab.stores.folding import fold, tombstone
+from collab.stores.base import StoreBusy, StoreError
+from collab.stores.folding import tombstone
 from collab.stores.outbox import CREATED
+from collab.stores.postgres_compact import PostgresCompaction
 from collab.stores.postgres_connection import CONNECT_TIMEOUT, Connection
 from collab.stores.postgres_outbox import PostgresOutbox, deleted_in_transaction
 from collab.stores.postgres_quarantine import PostgresQuarantine
@@ -30,7 +32,7 @@ from collab.stores.postgres_versions import PostgresVersions
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PostgresReads, PostgresVersions, PostgresQuarantine):
+class PostgresStore(PostgresReads, PostgresCompaction, PostgresVersions, PostgresQuarantine):
     """The PostgreSQL store of every document (same methods and guarantees as the SQLite
     :class:`collab.stores.sqlite.SQLiteStore`).
 
@@ -145,52 +147,6 @@ class PostgresStore(PostgresReads, PostgresVersions, PostgresQuarantine):
                 _APPEND, {"names": names, "updates": updates, "now": time.time()}, binary=True
             )
 
-    def compact(self, name: str, state: bytes | None = None) -> Compaction | None:
-        """Fold document ``name``'s snapshot and log into one snapshot, in one transaction;
-        see :meth:`collab.stores.sqlite.SQLiteStore.compact` (rows still waiting for a
-        predecessor are kept, the result is checked before anything is written).
-
-        Only the rows read (and merged) are deleted: rows another process commits meanwhile
-        stay in the log. Compactions and deletions of one document take turns (an advisory
-        lock per document).
-
-        Raises:
-            StoreError: on a database failure or when the check fails.
-        """
-        with self.db.session("compact") as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
-            found = conn.execute(
-                "SELECT data FROM snapshots WHERE name = %s", [name], binary=True
-            ).fetchone()
-            snapshot = bytes(found[0]) if found else b""
-            if state is None:
-                rows = conn.execute(
-                    "SELECT id, data FROM updates WHERE name = %s ORDER BY id", [name], binary=True
-                ).fetchall()
-                merged, kept = fold(name, snapshot, rows) if rows else (b"", {})
-                sizes = [(row_id, len(data)) for row_id, data in rows]
-            else:
-                sizes = conn.execute(
-                    "SELECT id, length(data) FROM updates WHERE name = %s ORDER BY id", [name]
-                ).fetchall()
-                merged, kept = state, {}
-            if not sizes:
-                return None
-            last = sizes[-1][0]
-            log_bytes = sum(size for _, size in sizes)
-            folded = [row_id for row_id, _ in sizes if row_id not in kept]
-            folded_bytes = log_bytes - sum(kept.values())
-            conn.execute(
-                _SNAPSHOT, {"name": name, "data": merged, "now": time.time(), "last": last}
-            )
-            conn.execute("DELETE FROM updates WHERE id = ANY(%s)", [folded])
-            conn.execute(
-                "UPDATE documents SET updates = updates - %s,"
-                " size_bytes = size_bytes - %s + %s WHERE name = %s",
-                [len(folded), folded_bytes + len(snapshot), len(merged), name],
-            )
-        return Compaction(name, len(folded), folded_bytes, len(snapshot) + log_bytes, len(merged))
-
     def delete(self, name: str) -> bool:
         """Delete document ``name``, its log, snapshot and versions, in one transaction, keeping its
         merged state as a tombstone (see :meth:`collab.stores.sqlite.SQLiteStore.delete`).
@@ -248,14 +204,3 @@ _APPEND = (
 documents (created when new; rows locked in name order, so concurrent writers never
 deadlock), announce the new documents (``document.created``) and mark the changed ones for
 their ``document.changed`` event: one statement, one transaction."""
-
-_SNAPSHOT = (
-    "INSERT INTO snapshots (name, data, created_at, last_update_id, covers_until)"
-    " SELECT %(name)s, %(data)s, %(now)s, %(last)s, greatest("
-    " (SELECT max(created_at) FROM updates WHERE name = %(name)s AND id <= %(last)s),"
-    " (SELECT coalesce(covers_until, created_at) FROM snapshots WHERE name = %(name)s), 0)"
-    " ON CONFLICT (name) DO UPDATE SET data = excluded.data, created_at = excluded.created_at,"
-    " last_update_id = excluded.last_update_id, covers_until = excluded.covers_until"
-)
-"""Write the merged snapshot; ``covers_until`` is the newest moment merged (the log's newest
-row or the previous snapshot's)."""

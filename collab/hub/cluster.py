@@ -20,7 +20,7 @@ from collab.bus import Bus, BusUnavailable
 from collab.hub.rooms import Rooms
 from collab.metrics import Metrics
 from collab.protocol import ProtocolError
-from collab.room import Room
+from collab.room import RevivesDeleted, Room
 from collab.updates import DocumentCorrupted, InvalidUpdate
 
 __all__ = ["Cluster"]
@@ -101,6 +101,9 @@ class Cluster:
             slot = self.rooms.slots.get(name)
             if slot is not None:  # the next user reloads it from the store, which has it
                 self.rooms.drop(slot, room, BUS_ERROR, "document reloaded after a failed update")
+            return
+        except RevivesDeleted:  # committed before a delete, read after the next life loaded
+            log.debug("skipped an update of a deleted life", extra={"room": name})
             return
         except InvalidUpdate as exc:  # committed on another node: this one cannot take it
             log.error("cannot apply an update of another node", extra={"room": name}, exc_info=exc)

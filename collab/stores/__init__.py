@@ -6,6 +6,7 @@ from __future__ import annotations
 from collab.stores.base import (
     Compaction,
     DatabaseInUse,
+    DeletedMeanwhile,
     DocumentNotFound,
     DocumentRecord,
     DocumentStore,
@@ -24,6 +25,7 @@ from collab.stores.sqlite import SQLiteStore, Store
 __all__ = [
     "Compaction",
     "DatabaseInUse",
+    "DeletedMeanwhile",
     "DocumentNotFound",
     "DocumentRecord",
     "DocumentStore",

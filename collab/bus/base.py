@@ -36,6 +36,10 @@ class BusListener(Protocol):
     def remote_awareness(self, name: str, node: str, payload: bytes) -> None:
         """A client of ``node`` changed its awareness state (an awareness update payload)."""
 
+    def remote_stateless(self, name: str, payload: str) -> None:
+        """Another node broadcast a Hocuspocus Stateless message to document ``name``'s
+        clients: send it to this node's."""
+
     def awareness_wanted(self, name: str) -> None:
         """Another node opened document ``name``: publish the local clients' states."""
 
@@ -100,6 +104,10 @@ class Bus(Protocol):
 
     def publish_awareness(self, name: str, payload: bytes) -> None:
         """Publish a local awareness update of document ``name`` (in the background)."""
+
+    def publish_stateless(self, name: str, payload: str) -> None:
+        """Publish a Stateless message to document ``name``'s clients on the other nodes (in
+        the background; at most once, never stored)."""
 
     async def announce(self, kind: str, name: str) -> None:
         """Tell every other node of a control event: ``"delete"`` or ``"reauthorize"``.

@@ -43,5 +43,8 @@ class LocalBus:
     def publish_awareness(self, name: str, payload: bytes) -> None:
         """No other node to tell."""
 
+    def publish_stateless(self, name: str, payload: str) -> None:
+        """No other node to tell."""
+
     async def announce(self, kind: str, name: str) -> None:
         """No other node to tell."""

@@ -168,6 +168,10 @@ class RedisBus:
         """Queue an awareness update; those of one event-loop turn go in one pipeline."""
         self._queue_entry(name, {b"n": self._node, b"a": payload})
 
+    def publish_stateless(self, name: str, payload: str) -> None:
+        """Queue a Stateless message for the other nodes (pipelined as awareness is)."""
+        self._queue_entry(name, {b"n": self._node, b"s": payload.encode()})
+
     def _queue_entry(self, name: str, fields: dict[bytes, bytes]) -> None:
         if not self.healthy:
             return

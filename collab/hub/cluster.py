@@ -58,6 +58,8 @@ class Cluster:
         # Awareness client ids of other nodes' clients: node -> document -> client ids.
         self.remote_clients: dict[str, dict[str, set[int]]] = {}
         self.reauthorize: Callable[[str], None] | None = None  # set by Collab
+        # Sends a Stateless message to this node's Hocuspocus clients (set by Collab).
+        self.stateless: Callable[[str, str], object] | None = None
 
     # -- rooms -------------------------------------------------------------------------------
 
@@ -127,6 +129,11 @@ class Cluster:
                 clients.discard(entry.client_id)
             else:
                 clients.add(entry.client_id)
+
+    def remote_stateless(self, name: str, payload: str) -> None:
+        """Another node broadcast a Stateless message: send it to this node's clients."""
+        if self.stateless is not None and self.rooms.room(name) is not None:
+            self.stateless(name, payload)
 
     def awareness_wanted(self, name: str) -> None:
         """Another node opened ``name``: publish the states of this node's clients there."""

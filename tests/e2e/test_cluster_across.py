@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pycrdt import Map
 
+from collab import Collab
+from collab.settings import Settings
 from collab.stores import SQLiteStore
-from tests.e2e.pyclient import PyClient
+from tests.e2e.nodepeer import HocusPeer
+from tests.e2e.pyclient import PyClient, eventually
+from tests.e2e.test_hocuspocus import embedded
 from tests.helpers.redis import RedisServer, redis_server_binary
 
 pytestmark = [
@@ -80,3 +85,41 @@ async def _write_until_closed(client: PyClient) -> int:
         written += 1
         await asyncio.sleep(0)  # the update's frame goes out
     return written
+
+
+async def test_stateless_messages_reach_every_nodes_clients(
+    tmp_path: Path, shared_redis: RedisServer, node_modules: None
+) -> None:
+    """Two apps embedding collab (two nodes) on one database: a Stateless message answered on
+    node A with ``broadcast_stateless`` reaches the Hocuspocus clients of both nodes."""
+    collabs: list[Collab] = []
+
+    async def on_stateless(name: str, payload: str, origin: object) -> None:
+        # this node's client only; the other node's clients get it through the bus
+        assert collabs[0].broadcast_stateless(name, f"echo {payload}") == 1
+
+    for hook in (on_stateless, None):
+        settings = Settings(db=str(tmp_path / "shared.db"), redis=shared_redis.url)
+        collabs.append(Collab(settings, on_stateless=hook))
+    async with (
+        embedded(collabs[0], "direct") as on_a,
+        embedded(collabs[1], "asgi") as on_b,
+        HocusPeer(f"{on_a}/hocuspocus", [{"name": "chat"}]) as alice,
+        HocusPeer(f"{on_b}/hocuspocus", [{"name": "chat"}]) as bob,
+    ):
+        for peer in (alice, bob):
+            await peer.call("wait_synced")
+        await eventually(lambda: _reads(collabs[1], "chat"), "node B to read the document")
+        await alice.call("send_stateless", payload="hi")
+        assert (await alice.call("wait_stateless"))["stateless"] == ["echo hi"]
+        assert (await bob.call("wait_stateless"))["stateless"] == ["echo hi"]
+        # from node B's side too, without any hook
+        assert collabs[1].broadcast_stateless("chat", "from B") == 1
+        assert (await alice.call("wait_stateless", count=2))["stateless"][1] == "from B"
+        assert (await bob.call("wait_stateless", count=2))["stateless"][1] == "from B"
+
+
+def _reads(collab: Collab, name: str) -> bool:
+    """Whether ``collab``'s node has the document open (so it reads its stream)."""
+    hub = collab.hub
+    return hub is not None and hub.room(name) is not None

@@ -60,6 +60,9 @@ class Cluster:
         self.reauthorize: Callable[[str], None] | None = None  # set by Collab
         # Sends a Stateless message to this node's Hocuspocus clients (set by Collab).
         self.stateless: Callable[[str, str], object] | None = None
+        # Told of each document another node's update changed (the hub's commit listeners:
+        # the versions' quiet timers count every node's edits).
+        self.changed: Callable[[str], None] | None = None
 
     # -- rooms -------------------------------------------------------------------------------
 
@@ -113,6 +116,8 @@ class Cluster:
         if changed:
             room.size_bytes += len(update)
             room.relay(update, None)
+            if self.changed is not None:
+                self.changed(name)
 
     def remote_awareness(self, name: str, node: str, payload: bytes) -> None:
         """Apply another node's client's awareness change and relay it to this node's peers."""
@@ -134,6 +139,33 @@ class Cluster:
         """Another node broadcast a Stateless message: send it to this node's clients."""
         if self.stateless is not None and self.rooms.room(name) is not None:
             self.stateless(name, payload)
+
+    def remote_compacted(self, name: str, removed: int) -> None:
+        """Another node compacted ``name``, folding what this node committed too: its size
+        (which counts every node's updates) shrinks by the ``removed`` bytes, so the size
+        limit holds for the document, not per node; the counts that trigger a compaction
+        here start again."""
+        slot = self.rooms.slots.get(name)
+        room = slot.loaded if slot is not None else None
+        if slot is None or room is None:
+            return
+        # (it may dip below the stored size while entries it folded are still on their way)
+        room.size_bytes -= removed
+        if not slot.compacting:
+            slot.log_updates = slot.log_bytes = 0
+
+    def compacted(self, name: str, removed: int) -> None:
+        """This node's compaction shrank ``name`` by ``removed`` bytes: tell the others."""
+        self.bus.publish_compacted(name, removed)
+
+    async def claim(self, name: str, what: str, seconds: float) -> bool:
+        """Claim ``what`` of ``name`` for ``seconds`` (see :meth:`Bus.claim`); ``False`` also
+        when the bus is down (logged): a duplicate is worse than a skipped chore."""
+        try:
+            return await self.bus.claim(name, what, seconds)
+        except BusUnavailable as exc:
+            log.error("cannot claim %s", what, extra={"room": name}, exc_info=exc)
+            return False
 
     def awareness_wanted(self, name: str) -> None:
         """Another node opened ``name``: publish the states of this node's clients there."""

@@ -55,9 +55,9 @@ class SQLiteReads:
         Raises:
             StoreError: on a database failure.
         """
-        with self._errors("load"):
-            # The tombstone first: a delete committed after it fences what this load
-            # rebuilds, even when the reads below already see the deletion.
+        # One read transaction: another process (a cluster node) compacting between the
+        # reads of the snapshot and of the log would leave out what it folded.
+        with self._errors("load"), self._read_transaction():
             tombstone, deleted_at = self._tombstone(name, "data, deleted_at") or (None, None)
             snapshot_row = self.db.execute(
                 "SELECT data FROM snapshots WHERE name = ?", [name]

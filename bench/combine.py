@@ -35,6 +35,8 @@ def main(argv: list[str]) -> int:
     data["rounds"] = results
     data["parameters"] = parameters
     markdown = report.markdown_summary(data)
+    if cluster := report.cluster_summary(data):
+        markdown += "\n\nCluster (two nodes on one Redis, the clients alternating):\n\n" + cluster
     out.mkdir(parents=True, exist_ok=True)
     combined = {
         "runs": [

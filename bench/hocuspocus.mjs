@@ -1,12 +1,19 @@
 // Starts a Hocuspocus server for scripts/bench: HOST and PORT from the environment; with
 // SQLITE_DB set, its SQLite extension persists documents to that file (the bench's "+sqlite"
-// variant). Copied next to node_modules in bench/peers/npm before it runs.
+// variant); with REDIS_URL set (redis://host:port), @hocuspocus/extension-redis makes it one
+// of several instances serving the same documents (the bench's "-2nodes" variant). Copied
+// next to node_modules in bench/peers/npm before it runs.
 import { Server } from '@hocuspocus/server'
 import { SQLite } from '@hocuspocus/extension-sqlite'
+import { Redis } from '@hocuspocus/extension-redis'
 
 const host = process.env.HOST || '127.0.0.1'
 const port = Number(process.env.PORT || '1234')
 const extensions = process.env.SQLITE_DB ? [new SQLite({ database: process.env.SQLITE_DB })] : []
+if (process.env.REDIS_URL) {
+  const redis = new URL(process.env.REDIS_URL)
+  extensions.push(new Redis({ host: redis.hostname, port: Number(redis.port || '6379') }))
+}
 
 const server = new Server({
   address: host,
@@ -19,4 +26,5 @@ const server = new Server({
 })
 
 await server.listen()
-console.log(`hocuspocus listening on ${host}:${port}${process.env.SQLITE_DB ? ' with SQLite' : ''}`)
+const extra = [process.env.SQLITE_DB && 'SQLite', process.env.REDIS_URL && 'Redis'].filter(Boolean)
+console.log(`hocuspocus listening on ${host}:${port}${extra.length ? ' with ' + extra.join(', ') : ''}`)

@@ -16,7 +16,7 @@ import resource
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bench import procstat, yproto
@@ -42,6 +42,22 @@ class Target:
     framing: str  # "y-websocket" or "hocuspocus"
     path_prefix: str  # "/sync/" for collab, "/hocuspocus" for its Hocuspocus endpoint, "/" else
     pids: list[int]
+    # Several nodes (processes on their own ports, sharing a Redis): the clients alternate
+    # between them in the order they are made (``port`` is the first).
+    ports: list[int] = field(default_factory=list)
+    _made: int = field(default=0, init=False)
+
+    def next_port(self) -> int:
+        """The port of the next client: ``port``, or the nodes' ports in turn."""
+        if not self.ports:
+            return self.port
+        port = self.ports[self._made % len(self.ports)]
+        self._made += 1
+        return port
+
+    def server_pids(self) -> list[int]:
+        """The processes of the server (every node's, with their children)."""
+        return [p for pid in self.pids for p in procstat.descendants(pid)]
 
     def path(self, room: str) -> str:
         """The WebSocket path: one per room, or one for every room with Hocuspocus framing."""
@@ -61,6 +77,7 @@ class Peer:
         self.hocuspocus = target.framing == "hocuspocus"
         self.prefix = yproto.hocuspocus_prefix(room) if self.hocuspocus else b""
         self.conn: WSConnection | None = None
+        self.port = target.next_port()
         self.synced = asyncio.get_running_loop().create_future()
         self.server_state: bytes | None = None
         self.state_received = asyncio.get_running_loop().create_future()
@@ -68,7 +85,7 @@ class Peer:
     async def open(self, state_vector: bytes = yproto.EMPTY_STATE_VECTOR) -> Peer:
         t = self.target
         self.conn = await connect(
-            t.host, t.port, t.path(self.room), self.prefix, on_message=self.on_message
+            t.host, self.port, t.path(self.room), self.prefix, on_message=self.on_message
         )
         if self.hocuspocus:
             self.conn.write(client_frame(yproto.hocuspocus_auth(self.room)))
@@ -270,6 +287,21 @@ def close_all(peers: Iterable[Peer]) -> None:
         peer.close()
 
 
+def node_cpu_seconds(target: Target) -> list[float]:
+    """CPU seconds used so far by each node of the server (each of ``target.pids`` with its
+    children; one entry for a single process)."""
+    return [procstat.cpu_seconds(procstat.descendants(pid)) for pid in target.pids]
+
+
+def cpu_figures(per_node: list[float]) -> dict[str, Any]:
+    """The server's CPU (100% = one core): all its processes, the busiest node, each node."""
+    return {
+        "server_cpu_percent": sum(per_node),
+        "server_cpu_max_node_percent": max(per_node, default=0.0),
+        "server_cpu_percent_per_node": per_node,
+    }
+
+
 def cpu_self() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -324,6 +356,7 @@ async def fanout(target: Target, profile: Profile) -> dict[str, Any]:
     frames = [writer.frame(yproto.update_frame(u)) for u in src.updates[:n]]
     interval = 1.0 / cfg["rate"]
     cpu0 = cpu_self()
+    node_cpu0 = node_cpu_seconds(target)
     start = now() + 0.02
     for i, frame in enumerate(frames):
         delay = start + i * interval - now()
@@ -335,6 +368,8 @@ async def fanout(target: Target, profile: Profile) -> dict[str, Any]:
     finished = await wait_until(lambda: all(r.next >= n for r in readers), cfg["drain_timeout"])
     elapsed = now() - start
     client_cpu = (cpu_self() - cpu0) / elapsed * 100
+    node_cpu1 = node_cpu_seconds(target)
+    node_cpu = [(c1 - c0) / elapsed * 100 for c0, c1 in zip(node_cpu0, node_cpu1, strict=True)]
     closed = server_closed([*readers, writer])
     close_all([*readers, writer])
     latencies = [x * 1000 for r in readers for x in r.latencies]
@@ -350,6 +385,7 @@ async def fanout(target: Target, profile: Profile) -> dict[str, Any]:
         "samples": len(ordered),
         "missing": missing,
         "client_cpu_percent": client_cpu,
+        **cpu_figures(node_cpu),
         "quantiles_ms": quantiles(ordered),
     }
     if not finished:
@@ -404,11 +440,13 @@ async def saturation(target: Target, profile: Profile) -> dict[str, Any]:
     tasks = [asyncio.create_task(write(p, s)) for p, s in zip(writers, laps, strict=True)]
     try:
         await asyncio.sleep(cfg["warmup"])
+        node_cpu0 = node_cpu_seconds(target)
         t0, cpu0 = now(), cpu_self()
         counts0 = [r.snapshot() for r in readers]
         bytes0 = [r.conn.bytes_received for r in readers if r.conn]
         await asyncio.sleep(cfg["measure"])
         t1, cpu1 = now(), cpu_self()
+        node_cpu1 = node_cpu_seconds(target)
         counts1 = [r.snapshot() for r in readers]
         bytes1 = [r.conn.bytes_received for r in readers if r.conn]
         for task in tasks:
@@ -426,6 +464,7 @@ async def saturation(target: Target, profile: Profile) -> dict[str, Any]:
         "slowest_reader_updates_per_s": min(per_reader),
         "bytes_per_s_all_readers": (sum(bytes1) - sum(bytes0)) / dt,
         "client_cpu_percent": (cpu1 - cpu0) / dt * 100,
+        **cpu_figures([(c1 - c0) / dt * 100 for c0, c1 in zip(node_cpu0, node_cpu1, strict=True)]),
     }
     if exhausted:
         out["warning"] = "a writer ran out of precomputed updates before the end"
@@ -452,7 +491,7 @@ async def many_rooms(target: Target, profile: Profile) -> dict[str, Any]:
         for k in range(int(total / period) + 1)
     )
     next_update = [0] * count
-    pids = procstat.descendants(target.pids[0]) if target.pids else []
+    pids = target.server_pids()
     marks: dict[str, float] = {}
     rss_samples: list[int] = []
 
@@ -612,7 +651,7 @@ async def cold_join(target: Target, profile: Profile) -> dict[str, Any]:
 async def idle(target: Target, profile: Profile) -> dict[str, Any]:
     """(f) memory per idle connection: RSS growth over ``connections`` joined clients."""
     cfg = profile.idle
-    pids = procstat.descendants(target.pids[0]) if target.pids else []
+    pids = target.server_pids()
     room = "idle"
     first = Peer(target, room)
     await open_all([first])

@@ -22,10 +22,14 @@ METRICS: dict[str, list[Metric]] = {
         Metric("p50_ms", "p50 ms", False, digits=2),
         Metric("p99_ms", "p99 ms", False, digits=2),
         Metric("max_ms", "max ms", False, digits=1),
+        Metric("server_cpu_percent", "server CPU %", False),
+        Metric("server_cpu_max_node_percent", "busiest node CPU %", False),
     ],
     "saturation": [
         Metric("updates_per_s_per_reader", "updates/s per reader", True, digits=0),
         Metric("bytes_per_s_all_readers", "MB/s into all readers", True, 1e-6, 2),
+        Metric("server_cpu_percent", "server CPU %", False),
+        Metric("server_cpu_max_node_percent", "busiest node CPU %", False),
     ],
     "many_rooms": [
         Metric("cpu_percent", "server CPU %", False),
@@ -346,6 +350,80 @@ def markdown_summary(data: dict[str, Any]) -> str:
             if mine and peers:
                 best = (max if metric.higher_is_better else min)(p["median"] for p in peers)
                 ratio = mine["median"] / best if best else float("inf")
+                wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
+                verdicts.append(f"{_x(ratio)} ({'wins' if wins else 'loses'})")
+        verdict = " / ".join(verdicts) or "-"
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {verdict} |")
+    return "\n".join(lines)
+
+
+CLUSTER_COLUMNS = [
+    ("collab", "collab, 1 process"),
+    ("collab-2nodes", "collab, 2 nodes (--redis)"),
+    ("hocuspocus", "hocuspocus, 1 process"),
+    ("hocuspocus-2nodes", "hocuspocus, 2 nodes (extension-redis)"),
+]
+"""The cluster table's columns: each server alone, and as two nodes on one Redis."""
+
+
+def cluster_summary(data: dict[str, Any]) -> str:
+    """The README's cluster table (``""`` when no two-node server ran): collab and Hocuspocus
+    as one process and as two nodes sharing a Redis, the clients alternating between the
+    nodes, and collab's two nodes against Hocuspocus's."""
+    summary = data["summary"]
+    nodes = ("collab-2nodes", "hocuspocus-2nodes")
+    if not any(server in by_server for by_server in summary.values() for server in nodes):
+        return ""
+    specs = [
+        ("(a) fan-out latency p50 / p99, ms", "fanout", ["p50_ms", "p99_ms"]),
+        (
+            "(a) fan-out: server CPU %, all processes / busiest node",
+            "fanout",
+            ["server_cpu_percent", "server_cpu_max_node_percent"],
+        ),
+        (
+            "(b) saturation: updates/s per reader (MB/s into all readers)",
+            "saturation",
+            ["updates_per_s_per_reader", "bytes_per_s_all_readers"],
+        ),
+        (
+            "(b) saturation: server CPU %, all processes / busiest node",
+            "saturation",
+            ["server_cpu_percent", "server_cpu_max_node_percent"],
+        ),
+        (
+            "(c) 300 rooms x 3 clients: server CPU % / RSS MiB",
+            "many_rooms",
+            ["cpu_percent", "rss_mib"],
+        ),
+    ]
+    header = "| scenario | " + " | ".join(label for _, label in CLUSTER_COLUMNS)
+    lines = [
+        header + " | collab vs hocuspocus, 2 nodes |",
+        "|---" * (len(CLUSTER_COLUMNS) + 2) + "|",
+    ]
+    for title, scenario, keys in specs:
+        by_server = summary.get(scenario, {})
+        if not any(server in by_server for server in nodes):
+            continue
+        cells = []
+        for server, _ in CLUSTER_COLUMNS:
+            parts = []
+            for key in keys:
+                metric = _metric(scenario, key)
+                s = _pick(summary, scenario, server, key)
+                text = cell(s, metric, False, key in failed_metrics(data, scenario, server))
+                parts.append(f"({text})" if key in ASIDES else text)
+            cells.append(" / ".join(parts).replace(" / (", " ("))
+        verdicts = []
+        for key in keys:
+            if key in ASIDES:
+                continue
+            metric = _metric(scenario, key)
+            mine = _pick(summary, scenario, "collab-2nodes", key)
+            theirs = _pick(summary, scenario, "hocuspocus-2nodes", key)
+            if mine and theirs and theirs["median"]:
+                ratio = mine["median"] / theirs["median"]
                 wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
                 verdicts.append(f"{_x(ratio)} ({'wins' if wins else 'loses'})")
         verdict = " / ".join(verdicts) or "-"

@@ -30,7 +30,8 @@ from bench.servers import ROOT, SERVERS, Running, ServerSpec, install, versions
 RESULTS = ROOT / "bench" / "results"
 
 # Which scenarios each server runs (the peers' persistent variants only where storage matters).
-CLUSTER = [name for name, spec in SERVERS.items() if spec.workers]
+CLUSTER = [name for name, spec in SERVERS.items() if spec.workers or spec.nodes]
+NODES = [name for name, spec in SERVERS.items() if spec.nodes]  # collab and Hocuspocus, 2 nodes
 
 SCENARIOS = {
     "fanout": [
@@ -40,10 +41,11 @@ SCENARIOS = {
         "y-websocket",
         "hocuspocus",
         "pycrdt-websocket",
+        *NODES,
     ],
     # the cluster variants (1, 2, 4 collab processes on one port, readers spread over them)
     # run the saturation and 300-rooms loads when asked for: --servers collab,collab-cluster2
-    "saturation": list(SERVERS),
+    "saturation": list(SERVERS),  # with collab-2nodes and hocuspocus-2nodes when named
     "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket", *CLUSTER],
     "ingest": [s for s in SERVERS if s not in CLUSTER],  # also (e) late joiner
     "idle": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
@@ -414,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     record["load_average"]["end"] = load_average()
     tables = report.scenario_tables(data)
     markdown = report.markdown_summary(data)
+    if cluster := report.cluster_summary(data):
+        markdown += "\n\nCluster (two nodes on one Redis, the clients alternating):\n\n" + cluster
     record["markdown"] = markdown
     (out / "latest.json").write_text(json.dumps(record, indent=1))
     (out / "summary.md").write_text(markdown + "\n")

@@ -41,6 +41,9 @@ class ServerSpec:
     needs: str = ""  # "npm", "pycrdt" or "collab"
     database: str = ""  # collab: "" (an SQLite file in the workdir) or "postgres"
     workers: int = 0  # collab: a cluster of this many processes on one port, and a Redis
+    # Several nodes, each on its own port, sharing a Redis (collab: ``--redis`` and one SQLite
+    # file; Hocuspocus: @hocuspocus/extension-redis); the clients alternate between them.
+    nodes: int = 0
 
     def command(
         self, port: int, workdir: Path, db: str | None = None, redis: str | None = None
@@ -54,6 +57,9 @@ class ServerSpec:
             if self.workers:
                 assert redis is not None
                 argv += ["--redis", redis, "--workers", str(self.workers)]
+            elif self.nodes:
+                assert redis is not None
+                argv += ["--redis", redis]
             return [*argv, *collab_flags()], env
         if self.family == "y-websocket":
             env.update(HOST=HOST, PORT=str(port))
@@ -65,6 +71,9 @@ class ServerSpec:
             env.update(HOST=HOST, PORT=str(port))
             if self.persistent:
                 env["SQLITE_DB"] = str(workdir / "hocuspocus.sqlite")
+            if self.nodes:
+                assert redis is not None
+                env["REDIS_URL"] = redis
             return ["node", str(NPM_DIR / "hocuspocus.mjs")], env
         if self.family == "pycrdt-websocket":
             argv = [str(PYCRDT_VENV / "bin" / "python"), str(BENCH / "pycrdt_server.py")]
@@ -107,6 +116,12 @@ SERVERS: dict[str, ServerSpec] = {
                 workers=n,
             )
             for n in (1, 2, 4)
+        ),
+        # Two nodes on their own ports and one Redis, the clients alternating between them:
+        # collab's cluster mode against Hocuspocus with @hocuspocus/extension-redis.
+        ServerSpec("collab-2nodes", "collab", True, path_prefix="/sync/", needs="collab", nodes=2),
+        ServerSpec(
+            "hocuspocus-2nodes", "hocuspocus", False, framing="hocuspocus", needs="npm", nodes=2
         ),
         ServerSpec("y-websocket", "y-websocket", False, needs="npm"),
         ServerSpec("y-websocket+leveldb", "y-websocket", True, needs="npm"),
@@ -312,6 +327,7 @@ def versions(specs: list[ServerSpec]) -> dict[str, dict[str, str]]:
         out["hocuspocus"] = {
             "@hocuspocus/server": _npm_version("@hocuspocus/server"),
             "@hocuspocus/extension-sqlite": _npm_version("@hocuspocus/extension-sqlite"),
+            "@hocuspocus/extension-redis": _npm_version("@hocuspocus/extension-redis"),
             "yjs": _npm_version("yjs"),
             "node": node,
         }
@@ -329,15 +345,22 @@ def versions(specs: list[ServerSpec]) -> dict[str, dict[str, str]]:
 class Running:
     """A started server process on ``port``; its output goes to ``log_path``."""
 
-    def __init__(self, spec: ServerSpec, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, spec: ServerSpec, workdir: Path, port: int | None = None, node: int = 0
+    ) -> None:
         self.spec = spec
         self.workdir = workdir
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / f"{spec.name}.log"
+        suffix = f"-node{node}" if node else ""
+        self.log_path = workdir / f"{spec.name}{suffix}.log"
         self.postgres: Any = None  # collab+postgres: the PostgreSQL server, kept across restarts
         self.db: str | None = None
         self.redis: Any = None  # collab-cluster: the Redis server, kept across restarts
+        # The other nodes (``spec.nodes``), started and stopped with this one, on its Redis.
+        self.others = (
+            [Running(spec, workdir, node=i) for i in range(1, spec.nodes)] if not node else []
+        )
 
     def start(self, timeout: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -345,7 +368,7 @@ class Running:
             shutil.copyfile(BENCH / "hocuspocus.mjs", NPM_DIR / "hocuspocus.mjs")
         if self.spec.database == "postgres" and self.postgres is None:
             self.postgres, self.db = start_postgres()
-        if self.spec.workers and self.redis is None:
+        if (self.spec.workers or self.spec.nodes) and self.redis is None:
             self.redis = start_redis(self.workdir)
         redis = self.redis.url if self.redis is not None else None
         argv, env = self.spec.command(self.port, self.workdir, self.db, redis)
@@ -367,14 +390,21 @@ class Running:
                 )
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.5):
-                    return
+                    pass
             except OSError:
                 time.sleep(0.05)
+            else:
+                for other in self.others:  # the other nodes, on the same Redis
+                    other.redis = self.redis
+                    other.start(timeout)
+                return
         self.stop()
         raise RuntimeError(f"{self.spec.name} did not listen in {timeout} s:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM (the graceful stop every server supports), SIGKILL after ``timeout``."""
+        for other in self.others:
+            other.stop(timeout)
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -412,7 +442,8 @@ class Running:
             "port": self.port,
             "framing": self.spec.framing,
             "path_prefix": self.spec.path_prefix,
-            "pids": [self.pid],
+            "pids": [self.pid, *(other.pid for other in self.others)],
+            "ports": [self.port, *(other.port for other in self.others)] if self.others else [],
         }
 
     def log_tail(self, lines: int = 30) -> str:

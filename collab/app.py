@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,7 @@ class Collab:
         hub = Hub(store, self.settings, self.hooks, self.bus)
         if hub.cluster is not None:
             hub.cluster.reauthorize = hub.cluster.spawn_reauthorize(self._reauthorize_here)
+            hub.cluster.stateless = partial(broadcast_stateless, hub)
         await hub.start()
         webhooks = Webhooks(hub, self.settings)
         try:
@@ -310,12 +312,17 @@ class Collab:
 
     def broadcast_stateless(self, name: str, payload: str) -> int:
         """Send a Stateless message (``payload``, a string the application defines) to every
-        Hocuspocus client of document ``name`` on this server (y-websocket has no such message).
+        Hocuspocus client of document ``name`` (y-websocket has no such message); in cluster
+        mode also, through the bus, to those of every other node with the document open
+        (in the background, at most once, never stored).
 
         Returns:
-            How many clients it was sent to (0 when none has the document open).
+            How many clients of this node it was sent to (0 when none has it open here).
         """
-        return broadcast_stateless(self.running(), name, payload)
+        hub = self.running()
+        if hub.cluster is not None:
+            hub.cluster.bus.publish_stateless(name, payload)
+        return broadcast_stateless(hub, name, payload)
 
     # -- the ASGI app ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pycrdt import Awareness, Doc, Text
@@ -62,9 +63,10 @@ async def until(condition: Callable[[], object], what: str) -> None:
 
 
 @asynccontextmanager
-async def node(db: Path, url: str) -> AsyncIterator[Hub]:
+async def node(db: Path, url: str, **settings: Any) -> AsyncIterator[Hub]:
+    """A hub on ``db`` with its own bus on ``url`` (``settings``: more than the defaults)."""
     store = SQLiteStore(db, lock=True, shared_lock=True)
-    hub = Hub(store, Settings(room_grace_seconds=0.05), bus=RedisBus(url))
+    hub = Hub(store, Settings(room_grace_seconds=0.05, **settings), bus=RedisBus(url))
     await hub.start()
     try:
         await until(lambda: hub.bus is not None and hub.bus.healthy, "redis connection")

@@ -17,6 +17,7 @@ from pycrdt import Array, Doc, Map, Text
 from collab.backup.states import clients
 from collab.integrator import apply_all
 from collab.stores import (
+    DeletedMeanwhile,
     DocumentNotFound,
     DocumentStore,
     HistoryCompacted,
@@ -316,3 +317,37 @@ def test_load_at_reads_what_was_stored_at_a_moment(store: DocumentStore) -> None
     with pytest.raises(DocumentNotFound) as never:
         store.load_at("never")
     assert never.value.deleted_at is None
+
+
+def test_an_append_fenced_by_a_load_is_refused_once_another_node_deleted_the_document(
+    open_store: Opener,
+) -> None:
+    """Cluster mode: two nodes share the database; an edit one node commits after the other
+    deleted the document (before it heard of the delete) must not bring it back."""
+    node_a, node_b = open_store(), open_store()
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    node_b.append([("d", u) for u in updates_of(doc, lambda: text.insert(0, "old"))])
+    loaded = node_b.load("d")
+    assert loaded.deleted_at is None
+    node_b.append(
+        [("d", u) for u in updates_of(doc, lambda: text.insert(3, "!"))], fence={"d": None}
+    )
+    assert node_a.delete("d") is True
+    stale = updates_of(doc, lambda: text.insert(4, " stale"))
+    with pytest.raises(DeletedMeanwhile) as refused:
+        node_b.append(
+            [("e", b"\x00\x00"), *(("d", u) for u in stale)], fence={"d": None, "e": None}
+        )
+    assert refused.value.names == ["d"]
+    assert node_b.get("d") is None and node_b.load("d").updates == [] and node_b.get("e") is None
+    # the next life of the document, loaded after the delete, is written (and recorded)
+    again = node_b.load("d")
+    assert again.deleted_at is not None and again.tombstone is not None
+    fresh: Doc[Any] = Doc()
+    other = fresh.get("t", type=Text)
+    life = updates_of(fresh, lambda: other.insert(0, "new"))
+    node_b.append([("d", u) for u in life], fence={"d": again.deleted_at})
+    record = node_b.get("d")  # (SQLite: each process writes its counts later)
+    assert record is not None and record.updates == len(life) and node_a.get("d") is not None
+    assert str(rebuild(node_a, "d").get("t", type=Text)) == "new"

@@ -36,6 +36,14 @@ class BusListener(Protocol):
     def remote_awareness(self, name: str, node: str, payload: bytes) -> None:
         """A client of ``node`` changed its awareness state (an awareness update payload)."""
 
+    def remote_stateless(self, name: str, payload: str) -> None:
+        """Another node broadcast a Hocuspocus Stateless message to document ``name``'s
+        clients: send it to this node's."""
+
+    def remote_compacted(self, name: str, removed: int) -> None:
+        """Another node compacted document ``name``: its stored size shrank by ``removed``
+        bytes."""
+
     def awareness_wanted(self, name: str) -> None:
         """Another node opened document ``name``: publish the local clients' states."""
 
@@ -100,6 +108,22 @@ class Bus(Protocol):
 
     def publish_awareness(self, name: str, payload: bytes) -> None:
         """Publish a local awareness update of document ``name`` (in the background)."""
+
+    def publish_stateless(self, name: str, payload: str) -> None:
+        """Publish a Stateless message to document ``name``'s clients on the other nodes (in
+        the background; at most once, never stored)."""
+
+    def publish_compacted(self, name: str, removed: int) -> None:
+        """Tell the other nodes that a compaction of document ``name`` shrank its stored size
+        by ``removed`` bytes (in the background)."""
+
+    async def claim(self, name: str, what: str, seconds: float) -> bool:
+        """Claim ``what`` of document ``name`` (e.g. ``"version"``) for ``seconds``: ``True``
+        for the one node that got it, ``False`` while another holds it.
+
+        Raises:
+            BusUnavailable: when the bus cannot be reached.
+        """
 
     async def announce(self, kind: str, name: str) -> None:
         """Tell every other node of a control event: ``"delete"`` or ``"reauthorize"``.

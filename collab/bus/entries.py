@@ -3,8 +3,10 @@
 Keys (hash-tagged by document, so a Redis Cluster keeps one document's keys on one shard):
 
 - ``collab:{<name>}:updates``: one stream per document. Entries: ``n`` (the writing node)
-  with ``u`` (a committed Yjs v1 update), ``a`` (an awareness update payload) or ``q`` (a
-  node opened the document and asks for the others' awareness states). Entries older than
+  with ``u`` (a committed Yjs v1 update), ``a`` (an awareness update payload), ``s`` (a
+  Hocuspocus Stateless message, UTF-8), ``z`` (the node compacted the document: the bytes
+  its stored size shrank by) or ``q`` (a node opened the document and asks for the others'
+  awareness states). Entries older than
   ten minutes are trimmed on append (``XADD MINID ~``): the store holds every update, so
   the stream only has to cover what nodes have not read yet.
 - ``collab:control``: one stream for all nodes: ``n`` (the node), ``k`` (the kind:
@@ -62,6 +64,10 @@ def deliver_entries(
                 listener.remote_update(name, update)
             elif (payload := fields.get(b"a")) is not None:
                 listener.remote_awareness(name, (writer or b"").decode(), payload)
+            elif (stateless := fields.get(b"s")) is not None:
+                listener.remote_stateless(name, stateless.decode(errors="replace"))
+            elif (size := fields.get(b"z")) is not None:
+                listener.remote_compacted(name, int(size))
             elif b"q" in fields:
                 listener.awareness_wanted(name)
         except Exception:  # a bug, or bad awareness bytes: the next entries go on

@@ -43,5 +43,15 @@ class LocalBus:
     def publish_awareness(self, name: str, payload: bytes) -> None:
         """No other node to tell."""
 
+    def publish_stateless(self, name: str, payload: str) -> None:
+        """No other node to tell."""
+
+    def publish_compacted(self, name: str, removed: int) -> None:
+        """No other node to tell."""
+
+    async def claim(self, name: str, what: str, seconds: float) -> bool:
+        """No other node to compete with."""
+        return True
+
     async def announce(self, kind: str, name: str) -> None:
         """No other node to tell."""

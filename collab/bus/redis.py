@@ -168,6 +168,30 @@ class RedisBus:
         """Queue an awareness update; those of one event-loop turn go in one pipeline."""
         self._queue_entry(name, {b"n": self._node, b"a": payload})
 
+    def publish_stateless(self, name: str, payload: str) -> None:
+        """Queue a Stateless message for the other nodes (pipelined as awareness is)."""
+        self._queue_entry(name, {b"n": self._node, b"s": payload.encode()})
+
+    def publish_compacted(self, name: str, removed: int) -> None:
+        """Queue the news of a compaction (the bytes it removed) for the other nodes."""
+        self._queue_entry(name, {b"n": self._node, b"z": str(removed).encode()})
+
+    async def claim(self, name: str, what: str, seconds: float) -> bool:
+        """``SET collab:{<name>}:<what> <node> NX PX``: the first node gets it.
+
+        Raises:
+            BusUnavailable: when Redis cannot be reached.
+        """
+        if not self.healthy:
+            raise BusUnavailable(self.reason)
+        key = f"collab:{{{name}}}:{what}".encode()
+        try:
+            got = await self._client.set(key, self._node, nx=True, px=max(1, int(seconds * 1000)))
+        except _ERRORS as exc:
+            self._failed(exc)
+            raise BusUnavailable(self.reason) from exc
+        return bool(got)
+
     def _queue_entry(self, name: str, fields: dict[bytes, bytes]) -> None:
         if not self.healthy:
             return

@@ -161,6 +161,11 @@ class Versions:
         self._spawn(self._automatic(name))
 
     async def _automatic(self, name: str) -> None:
+        cluster = self.hub.cluster
+        # Cluster mode: every node with the room open heard the same edits, so their quiet
+        # timers fire together; the one that claims the session saves its version.
+        if cluster is not None and not await cluster.claim(name, "version", max(self.quiet, 1)):
+            return
         try:
             record = await self.save(name, automatic=True)
         except DocumentMissing:

@@ -20,7 +20,7 @@ from collab.bus import Bus, BusUnavailable
 from collab.hub.rooms import Rooms
 from collab.metrics import Metrics
 from collab.protocol import ProtocolError
-from collab.room import Room
+from collab.room import RevivesDeleted, Room
 from collab.updates import DocumentCorrupted, InvalidUpdate
 
 __all__ = ["Cluster"]
@@ -58,6 +58,11 @@ class Cluster:
         # Awareness client ids of other nodes' clients: node -> document -> client ids.
         self.remote_clients: dict[str, dict[str, set[int]]] = {}
         self.reauthorize: Callable[[str], None] | None = None  # set by Collab
+        # Sends a Stateless message to this node's Hocuspocus clients (set by Collab).
+        self.stateless: Callable[[str, str], object] | None = None
+        # Told of each document another node's update changed (the hub's commit listeners:
+        # the versions' quiet timers count every node's edits).
+        self.changed: Callable[[str], None] | None = None
 
     # -- rooms -------------------------------------------------------------------------------
 
@@ -102,12 +107,17 @@ class Cluster:
             if slot is not None:  # the next user reloads it from the store, which has it
                 self.rooms.drop(slot, room, BUS_ERROR, "document reloaded after a failed update")
             return
+        except RevivesDeleted:  # committed before a delete, read after the next life loaded
+            log.debug("skipped an update of a deleted life", extra={"room": name})
+            return
         except InvalidUpdate as exc:  # committed on another node: this one cannot take it
             log.error("cannot apply an update of another node", extra={"room": name}, exc_info=exc)
             return
         if changed:
             room.size_bytes += len(update)
             room.relay(update, None)
+            if self.changed is not None:
+                self.changed(name)
 
     def remote_awareness(self, name: str, node: str, payload: bytes) -> None:
         """Apply another node's client's awareness change and relay it to this node's peers."""
@@ -124,6 +134,38 @@ class Cluster:
                 clients.discard(entry.client_id)
             else:
                 clients.add(entry.client_id)
+
+    def remote_stateless(self, name: str, payload: str) -> None:
+        """Another node broadcast a Stateless message: send it to this node's clients."""
+        if self.stateless is not None and self.rooms.room(name) is not None:
+            self.stateless(name, payload)
+
+    def remote_compacted(self, name: str, removed: int) -> None:
+        """Another node compacted ``name``, folding what this node committed too: its size
+        (which counts every node's updates) shrinks by the ``removed`` bytes, so the size
+        limit holds for the document, not per node; the counts that trigger a compaction
+        here start again."""
+        slot = self.rooms.slots.get(name)
+        room = slot.loaded if slot is not None else None
+        if slot is None or room is None:
+            return
+        # (it may dip below the stored size while entries it folded are still on their way)
+        room.size_bytes -= removed
+        if not slot.compacting:
+            slot.log_updates = slot.log_bytes = 0
+
+    def compacted(self, name: str, removed: int) -> None:
+        """This node's compaction shrank ``name`` by ``removed`` bytes: tell the others."""
+        self.bus.publish_compacted(name, removed)
+
+    async def claim(self, name: str, what: str, seconds: float) -> bool:
+        """Claim ``what`` of ``name`` for ``seconds`` (see :meth:`Bus.claim`); ``False`` also
+        when the bus is down (logged): a duplicate is worse than a skipped chore."""
+        try:
+            return await self.bus.claim(name, what, seconds)
+        except BusUnavailable as exc:
+            log.error("cannot claim %s", what, extra={"room": name}, exc_info=exc)
+            return False
 
     def awareness_wanted(self, name: str) -> None:
         """Another node opened ``name``: publish the states of this node's clients there."""

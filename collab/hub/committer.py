@@ -23,15 +23,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 from collab.bus import Bus, BusUnavailable
-from collab.errors import CollabError, ShuttingDown
+from collab.errors import CloseCode, CollabError, ShuttingDown
 from collab.hub.hooks import Hook
 from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Peer, Room
-from collab.stores import DocumentStore, StoreBusy, StoreError, StoreLocked
+from collab.stores import DeletedMeanwhile, DocumentStore, StoreBusy, StoreError, StoreLocked
 
 __all__ = ["Committer", "Origin"]
 
@@ -296,7 +297,7 @@ class Committer:
                 if self.bus is None:
                     await self.thread.run(self.store.append, rows)
                 else:
-                    await self._append_and_publish(rows)
+                    await self._append_and_publish(batch)
             except StoreLocked as exc:
                 if time.monotonic() + delay > deadline:
                     self._fail(batch, exc)
@@ -315,27 +316,59 @@ class Committer:
                 self._fail(batch, exc)
                 return
             else:
-                self._committed(batch, started, begin)
+                if batch:
+                    self._committed(batch, started, begin)
                 return
 
-    async def _append_and_publish(self, rows: list[tuple[str, bytes]]) -> None:
-        """Cluster mode: commit ``rows`` to the store, then append them to the bus. A small
+    async def _append_and_publish(self, batch: list[_Item]) -> None:
+        """Cluster mode: commit ``batch`` to the store, then append it to the bus. A small
         burst goes into the store here when the database thread is idle (as
         :meth:`_commit_here` does; the task waits for Redis anyway, and the round trip to
         the thread would add to every relay's latency).
+
+        The append is fenced by the life of each document its room loaded: the updates of
+        a document another node deleted since are refused (its room dropped, its peers closed
+        with 4410 as on one node) and removed from ``batch``; the rest is committed.
 
         Raises:
             StoreError, BusUnavailable: nothing was relayed.
         """
         assert self.bus is not None
-        if len(rows) <= _INLINE_COMMIT_ROWS and not (self.store.commits_sync or self.thread.jobs):
+        while batch:
+            rows = [(item[1].name, item[2]) for item in batch]
+            fence = {slot.name: slot.deleted_at for slot, *_ in batch}
             try:
-                self.store.append(rows, wait=False)
-            except StoreBusy:  # another node holds the write lock: wait for it on the thread
-                await self.thread.run(self.store.append, rows)
-        else:
-            await self.thread.run(self.store.append, rows)
-        await self.bus.append(rows)
+                if len(rows) <= _INLINE_COMMIT_ROWS and not (
+                    self.store.commits_sync or self.thread.jobs
+                ):
+                    try:
+                        self.store.append(rows, wait=False, fence=fence)
+                    except StoreBusy:  # another node holds the write lock: wait on the thread
+                        await self.thread.run(partial(self.store.append, rows, fence=fence))
+                else:
+                    await self.thread.run(partial(self.store.append, rows, fence=fence))
+            except DeletedMeanwhile as exc:
+                self._refuse_deleted(batch, set(exc.names))
+                continue
+            await self.bus.append(rows)
+            return
+
+    def _refuse_deleted(self, batch: list[_Item], names: set[str]) -> None:
+        """Drop the rooms of ``names`` (deleted by another node since they loaded) with 4410,
+        and remove their updates from ``batch`` (in place: the caller's list)."""
+        log.info(
+            "edits of documents deleted on another node refused", extra={"room": sorted(names)}
+        )
+        kept: list[_Item] = []
+        for item in batch:
+            slot, room = item[0], item[1]
+            if room.name not in names:
+                kept.append(item)
+                continue
+            slot.pending -= 1
+            if not room.closed:
+                self.rooms.drop(slot, room, CloseCode.DOCUMENT_DELETED, "document deleted")
+        batch[:] = kept
 
     def _committed(self, batch: list[_Item], started: float, begin: float) -> None:
         """Account for a committed burst, relay it, and run what waited for its rooms."""

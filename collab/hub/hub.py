@@ -90,6 +90,9 @@ class Hub:
         self.cluster = Cluster(remote, self.rooms, self.metrics) if remote else None
         self.rooms.cluster = self.cluster
         self.maintenance.replays = remote is not None
+        if self.cluster is not None:
+            self.maintenance.compacted = self.cluster.compacted
+            self.cluster.changed = self._changed
         self.metrics.bus = remote
         # Called with a document's name after each commit of its updates (the versions' quiet
         # timers); a listener that raises is logged and does not stop the others.
@@ -115,11 +118,15 @@ class Hub:
     def _committed_room(self, slot: RoomSlot, room: Room) -> None:
         """Updates of ``room`` were committed: maintenance (compaction), then the listeners."""
         self.maintenance.committed(slot, room)
+        self._changed(room.name)
+
+    def _changed(self, name: str) -> None:
+        """Updates of ``name`` were committed, here or (cluster mode) on another node."""
         for listener in self.commit_listeners:
             try:
-                listener(room.name)
+                listener(name)
             except Exception as exc:
-                log.error("commit listener failed", extra={"room": room.name}, exc_info=exc)
+                log.error("commit listener failed", extra={"room": name}, exc_info=exc)
 
     @property
     def congested(self) -> bool:

@@ -95,6 +95,8 @@ class Maintenance:
         # Cluster mode: a room's document may lack what other nodes committed and it has
         # not read yet, so the store replays its own log (in its compaction transaction).
         self.replays = False
+        # Cluster mode: told of each compaction (name, bytes it removed) for the others.
+        self.compacted: Callable[[str, int], None] | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -186,9 +188,15 @@ class Maintenance:
             if result is not None:
                 self.metrics.compactions += 1
                 slot.log_updates -= folded
-                slot.log_bytes -= result.log_bytes
+                # (in cluster mode the fold also took other nodes' rows: at least none left)
+                slot.log_bytes = max(0, slot.log_bytes - result.log_bytes)
                 room = self.rooms.room(slot.name)
-                if room is not None:
+                removed = result.bytes_before - result.bytes_after
+                if self.compacted is not None:  # cluster: the size counts every node's rows
+                    self.compacted(slot.name, removed)
+                    if room is not None:
+                        room.size_bytes -= removed
+                elif room is not None:
                     room.size_bytes = result.bytes_after + slot.log_bytes
                 extra = {
                     "room": slot.name,

@@ -72,6 +72,9 @@ class RoomSlot:
     # a compaction that fails again and again must not run after every commit.
     compact_again_at: tuple[int, int] = (0, 0)
     pending: int = 0  # updates applied to the room's document and not committed yet
+    # The document's life the room loaded (its tombstone's ``deleted_at``): cluster mode
+    # fences its commits with it, so none lands after another node deleted the document.
+    deleted_at: float | None = None
     peers: set[ClosablePeer] = field(default_factory=set)
     # callbacks to run once ``pending`` is back to 0, and if the room is dropped first
     waiting: list[tuple[Callable[[], None], Callable[[], None]]] = field(default_factory=list)
@@ -263,6 +266,7 @@ class Rooms:
         rebuilt.max_pending_bytes = self.settings.max_pending_bytes
         rebuilt.max_pending_structs = self.settings.max_pending_structs
         slot.log_updates = len(stored.updates)
+        slot.deleted_at = stored.deleted_at
         slot.log_bytes = sum(map(len, stored.updates))
         room = Room(
             slot.name,

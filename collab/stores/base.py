@@ -13,7 +13,7 @@ PostgreSQL) implements the same methods and is passed to ``Collab(store=...)``.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -65,6 +65,20 @@ class CompactionAbandoned(StoreError):
     """A compaction gave up and wrote nothing: its fold passed its time budget, or the log it
     folded changed before the snapshot was written (a deletion, another compaction). The
     document is as it was; the message says which."""
+
+
+class DeletedMeanwhile(StoreError):
+    """A fenced append (cluster mode) found documents deleted since the writer loaded them:
+    nothing of the batch was written. ``names`` lists them, sorted; the rest of the batch
+    may be appended again without them.
+
+    Args:
+        names: the documents deleted since their fence.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"deleted meanwhile: {', '.join(names)}"[:200])
+        self.names = names
 
 
 class DatabaseInUse(StoreError):
@@ -165,6 +179,9 @@ class StoredDocument:
     updates: list[bytes]
     tombstone: bytes | None
     update_ids: tuple[int, ...] = ()  # the log rows' ids, when the store has them
+    # When the tombstone was written (Unix seconds; ``None``: none): read before the rest, it
+    # names the document's life for a fenced append (see ``DocumentStore.append``).
+    deleted_at: float | None = None
 
     def updates_in_order(self) -> list[bytes]:
         """The snapshot then the log: applying them in order rebuilds the document."""
@@ -243,9 +260,18 @@ class DocumentStore(Protocol):
     def log_stats(self, name: str) -> tuple[int, int]:
         """``(rows, bytes)`` of the document's log since its last compaction."""
 
-    def append(self, batch: Sequence[tuple[str, bytes]], *, wait: bool = True) -> None:
+    def append(
+        self,
+        batch: Sequence[tuple[str, bytes]],
+        *,
+        wait: bool = True,
+        fence: Mapping[str, float | None] | None = None,
+    ) -> None:
         """Append ``(name, update)`` pairs in ONE transaction (group commit); raises
-        StoreBusy without ``wait`` when the write lock is taken."""
+        StoreBusy without ``wait`` when the write lock is taken. With ``fence`` (cluster
+        mode: each document's ``StoredDocument.deleted_at`` as its room loaded it), raises
+        DeletedMeanwhile, writing nothing, when a document was deleted since (by another
+        node sharing the database): its tombstone's ``deleted_at`` differs."""
 
     def compact(self, name: str, state: bytes | None = None) -> Compaction | None:
         """Fold the snapshot and log into one snapshot (``state``: the live document's

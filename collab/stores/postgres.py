@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from collab.stores import postgres_schema
-from collab.stores.base import StoreBusy, StoreError
+from collab.stores.base import DeletedMeanwhile, StoreBusy, StoreError
 from collab.stores.folding import tombstone
 from collab.stores.outbox import CREATED
 from collab.stores.postgres_compact import PostgresCompaction
@@ -122,7 +122,13 @@ class PostgresStore(PostgresReads, PostgresCompaction, PostgresVersions, Postgre
 
     # -- writes ----------------------------------------------------------------------------
 
-    def append(self, batch: Sequence[tuple[str, bytes]], *, wait: bool = True) -> None:
+    def append(
+        self,
+        batch: Sequence[tuple[str, bytes]],
+        *,
+        wait: bool = True,
+        fence: Mapping[str, float | None] | None = None,
+    ) -> None:
         """Append updates to the log and count them in their documents, in ONE statement
         (one transaction, one round trip: group commit).
 
@@ -131,8 +137,12 @@ class PostgresStore(PostgresReads, PostgresCompaction, PostgresVersions, Postgre
                 do not exist yet are created.
             wait: ``False`` when the caller must not wait (an event loop): a commit over the
                 network always waits, so it raises :class:`StoreBusy` and writes nothing.
+            fence: cluster mode (see :meth:`DocumentStore.append`): checked in the append's
+                transaction under a shared advisory lock per fenced document, which a delete
+                takes exclusively (compactions use another key: appends never wait for them).
 
         Raises:
+            DeletedMeanwhile: a fenced document was deleted since; nothing was written.
             StoreBusy: without ``wait``.
             StoreError: on a database failure; then nothing of the batch was written.
         """
@@ -142,10 +152,19 @@ class PostgresStore(PostgresReads, PostgresCompaction, PostgresVersions, Postgre
             raise StoreBusy(f"a commit to {self.where} waits for the network")
         names = [name for name, _ in batch]
         updates = [update for _, update in batch]
+        params = {"names": names, "updates": updates, "now": time.time()}
         with self.db.session("commit") as conn:
-            conn.execute(
-                _APPEND, {"names": names, "updates": updates, "now": time.time()}, binary=True
-            )
+            if fence is None:
+                conn.execute(_APPEND, params, binary=True)
+                return
+            with conn.transaction():
+                fenced = sorted(fence)
+                conn.execute(_FENCE_LOCKS, [fenced])
+                found = dict(conn.execute(_FENCE, [fenced]).fetchall())
+                gone = [name for name in fenced if found.get(name) != fence[name]]
+                if gone:
+                    raise DeletedMeanwhile(gone)
+                conn.execute(_APPEND, params, binary=True)
 
     def delete(self, name: str) -> bool:
         """Delete document ``name``, its log, snapshot and versions, in one transaction, keeping its
@@ -155,7 +174,11 @@ class PostgresStore(PostgresReads, PostgresCompaction, PostgresVersions, Postgre
             ``True`` when the document existed.
         """
         with self.db.session("delete") as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%(name)s, 0)),"
+                " pg_advisory_xact_lock(hashtextextended(%(name)s, 1))",
+                {"name": name},
+            )  # 0: compactions and deletions take turns; 1: fenced appends wait (cluster)
             if conn.execute("SELECT 1 FROM documents WHERE name = %s", [name]).fetchone() is None:
                 return False
             merged = tombstone(self.load(name))
@@ -204,3 +227,12 @@ _APPEND = (
 documents (created when new; rows locked in name order, so concurrent writers never
 deadlock), announce the new documents (``document.created``) and mark the changed ones for
 their ``document.changed`` event: one statement, one transaction."""
+
+_FENCE_LOCKS = (
+    "SELECT pg_advisory_xact_lock_shared(hashtextextended(name, 1))"
+    " FROM unnest(%s::text[]) AS f(name)"
+)
+"""Shared locks on the fenced documents (given in name order: never a deadlock)."""
+
+_FENCE = "SELECT name, deleted_at FROM tombstones WHERE name = ANY(%s)"
+"""The tombstones of the fenced documents: their ``deleted_at`` names their lives."""

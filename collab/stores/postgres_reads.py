@@ -41,16 +41,18 @@ class PostgresReads:
         """
         with self.db.session("load") as conn:
             rows = conn.execute(_LOAD, {"name": name}, binary=True).fetchall()
-        snapshot = tombstone = None
+        snapshot = tombstone = deleted_at = None
         updates = []
-        for kind, data in rows:
+        for kind, data, when in rows:
             if kind == 0:
                 snapshot = data
             elif kind == 1:
                 updates.append(data)
             else:
-                tombstone = data
-        return StoredDocument(snapshot=snapshot, updates=updates, tombstone=tombstone)
+                tombstone, deleted_at = data, when
+        return StoredDocument(
+            snapshot=snapshot, updates=updates, tombstone=tombstone, deleted_at=deleted_at
+        )
 
     def load_at(self, name: str, at: float | None = None) -> StoredDocument:
         """Document ``name`` as it was at Unix time ``at`` (now when ``None``), read in one
@@ -170,9 +172,10 @@ _DOCUMENT_AT = (
 """A document's creation time, snapshot and the newest moment the snapshot merged."""
 
 _LOAD = (
-    "SELECT 0, data FROM snapshots WHERE name = %(name)s"
-    " UNION ALL SELECT 1, data FROM (SELECT data FROM updates WHERE name = %(name)s"
-    " ORDER BY id) log"
-    " UNION ALL SELECT 2, data FROM tombstones WHERE name = %(name)s"
+    "SELECT 0, data, NULL::float8 FROM snapshots WHERE name = %(name)s"
+    " UNION ALL SELECT 1, data, NULL::float8 FROM (SELECT data FROM updates"
+    " WHERE name = %(name)s ORDER BY id) log"
+    " UNION ALL SELECT 2, data, deleted_at FROM tombstones WHERE name = %(name)s"
 )
-"""A document's snapshot (kind 0), log in id order (1) and tombstone (2), in one view."""
+"""A document's snapshot (kind 0), log in id order (1) and tombstone (2) with its
+``deleted_at``, in one view."""

@@ -39,7 +39,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -262,7 +262,13 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions):
 
     # -- writes ----------------------------------------------------------------------------
 
-    def append(self, batch: Sequence[tuple[str, bytes]], *, wait: bool = True) -> None:
+    def append(
+        self,
+        batch: Sequence[tuple[str, bytes]],
+        *,
+        wait: bool = True,
+        fence: Mapping[str, float | None] | None = None,
+    ) -> None:
         """Append updates to the log in ONE transaction (group commit).
 
         Args:
@@ -272,8 +278,12 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions):
                 holds the write lock (an event loop must not: it raises :class:`StoreBusy`
                 at once instead). The setting stays until a call that waits (any other
                 method does), so commits in a row change it once.
+            fence: cluster mode (see :meth:`DocumentStore.append`): checked in the write
+                transaction (``BEGIN IMMEDIATE``), and every document's record is created
+                if missing (another node may have deleted one this store knew).
 
         Raises:
+            DeletedMeanwhile: a fenced document was deleted since; nothing was written.
             StoreBusy: without ``wait``, when another connection holds the write lock.
             StoreError: on a database failure; then nothing of the batch was written.
         """
@@ -289,7 +299,7 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions):
             sql, params = APPEND_ONE, (name, blob, now)
         else:
             sql, params, per_doc = many_rows(batch, now)
-        new = [name for name in per_doc if name not in self._known]
+        new = [name for name in per_doc if fence is not None or name not in self._known]
         # Documents changed since their last change event (a mark in this transaction).
         unmarked = self.outbox.unmarked(per_doc)
         execute = self.db.conn.execute
@@ -299,7 +309,9 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions):
                 # commit than BEGIN, INSERT, COMMIT, measured at a few commits per millisecond.
                 execute(sql, params)
             else:
-                with self.db.atomic():
+                with self.db.atomic() if fence is None else self._writing():
+                    if fence is not None:
+                        self._check_fence(fence)
                     execute(sql, params)
                     if new:
                         rows = execute(CREATE_DOCUMENTS, [now, json.dumps(new)]).fetchall()

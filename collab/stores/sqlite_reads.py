@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from collab.stores.base import (
+    DeletedMeanwhile,
     DocumentNotFound,
     DocumentRecord,
     HistoryCompacted,
@@ -54,18 +55,21 @@ class SQLiteReads:
         Raises:
             StoreError: on a database failure.
         """
-        with self._errors("load"):
+        # One read transaction: another process (a cluster node) compacting between the
+        # reads of the snapshot and of the log would leave out what it folded.
+        with self._errors("load"), self._read_transaction():
+            tombstone, deleted_at = self._tombstone(name, "data, deleted_at") or (None, None)
             snapshot_row = self.db.execute(
                 "SELECT data FROM snapshots WHERE name = ?", [name]
             ).fetchone()
             # Every remaining row follows the snapshot, or waits for a predecessor.
             rows = self._log(name)
-            tombstone = self._tombstone(name, "data")
         return StoredDocument(
             snapshot=snapshot_row[0] if snapshot_row else None,
             updates=[data for _, data in rows],
             tombstone=tombstone,
             update_ids=tuple(row_id for row_id, _ in rows),
+            deleted_at=deleted_at,
         )
 
     def load_at(self, name: str, at: float | None = None) -> StoredDocument:
@@ -106,11 +110,29 @@ class SQLiteReads:
         return StoredDocument(snapshot[0] if snapshot else None, [r[0] for r in rows], None)
 
     def _tombstone(self, name: str, column: str) -> Any:
-        """The ``data`` or ``deleted_at`` of document ``name``'s tombstone, or ``None``."""
+        """The ``data`` or ``deleted_at`` of document ``name``'s tombstone, or ``None``
+        (``column`` naming several: the row, or ``None``)."""
         if not self._tombstones:
             return None
         row = self.db.execute(f"SELECT {column} FROM tombstones WHERE name = ?", [name]).fetchone()
-        return row[0] if row else None
+        return (row[0] if "," not in column else tuple(row)) if row else None
+
+    def _check_fence(self, fence: Mapping[str, float | None]) -> None:
+        """Raise :class:`DeletedMeanwhile` naming the documents whose tombstone's
+        ``deleted_at`` is not the one in ``fence`` (deleted since; run in the append's
+        write transaction)."""
+        if not self._tombstones:
+            return
+        found = dict(
+            self.db.execute(
+                "SELECT name, deleted_at FROM tombstones WHERE name IN"
+                " (SELECT value FROM json_each(?))",
+                [json.dumps(list(fence))],
+            ).fetchall()
+        )
+        gone = sorted(name for name, deleted_at in fence.items() if found.get(name) != deleted_at)
+        if gone:
+            raise DeletedMeanwhile(gone)
 
     @contextlib.contextmanager
     def _read_transaction(self) -> Iterator[None]:

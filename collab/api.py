@@ -1,10 +1,12 @@
-"""HTTP API under ``/api``: document listing, records, state read and write, export, delete.
+"""HTTP API under ``/api``: document listing, records, state read and write, export, delete,
+rename.
 
 Errors are JSON ``{"error": code, "detail": text}`` with the matching status. Document names
 come from the raw request path and are decoded once by :func:`collab.names.parse_name`, as for
 the WebSocket endpoint. The path ``/api/documents/{name}/{action}`` ends with an action
-(``update``, ``content``, ``export``) when its last segment is one; a document whose name
-itself ends in such a segment is addressed by percent-encoding that slash (``a%2Fupdate``).
+(``update``, ``content``, ``export``, ``quarantine``, ``rename``) when its last segment is
+one; a document whose name itself ends in such a segment is addressed by percent-encoding
+that slash (``a%2Fupdate``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collab import api_versions, export
 from collab.auth import Role, origin_allowed
 from collab.errors import AuthError, CollabError
 from collab.hub import Hub
-from collab.names import InvalidName, parse_name, raw_route_path
+from collab.names import InvalidName, parse_name, raw_route_path, validate_name
 from collab.openapi import OPENAPI
 from collab.quarantine_api import get_quarantine, post_quarantine
 from collab.sessions.access import Authorizer
@@ -37,7 +39,8 @@ from collab.updates import diff_update
 __all__ = ["ApiError", "routes"]
 
 DOCS_PREFIX = "/api/documents/"
-ACTIONS = ("update", "content", "export", "quarantine")
+ACTIONS = ("update", "content", "export", "quarantine", "rename")
+MAX_RENAME_BODY = 4096  # bytes: {"to": name} with a name of at most 255 UTF-8 bytes, escaped
 MAX_PAGE = 1000
 
 
@@ -289,6 +292,7 @@ async def document_endpoint(request: Request) -> Response:
         ("export", "GET"): get_export,
         ("quarantine", "GET"): get_quarantine,
         ("quarantine", "POST"): post_quarantine,
+        ("rename", "POST"): rename_document,
     }
     handler = handlers.get((action, method))
     if handler is None:
@@ -296,7 +300,9 @@ async def document_endpoint(request: Request) -> Response:
     if method in ("POST", "DELETE"):
         _check_cross_site(request, action)
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
-    if action == "quarantine" or (action == "update" and method == "POST" and _replacing(request)):
+    if action in ("quarantine", "rename") or (
+        action == "update" and method == "POST" and _replacing(request)
+    ):
         needed = Role.ADMIN
     access = await authorizer_of(request).access(request, name)
     access.require(needed)
@@ -323,6 +329,39 @@ async def delete_document(request: Request) -> Response:
     if not await hub.delete(request.state.name):
         raise ApiError(404, "not_found", f"no document named {request.state.name!r}")
     return JSONResponse({"deleted": request.state.name})
+
+
+async def rename_document(request: Request) -> Response:
+    """``POST /api/documents/{name}/rename`` with ``{"to": "new name"}`` (admin role on both
+    names): move the document, its history and versions to the new name; its peers are closed
+    with 4409 and the new name (:meth:`collab.hub.Hub.rename`). Answers the new record.
+
+    Raises:
+        ApiError: 400 (bad body or name), 403 (no admin role on the new name), 404 (no such
+            document), 409 (the new name is taken), 415 (not JSON).
+    """
+    name = request.state.name
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise ApiError(415, "unsupported_media_type", 'send {"to": "new name"} as application/json')
+    body = await request.body()
+    if len(body) > MAX_RENAME_BODY:
+        raise ApiError(413, "too_large", f"body over the {MAX_RENAME_BODY}-byte limit")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise ApiError(400, "bad_body", 'the body must be JSON: {"to": "new name"}') from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("to"), str):
+        raise ApiError(400, "bad_body", 'the body must be {"to": "new name"}')
+    new = validate_name(payload["to"])  # InvalidName: 400 bad_name
+    access = await authorizer_of(request).access(request, new)
+    access.require(Role.ADMIN)
+    hub = hub_of(request)
+    if new == name:
+        raise ApiError(409, "exists", f"the document is named {name!r} already")
+    if not await hub.rename(name, new):
+        raise ApiError(404, "not_found", f"no document named {name!r}")
+    return JSONResponse(record_json(await _record(hub, new), hub))
 
 
 async def document_state(hub: Hub, name: str) -> bytes:

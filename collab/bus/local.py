@@ -43,5 +43,5 @@ class LocalBus:
     def publish_awareness(self, name: str, payload: bytes) -> None:
         """No other node to tell."""
 
-    async def announce(self, kind: str, name: str) -> None:
+    async def announce(self, kind: str, name: str, to: str = "") -> None:
         """No other node to tell."""

@@ -27,7 +27,12 @@ from collab import api
 from collab.bus import Bus, RedisBus
 from collab.errors import AuthError, CollabError
 from collab.history.versions import Versions
-from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
+from collab.hocuspocus_endpoint import (
+    hocuspocus_endpoint,
+    root_endpoint,
+    unknown_endpoint,
+    wrong_endpoint,
+)
 from collab.hostcheck import HostCheck
 from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
 from collab.integrator import apply_all
@@ -226,10 +231,10 @@ class Collab:
         self.hub, self.webhooks = hub, webhooks
         self.versions = Versions(hub, self.settings)
         log.info(
-            "serving %s (schema version %d), auth %s",
+            "serving %s (schema version %d), %s",
             store_name(store, self.settings),
             store.schema_version(),
-            type(self.authorizer).__name__,
+            self.authorizer.description,
         )
         try:
             yield
@@ -387,6 +392,7 @@ class Collab:
             WebSocketRoute("/hocuspocus", hocuspocus_endpoint),
             WebSocketRoute("/hocuspocus/{name:anypath}", wrong_endpoint),
             WebSocketRoute("/", root_endpoint),
+            WebSocketRoute("/{path:anypath}", unknown_endpoint),  # 404 (not Starlette's 403)
             Route("/healthz", healthz),
             Route("/metrics", metrics),
             *api.routes(),

@@ -201,9 +201,11 @@ def parse_duration(text: str) -> float:
     try:
         seconds = float(number) * unit
     except ValueError as exc:
-        raise SettingsError(f"bad duration {text!r}: use e.g. 90s, 30m, 1h or 7d") from exc
+        raise SettingsError(
+            f"--ttl {text!r} is not a duration: use e.g. 90s, 30m, 1h or 7d"
+        ) from exc
     if seconds <= 0:
-        raise SettingsError("duration must be positive")
+        raise SettingsError(f"--ttl must be positive, not {text!r}")
     return seconds
 
 

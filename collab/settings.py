@@ -225,51 +225,58 @@ class Settings:
             "max_pending_structs",
             "full_syncs_per_minute",
             "hook_timeout_seconds",
+            "webhook_debounce_seconds",
+            "webhook_retry_seconds",
+            "webhook_timeout_seconds",
+            "event_retention_seconds",
+            "workers",
         )
         for name in positive:
             if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be positive")
-        if self.workers < 1:
-            raise SettingsError("workers must be positive")
-        if self.workers > 1 and not self.redis:
-            raise SettingsError("workers above 1 need --redis (the processes meet through it)")
-        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError("redis must be a redis://, rediss:// or unix:// URL")
-        if not 0 <= self.port <= 65535:
-            raise SettingsError("port must be between 0 and 65535")
-        if self.commit_retry_seconds < 0:
-            raise SettingsError("commit_retry_seconds must not be negative")
-        if self.room_grace_seconds < 0:
-            raise SettingsError("room_grace_seconds must not be negative")
-        for name in (
+                raise SettingsError(f"{named(name)} must be positive, not {getattr(self, name)}")
+        not_negative = (
+            "commit_retry_seconds",
+            "room_grace_seconds",
             "version_quiet_seconds",
             "versions_keep_all_hours",
             "versions_keep_hourly_days",
             "versions_keep_daily_days",
-        ):
+            "max_messages_per_second",
+            "rate_limit_close_seconds",
+        )
+        for name in not_negative:
             if not getattr(self, name) >= 0:
-                raise SettingsError(f"{name} must not be negative")
-        if self.synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise SettingsError("synchronous must be OFF, NORMAL, FULL or EXTRA")
-        if self.log_format not in {"text", "json"}:
-            raise SettingsError("log_format must be text or json")
-        if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
-            raise SettingsError("log_level must be debug, info, warning or error")
-        if self.max_messages_per_second < 0:
-            raise SettingsError("max_messages_per_second must not be negative")
-        if self.rate_limit_close_seconds < 0:
-            raise SettingsError("rate_limit_close_seconds must not be negative")
+                raise SettingsError(
+                    f"{named(name)} must not be negative, not {getattr(self, name)}"
+                )
+        if self.workers > 1 and not self.redis:
+            raise SettingsError(
+                f"{named('workers')} above 1 needs {named('redis')} (the processes meet through it)"
+            )
+        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"{named('redis')} must be a redis://, rediss:// or unix:// URL")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"{named('port')} must be between 0 and 65535, not {self.port}")
+        choices = (  # the field, how its value is compared, the values allowed
+            ("synchronous", str.upper, ("OFF", "NORMAL", "FULL", "EXTRA")),
+            ("log_format", str, ("text", "json")),
+            ("log_level", str.lower, ("debug", "info", "warning", "error")),
+        )
+        for name, normal, allowed in choices:
+            value = getattr(self, name)
+            if normal(value) not in allowed:
+                raise SettingsError(f"{named(name)} must be {_one_of(allowed)}, not {value!r}")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
-            raise SettingsError("ssl_certfile and ssl_keyfile go together")
-        for name in ("webhook_debounce_seconds", "webhook_retry_seconds",
-                     "webhook_timeout_seconds", "event_retention_seconds"):  # fmt: skip
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be positive")
+            raise SettingsError(f"{named('ssl_certfile')} and {named('ssl_keyfile')} go together")
         for url in self.webhook_urls:
             if not url.startswith(("http://", "https://")):
-                raise SettingsError(f"webhook URL must start with http:// or https://: {url!r}")
+                raise SettingsError(
+                    f"{named('webhook_urls')} must start with http:// or https://: {url!r}"
+                )
         if not self.auth_algorithm.upper().startswith("HS"):
-            raise SettingsError("auth_algorithm must be an HMAC algorithm (HS256, HS384, HS512)")
+            raise SettingsError(
+                f"{named('auth_algorithm')} must be an HMAC algorithm (HS256, HS384, HS512)"
+            )
         return self
 
     def token_secret(self) -> str:
@@ -286,9 +293,9 @@ class Settings:
         try:
             secret = Path(self.auth_secret_file).read_text().strip()
         except OSError as exc:
-            raise SettingsError(f"cannot read auth_secret_file: {exc}") from exc
+            raise SettingsError(f"cannot read {named('auth_secret_file')}: {exc}") from exc
         if not secret:
-            raise SettingsError("auth_secret_file is empty")
+            raise SettingsError(f"{named('auth_secret_file')} {self.auth_secret_file} is empty")
         return _strong(secret, f"the secret in {self.auth_secret_file}")
 
     def signing_secret(self) -> str:
@@ -302,9 +309,11 @@ class Settings:
         try:
             secret = Path(self.webhook_secret_file).read_text().strip()
         except OSError as exc:
-            raise SettingsError(f"cannot read webhook_secret_file: {exc}") from exc
+            raise SettingsError(f"cannot read {named('webhook_secret_file')}: {exc}") from exc
         if not secret:
-            raise SettingsError("webhook_secret_file is empty")
+            raise SettingsError(
+                f"{named('webhook_secret_file')} {self.webhook_secret_file} is empty"
+            )
         return secret
 
 
@@ -338,6 +347,16 @@ def flag_name(field_name: str) -> str:
     if field_name == "allowed_origins":
         return "--allowed-origin"
     return "--" + field_name.replace("_", "-")
+
+
+def named(field_name: str) -> str:
+    """A setting as the user gives it, for messages: ``--max-message-bytes
+    (COLLAB_MAX_MESSAGE_BYTES)`` (never the Python field name, which nobody types)."""
+    return f"{flag_name(field_name)} ({env_name(field_name)})"
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    return ", ".join(choices[:-1]) + " or " + choices[-1]
 
 
 def describe() -> list[dict[str, Any]]:

@@ -62,7 +62,16 @@ class StoreBusy(StoreError):
 
 class DatabaseInUse(StoreError):
     """Another process serves or writes this database (a second server on the same file
-    would never see the first one's edits); the message names it."""
+    would never see the first one's edits); the message names it, then what to do.
+
+    Attributes:
+        situation: the message without the advice (a caller with other advice, such as an
+            import that can go over HTTP instead, gives its own after it).
+    """
+
+    def __init__(self, situation: str, advice: str = "") -> None:
+        super().__init__(f"{situation}: {advice}" if advice else situation)
+        self.situation = situation
 
 
 class DocumentNotFound(StoreError):

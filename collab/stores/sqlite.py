@@ -208,7 +208,7 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions, SQLiteRename):
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise DatabaseInUse(
-                    f"database {self.path} is in use by another process (is the server running?)"
+                    f"database {self.path} is in use by another process", "is a server running?"
                 ) from None
             raise
         finally:

@@ -43,6 +43,10 @@ export const CLOSE_CODES = {
     action: 'stop',
     message: 'Permission denied: your link does not give access to this document. Ask its owner for a new link.',
   },
+  4404: {
+    action: 'stop',
+    message: 'The server has no sync endpoint at this address. Reload the page; if it persists, the server may be misconfigured.',
+  },
   4409: { action: 'stop', message: 'This document was renamed.', discardLocal: true },
   4410: { action: 'stop', message: 'This document was deleted.', discardLocal: true },
   4413: {

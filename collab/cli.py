@@ -114,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --repair: delete quarantined row ID",
     )  # fmt: skip
     _add_backup_commands(commands)
+    rename = commands.add_parser(
+        "rename", help="rename a document on a running server (admin role on both names)"
+    )
+    rename.add_argument("name", help="the document's name")
+    rename.add_argument("to", help="its new name")
+    rename.add_argument(
+        "--server",
+        default=None,
+        metavar="URL",
+        help="server URL [env COLLAB_SERVER, default http://127.0.0.1:8000]",
+    )
+    rename.add_argument("--token", default=None, help="bearer token [env COLLAB_TOKEN]")
     return parser
 
 
@@ -358,6 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from collab.backup import run_import
 
             return run_import(args)
+        if args.command == "rename":
+            from collab.backup.rename import run_rename
+
+            return run_rename(args)
         if args.command == "doctor":
             from collab.doctor import check, repair
 

@@ -278,6 +278,7 @@ class Hub:
             NameTaken: ``new`` is a stored document (the peers of ``old`` stay connected).
             StoreError: on a database failure.
         """
+        await self.flush()  # a document whose first updates wait for their commit exists
         if await self.run(self.store.get, old) is None:
             return False
         if await self.run(self.store.get, new) is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -162,6 +163,12 @@ async def save_version(request: Request) -> Response:
             raise VersionsError(400, "bad_label", "label must be a string")
         if label is not None and len(label) > MAX_LABEL_CHARS:
             raise VersionsError(400, "bad_label", f"label over {MAX_LABEL_CHARS} characters")
+        if label is not None and any(unicodedata.category(c) in ("Cc", "Cs") for c in label):
+            raise VersionsError(
+                400,
+                "bad_label",
+                "label may not contain control characters (such as a line break or tab)",
+            )
     record = await _versions(request).save(name, label=label or None, author=subject)
     return JSONResponse(version_json(record), 201)
 

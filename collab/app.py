@@ -8,32 +8,23 @@ app's lifespan). ``collab serve`` is ``Collab`` under uvicorn with the fast WebS
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from pycrdt import Doc
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
-from collab import api
+from collab.app_routes import NotStarted, WebAssetsMissing, build_app, web_dist
+from collab.app_stores import open_store, store_name
 from collab.bus import Bus, RedisBus
-from collab.errors import AuthError, CollabError
+from collab.errors import AuthError
 from collab.history.versions import Versions
-from collab.hocuspocus_endpoint import hocuspocus_endpoint, root_endpoint, wrong_endpoint
-from collab.hostcheck import HostCheck
 from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
 from collab.integrator import apply_all
-from collab.metrics import CONTENT_TYPE
-from collab.names import InvalidName, raw_route_path, validate_name
+from collab.names import validate_name
 from collab.sessions.access import (
     AuthorizeHook,
     Authorizer,
@@ -44,74 +35,13 @@ from collab.sessions.access import (
 from collab.sessions.hocuspocus_channel import broadcast_stateless
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.stores import DocumentStore, SQLiteStore, StoreError
-from collab.stores.dsn import is_postgres, masked
+from collab.stores import DocumentStore
 from collab.updates import EMPTY_UPDATE
-from collab.webhooks import feed
 from collab.webhooks.service import Webhooks
-from collab.websocket import sync_endpoint
 
 __all__ = ["Collab", "NotStarted", "WebAssetsMissing", "create_app", "open_store", "web_dist"]
 
 log = logging.getLogger("collab.app")
-
-_PING_SECONDS = 10.0
-"""How long /healthz waits for a database server to answer before it reports it down."""
-
-
-class WebAssetsMissing(RuntimeError):
-    """The built web editor (``web/dist``) is missing."""
-
-
-class NotStarted(CollabError):
-    """``collab.lifespan()`` is not running: nothing can be served or edited yet."""
-
-    http_status = 503
-    code = "not_started"
-
-
-def web_dist(settings: Settings) -> Path:
-    """The folder of the built web editor: the setting, or ``collab/web_dist``.
-
-    In a checkout ``collab/web_dist`` is a symlink to ``web/dist``; in a wheel it holds a copy.
-    """
-    if settings.web_dist:
-        return Path(settings.web_dist)
-    return Path(__file__).resolve().parent / "web_dist"
-
-
-def store_name(store: DocumentStore, settings: Settings) -> str:
-    """What the log calls a store: an SQLite file by its absolute path (a relative ``--db``
-    starts from the current folder, easy to get wrong), PostgreSQL by its URL without the
-    password, any other store by its class."""
-    if isinstance(store, SQLiteStore):
-        return str(store.path.absolute())
-    if is_postgres(settings.db) and type(store).__name__ == "PostgresStore":
-        return masked(settings.db)
-    return type(store).__name__
-
-
-def open_store(settings: Settings) -> DocumentStore:
-    """The store ``settings.db`` names, locked for this process: a ``postgresql://`` (or
-    ``postgres://``) URL opens a :class:`~collab.stores.postgres.PostgresStore`, anything else
-    is an SQLite file (the hub checkpoints it).
-
-    Raises:
-        DatabaseInUse: another process serves the database (the message names it).
-        StoreError: the database cannot be opened or migrated (a password never shows).
-    """
-    if is_postgres(settings.db):
-        from collab.stores.postgres import PostgresStore
-
-        # Cluster nodes share the database (they meet through Redis): a shared lock.
-        return PostgresStore(settings.db, lock=True, shared_lock=bool(settings.redis))
-    return SQLiteStore(
-        settings.db,
-        synchronous=settings.synchronous,
-        autocheckpoint=False,
-        lock=True,
-        shared_lock=bool(settings.redis),  # the cluster's nodes on this machine share it
-    )
 
 
 class Collab:
@@ -228,10 +158,10 @@ class Collab:
         self.hub, self.webhooks = hub, webhooks
         self.versions = Versions(hub, self.settings)
         log.info(
-            "serving %s (schema version %d), auth %s",
+            "serving %s (schema version %d), %s",
             store_name(store, self.settings),
             store.schema_version(),
-            type(self.authorizer).__name__,
+            self.authorizer.description,
         )
         try:
             yield
@@ -327,96 +257,7 @@ class Collab:
     # -- the ASGI app ------------------------------------------------------------------------
 
     def _build(self, require_web: bool) -> Starlette:
-        dist = web_dist(self.settings)
-        index = dist / "index.html"
-        if require_web and not index.is_file():
-            raise WebAssetsMissing(
-                f"the web editor is not built: {index} is missing. Run ./scripts/build-web "
-                "(or `npm ci && npm run build` in web/), or point --web-dist at a built copy."
-            )
-
-        async def healthz(request: Request) -> Response:
-            hub = self.hub
-            if hub is None:
-                return api.error_response(NotStarted("collab is not started"))
-            ping = getattr(hub.store, "ping", None)  # a database server: is it reachable?
-            if ping is not None:
-                try:
-                    await asyncio.wait_for(asyncio.to_thread(ping), _PING_SECONDS)
-                except (StoreError, TimeoutError) as exc:
-                    reason = str(exc) or f"no answer from the database in {_PING_SECONDS:g} s"
-                    detail = {"error": "database_unreachable", "detail": reason}
-                    return JSONResponse({"status": "unavailable", **detail}, 503)
-            body: dict[str, object] = {"status": "ok", "open_rooms": hub.open_rooms}
-            if hub.cluster is not None:
-                bus = hub.cluster.bus
-                body["node"] = bus.node
-                if not bus.healthy:
-                    body.update(status="unavailable", error="bus_unavailable", detail=bus.reason)
-                    return JSONResponse(body, 503)
-            return JSONResponse(body)
-
-        async def metrics(request: Request) -> Response:
-            hub = self.hub
-            if hub is None:
-                return api.error_response(NotStarted("collab is not started"))
-            return Response(hub.metrics.render(), media_type=CONTENT_TYPE)
-
-        async def editor(request: Request) -> Response:
-            if not index.is_file():
-                return JSONResponse(
-                    {"error": "web_not_built", "detail": "the web editor is not built"}, 404
-                )
-            return FileResponse(index)
-
-        async def icon(request: Request) -> Response:
-            path = dist / request.url.path.lstrip("/")
-            if not path.is_file():
-                return await not_found(request, HTTPException(404))
-            return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
-
-        async def not_found(request: Request, exc: Exception) -> Response:
-            """A browser asking for a page that does not exist gets the editor's styled 404
-            page (the page routes on its path and says so) with status 404; others get the
-            API's answer."""
-            accepts_html = "text/html" in request.headers.get("accept", "")
-            try:
-                api_path = raw_route_path(request.scope).startswith("/api/")
-            except InvalidName:
-                api_path = False
-            if accepts_html and not api_path and index.is_file():
-                return FileResponse(index, status_code=404)
-            return await api.http_error(request, exc)
-
-        routes: list[Route | WebSocketRoute | Mount] = [
-            WebSocketRoute("/sync", sync_endpoint),  # no name: refused with 4400 and a reason
-            WebSocketRoute("/sync/{name:anypath}", sync_endpoint),
-            WebSocketRoute("/hocuspocus", hocuspocus_endpoint),
-            WebSocketRoute("/hocuspocus/{name:anypath}", wrong_endpoint),
-            WebSocketRoute("/", root_endpoint),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics),
-            *api.routes(),
-            *feed.routes(),
-            Route("/", editor),
-            Route("/d/{name:path}", editor),
-            Route("/favicon.ico", icon),
-            Route("/favicon.svg", icon),
-        ]
-        if (dist / "assets").is_dir():
-            routes.append(Mount("/assets", StaticFiles(directory=dist / "assets"), name="assets"))
-        app = Starlette(
-            routes=routes,
-            lifespan=self.lifespan,
-            exception_handlers={404: not_found, 405: api.http_error},
-        )
-        app.state.collab = self
-        app.state.settings = self.settings
-        if self.check_host:
-            app.add_middleware(
-                HostCheck, allowed=self.settings.allowed_hosts, served=self.settings.host
-            )
-        return app
+        return build_app(self, self.lifespan, require_web)
 
 
 def create_app(

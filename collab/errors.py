@@ -52,6 +52,8 @@ class CloseCode(IntEnum):
     BAD_DOCUMENT_NAME = 4400
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
+    NOT_FOUND = 4404  # no WebSocket endpoint at this path (servers that cannot answer 404)
+    DOCUMENT_RENAMED = 4409  # the document was renamed: the reason names the new name
     DOCUMENT_DELETED = 4410
     TOO_LARGE = 4413  # message, document, awareness state or waiting structs over a limit
     RATE_LIMITED = 4429  # sync step 2 replies of the whole document over --full-syncs-per-minute

@@ -9,7 +9,9 @@ Bearer`` would (see :class:`TokenConn`).
 
 A y-websocket client given ``ws://host/hocuspocus`` as its server URL connects to
 ``/hocuspocus/{room}``; a client given the bare server URL connects to ``/``: both are told in
-the close reason which endpoint to use, logged once at info.
+the close reason which endpoint to use, logged once at info. Any other path has no endpoint:
+HTTP 404 with a JSON error naming the endpoints (the ASGI denial-response extension, which
+uvicorn offers), or, on a server without it, 4404 with the same words.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 from typing import Any
 
 from starlette.datastructures import Headers, QueryParams
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from collab.auth import origin_allowed
@@ -29,7 +32,14 @@ from collab.transports.asgi import AsgiTransport
 from collab.websocket import Serving
 from collab.wsserver import DIRECT
 
-__all__ = ["NO_ENDPOINT", "TokenConn", "hocuspocus_endpoint", "root_endpoint", "wrong_endpoint"]
+__all__ = [
+    "NO_ENDPOINT",
+    "TokenConn",
+    "hocuspocus_endpoint",
+    "root_endpoint",
+    "unknown_endpoint",
+    "wrong_endpoint",
+]
 
 log = logging.getLogger("collab.hocuspocus")
 
@@ -105,6 +115,19 @@ async def wrong_endpoint(websocket: WebSocket) -> None:
 async def root_endpoint(websocket: WebSocket) -> None:
     """``/``: a client given the bare server URL (a Hocuspocus provider, usually)."""
     await _refuse(websocket, NO_ENDPOINT)
+
+
+async def unknown_endpoint(websocket: WebSocket) -> None:
+    """Any other path: no endpoint here. HTTP 404 with ``{"error": "not_found", "detail"}``
+    when the server can answer the handshake with a response, else 4404 and the detail."""
+    path = websocket.scope.get("path", "")
+    detail = f"no WebSocket endpoint at {path}: " + NO_ENDPOINT.split(": ", 1)[1]
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        error = {"error": "not_found", "detail": detail}
+        await websocket.send_denial_response(JSONResponse(error, status_code=404))
+        return
+    await websocket.accept()
+    await websocket.close(CloseCode.NOT_FOUND, detail.encode()[:123].decode(errors="ignore"))
 
 
 async def _refuse(websocket: WebSocket, reason: str) -> None:

@@ -39,6 +39,7 @@ _EVENT = {
                 "document.deleted",
                 "version.created",
                 "document.restored",
+                "document.renamed",
             ]
         },
         "document": {"type": "string"},
@@ -102,6 +103,37 @@ OPENAPI: dict[str, Any] = {
             "delete": {
                 "summary": "Delete a document; its peers are closed with 4410",
                 "responses": {"200": _json({"type": "object"}), "404": _ERROR},
+            },
+        },
+        "/api/documents/{name}/rename": {
+            "parameters": [_NAME],
+            "post": {
+                "summary": "Rename a document; its peers are closed with 4409 and the new name",
+                "description": (
+                    "Admin role on both names. The log, snapshot, versions and unreported"
+                    " change move in one transaction; the old name keeps the content as a"
+                    " tombstone; a document.renamed event (from, to) is written."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"to": {"type": "string"}},
+                                "required": ["to"],
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_RECORD),
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                    "415": _ERROR,
+                },
             },
         },
         "/api/documents/{name}/update": {

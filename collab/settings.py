@@ -1,7 +1,8 @@
 """Server settings: one frozen dataclass; CLI flag beats ``COLLAB_*`` variable beats default.
 
-Every field carries its flag, environment variable and help text as metadata, so the CLI,
-the README's configuration reference and its test all read the same table.
+Every field carries its help text as metadata, and its flag and environment variable follow
+from its name (:mod:`collab.setting_names`), so the CLI, the README's configuration reference
+and its test all read the same table. The checks and secrets: :mod:`collab.settings_checks`.
 """
 
 from __future__ import annotations
@@ -9,20 +10,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "SettingsError", "describe"]
+from collab.setting_names import SettingsError, env_name, flag_name, named
+from collab.settings_checks import MIN_SECRET_BYTES, check, read_secret, strong_secret
+
+__all__ = [
+    "MIN_SECRET_BYTES",
+    "Settings",
+    "SettingsError",
+    "describe",
+    "env_name",
+    "flag_name",
+    "named",
+]
 
 MiB = 1024 * 1024
 
 
-class SettingsError(ValueError):
-    """A setting with a value of the wrong type or out of range."""
-
-
-def _setting(default: Any, help: str, *, flag: str | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "flag": flag})
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +170,6 @@ class Settings:
         (),
         "URL that receives every document event as a signed POST (repeat the flag; env:"
         " comma-separated); none: events go only to the change feed.",
-        flag="--webhook-url",
     )
     webhook_secret: str = _setting(
         "", "Secret that signs webhook requests (X-Collab-Signature); empty: unsigned."
@@ -211,72 +217,12 @@ class Settings:
         return replace(cls(), **values).checked()
 
     def checked(self) -> Settings:
-        """Return ``self`` after checking ranges.
+        """Return ``self`` after checking ranges (:func:`collab.settings_checks.check`).
 
         Raises:
             SettingsError: naming the first bad setting.
         """
-        positive = (
-            "max_document_bytes",
-            "message_burst",
-            "max_connections",
-            "max_connections_per_document",
-            "max_documents_per_socket",
-            "max_message_bytes",
-            "max_awareness_bytes",
-            "send_queue_bytes",
-            "compact_updates",
-            "compact_bytes",
-            "compact_seconds",
-            "max_pending_bytes",
-            "max_pending_structs",
-            "full_syncs_per_minute",
-            "hook_timeout_seconds",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be positive")
-        if self.workers < 1:
-            raise SettingsError("workers must be positive")
-        if self.workers > 1 and not self.redis:
-            raise SettingsError("workers above 1 need --redis (the processes meet through it)")
-        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError("redis must be a redis://, rediss:// or unix:// URL")
-        if not 0 <= self.port <= 65535:
-            raise SettingsError("port must be between 0 and 65535")
-        if self.commit_retry_seconds < 0:
-            raise SettingsError("commit_retry_seconds must not be negative")
-        if self.room_grace_seconds < 0:
-            raise SettingsError("room_grace_seconds must not be negative")
-        for name in (
-            "version_quiet_seconds",
-            "versions_keep_all_hours",
-            "versions_keep_hourly_days",
-            "versions_keep_daily_days",
-        ):
-            if not getattr(self, name) >= 0:
-                raise SettingsError(f"{name} must not be negative")
-        if self.synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise SettingsError("synchronous must be OFF, NORMAL, FULL or EXTRA")
-        if self.log_format not in {"text", "json"}:
-            raise SettingsError("log_format must be text or json")
-        if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
-            raise SettingsError("log_level must be debug, info, warning or error")
-        if self.max_messages_per_second < 0:
-            raise SettingsError("max_messages_per_second must not be negative")
-        if self.rate_limit_close_seconds < 0:
-            raise SettingsError("rate_limit_close_seconds must not be negative")
-        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
-            raise SettingsError("ssl_certfile and ssl_keyfile go together")
-        for name in ("webhook_debounce_seconds", "webhook_retry_seconds",
-                     "webhook_timeout_seconds", "event_retention_seconds"):  # fmt: skip
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"{name} must be positive")
-        for url in self.webhook_urls:
-            if not url.startswith(("http://", "https://")):
-                raise SettingsError(f"webhook URL must start with http:// or https://: {url!r}")
-        if not self.auth_algorithm.upper().startswith("HS"):
-            raise SettingsError("auth_algorithm must be an HMAC algorithm (HS256, HS384, HS512)")
+        check(self)
         return self
 
     def token_secret(self) -> str:
@@ -284,19 +230,13 @@ class Settings:
 
         Raises:
             SettingsError: when the secret file cannot be read or is empty, or the secret is
-                shorter than :data:`MIN_SECRET_BYTES`.
+                shorter than :data:`~collab.settings_checks.MIN_SECRET_BYTES`.
         """
-        if self.auth_secret:
-            return _strong(self.auth_secret, "the auth secret")
-        if not self.auth_secret_file:
-            return ""
-        try:
-            secret = Path(self.auth_secret_file).read_text().strip()
-        except OSError as exc:
-            raise SettingsError(f"cannot read auth_secret_file: {exc}") from exc
+        secret = read_secret(self.auth_secret, self.auth_secret_file, "auth_secret_file")
         if not secret:
-            raise SettingsError("auth_secret_file is empty")
-        return _strong(secret, f"the secret in {self.auth_secret_file}")
+            return ""
+        what = "the auth secret" if self.auth_secret else f"the secret in {self.auth_secret_file}"
+        return strong_secret(secret, what)
 
     def signing_secret(self) -> str:
         """The webhook secret from ``webhook_secret`` or ``webhook_secret_file`` (may be empty).
@@ -304,47 +244,7 @@ class Settings:
         Raises:
             SettingsError: when the secret file cannot be read or is empty.
         """
-        if self.webhook_secret or not self.webhook_secret_file:
-            return self.webhook_secret
-        try:
-            secret = Path(self.webhook_secret_file).read_text().strip()
-        except OSError as exc:
-            raise SettingsError(f"cannot read webhook_secret_file: {exc}") from exc
-        if not secret:
-            raise SettingsError("webhook_secret_file is empty")
-        return secret
-
-
-MIN_SECRET_BYTES = 32
-"""Shortest token secret accepted, in UTF-8 bytes: HS256's key should be at least as long as
-its 32-byte hash (RFC 7518 section 3.2)."""
-
-
-def _strong(secret: str, what: str) -> str:
-    size = len(secret.encode())
-    if size < MIN_SECRET_BYTES:
-        raise SettingsError(
-            f"{what} is {size} bytes; use at least {MIN_SECRET_BYTES} random bytes, e.g. "
-            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
-        )
-    return secret
-
-
-def env_name(field_name: str) -> str:
-    """The environment variable of a setting, e.g. ``COLLAB_MAX_MESSAGE_BYTES``."""
-    return "COLLAB_" + field_name.upper()
-
-
-def flag_name(field_name: str) -> str:
-    """The CLI flag of a setting, e.g. ``--max-message-bytes`` (``--allowed-origin``)."""
-    flag = next(f.metadata["flag"] for f in fields(Settings) if f.name == field_name)
-    if flag:
-        return str(flag)
-    if field_name == "allowed_hosts":
-        return "--allowed-host"
-    if field_name == "allowed_origins":
-        return "--allowed-origin"
-    return "--" + field_name.replace("_", "-")
+        return read_secret(self.webhook_secret, self.webhook_secret_file, "webhook_secret_file")
 
 
 def describe() -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ and the parsing of the security settings (collab/auth.py, collab/limits.py, sett
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -469,23 +470,49 @@ def test_limit_flags_and_environment() -> None:
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
-        (["--auth-algorithm", "RS256"], {}, "auth_algorithm must be an HMAC algorithm"),
-        ([], {"COLLAB_AUTH_ALGORITHM": "none"}, "auth_algorithm must be an HMAC algorithm"),
-        (["--ssl-certfile", "cert.pem"], {}, "ssl_certfile and ssl_keyfile go together"),
-        ([], {"COLLAB_SSL_KEYFILE": "key.pem"}, "ssl_certfile and ssl_keyfile go together"),
-        (["--max-messages-per-second", "-1"], {}, "max_messages_per_second must not be negative"),
-        (["--message-burst", "0"], {}, "message_burst must be positive"),
-        (["--max-connections", "0"], {}, "max_connections must be positive"),
-        (["--max-connections-per-document", "0"], {}, "max_connections_per_document must be"),
-        (["--max-document-bytes", "0"], {}, "max_document_bytes must be positive"),
-        (["--max-awareness-bytes", "0"], {}, "max_awareness_bytes must be positive"),
+        (
+            ["--auth-algorithm", "RS256"],
+            {},
+            "--auth-algorithm (COLLAB_AUTH_ALGORITHM) must be an HMAC algorithm",
+        ),
+        (
+            [],
+            {"COLLAB_AUTH_ALGORITHM": "none"},
+            "--auth-algorithm (COLLAB_AUTH_ALGORITHM) must be an HMAC algorithm",
+        ),
+        (
+            ["--ssl-certfile", "cert.pem"],
+            {},
+            "--ssl-certfile (COLLAB_SSL_CERTFILE) and --ssl-keyfile (COLLAB_SSL_KEYFILE) go",
+        ),
+        ([], {"COLLAB_SSL_KEYFILE": "key.pem"}, "--ssl-certfile (COLLAB_SSL_CERTFILE) and"),
+        (
+            ["--max-messages-per-second", "-1"],
+            {},
+            "--max-messages-per-second (COLLAB_MAX_MESSAGES_PER_SECOND) must not be negative,"
+            " not -1",
+        ),
+        (["--message-burst", "0"], {}, "--message-burst (COLLAB_MESSAGE_BURST) must be positive"),
+        (["--max-connections", "0"], {}, "--max-connections (COLLAB_MAX_CONNECTIONS) must be"),
+        (["--max-connections-per-document", "0"], {}, "--max-connections-per-document (COLLAB_"),
+        (
+            ["--max-message-bytes", "0"],
+            {},
+            "--max-message-bytes (COLLAB_MAX_MESSAGE_BYTES) must be positive, not 0",
+        ),
+        ([], {"COLLAB_MAX_AWARENESS_BYTES": "-5"}, "--max-awareness-bytes (COLLAB_MAX_AWARE"),
         ([], {"COLLAB_MAX_CONNECTIONS": "many"}, "COLLAB_MAX_CONNECTIONS='many' is not a valid"),
+        (["--log-format", "xml"], {}, "--log-format (COLLAB_LOG_FORMAT) must be text or json"),
+        ([], {"COLLAB_PORT": "70000"}, "--port (COLLAB_PORT) must be between 0 and 65535"),
+        (["--webhook-url", "ftp://x"], {}, "--webhook-url (COLLAB_WEBHOOK_URLS) must start"),
     ],
 )
-def test_bad_security_settings_are_refused(
+def test_bad_settings_are_refused_naming_the_flag_and_variable(
     argv: list[str], environ: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(SettingsError, match=message):
+    """The user typed a flag or a variable, never a Python field name: the message names both
+    (what ``collab serve`` prints on one line, exit status 2)."""
+    with pytest.raises(SettingsError, match=re.escape(message)):
         serve_settings(argv, environ)
 
 
@@ -503,9 +530,9 @@ def test_secret_from_flag_environment_or_file(tmp_path: Path) -> None:
     assert serve_settings(["--auth-secret-file", str(path)]).token_secret() == FROM_FILE
     assert serve_settings([], {"COLLAB_AUTH_SECRET_FILE": str(path)}).token_secret() == FROM_FILE
     path.write_text("\n")
-    with pytest.raises(SettingsError, match="auth_secret_file is empty"):
+    with pytest.raises(SettingsError, match=re.escape("--auth-secret-file (COLLAB_AUTH_SECRET_")):
         serve_settings(["--auth-secret-file", str(path)]).token_secret()
-    with pytest.raises(SettingsError, match="cannot read auth_secret_file"):
+    with pytest.raises(SettingsError, match="cannot read --auth-secret-file"):
         serve_settings(["--auth-secret-file", str(tmp_path / "missing")]).token_secret()
 
 
@@ -532,7 +559,7 @@ def test_parse_duration(ttl: str, seconds: float) -> None:
 
 @pytest.mark.parametrize("ttl", ["", "h", "1y", "-1h", "0", "0s", "soon"])
 def test_parse_duration_refuses(ttl: str) -> None:
-    with pytest.raises(SettingsError):
+    with pytest.raises(SettingsError, match=r"^--ttl "):
         cli.parse_duration(ttl)
 
 

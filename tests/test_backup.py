@@ -505,7 +505,22 @@ def test_import_refuses_a_database_in_use(
         status, _, err = run(capsys, "import", "d", str(update_file), "--db", str(db_path))
     finally:
         store.close()
-    assert status == 1 and "in use by another process" in one_line(err)
+    assert status == 1
+    # One message, one piece of advice (not the server's "give this one another --db" too).
+    assert one_line(err) == (
+        f"collab: database {db_path} is in use by another process: stop it first, or import"
+        " over HTTP with --server"
+    )
+    store = Store(db_path, lock=True)  # what `collab serve` holds
+    try:
+        status, _, err = run(capsys, "import", "d", str(update_file), "--db", str(db_path))
+    finally:
+        store.close()
+    assert status == 1
+    line = one_line(err)
+    assert line.startswith(f"collab: database {db_path} is in use by another collab process (pid")
+    assert line.endswith("): stop it first, or import over HTTP with --server"), line
+    assert line.count("stop it") == 1 and "--db" not in line
     assert run(capsys, "import", "d", str(update_file), "--db", str(db_path))[0] == 0
 
 

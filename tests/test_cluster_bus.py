@@ -169,6 +169,27 @@ async def test_a_delete_closes_peers_on_every_node(
         assert on_b.closed == (4410, "document deleted")
 
 
+async def test_a_rename_closes_peers_on_every_node(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with (
+        node(tmp_path / "c.db", redis_server.url) as a,
+        node(tmp_path / "c.db", redis_server.url) as b,
+    ):
+        await a.write("d", text_update(Doc(), "moving"), "http")
+        on_old, on_new = Recorder(), Recorder()
+        await b.join("d", on_old)
+        _, leave_new = await b.join("e", on_new)  # open on B under the new name, empty
+        assert await a.rename("d", "e")
+        await until(lambda: on_old.closed and on_new.closed, "B's peers to be closed")
+        assert on_old.closed == (4409, "renamed to e")
+        assert on_new.closed is not None and on_new.closed[0] == 1001
+        leave_new()
+        room, leave = await b.join("e", Recorder())
+        assert str(room.doc.get("text", type=Text)) == "moving"  # loaded from the store
+        leave()
+
+
 async def test_redis_down_refuses_joins_closes_rooms_and_recovers(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:

@@ -151,3 +151,19 @@ def test_the_page_drops_its_copy_when_the_server_says_its_content_was_deleted() 
         " 'document was deleted: update carries content of a deleted document')))"
     )
     assert policy["action"] == "stop" and policy["discardLocal"] is True
+
+
+def test_the_page_reads_the_new_name_from_the_servers_rename_close() -> None:
+    """A renamed document's peers are closed with 4409 and ``renamed to <new name>``
+    (collab.hub.renames); the page reads the name back exactly, or knows it was left out."""
+    from collab.hub.renames import RENAMED_UNNAMED, renamed_reason
+
+    names = ["b", "team/new notes", "é" * 56, "renamed to x", "a/b/c 🎉", "é" * 57]
+    read = node(
+        "import { readFileSync } from 'node:fs';"
+        "import { renamedTo } from './closecodes.js';"
+        "const reasons = JSON.parse(readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(reasons.map((r) => renamedTo(r))))",
+        [renamed_reason(name) for name in names] + [RENAMED_UNNAMED, "document deleted"],
+    )
+    assert read == [*names[:-1], None, None, None]

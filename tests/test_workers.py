@@ -14,11 +14,11 @@ from collab.workers import worker_argv
 
 
 def test_workers_need_redis_and_redis_needs_a_url() -> None:
-    with pytest.raises(SettingsError, match="need --redis"):
+    with pytest.raises(SettingsError, match="needs --redis"):
         Settings.from_sources({"workers": 2})
-    with pytest.raises(SettingsError, match="workers must be positive"):
+    with pytest.raises(SettingsError, match=r"--workers \(COLLAB_WORKERS\) must be positive"):
         Settings.from_sources({"workers": 0})
-    with pytest.raises(SettingsError, match="redis must be a redis://"):
+    with pytest.raises(SettingsError, match=r"--redis \(COLLAB_REDIS\) must be a redis://"):
         Settings.from_sources({"redis": "localhost:6379"})
     settings = Settings.from_sources({"workers": 3}, {"COLLAB_REDIS": "redis://127.0.0.1:6379/0"})
     assert settings.workers == 3 and settings.redis == "redis://127.0.0.1:6379/0"

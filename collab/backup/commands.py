@@ -24,7 +24,7 @@ from collab.backup.moments import iso, parse_moment
 from collab.backup.progress import Progress
 from collab.backup.remote import DEFAULT_SERVER, Remote
 
-__all__ = ["run_export", "run_import"]
+__all__ = ["run_export", "run_import", "server_of", "token_of"]
 
 Source = Remote | DbReader
 
@@ -38,17 +38,19 @@ def _usage(message: str) -> BackupError:
     return BackupError(message, EXIT_USAGE)
 
 
-def _server(args: argparse.Namespace) -> str:
+def server_of(args: argparse.Namespace) -> str:
+    """The server URL: ``--server``, else ``COLLAB_SERVER``, else the default."""
     return str(args.server or os.environ.get("COLLAB_SERVER") or DEFAULT_SERVER)
 
 
-def _token(args: argparse.Namespace) -> str | None:
+def token_of(args: argparse.Namespace) -> str | None:
+    """The bearer token: ``--token``, else ``COLLAB_TOKEN``, else none."""
     return args.token or os.environ.get("COLLAB_TOKEN") or None
 
 
 @contextmanager
 def _source(args: argparse.Namespace) -> Iterator[Source]:
-    source: Source = DbReader(args.db) if args.db else Remote(_server(args), _token(args))
+    source: Source = DbReader(args.db) if args.db else Remote(server_of(args), token_of(args))
     try:
         yield source
     finally:
@@ -191,7 +193,7 @@ def run_import(args: argparse.Namespace) -> int:
                 raise _usage("give NAME FILE or --all DIR, not both")
         elif not (args.name and args.file):
             raise _usage("give a document NAME and a FILE, or --all DIR")
-        target = DbWriter(args.db) if args.db else Remote(_server(args), _token(args))
+        target = DbWriter(args.db) if args.db else Remote(server_of(args), token_of(args))
         try:
             if args.all:
                 return import_all(target, Path(args.all), replace=args.replace, quiet=args.quiet)

@@ -170,7 +170,10 @@ class DbWriter:
                     raise BackupError(f"{self.path} is not a database file")
                 self.store = SQLiteStore(self.path, exclusive=True)
         except DatabaseInUse as exc:
-            raise BackupError(f"{exc}: stop it, or import over HTTP with --server") from None
+            # Its own advice, not the server's ("give this one another --db") after it.
+            raise BackupError(
+                f"{exc.situation}: stop it first, or import over HTTP with --server"
+            ) from None
         except StoreError as exc:
             raise BackupError(str(exc)) from None
 

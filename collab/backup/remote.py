@@ -1,4 +1,5 @@
-"""A collab server over HTTP (httpx): list, read, write and delete documents through its API."""
+"""A collab server over HTTP (httpx): list, read, write, rename and delete documents through
+its API."""
 
 from __future__ import annotations
 
@@ -87,6 +88,27 @@ class Remote:
         # Every character but unreserved ones is percent-encoded, "/" included: the server
         # decodes the name once, and an encoded "/" never reads as the action separator.
         return "/api/documents/" + quote(name, safe="") + (f"/{action}" if action else "")
+
+    def rename(self, name: str, to: str) -> str:
+        """Rename document ``name`` to ``to`` (``POST .../rename``); the new name as the
+        server stored it (NFC).
+
+        Raises:
+            NotFound: no such document.
+            AlreadyExists: a document named ``to`` exists.
+            BackupError: any other refusal, naming the server's reason.
+        """
+        response = self._request("POST", self._path(name, "rename"), json={"to": to})
+        if response.status_code == 404:
+            raise NotFound(f"no document named {name!r} on {self.url}")
+        if response.status_code == 409:
+            raise AlreadyExists(f"a document named {to!r} exists on {self.url}")
+        if response.status_code != 200:
+            raise self._fail(response, f"renaming {name!r}")
+        try:
+            return str(response.json()["name"])
+        except (ValueError, KeyError, TypeError):
+            raise BackupError(f"{self.url} does not answer like a collab server") from None
 
     def documents(self) -> Iterator[DocumentInfo]:
         """Every document the token may read, by name, page after page."""

@@ -1,6 +1,6 @@
 """The bus seam: what the hub asks of a cross-node bus, and what a bus tells the hub.
 
-A bus carries committed updates, awareness changes and control events (deletes,
+A bus carries committed updates, awareness changes and control events (deletes, renames,
 re-authorization, nodes leaving) between the collab processes ("nodes") that serve the same
 documents. :class:`~collab.bus.local.LocalBus` is the single-process bus: it carries nothing,
 and the hub skips every bus call when ``bus.remote`` is false, so one process pays nothing
@@ -49,6 +49,9 @@ class BusListener(Protocol):
 
     def remote_deleted(self, name: str) -> None:
         """Document ``name`` was deleted on another node: close its room here (4410)."""
+
+    def remote_renamed(self, name: str, to: str) -> None:
+        """Document ``name`` was renamed ``to`` on another node: close both rooms here."""
 
     def remote_reauthorize(self, name: str) -> None:
         """Access changed: check the connections of ``name`` (``""``: every document) again."""
@@ -125,8 +128,9 @@ class Bus(Protocol):
             BusUnavailable: when the bus cannot be reached.
         """
 
-    async def announce(self, kind: str, name: str) -> None:
-        """Tell every other node of a control event: ``"delete"`` or ``"reauthorize"``.
+    async def announce(self, kind: str, name: str, to: str = "") -> None:
+        """Tell every other node of a control event: ``"delete"``, ``"rename"`` (of ``name``
+        to ``to``) or ``"reauthorize"``.
 
         Raises:
             BusUnavailable: when the bus cannot be reached.

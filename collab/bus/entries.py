@@ -10,8 +10,8 @@ Keys (hash-tagged by document, so a Redis Cluster keeps one document's keys on o
   ten minutes are trimmed on append (``XADD MINID ~``): the store holds every update, so
   the stream only has to cover what nodes have not read yet.
 - ``collab:control``: one stream for all nodes: ``n`` (the node), ``k`` (the kind:
-  ``hb`` heartbeat, ``bye`` a node leaving, ``delete``, ``reauthorize``), ``d`` (the
-  document, empty for all).
+  ``hb`` heartbeat, ``bye`` a node leaving, ``delete``, ``rename``, ``reauthorize``), ``d``
+  (the document, empty for all), ``t`` (a rename's new name).
 - ``collab:node:<node>:wake``: written to wake a node's reader when it starts reading one
   more document.
 """
@@ -94,6 +94,8 @@ def deliver_control(
             nodes[writer] = now
             if kind == b"delete":
                 listener.remote_deleted(name)
+            elif kind == b"rename":
+                listener.remote_renamed(name, fields.get(b"t", b"").decode())
             elif kind == b"reauthorize":
                 listener.remote_reauthorize(name)
         except Exception:

@@ -53,5 +53,5 @@ class LocalBus:
         """No other node to compete with."""
         return True
 
-    async def announce(self, kind: str, name: str) -> None:
+    async def announce(self, kind: str, name: str, to: str = "") -> None:
         """No other node to tell."""

@@ -214,20 +214,23 @@ class RedisBus:
         except _ERRORS as exc:
             self._failed(exc)
 
-    async def announce(self, kind: str, name: str) -> None:
-        """Tell the other nodes of a ``"delete"`` or ``"reauthorize"`` of ``name``.
+    async def announce(self, kind: str, name: str, to: str = "") -> None:
+        """Tell the other nodes of a ``"delete"``, ``"rename"`` (to ``to``) or
+        ``"reauthorize"`` of ``name``.
 
         Raises:
             BusUnavailable: when Redis cannot be reached.
         """
         try:
-            await self._control(kind.encode(), name.encode())
+            await self._control(kind.encode(), name.encode(), to.encode())
         except _ERRORS as exc:
             self._failed(exc)
             raise BusUnavailable(f"{kind} not announced to the other nodes: {self.reason}") from exc
 
-    async def _control(self, kind: bytes, name: bytes) -> None:
+    async def _control(self, kind: bytes, name: bytes, to: bytes = b"") -> None:
         fields = {b"n": self._node, b"k": kind, b"d": name}
+        if to:
+            fields[b"t"] = to
         await self._client.xadd(CONTROL, fields, maxlen=10000)
 
     # -- reading -----------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from functools import partial
 
 from collab import protocol
 from collab.bus import Bus, BusUnavailable
+from collab.errors import CloseCode
+from collab.hub.renames import RENAMED_HERE, renamed_reason
 from collab.hub.rooms import Rooms
 from collab.metrics import Metrics
 from collab.protocol import ProtocolError
@@ -197,6 +199,12 @@ class Cluster:
         """Document ``name`` was deleted on another node: close its peers here with 4410."""
         self.rooms.forget(name)
 
+    def remote_renamed(self, name: str, to: str) -> None:
+        """Document ``name`` was renamed ``to`` on another node: close both rooms here, as
+        :meth:`collab.hub.Hub.rename` does on its node."""
+        self.rooms.forget(name, CloseCode.DOCUMENT_RENAMED, renamed_reason(to))
+        self.rooms.forget(to, CloseCode.GOING_AWAY, RENAMED_HERE)
+
     def remote_reauthorize(self, name: str) -> None:
         """Access changed on another node: check this node's connections again."""
         if self.reauthorize is not None:
@@ -212,11 +220,12 @@ class Cluster:
             if room is not None:
                 self.rooms.drop(slot, room, BUS_ERROR, f"cluster bus unavailable: {reason}"[:120])
 
-    async def announce(self, kind: str, name: str) -> None:
-        """Tell the other nodes of a delete or re-authorization; a failure is logged (the
-        store holds the delete; other nodes' peers learn of it when they reconnect)."""
+    async def announce(self, kind: str, name: str, to: str = "") -> None:
+        """Tell the other nodes of a delete, rename (to ``to``) or re-authorization; a
+        failure is logged (the store holds the delete or rename; other nodes' peers learn of
+        it when they reconnect)."""
         try:
-            await self.bus.announce(kind, name)
+            await self.bus.announce(kind, name, to)
         except BusUnavailable as exc:
             log.error("cannot announce %s", kind, extra={"room": name}, exc_info=exc)
 

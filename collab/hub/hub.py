@@ -25,12 +25,13 @@ from collab.hub.committer import Committer, Origin
 from collab.hub.folds import FoldThreads
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
+from collab.hub.renames import RENAMED_HERE, renamed_reason
 from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room
 from collab.settings import Settings
-from collab.stores import DocumentStore, StoreError
+from collab.stores import DocumentStore, NameTaken, StoreError
 from collab.updates import EMPTY_UPDATE, DocumentCorrupted
 
 __all__ = ["DocumentExists", "Hub", "WriteResult"]
@@ -269,6 +270,32 @@ class Hub:
         if deleted and self.hooks.delete is not None:
             self.hooks.delete(name)
         return deleted
+
+    async def rename(self, old: str, new: str) -> bool:
+        """Rename document ``old`` to ``new``: commit what is queued, close the peers of
+        ``old`` with 4409 and a reason naming ``new`` (and those of an empty room open under
+        ``new`` with 1001, to load what moved in; see :mod:`collab.hub.renames`), in cluster
+        mode on every node, then move it in the store (:meth:`DocumentStore.rename`).
+
+        Returns:
+            ``True`` when ``old`` existed.
+
+        Raises:
+            NameTaken: ``new`` is a stored document (the peers of ``old`` stay connected).
+            StoreError: on a database failure.
+        """
+        await self.flush()  # a document whose first updates wait for their commit exists
+        if await self.run(self.store.get, old) is None:
+            return False
+        if await self.run(self.store.get, new) is not None:
+            raise NameTaken(new)
+        await self.flush()
+        self.rooms.forget(old, CloseCode.DOCUMENT_RENAMED, renamed_reason(new))
+        self.rooms.forget(new, CloseCode.GOING_AWAY, RENAMED_HERE)
+        renamed = await self.run(self.store.rename, old, new)
+        if self.cluster is not None:
+            await self.cluster.announce("rename", old, new)
+        return renamed
 
     def discard(self, room: Room, spare: object = None) -> None:
         """Forget a room pycrdt damaged (see :meth:`Maintenance.discard`)."""

@@ -301,15 +301,15 @@ class Rooms:
             self.cluster.unloaded(slot.name)
         log.debug("unloaded room", extra={"room": slot.name})
 
-    def forget(self, name: str) -> None:
+    def forget(self, name: str, code: int = 4410, reason: str = "document deleted") -> None:
         """Drop document ``name``'s room for good (loaded or not): its peers are closed by
-        :meth:`drop` first when it is loaded."""
+        :meth:`drop` first, with ``code`` and ``reason``, when it is loaded."""
         slot = self.slots.get(name)
         if slot is None:
             return
         room = slot.loaded
         if room is not None:
-            self.drop(slot, room, 4410, "document deleted")
+            self.drop(slot, room, code, reason)
         else:
             del self.slots[name]
 

@@ -62,7 +62,10 @@ _VERBS = {Role.READ: "read", Role.WRITE: "write", Role.ADMIN: "delete documents"
 
 
 class Authorizer(Protocol):
-    """Decides access (see the module docstring)."""
+    """Decides access (see the module docstring); ``description`` says how in words (the
+    start-up log line)."""
+
+    description: str
 
     async def access(self, conn: Any, name: str) -> Access:
         """The access ``conn`` has to document ``name`` (at least read).
@@ -83,6 +86,8 @@ class Authorizer(Protocol):
 class OpenAccess:
     """No authentication: everyone is admin of every document."""
 
+    description = "auth off: anyone may read, write, rename and delete every document"
+
     async def access(self, conn: Any, name: str) -> Access:
         return Access(Role.ADMIN)
 
@@ -102,6 +107,7 @@ class TokenAccess:
     def __init__(self, secret: str, algorithm: str = "HS256") -> None:
         self.secret = secret
         self.algorithm = algorithm
+        self.description = f"auth by signed tokens ({algorithm.upper()})"
 
     async def grant(self, conn: Any) -> Grant | None:
         token = None
@@ -129,6 +135,11 @@ class HookAccess:
 
     def __init__(self, hook: AuthorizeHook) -> None:
         self.hook = hook
+        module = getattr(hook, "__module__", None)
+        qualname = getattr(hook, "__qualname__", None) or type(hook).__qualname__
+        self.description = "auth by the app's authorize hook " + (
+            f"{module}.{qualname}" if module else qualname
+        )
 
     async def access(self, conn: Any, name: str) -> Access:
         try:

@@ -30,6 +30,7 @@ __all__ = [
     "DocumentRecord",
     "DocumentStore",
     "HistoryCompacted",
+    "NameTaken",
     "NotCreatedYet",
     "QuarantinedRow",
     "SortKey",
@@ -83,7 +84,16 @@ class DeletedMeanwhile(StoreError):
 
 class DatabaseInUse(StoreError):
     """Another process serves or writes this database (a second server on the same file
-    would never see the first one's edits); the message names it."""
+    would never see the first one's edits); the message names it, then what to do.
+
+    Attributes:
+        situation: the message without the advice (a caller with other advice, such as an
+            import that can go over HTTP instead, gives its own after it).
+    """
+
+    def __init__(self, situation: str, advice: str = "") -> None:
+        super().__init__(f"{situation}: {advice}" if advice else situation)
+        self.situation = situation
 
 
 class DocumentNotFound(StoreError):
@@ -99,6 +109,18 @@ class DocumentNotFound(StoreError):
     def __init__(self, name: str, deleted_at: float | None = None) -> None:
         super().__init__(f"no document named {name!r}")
         self.deleted_at = deleted_at
+
+
+class NameTaken(StoreError):
+    """A rename's new name is a stored document already (:meth:`DocumentStore.rename`);
+    nothing was changed."""
+
+    http_status = 409
+    code = "exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a document named {name!r} exists already")
+        self.name = name
 
 
 class HistoryCompacted(StoreError):
@@ -292,6 +314,14 @@ class DocumentStore(Protocol):
     def delete(self, name: str) -> bool:
         """Delete the document and its versions, keeping its merged state as a tombstone;
         whether it existed."""
+
+    def rename(self, old: str, new: str) -> bool:
+        """Give document ``old`` the name ``new``, in one transaction: its log, snapshot,
+        versions, quarantined rows, counters and unreported change move; ``old`` keeps the
+        merged state as a tombstone (as after a delete); a tombstone of ``new`` is kept
+        unless the moved content carries structs it covers; a ``document.renamed`` event
+        (``document`` the old name, ``data`` ``{"from", "to"}``) is written. Whether ``old``
+        existed; raises NameTaken (nothing changed) when ``new`` is a stored document."""
 
     def purge(self, name: str) -> None:
         """Remove the document and its tombstone (an import that replaces it); its versions

@@ -14,9 +14,15 @@ from pycrdt import Doc
 
 from collab.integrator import apply_all, replay
 from collab.stores.base import CompactionAbandoned, StoredDocument, StoreError
-from collab.updates import EMPTY_UPDATE, InvalidUpdate, holds_back, same_document
+from collab.updates import (
+    EMPTY_UPDATE,
+    InvalidUpdate,
+    holds_back,
+    revives_deleted,
+    same_document,
+)
 
-__all__ = ["Deadline", "Pace", "fold", "paced", "tombstone", "whole_state"]
+__all__ = ["Deadline", "Pace", "fold", "paced", "tombstone", "tombstones_of_rename", "whole_state"]
 
 T = TypeVar("T")
 
@@ -91,6 +97,22 @@ def tombstone(stored: StoredDocument) -> bytes:
     if stored.tombstone:
         parts.insert(0, stored.tombstone)
     return apply_all(Doc(), parts).get_update()
+
+
+def tombstones_of_rename(moved: StoredDocument, target: bytes | None) -> tuple[bytes, bytes | None]:
+    """The tombstones a rename leaves: the old name's (:func:`tombstone` of the document
+    moved away) and what stays of the new name's (``target``, an earlier deleted document's):
+    kept, unless the moved content carries structs it covers (a document renamed back to a
+    name it had: its own content must not be refused there).
+
+    Raises:
+        InvalidUpdate: when a stored update cannot be decoded.
+    """
+    old = tombstone(moved)
+    if target is None:
+        return old, None
+    content = apply_all(Doc(), moved.updates_in_order()).get_update()
+    return old, None if revives_deleted(content, target) else target
 
 
 def whole_state(name: str, stored: StoredDocument) -> bytes:

@@ -59,16 +59,17 @@ class ProcessLock:
             if shared:
                 raise DatabaseInUse(
                     f"database {database} is in use by a collab process that is not a cluster"
-                    f" node (pid {holder}): stop it first, or start it with --redis too"
+                    f" node (pid {holder})",
+                    "stop it first, or start it with --redis too",
                 ) from None
             if holder == "unknown":  # shared holders write no pid
                 raise DatabaseInUse(
-                    f"database {database} is in use by the nodes of a collab cluster: stop"
-                    " them first, or start this one with their --redis too"
+                    f"database {database} is in use by the nodes of a collab cluster",
+                    "stop them first, or start this one with their --redis too",
                 ) from None
             raise DatabaseInUse(
-                f"database {database} is in use by another collab process (pid {holder}):"
-                " stop it first, or give this one another --db"
+                f"database {database} is in use by another collab process (pid {holder})",
+                "stop it first, or give this one another --db",
             ) from None
         if not shared:
             os.ftruncate(self._fd, 0)

@@ -16,6 +16,7 @@ __all__ = [
     "CREATED",
     "DELETED",
     "EVENT_TYPES",
+    "RENAMED",
     "RESTORED",
     "VERSION_CREATED",
     "Delivery",
@@ -29,7 +30,8 @@ CHANGED = "document.changed"
 DELETED = "document.deleted"
 VERSION_CREATED = "version.created"
 RESTORED = "document.restored"
-EVENT_TYPES = (CREATED, CHANGED, DELETED, VERSION_CREATED, RESTORED)
+RENAMED = "document.renamed"
+EVENT_TYPES = (CREATED, CHANGED, DELETED, VERSION_CREATED, RESTORED, RENAMED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,9 @@ class Event:
         document: the document name.
         created_at: Unix seconds.
         data: the type's fields (``document.changed``: ``state_vector`` (base64),
-            ``size_bytes``, and ``text`` when the text export is asked for).
+            ``size_bytes``, and ``text`` when the text export is asked for;
+            ``document.renamed``: ``from`` and ``to``, the old and new names, with
+            ``document`` the old name).
     """
 
     id: int

@@ -27,12 +27,15 @@ from collab.stores.postgres_connection import CONNECT_TIMEOUT, Connection
 from collab.stores.postgres_outbox import PostgresOutbox, deleted_in_transaction
 from collab.stores.postgres_quarantine import PostgresQuarantine
 from collab.stores.postgres_reads import PostgresReads
+from collab.stores.postgres_rename import PostgresRename
 from collab.stores.postgres_versions import PostgresVersions
 
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PostgresReads, PostgresCompaction, PostgresVersions, PostgresQuarantine):
+class PostgresStore(
+    PostgresReads, PostgresCompaction, PostgresVersions, PostgresQuarantine, PostgresRename
+):
     """The PostgreSQL store of every document (same methods and guarantees as the SQLite
     :class:`collab.stores.sqlite.SQLiteStore`).
 

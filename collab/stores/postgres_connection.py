@@ -116,7 +116,13 @@ class Connection:
             name=name,
         )
         try:
-            self.pool.open(wait=True, timeout=timeout)
+            # Opening: the pool's warnings about each failed attempt are kept, not logged; a
+            # failure is the one StoreError below, which names the last reason.
+            self._log.opening = True
+            try:
+                self.pool.open(wait=True, timeout=timeout)
+            finally:
+                self._log.opening = False
             if lock:
                 options.pop("application_name", None)
                 self.lock = ServerLock(dsn, options, self.where, shared=shared_lock)
@@ -224,13 +230,16 @@ def _keys(dsn: str) -> set[str]:
 
 class _PoolLog(logging.Filter):
     """Removes the password from the driver's and the pool's log records, and keeps the
-    last reason the pool named ``pool`` gave for failing to connect."""
+    last reason the pool named ``pool`` gave for failing to connect; while ``opening``, those
+    failures are kept only (the store's open fails with one error naming the last one, and a
+    command prints that one line, not the pool's warning per attempt before it)."""
 
     def __init__(self, pool: str, secret: str | None) -> None:
         super().__init__()
         self.secret = secret
         self.prefix = f"error connecting in '{pool}': "
         self.last_error: str | None = None
+        self.opening = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -239,4 +248,5 @@ class _PoolLog(logging.Filter):
             record.msg, record.args = clean, None
         if clean.startswith(self.prefix):
             self.last_error = clean.removeprefix(self.prefix)
+            return not self.opening
         return True

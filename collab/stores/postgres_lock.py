@@ -71,11 +71,12 @@ class ServerLock:
         if self.shared:
             raise DatabaseInUse(
                 f"database {self.where} is in use by a collab process that is not a cluster"
-                f" node ({who}): stop it first, or start it with --redis too"
+                f" node ({who})",
+                "stop it first, or start it with --redis too",
             )
         raise DatabaseInUse(
-            f"database {self.where} is in use by another collab process ({who}):"
-            " stop it first, or give this one another --db"
+            f"database {self.where} is in use by another collab process ({who})",
+            "stop it first, or give this one another --db",
         )
 
     def renew(self) -> None:

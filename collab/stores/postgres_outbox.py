@@ -18,10 +18,15 @@ from typing import Any
 
 import psycopg
 
-from collab.stores.outbox import DELETED, Delivery, Event
+from collab.stores.outbox import DELETED, RENAMED, Delivery, Event
 from collab.stores.postgres_connection import Connection
 
-__all__ = ["PostgresOutbox", "create_tables", "deleted_in_transaction"]
+__all__ = [
+    "PostgresOutbox",
+    "create_tables",
+    "deleted_in_transaction",
+    "renamed_in_transaction",
+]
 
 _EVENT = "e.id, e.type, e.name, e.created_at, e.data"
 
@@ -66,6 +71,13 @@ def deleted_in_transaction(conn: psycopg.Connection, name: str, now: float) -> N
         "INSERT INTO events (name, type, created_at, data) VALUES (%s, %s, %s, '{}')",
         [name, DELETED, now],
     )
+
+
+def renamed_in_transaction(conn: psycopg.Connection, old: str, new: str, now: float) -> None:
+    """``document.renamed`` (under the old name, with ``from`` and ``to``); a change not
+    reported yet is the new name's."""
+    conn.execute("UPDATE changes SET name = %s WHERE name = %s", [new, old])
+    add_in_transaction(conn, old, RENAMED, {"from": old, "to": new}, now)
 
 
 def _event(row: Sequence[Any]) -> Event:

@@ -55,6 +55,7 @@ from collab.stores.lock import ProcessLock
 from collab.stores.sqlite_outbox import SQLiteOutbox
 from collab.stores.sqlite_quarantine import SQLiteQuarantine
 from collab.stores.sqlite_reads import BUSY_TIMEOUT
+from collab.stores.sqlite_rename import SQLiteRename
 from collab.stores.sqlite_schema import (
     APPEND_ONE,
     COUNTS_PENDING,
@@ -72,7 +73,7 @@ from collab.stores.sqlite_versions import SQLiteVersions
 __all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "SQLiteStore", "Store", "migrations"]
 
 
-class SQLiteStore(SQLiteQuarantine, SQLiteVersions):
+class SQLiteStore(SQLiteQuarantine, SQLiteVersions, SQLiteRename):
     """The SQLite store of every document.
 
     Args:
@@ -207,7 +208,7 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions):
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise DatabaseInUse(
-                    f"database {self.path} is in use by another process (is the server running?)"
+                    f"database {self.path} is in use by another process", "is a server running?"
                 ) from None
             raise
         finally:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from collab.stores.outbox import CREATED, DELETED, Delivery, Event
+from collab.stores.outbox import CREATED, DELETED, RENAMED, Delivery, Event
 
 __all__ = ["SQLiteOutbox", "create_tables"]
 
@@ -105,6 +105,12 @@ class SQLiteOutbox:
         """``document.deleted``; a change not reported yet goes with the document."""
         self.db.execute("DELETE FROM changes WHERE name = ?", [name])
         self.add_in_transaction(name, DELETED, {}, now)
+
+    def renamed_in_transaction(self, old: str, new: str, now: float) -> None:
+        """``document.renamed`` (under the old name, with ``from`` and ``to``); a change not
+        reported yet is the new name's."""
+        self.db.execute("UPDATE changes SET name = ? WHERE name = ?", [new, old])
+        self.add_in_transaction(old, RENAMED, {"from": old, "to": new}, now)
 
     def reread_marks(self) -> None:
         """A transaction rolled back: what it marked is not marked (read the table again)."""

@@ -165,3 +165,30 @@ def test_every_command_names_its_database_by_absolute_path(tmp_path: Path) -> No
     result = collab("import", "--all", str(out), "--db", "data/restored.db", cwd=work)
     assert result.returncode == 0, result.stderr
     assert str(work / "data" / "restored.db") in result.stderr
+
+
+def test_a_bad_setting_names_the_flag_and_the_variable_the_user_typed(tmp_path: Path) -> None:
+    for args, env in (
+        (["--max-message-bytes", "0"], {}),
+        ([], {"COLLAB_MAX_MESSAGE_BYTES": "0"}),
+    ):
+        result = collab("serve", "--no-web", "--db", "x.db", *args, cwd=tmp_path, env=env)
+        assert result.returncode == 2
+        line = one_line(result)
+        assert line == (
+            "collab: --max-message-bytes (COLLAB_MAX_MESSAGE_BYTES) must be positive, not 0"
+        ), line
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_pools_warnings(tmp_path: Path) -> None:
+    url = f"postgresql://collab@127.0.0.1:{free_port()}/nowhere"  # nothing listens there
+    for command in (
+        ["serve", "--no-web", "--port", str(free_port())],
+        ["export", "--all", "--out", str(tmp_path / "out")],
+    ):
+        result = collab(*command, "--db", url, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        line = one_line(result)
+        assert "WARNING" not in result.stderr and "psycopg" not in result.stderr, result.stderr
+        assert "cannot open database" in line and "127.0.0.1" in line, line

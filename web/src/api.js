@@ -93,6 +93,23 @@ export async function deleteDocument(name) {
 }
 
 /**
+ * Renames a document (needs an admin token for both names when the server has auth on); its
+ * editors are closed with 4409 and follow it to the new name.
+ * @param {string} name
+ * @param {string} to
+ * @returns {Promise<{name: string, created_at: string, updated_at: string, size_bytes: number,
+ *   updates: number, peers: number}>} the document's record under its new name
+ */
+export async function renameDocument(name, to) {
+  const response = await apiFetch(`/api/documents/${encodeName(name)}/rename`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ to }),
+  })
+  return response.json()
+}
+
+/**
  * Downloads the server's export of a document (fetch, so the bearer token is sent).
  * @param {string} name
  * @param {'markdown' | 'html'} format

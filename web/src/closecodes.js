@@ -4,7 +4,8 @@
 //   action 'pause': stop, wait pauseMs, then reconnect;
 //   action 'stop':  stop for good (retrying cannot help) and make the editor read-only.
 // discardLocal: the copy this browser keeps (IndexedDB) can never reach the server again (the
-// document was deleted); it is dropped so that the next visit starts from the server's state.
+// document was deleted, or renamed: the editor then carries it to the new name first); it is
+// dropped so that the next visit starts from the server's state.
 // Every code the server sends (CloseCode in collab/errors.py) has an entry: tests/test_web_contracts.py.
 
 /**
@@ -42,6 +43,11 @@ export const CLOSE_CODES = {
     action: 'stop',
     message: 'Permission denied: your link does not give access to this document. Ask its owner for a new link.',
   },
+  4404: {
+    action: 'stop',
+    message: 'The server has no sync endpoint at this address. Reload the page; if it persists, the server may be misconfigured.',
+  },
+  4409: { action: 'stop', message: 'This document was renamed.', discardLocal: true },
   4410: { action: 'stop', message: 'This document was deleted.', discardLocal: true },
   4413: {
     action: 'stop',
@@ -56,6 +62,20 @@ export const CLOSE_CODES = {
     pauseMs: 5000,
     message: 'The server is full right now; trying again in a few seconds…',
   },
+}
+
+/** How the server's 4409 reason starts; the new name follows (collab/hub/renames.py). */
+const RENAMED_PREFIX = 'renamed to '
+
+/**
+ * The new name in the reason of a 4409 close (the document was renamed), or null when the
+ * reason does not carry it (a name too long for a close reason).
+ * @param {string} reason
+ * @returns {string | null}
+ */
+export function renamedTo(reason) {
+  if (!reason.startsWith(RENAMED_PREFIX)) return null
+  return reason.slice(RENAMED_PREFIX.length) || null
 }
 
 /** The server's reason when an update carries content of a deleted document (collab/room.py). */

@@ -10,6 +10,7 @@ import * as Y from 'yjs'
 
 import { currentToken, roleOf, withToken } from './auth.js'
 import { isColor } from './colors.js'
+import { renamedTo } from './closecodes.js'
 import { connect } from './connection.js'
 import { h } from './dom.js'
 import { historyPanel } from './history.js'
@@ -17,7 +18,7 @@ import { createExports } from './exports.js'
 import { FRAGMENT_FIELD } from './fields.js'
 import { linkState, savedState } from './indicator.js'
 import { createLocalCopy } from './localcopy.js'
-import { nameProblem } from './names.js'
+import { editorPath, nameProblem } from './names.js'
 import { createPresence } from './presence.js'
 import { createStatus } from './status.js'
 import { createToolbar } from './toolbar.js'
@@ -103,7 +104,11 @@ export function renderEditor(main, name) {
     onChange: () => render(),
     onStop(policy, code) {
       setEditing(false)
-      if (code === 4400 || code === 4410) exports.disable()
+      if (code === 4400 || code === 4409 || code === 4410) exports.disable()
+      if (code === 4409) {
+        followRename(renamedTo(link.reason))
+        return
+      }
       const show = () =>
         status.showAlert(policy.message || 'The connection was closed.', { reload: code < 4000, reason: link.reason })
       // Say so once the copy is gone, so that reloading starts from the server's state.
@@ -118,6 +123,23 @@ export function renderEditor(main, name) {
     },
   })
   localCopy.follow(provider)
+
+  /**
+   * The document was renamed (close 4409): carry this browser's copy to the new name (edits the
+   * server may lack then go out from there) and open it; without a usable new name, say so.
+   * @param {string | null} to
+   */
+  async function followRename(to) {
+    if (to === null || nameProblem(to) !== null) {
+      await localCopy.discard().catch(() => {})
+      status.showAlert('This document was renamed. Find it under its new name in the document list.',
+        { reason: link.reason })
+      return
+    }
+    status.showAlert(`This document was renamed to “${to}”. Opening it…`)
+    await localCopy.moveTo(to).catch(() => {})
+    window.location.replace(withToken(editorPath(to)))
+  }
   if (readOnly) {
     // Belt and braces: nothing this page does to the Y.Doc is ever sent (the server would close
     // the connection with 4403); only the provider's own sync writes to it.

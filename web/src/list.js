@@ -1,15 +1,16 @@
 // @ts-check
 // The document list: GET /api/documents, newest edits first, with a box to create or open one
 // (checked against the server's naming rules before leaving the page) and, for those allowed
-// to (auth off, or an admin token), a Delete button with a confirmation.
+// to (auth off, or an admin token), Rename (renamedialog.js) and Delete buttons.
 import { clearDocument } from 'y-indexeddb'
 
 import { deleteDocument, listDocuments } from './api.js'
 import { currentToken, roleOf, withToken } from './auth.js'
 import { h } from './dom.js'
 import { formatSize, relativeTime } from './format.js'
-import { localCopyName } from './localcopy.js'
+import { localCopyName, moveLocalCopy } from './localcopy.js'
 import { editorPath, nameProblem } from './names.js'
+import { createRenameDialog } from './renamedialog.js'
 
 const PAGE_SIZE = 50
 
@@ -20,8 +21,8 @@ const PAGE_SIZE = 50
 export function renderList(main) {
   document.title = 'Documents · collab'
   const token = currentToken()
-  // With auth off there is no token and the server lets anyone delete; with auth on only an
-  // admin token may (the server checks; this only hides a button that could not work).
+  // With auth off there is no token and the server lets anyone delete or rename; with auth on
+  // only an admin token may (the server checks; this only hides buttons that could not work).
   const canDelete = token === null || roleOf(token) === 'admin'
 
   const nameInput = /** @type {HTMLInputElement} */ (h('input', {
@@ -99,6 +100,7 @@ export function renderList(main) {
   const moreButton = /** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'button', hidden: true }, 'Show more'))
   const refreshButton = h('button', { type: 'button', class: 'button small' }, 'Refresh')
   const confirm = createConfirm()
+  const renameDialog = createRenameDialog()
 
   main.replaceChildren(
     h('h1', null, 'Documents'),
@@ -113,6 +115,7 @@ export function renderList(main) {
       table,
       moreButton),
     confirm.dialog,
+    renameDialog.dialog,
   )
 
   /** @type {string | null} */
@@ -158,6 +161,18 @@ export function renderList(main) {
     status.textContent = `Deleted “${doc.name}”. ${status.textContent}`
   }
 
+  /** @param {DocumentRecord} doc @param {HTMLElement} tr */
+  async function rename(doc, tr) {
+    const renamed = await renameDialog.ask(doc.name)
+    if (renamed === null) return
+    errorBox.hidden = true
+    // What this browser kept of the document goes with it (best effort).
+    await moveLocalCopy(doc.name, renamed.name).catch(() => {})
+    tr.replaceWith(row(renamed))
+    updateStatus()
+    status.textContent = `Renamed “${doc.name}” to “${renamed.name}”. ${status.textContent}`
+  }
+
   /** @param {DocumentRecord} doc */
   function row(doc) {
     const when = relativeTime(doc.updated_at)
@@ -174,11 +189,15 @@ export function renderList(main) {
           : '0'),
     )
     if (canDelete) {
+      const renameButton = h('button', {
+        type: 'button', class: 'button small', 'aria-label': `Rename ${doc.name}`,
+      }, 'Rename')
+      renameButton.addEventListener('click', () => rename(doc, tr))
       const button = h('button', {
         type: 'button', class: 'button small danger', 'aria-label': `Delete ${doc.name}`,
       }, 'Delete')
       button.addEventListener('click', () => remove(doc, tr))
-      tr.append(h('td', { class: 'actions' }, button))
+      tr.append(h('td', { class: 'actions' }, renameButton, ' ', button))
     }
     return tr
   }

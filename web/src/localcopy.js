@@ -9,6 +9,7 @@
 // everything the server lacks in the next sync step 2, so an edit sent on a connection that
 // then synced again (or stayed up) is on the server.
 import { IndexeddbPersistence, clearDocument } from 'y-indexeddb'
+import * as Y from 'yjs'
 
 /** @typedef {import('yjs').Doc} YDoc */
 /** @typedef {import('y-websocket').WebsocketProvider} WebsocketProvider */
@@ -16,6 +17,28 @@ import { IndexeddbPersistence, clearDocument } from 'y-indexeddb'
 /** IndexedDB database name of a document's local copy (one database per document and origin). */
 export function localCopyName(/** @type {string} */ name) {
   return `collab:${name}`
+}
+
+/**
+ * A document was renamed from the list: keep this browser's copy (if it has one) under the new
+ * name, so that edits the server may lack go out when the new name is opened, and drop it under
+ * the old one (where the server would refuse it).
+ * @param {string} from
+ * @param {string} to
+ */
+export async function moveLocalCopy(from, to) {
+  if (typeof indexedDB === 'undefined') return
+  const doc = new Y.Doc()
+  const old = new IndexeddbPersistence(localCopyName(from), doc)
+  await old.whenSynced
+  if (doc.store.clients.size > 0) {
+    const moved = new IndexeddbPersistence(localCopyName(to), doc)
+    await moved.whenSynced // it has stored the whole state under the new name
+    await moved.destroy()
+  }
+  await old.destroy()
+  await clearDocument(localCopyName(from))
+  doc.destroy()
 }
 
 /**
@@ -133,6 +156,19 @@ export function createLocalCopy({ name, ydoc, keep, onChange }) {
       if (!persistence) return
       await persistence.destroy()
       await clearDocument(localCopyName(name))
+    },
+    /**
+     * The document was renamed to `to`: keep this copy under the new name (so that what the
+     * server may lack goes out from the page opened there), then drop it here.
+     * @param {string} to
+     */
+    async moveTo(to) {
+      if (persistence) {
+        const moved = new IndexeddbPersistence(localCopyName(to), ydoc)
+        await moved.whenSynced // it has stored the whole Y.Doc's state under the new name
+        await moved.destroy()
+      }
+      await this.discard()
     },
   }
 }

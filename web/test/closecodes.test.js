@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest'
-import { CLOSE_CODES, closePolicy } from '../src/closecodes.js'
+import { CLOSE_CODES, closePolicy, renamedTo } from '../src/closecodes.js'
 
 describe('closePolicy', () => {
   test('codes where retrying cannot help stop for good', () => {
-    for (const code of [1002, 1003, 1007, 1008, 1009, 4400, 4401, 4403, 4410, 4413]) {
+    for (const code of [1002, 1003, 1007, 1008, 1009, 4400, 4401, 4403, 4409, 4410, 4413]) {
       expect(closePolicy(code).action, String(code)).toBe('stop')
     }
   })
@@ -25,8 +25,16 @@ describe('closePolicy', () => {
       expect(policy.message, code).toMatch(/^[A-Z].*[.…]$/)
     }
   })
-  test('only a deleted document drops the local copy', () => {
+  test('a renamed close names the new name, when it fits', () => {
+    expect(renamedTo('renamed to team/new notes')).toBe('team/new notes')
+    expect(renamedTo('renamed to renamed to x')).toBe('renamed to x')
+    expect(renamedTo('renamed (the new name is too long for a close reason: see the document list)')).toBeNull()
+    expect(renamedTo('renamed to ')).toBeNull()
+    expect(renamedTo('')).toBeNull()
+  })
+  test('only a deleted or renamed document drops the local copy', () => {
     expect(closePolicy(4410).discardLocal).toBe(true)
+    expect(closePolicy(4409).discardLocal).toBe(true)
     expect(closePolicy(1007, 'update carries content of a deleted document')).toMatchObject({
       action: 'stop',
       discardLocal: true,

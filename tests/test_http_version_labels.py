@@ -1,0 +1,33 @@
+"""Version labels in-process: any printable text is kept as given, control characters (line
+breaks, tabs, NUL, escape sequences: they corrupt the listing, logs and exports) are refused
+with 400 ``bad_label`` and nothing is saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_http_api import assert_error, db_dump, in_process, path, post, text_update
+
+
+@pytest.mark.parametrize(
+    "label", ["two\nlines", "tab\there", "nul\x00", "bell\x07", "\x1b[31mred", "del\x7f", "c1\x85"]
+)
+async def test_a_label_with_control_characters_is_refused(tmp_path: Path, label: str) -> None:
+    async with in_process(tmp_path) as server:
+        await post(server.http, "doc", text_update("x"))
+        before = db_dump(server.db_path)
+        response = await server.http.post(path("doc", "versions"), json={"label": label})
+        body = assert_error(response, 400)
+        assert body["error"] == "bad_label" and "control characters" in body["detail"]
+        assert db_dump(server.db_path) == before
+
+
+async def test_printable_labels_are_kept_as_given(tmp_path: Path) -> None:
+    async with in_process(tmp_path) as server:
+        await post(server.http, "doc", text_update("x"))
+        for label in ("Draft 2 — sent to “legal” ✅", "名前 / 版"):
+            saved = await server.http.post(path("doc", "versions"), json={"label": label})
+            assert saved.status_code == 201, saved.text
+            assert saved.json()["label"] == label

@@ -69,6 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "cli",
             "workers",
             "startup",
+            "process",
             "client",
             "backup",
             "doctor",

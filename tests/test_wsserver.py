@@ -12,14 +12,8 @@ from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
 from collab import wsserver
-from collab.wsserver import (
-    SENT,
-    TURN_BUDGET,
-    Direct,
-    DirectProtocol,
-    _between_frames,
-    _framed,
-)
+from collab.transports.direct import _framed, between_frames
+from collab.wsserver import SENT, TURN_BUDGET, Direct, DirectProtocol
 
 
 class FakeTransport:
@@ -259,13 +253,13 @@ def test_between_frames_follows_websockets_parser() -> None:
     a new frame; this checks that reading of websockets' state on the installed version."""
     conn = opened()
     protocol = cast(DirectProtocol, SimpleNamespace(conn=conn))
-    assert _between_frames(protocol)
+    assert between_frames(protocol)
     frame = Frame(Opcode.BINARY, b"abc").serialize(mask=True)
     for cut in range(1, len(frame)):  # every way to receive a frame in two parts
         conn.receive_data(frame[:cut])
-        assert not _between_frames(protocol), cut  # also with the header taken, nothing left
+        assert not between_frames(protocol), cut  # also with the header taken, nothing left
         conn.receive_data(frame[cut:])
-        assert _between_frames(protocol), cut
+        assert between_frames(protocol), cut
     assert [event.data for event in conn.events_received()] == [b"abc"] * (len(frame) - 1)
     conn.receive_data(Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True))
-    assert not _between_frames(protocol), "a closing connection stays with websockets"
+    assert not between_frames(protocol), "a closing connection stays with websockets"

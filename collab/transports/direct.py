@@ -37,8 +37,15 @@ DIRECT = "collab.direct"
 _last_payload = b""
 _last_wire = b"\x82\x00"
 
+_turn = 0
+"""The current send turn: from a first frame written to the end of the event-loop turn that
+follows (:func:`_end_turn`); uvicorn runs one loop per process."""
+
+_turn_ends = False
+"""Whether :func:`_end_turn` is scheduled."""
+
 _touched: list[Direct] = []
-"""Senders that wrote during this event-loop turn (uvicorn runs one loop per process)."""
+"""Senders holding frames back in this turn."""
 
 
 _LARGE = 64 * 1024
@@ -70,6 +77,10 @@ def _framed(payload: bytes) -> bytes:
 
 
 def _end_turn() -> None:
+    """Start a new send turn, and hand the frames held back in this one to the transports."""
+    global _turn, _turn_ends
+    _turn += 1
+    _turn_ends = False
     senders = _touched[:]
     _touched.clear()
     for sender in senders:
@@ -90,11 +101,12 @@ class Direct:
     uvicorn sends later (a close frame), is kept.
     """
 
-    __slots__ = ("_ended", "_held", "_later", "_later_bytes", "_owner", "_protocol")
+    __slots__ = ("_ended", "_held", "_later", "_later_bytes", "_owner", "_protocol", "_turn")
 
     def __init__(self, protocol: Any) -> None:  # a collab.wsserver.DirectProtocol
         self._protocol = protocol
-        self._later: list[bytes] | None = None  # None: nothing written yet in this turn
+        self._turn = -1  # the send turn of the last frame written at once
+        self._later: list[bytes] | None = None  # frames held back in this turn
         self._later_bytes = 0
         self._owner: Owner | None = None
         self._ended = False
@@ -206,26 +218,39 @@ class Direct:
             :data:`SENT`, :data:`FULL` (nothing sent: the peer reads too slowly) or
             :data:`CLOSED` (the connection is closing or closed; nothing sent).
         """
+        global _last_payload, _last_wire, _turn_ends
         protocol = self._protocol
         transport = protocol.transport
         if self._ended or protocol.close_sent or transport.is_closing():
             return CLOSED
         size = len(payload)
-        wire = _framed(payload) if size < _LARGE else None
         queued = transport.get_write_buffer_size() + self._later_bytes
         if queued and queued + size + 10 > limit:
             return FULL
-        later = self._later
-        if later is None:
-            self._later = []
-            if not _touched:
+        # Called for every peer of every relayed update: _framed and the turn's bookkeeping
+        # are inlined, and a peer's first frame of a turn costs no allocation.
+        if size < _LARGE:
+            if payload is not _last_payload:
+                _last_wire = _header(size) + payload
+                _last_payload = payload
+            wire = _last_wire
+        else:
+            wire = None
+        if self._turn != _turn:  # the first frame of this turn goes at once
+            self._turn = _turn
+            if not _turn_ends:
+                _turn_ends = True
                 protocol.loop.call_soon(_end_turn)
-            _touched.append(self)
             if wire is None:
                 transport.writelines((_header(size), payload))
             else:
                 transport.write(wire)
-        elif wire is None:
+            return SENT
+        later = self._later
+        if later is None:
+            later = self._later = []
+            _touched.append(self)
+        if wire is None:
             later += (_header(size), payload)
             self._later_bytes += size + 10
         else:

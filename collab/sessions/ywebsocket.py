@@ -83,7 +83,10 @@ to be closed: one that sends 10 times the rate or more, all that time."""
 LARGE_SYNC_BYTES = 64 * 1024
 """Sync step 2 replies from this size on count against ``full_syncs_per_minute``: a client
 asking again and again for a large document (a read token suffices) costs the server its
-bandwidth and other rooms their latency; smaller replies cost less than the request."""
+bandwidth and other rooms their latency; smaller replies cost less than the request. A reply
+to a client that holds every struct of the document is not counted: it is the document's
+delete set (every Yjs diff repeats it), which a writer pacing itself with sync step 1 asks for
+after each update."""
 
 
 class Connection:
@@ -403,7 +406,11 @@ class Connection:
             # is sent as is unless the room holds uncommitted updates: then the reply is made
             # once they are committed, so that it never shows an uncommitted update.
             reply = room.sync_frames(state_vector)
-            if sum(map(len, reply)) >= LARGE_SYNC_BYTES and not self.syncs.take():
+            if (
+                sum(map(len, reply)) >= LARGE_SYNC_BYTES
+                and room.has_structs_beyond(state_vector)  # else the delete set only
+                and not self.syncs.take()
+            ):
                 raise Refused(
                     CloseCode.RATE_LIMITED,
                     "too many large sync step 2 replies (see --full-syncs-per-minute)",

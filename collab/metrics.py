@@ -92,6 +92,8 @@ class Metrics(Collector):
         self.webhook_deliveries: Counter[str] = Counter()  # by outcome
         self.updates_committed = 0
         self.compactions = 0
+        self.hibernations = 0  # rooms put to sleep (collab.hub.hibernation)
+        self.asleep: Callable[[], int] = lambda: 0  # rooms asleep now (the hub sets it)
         self.rate_pauses = 0  # times a connection over its message rate was not read
         self.storage_errors = 0
         self.bus: Any = None  # cluster mode: the RedisBus (its counters), else None
@@ -159,6 +161,14 @@ class Metrics(Collector):
             "collab_updates_committed", "Updates committed to SQLite.", self.updates_committed
         )
         yield CounterMetricFamily("collab_compactions", "Compactions done.", self.compactions)
+        yield CounterMetricFamily(
+            "collab_hibernations",
+            "Open documents put to sleep (their CRDT dropped, see --hibernate-seconds).",
+            self.hibernations,
+        )
+        yield GaugeMetricFamily(
+            "collab_rooms_asleep", "Open documents asleep now (hibernated).", self.asleep()
+        )
         yield CounterMetricFamily(
             "collab_rate_limit_pauses",
             "Times a connection over --max-messages-per-second was held back (not read).",

@@ -32,7 +32,13 @@ import ctypes.util
 import gc
 import logging
 
-__all__ = ["GC_YOUNG_THRESHOLD", "MMAP_THRESHOLD_BYTES", "limit_malloc_retention", "tune_gc"]
+__all__ = [
+    "GC_YOUNG_THRESHOLD",
+    "MMAP_THRESHOLD_BYTES",
+    "limit_malloc_retention",
+    "release_free_memory",
+    "tune_gc",
+]
 
 log = logging.getLogger("collab.process")
 
@@ -56,6 +62,31 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except (OSError, TypeError):
+        return None
+
+
+def release_free_memory() -> bool:
+    """Give the pages malloc holds free back to the system (glibc's ``malloc_trim(0)``, in
+    every arena): a hibernated room's document was freed in thousands of small blocks, which
+    glibc keeps mapped otherwise. Takes tens of milliseconds on a large heap; ctypes releases
+    the GIL meanwhile, so call it from a worker thread.
+
+    Returns:
+        Whether memory was released (``False`` too with another C library).
+    """
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    return int(trim(0)) == 1
+
+
 def limit_malloc_retention() -> bool:
     """Fix glibc's ``mmap`` threshold at :data:`MMAP_THRESHOLD_BYTES` (see the module
     docstring).
@@ -63,11 +94,8 @@ def limit_malloc_retention() -> bool:
     Returns:
         Whether it was set: ``False`` with another C library (musl has no ``mallopt``).
     """
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int

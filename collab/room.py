@@ -136,6 +136,7 @@ class Room:
         self._full_frames: list[bytes] | None = None  # the same, in parts (sync_frames)
         self._asleep: _Asleep | None = None  # what a hibernated room keeps of its document
         self.wakes = 0  # how many times the document was rebuilt after hibernate()
+        self.sleeps = 0  # how many times it hibernated
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
         # Awareness (y-protocols awareness.js): each client's last clock, the entry of each
@@ -172,6 +173,12 @@ class Room:
         return integrator
 
     @property
+    def state_vector(self) -> bytes:
+        """The document's state vector (kept while it hibernates)."""
+        asleep = self._asleep
+        return asleep.state_vector if asleep is not None else self.doc.get_state()
+
+    @property
     def asleep(self) -> bool:
         """Whether the room hibernates: its document is dropped, its state kept encoded."""
         return self._asleep is not None
@@ -196,6 +203,7 @@ class Room:
             self._full_sync = None  # the parts are the one copy kept
         self._asleep = _Asleep(frames, self.doc.get_state(), integrator)
         self._doc = self._integrator_ = None
+        self.sleeps += 1
         return True
 
     def rebuilder(self) -> Callable[[], Integrator] | None:
@@ -231,10 +239,11 @@ class Room:
         self.awaken(integrator)
         return integrator
 
-    def _brings_nothing(self, update: bytes) -> bool:
+    def brings_nothing(self, update: bytes) -> bool:
         """Whether ``update`` certainly changes nothing (no deletion, every struct below the
-        state vector): the sync step 2 of a joiner with nothing new keeps a hibernated room
-        asleep. ``False`` when in doubt (it is then applied)."""
+        state vector), decided without the document: the sync step 2 of a joiner with
+        nothing new keeps a hibernated room asleep. ``False`` when in doubt (it is then
+        applied)."""
         try:
             parsed = structs.parse(update)
         except structs.Malformed:
@@ -255,9 +264,7 @@ class Room:
         which carries the edits it made offline (y-protocols ``sync.js``).
         """
         self.peers[peer] = _NO_CLIENTS
-        asleep = self._asleep
-        state_vector = asleep.state_vector if asleep is not None else self.doc.get_state()
-        peer.send(protocol.encode(protocol.SyncStep1(state_vector)))
+        peer.send(protocol.encode(protocol.SyncStep1(self.state_vector)))
         states = self.awareness_frame()
         if states is not None:
             peer.send(states)
@@ -316,7 +323,7 @@ class Room:
             raise RevivesDeleted(
                 "document was deleted: update carries content of a deleted document"
             )
-        if self._asleep is not None and self._brings_nothing(update):
+        if self._asleep is not None and self.brings_nothing(update):
             return False
         owners = self.writers
         foreign = [c for c, peer in owners.items() if peer is not origin] if owners else ()

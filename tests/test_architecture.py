@@ -45,7 +45,7 @@ def collab_deps(module: str) -> set[str]:
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # (layer, modules or packages in it), from the bottom up (DESIGN.md section 3).
-    ("base", ("errors", "names", "settings", "limits", "auth", "logs", "metrics")),
+    ("base", ("errors", "names", "settings", "limits", "auth", "logs", "metrics", "process")),
     ("codec", ("protocol", "structs", "hocuspocus")),
     ("CRDT", ("updates", "integrator", "export")),
     ("document", ("room",)),
@@ -69,7 +69,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "cli",
             "workers",
             "startup",
-            "process",
             "client",
             "backup",
             "doctor",

@@ -3,6 +3,8 @@ awareness and writes go on, and the next write rebuilds the document first, in o
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from collab import protocol
 from collab import room as room_module
 from collab.room import Room
 from collab.updates import EMPTY_STATE_VECTOR, state_vector
+from tests.test_connection import started_hub
 
 
 class FakePeer:
@@ -148,3 +151,56 @@ def test_a_room_with_structs_waiting_does_not_hibernate() -> None:
     assert room.waiting and not room.hibernate()
     assert room.apply(first)
     assert room.hibernate()
+
+
+# -- the hub: sweeps and wakes -------------------------------------------------------------
+
+
+async def test_the_sweep_puts_quiet_large_rooms_to_sleep_only(tmp_path: Path) -> None:
+    author: Doc[Any] = Doc()
+    async with started_hub(tmp_path, hibernate_seconds=30, hibernate_bytes=200) as hub:
+        await hub.write("big", typed(author, "x" * 500))
+        await hub.write("small", typed(Doc(), "tiny"))
+        async with hub.use("big") as big, hub.use("small") as small:
+            assert hub.hibernation.sweep(now=time.monotonic()) == 0, "not quiet long enough"
+            assert hub.hibernation.sweep(now=time.monotonic() + 31) == 1
+            assert big.asleep and not small.asleep
+            assert hub.metrics.hibernations == 1
+            assert b"collab_rooms_asleep 1.0" in hub.metrics.render()
+            assert hub.hibernation.sweep(now=time.monotonic() + 31) == 0, "once"
+
+
+async def test_a_write_wakes_the_room_on_the_database_thread_and_lands_in_order(
+    tmp_path: Path,
+) -> None:
+    author: Doc[Any] = Doc()
+    async with started_hub(tmp_path, hibernate_seconds=30, hibernate_bytes=1) as hub:
+        await hub.write("d", typed(author, "hello world"))
+        async with hub.use("d") as room:
+            peer = FakePeer()
+            hub.rooms.slots["d"].peers.add(peer)  # type: ignore[arg-type]
+            room.join(peer)
+            assert hub.hibernation.sweep(now=time.monotonic() + 31) == 1
+            for at, text in ((11, "!"), (0, ">")):
+                await hub.write("d", typed(author, text, at=at))
+            assert not room.asleep and room.wakes == 1
+            assert text_of(room.doc) == ">hello world!"
+            relayed = [f for f in peer.frames if isinstance(f, protocol.Update)]
+            assert len(relayed) == 2, "both relayed, in order"
+        stored: Doc[Any] = Doc()
+        stored.apply_update(await hub.state("d"))
+        assert text_of(stored) == ">hello world!"
+
+
+async def test_a_rebuild_finishing_after_a_synchronous_wake_is_dropped(tmp_path: Path) -> None:
+    author: Doc[Any] = Doc()
+    async with started_hub(tmp_path, hibernate_seconds=30, hibernate_bytes=1) as hub:
+        await hub.write("d", typed(author, "hello"))
+        async with hub.use("d") as room:
+            assert hub.hibernation.sweep(now=time.monotonic() + 31) == 1
+            waking = hub.wake(room)
+            assert hub.wake(room) is waking, "one rebuild at a time"
+            hub.write_now(room, typed(author, "!", at=5), "http")  # wakes it here, at once
+            await waking
+            assert text_of(room.doc) == "hello!" and room.wakes == 1
+            await hub.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -117,6 +118,7 @@ class RoomSlot:
     # a compaction that fails again and again must not run after every commit.
     compact_again_at: tuple[int, int] = (0, 0)
     pending: int = 0  # updates applied to the room's document and not committed yet
+    written_at: float = field(default_factory=time.monotonic)  # last write (or the load)
     peers: set[ClosablePeer] = field(default_factory=set)
     # callbacks to run once ``pending`` is back to 0, and if the room is dropped first
     waiting: list[tuple[Callable[[], None], Callable[[], None]]] = field(default_factory=list)

@@ -14,7 +14,7 @@ from collab import protocol
 from collab import room as room_module
 from collab.room import Room
 from collab.updates import EMPTY_STATE_VECTOR, state_vector
-from tests.test_connection import started_hub
+from tests.test_connection import eventually_true, joined, read, started_hub
 
 
 class FakePeer:
@@ -203,4 +203,49 @@ async def test_a_rebuild_finishing_after_a_synchronous_wake_is_dropped(tmp_path:
             hub.write_now(room, typed(author, "!", at=5), "http")  # wakes it here, at once
             await waking
             assert text_of(room.doc) == "hello!" and room.wakes == 1
+            await hub.flush()
+
+
+# -- the y-websocket session ----------------------------------------------------------------
+
+
+async def test_a_writer_is_held_while_the_document_is_rebuilt_then_handled_in_order(
+    tmp_path: Path,
+) -> None:
+    author: Doc[Any] = Doc()
+    async with started_hub(tmp_path, hibernate_seconds=30, hibernate_bytes=1) as hub:
+        await hub.write("d", typed(author, "hello"))
+        async with hub.use("d") as room:
+            writer, socket = joined(hub, room)
+            reader, _ = joined(hub, room)
+            room.join(reader)
+            assert hub.hibernation.sweep(now=time.monotonic() + 31) == 1
+            fresh_step2 = protocol.encode(protocol.SyncStep2(b"\x00\x00"))
+            read(writer, room, [fresh_step2])  # a joiner with nothing new: stays asleep
+            assert room.asleep and not socket.paused
+            edits = [typed(author, c, at=5 + i) for i, c in enumerate("abc")]
+            frames = [protocol.encode(protocol.Update(e)) for e in edits]
+            cursor = protocol.encode(protocol.Awareness(awareness(9, 1, {"at": 8})))
+            read(writer, room, [frames[0], cursor, frames[1]])
+            assert socket.paused and room.asleep, "held, not rebuilt on the event loop"
+            read(writer, room, [frames[2]])  # delivered while held: after the others
+            await eventually_true(lambda: not socket.paused)
+            assert room.wakes == 1 and text_of(room.doc) == "helloabc"
+            await hub.flush()
+            assert room.awareness.keys() == {9}
+        stored: Doc[Any] = Doc()
+        stored.apply_update(await hub.state("d"))
+        assert text_of(stored) == "helloabc"
+
+
+async def test_frames_held_for_a_rebuild_are_taken_when_the_client_closes(tmp_path: Path) -> None:
+    author: Doc[Any] = Doc()
+    async with started_hub(tmp_path, hibernate_seconds=30, hibernate_bytes=1) as hub:
+        await hub.write("d", typed(author, "hello"))
+        async with hub.use("d") as room:
+            writer, _ = joined(hub, room)
+            assert hub.hibernation.sweep(now=time.monotonic() + 31) == 1
+            read(writer, room, [protocol.encode(protocol.Update(typed(author, "!", at=5)))])
+            writer.ended(1000)  # gone before the rebuild finished
+            assert text_of(room.doc) == "hello!"
             await hub.flush()

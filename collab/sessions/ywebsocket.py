@@ -107,7 +107,8 @@ class Connection(Messages):
         self.queue_limit = settings.send_queue_bytes
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
         self.rate_close_seconds = settings.rate_limit_close_seconds
-        self._holds = 0  # reasons reading is paused: hub congestion, the rate limit
+        self._holds = 0  # reasons reading is paused: hub congestion, the rate limit, a rebuild
+        self._parked = None
         self._rate_timer: asyncio.TimerHandle | None = None
         self._throttle_window: tuple[float, float] | None = None  # (start, seconds held back)
         per_minute = settings.full_syncs_per_minute
@@ -177,6 +178,8 @@ class Connection(Messages):
         """The client closed the connection with ``code``, or it was lost (1006); with a
         ``reason``, the WebSocket layer closed it (a malformed frame, a message over
         --max-message-bytes, no answer to the keepalive ping): logged and counted as ours."""
+        if self._close is None and self._parked and self.room is not None:
+            self._unpark(self.room)  # sent before the client closed: rebuilt here if need be
         if self._close is None and self._burst and self.room is not None:
             self._guarded(self._apply_burst, self.room)  # sent before the client closed
         if self._close is None:
@@ -264,6 +267,9 @@ class Connection(Messages):
         bucket is empty; then reading stops (the rest of the read waits in the transport's
         backlog, what the client sends next in TCP) until the bucket is out of debt."""
         if self._close is not None:
+            return
+        if self._parked is not None or (room.asleep and self._needs_rebuild(room, frame)):
+            self._park(room, frame)  # handled once the room's document is rebuilt
             return
         self.hub.metrics.received(frame)
         self.bucket.spend()

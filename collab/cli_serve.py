@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app, open_store
 from collab.logs import configure as configure_logs
+from collab.process import limit_malloc_retention, tune_gc
 from collab.settings import Settings
 from collab.startup import StartupError, check_database_path, listen
 from collab.stores import StoreError
@@ -74,6 +75,7 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     if settings.workers > 1:
         return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)
+    limit_malloc_retention()  # before the store and the documents allocate (collab.process)
     try:
         # a cluster node: the nodes on this machine may share the port (SO_REUSEPORT)
         sock = listen(settings.host, settings.port, reuse_port=bool(settings.redis))
@@ -112,5 +114,6 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
         ssl_keyfile=settings.ssl_keyfile or None,
     )
     server = _Server(config, app)
+    tune_gc()  # what exists now lives as long as the process (collab.process)
     server.run(sockets=[sock])  # uvicorn picks its event loop here: uvloop when installed
     return 0

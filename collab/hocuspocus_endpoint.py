@@ -27,7 +27,7 @@ from collab.auth import origin_allowed
 from collab.errors import CloseCode
 from collab.sessions.access import Access
 from collab.sessions.hocuspocus import WRONG_ENDPOINT, HocuspocusSession
-from collab.sessions.ywebsocket import log_wrong_protocol
+from collab.sessions.wrong_protocol import log_wrong_protocol
 from collab.transports.asgi import AsgiTransport
 from collab.websocket import Serving
 from collab.wsserver import DIRECT

@@ -93,6 +93,8 @@ class Metrics(Collector):
         self.updates_committed = 0
         self.compactions = 0
         self.compactions_abandoned = 0  # past their time budget, or the log changed
+        self.hibernations = 0  # rooms put to sleep (collab.hub.hibernation)
+        self.asleep: Callable[[], int] = lambda: 0  # rooms asleep now (the hub sets it)
         self.rate_pauses = 0  # times a connection over its message rate was not read
         self.storage_errors = 0
         self.bus: Any = None  # cluster mode: the RedisBus (its counters), else None
@@ -164,6 +166,14 @@ class Metrics(Collector):
             "collab_compactions_abandoned",
             "Compactions abandoned: past --compact-seconds, or the log changed under the fold.",
             self.compactions_abandoned,
+        )
+        yield CounterMetricFamily(
+            "collab_hibernations",
+            "Open documents put to sleep (their CRDT dropped, see --hibernate-seconds).",
+            self.hibernations,
+        )
+        yield GaugeMetricFamily(
+            "collab_rooms_asleep", "Open documents asleep now (hibernated).", self.asleep()
         )
         yield CounterMetricFamily(
             "collab_rate_limit_pauses",

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from pycrdt import Doc, write_message, write_var_uint
+from pycrdt import Doc, merge_updates, write_message, write_var_uint
 
 from collab import protocol, structs
 from collab.errors import CloseCode
-from collab.integrator import Integrator
+from collab.integrator import Integrator, replay
 from collab.protocol import ProtocolError
 from collab.updates import (
     EMPTY_STATE_VECTOR,
@@ -40,6 +40,41 @@ _SEVERAL: Any = object()
 several (or a leave): then every peer gets them all."""
 
 _NULL_STATE = write_message(b"null")
+
+
+class _Asleep:
+    """What a hibernated room keeps of its document: its whole state as the sync step 2
+    frames a joiner is sent (one, or several parts: see :meth:`Room.sync_frames`), its
+    state vector, and its integrator's bounds."""
+
+    __slots__ = ("frames", "max_pending_bytes", "max_pending_structs", "state_vector")
+
+    def __init__(self, frames: list[bytes], state_vector: bytes, integrator: Integrator) -> None:
+        self.frames = frames
+        self.state_vector = state_vector
+        self.max_pending_bytes = integrator.max_pending_bytes
+        self.max_pending_structs = integrator.max_pending_structs
+
+    def parts(self) -> list[bytes]:
+        """The state, as the updates of its frames (a copy of each)."""
+        parts = []
+        for frame in self.frames:
+            message = protocol.decode(frame)
+            assert isinstance(message, protocol.SyncStep2 | protocol.Update)
+            parts.append(message.update)
+        return parts
+
+    def rebuild(self) -> Integrator:
+        """A new document from the kept state, through an integrator (the parts of a large
+        state may hold structs whose origin comes in a later part).
+
+        Raises:
+            InvalidUpdate: never for a state the room encoded itself.
+        """
+        integrator = replay(Doc(), self.parts())
+        integrator.max_pending_bytes = self.max_pending_bytes
+        integrator.max_pending_structs = self.max_pending_structs
+        return integrator
 
 
 class Peer(Protocol):
@@ -110,10 +145,16 @@ class Room:
         defer: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         self.name = name
-        self.doc = doc
-        self._integrator = integrator if integrator is not None else Integrator(doc)
+        self._doc: Doc[Any] | None = doc
+        self._integrator_: Integrator | None = (
+            integrator if integrator is not None else Integrator(doc)
+        )
+        self._known = self._integrator_.state  # client -> clock (the integrator's own dict)
         self._full_sync: bytes | None = None  # sync step 2 for an empty state vector
         self._full_frames: list[bytes] | None = None  # the same, in parts (sync_frames)
+        self._asleep: _Asleep | None = None  # what a hibernated room keeps of its document
+        self.wakes = 0  # how many times the document was rebuilt after hibernate()
+        self.sleeps = 0  # how many times it hibernated
         self.tombstone = tombstone
         self.max_awareness_bytes = max_awareness_bytes
         # Awareness (y-protocols awareness.js): each client's last clock, the entry of each
@@ -135,6 +176,106 @@ class Room:
         # Told each accepted awareness update of a local peer (cluster mode: other nodes).
         self.on_awareness: Callable[[bytes], None] | None = None
 
+    # -- hibernation -------------------------------------------------------------------------
+
+    @property
+    def doc(self) -> Doc[Any]:
+        """The pycrdt document (rebuilt first when the room hibernates)."""
+        doc = self._doc
+        if doc is None:
+            doc = self._wake().doc
+        return doc
+
+    @property
+    def _integrator(self) -> Integrator:
+        integrator = self._integrator_
+        if integrator is None:
+            integrator = self._wake()
+        return integrator
+
+    @property
+    def state_vector(self) -> bytes:
+        """The document's state vector (kept while it hibernates)."""
+        asleep = self._asleep
+        return asleep.state_vector if asleep is not None else self.doc.get_state()
+
+    @property
+    def asleep(self) -> bool:
+        """Whether the room hibernates: its document is dropped, its state kept encoded."""
+        return self._asleep is not None
+
+    def hibernate(self) -> bool:
+        """Drop the pycrdt document, keeping one encoded copy of its state: the sync step 2
+        frames a joiner with an empty state vector is sent (so joiners are served as
+        before), and its state vector (the room's sync step 1). Peers and awareness are
+        untouched. Whatever needs the document next rebuilds it from that state
+        (:meth:`awaken` with one rebuilt elsewhere, else here, synchronously): an update
+        is applied after it, in order. A closed room, or one with structs or deletions
+        waiting for a predecessor, does not hibernate.
+
+        Returns:
+            Whether the room hibernates now (``False``: it already did, or cannot).
+        """
+        if self._asleep is not None or self.closed or self.waiting:
+            return False
+        integrator = self._integrator
+        frames = self.sync_frames(EMPTY_STATE_VECTOR)
+        if len(frames) > 1:
+            self._full_sync = None  # the parts are the one copy kept
+        self._asleep = _Asleep(frames, self.doc.get_state(), integrator)
+        self._doc = self._integrator_ = None
+        self.sleeps += 1
+        return True
+
+    def rebuilder(self) -> Callable[[], Integrator] | None:
+        """A function rebuilding the document of a hibernated room (to run on another
+        thread; its result goes to :meth:`awaken`), or ``None`` when the room is awake."""
+        asleep = self._asleep
+        return asleep.rebuild if asleep is not None else None
+
+    def awaken(self, integrator: Integrator) -> bool:
+        """Take ``integrator`` (from :meth:`rebuilder`) as the room's document.
+
+        Returns:
+            ``False`` when the room is awake already (``integrator`` is then dropped).
+        """
+        asleep = self._asleep
+        if asleep is None:
+            return False
+        self._doc, self._integrator_ = integrator.doc, integrator
+        self._known = integrator.state
+        self._asleep = None
+        self.wakes += 1
+        if len(asleep.frames) == 1:
+            self._full_sync = asleep.frames[0]
+        else:
+            self._full_frames = asleep.frames
+        return True
+
+    def _wake(self) -> Integrator:
+        """Rebuild the document of a hibernated room here (the event loop waits)."""
+        asleep = self._asleep
+        assert asleep is not None
+        integrator = asleep.rebuild()
+        self.awaken(integrator)
+        return integrator
+
+    def brings_nothing(self, update: bytes) -> bool:
+        """Whether ``update`` certainly changes nothing (no deletion, every struct below the
+        state vector), decided without the document: the sync step 2 of a joiner with
+        nothing new keeps a hibernated room asleep. ``False`` when in doubt (it is then
+        applied)."""
+        try:
+            parsed = structs.parse(update)
+        except structs.Malformed:
+            return False
+        known = self._known
+        for run in parsed.runs:
+            last = run.structs[-1] if run.structs else None
+            if last is not None and last[0] + last[1] > known.get(run.client, 0):
+                return False
+        return not parsed.deletes
+
     # -- membership --------------------------------------------------------------------------
 
     def join(self, peer: Peer) -> None:
@@ -144,7 +285,7 @@ class Room:
         which carries the edits it made offline (y-protocols ``sync.js``).
         """
         self.peers[peer] = _NO_CLIENTS
-        peer.send(protocol.encode(protocol.SyncStep1(self.doc.get_state())))
+        peer.send(protocol.encode(protocol.SyncStep1(self.state_vector)))
         states = self.awareness_frame()
         if states is not None:
             peer.send(states)
@@ -206,6 +347,8 @@ class Room:
             raise RevivesDeleted(
                 "document was deleted: update carries content of a deleted document"
             )
+        if self._asleep is not None and self.brings_nothing(update):
+            return False
         owners = self.owners
         foreign = _Others(owners, origin) if owners and origin is not None else ()
         integrator = self._integrator
@@ -232,11 +375,14 @@ class Room:
     def relayed(self) -> list[bytes] | None:
         """What the last :meth:`apply` integrated, to relay: ``None`` for the whole update
         (see :attr:`collab.integrator.Integrator.relayed`)."""
-        return self._integrator.relayed
+        integrator = self._integrator_
+        return integrator.relayed if integrator is not None else None
 
     @property
     def empty(self) -> bool:
         """Whether the document holds nothing: no struct, nothing waiting."""
+        if self._asleep is not None:
+            return not self._known  # a room with structs waiting does not hibernate
         return not self._integrator.state and not self._integrator.pending
 
     @property
@@ -244,7 +390,8 @@ class Room:
         """Whether some applied update waits for a missing predecessor: structs, or
         deletions of clocks the document does not have (neither is in ``doc.get_update()``
         yet)."""
-        return bool(self._integrator.pending)
+        integrator = self._integrator_
+        return integrator is not None and bool(integrator.pending)
 
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).
@@ -258,10 +405,12 @@ class Room:
             InvalidUpdate: when the state vector cannot be decoded (its count is checked
                 against its length first).
         """
-        known = self._integrator.state
+        known = self._known
         if not any(
             known.get(client) for client, clock in check_state_vector(state_vector).items() if clock
         ):
+            if self._full_sync is None and self._asleep is not None:
+                self._wake()  # asleep, a large document keeps its parts only
             if self._full_sync is None:
                 update = self._integrator.with_waiting_deletions(
                     encode_diff(self.doc, EMPTY_STATE_VECTOR)
@@ -284,6 +433,9 @@ class Room:
         Raises:
             InvalidUpdate: when the state vector cannot be decoded.
         """
+        asleep_parts = self._asleep is not None and self._full_frames is not None
+        if asleep_parts and self.full_sync(state_vector):
+            return self._full_frames  # type: ignore[return-value]  # checked just above
         frame = self.sync_step2(state_vector)
         if len(frame) <= SYNC_CHUNK_BYTES:
             return [frame]
@@ -309,11 +461,25 @@ class Room:
         Raises:
             InvalidUpdate: when the state vector cannot be decoded.
         """
-        known = self._integrator.state
+        known = self._known
         return not any(known.get(c) for c, k in check_state_vector(state_vector).items() if k)
+
+    def has_structs_beyond(self, state_vector: bytes) -> bool:
+        """Whether the document holds structs ``state_vector`` lacks (else the answer to it
+        is the delete set only).
+
+        Raises:
+            InvalidUpdate: when the state vector cannot be decoded.
+        """
+        theirs = check_state_vector(state_vector)
+        return any(clock > theirs.get(client, 0) for client, clock in self._known.items())
 
     def state(self) -> bytes:
         """The whole document as one Yjs v1 update, with what waits for a predecessor."""
+        asleep = self._asleep
+        if asleep is not None:  # nothing waits in a hibernated room
+            parts = asleep.parts()
+            return parts[0] if len(parts) == 1 else merge_updates(*parts)
         return self._integrator.state_update()
 
     def broadcast(self, frame: bytes, exclude: object = None) -> None:

@@ -69,6 +69,16 @@ class Settings:
     room_grace_seconds: float = _setting(
         2.0, "How long an empty room stays loaded before it is unloaded."
     )
+    hibernate_seconds: float = _setting(
+        30.0,
+        "Hibernate an open document once nothing was written to it for this long: its"
+        " in-memory CRDT (about 10 times its encoded size) is dropped and one encoded copy"
+        " kept, from which joiners are served; awareness goes on; the next write rebuilds it"
+        " first (0: never; not in cluster mode).",
+    )
+    hibernate_bytes: int = _setting(
+        1 * MiB, "Only documents of at least this many stored bytes hibernate."
+    )
     compact_updates: int = _setting(
         10000,
         "Compact a document once its log holds this many updates (the updates of one read,"
@@ -129,7 +139,9 @@ class Settings:
     full_syncs_per_minute: int = _setting(
         60,
         "Sync step 2 replies of 64 KiB or more one connection gets per minute"
-        " (a burst of a sixth of them at once); over it: 4429.",
+        " (a burst of a sixth of them at once); over it: 4429. A reply to a client that holds"
+        " every struct of the document is not counted: it is the document's delete set, which"
+        " every Yjs diff repeats (a writer asking after each update).",
     )
     max_document_bytes: int = _setting(
         64 * MiB, "Largest stored size of one document; an update past it closes with 4413."

@@ -50,6 +50,8 @@ def check(settings: Any) -> None:
     not_negative = (
         "commit_retry_seconds",
         "room_grace_seconds",
+        "hibernate_seconds",
+        "hibernate_bytes",
         "version_quiet_seconds",
         "versions_keep_all_hours",
         "versions_keep_hourly_days",

@@ -25,6 +25,7 @@ __all__ = [
     "InvalidUpdate",
     "apply_update",
     "carries_new_structs",
+    "carries_structs_beyond",
     "check_state_vector",
     "check_update",
     "diff_update",
@@ -170,17 +171,19 @@ def carries_new_structs(doc: Doc[Any], update: bytes) -> bool:
     Raises:
         InvalidUpdate: when the update cannot be decoded.
     """
-    return not _integrated(doc, update)
+    return carries_structs_beyond(doc.get_state(), update)
 
 
-def _integrated(doc: Doc[Any], update: bytes) -> bool:
-    """Whether every struct of ``update`` is covered by the document's state vector.
+def carries_structs_beyond(state_vector: bytes, update: bytes) -> bool:
+    """Whether ``update`` holds structs ``state_vector`` does not cover (deletions aside).
 
     The diff of the update against the state vector keeps only uncovered structs; its
-    first varUint counts the clients that still have some (zero: all integrated).
+    first varUint counts the clients that still have some (zero: none).
+
+    Raises:
+        InvalidUpdate: when the update cannot be decoded.
     """
-    state = doc.get_state()
-    return _guarded("cannot diff update", lambda: get_update(update, state))[0] == 0
+    return _guarded("cannot diff update", lambda: get_update(update, state_vector))[0] != 0
 
 
 def diff_update(update: bytes, state_vector: bytes) -> bytes:

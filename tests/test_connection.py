@@ -22,7 +22,7 @@ from collab.hub import committer as hub_module
 from collab.integrator import apply_all
 from collab.room import Room
 from collab.sessions import ywebsocket as websocket
-from collab.sessions.ywebsocket import Connection
+from collab.sessions.ywebsocket import LARGE_SYNC_BYTES, Connection
 from collab.settings import Settings
 from collab.stores import Store, StoreError, sqlite_reads
 from collab.updates import merge_burst
@@ -410,6 +410,27 @@ async def test_large_sync_replies_are_rate_limited_per_connection(tmp_path: Path
             assert close_code(connection) is None
             read(connection, room, [small])
             assert close_code(connection) == CloseCode.RATE_LIMITED
+
+
+async def test_a_client_holding_every_struct_is_not_limited_by_a_large_delete_set(
+    tmp_path: Path,
+) -> None:
+    """Every reply to a state vector repeats the document's whole delete set (Yjs diffs do):
+    a writer pacing itself with a sync step 1 after each update (bench scenario (j)) got
+    over 64 KiB of deletions each time and was closed 4429 after ten. A client whose state
+    vector covers every struct of the document is sent deletions only: not counted."""
+    author: Doc[Any] = Doc()
+    text = author.get("text", type=Text)
+    text.insert(0, "x" * 60_000)
+    for start in range(59_998, 0, -3):  # 20,000 separate deletions
+        del text[start : start + 1]
+    async with started_hub(tmp_path, full_syncs_per_minute=60) as hub, hub.use("d") as room:
+        room.apply(author.get_update())
+        asks = [protocol.encode(protocol.SyncStep1(author.get_state()))] * 30
+        assert sum(map(len, room.sync_frames(author.get_state()))) >= LARGE_SYNC_BYTES
+        connection, _ = joined(hub, room)
+        read(connection, room, asks)
+        assert close_code(connection) is None
 
 
 async def test_a_commit_failed_on_a_lock_is_tried_again_after_its_author_left(

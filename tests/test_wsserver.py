@@ -12,14 +12,8 @@ from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
 from collab import wsserver
-from collab.wsserver import (
-    SENT,
-    TURN_BUDGET,
-    Direct,
-    DirectProtocol,
-    _between_frames,
-    _framed,
-)
+from collab.transports.direct import _framed, between_frames
+from collab.wsserver import SENT, TURN_BUDGET, Direct, DirectProtocol
 
 
 class FakeTransport:
@@ -245,7 +239,7 @@ async def test_a_large_payload_is_written_without_a_copy() -> None:
         assert direct.write(big, 1 << 30) == SENT
         assert direct.write(b"small", 1 << 30) == SENT
         assert direct.write(big, 1 << 30) == SENT
-        direct.flush()
+        await next_turn()
     assert [b for b in transport.buffers if len(b) >= len(big)] == [big] * 4
     assert all(b is big for b in transport.buffers if len(b) >= len(big))
     wire = b"".join(transport.buffers)
@@ -254,18 +248,49 @@ async def test_a_large_payload_is_written_without_a_copy() -> None:
     assert wire == (frame + small + frame) * 2
 
 
+def writing_direct() -> tuple[Direct, WritingTransport]:
+    protocol = FakeProtocol()
+    transport = WritingTransport()
+    protocol.transport = transport
+    protocol.close_sent = False
+    return Direct(cast(DirectProtocol, cast(Any, protocol))), transport
+
+
+async def test_each_peer_gets_its_first_frame_of_a_turn_at_once_and_the_rest_in_one_write() -> None:
+    """A broadcast of two updates in one turn: every peer's first frame is written at once
+    (the same bytes for all: framed once), the second waits for the end of the turn; the
+    next turn starts over."""
+    peers = [writing_direct() for _ in range(3)]
+    for payload in (b"one", b"two"):
+        for direct, _ in peers:
+            assert direct.write(payload, 1 << 30) == SENT
+    one = Frame(Opcode.BINARY, b"one").serialize(mask=False)
+    two = Frame(Opcode.BINARY, b"two").serialize(mask=False)
+    assert [t.buffers for _, t in peers] == [[one]] * 3
+    assert peers[0][1].buffers[0] is peers[1][1].buffers[0]
+    await next_turn()
+    assert [t.buffers for _, t in peers] == [[one, two]] * 3
+    for direct, _ in peers:
+        assert direct.write(b"two", 1 << 30) == SENT
+        assert direct.write(b"one", 1 << 30) == SENT
+        assert direct.write(b"two", 1 << 30) == SENT
+    assert [t.buffers for _, t in peers] == [[one, two, two]] * 3
+    await next_turn()
+    assert [t.buffers for _, t in peers] == [[one, two, two, one + two]] * 3
+
+
 def test_between_frames_follows_websockets_parser() -> None:
     """The fast frame reader hands the stream back only where websockets' parser waits for
     a new frame; this checks that reading of websockets' state on the installed version."""
     conn = opened()
     protocol = cast(DirectProtocol, SimpleNamespace(conn=conn))
-    assert _between_frames(protocol)
+    assert between_frames(protocol)
     frame = Frame(Opcode.BINARY, b"abc").serialize(mask=True)
     for cut in range(1, len(frame)):  # every way to receive a frame in two parts
         conn.receive_data(frame[:cut])
-        assert not _between_frames(protocol), cut  # also with the header taken, nothing left
+        assert not between_frames(protocol), cut  # also with the header taken, nothing left
         conn.receive_data(frame[cut:])
-        assert _between_frames(protocol), cut
+        assert between_frames(protocol), cut
     assert [event.data for event in conn.events_received()] == [b"abc"] * (len(frame) - 1)
     conn.receive_data(Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True))
-    assert not _between_frames(protocol), "a closing connection stays with websockets"
+    assert not between_frames(protocol), "a closing connection stays with websockets"

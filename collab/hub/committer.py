@@ -156,6 +156,7 @@ class Committer:
         if slot is None or room.closed:
             raise ShuttingDown(f"room {room.name!r} is closed")
         slot.pending += 1
+        slot.written_at = time.monotonic()
         slot.log_updates += messages
         room.size_bytes += len(update)
         if not self._queue:

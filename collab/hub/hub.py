@@ -23,6 +23,7 @@ from collab.errors import CloseCode, CollabError, DocumentTooLarge
 from collab.hub.cluster import Cluster
 from collab.hub.committer import Committer, Origin
 from collab.hub.folds import FoldThreads
+from collab.hub.hibernation import Hibernation
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
 from collab.hub.renames import RENAMED_HERE, renamed_reason
@@ -102,6 +103,8 @@ class Hub:
             store, self.thread, self.rooms, self.metrics, self._committed_room,
             self.hooks.change, remote, settings.commit_retry_seconds,
         )  # fmt: skip
+        self.hibernation = Hibernation(self.rooms, self.thread, settings, self.metrics)
+        self.hibernation.enabled &= remote is None  # cluster mode: the rooms follow the bus
         self.max_document_bytes = settings.max_document_bytes
         # The parts' methods, bound once: sessions call them per message.
         self.run = self.thread.run
@@ -115,6 +118,7 @@ class Hub:
         self.when_committed = self.committer.when_committed
         self.flush = self.committer.flush
         self.salvage = self.maintenance.salvage
+        self.wake = self.hibernation.wake
 
     def _committed_room(self, slot: RoomSlot, room: Room) -> None:
         """Updates of ``room`` were committed: maintenance (compaction), then the listeners."""
@@ -150,6 +154,7 @@ class Hub:
         """Start the committer task, and in cluster mode the bus (which keeps trying to
         connect in the background when Redis is not reachable yet)."""
         self.committer.start()
+        self.hibernation.start()
         if self.cluster is not None:
             await self.cluster.bus.start(self.cluster)
 
@@ -159,6 +164,7 @@ class Hub:
         if self.rooms.closing:
             return
         self.rooms.stop()
+        await self.hibernation.stop()
         await self.flush()
         for peer in self.rooms.peers():
             peer.close(CloseCode.GOING_AWAY, "server shutting down")
@@ -242,6 +248,10 @@ class Hub:
         async with self.rooms.use(name) as room:
             if create_only and not room.empty:
                 raise DocumentExists(f"document {name!r} already holds content")
+            if room.asleep:  # rebuilt on the database thread, not here (collab.hub.hibernation)
+                await self.wake(room)
+                if create_only and not room.empty:
+                    raise DocumentExists(f"document {name!r} already holds content")
             changed = self.write_now(room, update, origin)
             if not changed and room.size_bytes == 0 and not room.closed:
                 self.committer.submit(room, update, origin)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -75,6 +76,7 @@ class RoomSlot:
     # The document's life the room loaded (its tombstone's ``deleted_at``): cluster mode
     # fences its commits with it, so none lands after another node deleted the document.
     deleted_at: float | None = None
+    written_at: float = field(default_factory=time.monotonic)  # last write (or the load)
     peers: set[ClosablePeer] = field(default_factory=set)
     # callbacks to run once ``pending`` is back to 0, and if the room is dropped first
     waiting: list[tuple[Callable[[], None], Callable[[], None]]] = field(default_factory=list)

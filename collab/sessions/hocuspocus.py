@@ -33,7 +33,7 @@ from collab.protocol import ProtocolError
 from collab.sessions.access import Access
 from collab.sessions.hocuspocus_channel import DocumentChannel
 from collab.sessions.transport import SENT, Transport
-from collab.sessions.ywebsocket import log_wrong_protocol
+from collab.sessions.wrong_protocol import log_wrong_protocol
 from collab.settings import Settings
 
 __all__ = [

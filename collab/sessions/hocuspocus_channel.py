@@ -25,7 +25,7 @@ from collab.sessions.access import Access
 from collab.sessions.transport import Transport
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
-from collab.updates import carries_new_structs
+from collab.updates import carries_structs_beyond
 
 __all__ = ["DocumentChannel", "Session", "broadcast_stateless"]
 
@@ -100,7 +100,7 @@ class DocumentChannel(Connection):
 
     def _write(self, room: Room, update: bytes, parts: list[bytes] | None = None) -> None:
         if self.read_only:
-            if not room.closed and carries_new_structs(room.doc, update):
+            if not room.closed and carries_structs_beyond(room.state_vector, update):
                 self.send(_SYNC_STATUS[False])  # refused; nothing applied
             else:
                 self._acks += 1  # a delete set repeated in sync step 2: nothing new to refuse

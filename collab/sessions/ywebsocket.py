@@ -16,22 +16,26 @@ import logging
 import time
 from collections.abc import Callable
 
-from collab import hocuspocus, protocol
+from collab import hocuspocus
 from collab.auth import Grant, Role
-from collab.errors import CloseCode, CollabError, Refused, ShuttingDown
+from collab.errors import CloseCode, CollabError, ShuttingDown
 from collab.hub import Hub
 from collab.limits import TokenBucket
 from collab.protocol import ProtocolError
 from collab.room import AwarenessTooLarge, Room
 from collab.sessions.access import Access
+from collab.sessions.flow import MIN_RATE_PAUSE
+from collab.sessions.messages import BURST_BYTES, BURST_UPDATES, LARGE_SYNC_BYTES, Messages
 from collab.sessions.transport import FULL, SENT, Transport
+from collab.sessions.wrong_protocol import WRONG_ENDPOINT, log_wrong_protocol
 from collab.settings import Settings
 from collab.stores import StoreError
-from collab.updates import InvalidUpdate, carries_new_structs, merge_burst
+from collab.updates import InvalidUpdate
 
 __all__ = [
     "BURST_BYTES",
     "BURST_UPDATES",
+    "LARGE_SYNC_BYTES",
     "WRONG_ENDPOINT",
     "CloseCode",
     "Connection",
@@ -43,50 +47,8 @@ log = logging.getLogger("collab.websocket")
 
 _peer_ids = itertools.count(1)
 
-WRONG_ENDPOINT = "this is the y-websocket endpoint: Hocuspocus providers connect to /hocuspocus"
-"""The close reason for a Hocuspocus provider on ``/sync/{name}``."""
 
-_told: dict[tuple[str | None, str], None] = {}
-"""Clients already told they use the wrong endpoint (bounded, oldest forgotten first)."""
-
-
-def log_wrong_protocol(who: str | None, reason: str) -> None:
-    """Log a client of the other protocol (``who``: its address) once at info, its retries
-    at debug: a provider retries forever, and each retry is no news."""
-    key = (who, reason)
-    if key in _told:
-        log.debug("client of the other protocol again", extra={"client": who, "reason": reason})
-        return
-    _told[key] = None
-    if len(_told) > 1024:
-        del _told[next(iter(_told))]
-    log.info("client of the other protocol", extra={"client": who, "reason": reason})
-
-
-BURST_UPDATES = 64
-"""Update messages of one read that are applied, stored and relayed as one merged update, at
-most (see :func:`collab.updates.merge_burst`: merging costs more per update past a hundred)."""
-
-BURST_BYTES = 64 * 1024
-"""Bytes of update messages merged into one update, at most."""
-
-
-MIN_RATE_PAUSE = 0.02
-"""Seconds a connection over ``--max-messages-per-second`` stops being read, at least: its
-bucket refills meanwhile, so reading resumes with a few messages' worth of tokens instead of
-pausing and resuming for every message."""
-
-THROTTLED_SHARE = 0.9
-"""Share of ``--rate-limit-close-seconds`` a connection must spend held back by the rate limit
-to be closed: one that sends 10 times the rate or more, all that time."""
-
-LARGE_SYNC_BYTES = 64 * 1024
-"""Sync step 2 replies from this size on count against ``full_syncs_per_minute``: a client
-asking again and again for a large document (a read token suffices) costs the server its
-bandwidth and other rooms their latency; smaller replies cost less than the request."""
-
-
-class Connection:
+class Connection(Messages):
     """One WebSocket peer: what it sends, what it receives, and how it ends.
 
     Frames are written at once through the transport; the bytes the socket has not taken
@@ -106,15 +68,9 @@ class Connection:
     """
 
     __slots__ = (
-        "_burst",
-        "_burst_bytes",
         "_close",
         "_expiry",
-        "_holds",
         "_leave",
-        "_rate_timer",
-        "_throttle_window",
-        "bucket",
         "client",
         "client_close",
         "finished",
@@ -123,7 +79,6 @@ class Connection:
         "id",
         "name",
         "queue_limit",
-        "rate_close_seconds",
         "read_only",
         "room",
         "source",
@@ -152,7 +107,8 @@ class Connection:
         self.queue_limit = settings.send_queue_bytes
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
         self.rate_close_seconds = settings.rate_limit_close_seconds
-        self._holds = 0  # reasons reading is paused: hub congestion, the rate limit
+        self._holds = 0  # reasons reading is paused: hub congestion, the rate limit, a rebuild
+        self._parked = None
         self._rate_timer: asyncio.TimerHandle | None = None
         self._throttle_window: tuple[float, float] | None = None  # (start, seconds held back)
         per_minute = settings.full_syncs_per_minute
@@ -222,6 +178,8 @@ class Connection:
         """The client closed the connection with ``code``, or it was lost (1006); with a
         ``reason``, the WebSocket layer closed it (a malformed frame, a message over
         --max-message-bytes, no answer to the keepalive ping): logged and counted as ours."""
+        if self._close is None and self._parked and self.room is not None:
+            self._unpark(self.room)  # sent before the client closed: rebuilt here if need be
         if self._close is None and self._burst and self.room is not None:
             self._guarded(self._apply_burst, self.room)  # sent before the client closed
         if self._close is None:
@@ -304,52 +262,14 @@ class Connection:
             if wait > 0:
                 self._throttle(max(wait, MIN_RATE_PAUSE))
 
-    def _hold(self) -> None:
-        """Pause reading for one more reason."""
-        self._holds += 1
-        if self._holds == 1:
-            self.transport.pause_reading()
-
-    def _release(self) -> None:
-        """One reason to pause reading is gone: read again once none is left."""
-        self._holds -= 1
-        if self._holds == 0 and self._close is None and not self.finished:
-            self.transport.resume_reading()
-
-    def _throttle(self, wait: float) -> None:
-        """Stop reading for ``wait`` seconds: the connection sent more than its bucket held.
-        One held back for :data:`THROTTLED_SHARE` of ``rate_close_seconds`` is closed with
-        1013 (retryable: a y-websocket client reconnects and sends what it still holds)."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        start, held = self._throttle_window or (now, 0.0)
-        if self.rate_close_seconds > 0 and now - start >= self.rate_close_seconds:
-            if held >= THROTTLED_SHARE * (now - start):
-                self._reject(CloseCode.TRY_AGAIN_LATER, "over the message rate for too long")
-                return
-            start, held = now, 0.0  # a new window
-        self._throttle_window = (start, held + wait)
-        self.hub.metrics.rate_pauses += 1
-        self._hold()
-        self._rate_timer = loop.call_later(wait, self._refilled)
-
-    def _refilled(self) -> None:
-        """The bucket refilled: read again, unless frames read meanwhile (a backlog the turn
-        budget left) put it back in debt."""
-        self._rate_timer = None
-        wait = self.bucket.debt_seconds()
-        if wait > 0 and self._close is None and not self.finished:
-            start, held = self._throttle_window or (asyncio.get_running_loop().time(), 0.0)
-            self._throttle_window = (start, held + wait)
-            self._rate_timer = asyncio.get_running_loop().call_later(wait, self._refilled)
-            return
-        self._release()
-
     def _on_frame(self, room: Room, frame: bytes) -> None:
         """Take one binary frame as the socket delivers it. Its token is spent even when the
         bucket is empty; then reading stops (the rest of the read waits in the transport's
         backlog, what the client sends next in TCP) until the bucket is out of debt."""
         if self._close is not None:
+            return
+        if self._parked is not None or (room.asleep and self._needs_rebuild(room, frame)):
+            self._park(room, frame)  # handled once the room's document is rebuilt
             return
         self.hub.metrics.received(frame)
         self.bucket.spend()
@@ -377,104 +297,6 @@ class Connection:
         except Exception:  # a bug
             log.exception("cannot handle a frame", extra={"room": self.name, "peer": self.id})
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
-
-    def _handle(self, room: Room, frame: bytes) -> None:
-        """Handle one binary frame. Update messages are held back until the end of the read
-        (or :data:`BURST_UPDATES`, :data:`BURST_BYTES`, or another message), then applied,
-        committed and relayed as one merged update: a client sending fast writes many per
-        read. Every other message is handled after the updates before it."""
-        try:
-            message = protocol.decode(frame)
-        except ProtocolError:
-            self._apply_burst(room)  # the updates before a malformed frame are taken
-            raise
-        if type(message) is protocol.Update and not self.read_only:
-            self._burst.append(message.update)
-            self._burst_bytes += len(message.update)
-            if len(self._burst) >= BURST_UPDATES or self._burst_bytes >= BURST_BYTES:
-                self._apply_burst(room)
-            return
-        self._apply_burst(room)
-        if isinstance(message, protocol.SyncStep2 | protocol.Update):
-            self._write(room, message.update)
-        elif isinstance(message, protocol.SyncStep1):
-            state_vector = message.state_vector
-            # Computed now, it validates the state vector (the close must come from here); it
-            # is sent as is unless the room holds uncommitted updates: then the reply is made
-            # once they are committed, so that it never shows an uncommitted update.
-            reply = room.sync_frames(state_vector)
-            if sum(map(len, reply)) >= LARGE_SYNC_BYTES and not self.syncs.take():
-                raise Refused(
-                    CloseCode.RATE_LIMITED,
-                    "too many large sync step 2 replies (see --full-syncs-per-minute)",
-                )
-            if self.hub.uncommitted(room):
-                self.hub.when_committed(
-                    room, lambda: self._send_all(room.sync_frames(state_vector))
-                )
-            else:
-                self._send_all(reply)
-        elif isinstance(message, protocol.Awareness):
-            room.apply_awareness(self, message.payload)
-        elif isinstance(message, protocol.QueryAwareness):
-            frame = room.awareness_frame() or protocol.encode(protocol.Awareness(b"\x00"))
-            self.send(frame)
-        # Auth messages from a client carry nothing the server acts on (y-protocols auth.js).
-
-    def _send_all(self, frames: list[bytes]) -> None:
-        """Send ``frames`` in order (a sync reply in parts: see ``Room.sync_frames``)."""
-        for frame in frames:
-            self.send(frame)
-
-    def _apply_burst(self, room: Room) -> None:
-        """Apply the update messages held back: merged into one update when there are several,
-        unless one of them fails a check made before applying (malformed, v2, over the size
-        limit, a tombstone to check): then one by one, so that those before it are taken and
-        the refusal names the right cause. pycrdt's integration is checked on the merge: when it
-        fails half-way, the room is discarded and the hub stores the updates before the
-        failing one (:meth:`Hub.salvage`)."""
-        updates = self._burst
-        if not updates:
-            return
-        self._burst, self._burst_bytes = [], 0
-        if len(updates) > 1:
-            try:
-                merged = merge_burst(updates)
-            except InvalidUpdate:
-                pass  # one of them is malformed
-            else:
-                if room.tombstone is None and self.hub.fits(room, len(merged)):
-                    self._write(room, merged, updates)  # salvaged one by one if it breaks
-                    return
-        for update in updates:
-            self._write(room, update)
-            if self._close is not None:
-                return
-
-    def _write(self, room: Room, update: bytes, parts: list[bytes] | None = None) -> None:
-        """Write a sync step 2 or update payload (merging ``parts``, when several) through
-        the hub's one write path (:meth:`Hub.write_now`).
-
-        Raises:
-            Refused: a read-only peer inserting content.
-            CollabError: see :meth:`Hub.write_now` (too large, invalid, corrupted).
-        """
-        if self.read_only:
-            if not room.closed:
-                self._refuse_write(room, update)
-            return
-        self.hub.write_now(room, update, self, parts)
-
-    def _refuse_write(self, room: Room, update: bytes) -> None:
-        """A read-only peer's sync step 2 or update is never applied.
-
-        Every Yjs client answers the server's sync step 1 with a sync step 2 that repeats
-        its whole delete set, so a write without new structs is dropped silently; one that
-        inserts content gets the y-protocols auth message "permission denied" and 4403.
-        """
-        if carries_new_structs(room.doc, update):
-            self.send(protocol.encode(protocol.Auth("permission denied: read-only access")))
-            raise Refused(CloseCode.FORBIDDEN, "read-only access: writes are refused")
 
     def _reject(self, code: int, reason: str) -> None:
         extra = {"room": self.name, "peer": self.id, "code": int(code), "reason": reason}

@@ -59,15 +59,16 @@ from collab.room import Room
 from collab.sessions.ywebsocket import Connection
 from collab.settings import Settings
 from collab.stores import Store
-from collab.updates import DocumentCorrupted, InvalidUpdate
+from collab.updates import ClientIdInUse, DocumentCorrupted, InvalidUpdate
 from collab.wsserver import SENT
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT.parent / "shared" / "data" / "friendsforever_flat.json.gz"
 GOLDEN = ROOT / "tests" / "golden"
 
-EXPECTED: tuple[type[Exception], ...] = (ProtocolError, InvalidUpdate, Refused)
-"""What ``_handle`` may raise on hostile input (``AwarenessTooLarge`` is a ProtocolError)."""
+EXPECTED: tuple[type[Exception], ...] = (ProtocolError, InvalidUpdate, Refused, ClientIdInUse)
+"""What ``_handle`` may raise on hostile input (``AwarenessTooLarge`` is a ProtocolError;
+``ClientIdInUse`` when the reader's mutated awareness claimed the writer's client id first)."""
 
 TEST_FRAMES = 100_000
 TEST_SEED = 20261129

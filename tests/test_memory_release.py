@@ -14,7 +14,7 @@ from collab.hub import release as release_module
 from collab.hub.folds import FoldThreads
 from collab.hub.release import QUIET_BYTES, RELEASE_AFTER_BYTES, MemoryRelease
 from collab.metrics import Metrics
-from tests.test_connection import started_hub
+from tests.test_connection import eventually_true, started_hub
 
 
 def fresh_release() -> tuple[MemoryRelease, FoldThreads, Metrics]:
@@ -83,3 +83,22 @@ async def test_the_hubs_writes_count_what_they_applied(tmp_path: Path, size: int
         assert hub.release.written - before == len(updates[0])
         await hub.write("doc", updates[0])  # nothing new: not applied, not counted
         assert hub.release.written - before == len(updates[0])
+
+
+async def test_a_compaction_counts_the_snapshot_it_encoded(tmp_path: Path) -> None:
+    author: Doc[Any] = Doc()
+    updates: list[bytes] = []
+    author.observe(lambda event: updates.append(event.update))
+    text = author.get("text", type=Text)
+    for i in range(4):
+        text.insert(i, "abc")
+    async with started_hub(tmp_path, compact_updates=4) as hub, hub.use("doc") as room:
+        for update in updates:
+            hub.write_now(room, update, "http")
+        applied = hub.release.written
+        assert applied == sum(map(len, updates))
+        await hub.flush()
+        await eventually_true(lambda: hub.metrics.compactions == 1)
+        stored = await hub.run(hub.store.load, "doc")
+        assert stored.snapshot
+        assert hub.release.written == applied + len(stored.snapshot), "the snapshot counted"

@@ -107,6 +107,7 @@ class Hub:
         self.hibernation = Hibernation(self.rooms, self.thread, settings, self.metrics)
         self.hibernation.enabled &= remote is None  # cluster mode: the rooms follow the bus
         self.release = MemoryRelease(self.folds, self.metrics)  # free heap pages after writes
+        self.maintenance.encoded = self.release.wrote
         self.max_document_bytes = settings.max_document_bytes
         # The parts' methods, bound once: sessions call them per message.
         self.run = self.thread.run

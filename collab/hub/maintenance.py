@@ -97,6 +97,9 @@ class Maintenance:
         self.replays = False
         # Cluster mode: told of each compaction (name, bytes it removed) for the others.
         self.compacted: Callable[[str, int], None] | None = None
+        # Told the size of each snapshot a compaction encoded (the hub's MemoryRelease:
+        # encoding a document allocates several times its size, freed between its blocks).
+        self.encoded: Callable[[int], None] = lambda size: None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -187,6 +190,7 @@ class Maintenance:
         else:
             if result is not None:
                 self.metrics.compactions += 1
+                self.encoded(result.bytes_after)
                 slot.log_updates -= folded
                 # (in cluster mode the fold also took other nodes' rows: at least none left)
                 slot.log_bytes = max(0, slot.log_bytes - result.log_bytes)

@@ -9,12 +9,17 @@ document's own allocations, and glibc's ``free`` gives back only the top of its 
 ``malloc_trim`` (:func:`collab.process.release_free_memory`) brought the process to 10.4
 times in 14 ms.
 
+Encoding a whole document (a compaction's snapshot) fills the free pages again: when a
+compaction ran after the last release, the 20 MB document was back at 21 times, with
+nothing else happening (its encoding's temporary allocations come from the free heap and
+are freed there).
+
 So the hub counts the bytes of the updates it applies (:meth:`MemoryRelease.wrote`, on the
-write path) and, every :data:`CHECK_SECONDS`, releases the free pages on a load thread (never
-the database thread: commits do not wait for it) once :data:`RELEASE_AFTER_BYTES` were
-written since the last release, or once writes stopped after at least :data:`QUIET_BYTES`
-(the tail of a large import). A server of keystrokes releases rarely; the release of a small
-heap takes a millisecond or two.
+write path) and of the snapshots its compactions encode, and, every :data:`CHECK_SECONDS`,
+releases the free pages on a load thread (never the database thread: commits do not wait
+for it) once :data:`RELEASE_AFTER_BYTES` were counted since the last release, or once the
+count stopped growing after at least :data:`QUIET_BYTES` (the tail of a large import). A
+server of keystrokes releases rarely; the release of a small heap takes a millisecond or two.
 """
 
 from __future__ import annotations

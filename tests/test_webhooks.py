@@ -3,10 +3,12 @@ delivery end to end is in tests/e2e/test_webhooks.py)."""
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,3 +203,33 @@ async def test_versions_and_restores_are_events(tmp_path: Path) -> None:
         "document.restored",
         {"version": version, "saved_version": automatic[1]["version"]},
     )
+
+
+async def test_a_change_event_carries_the_documents_state_vector(tmp_path: Path) -> None:
+    """``document.changed`` describes the document's state vector: every client's clock,
+    none for structs that wait for a missing predecessor."""
+    from pycrdt import Doc, Text
+
+    from collab.updates import state_vector
+    from collab.webhooks.service import Webhooks
+    from tests.test_connection import started_hub
+
+    authors: list[Doc[Any]] = [Doc(client_id=7), Doc(client_id=9)]
+    updates: list[bytes] = []
+    for author in authors:
+        author.observe(lambda event: updates.append(event.update))
+        author.get("text", type=Text).insert(0, "abc")
+    later = Doc(client_id=11)
+    later_updates: list[bytes] = []
+    later.observe(lambda event: later_updates.append(event.update))
+    text = later.get("text", type=Text)
+    text.insert(0, "x")
+    text.insert(1, "y")
+    async with started_hub(tmp_path) as hub:
+        for update in updates:
+            await hub.write("doc", update)
+        await hub.write("doc", later_updates[1])  # waits for client 11's first struct
+        data = await Webhooks(hub, hub.settings).describe("doc")
+    assert data is not None
+    described = state_vector(base64.b64decode(data["state_vector"]))
+    assert described == {7: 3, 9: 3}

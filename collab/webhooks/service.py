@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from pycrdt import Doc
+from pycrdt import get_state
 
 from collab import export
 from collab.errors import CollabError
@@ -83,10 +83,12 @@ class Webhooks:
         if record is None:
             return None
         state = await self.hub.state(name)
-        doc: Doc[Any] = Doc()
-        doc.apply_update(state)
+        # Read from the update's structs (as Yjs' encodeStateVectorFromUpdate), not from a
+        # document built for it: a 20 MB document cost a second of the event loop and
+        # 200 MB, freed between the open rooms' blocks and kept resident by the allocator.
+        vector = get_state(state)
         data: dict[str, Any] = {
-            "state_vector": base64.b64encode(doc.get_state()).decode(),
+            "state_vector": base64.b64encode(vector).decode(),
             "size_bytes": record.size_bytes,
         }
         if self.settings.webhook_include_text:

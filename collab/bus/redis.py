@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from collab.bus.base import BusListener, BusUnavailable
 from collab.bus.entries import CONTROL, deliver_control, deliver_entries, stream_key
+from collab.metrics import Histogram
 
 __all__ = ["HEARTBEAT_SECONDS", "NODE_TIMEOUT_SECONDS", "RETENTION_MS", "RedisBus", "stream_key"]
 
@@ -48,6 +49,8 @@ class RedisBus:
     Attributes:
         appended, read, errors: entries appended, entries of other nodes read, failures
             (for ``/metrics``).
+        lag: the age of the entries of other nodes when this node's reader got them
+            (``collab_bus_lag_seconds``).
     """
 
     remote = True
@@ -61,6 +64,11 @@ class RedisBus:
         self.appended = 0
         self.read = 0
         self.errors = 0
+        self.lag = Histogram(
+            "collab_bus_lag_seconds",
+            "Age of other nodes' stream entries when this node read them (from the entry id).",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600),
+        )
         self._wake = f"collab:node:{self.node}:wake".encode()
         self._listener: BusListener | None = None
         # Typed Any: redis-py's stubs type replies as unions of every RESP shape.
@@ -77,6 +85,11 @@ class RedisBus:
         self._flush: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+
+    @property
+    def watched(self) -> int:
+        """How many document streams this node reads now (its open rooms)."""
+        return len(self._watched)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -296,7 +309,7 @@ class RedisBus:
                         self._watched[key] = entries[-1][0].decode()
                         name = self._names[key]
                         self.read += deliver_entries(
-                            listener, self._node, name, entries, self.nodes
+                            listener, self._node, name, entries, self.nodes, self.lag
                         )
                 except Exception:  # a bug in applying one stream's entries: the rest goes on
                     log.exception("cannot apply the entries of %r", key)

@@ -371,8 +371,9 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.time()
                     workdir = scratch / f"r{rnd}-{scenario}-{name.replace('+', '-')}"
                     spy_out = None
-                    if args.py_spy and name == "collab":
-                        spy_out = out / f"pyspy-{scenario}-r{rnd + 1}.txt"
+                    if args.py_spy and SERVERS[name].family == "collab":  # its first node
+                        which = "" if name == "collab" else f"-{name.replace('+', '-')}"
+                        spy_out = out / f"pyspy-{scenario}{which}-r{rnd + 1}.txt"
                     result = run_one(
                         SERVERS[name], scenario, profile, workdir, out / "logs", spy_out
                     )

@@ -239,9 +239,10 @@ async def test_compaction_on_either_node_keeps_both_nodes_updates(
 
         for i in range(40):
             await write(i)
-        # A fold abandoned because the other node committed under it (likely on a busy
-        # machine) is tried again once the log grew by another threshold: write on until
-        # each node has compacted.
+        # A node abandons its fold when the other compacted the rows it folded meanwhile
+        # (nothing written, the other's snapshot left as it is), or when the log changed
+        # under it; it compacts again at its next threshold (counted afresh after the
+        # other's compaction): write on until each node has compacted.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMEOUT
         while not all(hub.metrics.compactions for hub in hubs):

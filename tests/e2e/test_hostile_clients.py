@@ -1,4 +1,4 @@
-"""Issue 19 items 10 (the second half) and 11 with real y-websocket clients (Node, unmodified
+"""Issue 19 items 10 (the second half), 11 and 12 with real y-websocket clients (Node, unmodified
 ``y-websocket`` 3.1 and ``yjs``) on a real server: what the stock client does with the
 server's answer, and what it shows its user."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from collab.websocket import CloseCode
@@ -76,3 +77,32 @@ async def test_presence_cannot_be_removed_or_forged_by_another_connection(
         await alice.call("awareness_set", state={"user": "alice", "cursor": 3})
         moved = {"user": "alice", "cursor": 3}
         await bob.call("wait_awareness", count=2, client=alice.client_id, state=moved)
+
+
+async def test_editors_of_a_deleted_document_are_told_once_and_stop(
+    server: Server, node_modules: None
+) -> None:
+    """Item 12: a client holding a deleted document's content reconnected five times a
+    second forever (1007 on every attempt; y-websocket retries any code outside 4400-4499).
+    Now both the editor connected at the delete and one that was offline then and comes back
+    with the old content are closed once with 4410, a reason saying so, and stop."""
+    room = "deleted/editors"
+    async with NodePeer(server.ws_url, room) as online, NodePeer(server.ws_url, room) as offline:
+        await online.call("insert", index=0, text="old content")
+        await offline.call("wait_text", equals="old content")
+        await offline.call("disconnect")
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            assert (await http.delete(f"/api/documents/{room}")).status_code == 200
+        await offline.call("connect")  # its sync step 2 brings the deleted content back
+        for editor in (online, offline):
+            status = await editor.call("wait_close")
+            assert status["last_close"]["code"] == CloseCode.DOCUMENT_DELETED, status
+            assert "deleted" in status["last_close"]["reason"], status
+            status = await editor.call("status")
+            assert status["terminal_close"]["code"] == CloseCode.DOCUMENT_DELETED, status
+            assert not status["should_connect"] and status["close_count"] == 1, status
+    text = await scrape(server)
+    assert metric(text, "collab_closes_total", code=str(CloseCode.DOCUMENT_DELETED)) == 2
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        content = (await http.get(f"/api/documents/{room}/content")).json()
+        assert content.get("text", "") == "", content

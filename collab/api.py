@@ -135,6 +135,8 @@ async def document_endpoint(request: Request) -> Response:
         versions_handler = api_versions.handler_for(version_id, version_action, method)
         if versions_handler is None:
             raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+        if method == "POST":  # a save or a restore: refused from another site's page
+            check_cross_site(request, "versions")
         access = await authorizer_of(request).access(request, name)
         access.require(Role.WRITE if method == "POST" else Role.READ)
         request.state.name, request.state.version_id = name, version_id
@@ -159,11 +161,12 @@ async def document_endpoint(request: Request) -> Response:
     if method in ("POST", "DELETE"):
         check_cross_site(request, action)
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
-    if action in ("quarantine", "rename") or (
-        action == "update" and method == "POST" and replacing(request)
-    ):
-        needed = Role.ADMIN
+    doing = ""  # what needs the admin role, for the refusal
+    if action in ("quarantine", "rename"):
+        needed, doing = Role.ADMIN, f"{action} documents".replace("quarantine", "repair")
+    elif action == "update" and method == "POST" and replacing(request):
+        needed, doing = Role.ADMIN, "replace a document's content"
     access = await authorizer_of(request).access(request, name)
-    access.require(needed)
+    access.require(needed, doing)
     request.state.name, request.state.subject = name, access.user
     return await handler(request)

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Coroutine, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -54,6 +55,7 @@ class RedisBus:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.where = _without_password(url)
         self.node = uuid.uuid4().hex[:12]
         self._node = self.node.encode()
         self.healthy = False
@@ -83,7 +85,13 @@ class RedisBus:
     async def start(self, listener: BusListener) -> None:
         """Connect (or keep trying in the background) and start reading and heartbeats."""
         self._listener = listener
-        await self._connect()
+        if not await self._connect():
+            log.warning(
+                "redis at %s unreachable (%s): writes and joins are refused until it answers;"
+                " retrying",
+                self.where,
+                self.reason.removeprefix("redis unreachable: "),
+            )
         self._spawn(self._read_loop())
         self._spawn(self._heartbeat_loop())
 
@@ -133,7 +141,7 @@ class RedisBus:
         self.healthy = False
         # Short: it is also the close reason of the rooms' peers (123 bytes at most).
         self.reason = f"redis unreachable: {exc or type(exc).__name__}"[:100]
-        log.error("cluster bus down (%s): %s", self.url, exc)
+        log.error("cluster bus down (%s): %s", self.where, exc)
         self._watched.clear()
         self._names.clear()
         if self._listener is not None:
@@ -320,3 +328,12 @@ class RedisBus:
                             self._listener.node_gone(node)
                         except Exception:
                             log.exception("cannot remove the states of node %s", node)
+
+
+def _without_password(url: str) -> str:
+    """``url`` for logs: its password (``redis://:secret@host``) left out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + parts.netloc.rpartition("@")[2]))

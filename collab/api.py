@@ -42,6 +42,7 @@ from collab.api_documents import (
 )
 from collab.api_listing import list_documents
 from collab.auth import Role
+from collab.errors import CollabError
 from collab.names import InvalidName, parse_name, raw_route_path
 from collab.openapi import OPENAPI
 from collab.quarantine_api import get_quarantine, post_quarantine
@@ -186,4 +187,15 @@ async def document_endpoint(request: Request) -> Response:
     access = await authorizer_of(request).access(request, name)
     access.require(needed, doing)
     request.state.name, request.state.subject = name, access.user
-    return await handler(request)
+    try:
+        return await handler(request)
+    except CollabError as exc:
+        if exc.http_status == 404 and "/versions/" in name:  # .../versions/abc, say
+            raise ApiError(404, exc.code, f"{exc}; {_VERSIONS_HINT}") from exc
+        raise
+
+
+_VERSIONS_HINT = (
+    "version ids are numbers (.../versions/12), and a document whose name holds /versions/ is"
+    " addressed with that slash percent-encoded (a%2Fversions/b)"
+)

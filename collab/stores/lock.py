@@ -47,7 +47,10 @@ class ProcessLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StoreError(f"cannot create the lock file {self.path}: {exc}") from exc
+            raise StoreError(
+                f"cannot open the database {database}: cannot create its lock file"
+                f" {self.path.name}: {exc.strerror or exc}"
+            ) from exc
         if fcntl is None:
             return
         try:

@@ -69,6 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "api_versions",
             "openapi",
             "openapi_versions",
+            "openapi_ops",
             "openapi_parts",
             "app",
             "app_routes",

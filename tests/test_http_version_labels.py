@@ -59,3 +59,16 @@ async def test_cross_site_version_writes_are_refused_and_change_nothing(
         response = await server.http.post(path("doc", action), content=body, headers=headers)
         assert assert_error(response, status)["error"] == code
         assert db_dump(server.db_path) == before
+
+
+@pytest.mark.parametrize("rest", ["versions/abc", "versions/1x/export", "versions/-1"])
+async def test_a_version_id_that_is_not_a_number_says_so(tmp_path: Path, rest: str) -> None:
+    """``.../versions/abc`` reads as a document named ``team/notes/versions/abc``: the 404
+    says that version ids are numbers, and how to name such a document."""
+    async with in_process(tmp_path) as server:
+        await post(server.http, "team/notes", text_update("x"))
+        response = await server.http.get(path("team/notes", rest))
+        body = assert_error(response, 404)
+        assert body["error"] == "not_found"
+        assert "version ids are numbers" in body["detail"], body
+        assert "%2F" in body["detail"], body

@@ -78,6 +78,8 @@ METRICS: dict[str, list[Metric]] = {
         Metric("x_size_5mb", "5 MB doc: RSS / size", False),
         Metric("x_size_20mb", "20 MB doc: RSS / size", False),
         Metric("mib_20mb", "20 MB doc: MiB", False, digits=0),
+        Metric("x_size_active", "all 3 active: RSS / size", False),
+        Metric("x_size_idle", "all 3 after idle: RSS / size", False),
     ],
 }
 
@@ -237,6 +239,7 @@ def _metric(scenario: str, key: str) -> Metric:
 def markdown_summary(data: dict[str, Any]) -> str:
     """The README table: one row per scenario, one column per server family."""
     summary = data["summary"]
+    idle = data.get("parameters", {}).get("doc_memory", {}).get("idle", 0)
 
     def variant(family: str, persistent: bool) -> str:
         if family.startswith("collab"):
@@ -318,6 +321,11 @@ def markdown_summary(data: dict[str, Any]) -> str:
             "(j) RSS per open document / its encoded size: 1 / 5 / 20 MB",
             "doc_memory",
             [("x_size_1mb", False), ("x_size_5mb", False), ("x_size_20mb", False)],
+        ),
+        (
+            f"(j) the three documents open: RSS / encoded size, active / after {idle:g} s idle",
+            "doc_memory",
+            [("x_size_active", False), ("x_size_idle", False)],
         ),
     ]
     header = "| scenario | " + " | ".join(FAMILIES) + " | collab vs best peer |"
@@ -598,6 +606,7 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         ("join_storm", "cold_p50_s", "(i) join storm cold: p50 s (log)"),
         ("join_storm", "peak_rss_mib", "(i) join storm warm: peak RSS MiB (log)"),
         ("doc_memory", "x_size_20mb", "(j) 20 MB document: RSS / encoded size"),
+        ("doc_memory", "x_size_idle", "(j) 3 open documents after idle: RSS / size"),
     ]
     field = [p for p in field if p[0] in summary]
     if field:

@@ -362,8 +362,9 @@ class Room:
         return True
 
     def _own(self, peer: Peer, client_ids: Iterable[int]) -> set[int]:
-        """Make ``peer`` the owner of ``client_ids``; every client id it owns."""
-        owned = self.peers.get(peer, _NO_CLIENTS)
+        """Make ``peer``, a member, the owner of ``client_ids``; every client id it owns.
+        Only members own: :meth:`leave` releases what a peer owns."""
+        owned = self.peers[peer]
         if owned is _NO_CLIENTS:
             owned = self.peers[peer] = set()
         for client_id in client_ids:
@@ -507,13 +508,17 @@ class Room:
         no connection, read-only ones included, can remove or impersonate another's presence
         (the y-websocket client re-broadcasts the states it receives, and removes, after 30 s
         without news, states it thinks are stale: those entries are dropped too). :meth:`leave`
-        removes the owned ids when the connection ends.
+        removes the owned ids when the connection ends. A peer that is not in the room
+        (never joined, or has left) owns nothing and its update is dropped whole: what it
+        owned would never be released.
 
         Raises:
             ProtocolError: when the payload is malformed.
             AwarenessTooLarge: when a state exceeds ``max_awareness_bytes``.
         """
         entries = protocol.decode_awareness_entries(payload)
+        if peer not in self.peers:
+            return
         # A connection owns the client ids of its first announcement (those no other
         # connection owns); entries for any other client id are dropped: the y-websocket
         # client re-broadcasts every state it receives (an echo), and a forged entry would

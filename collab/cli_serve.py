@@ -1,5 +1,5 @@
-"""``collab serve``: the checks before start (secret, port, database path, database, web
-editor), each one line and an exit status, then uvicorn with collab's WebSocket path."""
+"""``collab serve``: the checks before start (secret, port, web editor, database path,
+database), each one line and an exit status, then uvicorn with collab's WebSocket path."""
 
 from __future__ import annotations
 
@@ -83,8 +83,8 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     settings such as a weak secret).
 
     Checked in this order, each failure one line on stderr: the secret, the port (bound here
-    and handed to uvicorn, so a busy port is found before the database is touched), the
-    database path, then opening and migrating the database. With ``workers`` above 1, it
+    and handed to uvicorn, so a busy port is found before the database is touched), the web
+    editor, the database path, then opening and migrating the database. With ``workers`` above 1, it
     runs that many worker processes instead (:mod:`collab.workers`), which check the same.
     """
     settings.token_secret()  # SettingsError (exit 2) before anything is opened

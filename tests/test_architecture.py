@@ -54,7 +54,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("codec", ("protocol", "lib0", "structs", "hocuspocus")),
     ("CRDT", ("updates", "integration", "waiting", "integrator", "export")),
-    ("document", ("room",)),
+    ("document", ("presence", "hibernated", "room")),
     ("storage", ("stores", "store")),
     ("coordination", ("bus", "hub", "history")),
     ("sessions", ("sessions",)),
@@ -127,7 +127,14 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.updates",
                 "collab.integrator",
                 "collab.structs",
+                "collab.presence",
+                "collab.hibernated",
             },
+        ),
+        ("collab.presence", {"collab.errors", "collab.protocol"}),
+        (
+            "collab.hibernated",
+            {"collab.protocol", "collab.structs", "collab.integrator"},
         ),
         (
             "collab.integrator",

@@ -77,6 +77,16 @@ async def node(db: Path, url: str, **settings: Any) -> AsyncIterator[Hub]:
         await hub.close()
 
 
+@asynccontextmanager
+async def two_nodes(tmp_path: Path, url: str, **settings: Any) -> AsyncIterator[tuple[Hub, Hub]]:
+    """Two nodes (:func:`node`) on one database in ``tmp_path`` and one Redis at ``url``."""
+    async with (
+        node(tmp_path / "c.db", url, **settings) as a,
+        node(tmp_path / "c.db", url, **settings) as b,
+    ):
+        yield a, b
+
+
 def text_update(doc: Doc, content: str) -> bytes:
     before = doc.get_state()
     text = doc.get("text", type=Text)
@@ -87,10 +97,7 @@ def text_update(doc: Doc, content: str) -> bytes:
 async def test_updates_and_late_loads_cross_nodes(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         writer = Doc()
         await a.write("d", text_update(writer, "hello"), "http")
         reader = Recorder()
@@ -114,10 +121,7 @@ async def test_updates_and_late_loads_cross_nodes(
 async def test_awareness_appears_and_is_removed_across_nodes(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         on_a, on_b = Recorder(), Recorder()
         room_a, leave_a = await a.join("d", on_a)
         client = Awareness(Doc())
@@ -158,10 +162,7 @@ async def test_a_node_leaving_removes_its_clients_states(
 async def test_a_delete_closes_peers_on_every_node(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         writer = Doc()
         await a.write("d", text_update(writer, "old"), "http")
         on_b = Recorder()
@@ -174,10 +175,7 @@ async def test_a_delete_closes_peers_on_every_node(
 async def test_a_rename_closes_peers_on_every_node(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         await a.write("d", text_update(Doc(), "moving"), "http")
         on_old, on_new = Recorder(), Recorder()
         await b.join("d", on_old)
@@ -272,10 +270,7 @@ async def test_an_entry_that_cannot_be_applied_does_not_stop_the_reader(
 
     from collab.bus.redis import stream_key
 
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         reader = Recorder()
         await b.join("d", reader)
         client = Redis.from_url(redis_server.url)
@@ -292,10 +287,7 @@ async def test_an_entry_that_cannot_be_applied_does_not_stop_the_reader(
 async def test_reauthorize_is_announced_to_the_other_nodes(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         asked: list[str] = []
         assert a.cluster is not None and b.cluster is not None
         b.cluster.reauthorize = asked.append
@@ -309,10 +301,7 @@ async def test_a_read_on_one_node_sees_what_another_node_acknowledged(
 ) -> None:
     """HTTP reads (Hub.state) in cluster mode come from the store: a write acknowledged on A
     is in a read on B at once, even while B's open room has not read it from the stream."""
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         _, leave = await b.join("d", Recorder())
         writer = Doc()
         for i in range(20):
@@ -336,10 +325,7 @@ def sample(hub: Hub, name: str) -> float:
 async def test_each_node_reports_entries_and_how_far_behind_its_reader_is(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         on_b = Recorder()
         _, leave = await b.join("d", on_b)
         writer = Doc()

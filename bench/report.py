@@ -368,20 +368,29 @@ def markdown_summary(data: dict[str, Any]) -> str:
 CLUSTER_COLUMNS = [
     ("collab", "collab, 1 process"),
     ("collab-2nodes", "collab, 2 nodes (--redis)"),
+    ("collab-4nodes", "collab, 4 nodes (--redis)"),
     ("hocuspocus", "hocuspocus, 1 process"),
     ("hocuspocus-2nodes", "hocuspocus, 2 nodes (extension-redis)"),
+    ("hocuspocus-4nodes", "hocuspocus, 4 nodes (extension-redis)"),
 ]
-"""The cluster table's columns: each server alone, and as two nodes on one Redis."""
+"""The cluster table's columns: each server alone, and as two and four nodes on one Redis
+(a column appears when its server ran)."""
+
+CLUSTER_SIZES = (2, 4)
+"""The node counts compared in the cluster table's verdict columns (when both servers ran)."""
 
 
 def cluster_summary(data: dict[str, Any]) -> str:
-    """The README's cluster table (``""`` when no two-node server ran): collab and Hocuspocus
-    as one process and as two nodes sharing a Redis, the clients alternating between the
-    nodes, and collab's two nodes against Hocuspocus's."""
+    """The README's cluster table (``""`` when no multi-node server ran): collab and
+    Hocuspocus as one process and as several nodes sharing a Redis, the clients taking the
+    nodes in turn, and collab's nodes against as many of Hocuspocus's."""
     summary = data["summary"]
-    nodes = ("collab-2nodes", "hocuspocus-2nodes")
-    if not any(server in by_server for by_server in summary.values() for server in nodes):
+    ran = {server for by_server in summary.values() for server in by_server}
+    nodes = [f"{family}-{n}nodes" for n in CLUSTER_SIZES for family in ("collab", "hocuspocus")]
+    if not ran & set(nodes):
         return ""
+    columns = [(server, label) for server, label in CLUSTER_COLUMNS if server in ran]
+    sizes = [n for n in CLUSTER_SIZES if {f"collab-{n}nodes", f"hocuspocus-{n}nodes"} <= ran]
     specs = [
         ("(a) fan-out latency p50 / p99, ms", "fanout", ["p50_ms", "p99_ms"]),
         (
@@ -405,17 +414,18 @@ def cluster_summary(data: dict[str, Any]) -> str:
             ["cpu_percent", "rss_mib"],
         ),
     ]
-    header = "| scenario | " + " | ".join(label for _, label in CLUSTER_COLUMNS)
+    header = "| scenario | " + " | ".join(label for _, label in columns)
+    verdict_labels = [f"collab vs hocuspocus, {n} nodes" for n in sizes]
     lines = [
-        header + " | collab vs hocuspocus, 2 nodes |",
-        "|---" * (len(CLUSTER_COLUMNS) + 2) + "|",
+        header + "".join(f" | {label}" for label in verdict_labels) + " |",
+        "|---" * (len(columns) + len(sizes) + 1) + "|",
     ]
     for title, scenario, keys in specs:
         by_server = summary.get(scenario, {})
         if not any(server in by_server for server in nodes):
             continue
         cells = []
-        for server, _ in CLUSTER_COLUMNS:
+        for server, _ in columns:
             parts = []
             for key in keys:
                 metric = _metric(scenario, key)
@@ -423,19 +433,20 @@ def cluster_summary(data: dict[str, Any]) -> str:
                 text = cell(s, metric, False, key in failed_metrics(data, scenario, server))
                 parts.append(f"({text})" if key in ASIDES else text)
             cells.append(" / ".join(parts).replace(" / (", " ("))
-        verdicts = []
-        for key in keys:
-            if key in ASIDES:
-                continue
-            metric = _metric(scenario, key)
-            mine = _pick(summary, scenario, "collab-2nodes", key)
-            theirs = _pick(summary, scenario, "hocuspocus-2nodes", key)
-            if mine and theirs and theirs["median"]:
-                ratio = mine["median"] / theirs["median"]
-                wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
-                verdicts.append(f"{_x(ratio)} ({'wins' if wins else 'loses'})")
-        verdict = " / ".join(verdicts) or "-"
-        lines.append(f"| {title} | " + " | ".join(cells) + f" | {verdict} |")
+        for n in sizes:
+            verdicts = []
+            for key in keys:
+                if key in ASIDES:
+                    continue
+                metric = _metric(scenario, key)
+                mine = _pick(summary, scenario, f"collab-{n}nodes", key)
+                theirs = _pick(summary, scenario, f"hocuspocus-{n}nodes", key)
+                if mine and theirs and theirs["median"]:
+                    ratio = mine["median"] / theirs["median"]
+                    wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
+                    verdicts.append(f"{_x(ratio)} ({'wins' if wins else 'loses'})")
+            cells.append(" / ".join(verdicts) or "-")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -217,6 +217,12 @@ class Metrics(Collector):
             yield GaugeMetricFamily(
                 "collab_bus_nodes", "Other cluster nodes heard from lately.", len(bus.nodes)
             )
+            yield GaugeMetricFamily(
+                "collab_bus_watched_streams",
+                "Document streams this node reads now (its open rooms).",
+                bus.watched,
+            )
+            yield bus.lag.family()
             for name, doc, value in (
                 ("collab_bus_entries_appended", "Updates appended to Redis streams.", bus.appended),
                 ("collab_bus_entries_read", "Entries of other nodes read.", bus.read),

@@ -9,9 +9,15 @@ room, one client writes and another times each relay.
 
 At the end, typing and fuzzing stop, and the server, every editor and a fresh Yjs client
 must hold the same text: a refused update never changed the server's document, and nothing
-the server accepted decodes differently in Yjs. The summary gives frames, rate, how the
-fuzzing connections ended, the texts' lengths, divergence, the other room's relay latencies
-and the server's peak RSS (``VmHWM``).
+the server accepted decodes differently in Yjs. Every honest edit must reach the fresh
+client: its state vector covers every editor's (an edit is a run of structs; one left out,
+or stored in place of the editor's own at its clock, leaves the fresh client short of that
+editor's clock). Then the server is sent SIGTERM with the editors still connected and must
+exit 0. The summary gives frames, rate, how the fuzzing connections ended, the texts'
+lengths, divergence, the honest structs the fresh client misses, the recovery time (from the
+input's stop until every editor holds the server's document and a new document's first
+write is relayed), the other room's relay latencies, the server's peak RSS (``VmHWM``) and
+its RSS at the end, and the SIGTERM stop's time and exit status.
 
 The honest editors' own updates are not mutated: structs of a live editor's client id from
 another connection are refused by the server (tests/e2e/test_client_ids.py), so they would
@@ -21,6 +27,7 @@ only measure that refusal; the ghost's structs name clients and clocks close to 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import random
@@ -36,9 +43,11 @@ from pycrdt import Doc, Text
 
 from collab import protocol
 from collab.integrator import apply_all
+from collab.updates import state_vector
 from tests.e2e.conftest import Server
 from tests.e2e.nodepeer import NodePeer, NodePeerError, ensure_node_modules
 from tests.e2e.pyclient import PyClient
+from tests.e2e.test_ops import metric
 from tests.e2e.yjsref import yjs_apply
 from tests.test_fuzz import Seed, _sync, corpus, mutate
 
@@ -132,13 +141,31 @@ async def _relay_latency(server: Server, stop: asyncio.Event) -> list[float]:
     return latencies
 
 
-def peak_rss_kib(pid: int) -> int:
-    """The process' peak resident set (``VmHWM``), in KiB (0 when unknown)."""
+def peak_rss_kib(pid: int, field: str = "VmHWM") -> int:
+    """The process' peak resident set (``VmHWM``; ``VmRSS``: the current one), in KiB (0
+    when unknown)."""
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     return 0
+
+
+def missing_structs(editors: dict[str, dict[int, int]], fresh: dict[int, int]) -> int:
+    """How many structs (clock units) of the editors' state vectors ``fresh`` lacks."""
+    return sum(
+        max(0, clock - fresh.get(client, 0))
+        for vector in editors.values()
+        for client, clock in vector.items()
+    )
+
+
+async def _first_write_relayed(server: Server) -> None:
+    """A new document's first write reaches a second client (the server serves again)."""
+    name = f"fuzz/after-{time.monotonic_ns()}"
+    async with PyClient(server.ws_url, name) as writer, PyClient(server.ws_url, name) as reader:
+        writer.text().insert(0, "back")
+        await reader.wait_for(lambda: str(reader.text()) == "back", 120)
 
 
 async def fuzz_with_editors(
@@ -170,6 +197,7 @@ async def fuzz_with_editors(
         latency = asyncio.create_task(_relay_latency(server, stop))
         await asyncio.sleep(seconds)
         stop.set()
+        stopped = time.monotonic()
         try:
             typed = sum(await asyncio.gather(*typing))
         except NodePeerError as exc:  # a Yjs editor threw on something the server relayed
@@ -179,10 +207,24 @@ async def fuzz_with_editors(
         for counter in await asyncio.gather(*fuzzing):
             outcomes.update(counter)
         latencies = await latency
-        elapsed = time.monotonic() - started
+        elapsed = stopped - started
         await py.barrier()
-        texts = await _converged(server, peers, py)
-        rss = peak_rss_kib(server.proc.pid) if server.proc is not None else 0
+        texts, vectors = await _converged(server, peers, py)
+        ids = {"pycrdt": py.doc.client_id}
+        for i, peer in enumerate(peers):
+            ids[f"yjs{i}"] = (await peer.call("client_id"))["client_id"]
+        await _first_write_relayed(server)
+        recovery = time.monotonic() - stopped
+        assert server.proc is not None
+        rss = peak_rss_kib(server.proc.pid)
+        rss_end = peak_rss_kib(server.proc.pid, "VmRSS")
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
+            scraped = (await http.get("/metrics")).text
+        committed = metric(scraped, "collab_updates_committed_total")
+        # SIGTERM with the editors still connected: a clean stop closes them and exits 0
+        terminating = time.monotonic()
+        status = server.stop(timeout=60)
+        sigterm_seconds = time.monotonic() - terminating
         await py.close()
     finally:
         stop.set()
@@ -197,13 +239,22 @@ async def fuzz_with_editors(
         "frames_per_second": round(frames / elapsed),
         "connections_closed": dict(outcomes),
         "honest_edits": typed,
+        "updates_committed": int(committed),
         "text_lengths": lengths,
         "divergence": len(set(texts.values())) != 1,
+        "honest_structs": sum(vectors[name].get(ids[name], 0) for name in ids),
+        "honest_structs_missing": missing_structs(
+            {name: vectors[name] for name in ids}, vectors["fresh_yjs"]
+        ),
+        "recovery_seconds": round(recovery, 2),
         "other_room_relays": len(latencies),
         "other_room_p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "other_room_p99_ms": round(_p99(latencies) * 1000, 2) if latencies else None,
         "other_room_max_ms": round(max(latencies) * 1000, 2) if latencies else None,
         "peak_rss_mib": round(rss / 1024, 1),
+        "end_rss_mib": round(rss_end / 1024, 1),
+        "sigterm_stop_seconds": round(sigterm_seconds, 2),
+        "sigterm_exit_status": status,
     }
 
 
@@ -212,9 +263,12 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-async def _converged(server: Server, peers: list[NodePeer], py: PyClient) -> dict[str, str]:
-    """The texts once every editor holds what the server holds (or after 60 s)."""
-    deadline = time.monotonic() + 60
+async def _converged(
+    server: Server, peers: list[NodePeer], py: PyClient
+) -> tuple[dict[str, str], dict[str, dict[int, int]]]:
+    """The texts once every editor holds what the server holds (or after 120 s), and the
+    state vectors of the editors and of a fresh Yjs client."""
+    deadline = time.monotonic() + 120
     async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
         while True:
             # the server's document as pycrdt holds it, and as a Yjs client decodes its state
@@ -229,10 +283,19 @@ async def _converged(server: Server, peers: list[NodePeer], py: PyClient) -> dic
             if len(set(texts.values())) == 1 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
+    vectors = {"pycrdt": state_vector(py.doc.get_state())}
+    for i, peer in enumerate(peers):
+        vectors[f"yjs{i}"] = await _vector(peer)
     async with NodePeer(server.ws_url, ROOM) as fresh:
         await fresh.call("wait_synced", timeout=60)
         texts["fresh_yjs"] = (await fresh.call("get_text"))["text"]
-    return texts
+        vectors["fresh_yjs"] = await _vector(fresh)
+    return texts, vectors
+
+
+async def _vector(peer: NodePeer) -> dict[int, int]:
+    encoded = (await peer.call("state_vector"))["state_vector"]
+    return state_vector(base64.b64decode(encoded))
 
 
 def run(seconds: float, seed: int) -> dict[str, Any]:

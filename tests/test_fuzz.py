@@ -1184,6 +1184,10 @@ def _editors_main(seconds: float, seed: int, summary: Path | None) -> int:
         problems.append(f"the documents differ: {result['text_lengths']}")
     if result["other_room_max_ms"] is None or result["other_room_max_ms"] > 1000:
         problems.append(f"the unrelated room stalled: {result['other_room_max_ms']} ms")
+    if result["honest_structs_missing"]:
+        problems.append(f"a fresh client misses {result['honest_structs_missing']} honest structs")
+    if result["sigterm_exit_status"] != 0:
+        problems.append(f"SIGTERM: exit status {result['sigterm_exit_status']}")
     for problem in problems:
         print(f"fuzz: FAILURE: {problem}", flush=True)
     print(f"fuzz: {'FAILED' if problems else 'passed'} (seed {seed})", flush=True)

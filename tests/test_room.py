@@ -418,3 +418,31 @@ def test_presence_cannot_be_removed_or_impersonated_by_another_connection() -> N
     assert states[1] == {"user": "alice"}
     room.apply_awareness(alice, awareness(1, 5, None))  # its owner may remove it
     assert 1 not in room.awareness
+
+
+def test_a_peer_that_is_not_in_the_room_owns_nothing_and_gets_nothing() -> None:
+    """Owning a client id needs membership: ownership is released when a peer leaves, so a
+    peer that never joined (or has left: a frame handled late) would hold its client ids
+    for good, refusing their real owner's writes (1013) and presence, and would itself be
+    added to the room's peers, receiving its broadcasts without ever having joined. Its
+    awareness is dropped whole: not applied, not relayed, nothing owned."""
+    room = Room("r", Doc())
+    member, stranger, gone = FakePeer(), FakePeer(), FakePeer()
+    room.join(member)
+    room.join(gone)
+    room.leave(gone)
+    seen = len(member.frames)
+    for peer, client_id in ((stranger, 7), (gone, 8)):
+        room.apply_awareness(peer, awareness(client_id, 1, {"user": "outside"}))
+        assert peer not in room.peers
+        assert client_id not in room.owners and client_id not in room.awareness
+    assert member.frames[seen:] == []
+    room.apply(edits(Doc(client_id=9), [(0, "hi")])[0], origin=stranger)  # an outsider's write
+    assert 9 not in room.owners and stranger not in room.peers
+    # the client ids stay free for a member to announce and write with
+    room.apply_awareness(member, awareness(7, 1, {"user": "member"}))
+    assert room.owners[7] is member
+    writer = FakePeer()
+    room.join(writer)
+    assert room.apply(edits(Doc(client_id=8), [(0, "ok")])[0], origin=writer)
+    assert room.owners[8] is writer

@@ -377,12 +377,20 @@ const commands = {
     return { states: awarenessStates() }
   },
 
+  // Waits until there are `count` states (default 1) and, with `client` and `state`, until
+  // that client's state is `state` (compared as JSON with sorted keys).
   async wait_awareness (c) {
     const n = requireInt(c, 'count', 1)
+    const canonical = (value) => JSON.stringify(value, (key, v) =>
+      v && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+        : v)
+    const matches = () => c.client === undefined ||
+      canonical(provider.awareness.getStates().get(c.client)) === canonical(c.state)
     const states = await waitFor(
-      () => (provider.awareness.getStates().size === n ? awarenessStates() : undefined),
+      () => (provider.awareness.getStates().size === n && matches() ? awarenessStates() : undefined),
       c.timeout,
-      () => `${n} awareness states; have ${JSON.stringify(awarenessStates())}`
+      () => `${n} awareness states${c.client === undefined ? '' : ` with ${c.client}: ${JSON.stringify(c.state)}`}; have ${JSON.stringify(awarenessStates())}`
     )
     return { states }
   },

@@ -290,6 +290,10 @@ async def _converged(
         await fresh.call("wait_synced", timeout=60)
         texts["fresh_yjs"] = (await fresh.call("get_text"))["text"]
         vectors["fresh_yjs"] = await _vector(fresh)
+        if len(set(texts.values())) != 1:  # kept beside the database, to minimise
+            fresh_state = base64.b64decode((await fresh.call("state_update"))["update"])
+            (server.db_path.parent / "fresh_yjs_state.bin").write_bytes(fresh_state)
+            (server.db_path.parent / "server_state.bin").write_bytes(state)
     return texts, vectors
 
 
@@ -298,7 +302,11 @@ async def _vector(peer: NodePeer) -> dict[int, int]:
     return state_vector(base64.b64decode(encoded))
 
 
-def run(seconds: float, seed: int) -> dict[str, Any]:
-    """:func:`fuzz_with_editors` in a temporary folder."""
+def run(seconds: float, seed: int, keep: Path | None = None) -> dict[str, Any]:
+    """:func:`fuzz_with_editors` in a temporary folder, or in ``keep`` (kept: the database,
+    the server's log, and on a divergence the server's and a fresh client's states)."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(fuzz_with_editors(keep, seconds, seed))
     with tempfile.TemporaryDirectory() as folder:
         return asyncio.run(fuzz_with_editors(Path(folder), seconds, seed))

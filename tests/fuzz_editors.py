@@ -13,11 +13,12 @@ the server accepted decodes differently in Yjs. Every honest edit must reach the
 client: its state vector covers every editor's (an edit is a run of structs; one left out,
 or stored in place of the editor's own at its clock, leaves the fresh client short of that
 editor's clock). Then the server is sent SIGTERM with the editors still connected and must
-exit 0. The summary gives frames, rate, how the fuzzing connections ended, the texts'
-lengths, divergence, the honest structs the fresh client misses, the recovery time (from the
-input's stop until every editor holds the server's document and a new document's first
-write is relayed), the other room's relay latencies, the server's peak RSS (``VmHWM``) and
-its RSS at the end, and the SIGTERM stop's time and exit status.
+exit 0; started again (the editors gone), it must load the same document. The summary gives
+frames, rate, how the fuzzing connections ended, the texts' lengths, divergence, the honest
+structs the fresh client misses, the recovery time (from the input's stop until every
+editor holds the server's document and a new document's first write is relayed), the other
+room's relay latencies, the server's peak RSS (``VmHWM``) and its RSS at the end, and the
+SIGTERM stop's time and exit status.
 
 The honest editors' own updates are not mutated: structs of a live editor's client id from
 another connection are refused by the server (tests/e2e/test_client_ids.py), so they would
@@ -226,6 +227,13 @@ async def fuzz_with_editors(
         status = server.stop(timeout=60)
         sigterm_seconds = time.monotonic() - terminating
         await py.close()
+        for peer in peers:  # gone before the restart: they would send their state again
+            await peer.close()
+        # what was stored: the document a restarted server loads
+        server.start(timeout=120)
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=120) as http:
+            stored = (await http.get(f"/api/documents/{ROOM}/update")).content
+        texts["after_restart"] = str(apply_all(Doc(), [stored]).get("text", type=Text))
     finally:
         stop.set()
         for peer in peers:

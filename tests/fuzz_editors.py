@@ -126,8 +126,11 @@ async def _fuzz(
     return outcomes
 
 
-async def _relay_latency(server: Server, stop: asyncio.Event) -> list[float]:
-    """Relay latencies (seconds) of an unrelated room: one writer, one reader."""
+async def _relay_latency(
+    server: Server, stop: asyncio.Event, slow: list[tuple[float, float]] | None = None
+) -> list[float]:
+    """Relay latencies (seconds) of an unrelated room: one writer, one reader; those over
+    0.5 s also go to ``slow`` as (wall-clock start, seconds), to match the server's log."""
     latencies: list[float] = []
     async with PyClient(server.ws_url, OTHER) as writer, PyClient(server.ws_url, OTHER) as reader:
         for i in range(1_000_000):
@@ -138,6 +141,8 @@ async def _relay_latency(server: Server, stop: asyncio.Event) -> list[float]:
             writer.text().insert(0, marker)
             await reader.wait_for(lambda m=marker: str(reader.text()).startswith(m), 60)
             latencies.append(time.monotonic() - started)
+            if slow is not None and latencies[-1] > 0.5:
+                slow.append((time.time() - latencies[-1], latencies[-1]))
             await asyncio.sleep(0.05)
     return latencies
 
@@ -195,7 +200,8 @@ async def fuzz_with_editors(
             asyncio.create_task(_fuzz(server.ws_url, seeds, random.Random(seed + 100 + i), stop))
             for i in range(fuzzers)
         ]
-        latency = asyncio.create_task(_relay_latency(server, stop))
+        slow: list[tuple[float, float]] = []
+        latency = asyncio.create_task(_relay_latency(server, stop, slow))
         await asyncio.sleep(seconds)
         stop.set()
         stopped = time.monotonic()
@@ -259,6 +265,10 @@ async def fuzz_with_editors(
         "other_room_p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "other_room_p99_ms": round(_p99(latencies) * 1000, 2) if latencies else None,
         "other_room_max_ms": round(max(latencies) * 1000, 2) if latencies else None,
+        "other_room_slow": [
+            (time.strftime("%H:%M:%S", time.gmtime(at)), round(seconds * 1000))
+            for at, seconds in slow[:20]
+        ],
         "peak_rss_mib": round(rss / 1024, 1),
         "end_rss_mib": round(rss_end / 1024, 1),
         "sigterm_stop_seconds": round(sigterm_seconds, 2),

@@ -431,13 +431,19 @@ MEMORY_LABELS = ("1mb", "5mb", "20mb")
 
 async def doc_memory(target: Target, profile: Profile) -> dict[str, Any]:
     """(j) RSS growth per open document of each size, against its encoded size: the
-    documents are opened one after the other, each kept open by its writer."""
+    documents are opened one after the other, each kept open by its writer. Each size is
+    measured while active (``settle`` seconds after its last write); then, with the three
+    still open, after ``idle`` seconds without a write, as a user's quiet documents are
+    (a server may unload idle documents: collab hibernates them after 30 s), the growth of
+    all three over their total encoded size (``x_size_idle``), beside the same while they
+    were active (``x_size_active``)."""
     cfg = profile.doc_memory
     pids = _pids(target)
     await asyncio.sleep(cfg["settle"])
-    before = procstat.rss_bytes(pids)
+    start = before = procstat.rss_bytes(pids)
     out: dict[str, Any] = {"rss_before_mib": before / 2**20}
     writers = []
+    total = 0
     try:
         for i, label in enumerate(MEMORY_LABELS):
             doc = _big(profile, "doc_memory", i)
@@ -447,7 +453,14 @@ async def doc_memory(target: Target, profile: Profile) -> dict[str, Any]:
             out[f"mib_{label}"] = (after - before) / 2**20
             out[f"x_size_{label}"] = (after - before) / doc.size
             out[f"bytes_{label}"] = doc.size
+            total += doc.size
             before = after
+        out["x_size_active"] = (before - start) / total
+        await asyncio.sleep(cfg["idle"])
+        idle = procstat.rss_bytes(pids)
+        out["mib_idle"] = (idle - start) / 2**20
+        out["x_size_idle"] = (idle - start) / total
+        out["idle_seconds"] = cfg["idle"]
         closed = server_closed(writers)
     finally:
         close_all(writers)

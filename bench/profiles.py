@@ -96,7 +96,14 @@ FULL = Profile(
         "settle": 2.0,
         "settle_timeout": 120.0,  # background storage going idle before the restart
     },
-    doc_memory={"sizes_mb": [1, 5, 20], "settle": 2.0, "seed_timeout": 300.0},
+    doc_memory={
+        "sizes_mb": [1, 5, 20],
+        "settle": 2.0,
+        "seed_timeout": 300.0,
+        # seconds without a write before the idle figure: collab's --hibernate-seconds (30)
+        # plus its sweep period (a quarter of it) and the release of the freed memory
+        "idle": 45.0,
+    },
 )
 
 QUICK = Profile(
@@ -164,7 +171,7 @@ SMOKE = Profile(
         "drain": 10.0,
     },
     join_storm={**FULL.join_storm, "size_mb": 0.05, "joiners": 5, "settle": 0.2},
-    doc_memory={**FULL.doc_memory, "sizes_mb": [0.01, 0.02, 0.05], "settle": 0.2},
+    doc_memory={**FULL.doc_memory, "sizes_mb": [0.01, 0.02, 0.05], "settle": 0.2, "idle": 0.3},
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}

@@ -78,6 +78,8 @@ METRICS: dict[str, list[Metric]] = {
         Metric("x_size_5mb", "5 MB doc: RSS / size", False),
         Metric("x_size_20mb", "20 MB doc: RSS / size", False),
         Metric("mib_20mb", "20 MB doc: MiB", False, digits=0),
+        Metric("x_size_active", "all 3 active: RSS / size", False),
+        Metric("x_size_idle", "all 3 after idle: RSS / size", False),
     ],
 }
 
@@ -237,6 +239,7 @@ def _metric(scenario: str, key: str) -> Metric:
 def markdown_summary(data: dict[str, Any]) -> str:
     """The README table: one row per scenario, one column per server family."""
     summary = data["summary"]
+    idle = data.get("parameters", {}).get("doc_memory", {}).get("idle", 0)
 
     def variant(family: str, persistent: bool) -> str:
         if family.startswith("collab"):
@@ -319,6 +322,11 @@ def markdown_summary(data: dict[str, Any]) -> str:
             "doc_memory",
             [("x_size_1mb", False), ("x_size_5mb", False), ("x_size_20mb", False)],
         ),
+        (
+            f"(j) the three documents open: RSS / encoded size, active / after {idle:g} s idle",
+            "doc_memory",
+            [("x_size_active", False), ("x_size_idle", False)],
+        ),
     ]
     header = "| scenario | " + " | ".join(FAMILIES) + " | collab vs best peer |"
     lines = [header, "|---" * (len(FAMILIES) + 2) + "|"]
@@ -360,20 +368,29 @@ def markdown_summary(data: dict[str, Any]) -> str:
 CLUSTER_COLUMNS = [
     ("collab", "collab, 1 process"),
     ("collab-2nodes", "collab, 2 nodes (--redis)"),
+    ("collab-4nodes", "collab, 4 nodes (--redis)"),
     ("hocuspocus", "hocuspocus, 1 process"),
     ("hocuspocus-2nodes", "hocuspocus, 2 nodes (extension-redis)"),
+    ("hocuspocus-4nodes", "hocuspocus, 4 nodes (extension-redis)"),
 ]
-"""The cluster table's columns: each server alone, and as two nodes on one Redis."""
+"""The cluster table's columns: each server alone, and as two and four nodes on one Redis
+(a column appears when its server ran)."""
+
+CLUSTER_SIZES = (2, 4)
+"""The node counts compared in the cluster table's verdict columns (when both servers ran)."""
 
 
 def cluster_summary(data: dict[str, Any]) -> str:
-    """The README's cluster table (``""`` when no two-node server ran): collab and Hocuspocus
-    as one process and as two nodes sharing a Redis, the clients alternating between the
-    nodes, and collab's two nodes against Hocuspocus's."""
+    """The README's cluster table (``""`` when no multi-node server ran): collab and
+    Hocuspocus as one process and as several nodes sharing a Redis, the clients taking the
+    nodes in turn, and collab's nodes against as many of Hocuspocus's."""
     summary = data["summary"]
-    nodes = ("collab-2nodes", "hocuspocus-2nodes")
-    if not any(server in by_server for by_server in summary.values() for server in nodes):
+    ran = {server for by_server in summary.values() for server in by_server}
+    nodes = [f"{family}-{n}nodes" for n in CLUSTER_SIZES for family in ("collab", "hocuspocus")]
+    if not ran & set(nodes):
         return ""
+    columns = [(server, label) for server, label in CLUSTER_COLUMNS if server in ran]
+    sizes = [n for n in CLUSTER_SIZES if {f"collab-{n}nodes", f"hocuspocus-{n}nodes"} <= ran]
     specs = [
         ("(a) fan-out latency p50 / p99, ms", "fanout", ["p50_ms", "p99_ms"]),
         (
@@ -397,17 +414,18 @@ def cluster_summary(data: dict[str, Any]) -> str:
             ["cpu_percent", "rss_mib"],
         ),
     ]
-    header = "| scenario | " + " | ".join(label for _, label in CLUSTER_COLUMNS)
+    header = "| scenario | " + " | ".join(label for _, label in columns)
+    verdict_labels = [f"collab vs hocuspocus, {n} nodes" for n in sizes]
     lines = [
-        header + " | collab vs hocuspocus, 2 nodes |",
-        "|---" * (len(CLUSTER_COLUMNS) + 2) + "|",
+        header + "".join(f" | {label}" for label in verdict_labels) + " |",
+        "|---" * (len(columns) + len(sizes) + 1) + "|",
     ]
     for title, scenario, keys in specs:
         by_server = summary.get(scenario, {})
         if not any(server in by_server for server in nodes):
             continue
         cells = []
-        for server, _ in CLUSTER_COLUMNS:
+        for server, _ in columns:
             parts = []
             for key in keys:
                 metric = _metric(scenario, key)
@@ -415,19 +433,20 @@ def cluster_summary(data: dict[str, Any]) -> str:
                 text = cell(s, metric, False, key in failed_metrics(data, scenario, server))
                 parts.append(f"({text})" if key in ASIDES else text)
             cells.append(" / ".join(parts).replace(" / (", " ("))
-        verdicts = []
-        for key in keys:
-            if key in ASIDES:
-                continue
-            metric = _metric(scenario, key)
-            mine = _pick(summary, scenario, "collab-2nodes", key)
-            theirs = _pick(summary, scenario, "hocuspocus-2nodes", key)
-            if mine and theirs and theirs["median"]:
-                ratio = mine["median"] / theirs["median"]
-                wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
-                verdicts.append(f"{_x(ratio)} ({'wins' if wins else 'loses'})")
-        verdict = " / ".join(verdicts) or "-"
-        lines.append(f"| {title} | " + " | ".join(cells) + f" | {verdict} |")
+        for n in sizes:
+            verdicts = []
+            for key in keys:
+                if key in ASIDES:
+                    continue
+                metric = _metric(scenario, key)
+                mine = _pick(summary, scenario, f"collab-{n}nodes", key)
+                theirs = _pick(summary, scenario, f"hocuspocus-{n}nodes", key)
+                if mine and theirs and theirs["median"]:
+                    ratio = mine["median"] / theirs["median"]
+                    wins = ratio >= 1 if metric.higher_is_better else ratio <= 1
+                    verdicts.append(f"{_x(ratio)} ({'wins' if wins else 'loses'})")
+            cells.append(" / ".join(verdicts) or "-")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -587,6 +606,7 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         ("join_storm", "cold_p50_s", "(i) join storm cold: p50 s (log)"),
         ("join_storm", "peak_rss_mib", "(i) join storm warm: peak RSS MiB (log)"),
         ("doc_memory", "x_size_20mb", "(j) 20 MB document: RSS / encoded size"),
+        ("doc_memory", "x_size_idle", "(j) 3 open documents after idle: RSS / size"),
     ]
     field = [p for p in field if p[0] in summary]
     if field:

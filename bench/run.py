@@ -31,7 +31,8 @@ RESULTS = ROOT / "bench" / "results"
 
 # Which scenarios each server runs (the peers' persistent variants only where storage matters).
 CLUSTER = [name for name, spec in SERVERS.items() if spec.workers or spec.nodes]
-NODES = [name for name, spec in SERVERS.items() if spec.nodes]  # collab and Hocuspocus, 2 nodes
+# collab and Hocuspocus as 2 and 4 nodes
+NODES = [name for name, spec in SERVERS.items() if spec.nodes]
 
 SCENARIOS = {
     "fanout": [
@@ -45,7 +46,7 @@ SCENARIOS = {
     ],
     # the cluster variants (1, 2, 4 collab processes on one port, readers spread over them)
     # run the saturation and 300-rooms loads when asked for: --servers collab,collab-cluster2
-    "saturation": list(SERVERS),  # with collab-2nodes and hocuspocus-2nodes when named
+    "saturation": list(SERVERS),  # with the -2nodes and -4nodes servers when named
     "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket", *CLUSTER],
     "ingest": [s for s in SERVERS if s not in CLUSTER],  # also (e) late joiner
     "idle": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
@@ -370,8 +371,9 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.time()
                     workdir = scratch / f"r{rnd}-{scenario}-{name.replace('+', '-')}"
                     spy_out = None
-                    if args.py_spy and name == "collab":
-                        spy_out = out / f"pyspy-{scenario}-r{rnd + 1}.txt"
+                    if args.py_spy and SERVERS[name].family == "collab":  # its first node
+                        which = "" if name == "collab" else f"-{name.replace('+', '-')}"
+                        spy_out = out / f"pyspy-{scenario}{which}-r{rnd + 1}.txt"
                     result = run_one(
                         SERVERS[name], scenario, profile, workdir, out / "logs", spy_out
                     )
@@ -417,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     tables = report.scenario_tables(data)
     markdown = report.markdown_summary(data)
     if cluster := report.cluster_summary(data):
-        markdown += "\n\nCluster (two nodes on one Redis, the clients alternating):\n\n" + cluster
+        title = "Cluster (nodes on one Redis, the clients taking the nodes in turn):"
+        markdown += f"\n\n{title}\n\n{cluster}"
     record["markdown"] = markdown
     (out / "latest.json").write_text(json.dumps(record, indent=1))
     (out / "summary.md").write_text(markdown + "\n")

@@ -117,11 +117,29 @@ SERVERS: dict[str, ServerSpec] = {
             )
             for n in (1, 2, 4)
         ),
-        # Two nodes on their own ports and one Redis, the clients alternating between them:
-        # collab's cluster mode against Hocuspocus with @hocuspocus/extension-redis.
-        ServerSpec("collab-2nodes", "collab", True, path_prefix="/sync/", needs="collab", nodes=2),
-        ServerSpec(
-            "hocuspocus-2nodes", "hocuspocus", False, framing="hocuspocus", needs="npm", nodes=2
+        # Two or four nodes on their own ports and one Redis, the clients taking the nodes in
+        # turn: collab's cluster mode against Hocuspocus with @hocuspocus/extension-redis.
+        *(
+            spec
+            for n in (2, 4)
+            for spec in (
+                ServerSpec(
+                    f"collab-{n}nodes",
+                    "collab",
+                    True,
+                    path_prefix="/sync/",
+                    needs="collab",
+                    nodes=n,
+                ),
+                ServerSpec(
+                    f"hocuspocus-{n}nodes",
+                    "hocuspocus",
+                    False,
+                    framing="hocuspocus",
+                    needs="npm",
+                    nodes=n,
+                ),
+            )
         ),
         ServerSpec("y-websocket", "y-websocket", False, needs="npm"),
         ServerSpec("y-websocket+leveldb", "y-websocket", True, needs="npm"),

@@ -42,6 +42,7 @@ from collab.api_documents import (
 )
 from collab.api_listing import list_documents
 from collab.auth import Role
+from collab.errors import CollabError
 from collab.names import InvalidName, parse_name, raw_route_path
 from collab.openapi import OPENAPI
 from collab.quarantine_api import get_quarantine, post_quarantine
@@ -95,14 +96,31 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
 
+_WEBSOCKET_PATHS = {
+    "/sync": "/sync/{name} is a WebSocket endpoint: y-websocket clients connect to"
+    " ws://HOST:PORT/sync/{name}; the HTTP API is under /api/documents/{name}",
+    "/hocuspocus": "/hocuspocus is a WebSocket endpoint: Hocuspocus providers connect to"
+    " ws://HOST:PORT/hocuspocus; the HTTP API is under /api/documents/{name}",
+}
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's 404 and 405 as JSON errors under ``/api``, plain text elsewhere."""
+    """Starlette's 404 and 405 as JSON errors; a plain HTTP request on a WebSocket endpoint
+    (``/sync/...``, ``/hocuspocus``) is 426 ``websocket_required`` with ``Upgrade: websocket``
+    (RFC 9110 section 15.5.22)."""
     assert isinstance(exc, HTTPException)
-    if _route_path(request).startswith("/api/"):
-        code = "not_found" if exc.status_code == 404 else "method_not_allowed"
+    path = _route_path(request)
+    endpoint = path.split("/", 2)[1] if path.startswith("/") else ""
+    if exc.status_code == 404 and f"/{endpoint}" in _WEBSOCKET_PATHS:
+        response = ApiError(426, "websocket_required", _WEBSOCKET_PATHS[f"/{endpoint}"]).response()
+        response.headers["Upgrade"] = "websocket"
+        return response
+    code = "not_found" if exc.status_code == 404 else "method_not_allowed"
+    if path.startswith("/api/") or exc.status_code != 404:
         detail = f"{request.method} {request.url.path}: {exc.detail}"
-        return ApiError(exc.status_code, code, detail).response()
-    return Response(exc.detail, status_code=exc.status_code, media_type="text/plain")
+    else:
+        detail = f"{request.method} {request.url.path}: no such page"
+    return ApiError(exc.status_code, code, detail).response()
 
 
 def _route_path(request: Request) -> str:
@@ -135,6 +153,8 @@ async def document_endpoint(request: Request) -> Response:
         versions_handler = api_versions.handler_for(version_id, version_action, method)
         if versions_handler is None:
             raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+        if method == "POST":  # a save or a restore: refused from another site's page
+            check_cross_site(request, "versions")
         access = await authorizer_of(request).access(request, name)
         access.require(Role.WRITE if method == "POST" else Role.READ)
         request.state.name, request.state.version_id = name, version_id
@@ -159,11 +179,23 @@ async def document_endpoint(request: Request) -> Response:
     if method in ("POST", "DELETE"):
         check_cross_site(request, action)
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
-    if action in ("quarantine", "rename") or (
-        action == "update" and method == "POST" and replacing(request)
-    ):
-        needed = Role.ADMIN
+    doing = ""  # what needs the admin role, for the refusal
+    if action in ("quarantine", "rename"):
+        needed, doing = Role.ADMIN, f"{action} documents".replace("quarantine", "repair")
+    elif action == "update" and method == "POST" and replacing(request):
+        needed, doing = Role.ADMIN, "replace a document's content"
     access = await authorizer_of(request).access(request, name)
-    access.require(needed)
+    access.require(needed, doing)
     request.state.name, request.state.subject = name, access.user
-    return await handler(request)
+    try:
+        return await handler(request)
+    except CollabError as exc:
+        if exc.http_status == 404 and "/versions/" in name:  # .../versions/abc, say
+            raise ApiError(404, exc.code, f"{exc}; {_VERSIONS_HINT}") from exc
+        raise
+
+
+_VERSIONS_HINT = (
+    "version ids are numbers (.../versions/12), and a document whose name holds /versions/ is"
+    " addressed with that slash percent-encoded (a%2Fversions/b)"
+)

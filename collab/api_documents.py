@@ -71,7 +71,7 @@ async def rename_document(request: Request) -> Response:
         raise ApiError(400, "bad_body", 'the body must be {"to": "new name"}')
     new = validate_name(payload["to"])  # InvalidName: 400 bad_name
     access = await authorizer_of(request).access(request, new)
-    access.require(Role.ADMIN)
+    access.require(Role.ADMIN, "rename documents")
     hub = hub_of(request)
     if new == name:
         raise ApiError(409, "exists", f"the document is named {name!r} already")

@@ -152,6 +152,11 @@ async def save_version(request: Request) -> Response:
     body = await request.body()
     label = None
     if body.strip():
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":  # a form or text/plain needs no CORS preflight
+            raise VersionsError(
+                415, "unsupported_media_type", 'send {"label": "..."} as application/json'
+            )
         try:
             payload = json.loads(body)
         except ValueError:

@@ -58,6 +58,21 @@ def web_dist(settings: Settings) -> Path:
     return Path(__file__).resolve().parent / "web_dist"
 
 
+def check_web(settings: Settings) -> None:
+    """Check that the built web editor is there (``collab serve`` does so before it opens
+    the database).
+
+    Raises:
+        WebAssetsMissing: no ``index.html`` in the web folder, saying how to build it.
+    """
+    index = web_dist(settings) / "index.html"
+    if not index.is_file():
+        raise WebAssetsMissing(
+            f"the web editor is not built: {index} is missing. Run ./scripts/build-web "
+            "(or `npm ci && npm run build` in web/), or point --web-dist at a built copy."
+        )
+
+
 def build_app(collab: Serving, lifespan: Callable[[Any], Any], require_web: bool) -> Starlette:
     """The app serving ``collab`` (set as its ``app.state.collab``), running ``lifespan``.
 
@@ -66,11 +81,8 @@ def build_app(collab: Serving, lifespan: Callable[[Any], Any], require_web: bool
     """
     dist = web_dist(collab.settings)
     index = dist / "index.html"
-    if require_web and not index.is_file():
-        raise WebAssetsMissing(
-            f"the web editor is not built: {index} is missing. Run ./scripts/build-web "
-            "(or `npm ci && npm run build` in web/), or point --web-dist at a built copy."
-        )
+    if require_web:
+        check_web(collab.settings)
 
     async def healthz(request: Request) -> Response:
         hub = collab.hub

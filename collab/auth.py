@@ -131,7 +131,7 @@ def verify_token(
             options={"require": ["exp", "doc", "role"], "verify_exp": False},
         )
     except jwt.InvalidTokenError as exc:
-        raise Unauthorized(f"invalid access token: {exc}") from exc
+        raise Unauthorized(f"invalid access token: {_in_words(exc, algorithm)}") from exc
     expires = claims["exp"]
     if not isinstance(expires, int | float):
         raise Unauthorized("invalid access token: exp is not a number")
@@ -147,6 +147,20 @@ def verify_token(
         return Grant(doc, Role.parse(role), float(expires), subject or None)
     except ValueError as exc:
         raise Unauthorized(f"invalid access token: {exc}") from exc
+
+
+def _in_words(exc: jwt.InvalidTokenError, algorithm: str) -> str:
+    """Why PyJWT refused a token, in words a user can act on (PyJWT says "Not enough
+    segments" or "Invalid header padding"); short enough for a close reason (123 bytes)."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "not signed with this server's secret"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return f"not signed with {algorithm}, as this server expects"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"it has no {exc.claim} claim (make one with collab token)"
+    if isinstance(exc, jwt.DecodeError):
+        return "not a JWT (make one with collab token)"
+    return str(exc)
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -4,22 +4,42 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from collab.cli_parser import build_parser
+from collab.cli_parser import build_parser, parse
 from collab.cli_serve import serve
 from collab.cli_token import check_grant_name, mint, parse_duration
-from collab.settings import Settings, SettingsError
+from collab.settings import Settings, SettingsError, describe
 
-__all__ = ["build_parser", "check_grant_name", "main", "parse_duration"]
+__all__ = ["build_parser", "check_grant_name", "main", "parse_duration", "unknown_variables"]
+
+CLIENT_VARIABLES = ("COLLAB_SERVER", "COLLAB_TOKEN")
+"""The variables of the client commands (export, import, rename), beside the settings'."""
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One warning per ``COLLAB_*`` variable in ``environ`` that no setting reads (a typo,
+    say), naming the nearest one."""
+    known = sorted({row["env"] for row in describe()} | set(CLIENT_VARIABLES))
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith("COLLAB_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warnings.append(f"collab: warning: {name} is not a collab setting{hint}; it is ignored")
+    return warnings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``collab`` console script."""
-    args = build_parser().parse_args(argv)
+    args = parse(list(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "serve":
+            for warning in unknown_variables(os.environ):
+                print(warning, file=sys.stderr)
             settings = Settings.from_sources(vars(args))
             raw = list(sys.argv[1:] if argv is None else argv)
             return serve(settings, require_web=not args.no_web, argv=raw)

@@ -1,15 +1,96 @@
 """The argument parser of the ``collab`` command: every subcommand and its flags (the
-settings' flags come from :func:`collab.settings.describe`)."""
+settings' flags come from :func:`collab.settings.describe`).
+
+A mistake in the command line is one line on stderr naming the (sub)command, with a
+suggestion for a misspelt flag or command, and exit status 2 (argparse would print the whole
+usage first: 45 lines for ``collab serve``)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
 
 from collab.export import FORMATS, LAYOUTS
 from collab.settings import describe
+from collab.stores.sqlite_schema import collab_version
 
-__all__ = ["build_parser"]
+__all__ = ["DESCRIPTION", "build_parser", "parse"]
+
+DESCRIPTION = (
+    "collab: a real-time collaboration server for Yjs clients (y-websocket, Hocuspocus and"
+    " Tiptap), with a web editor, an HTTP API, versions, export and durable SQLite or"
+    " PostgreSQL storage."
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one line pointing at ``--help``; ``commands``
+    maps each subcommand's name to its parser."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, _Parser] = {}
+
+    def error(self, message: str) -> NoReturn:
+        """Exit 2 with ``PROG: MESSAGE (see PROG --help)``."""
+        self.fail(message)
+
+    def fail(self, message: str, hint: str = "") -> NoReturn:
+        """Exit 2 with one line: ``PROG: MESSAGE (HINT see PROG --help)``."""
+        self.exit(
+            2, f"{self.prog}: {message} ({hint + ' ' if hint else ''}see {self.prog} --help)\n"
+        )
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else ""
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The parsed command line ``argv`` (without the program name).
+
+    Exits 2 (one line on stderr) for no command, an unknown command, or an argument the
+    command does not take, suggesting the nearest command or flag.
+    """
+    parser = build_parser()
+    commands = parser.commands
+    choices = ", ".join(commands)
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        parser.fail(f"no command {argv[0]!r}: choose {choices}", _did_you_mean(argv[0], commands))
+    args, extras = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.fail(f"choose a command: {choices}")
+    if extras:
+        command = commands[args.command]
+        flags = [flag for action in command._actions for flag in action.option_strings]
+        hints = [_did_you_mean(extra.split("=")[0], flags) for extra in extras if extra[:1] == "-"]
+        command.fail(f"unrecognized arguments: {' '.join(extras)}", next(filter(None, hints), ""))
+    return args
+
+
+_UNITS = ("BYTES", "SECONDS", "HOURS", "DAYS", "PORT", "WORKERS")
+_METAVARS = {"synchronous": "MODE", "redis": "URL", "web_dist": "DIR"}
+
+
+def _metavar(name: str, flag: str, kind: type) -> str:
+    """A flag's value as help shows it: its unit (``--max-message-bytes BYTES``), ``N`` for
+    another number, else the flag's last word, singular (``--allowed-origin ORIGIN``)."""
+    word = flag.rsplit("-", 1)[-1].upper()
+    if kind in (int, float) and word not in _UNITS:
+        return "N"
+    return _METAVARS.get(name, word)
+
+
+def _shown(value: Any) -> str:
+    """A default as a user would type it: ``(empty)`` for nothing, a list comma-separated."""
+    if value in ("", ()):
+        return "(empty)"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
 
 
 def _escaped(text: str) -> str:
@@ -37,16 +118,17 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
             type=str if repeated else kind,
             action="append" if repeated else "store",
             default=None,
-            help=_escaped(f"{row['help']} [env {row['env']}, default {row['default']!r}]"),
+            metavar=_metavar(row["name"], row["flag"], kind),
+            help=_escaped(f"{row['help']} [env {row['env']}, default {_shown(row['default'])}]"),
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="collab", description="collab: a y-websocket server with durable SQLite storage."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="collab", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"collab {collab_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = commands.choices
     serve = commands.add_parser("serve", help="run the server")
     _add_settings(serve)
     serve.add_argument(

@@ -1,10 +1,11 @@
-"""``collab serve``: the checks before start (secret, port, database path, database, web
-editor), each one line and an exit status, then uvicorn with collab's WebSocket path."""
+"""``collab serve``: the checks before start (secret, port, web editor, database path,
+database), each one line and an exit status, then uvicorn with collab's WebSocket path."""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from types import FrameType
@@ -14,6 +15,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from collab.app import WebAssetsMissing, create_app, open_store
+from collab.app_routes import check_web
 from collab.logs import configure as configure_logs
 from collab.process import limit_malloc_retention, tune_gc
 from collab.settings import Settings
@@ -31,9 +33,23 @@ log = logging.getLogger("collab")
 class _Server(uvicorn.Server):
     """uvicorn's server, closing our peers with 1001 before uvicorn closes them with 1012."""
 
-    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+    def __init__(self, config: uvicorn.Config, app: Starlette, web: bool) -> None:
         super().__init__(config)
         self.app = app
+        self.web = web
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start, then one line with the address to open (uvicorn's own "running
+        on" line is not printed for sockets handed to it)."""
+        await super().startup(sockets)
+        if self.should_exit or not sockets:
+            return
+        host, port = sockets[0].getsockname()[:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # all interfaces: this machine
+        where = f"[{host}]" if ":" in host else host
+        scheme = "https" if self.config.ssl_certfile else "http"
+        what = "the document list and the editor" if self.web else "the HTTP API and WebSocket"
+        log.info("open %s://%s:%d/ (%s)", scheme, where, port, what)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """First SIGINT/SIGTERM: graceful shutdown, exit status 0. Second: exit at once.
@@ -67,8 +83,8 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     settings such as a weak secret).
 
     Checked in this order, each failure one line on stderr: the secret, the port (bound here
-    and handed to uvicorn, so a busy port is found before the database is touched), the
-    database path, then opening and migrating the database. With ``workers`` above 1, it
+    and handed to uvicorn, so a busy port is found before the database is touched), the web
+    editor, the database path, then opening and migrating the database. With ``workers`` above 1, it
     runs that many worker processes instead (:mod:`collab.workers`), which check the same.
     """
     settings.token_secret()  # SettingsError (exit 2) before anything is opened
@@ -82,6 +98,13 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     except StartupError as exc:
         print(f"collab: {exc}", file=sys.stderr)
         return 1
+    try:
+        if require_web:  # before the database file is created
+            check_web(settings)
+    except WebAssetsMissing as exc:
+        sock.close()
+        print(f"collab: {exc}", file=sys.stderr)
+        return 2
     try:
         if not is_postgres(settings.db):  # a PostgreSQL URL is checked by connecting
             check_database_path(settings.db)
@@ -113,7 +136,7 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
         ssl_certfile=settings.ssl_certfile or None,
         ssl_keyfile=settings.ssl_keyfile or None,
     )
-    server = _Server(config, app)
+    server = _Server(config, app, require_web)
     tune_gc()  # what exists now lives as long as the process (collab.process)
     server.run(sockets=[sock])  # uvicorn picks its event loop here: uvloop when installed
     return 0

@@ -94,6 +94,7 @@ class Metrics(Collector):
         self.compactions = 0
         self.compactions_abandoned = 0  # past their time budget, or the log changed
         self.hibernations = 0  # rooms put to sleep (collab.hub.hibernation)
+        self.memory_releases = 0  # free heap pages given back (collab.hub.release)
         self.asleep: Callable[[], int] = lambda: 0  # rooms asleep now (the hub sets it)
         self.rate_pauses = 0  # times a connection over its message rate was not read
         self.storage_errors = 0
@@ -172,6 +173,11 @@ class Metrics(Collector):
             "Open documents put to sleep (their CRDT dropped, see --hibernate-seconds).",
             self.hibernations,
         )
+        yield CounterMetricFamily(
+            "collab_memory_releases",
+            "Times the free pages of the C heap were given back after large writes.",
+            self.memory_releases,
+        )
         yield GaugeMetricFamily(
             "collab_rooms_asleep", "Open documents asleep now (hibernated).", self.asleep()
         )
@@ -211,6 +217,12 @@ class Metrics(Collector):
             yield GaugeMetricFamily(
                 "collab_bus_nodes", "Other cluster nodes heard from lately.", len(bus.nodes)
             )
+            yield GaugeMetricFamily(
+                "collab_bus_watched_streams",
+                "Document streams this node reads now (its open rooms).",
+                bus.watched,
+            )
+            yield bus.lag.family()
             for name, doc, value in (
                 ("collab_bus_entries_appended", "Updates appended to Redis streams.", bus.appended),
                 ("collab_bus_entries_read", "Entries of other nodes read.", bus.read),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collab.openapi_ops import OPS_PATHS
 from collab.openapi_parts import BINARY as _BINARY
 from collab.openapi_parts import ERROR as _ERROR
 from collab.openapi_parts import NAME as _NAME
@@ -265,6 +266,7 @@ VERSION_PATHS["/api/documents/{name}/versions/{id}/export"]["get"]["parameters"]
     if param["name"] != "at"
 ]
 OPENAPI["paths"].update(VERSION_PATHS)
+OPENAPI["paths"].update(OPS_PATHS)
 
 
 def markdown_table() -> str:

@@ -73,7 +73,13 @@ VERSION_PATHS: dict[str, Any] = {
                     }
                 },
             },
-            "responses": {"201": _json(_VERSION, "Created"), "400": _ERROR, "404": _ERROR},
+            "responses": {
+                "201": _json(_VERSION, "Created"),
+                "400": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+                "415": _ERROR,
+            },
         },
     },
     "/api/documents/{name}/versions/{id}": {
@@ -153,6 +159,7 @@ VERSION_PATHS: dict[str, Any] = {
                         },
                     }
                 ),
+                "403": _ERROR,
                 "404": _ERROR,
                 "413": _ERROR,
                 "422": _ERROR,

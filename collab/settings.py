@@ -224,7 +224,7 @@ class Settings:
             if flags.get(f.name) is not None:
                 value = flags[f.name]
                 values[f.name] = tuple(value) if isinstance(value, list) else value
-            elif env_name(f.name) in environ:
+            elif environ.get(env_name(f.name), "") != "":  # empty: unset, the default
                 values[f.name] = _convert(f.name, type(f.default), environ[env_name(f.name)])
         return replace(cls(), **values).checked()
 

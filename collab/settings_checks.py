@@ -4,12 +4,16 @@ setting as the user gives it (:func:`collab.setting_names.named`)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from collab.setting_names import SettingsError, named
 
 __all__ = ["MIN_SECRET_BYTES", "check", "read_secret", "strong_secret"]
+
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+", re.IGNORECASE)
+"""What a browser sends as ``Origin`` (RFC 6454): scheme, host and port, no path."""
 
 MIN_SECRET_BYTES = 32
 """Shortest token secret accepted, in UTF-8 bytes: HS256's key should be at least as long as
@@ -83,6 +87,12 @@ def check(settings: Any) -> None:
             raise SettingsError(f"{named(name)} must be {_one_of(allowed)}, not {value!r}")
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         raise SettingsError(f"{named('ssl_certfile')} and {named('ssl_keyfile')} go together")
+    for origin in settings.allowed_origins:
+        if origin not in ("*", "null") and not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"{named('allowed_origins')} must be * or an origin as browsers send it,"
+                f" scheme://host[:port] without a path (https://app.example), not {origin!r}"
+            )
     for url in settings.webhook_urls:
         if not url.startswith(("http://", "https://")):
             raise SettingsError(

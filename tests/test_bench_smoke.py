@@ -52,7 +52,13 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
         "presence": ["aw_p50_ms", "aw_p95_ms", "aw_p99_ms", "bytes_sent_per_s"],
         "presence_fast": ["aw_p50_ms", "aw_p95_ms", "aw_p99_ms", "bytes_sent_per_s"],
         "join_storm": ["p50_s", "p99_s", "peak_rss_mib", "cold_p50_s", "cold_peak_rss_mib"],
-        "doc_memory": ["x_size_1mb", "x_size_5mb", "x_size_20mb"],
+        "doc_memory": [
+            "x_size_1mb",
+            "x_size_5mb",
+            "x_size_20mb",
+            "x_size_active",
+            "x_size_idle",
+        ],
     }
     for scenario, keys in expected.items():
         for key in keys:

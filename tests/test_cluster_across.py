@@ -14,7 +14,7 @@ from pycrdt import Doc, Text
 from collab.errors import DocumentTooLarge
 from collab.history.versions import Versions
 from tests.helpers.redis import RedisServer, redis_server_binary
-from tests.test_cluster_bus import Recorder, node, text_update, until
+from tests.test_cluster_bus import Recorder, text_update, two_nodes, until
 
 pytestmark = pytest.mark.skipif(
     redis_server_binary() is None, reason="redis-server not installed (./scripts/test does)"
@@ -24,10 +24,7 @@ pytestmark = pytest.mark.skipif(
 async def test_an_edit_committed_after_another_nodes_delete_is_refused(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         writer = Doc()
         await a.write("d", text_update(writer, "old"), "http")
         on_b = Recorder()
@@ -54,10 +51,7 @@ async def test_an_edit_committed_after_another_nodes_delete_is_refused(
 async def test_an_entry_of_a_deleted_life_is_not_relayed_to_the_next_one(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         await a.write("d", text_update(Doc(), "old"), "http")
         late = text_update(Doc(), "late")  # committed on a node before the delete, read after
         await a.write("d", late, "http")
@@ -75,10 +69,7 @@ async def test_the_size_limit_counts_every_nodes_updates_and_compactions(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     limits = {"max_document_bytes": 6000, "compact_updates": 40}
-    async with (
-        node(tmp_path / "c.db", redis_server.url, **limits) as a,
-        node(tmp_path / "c.db", redis_server.url, **limits) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url, **limits) as (a, b):
         room_a, leave_a = await a.join("d", Recorder())
         on_b = Recorder()
         room_b, leave_b = await b.join("d", on_b)
@@ -117,10 +108,7 @@ async def test_one_automatic_version_per_quiet_period_across_nodes(
     """Edits on both nodes, each node's own pauses longer than the quiet period but the
     document's shorter: one editing session, one automatic version (not one per node)."""
     quiet = {"version_quiet_seconds": 1.0}
-    async with (
-        node(tmp_path / "c.db", redis_server.url, **quiet) as a,
-        node(tmp_path / "c.db", redis_server.url, **quiet) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url, **quiet) as (a, b):
         versions = [Versions(hub, hub.settings) for hub in (a, b)]
         rooms = [await hub.join("d", Recorder()) for hub in (a, b)]
         doc = Doc()

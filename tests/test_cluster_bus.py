@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pycrdt import Awareness, Doc, Text
 
 from collab import protocol
 from collab.bus import BusUnavailable, RedisBus
+from collab.bus.entries import entry_age
 from collab.hub import Hub
 from collab.settings import Settings
 from collab.stores import SQLiteStore
@@ -75,6 +77,16 @@ async def node(db: Path, url: str, **settings: Any) -> AsyncIterator[Hub]:
         await hub.close()
 
 
+@asynccontextmanager
+async def two_nodes(tmp_path: Path, url: str, **settings: Any) -> AsyncIterator[tuple[Hub, Hub]]:
+    """Two nodes (:func:`node`) on one database in ``tmp_path`` and one Redis at ``url``."""
+    async with (
+        node(tmp_path / "c.db", url, **settings) as a,
+        node(tmp_path / "c.db", url, **settings) as b,
+    ):
+        yield a, b
+
+
 def text_update(doc: Doc, content: str) -> bytes:
     before = doc.get_state()
     text = doc.get("text", type=Text)
@@ -85,10 +97,7 @@ def text_update(doc: Doc, content: str) -> bytes:
 async def test_updates_and_late_loads_cross_nodes(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         writer = Doc()
         await a.write("d", text_update(writer, "hello"), "http")
         reader = Recorder()
@@ -112,10 +121,7 @@ async def test_updates_and_late_loads_cross_nodes(
 async def test_awareness_appears_and_is_removed_across_nodes(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         on_a, on_b = Recorder(), Recorder()
         room_a, leave_a = await a.join("d", on_a)
         client = Awareness(Doc())
@@ -156,10 +162,7 @@ async def test_a_node_leaving_removes_its_clients_states(
 async def test_a_delete_closes_peers_on_every_node(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         writer = Doc()
         await a.write("d", text_update(writer, "old"), "http")
         on_b = Recorder()
@@ -172,10 +175,7 @@ async def test_a_delete_closes_peers_on_every_node(
 async def test_a_rename_closes_peers_on_every_node(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         await a.write("d", text_update(Doc(), "moving"), "http")
         on_old, on_new = Recorder(), Recorder()
         await b.join("d", on_old)
@@ -228,12 +228,27 @@ async def test_compaction_on_either_node_keeps_both_nodes_updates(
     try:
         writers = [Doc(), Doc()]
         rooms = [await hub.join("d", Recorder()) for hub in hubs]
-        for i in range(40):
+        expected: set[str] = set()
+
+        async def write(i: int) -> None:
             index = i % 2
             await hubs[index].write("d", text_update(writers[index], f"{index}{i},"), "http")
-        expected = {f"{i % 2}{i}," for i in range(40)}
-        for hub in hubs:
-            await until(lambda hub=hub: hub.metrics.compactions > 0, "a compaction")
+            expected.add(f"{index}{i},")
+
+        for i in range(40):
+            await write(i)
+        # A node abandons its fold when the other compacted the rows it folded meanwhile
+        # (nothing written, the other's snapshot left as it is), or when the log changed
+        # under it; it compacts again at its next threshold (counted afresh after the
+        # other's compaction): write on until each node has compacted.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while not all(hub.metrics.compactions for hub in hubs):
+            if loop.time() > deadline:
+                raise AssertionError("timed out waiting for a compaction on each node")
+            i += 1
+            await write(i)
+            await asyncio.sleep(0.01)
         fresh = Doc()
         fresh.apply_update(stores[0].state("d"))
         text = str(fresh.get("text", type=Text))
@@ -255,10 +270,7 @@ async def test_an_entry_that_cannot_be_applied_does_not_stop_the_reader(
 
     from collab.bus.redis import stream_key
 
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         reader = Recorder()
         await b.join("d", reader)
         client = Redis.from_url(redis_server.url)
@@ -275,10 +287,7 @@ async def test_an_entry_that_cannot_be_applied_does_not_stop_the_reader(
 async def test_reauthorize_is_announced_to_the_other_nodes(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         asked: list[str] = []
         assert a.cluster is not None and b.cluster is not None
         b.cluster.reauthorize = asked.append
@@ -292,10 +301,7 @@ async def test_a_read_on_one_node_sees_what_another_node_acknowledged(
 ) -> None:
     """HTTP reads (Hub.state) in cluster mode come from the store: a write acknowledged on A
     is in a read on B at once, even while B's open room has not read it from the stream."""
-    async with (
-        node(tmp_path / "c.db", redis_server.url) as a,
-        node(tmp_path / "c.db", redis_server.url) as b,
-    ):
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
         _, leave = await b.join("d", Recorder())
         writer = Doc()
         for i in range(20):
@@ -305,3 +311,37 @@ async def test_a_read_on_one_node_sees_what_another_node_acknowledged(
             doc.apply_update(state)
             assert str(doc.get("text", type=Text)).endswith(f"{i},")
         leave()
+
+
+def sample(hub: Hub, name: str) -> float:
+    """The value of sample ``name`` in ``hub``'s /metrics text."""
+    for family in text_string_to_metric_families(hub.metrics.render().decode()):
+        for found in family.samples:
+            if found.name == name:
+                return float(found.value)
+    raise AssertionError(f"no sample {name}")
+
+
+async def test_each_node_reports_entries_and_how_far_behind_its_reader_is(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with two_nodes(tmp_path, redis_server.url) as (a, b):
+        on_b = Recorder()
+        _, leave = await b.join("d", on_b)
+        writer = Doc()
+        for word in ("one", " two", " three"):
+            await a.write("d", text_update(writer, word), "http")
+        await until(lambda: on_b.text() == "one two three", "B's peer to converge")
+        assert sample(a, "collab_bus_entries_appended_total") >= 3
+        assert sample(b, "collab_bus_entries_read_total") >= 3
+        # the age of the entries B read when it read them: a few ms here, well under a minute
+        assert sample(b, "collab_bus_lag_seconds_count") >= 1
+        assert 0 <= sample(b, "collab_bus_lag_seconds_sum") < 60
+        assert sample(b, "collab_bus_watched_streams") == 1
+        leave()
+
+
+def test_an_entry_age_comes_from_its_id_and_is_never_negative() -> None:
+    # the id's milliseconds are Redis's clock; a node whose clock is behind reads age 0
+    assert entry_age(b"1700000000000-3", 1700000001500) == 1.5
+    assert entry_age(b"1700000000000-0", 1699999999000) == 0

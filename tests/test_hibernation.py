@@ -217,9 +217,7 @@ async def test_a_writer_is_held_while_the_document_is_rebuilt_then_handled_in_or
         await hub.write("d", typed(author, "hello"))
         async with hub.use("d") as room:
             writer, socket = joined(hub, room)
-            reader, _ = joined(hub, room)
-            room.join(writer)  # its awareness counts: only members own client ids
-            room.join(reader)
+            joined(hub, room)  # another member, asleep with it
             assert hub.hibernation.sweep(now=time.monotonic() + 31) == 1
             fresh_step2 = protocol.encode(protocol.SyncStep2(b"\x00\x00"))
             read(writer, room, [fresh_step2])  # a joiner with nothing new: stays asleep

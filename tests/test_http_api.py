@@ -24,6 +24,7 @@ import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab import Collab, Settings
+from collab.api import ACTIONS
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 """The Content-Type an update body must carry."""
@@ -353,7 +354,13 @@ async def test_openapi_describes_the_routes(http: httpx.AsyncClient) -> None:
         "/api/documents/{name}/update": {"get", "post"},
         "/api/documents/{name}/content": {"get"},
         "/api/documents/{name}/export": {"get"},
+        "/api/documents/{name}/rename": {"post"},
+        "/api/documents/{name}/quarantine": {"get", "post"},  # README Operations
+        "/metrics": {"get"},  # README Operations
     }
+    # every action segment the API routes on has its path (README, HTTP API)
+    for action in ACTIONS:
+        assert f"/api/documents/{{name}}/{action}" in spec["paths"], action
     methods = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
     for route, wanted in expected.items():
         assert route in spec["paths"], route

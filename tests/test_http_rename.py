@@ -93,12 +93,13 @@ async def test_a_rename_needs_the_admin_role_on_both_names(tmp_path: Path) -> No
         assert created.status_code == 200, created.text
         before = db_dump(server.db_path)
         refused = [
-            ({}, 401),
-            ({"Authorization": bearer("team/*", Role.WRITE)}, 403),
-            ({"Authorization": bearer("team/a", Role.ADMIN)}, 403),  # not on the new name
+            ({}, 401, "access token required"),
+            ({"Authorization": bearer("team/*", Role.WRITE)}, 403, "cannot rename documents"),
+            ({"Authorization": bearer("team/a", Role.ADMIN)}, 403, "does not grant"),  # new name
         ]
-        for auth, status in refused:
-            assert_error(await rename(http, "team/a", "team/b", **auth), status)
+        for auth, status, reason in refused:
+            body = assert_error(await rename(http, "team/a", "team/b", **auth), status)
+            assert reason in body["detail"]
         assert db_dump(server.db_path) == before
         allowed = await rename(http, "team/a", "team/b", Authorization=bearer("team/*", Role.ADMIN))
         assert allowed.status_code == 200, allowed.text

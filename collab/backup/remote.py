@@ -101,6 +101,8 @@ class Remote:
         response = self._request("POST", self._path(name, "rename"), json={"to": to})
         if response.status_code == 404:
             raise NotFound(f"no document named {name!r} on {self.url}")
+        if response.status_code == 409 and to == name:
+            raise AlreadyExists(f"the document is named {name!r} already")
         if response.status_code == 409:
             raise AlreadyExists(f"a document named {to!r} exists on {self.url}")
         if response.status_code != 200:

@@ -22,8 +22,16 @@ import logging
 import time
 
 from collab.bus.base import BusListener
+from collab.metrics import Histogram
 
-__all__ = ["CONTROL", "Entries", "deliver_control", "deliver_entries", "stream_key"]
+__all__ = [
+    "CONTROL",
+    "Entries",
+    "deliver_control",
+    "deliver_entries",
+    "entry_age",
+    "stream_key",
+]
 
 log = logging.getLogger("collab.bus")
 
@@ -38,26 +46,43 @@ def stream_key(name: str) -> bytes:
     return f"collab:{{{name}}}:updates".encode()
 
 
+def entry_age(entry_id: bytes, now_ms: int) -> float:
+    """The age in seconds of the stream entry ``entry_id`` (``b"<ms>-<seq>"``, the ms being
+    the Redis server's clock when it added the entry) at ``now_ms`` (this node's
+    ``time.time()`` in ms); 0 when this node's clock is behind Redis's."""
+    ms, _, _ = entry_id.partition(b"-")
+    return max(0, now_ms - int(ms)) / 1000
+
+
 def deliver_entries(
-    listener: BusListener, own: bytes, name: str, entries: Entries, nodes: dict[str, float]
+    listener: BusListener,
+    own: bytes,
+    name: str,
+    entries: Entries,
+    nodes: dict[str, float],
+    lag: Histogram | None = None,
 ) -> int:
     """Hand ``listener`` the entries of document ``name``'s stream written by other nodes
-    than ``own``, and note in ``nodes`` when each writer was last heard from (a node killed
-    before its first heartbeat must still be timed out). An entry that cannot be applied is
-    logged; the next ones go on.
+    than ``own``, note in ``nodes`` when each writer was last heard from (a node killed
+    before its first heartbeat must still be timed out) and observe in ``lag`` each entry's
+    age (seconds since Redis added it, :func:`entry_age`). An entry that cannot be applied
+    is logged; the next ones go on.
 
     Returns:
         How many entries of other nodes there were.
     """
     count = 0
     now = time.monotonic()
-    for _, fields in entries:
+    now_ms = int(time.time() * 1000)
+    for entry_id, fields in entries:
         writer = fields.get(b"n")
         if writer == own:
             continue
         count += 1
         if writer:
             nodes[writer.decode()] = now
+        if lag is not None:
+            lag.observe(entry_age(entry_id, now_ms))
         try:
             update = fields.get(b"u")
             if update is not None:

@@ -31,7 +31,7 @@ from collab.export.roots import (
     doc_from_update,
     root_types,
 )
-from collab.export.select import LAYOUTS, RootError, select_root
+from collab.export.select import LAYOUTS, NothingToExport, RootError, select_root
 from collab.export.tree import fragment_to_json, text_to_text, to_json
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "FORMATS",
     "LAYOUTS",
     "ExportError",
+    "NothingToExport",
     "Rendered",
     "RootError",
     "RootType",

@@ -17,7 +17,14 @@ from collab.export.markdown import render_markdown, render_text
 from collab.export.quill import read_quill
 from collab.export.roots import FORMATS, ExportError, Loaded, Node, doc_from_update, load, reading
 from collab.export.schemas import PROSEMIRROR, TIPTAP, Unknown
-from collab.export.select import LAYOUTS, RootError, detect_layout, select_root
+from collab.export.select import (
+    LAYOUTS,
+    NothingToExport,
+    RootError,
+    describe_roots,
+    detect_layout,
+    select_root,
+)
 from collab.export.tree import all_json, fragment, root_json, text_items, text_value
 
 __all__ = ["Rendered", "read_layout", "render"]
@@ -82,6 +89,8 @@ def render(
     Raises:
         RootError: no root fits (missing, ambiguous, wrong type), or ``field``/``schema`` given
             with a format that does not use them.
+        NothingToExport: (a RootError) markdown, html or text of a root that holds no text
+            (when no root was asked for, a root without text gives way to the only one with).
         ExportError: unknown format or schema, unreadable update.
     """
     if fmt not in FORMATS:
@@ -102,21 +111,72 @@ def render(
         field = select_root(loaded[1], fmt, field)
         with reading("the document"):
             return Rendered(_json(root_json(loaded[0], field, loaded[1][field])), field)
-    field = select_root(loaded[1], fmt, field)
+    chosen = select_root(loaded[1], fmt, field)
+    rendered, has_text = _render_root(loaded, fmt, chosen, schema, title)
+    if has_text:
+        return rendered
+    return _instead_of_blank(loaded, fmt, chosen, field is None, schema, title)
+
+
+def _render_root(
+    loaded: Loaded, fmt: str, field: str, schema: str | None, title: str | None
+) -> tuple[Rendered, bool]:
+    """Root ``field`` in ``fmt`` (markdown, html or text), and whether it holds any text (or
+    an image or rule: anything its Markdown shows)."""
     layout, content, unknown = read_layout(loaded, field, schema)
-    warning = unknown.warning()
     if layout == "text":
         text = text_value(loaded, field)
         if fmt == "html":
-            return Rendered(_utf8(html_pre_page(text, title)), field, layout)
-        return Rendered(_utf8(text), field, layout)
+            return Rendered(_utf8(html_pre_page(text, title)), field, layout), bool(text.strip())
+        return Rendered(_utf8(text), field, layout), bool(text.strip())
+    markdown = render_markdown(content)
     if fmt == "markdown":
-        body = render_markdown(content)
+        body = markdown
     elif fmt == "html":
         body = html_page(content, title)
     else:
         body = render_text(content)
-    return Rendered(_utf8(body), field, layout, warning)
+    return Rendered(_utf8(body), field, layout, unknown.warning()), bool(markdown.strip())
+
+
+def _instead_of_blank(
+    loaded: Loaded,
+    fmt: str,
+    chosen: str,
+    picked: bool,
+    schema: str | None,
+    title: str | None,
+) -> Rendered:
+    """What to export when root ``chosen`` holds no text: when it was ``picked`` (no field
+    asked for), the only other root that holds text; otherwise a :class:`RootError`, so that
+    an export is never an empty file.
+
+    Raises:
+        NothingToExport: no root holds text, or the root asked for holds none.
+        RootError: several other roots hold text.
+    """
+    types = loaded[1]
+    listing = f"the document's roots: {describe_roots(types)}"
+    if not picked:
+        raise NothingToExport(f"nothing to export: root {chosen!r} holds no text; {listing}")
+    with_text: list[Rendered] = []
+    for name, kind in types.items():
+        if name == chosen or kind not in ("xml", "text"):
+            continue
+        try:
+            rendered, has_text = _render_root(loaded, fmt, name, schema, title)
+        except RootError:  # a schema that reads another type of root
+            continue
+        if has_text:
+            with_text.append(rendered)
+    if len(with_text) == 1:
+        return with_text[0]
+    if with_text:
+        raise RootError(
+            f"root {chosen!r} holds no text and {len(with_text)} other roots do:"
+            f" pick one with field (--field); {listing}"
+        )
+    raise NothingToExport(f"nothing to export as {fmt}: the document holds no text; {listing}")
 
 
 def _json(value: Any) -> bytes:

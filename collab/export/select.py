@@ -25,7 +25,14 @@ from collab.export.roots import DEFAULT_FRAGMENT, ExportError, Loaded, Node, Roo
 from collab.export.schemas import PROSEMIRROR, TIPTAP, Schema
 from collab.export.tree import text_items
 
-__all__ = ["LAYOUTS", "RootError", "describe_roots", "detect_layout", "select_root"]
+__all__ = [
+    "LAYOUTS",
+    "NothingToExport",
+    "RootError",
+    "describe_roots",
+    "detect_layout",
+    "select_root",
+]
 
 LAYOUTS: Final[dict[str, tuple[RootType, str]]] = {
     "tiptap": ("xml", "Tiptap (StarterKit names) through @tiptap/y-tiptap or y-prosemirror"),
@@ -58,6 +65,11 @@ class RootError(ExportError):
 
     http_status = 400
     code = "bad_field"
+
+
+class NothingToExport(RootError):
+    """The root to render holds no text (its content was deleted, or it is a blank editor's
+    empty paragraph) and no other single root does: an error rather than an empty file."""
 
 
 def describe_roots(types: dict[str, RootType | None]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from typing import Literal, TypedDict
 
-from collab.export import RootError, export, root_types
+from collab.export import NothingToExport, RootError, export, root_types
 
 __all__ = ["Change", "diff_blocks", "text_blocks"]
 
@@ -36,6 +36,8 @@ def text_blocks(update: bytes) -> list[str]:
         return []
     try:
         rendered = export(update, "text")
+    except NothingToExport:  # a blank editor, say
+        return []
     except RootError:  # no root reads as text (several roots, or maps and arrays only)
         rendered = export(update, "json")
     return [line for line in rendered.decode("utf-8").splitlines() if line.strip()]

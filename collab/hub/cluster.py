@@ -155,6 +155,10 @@ class Cluster:
         room.size_bytes -= removed
         if not slot.compacting:
             slot.log_updates = slot.log_bytes = 0
+            # and a fold abandoned here waits no longer for the log to grow by a threshold
+            # more: the log it could not fold is folded (else, with the other node compacting
+            # every few updates, this node's counts never reached it again)
+            slot.compact_again_at = (0, 0)
 
     def compacted(self, name: str, removed: int) -> None:
         """This node's compaction shrank ``name`` by ``removed`` bytes: tell the others."""

@@ -26,6 +26,7 @@ from collab.hub.folds import FoldThreads
 from collab.hub.hibernation import Hibernation
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
+from collab.hub.release import MemoryRelease
 from collab.hub.renames import RENAMED_HERE, renamed_reason
 from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
@@ -105,6 +106,7 @@ class Hub:
         )  # fmt: skip
         self.hibernation = Hibernation(self.rooms, self.thread, settings, self.metrics)
         self.hibernation.enabled &= remote is None  # cluster mode: the rooms follow the bus
+        self.release = MemoryRelease(self.folds, self.metrics)  # free heap pages after writes
         self.max_document_bytes = settings.max_document_bytes
         # The parts' methods, bound once: sessions call them per message.
         self.run = self.thread.run
@@ -155,6 +157,7 @@ class Hub:
         connect in the background when Redis is not reachable yet)."""
         self.committer.start()
         self.hibernation.start()
+        self.release.start()
         if self.cluster is not None:
             await self.cluster.bus.start(self.cluster)
 
@@ -165,6 +168,7 @@ class Hub:
             return
         self.rooms.stop()
         await self.hibernation.stop()
+        await self.release.stop()
         await self.flush()
         for peer in self.rooms.peers():
             peer.close(CloseCode.GOING_AWAY, "server shutting down")
@@ -224,6 +228,7 @@ class Hub:
             raise
         if changed:
             self.committer.submit(room, update, origin, len(parts) if parts else 1, room.relayed)
+            self.release.wrote(len(update))
         return changed
 
     async def write(

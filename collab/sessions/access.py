@@ -48,14 +48,16 @@ class Access:
     by: str = "access"  # what decided it, for the refusal's wording ("token role read ...")
     user: str | None = None  # who: the token's subject, or the host's authenticated user
 
-    def require(self, role: Role) -> None:
-        """Check that this access includes ``role``.
+    def require(self, role: Role, doing: str = "") -> None:
+        """Check that this access includes ``role``; ``doing`` says what needs it in the
+        refusal ("rename documents"; else the role's usual action).
 
         Raises:
             Forbidden: naming what is missing.
         """
         if self.role < role:
-            raise Forbidden(f"{self.by} role {self.role.name.lower()} cannot {_VERBS[role]}")
+            what = doing or _VERBS[role]
+            raise Forbidden(f"{self.by} role {self.role.name.lower()} cannot {what}")
 
 
 _VERBS = {Role.READ: "read", Role.WRITE: "write", Role.ADMIN: "delete documents"}

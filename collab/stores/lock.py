@@ -47,7 +47,10 @@ class ProcessLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StoreError(f"cannot create the lock file {self.path}: {exc}") from exc
+            raise StoreError(
+                f"cannot open the database {database}: cannot create its lock file"
+                f" {self.path.name}: {exc.strerror or exc}"
+            ) from exc
         if fcntl is None:
             return
         try:
@@ -69,7 +72,7 @@ class ProcessLock:
                 ) from None
             raise DatabaseInUse(
                 f"database {database} is in use by another collab process (pid {holder})",
-                "stop it first, or give this one another --db",
+                "stop it first, or give this one another database (--db, or Settings(db=...))",
             ) from None
         if not shared:
             os.ftruncate(self._fd, 0)

@@ -76,7 +76,7 @@ class ServerLock:
             )
         raise DatabaseInUse(
             f"database {self.where} is in use by another collab process ({who})",
-            "stop it first, or give this one another --db",
+            "stop it first, or give this one another database (--db, or Settings(db=...))",
         )
 
     def renew(self) -> None:

@@ -139,13 +139,23 @@ class SQLiteCompaction(SQLiteReads):
             " created_at) FROM snapshots WHERE name = ?), 0))",
             [name, last, name],
         ).fetchone()[0]
+        # The bytes go in through incremental blob I/O, not as a bound parameter: SQLite
+        # keeps its own copy of a bound blob in the statement, which Python's statement
+        # cache keeps until the same SQL runs again (the sqlite3 module never clears
+        # bindings): a 20 MB document's snapshot stayed resident beside the document.
         self.db.execute(
             "INSERT INTO snapshots (name, data, created_at, last_update_id, covers_until)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET data = excluded.data,"
-            " created_at = excluded.created_at, last_update_id = excluded.last_update_id,"
-            " covers_until = excluded.covers_until",
-            [name, merged, time.time(), last, covers],
+            " VALUES (?, zeroblob(?), ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+            " data = excluded.data, created_at = excluded.created_at,"
+            " last_update_id = excluded.last_update_id, covers_until = excluded.covers_until",
+            [name, len(merged), time.time(), last, covers],
         )
+        if merged:
+            (rowid,) = self.db.execute(
+                "SELECT rowid FROM snapshots WHERE name = ?", [name]
+            ).fetchone()
+            with self.db.conn.blobopen("snapshots", "data", rowid) as blob:
+                blob.write(merged)
 
     def _vacuum(self) -> None:
         with self._errors("vacuum"):

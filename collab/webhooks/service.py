@@ -92,6 +92,8 @@ class Webhooks:
         if self.settings.webhook_include_text:
             try:
                 data["text"] = export.export(state, "text").decode()
+            except export.NothingToExport:  # a blank document: its text is empty
+                data["text"] = ""
             except CollabError as exc:  # no text root to render, say
                 log.warning("no text for a change event: %s", exc, extra={"room": name})
         return data

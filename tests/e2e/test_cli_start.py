@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
     ("db", "why"),
     [
         ("/proc/collab-test/x.db", "No such file or directory"),
+        ("/proc/x.db", "No such file or directory"),  # /proc is a folder, but takes no file
         ("{tmp}/a-file/x.db", "Not a directory"),
         ("{tmp}", "Is a directory"),
     ],
@@ -59,7 +61,8 @@ def test_an_unopenable_database_is_one_line_and_exit_1(tmp_path: Path, db: str, 
         assert result.returncode == 1, result.stderr
         if command[0] == "serve":
             line = one_line(result)
-            assert path in line and why in line, line
+            assert line.startswith(f"collab: cannot open the database {path}: "), line
+            assert why in line and "Errno" not in line, line
         else:
             assert f"database: {path}" in result.stdout, result.stdout
 
@@ -192,3 +195,19 @@ def test_an_unreachable_postgresql_is_one_line_without_the_pools_warnings(tmp_pa
         line = one_line(result)
         assert "WARNING" not in result.stderr and "psycopg" not in result.stderr, result.stderr
         assert "cannot open database" in line and "127.0.0.1" in line, line
+
+
+def test_the_web_editor_is_checked_before_the_database_is_created(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    result = collab(
+        "serve", "--web-dist", str(tmp_path / "nowhere"), "--db", str(db), "--port",
+        str(free_port()), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "the web editor is not built" in one_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing created"
+
+
+def test_the_start_says_where_to_open_the_editor(server_factory: Any) -> None:
+    server = server_factory()
+    assert f"open http://127.0.0.1:{server.port}/ " in server.log(), server.log()

@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -130,3 +131,33 @@ def test_the_docker_image_builds_and_serves() -> None:
     finally:
         subprocess.run(["docker", "stop", name], capture_output=True)
         subprocess.run(["docker", "rmi", tag], capture_output=True)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_the_install_steps_leave_the_secret_readable_to_the_service_user() -> None:
+    """The unit's comment creates /etc/collab and the secret as root; the service runs as
+    ``collab`` and must read the secret through the folder. Run here with ``nobody:nogroup``
+    for ``collab`` and a temporary folder for /etc/collab."""
+    steps = [
+        line.removeprefix("#").strip().removeprefix("sudo ")
+        for line in UNIT.read_text(encoding="utf-8").splitlines()
+        if "/etc/collab" in line and "install " in line and "systemd" not in line
+    ]
+    assert len(steps) == 2, steps  # the folder, then the secret
+    with tempfile.TemporaryDirectory() as top:  # pytest's own folders are root's alone
+        os.chmod(top, 0o755)
+        etc = Path(top) / "etc-collab"
+        for step in steps:
+            command = step.replace("/etc/collab", str(etc)).replace("-g collab", "-g nogroup")
+            command = command.replace("| sudo install", "| install")
+            subprocess.run(["sh", "-c", command], check=True)
+        nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        read = subprocess.run(
+            [*nobody, "cat", f"{etc}/secret"],
+            capture_output=True,
+            text=True,
+        )
+    assert read.returncode == 0, read.stderr
+    assert re.fullmatch(r"[0-9a-f]{64}\n", read.stdout)

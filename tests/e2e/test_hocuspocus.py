@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -309,9 +310,15 @@ async def test_the_readme_example_runs(server_factory: Any, node_modules: None) 
     finally:
         script.unlink()
     assert proc.returncode == 0, err.decode()
-    assert out.decode() == "hello from Hocuspocus\n\n"
-    assert await fresh_text(server, f"team/notes?token={token('team/notes')}") == (
-        "hello from Hocuspocus\n"
+    # the paragraph is in the editor's fragment, which the web editor and the exports show
+    assert out.decode() == "<paragraph>hello from Hocuspocus</paragraph>\n"
+    export = f"{server.http_url}/api/documents/team/notes/export?format=text"
+    headers = {"Authorization": f"Bearer {token('team/notes')}"}
+    async with httpx.AsyncClient() as http:
+        response = await http.get(export, headers=headers, timeout=30)
+    assert (response.text, response.headers["x-collab-root"]) == (
+        "hello from Hocuspocus\n",
+        "default",
     )
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +44,38 @@ def test_setup_without_test_tools_succeeds() -> None:
         ["./scripts/setup"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_serve_keeps_the_callers_relative_paths(tmp_path: Path) -> None:
+    """``./scripts/serve --db mine.db`` started in another folder serves that folder's
+    mine.db (as ``./scripts/export`` reads its paths), not one inside the repository."""
+    from tests.e2e.conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(ROOT / "scripts/serve"), "--db", "mine.db", "--port", str(port), "--no-web"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120  # ./scripts/setup runs first
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        assert (tmp_path / "mine.db").is_file()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 0, output
+    assert not (ROOT / "mine.db").exists()
+    assert str(tmp_path / "mine.db") in output  # the start-up line names the database served
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

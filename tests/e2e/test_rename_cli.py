@@ -40,6 +40,8 @@ def test_rename_moves_the_document_and_refusals_are_one_line(server: Server) -> 
     assert content(server, "team/a").status_code == 404
     fails(cli("rename", "team/a", "team/c", "--server", url), 1, "no document named 'team/a'")
     fails(cli("rename", "team/b é", "team/taken", "--server", url), 1, "'team/taken' exists")
+    same = "the document is named 'team/taken' already"
+    fails(cli("rename", "team/taken", "team/taken", "--server", url), 1, same)
     fails(cli("rename", "team/b é", "../etc", "--server", url), 2, "new name '../etc'")
     fails(cli("rename", "a//b", "c", "--server", url), 2, "name 'a//b'")
     fails(cli("rename", "x", "y", "--server", f"http://127.0.0.1:{free_port()}"), 1, "cannot reach")

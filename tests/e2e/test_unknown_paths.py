@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
@@ -61,3 +62,32 @@ async def test_without_the_denial_extension_it_is_closed_with_4404(tmp_path: Any
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
     assert sent[1]["code"] == CloseCode.NOT_FOUND == 4404
     assert "/nope" in sent[1]["reason"] and "/sync/{name}" in sent[1]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/sync/team/notes", "/sync/{name}"),
+        ("/sync", "/sync/{name}"),
+        ("/hocuspocus", "/hocuspocus"),
+    ],
+)
+async def test_a_plain_http_get_on_a_websocket_path_is_a_json_426(
+    server: Server, path: str, endpoint: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        response = await http.get(path)
+    assert response.status_code == 426, response.text
+    assert response.headers["upgrade"] == "websocket"
+    body = response.json()
+    assert body["error"] == "websocket_required"
+    assert body["detail"].startswith(f"{endpoint} is a WebSocket endpoint"), body
+
+
+async def test_any_other_unknown_path_is_a_json_404(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        response = await http.get("/nope/x")
+        page = await http.get("/nope/x", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": "GET /nope/x: no such page"}
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")

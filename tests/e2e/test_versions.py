@@ -230,9 +230,15 @@ async def test_versions_are_listed_read_exported_and_compared(http: httpx.AsyncC
     bad = await http.post(
         path(name, "versions"),
         content=b"{not json",
-        headers={"Content-Type": "application/octet-stream"},
+        headers={"Content-Type": "application/json"},
     )
     assert_error(bad, 400, "bad_body")
+    not_json = await http.post(
+        path(name, "versions"),
+        content=b'{"label": "x"}',
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert_error(not_json, 415, "unsupported_media_type")
     assert_error(await http.post(path(name, "versions"), json={"label": 5}), 400, "bad_label")
     assert_error(
         await http.get(path(name, "versions"), params={"cursor": "abc"}), 400, "bad_cursor"

@@ -18,7 +18,8 @@ import { createExports } from './exports.js'
 import { FRAGMENT_FIELD } from './fields.js'
 import { linkState, savedState } from './indicator.js'
 import { createLocalCopy } from './localcopy.js'
-import { editorPath, nameProblem } from './names.js'
+import { editorPath, encodeName, nameProblem } from './names.js'
+import { otherRoots } from './otherroots.js'
 import { createPresence } from './presence.js'
 import { createStatus } from './status.js'
 import { createToolbar } from './toolbar.js'
@@ -51,6 +52,8 @@ export function renderEditor(main, name) {
     status.alertBox,
     exports.error,
     history && history.panel)
+  const otherNote = h('p', { class: 'notice notice-info', id: 'other-roots', role: 'status', hidden: true })
+  head.append(otherNote)
 
   // A name the server would refuse: say why here, and do not connect.
   if (problem) {
@@ -65,6 +68,18 @@ export function renderEditor(main, name) {
   /** @type {Editor | null} */
   let editor = null
   let editable = !readOnly
+  /** @type {ReturnType<typeof createPresence> | null} */
+  let presence = null
+
+  // Text another client wrote outside this editor's fragment: say so, or the page looks empty.
+  function showOtherRoots() {
+    const names = otherRoots(ydoc, FRAGMENT_FIELD)
+    otherNote.hidden = names.length === 0
+    otherNote.textContent = names.length === 0 ? '' : `This document also holds ${
+      names.map((n) => `“${n}”`).join(', ')}, written by another client (a script or another kind of editor); ` +
+      `this editor shows only its rich text. See all of it at /api/documents/${encodeName(name)}/content.`
+  }
+  ydoc.on('update', showOtherRoots)
 
   const toolbar = createToolbar(() => editor)
   const surface = h('div', { class: 'editor-surface', id: 'editor' })
@@ -104,6 +119,7 @@ export function renderEditor(main, name) {
     onChange: () => render(),
     onStop(policy, code) {
       setEditing(false)
+      if (presence) presence.stop()
       if (code === 4400 || code === 4409 || code === 4410) exports.disable()
       if (code === 4409) {
         followRename(renamedTo(link.reason))
@@ -185,7 +201,7 @@ export function renderEditor(main, name) {
   })
   const ready = editor
 
-  const presence = createPresence({
+  presence = createPresence({
     awareness: provider.awareness,
     user,
     setUser: (u) => ready.commands.updateUser(u),

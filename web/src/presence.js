@@ -11,7 +11,8 @@ import { loadUser, saveName } from './user.js'
  * @param {{awareness: Awareness, user: {name: string, color: string},
  *   setUser: (user: {name: string, color: string}) => void}} options setUser shows the
  *   person's name and colour to the others (the caret extension's updateUser)
- * @returns {{element: HTMLElement, peopleCount: HTMLElement}}
+ * @returns {{element: HTMLElement, peopleCount: HTMLElement, stop: () => void}} stop: the
+ *   server ended the connection for good, so no one is shown as present
  */
 export function createPresence({ awareness, user, setUser }) {
   const self = awareness.clientID
@@ -36,7 +37,15 @@ export function createPresence({ awareness, user, setUser }) {
     setUser({ ...shown })
   }
 
+  let stopped = false
+
   function render() {
+    if (stopped) {
+      list.replaceChildren()
+      heading.textContent = 'Here now'
+      peopleCount.textContent = 'Not connected'
+      return
+    }
     /** @type {{clientId: number, name: string, color: string | undefined, self: boolean}[]} */
     const people = []
     for (const [clientId, state] of awareness.getStates()) {
@@ -78,5 +87,12 @@ export function createPresence({ awareness, user, setUser }) {
     if (!nameInput.value.trim()) nameInput.value = loadUser().name
   })
 
-  return { element, peopleCount }
+  return {
+    element,
+    peopleCount,
+    stop() {
+      stopped = true
+      render()
+    },
+  }
 }

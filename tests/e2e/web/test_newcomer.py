@@ -278,9 +278,9 @@ def test_unknown_pages_get_the_styled_404_and_every_page_a_favicon(pages: Pages,
     page.get_by_role("link", name="Go to the document list").click()
     expect(page.get_by_role("heading", name="Documents")).to_be_visible()
 
-    # Not a browser: the API's plain answers are unchanged.
+    # Not a browser: the JSON error every other refusal is.
     plain = httpx.get(app.http_url + "/etc", timeout=5)
-    assert plain.status_code == 404 and plain.headers["content-type"].startswith("text/plain")
+    assert plain.status_code == 404 and plain.json()["error"] == "not_found"
     api = httpx.get(app.http_url + "/api/nothing", headers={"accept": "text/html"}, timeout=5)
     assert api.status_code == 404 and api.json()["error"] == "not_found"
 

@@ -1,0 +1,41 @@
+"""A node started while its Redis does not answer says so at start (one warning naming the
+server, its password masked), instead of starting quietly and refusing every write."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+
+from collab.bus import RedisBus
+
+
+class Listener:
+    def bus_down(self, reason: str) -> None:
+        raise AssertionError("not connected, so never down")
+
+    def __getattr__(self, name: str) -> object:
+        return lambda *args: None
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_an_unreachable_redis_at_start_is_a_warning_naming_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = closed_port()
+    bus = RedisBus(f"redis://:hunter2-secret@127.0.0.1:{port}/0")
+    with caplog.at_level(logging.INFO, logger="collab"):
+        await bus.start(Listener())  # type: ignore[arg-type]
+        await bus.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert f"127.0.0.1:{port}" in warnings[0] and "unreachable" in warnings[0]
+    assert "refused" in warnings[0] and "retrying" in warnings[0]
+    assert "hunter2" not in caplog.text
+    assert not bus.healthy and "unreachable" in bus.reason

@@ -85,9 +85,10 @@ class Integrator:
         """``update`` (the document, or a diff of it, from ``Doc.get_update``) merged with
         what waits, which ``Doc.get_update`` leaves out: whoever gets it integrates the rest
         when it arrives, as Yjs includes it too. It always reads back: a waiting update
-        whose merge does not is left out, logged (:meth:`collab.waiting.Waiting.merged_into`).
+        whose merge does not is left out, logged, and so are waiting structs at clocks the
+        document holds already (:meth:`collab.waiting.Waiting.merged_into`).
         """
-        return self._waiting.merged_into(update)
+        return self._waiting.merged_into(update, self.state)
 
     def with_waiting_deletions(self, update: bytes) -> bytes:
         """``update`` merged with the deletions that wait for their content (not the structs

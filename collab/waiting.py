@@ -153,12 +153,22 @@ class Waiting:
 
     # -- states ------------------------------------------------------------------------------
 
-    def merged_into(self, update: bytes) -> bytes:
+    def merged_into(self, update: bytes, state: dict[int, int]) -> bytes:
         """``update`` (a document's state, or a diff of it) merged with what waits; read back
         first: a waiting update whose merge fails or does not read back is left out, logged
         (none is known since :func:`reads_alike` refuses them, but one stored by an older
-        version may be)."""
-        waiting = self.updates
+        version may be).
+
+        Waiting structs at clocks the document (state vector ``state``) already holds stay
+        out: ``mergeUpdates`` would slice the overlap off and give the slice the document's
+        struct before it as its origin, so whoever read the state would integrate at once
+        what waits for a missing origin (or, for a GC struct, lose the document's items
+        there and every item after them). Only a hostile or broken writer sends a client's
+        clocks twice with different content; such structs go on waiting in the document,
+        as in Yjs."""
+        waiting = [parsed.data for parsed in self.rests if not _overlaps(parsed, state)] + [
+            parsed.data for parsed in self.deletes
+        ]
         if not waiting:
             return update
         result = merged_readable([update, *waiting])
@@ -185,6 +195,11 @@ class Waiting:
         if not self.deletes:
             return update
         return merged([update, *(parsed.data for parsed in self.deletes)])
+
+
+def _overlaps(parsed: Parsed, state: dict[int, int]) -> bool:
+    """Whether ``parsed`` holds structs at clocks below ``state``'s (the document's)."""
+    return any(run.clock < state.get(run.client, 0) for run in parsed.runs)
 
 
 def merged(updates: list[bytes]) -> bytes:

@@ -13,11 +13,12 @@ the server accepted decodes differently in Yjs. Every honest edit must reach the
 client: its state vector covers every editor's (an edit is a run of structs; one left out,
 or stored in place of the editor's own at its clock, leaves the fresh client short of that
 editor's clock). Then the server is sent SIGTERM with the editors still connected and must
-exit 0. The summary gives frames, rate, how the fuzzing connections ended, the texts'
-lengths, divergence, the honest structs the fresh client misses, the recovery time (from the
-input's stop until every editor holds the server's document and a new document's first
-write is relayed), the other room's relay latencies, the server's peak RSS (``VmHWM``) and
-its RSS at the end, and the SIGTERM stop's time and exit status.
+exit 0; started again (the editors gone), it must load the same document. The summary gives
+frames, rate, how the fuzzing connections ended, the texts' lengths, divergence, the honest
+structs the fresh client misses, the recovery time (from the input's stop until every
+editor holds the server's document and a new document's first write is relayed), the other
+room's relay latencies, the server's peak RSS (``VmHWM``) and its RSS at the end, and the
+SIGTERM stop's time and exit status.
 
 The honest editors' own updates are not mutated: structs of a live editor's client id from
 another connection are refused by the server (tests/e2e/test_client_ids.py), so they would
@@ -125,8 +126,11 @@ async def _fuzz(
     return outcomes
 
 
-async def _relay_latency(server: Server, stop: asyncio.Event) -> list[float]:
-    """Relay latencies (seconds) of an unrelated room: one writer, one reader."""
+async def _relay_latency(
+    server: Server, stop: asyncio.Event, slow: list[tuple[float, float]] | None = None
+) -> list[float]:
+    """Relay latencies (seconds) of an unrelated room: one writer, one reader; those over
+    0.5 s also go to ``slow`` as (wall-clock start, seconds), to match the server's log."""
     latencies: list[float] = []
     async with PyClient(server.ws_url, OTHER) as writer, PyClient(server.ws_url, OTHER) as reader:
         for i in range(1_000_000):
@@ -137,6 +141,8 @@ async def _relay_latency(server: Server, stop: asyncio.Event) -> list[float]:
             writer.text().insert(0, marker)
             await reader.wait_for(lambda m=marker: str(reader.text()).startswith(m), 60)
             latencies.append(time.monotonic() - started)
+            if slow is not None and latencies[-1] > 0.5:
+                slow.append((time.time() - latencies[-1], latencies[-1]))
             await asyncio.sleep(0.05)
     return latencies
 
@@ -194,7 +200,8 @@ async def fuzz_with_editors(
             asyncio.create_task(_fuzz(server.ws_url, seeds, random.Random(seed + 100 + i), stop))
             for i in range(fuzzers)
         ]
-        latency = asyncio.create_task(_relay_latency(server, stop))
+        slow: list[tuple[float, float]] = []
+        latency = asyncio.create_task(_relay_latency(server, stop, slow))
         await asyncio.sleep(seconds)
         stop.set()
         stopped = time.monotonic()
@@ -226,6 +233,13 @@ async def fuzz_with_editors(
         status = server.stop(timeout=60)
         sigterm_seconds = time.monotonic() - terminating
         await py.close()
+        for peer in peers:  # gone before the restart: they would send their state again
+            await peer.close()
+        # what was stored: the document a restarted server loads
+        server.start(timeout=120)
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=120) as http:
+            stored = (await http.get(f"/api/documents/{ROOM}/update")).content
+        texts["after_restart"] = str(apply_all(Doc(), [stored]).get("text", type=Text))
     finally:
         stop.set()
         for peer in peers:
@@ -251,6 +265,10 @@ async def fuzz_with_editors(
         "other_room_p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "other_room_p99_ms": round(_p99(latencies) * 1000, 2) if latencies else None,
         "other_room_max_ms": round(max(latencies) * 1000, 2) if latencies else None,
+        "other_room_slow": [
+            (time.strftime("%H:%M:%S", time.gmtime(at)), round(seconds * 1000))
+            for at, seconds in slow[:20]
+        ],
         "peak_rss_mib": round(rss / 1024, 1),
         "end_rss_mib": round(rss_end / 1024, 1),
         "sigterm_stop_seconds": round(sigterm_seconds, 2),
@@ -290,6 +308,10 @@ async def _converged(
         await fresh.call("wait_synced", timeout=60)
         texts["fresh_yjs"] = (await fresh.call("get_text"))["text"]
         vectors["fresh_yjs"] = await _vector(fresh)
+        if len(set(texts.values())) != 1:  # kept beside the database, to minimise
+            fresh_state = base64.b64decode((await fresh.call("state_update"))["update"])
+            (server.db_path.parent / "fresh_yjs_state.bin").write_bytes(fresh_state)
+            (server.db_path.parent / "server_state.bin").write_bytes(state)
     return texts, vectors
 
 
@@ -298,7 +320,11 @@ async def _vector(peer: NodePeer) -> dict[int, int]:
     return state_vector(base64.b64decode(encoded))
 
 
-def run(seconds: float, seed: int) -> dict[str, Any]:
-    """:func:`fuzz_with_editors` in a temporary folder."""
+def run(seconds: float, seed: int, keep: Path | None = None) -> dict[str, Any]:
+    """:func:`fuzz_with_editors` in a temporary folder, or in ``keep`` (kept: the database,
+    the server's log, and on a divergence the server's and a fresh client's states)."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(fuzz_with_editors(keep, seconds, seed))
     with tempfile.TemporaryDirectory() as folder:
         return asyncio.run(fuzz_with_editors(Path(folder), seconds, seed))

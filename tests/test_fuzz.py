@@ -1123,6 +1123,14 @@ def main(argv: list[str] | None = None) -> int:
         " an unrelated document kept relaying within a second (tests/fuzz_editors.py)",
     )
     parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --editors: run in DIR and keep it (database, server log, and on a"
+        " divergence the server's and a fresh Yjs client's states)",
+    )
+    parser.add_argument(
         "--keep-corrupted",
         action="store_true",
         help="go on fuzzing a room after a refused update changed its document (this is how"
@@ -1131,7 +1139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else int(time.time())
     if args.editors is not None:
-        return _editors_main(args.editors, seed, args.summary)
+        return _editors_main(args.editors, seed, args.summary, args.keep)
     print(f"fuzz: seed {seed}: {args.frames} frames in process", flush=True)
     status = 0
     with tempfile.TemporaryDirectory() as folder:
@@ -1165,13 +1173,13 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-def _editors_main(seconds: float, seed: int, summary: Path | None) -> int:
+def _editors_main(seconds: float, seed: int, summary: Path | None, keep: Path | None) -> int:
     """``scripts/fuzz --editors SECONDS`` (see :mod:`tests.fuzz_editors`)."""
     from tests.fuzz_editors import FuzzFailure, run
 
     print(f"fuzz: seed {seed}: {seconds:g} s beside honest editors", flush=True)
     try:
-        result = run(seconds, seed)
+        result = run(seconds, seed, keep)
     except FuzzFailure as exc:
         print(f"fuzz: FAILURE: {exc}", flush=True)
         print(f"fuzz: FAILED (seed {seed})", flush=True)

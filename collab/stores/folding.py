@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pycrdt import Doc
 
+from collab import structs
 from collab.integrator import apply_all, replay
 from collab.stores.base import CompactionAbandoned, StoredDocument, StoreError
 from collab.updates import (
@@ -20,6 +21,7 @@ from collab.updates import (
     holds_back,
     revives_deleted,
     same_document,
+    state_vector,
 )
 
 __all__ = ["Deadline", "Pace", "fold", "paced", "tombstone", "tombstones_of_rename", "whole_state"]
@@ -76,18 +78,52 @@ def fold(
         The merged state and the rows to keep (id: bytes), those the document keeps pending:
         structs waiting for a missing predecessor, deletions of clocks it does not have.
 
+    A log holding two structs at the same clock of one client (a forger's duplicate) has
+    an outcome that depends on the order: folded first, a row that waited behind the
+    duplicate in the log's order may integrate. The state is then folded with what waits
+    in it as the replay holds it (:meth:`Integrator.state_update`: waiting structs at clocks
+    the document holds stay out, as from every reader of the state), and no row is kept.
+
     Raises:
         StoreError: when the merged state plus the kept rows is not the whole log's document.
         CompactionAbandoned: when ``pace`` raised it.
     """
     parts = ([snapshot] if snapshot else []) + [data for _, data in rows]
-    replayed = apply_all(Doc(), paced(parts, pace))
+    integrator = replay(Doc(), paced(parts, pace))
+    replayed = integrator.doc
     merged = replayed.get_update()
     kept = {row_id: data for row_id, data in paced(rows, pace) if holds_back(replayed, data)}
     check = apply_all(Doc(), paced([merged, *kept.values()], pace))
     if not same_document(check, replayed):
-        raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
+        merged, kept = integrator.state_update(), {}
+        if not _same_ids(apply_all(Doc(), [merged]), replayed):
+            raise StoreError(f"compaction of {name!r} aborted: compacted state differs")
     return merged, {row_id: len(data) for row_id, data in kept.items()}
+
+
+def _same_ids(a: Doc[Any], b: Doc[Any]) -> bool:
+    """Whether two documents hold the same structs and deletions: equal state vectors and
+    equal delete sets (ranges merged). Their encodings may still differ in length: a
+    replay splits items where the other did not (same content, same ids)."""
+    if state_vector(a.get_state()) != state_vector(b.get_state()):
+        return False
+    return _deleted(a) == _deleted(b)
+
+
+def _deleted(doc: Doc[Any]) -> dict[int, list[tuple[int, int]]]:
+    """The document's delete set, per client as sorted, merged ranges (start, end)."""
+    merged: dict[int, list[tuple[int, int]]] = {}
+    for client, ranges in structs.parse(doc.get_update()).deletes:
+        merged.setdefault(client, []).extend((clock, clock + length) for clock, length in ranges)
+    for client, ranges in merged.items():
+        out: list[tuple[int, int]] = []
+        for start, end in sorted(ranges):
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(end, out[-1][1]))
+            else:
+                out.append((start, end))
+        merged[client] = out
+    return merged
 
 
 def tombstone(stored: StoredDocument) -> bytes:

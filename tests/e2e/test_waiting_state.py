@@ -140,3 +140,51 @@ def test_a_waiting_update_pycrdt_cannot_merge_is_left_out_of_the_state_logged(
     (reference,) = yjs_apply([state, others[0]])
     (expected,) = yjs_apply(updates + others)  # without the update left out
     assert reference["error"] is None and reference["texts"] == expected["texts"]
+
+
+def overlapping(start: int, length: int) -> tuple[bytes, bytes]:
+    """A document where client 5's items precede an honest editor's, and an update of
+    client 5 at clocks ``start``.. the document already holds, with other content and an
+    origin that never comes (client 999999): it waits, overlapping what integrated."""
+    ghost: Doc[Any] = Doc(client_id=5)
+    ghost.get("text", type=Text).insert(0, "abc")
+    ghost.get("text", type=Text).insert(0, "defghij")  # client 5, clocks 0-9
+    honest: Doc[Any] = Doc(client_id=77)
+    honest.apply_update(ghost.get_update())
+    honest.get("text", type=Text).insert(5, "HONEST")
+    never: Doc[Any] = Doc(client_id=999999)
+    never.get("text", type=Text).insert(0, "q")
+    forger: Doc[Any] = Doc(client_id=5)
+    forger.get("text", type=Text).insert(0, "z" * start)
+    forger.apply_update(never.get_update())
+    forger.get("text", type=Text).insert(start + 1, "W" * length)
+    known = b"\x02" + bytes([5, start]) + b"\xbf\x84\x3d\x01"  # {5: start, 999999: 1}
+    assert state_vector(known) == {5: start, 999999: 1}
+    return honest.get_update(), forger.get_update(known)
+
+
+@pytest.mark.parametrize(("start", "length"), [(2, 20), (0, 20), (3, 30), (9, 1)])
+def test_waiting_structs_overlapping_the_document_stay_out_of_its_state(
+    start: int, length: int
+) -> None:
+    """The 10-minute fuzz beside editors: the server's state (``GET .../update``, the
+    compaction's snapshot) held content its document did not. A waiting update of client 5
+    at clocks the document already holds was merged into it (``mergeUpdates`` slices the
+    overlap off, and the slice's origin becomes the document's struct before it, so it
+    integrated at once in whoever read the state). Yjs keeps such structs pending (their
+    origin is missing) and relays nothing of them; so does the server: the state is the
+    document's, read alike in Yjs and pycrdt, and the structs go on waiting."""
+    document, forged = overlapping(start, length)
+    integrator = Integrator(Doc())
+    assert integrator.apply(document)
+    assert integrator.apply(forged)  # it waits
+    expected = str(integrator.doc.get("text", type=Text))
+    (reference,) = yjs_apply([document, forged])
+    assert reference["texts"]["text"] == expected
+    state = integrator.state_update()
+    again = Integrator(Doc())
+    again.apply(state)
+    assert str(again.doc.get("text", type=Text)) == expected
+    (read,) = yjs_apply([state])
+    assert read["texts"]["text"] == expected
+    assert integrator.pending  # still waits in the live document

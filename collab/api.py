@@ -140,6 +140,10 @@ def _name_and_action(request: Request) -> tuple[str, str | None]:
     return parse_name(rest), action
 
 
+ADMIN_ACTIONS = {"quarantine": "repair documents", "rename": "rename documents"}
+"""The actions that need the admin role, and how a refusal names them."""
+
+
 @json_errors
 async def document_endpoint(request: Request) -> Response:
     """Dispatch ``/api/documents/{name}[/{action}]`` by action and method (and
@@ -179,9 +183,9 @@ async def document_endpoint(request: Request) -> Response:
     if method in ("POST", "DELETE"):
         check_cross_site(request, action)
     needed = {"DELETE": Role.ADMIN, "POST": Role.WRITE}.get(method, Role.READ)
-    doing = ""  # what needs the admin role, for the refusal
-    if action in ("quarantine", "rename"):
-        needed, doing = Role.ADMIN, f"{action} documents".replace("quarantine", "repair")
+    doing = ADMIN_ACTIONS.get(action or "", "")  # what needs the admin role, for the refusal
+    if doing:
+        needed = Role.ADMIN
     elif action == "update" and method == "POST" and replacing(request):
         needed, doing = Role.ADMIN, "replace a document's content"
     access = await authorizer_of(request).access(request, name)

@@ -7,14 +7,19 @@ waits, with every later struct of its client; a struct naming a missing struct o
 client in the same update first integrates that client's structs (a stack). :func:`integrable`
 plays this on the state vector alone, without touching the document, and
 :class:`SharedTypes` says whether a parent is a shared type (pycrdt fails half-way on an item
-whose parent is not one).
+whose parent is not one) and whether a struct is GC.
+
+An item whose origin or right origin is a GC struct becomes GC in Yjs (``Item.getMissing``
+sets its parent to null, ``Item.integrate`` then writes a GC); pycrdt 0.14 (yrs
+``Update::missing_dependency``) finds no item there, drops that neighbour and places the item
+at the start of its parent or after its other neighbour: a document every Yjs client decodes
+differently. :func:`integrable` finds such items and hands them to pycrdt as GC.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pycrdt import Doc
@@ -38,18 +43,17 @@ class Plan(NamedTuple):
     """Per client, the lowest clock what waits waits for."""
     fresh: bool
     """Whether any struct brings a clock the document lacks."""
+    rewritten: bool = False
+    """Whether ``taken`` holds items written as GC (they are not the update's bytes)."""
 
 
-def integrable(
-    runs: list[ClientRun],
-    known: dict[int, int],
-    is_type: Callable[[ID, dict[int, ClientRun]], bool],
-) -> Plan:
+def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes) -> Plan:
     """Play Yjs's ``integrateStructs`` for an update's ``runs`` on the state vector
-    ``known`` (not changed): which structs integrate and which wait.
+    ``known`` (not changed): which structs integrate and which wait, and which items become
+    GC (their origin or right origin is GC: see the module's docstring).
 
-    ``is_type(parent, by_client)`` says whether a parent id names a shared type, in the
-    document or in the update's runs (by client).
+    ``types`` says whether a parent id names a shared type and whether an id is GC, in the
+    document or in the update's runs.
 
     Raises:
         Malformed: when a struct that integrates names a parent that is no shared type.
@@ -62,6 +66,17 @@ def integrable(
     ids = sorted(by_client)
     stack: list[tuple[int, Struct]] = []
     fresh = False
+    to_gc: dict[int, set[int]] = {}  # per client, the clocks of items that become GC
+
+    def is_gc(ref: ID | None) -> bool:
+        if ref is None:
+            return False
+        run = by_client.get(ref[0])
+        if run is not None and known.get(ref[0], 0) <= ref[1] < state.get(ref[0], 0):
+            for clock, length, kind, *_ in run.structs:
+                if clock <= ref[1] < clock + length:
+                    return kind == structs.GC or clock in to_gc.get(ref[0], ())
+        return types.is_gc(ref)
 
     def next_target() -> int | None:
         while ids and index[ids[-1]] >= len(by_client[ids[-1]].structs):
@@ -109,8 +124,10 @@ def integrable(
                         continue
                 elif offset == 0 or offset < struct[1]:
                     parent = struct[5]
-                    if parent is not None and not is_type(parent, by_client):
+                    if parent is not None and not types.is_type(parent, by_client):
                         raise Malformed(f"parent {parent} is not a shared type")
+                    if struct[2] != structs.GC and (is_gc(struct[3]) or is_gc(struct[4])):
+                        to_gc.setdefault(client, set()).add(struct[0])
                     state[client] = struct[0] + struct[1]
                     fresh = True
         if stack:
@@ -132,31 +149,38 @@ def integrable(
         while head_part and head_part[-1][2] == structs.SKIP:
             head_part.pop()  # a trailing Skip integrates nothing
         if head_part:
-            taken.append((run.data, run.client, head_part[0][0], head_part))
+            part = (run.data, run.client, head_part[0][0], head_part)
+            taken.append(structs.as_gc(part, to_gc[run.client]) if run.client in to_gc else part)
         if cut < len(run.structs):
             tail = run.structs[cut:]
             rest.append((run.data, run.client, tail[0][0], tail))
-    return Plan(taken, rest, missing, fresh)
+    return Plan(taken, rest, missing, fresh, bool(to_gc))
 
 
 class SharedTypes:
-    """The shared types and the dead (GC, deleted) ranges of a document, read from its state
-    on the first question and learnt from every struct integrated after."""
+    """The shared types and the GC and deleted ranges of a document, learnt from every
+    struct integrated; for a document given with content, read from its state on the first
+    question first."""
 
-    def __init__(self, doc: Doc[Any]) -> None:
+    def __init__(self, doc: Doc[Any], *, empty: bool = False) -> None:
         self.doc = doc
-        self._types: set[tuple[int, int]] | None = None  # ids of shared types (lazy)
-        self._dead: dict[int, list[tuple[int, int]]] = {}  # GC and deleted ranges
+        # ids of shared types; None until the document's own state was read (an empty
+        # document has nothing to read: every struct it will hold is learnt)
+        self._types: set[tuple[int, int]] | None = set() if empty else None
+        self._gc: dict[int, list[tuple[int, int]]] = {}  # per client, GC ranges
+        self._deleted: dict[int, list[tuple[int, int]]] = {}  # per client, deleted items
 
     def learn(self, client: int, run: list[Struct]) -> None:
-        """Remember the shared types and dead ranges of integrated structs (once read)."""
+        """Remember the shared types and GC and deleted ranges of integrated structs."""
         if self._types is None:
             return
         for clock, length, kind, *_ in run:
             if kind == structs.TYPE:
                 self._types.add((client, clock))
-            elif kind in (structs.GC, structs.DELETED):
-                bisect.insort(self._dead.setdefault(client, []), (clock, clock + length))
+            elif kind == structs.GC:
+                bisect.insort(self._gc.setdefault(client, []), (clock, clock + length))
+            elif kind == structs.DELETED:
+                bisect.insort(self._deleted.setdefault(client, []), (clock, clock + length))
 
     def is_type(self, parent: ID, by_client: dict[int, ClientRun]) -> bool:
         """Whether ``parent`` names a shared type (or a struct Yjs turns into GC: a GC or a
@@ -166,20 +190,36 @@ class SharedTypes:
             for clock, length, kind, *_ in run.structs:
                 if clock <= parent[1] < clock + length:
                     return kind == structs.TYPE
+        types = self._read()
+        return parent in types or _within(self._gc, parent) or _within(self._deleted, parent)
+
+    def is_gc(self, ref: ID) -> bool:
+        """Whether the document holds ``ref`` as GC: a GC struct it was given, or an item
+        the integrator wrote as GC. (Children of a deleted type that pycrdt collects itself
+        are not seen: an honest item's origin and right origin share a parent, so both are
+        collected or neither, and pycrdt then agrees with Yjs.)"""
+        self._read()
+        return _within(self._gc, ref)
+
+    def _read(self) -> set[tuple[int, int]]:
+        """The shared types, reading the document's own state on the first question."""
         if self._types is None:
             self._types = set()
             try:
                 whole = structs.parse(self.doc.get_update())
             except Malformed as exc:  # pycrdt wrote it: never
                 log.error("cannot read the document's own state: %s", exc)
-                return True
+                return self._types
             for known in whole.runs:
                 self.learn(known.client, known.structs)
-        if parent in self._types:
-            return True
-        spans = self._dead.get(parent[0], ())
-        i = bisect.bisect_right(spans, (parent[1], float("inf"))) - 1
-        return i >= 0 and spans[i][0] <= parent[1] < spans[i][1]
+        return self._types
+
+
+def _within(spans_of: dict[int, list[tuple[int, int]]], ref: ID) -> bool:
+    """Whether ``ref`` falls in one of its client's ``(start, end)`` ranges (sorted)."""
+    spans = spans_of.get(ref[0], ())
+    i = bisect.bisect_right(spans, (ref[1], float("inf"))) - 1
+    return i >= 0 and spans[i][0] <= ref[1] < spans[i][1]
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:

@@ -65,7 +65,7 @@ class Integrator:
         self.max_pending_structs = max_pending_structs
         self.state: dict[int, int] = state_vector(doc.get_state())
         self._waiting = Waiting()
-        self._types = SharedTypes(doc)
+        self._types = SharedTypes(doc, empty=not self.state)
         self.relayed: list[bytes] | None = None  # what the last apply integrated (see apply)
         self.fresh_clients: tuple[int, ...] = ()  # clients whose structs the last integrated
 
@@ -148,7 +148,7 @@ class Integrator:
         if foreign:
             self._check_owners(parsed, foreign)
         try:
-            taken, rest, missing, fresh = self._integrable(parsed.runs)
+            taken, rest, missing, fresh, rewritten = self._integrable(parsed.runs)
         except Malformed as exc:
             raise InvalidUpdate(f"cannot integrate update: {exc}") from exc
         rest_update = structs.encode(rest) if rest else None
@@ -160,7 +160,7 @@ class Integrator:
         changed = fresh or rest_update is not None
         relayed: list[bytes] = []
         if fresh:
-            whole = not rest
+            whole = not rest and not rewritten
             payload = update if whole else structs.encode(taken, parsed.delete_set)
             self._integrate(payload, taken)
             relayed.append(payload)
@@ -232,7 +232,7 @@ class Integrator:
         Raises:
             Malformed: when a struct that integrates names a parent that is no shared type.
         """
-        return integrable(runs, self.state, self._types.is_type)
+        return integrable(runs, self.state, self._types)
 
     def _retry(self) -> list[bytes]:
         """Integrate what waits once the document reached a clock it waits for (Yjs: ``clock
@@ -244,7 +244,7 @@ class Integrator:
         while waiting.due(self.state):
             try:
                 merged = waiting.take()
-                taken, left, missing, _ = self._integrable(merged.runs)
+                taken, left, missing, _, _ = self._integrable(merged.runs)
             except (Malformed, InvalidUpdate) as exc:
                 log.warning("dropping waiting structs that cannot integrate: %s", exc)
                 return integrated

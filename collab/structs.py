@@ -39,6 +39,7 @@ __all__ = [
     "Parsed",
     "Part",
     "Struct",
+    "as_gc",
     "encode",
     "parse",
     "split",
@@ -236,6 +237,23 @@ def encode(parts: list[Part], delete_set: bytes = b"\x00") -> bytes:
         out.append(data[structs[0][6] : structs[-1][7]])
     out.append(delete_set)
     return b"".join(out)
+
+
+def as_gc(part: Part, clocks: set[int]) -> Part:
+    """``part`` with its structs starting at ``clocks`` written as GC structs of the same
+    length (info byte 0, ``varUint`` length: Yjs ``GC.write``), in a buffer of its own."""
+    data, client, clock, run = part
+    out = bytearray()
+    rewritten: list[Struct] = []
+    for struct in run:
+        start = len(out)
+        if struct[0] in clocks:
+            out += b"\x00" + write_var_uint(struct[1])
+            rewritten.append((struct[0], struct[1], GC, None, None, None, start, len(out)))
+        else:
+            out += data[struct[6] : struct[7]]
+            rewritten.append((*struct[:6], start, len(out)))
+    return bytes(out), client, clock, rewritten
 
 
 def split(update: bytes, max_bytes: int) -> list[bytes]:

@@ -206,6 +206,43 @@ def test_items_inside_types_and_deleted_types_still_integrate() -> None:
         }
 
 
+A_FIRST = bytes.fromhex("0101010004010474657874014100")
+"""Client 1, clock 0: "A" in root ``text``."""
+GC_STRUCT = bytes.fromhex("01010200000100")
+"""Client 2, clock 0: one GC struct (the content of a deleted type, as a state carries it)."""
+LEFT_OF_GC = bytes.fromhex("01010300c402000100015800")
+"""Client 3, clock 0: "X" whose origin is the GC struct and right origin client 1's "A"."""
+RIGHT_OF_GC = bytes.fromhex("01010400c401000200015900")
+"""Client 4, clock 0: "Y" whose origin is client 1's "A" and right origin the GC struct."""
+
+
+@pytest.mark.parametrize(
+    "updates",
+    [
+        [A_FIRST, GC_STRUCT, LEFT_OF_GC],
+        [A_FIRST, GC_STRUCT, RIGHT_OF_GC],
+        [A_FIRST, GC_STRUCT, LEFT_OF_GC, RIGHT_OF_GC],
+        [GC_STRUCT, RIGHT_OF_GC, LEFT_OF_GC, A_FIRST],
+    ],
+)
+def test_an_item_next_to_a_gc_struct_becomes_gc_as_in_yjs(updates: list[bytes]) -> None:
+    """Found by the 10-minute fuzz beside editors (server 205,935 characters, Yjs 203,862):
+    Yjs turns an item whose origin or right origin is a GC struct into GC
+    (``Item.getMissing``: its parent becomes null); pycrdt 0.14 (yrs) drops that neighbour and
+    places the item at the start of the parent or after its other neighbour. The integrator
+    hands pycrdt such an item as GC, alone or in one update, in any order."""
+    (reference,) = yjs_apply(updates)
+    assert reference["texts"]["text"] == "A"
+    for applied in (updates, [merge_updates(*updates)]):
+        integrator = replay(Doc(), applied)
+        assert text_of(integrator.doc) == "A"
+        assert state_vector(integrator.doc.get_state()) == {
+            int(k): v for k, v in reference["state_vector"].items()
+        }
+        again = replay(Doc(), [integrator.state_update()])  # what a restart loads
+        assert text_of(again.doc) == "A"
+
+
 @pytest.mark.parametrize("kind", range(11, 32))
 def test_content_kinds_yjs_throws_on_are_refused(kind: int) -> None:
     """Issue 19 item 5: ``contentRefs[info & 31] is not a function`` for kinds 11 to 31."""

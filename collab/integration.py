@@ -67,15 +67,30 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
     stack: list[tuple[int, Struct]] = []
     fresh = False
     to_gc: dict[int, set[int]] = {}  # per client, the clocks of items that become GC
+    gc_present = types.holds_gc()  # else no item can be next to a GC struct: no question
+
+    starts: dict[int, list[int]] = {}  # per client, its structs' clocks (built when asked)
+
+    def in_update(ref: ID) -> Struct | None:
+        """The struct of this update holding ``ref`` (by bisection: a whole state names
+        its own structs as origins thousands of times)."""
+        run = by_client.get(ref[0])
+        if run is None:
+            return None
+        clocks = starts.get(ref[0])
+        if clocks is None:
+            clocks = starts[ref[0]] = [struct[0] for struct in run.structs]
+        i = bisect.bisect_right(clocks, ref[1]) - 1
+        found = run.structs[i] if i >= 0 else None
+        return found if found is not None and ref[1] < found[0] + found[1] else None
 
     def is_gc(ref: ID | None) -> bool:
         if ref is None:
             return False
-        run = by_client.get(ref[0])
-        if run is not None and known.get(ref[0], 0) <= ref[1] < state.get(ref[0], 0):
-            for clock, length, kind, *_ in run.structs:
-                if clock <= ref[1] < clock + length:
-                    return kind == structs.GC or clock in to_gc.get(ref[0], ())
+        if known.get(ref[0], 0) <= ref[1] < state.get(ref[0], 0):  # integrated from this update
+            found = in_update(ref)
+            if found is not None:
+                return found[2] == structs.GC or found[0] in to_gc.get(ref[0], ())
         return types.is_gc(ref)
 
     def next_target() -> int | None:
@@ -124,10 +139,16 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
                         continue
                 elif offset == 0 or offset < struct[1]:
                     parent = struct[5]
-                    if parent is not None and not types.is_type(parent, by_client):
+                    if parent is not None and not types.is_type(parent, in_update(parent)):
                         raise Malformed(f"parent {parent} is not a shared type")
-                    if struct[2] != structs.GC and (is_gc(struct[3]) or is_gc(struct[4])):
+                    if struct[2] == structs.GC:
+                        gc_present = True
+                    elif gc_present and (is_gc(struct[3]) or is_gc(struct[4])):
                         to_gc.setdefault(client, set()).add(struct[0])
+                    elif gc_present and offset > 0 and is_gc((client, local - 1)):
+                        # Yjs (Item.integrate) takes the GC for the item's left neighbour
+                        # and throws ("reading 'origin'"): no Yjs client could apply it
+                        raise Malformed(f"item {client}:{local} continues a GC struct")
                     state[client] = struct[0] + struct[1]
                     fresh = True
         if stack:
@@ -182,14 +203,12 @@ class SharedTypes:
             elif kind == structs.DELETED:
                 bisect.insort(self._deleted.setdefault(client, []), (clock, clock + length))
 
-    def is_type(self, parent: ID, by_client: dict[int, ClientRun]) -> bool:
+    def is_type(self, parent: ID, in_update: Struct | None = None) -> bool:
         """Whether ``parent`` names a shared type (or a struct Yjs turns into GC: a GC or a
-        deleted item), in the document or in the update being integrated (``by_client``)."""
-        run = by_client.get(parent[0])
-        if run is not None:
-            for clock, length, kind, *_ in run.structs:
-                if clock <= parent[1] < clock + length:
-                    return kind == structs.TYPE
+        deleted item): ``in_update``, the struct holding it in the update being integrated,
+        else in the document."""
+        if in_update is not None:
+            return in_update[2] == structs.TYPE
         types = self._read()
         return parent in types or _within(self._gc, parent) or _within(self._deleted, parent)
 
@@ -200,6 +219,11 @@ class SharedTypes:
         collected or neither, and pycrdt then agrees with Yjs.)"""
         self._read()
         return _within(self._gc, ref)
+
+    def holds_gc(self) -> bool:
+        """Whether the document holds any GC struct it was given or the integrator wrote."""
+        self._read()
+        return bool(self._gc)
 
     def _read(self) -> set[tuple[int, int]]:
         """The shared types, reading the document's own state on the first question."""

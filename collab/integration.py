@@ -179,29 +179,34 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
 
 
 class SharedTypes:
-    """The shared types and the GC and deleted ranges of a document, learnt from every
-    struct integrated; for a document given with content, read from its state on the first
-    question first."""
+    """The shared types, GC ranges and deleted items of a document, learnt from every struct
+    integrated. GC structs are few and every item's neighbours are checked against them, so
+    they are followed from the start (read from the document's state first when it is given
+    with content); the types and deleted items, many in a long-edited text and only needed
+    for items naming a parent by id, once that question is first asked (read then)."""
 
     def __init__(self, doc: Doc[Any], *, empty: bool = False) -> None:
         self.doc = doc
-        # ids of shared types; None until the document's own state was read (an empty
-        # document has nothing to read: every struct it will hold is learnt)
-        self._types: set[tuple[int, int]] | None = set() if empty else None
-        self._gc: dict[int, list[tuple[int, int]]] = {}  # per client, GC ranges
-        self._deleted: dict[int, list[tuple[int, int]]] = {}  # per client, deleted items
+        self._gc: dict[int, list[tuple[int, int]]] | None = {} if empty else None
+        self._types: set[tuple[int, int]] | None = None  # ids of shared types
+        # per client, deleted items, and GC ranges of a state read for the types (pycrdt
+        # collects the children of a deleted type itself): parents Yjs turns into GC
+        self._dead: dict[int, list[tuple[int, int]]] = {}
 
-    def learn(self, client: int, run: list[Struct]) -> None:
-        """Remember the shared types and GC and deleted ranges of integrated structs."""
-        if self._types is None:
-            return
+    def learn(self, client: int, run: list[Struct], *, gc: bool = True, types: bool = True) -> None:
+        """Remember the GC ranges, and once followed the shared types and deleted items, of
+        integrated structs (``gc``, ``types``: of those; both unless reading the state)."""
+        type_ids = self._types if types else None
+        gc_spans = self._gc if gc else None
         for clock, length, kind, *_ in run:
-            if kind == structs.TYPE:
-                self._types.add((client, clock))
-            elif kind == structs.GC:
-                bisect.insort(self._gc.setdefault(client, []), (clock, clock + length))
-            elif kind == structs.DELETED:
-                bisect.insort(self._deleted.setdefault(client, []), (clock, clock + length))
+            if kind == structs.GC and gc_spans is not None:
+                bisect.insort(gc_spans.setdefault(client, []), (clock, clock + length))
+            elif type_ids is None:
+                continue
+            elif kind == structs.TYPE:
+                type_ids.add((client, clock))
+            elif kind in (structs.DELETED, structs.GC):
+                bisect.insort(self._dead.setdefault(client, []), (clock, clock + length))
 
     def is_type(self, parent: ID, in_update: Struct | None = None) -> bool:
         """Whether ``parent`` names a shared type (or a struct Yjs turns into GC: a GC or a
@@ -209,34 +214,40 @@ class SharedTypes:
         else in the document."""
         if in_update is not None:
             return in_update[2] == structs.TYPE
-        types = self._read()
-        return parent in types or _within(self._gc, parent) or _within(self._deleted, parent)
+        if self._types is None:
+            self._read()
+        assert self._types is not None
+        return parent in self._types or self.is_gc(parent) or _within(self._dead, parent)
 
     def is_gc(self, ref: ID) -> bool:
         """Whether the document holds ``ref`` as GC: a GC struct it was given, or an item
         the integrator wrote as GC. (Children of a deleted type that pycrdt collects itself
         are not seen: an honest item's origin and right origin share a parent, so both are
         collected or neither, and pycrdt then agrees with Yjs.)"""
-        self._read()
-        return _within(self._gc, ref)
+        return _within(self._gc_spans(), ref)
 
     def holds_gc(self) -> bool:
         """Whether the document holds any GC struct it was given or the integrator wrote."""
-        self._read()
-        return bool(self._gc)
+        return bool(self._gc_spans())
 
-    def _read(self) -> set[tuple[int, int]]:
-        """The shared types, reading the document's own state on the first question."""
-        if self._types is None:
-            self._types = set()
-            try:
-                whole = structs.parse(self.doc.get_update())
-            except Malformed as exc:  # pycrdt wrote it: never
-                log.error("cannot read the document's own state: %s", exc)
-                return self._types
-            for known in whole.runs:
-                self.learn(known.client, known.structs)
-        return self._types
+    def _gc_spans(self) -> dict[int, list[tuple[int, int]]]:
+        if self._gc is None:
+            self._read()
+        assert self._gc is not None
+        return self._gc
+
+    def _read(self) -> None:
+        """Learn what is not followed yet (GC ranges, types) from the document's own state."""
+        gc, types = self._gc is None, self._types is None
+        self._gc = {} if gc else self._gc
+        self._types = set() if types else self._types
+        try:
+            whole = structs.parse(self.doc.get_update())
+        except Malformed as exc:  # pycrdt wrote it: never
+            log.error("cannot read the document's own state: %s", exc)
+            return
+        for known in whole.runs:
+            self.learn(known.client, known.structs, gc=gc, types=types)
 
 
 def _within(spans_of: dict[int, list[tuple[int, int]]], ref: ID) -> bool:

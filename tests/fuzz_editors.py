@@ -240,6 +240,8 @@ async def fuzz_with_editors(
         async with httpx.AsyncClient(base_url=server.http_url, timeout=120) as http:
             stored = (await http.get(f"/api/documents/{ROOM}/update")).content
         texts["after_restart"] = str(apply_all(Doc(), [stored]).get("text", type=Text))
+        if texts["after_restart"] != texts["server"]:  # kept beside the database, to minimise
+            (folder / "restart_state.bin").write_bytes(stored)
     finally:
         stop.set()
         for peer in peers:
@@ -299,6 +301,7 @@ async def _converged(
             for i, peer in enumerate(peers):
                 texts[f"yjs{i}"] = (await peer.call("get_text"))["text"]
             if len(set(texts.values())) == 1 or time.monotonic() > deadline:
+                (server.db_path.parent / "server_state.bin").write_bytes(state)
                 break
             await asyncio.sleep(0.2)
     vectors = {"pycrdt": state_vector(py.doc.get_state())}
@@ -311,7 +314,6 @@ async def _converged(
         if len(set(texts.values())) != 1:  # kept beside the database, to minimise
             fresh_state = base64.b64decode((await fresh.call("state_update"))["update"])
             (server.db_path.parent / "fresh_yjs_state.bin").write_bytes(fresh_state)
-            (server.db_path.parent / "server_state.bin").write_bytes(state)
     return texts, vectors
 
 
@@ -322,7 +324,8 @@ async def _vector(peer: NodePeer) -> dict[int, int]:
 
 def run(seconds: float, seed: int, keep: Path | None = None) -> dict[str, Any]:
     """:func:`fuzz_with_editors` in a temporary folder, or in ``keep`` (kept: the database,
-    the server's log, and on a divergence the server's and a fresh client's states)."""
+    the server's log, the server's state once the editors converged, and on a divergence a
+    fresh client's state and the state a restarted server loaded)."""
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         return asyncio.run(fuzz_with_editors(keep, seconds, seed))

@@ -193,20 +193,35 @@ class SharedTypes:
         # collects the children of a deleted type itself): parents Yjs turns into GC
         self._dead: dict[int, list[tuple[int, int]]] = {}
 
-    def learn(self, client: int, run: list[Struct], *, gc: bool = True, types: bool = True) -> None:
+    def learn(
+        self,
+        client: int,
+        run: list[Struct],
+        *,
+        since: int = 0,
+        gc: bool = True,
+        types: bool = True,
+    ) -> None:
         """Remember the GC ranges, and once followed the shared types and deleted items, of
-        integrated structs (``gc``, ``types``: of those; both unless reading the state)."""
+        integrated structs from clock ``since`` on (below it the document held its own
+        structs already: a duplicate there says nothing of them); ``gc``, ``types``: of
+        those (both unless reading the state)."""
         type_ids = self._types if types else None
         gc_spans = self._gc if gc else None
         for clock, length, kind, *_ in run:
+            end = clock + length
+            if end <= since:
+                continue
+            start = max(clock, since)
             if kind == structs.GC and gc_spans is not None:
-                bisect.insort(gc_spans.setdefault(client, []), (clock, clock + length))
+                _add_span(gc_spans.setdefault(client, []), start, end)
             elif type_ids is None:
                 continue
             elif kind == structs.TYPE:
-                type_ids.add((client, clock))
+                if start == clock:
+                    type_ids.add((client, clock))
             elif kind in (structs.DELETED, structs.GC):
-                bisect.insort(self._dead.setdefault(client, []), (clock, clock + length))
+                _add_span(self._dead.setdefault(client, []), start, end)
 
     def is_type(self, parent: ID, in_update: Struct | None = None) -> bool:
         """Whether ``parent`` names a shared type (or a struct Yjs turns into GC: a GC or a
@@ -248,6 +263,19 @@ class SharedTypes:
             return
         for known in whole.runs:
             self.learn(known.client, known.structs, gc=gc, types=types)
+
+
+def _add_span(spans: list[tuple[int, int]], start: int, end: int) -> None:
+    """Add ``[start, end)`` to sorted, disjoint ``spans``, merging what it touches."""
+    i = bisect.bisect_left(spans, (start, start))
+    if i > 0 and spans[i - 1][1] >= start:
+        i -= 1
+        start = spans[i][0]
+    j = i
+    while j < len(spans) and spans[j][0] <= end:
+        end = max(end, spans[j][1])
+        j += 1
+    spans[i:j] = [(start, end)]
 
 
 def _within(spans_of: dict[int, list[tuple[int, int]]], ref: ID) -> bool:

@@ -221,9 +221,10 @@ class Integrator:
         for _, client, _, run in taken:
             last = run[-1]
             end = last[0] + last[1]
-            if end > state.get(client, 0):
+            before = state.get(client, 0)
+            if end > before:
                 state[client] = end
-            self._types.learn(client, run)
+            self._types.learn(client, run, since=before)
         self._waiting.prune_deletes(state)
 
     def _integrable(self, runs: list[ClientRun]) -> Plan:

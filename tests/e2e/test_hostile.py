@@ -325,14 +325,34 @@ def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> No
     assert accepted > 100
 
 
-@pytest.mark.parametrize("seed", [12, 16, 17, 21, 31])
+@pytest.mark.parametrize(
+    "seed",
+    [
+        12,
+        16,
+        17,
+        21,
+        31,
+        125,
+        pytest.param(
+            120,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="open (issue 19): an item whose origin and right origin lie in different"
+                " parents; Yjs takes the origin's parent, pycrdt 0.14 another; refusing it needs"
+                " the parent of every item, which the integrator does not keep",
+            ),
+        ),
+    ],
+)
 def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(seed: int) -> None:
     """The same in sequence: each accepted mutated update stays in the document, so later
     ones meet what earlier ones left (GC structs, waiting structs, forged origins); Yjs
     applying the accepted updates in the same order throws on none and ends with the same
     state vector and text, and so does a restart from the state the integrator serves.
     (Seeds 12 to 21 failed before items next to GC became GC and items continuing a GC were
-    refused: Yjs threw "reading 'origin'" on one, the texts differed on others.)"""
+    refused: Yjs threw "reading 'origin'" on one, the texts differed on others; 125 before a
+    duplicate struct's GC was learnt only past the clocks the document held.)"""
     base, mutated = mutations(seed=seed, count=1500, gc=True)
     integrator = replay(Doc(), base)
     accepted = []

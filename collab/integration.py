@@ -72,10 +72,11 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
     starts: dict[int, list[int]] = {}  # per client, its structs' clocks (built when asked)
 
     def in_update(ref: ID) -> Struct | None:
-        """The struct of this update holding ``ref`` (by bisection: a whole state names
-        its own structs as origins thousands of times)."""
+        """The struct of this update holding ``ref``, unless the document held that clock
+        before (a duplicate there is not what Yjs reads); by bisection: a whole state names
+        its own structs as origins thousands of times."""
         run = by_client.get(ref[0])
-        if run is None:
+        if run is None or ref[1] < known.get(ref[0], 0):
             return None
         clocks = starts.get(ref[0])
         if clocks is None:
@@ -87,7 +88,7 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
     def is_gc(ref: ID | None) -> bool:
         if ref is None:
             return False
-        if known.get(ref[0], 0) <= ref[1] < state.get(ref[0], 0):  # integrated from this update
+        if ref[1] < state.get(ref[0], 0):  # integrated: from this update, or held before
             found = in_update(ref)
             if found is not None:
                 return found[2] == structs.GC or found[0] in to_gc.get(ref[0], ())

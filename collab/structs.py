@@ -41,6 +41,7 @@ __all__ = [
     "Struct",
     "as_gc",
     "encode",
+    "merged_spans",
     "parse",
     "split",
 ]
@@ -237,6 +238,17 @@ def encode(parts: list[Part], delete_set: bytes = b"\x00") -> bytes:
         out.append(data[structs[0][6] : structs[-1][7]])
     out.append(delete_set)
     return b"".join(out)
+
+
+def merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Clock ranges ``(start, end)`` sorted, those that overlap or touch merged into one."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
 
 
 def as_gc(part: Part, clocks: set[int]) -> Part:

@@ -17,6 +17,7 @@ from collab.backup.errors import BackupError, DocumentError
 from collab.errors import crdt_call
 from collab.integrator import Integrator, apply_all
 from collab.protocol import ByteReader, ProtocolError
+from collab.structs import merged_spans
 from collab.updates import EMPTY_UPDATE, InvalidUpdate, check_update
 
 __all__ = ["adds_nothing", "checked", "clients", "is_empty", "merge", "same_document"]
@@ -100,17 +101,7 @@ def _delete_set(doc: Doc[Any]) -> dict[int, list[tuple[int, int]]]:
                 ranges.append((clock, clock + reader.var_uint()))
     except ProtocolError as exc:
         raise BackupError(f"cannot read a delete set: {exc}") from None
-    return {client: _merged(ranges) for client, ranges in deleted.items() if ranges}
-
-
-def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(ranges):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(end, out[-1][1]))
-        else:
-            out.append((start, end))
-    return out
+    return {client: merged_spans(ranges) for client, ranges in deleted.items() if ranges}
 
 
 def clients(update: bytes) -> set[int]:

@@ -20,10 +20,10 @@ which applies other nodes' updates as they come.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
+from collab.hub.periodic import Periodic
 from collab.hub.rooms import Rooms
 from collab.hub.worker import DatabaseThread
 from collab.integrator import Integrator
@@ -57,30 +57,17 @@ class Hibernation:
         self.metrics = metrics
         metrics.asleep = lambda: sum(1 for s in rooms.slots.values() if _asleep(s.loaded))
         self.enabled = self.seconds > 0
-        self._task: asyncio.Task[None] | None = None
+        self._sweeps = Periodic(max(0.05, self.seconds / 4), self.sweep, "hibernation sweep")
         self._waking: dict[Room, asyncio.Future[None]] = {}
 
     def start(self) -> None:
         """Start the sweeps (when enabled)."""
-        if self.enabled and self._task is None:
-            self._task = asyncio.create_task(self._sweeps())
+        if self.enabled:
+            self._sweeps.start()
 
     async def stop(self) -> None:
         """Stop the sweeps."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _sweeps(self) -> None:
-        period = max(0.05, self.seconds / 4)
-        while True:
-            await asyncio.sleep(period)
-            try:
-                self.sweep()
-            except Exception:  # a bug: the sweeps must go on
-                log.exception("hibernation sweep failed")
+        await self._sweeps.stop()
 
     def sweep(self, now: float | None = None) -> int:
         """Put every quiet room to sleep now.

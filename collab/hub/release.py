@@ -30,12 +30,11 @@ release of a small heap takes a millisecond or two.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 
 from collab.hub.folds import FoldThreads
+from collab.hub.periodic import Periodic
 from collab.metrics import Metrics
 from collab.process import release_free_memory
 
@@ -99,7 +98,7 @@ class MemoryRelease:
         self.resident: int | None = resident_bytes()  # after the last release
         self._rss = resident_bytes  # the resident size now (a fake one in tests)
         self._follow_up: int | None = None  # checks until the follow-up release
-        self._task: asyncio.Task[None] | None = None
+        self._checks = Periodic(CHECK_SECONDS, self.check, "memory release")
 
     def wrote(self, size: int) -> None:
         """Count an update of ``size`` bytes applied to a document."""
@@ -147,21 +146,8 @@ class MemoryRelease:
 
     def start(self) -> None:
         """Start the checks."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._checks())
+        self._checks.start()
 
     async def stop(self) -> None:
         """Stop the checks."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _checks(self) -> None:
-        while True:
-            await asyncio.sleep(CHECK_SECONDS)
-            try:
-                await self.check()
-            except Exception:  # a bug: the checks must go on
-                log.exception("memory release failed")
+        await self._checks.stop()

@@ -115,15 +115,7 @@ def _deleted(doc: Doc[Any]) -> dict[int, list[tuple[int, int]]]:
     merged: dict[int, list[tuple[int, int]]] = {}
     for client, ranges in structs.parse(doc.get_update()).deletes:
         merged.setdefault(client, []).extend((clock, clock + length) for clock, length in ranges)
-    for client, ranges in merged.items():
-        out: list[tuple[int, int]] = []
-        for start, end in sorted(ranges):
-            if out and start <= out[-1][1]:
-                out[-1] = (out[-1][0], max(end, out[-1][1]))
-            else:
-                out.append((start, end))
-        merged[client] = out
-    return merged
+    return {client: structs.merged_spans(ranges) for client, ranges in merged.items()}
 
 
 def tombstone(stored: StoredDocument) -> bytes:

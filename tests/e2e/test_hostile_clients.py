@@ -18,6 +18,17 @@ from tests.e2e.test_ops import metric, scrape
 pytestmark = pytest.mark.e2e
 
 
+async def closed_for_good(editor: NodePeer, code: int, word: str) -> None:
+    """The editor's connection was closed with ``code`` and a reason naming ``word``, and the
+    y-websocket client gave up for good ('closed' event): no reconnect is scheduled."""
+    status = await editor.call("wait_close")
+    assert status["last_close"]["code"] == code, status
+    assert word in status["last_close"]["reason"], status
+    status = await editor.call("status")
+    assert status["terminal_close"]["code"] == code, status
+    assert not status["should_connect"] and status["close_count"] == 1, status
+
+
 async def test_a_client_holding_an_edit_over_the_message_limit_is_told_once(
     server_factory: Any, node_modules: None
 ) -> None:
@@ -30,13 +41,7 @@ async def test_a_client_holding_an_edit_over_the_message_limit_is_told_once(
         await editor.call("disconnect")
         await editor.call("insert", index=0, text="x" * 10_000)  # typed while offline
         await editor.call("connect")  # its sync step 2 carries the whole edit
-        status = await editor.call("wait_close")
-        assert status["last_close"]["code"] == CloseCode.TOO_LARGE, status
-        assert "limit" in status["last_close"]["reason"], status
-        # y-websocket gave up for good ('closed' event): no reconnect is scheduled
-        status = await editor.call("status")
-        assert status["terminal_close"]["code"] == CloseCode.TOO_LARGE, status
-        assert not status["should_connect"] and status["close_count"] == 1, status
+        await closed_for_good(editor, CloseCode.TOO_LARGE, "limit")
     text = await scrape(server)
     assert metric(text, "collab_closes_total", code=str(CloseCode.TOO_LARGE)) == 1
     assert metric(text, "collab_closes_total", code="1009") == 0
@@ -95,12 +100,7 @@ async def test_editors_of_a_deleted_document_are_told_once_and_stop(
             assert (await http.delete(f"/api/documents/{room}")).status_code == 200
         await offline.call("connect")  # its sync step 2 brings the deleted content back
         for editor in (online, offline):
-            status = await editor.call("wait_close")
-            assert status["last_close"]["code"] == CloseCode.DOCUMENT_DELETED, status
-            assert "deleted" in status["last_close"]["reason"], status
-            status = await editor.call("status")
-            assert status["terminal_close"]["code"] == CloseCode.DOCUMENT_DELETED, status
-            assert not status["should_connect"] and status["close_count"] == 1, status
+            await closed_for_good(editor, CloseCode.DOCUMENT_DELETED, "deleted")
     text = await scrape(server)
     assert metric(text, "collab_closes_total", code=str(CloseCode.DOCUMENT_DELETED)) == 2
     async with httpx.AsyncClient(base_url=server.http_url) as http:

@@ -206,6 +206,8 @@ class HocuspocusSession:
         if channel is not None and channel.room is not None:
             self._deliver(channel, message, raw)
             return
+        if isinstance(message, hp.Token) and channel is not None:
+            return  # Auth again on an authorised document still joining: as on an open one
         if isinstance(message, hp.Close) and channel is None and address not in self.authorising:
             self._forget(address)  # the provider gave the document up before its Auth
             return

@@ -334,10 +334,30 @@ class Hub:
             if stored.snapshot is None and not stored.updates:
                 return EMPTY_UPDATE
             return await self.folds.load(integrator.state_update)
-        state: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        return await self._committed(room, room.state)
+
+    async def state_vector(self, name: str) -> bytes:
+        """The state vector of document ``name``'s committed state (without the structs that
+        wait for a predecessor), as :meth:`state` would give it, but read from the open room's
+        document without encoding the document: a 20 MB document's state, decoded again to
+        read its state vector (``pycrdt.get_state``), took 170 MiB and half a second of the
+        event loop, in every change event while it was edited.
+
+        Raises:
+            StoreError: on a database failure, or when the room is dropped while read.
+        """
+        room = self.rooms.room(name)
+        if room is None or self.cluster is not None:
+            _, integrator = await self.rooms.read(name)
+            return await self.folds.load(integrator.doc.get_state)
+        return await self._committed(room, lambda: room.state_vector)
+
+    async def _committed(self, room: Room, read: Callable[[], bytes]) -> bytes:
+        """``read()`` at a moment when nothing of ``room`` waits for a commit."""
+        result: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.committer.when_committed(
             room,
-            lambda: state.set_result(room.state()),
-            lambda: state.set_exception(StoreError("the document was closed while being read")),
+            lambda: result.set_result(read()),
+            lambda: result.set_exception(StoreError("the document was closed while being read")),
         )
-        return await state
+        return await result

@@ -7,8 +7,6 @@ import logging
 import time
 from typing import Any
 
-from pycrdt import get_state
-
 from collab import export
 from collab.errors import CollabError
 from collab.hub import Hub
@@ -82,16 +80,14 @@ class Webhooks:
         record = await self.hub.run(self.hub.store.get, name)
         if record is None:
             return None
-        state = await self.hub.state(name)
-        # Read from the update's structs (as Yjs' encodeStateVectorFromUpdate), not from a
-        # document built for it: a 20 MB document cost a second of the event loop and
-        # 200 MB, freed between the open rooms' blocks and kept resident by the allocator.
-        vector = get_state(state)
+        # from the document itself, not from its state encoded and decoded again (see there)
+        vector = await self.hub.state_vector(name)
         data: dict[str, Any] = {
             "state_vector": base64.b64encode(vector).decode(),
             "size_bytes": record.size_bytes,
         }
         if self.settings.webhook_include_text:
+            state = await self.hub.state(name)
             try:
                 data["text"] = export.export(state, "text").decode()
             except export.NothingToExport:  # a blank document: its text is empty

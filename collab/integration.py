@@ -14,22 +14,22 @@ sets its parent to null, ``Item.integrate`` then writes a GC); pycrdt 0.14 (yrs
 ``Update::missing_dependency``) finds no item there, drops that neighbour and places the item
 at the start of its parent or after its other neighbour: a document every Yjs client decodes
 differently. :func:`integrable` finds such items and hands them to pycrdt as GC.
+
+An item whose origin and right origin lie in different parents is forged, and Yjs and pycrdt
+place it differently too (:mod:`collab.parents`): :func:`integrable` refuses it.
 """
 
 from __future__ import annotations
 
 import bisect
-import logging
-from typing import Any, NamedTuple
-
-from pycrdt import Doc
+from typing import NamedTuple
 
 from collab import structs
+from collab.parents import Key, named_parent
+from collab.shared_types import SharedTypes
 from collab.structs import ID, ClientRun, Malformed, Part, Struct
 
 __all__ = ["Plan", "SharedTypes", "integrable"]
-
-log = logging.getLogger("collab.integrator")
 
 
 class Plan(NamedTuple):
@@ -45,9 +45,14 @@ class Plan(NamedTuple):
     """Whether any struct brings a clock the document lacks."""
     rewritten: bool = False
     """Whether ``taken`` holds items written as GC (they are not the update's bytes)."""
+    parents: tuple[tuple[int, int, int, Key], ...] = ()
+    """The parent of each range of clocks that integrates, in integration order: client,
+    first clock, end clock (exclusive), :data:`collab.parents.Key`."""
 
 
-def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes) -> Plan:
+def integrable(
+    runs: list[ClientRun], known: dict[int, int], types: SharedTypes, *, waited: bool = False
+) -> Plan:
     """Play Yjs's ``integrateStructs`` for an update's ``runs`` on the state vector
     ``known`` (not changed): which structs integrate and which wait, and which items become
     GC (their origin or right origin is GC: see the module's docstring).
@@ -55,8 +60,17 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
     ``types`` says whether a parent id names a shared type and whether an id is GC, in the
     document or in the update's runs.
 
+    ``waited``: the runs waited (their sender cannot be refused any more, and every client
+    given the document's state holds them too): an item naming a parent that is no shared
+    type is written as GC, as Yjs does (``Item.getMissing`` finds no type: parent null),
+    and so is an item whose neighbours lie in different parents (Yjs puts it in its
+    origin's parent: a document pycrdt cannot be made to hold), rather than dropping all
+    that waited.
+
     Raises:
-        Malformed: when a struct that integrates names a parent that is no shared type.
+        Malformed: when a struct that integrates names a parent that is no shared type, or
+            its origin and right origin lie in different parents (unless ``waited``), or
+            continues a GC struct.
     """
     state = dict(known)
     by_client = {run.client: run for run in runs}
@@ -93,6 +107,47 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
             if found is not None:
                 return found[2] == structs.GC or found[0] in to_gc.get(ref[0], ())
         return types.is_gc(ref)
+
+    parents: list[tuple[int, int, int, Key]] = []  # see Plan.parents
+    here: dict[int, tuple[list[int], list[Key]]] = {}  # per client, of this update: starts, keys
+
+    def parent_at(ref: ID) -> Key:
+        """The parent of the integrated clock ``ref``: of the document, or of this update."""
+        if ref[1] < known.get(ref[0], 0):
+            return types.parent(ref)
+        starts, keys = here.get(ref[0], ((), ()))
+        i = bisect.bisect_right(starts, ref[1]) - 1
+        return keys[i] if i >= 0 else None
+
+    def parent_of(client: int, struct: Struct, local: int) -> Key:
+        """The parent of the new clocks of ``struct`` (Yjs ``Item.getMissing``: the origin's,
+        else the right origin's, else its own), refusing an item whose origin and right
+        origin disagree, or that continues a clock held in another parent."""
+        origin, right = struct[3], struct[4]
+        if origin is None and right is None:
+            key = named_parent(by_client[client].data, struct)
+        else:
+            key = parent_at(origin if origin is not None else right)  # type: ignore[arg-type]
+            if origin is not None and right is not None and key is not None:
+                other = parent_at(right)
+                if other is not None and other != key:
+                    raise Malformed(
+                        f"item {client}:{struct[0]} has its origin in {key} and its right"
+                        f" origin in {other}"
+                    )
+        if local > struct[0] and key is not None:
+            held = parent_at((client, local - 1))
+            if held is not None and held != key:
+                raise Malformed(
+                    f"item {client}:{struct[0]} is in {key}, its clock {local - 1} in {held}"
+                )
+        return key
+
+    def integrated(client: int, start: int, end: int, key: Key) -> None:
+        parents.append((client, start, end, key))
+        starts, keys = here.setdefault(client, ([], []))
+        starts.append(start)
+        keys.append(key)
 
     def next_target() -> int | None:
         while ids and index[ids[-1]] >= len(by_client[ids[-1]].structs):
@@ -139,9 +194,7 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
                         index[lacking] += 1
                         continue
                 elif offset == 0 or offset < struct[1]:
-                    parent = struct[5]
-                    if parent is not None and not types.is_type(parent, in_update(parent)):
-                        raise Malformed(f"parent {parent} is not a shared type")
+                    key: Key = None
                     if struct[2] == structs.GC:
                         gc_present = True
                     elif gc_present and (is_gc(struct[3]) or is_gc(struct[4])):
@@ -150,6 +203,18 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
                         # Yjs (Item.integrate) takes the GC for the item's left neighbour
                         # and throws ("reading 'origin'"): no Yjs client could apply it
                         raise Malformed(f"item {client}:{local} continues a GC struct")
+                    else:
+                        try:
+                            parent = struct[5]
+                            if parent is not None and not types.is_type(parent, in_update(parent)):
+                                raise Malformed(f"parent {parent} is not a shared type")
+                            key = parent_of(client, struct, local)
+                        except Malformed:
+                            if not waited:
+                                raise
+                            to_gc.setdefault(client, set()).add(struct[0])  # see waited
+                            gc_present = True
+                    integrated(client, local, struct[0] + struct[1], key)
                     state[client] = struct[0] + struct[1]
                     fresh = True
         if stack:
@@ -176,114 +241,7 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
         if cut < len(run.structs):
             tail = run.structs[cut:]
             rest.append((run.data, run.client, tail[0][0], tail))
-    return Plan(taken, rest, missing, fresh, bool(to_gc))
-
-
-class SharedTypes:
-    """The shared types, GC ranges and deleted items of a document, learnt from every struct
-    integrated. GC structs are few and every item's neighbours are checked against them, so
-    they are followed from the start (read from the document's state first when it is given
-    with content); the types and deleted items, many in a long-edited text and only needed
-    for items naming a parent by id, once that question is first asked (read then)."""
-
-    def __init__(self, doc: Doc[Any], *, empty: bool = False) -> None:
-        self.doc = doc
-        self._gc: dict[int, list[tuple[int, int]]] | None = {} if empty else None
-        self._types: set[tuple[int, int]] | None = None  # ids of shared types
-        # per client, deleted items, and GC ranges of a state read for the types (pycrdt
-        # collects the children of a deleted type itself): parents Yjs turns into GC
-        self._dead: dict[int, list[tuple[int, int]]] = {}
-
-    def learn(
-        self,
-        client: int,
-        run: list[Struct],
-        *,
-        since: int = 0,
-        gc: bool = True,
-        types: bool = True,
-    ) -> None:
-        """Remember the GC ranges, and once followed the shared types and deleted items, of
-        integrated structs from clock ``since`` on (below it the document held its own
-        structs already: a duplicate there says nothing of them); ``gc``, ``types``: of
-        those (both unless reading the state)."""
-        type_ids = self._types if types else None
-        gc_spans = self._gc if gc else None
-        for clock, length, kind, *_ in run:
-            end = clock + length
-            if end <= since:
-                continue
-            start = max(clock, since)
-            if kind == structs.GC and gc_spans is not None:
-                _add_span(gc_spans.setdefault(client, []), start, end)
-            elif type_ids is None:
-                continue
-            elif kind == structs.TYPE:
-                if start == clock:
-                    type_ids.add((client, clock))
-            elif kind in (structs.DELETED, structs.GC):
-                _add_span(self._dead.setdefault(client, []), start, end)
-
-    def is_type(self, parent: ID, in_update: Struct | None = None) -> bool:
-        """Whether ``parent`` names a shared type (or a struct Yjs turns into GC: a GC or a
-        deleted item): ``in_update``, the struct holding it in the update being integrated,
-        else in the document."""
-        if in_update is not None:
-            return in_update[2] == structs.TYPE
-        if self._types is None:
-            self._read()
-        assert self._types is not None
-        return parent in self._types or self.is_gc(parent) or _within(self._dead, parent)
-
-    def is_gc(self, ref: ID) -> bool:
-        """Whether the document holds ``ref`` as GC: a GC struct it was given, or an item
-        the integrator wrote as GC. (Children of a deleted type that pycrdt collects itself
-        are not seen: an honest item's origin and right origin share a parent, so both are
-        collected or neither, and pycrdt then agrees with Yjs.)"""
-        return _within(self._gc_spans(), ref)
-
-    def holds_gc(self) -> bool:
-        """Whether the document holds any GC struct it was given or the integrator wrote."""
-        return bool(self._gc_spans())
-
-    def _gc_spans(self) -> dict[int, list[tuple[int, int]]]:
-        if self._gc is None:
-            self._read()
-        assert self._gc is not None
-        return self._gc
-
-    def _read(self) -> None:
-        """Learn what is not followed yet (GC ranges, types) from the document's own state."""
-        gc, types = self._gc is None, self._types is None
-        self._gc = {} if gc else self._gc
-        self._types = set() if types else self._types
-        try:
-            whole = structs.parse(self.doc.get_update())
-        except Malformed as exc:  # pycrdt wrote it: never
-            log.error("cannot read the document's own state: %s", exc)
-            return
-        for known in whole.runs:
-            self.learn(known.client, known.structs, gc=gc, types=types)
-
-
-def _add_span(spans: list[tuple[int, int]], start: int, end: int) -> None:
-    """Add ``[start, end)`` to sorted, disjoint ``spans``, merging what it touches."""
-    i = bisect.bisect_left(spans, (start, start))
-    if i > 0 and spans[i - 1][1] >= start:
-        i -= 1
-        start = spans[i][0]
-    j = i
-    while j < len(spans) and spans[j][0] <= end:
-        end = max(end, spans[j][1])
-        j += 1
-    spans[i:j] = [(start, end)]
-
-
-def _within(spans_of: dict[int, list[tuple[int, int]]], ref: ID) -> bool:
-    """Whether ``ref`` falls in one of its client's ``(start, end)`` ranges (sorted)."""
-    spans = spans_of.get(ref[0], ())
-    i = bisect.bisect_right(spans, (ref[1], float("inf"))) - 1
-    return i >= 0 and spans[i][0] <= ref[1] < spans[i][1]
+    return Plan(taken, rest, missing, fresh, bool(to_gc), tuple(parents))
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:

@@ -107,6 +107,12 @@ class Waiting:
                 if kind != structs.SKIP:
                     spans.append((clock, clock + length))
                     self.structs += 1
+        self.wait_for(missing)
+
+    def wait_for(self, missing: dict[int, int]) -> None:
+        """Note the clocks ``missing`` names (per client) as waited for, also when the
+        structs waiting for them wait already (Yjs lowers ``pendingStructs.missing`` by
+        every update's rest, merged into what waits or not)."""
         for client, clock in missing.items():
             if self.missing.get(client, clock + 1) > clock:
                 self.missing[client] = clock

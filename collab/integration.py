@@ -48,6 +48,9 @@ class Plan(NamedTuple):
     parents: tuple[tuple[int, int, int, Key], ...] = ()
     """The parent of each range of clocks that integrates, in integration order: client,
     first clock, end clock (exclusive), :data:`collab.parents.Key`."""
+    surrogates: tuple[tuple[int, list[int]], ...] = ()
+    """Per client, the clocks of low surrogates that integrate (see
+    :attr:`collab.structs.ClientRun.surrogates`)."""
 
 
 def integrable(
@@ -82,6 +85,15 @@ def integrable(
     fresh = False
     to_gc: dict[int, set[int]] = {}  # per client, the clocks of items that become GC
     gc_present = types.holds_gc()  # else no item can be next to a GC struct: no question
+    pairs_present = types.holds_surrogates() or any(run.surrogates for run in runs)
+    surrogates: list[tuple[int, list[int]]] = []  # see Plan.surrogates
+
+    def splits(client: int, clock: int) -> bool:
+        """Whether a cut before ``clock`` of ``client`` splits a surrogate pair."""
+        if clock < known.get(client, 0):
+            return types.is_low_surrogate((client, clock))
+        run = by_client.get(client)
+        return run is not None and _holds(run.surrogates, clock)
 
     starts: dict[int, list[int]] = {}  # per client, its structs' clocks (built when asked)
 
@@ -149,6 +161,21 @@ def integrable(
         starts.append(start)
         keys.append(key)
 
+    def cuts_pair(client: int, struct: Struct, trimmed: bool) -> None:
+        """Refuse an item whose origin or right origin (Yjs ``Item.getMissing`` splits the
+        items there, even for a struct it then skips as held) or whose trim (``trimmed``)
+        cuts a surrogate pair."""
+        origin, right = struct[3], struct[4]
+        if (
+            trimmed
+            or (origin is not None and splits(origin[0], origin[1] + 1))
+            or (right is not None and splits(*right))
+        ):
+            raise Malformed(
+                f"item {client}:{struct[0]} splits a surrogate pair"
+                " (Yjs writes U+FFFD for both halves, pycrdt keeps the character)"
+            )
+
     def next_target() -> int | None:
         while ids and index[ids[-1]] >= len(by_client[ids[-1]].structs):
             ids.pop()
@@ -193,6 +220,9 @@ def integrable(
                         head = (lacking, other.structs[index[lacking]])
                         index[lacking] += 1
                         continue
+                elif offset >= struct[1]:  # held already: Yjs still finds its neighbours
+                    if pairs_present and struct[2] != structs.GC and not waited:
+                        cuts_pair(client, struct, False)
                 elif offset == 0 or offset < struct[1]:
                     key: Key = None
                     if struct[2] == structs.GC:
@@ -209,12 +239,20 @@ def integrable(
                             if parent is not None and not types.is_type(parent, in_update(parent)):
                                 raise Malformed(f"parent {parent} is not a shared type")
                             key = parent_of(client, struct, local)
+                            if pairs_present:
+                                cuts_pair(client, struct, offset > 0 and splits(client, local))
                         except Malformed:
                             if not waited:
                                 raise
                             to_gc.setdefault(client, set()).add(struct[0])  # see waited
                             gc_present = True
                     integrated(client, local, struct[0] + struct[1], key)
+                    run_pairs = by_client[client].surrogates
+                    if run_pairs and struct[2] == structs.STRING and client not in to_gc:
+                        first = bisect.bisect_left(run_pairs, local)
+                        last = bisect.bisect_left(run_pairs, struct[0] + struct[1])
+                        if first < last:
+                            surrogates.append((client, run_pairs[first:last]))
                     state[client] = struct[0] + struct[1]
                     fresh = True
         if stack:
@@ -241,7 +279,7 @@ def integrable(
         if cut < len(run.structs):
             tail = run.structs[cut:]
             rest.append((run.data, run.client, tail[0][0], tail))
-    return Plan(taken, rest, missing, fresh, bool(to_gc), tuple(parents))
+    return Plan(taken, rest, missing, fresh, bool(to_gc), tuple(parents), tuple(surrogates))
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:
@@ -251,3 +289,38 @@ def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:
         if ref is not None and ref[0] != client and ref[1] >= state.get(ref[0], 0):
             return ref[0]
     return None
+
+
+def splits_a_pair(
+    deletes: list[tuple[int, list[tuple[int, int]]]],
+    known: dict[int, int],
+    types: SharedTypes,
+    plan: Plan | None = None,
+) -> bool:
+    """Whether a delete set (``(client, [(clock, length), ...])``, as
+    :attr:`collab.structs.Parsed.deletes`) cuts a string inside a surrogate pair (Yjs writes
+    U+FFFD for both halves of a pair it splits, pycrdt keeps the character): of the
+    document (state vector ``known``), or of the structs of ``plan`` that integrate with it.
+    Clocks neither holds are not known (a deletion that waits)."""
+    fresh: dict[int, list[int]] = {}
+    for client, clocks in plan.surrogates if plan is not None else ():
+        fresh.setdefault(client, []).extend(clocks)
+    if not fresh and not types.holds_surrogates():
+        return False
+
+    def cut(client: int, clock: int) -> bool:
+        if clock < known.get(client, 0):
+            return types.is_low_surrogate((client, clock))
+        return clock in fresh.get(client, ())
+
+    return any(
+        cut(client, clock) or cut(client, clock + length)
+        for client, ranges in deletes
+        for clock, length in ranges
+    )
+
+
+def _holds(clocks: list[int], clock: int) -> bool:
+    """Whether ascending ``clocks`` hold ``clock``."""
+    i = bisect.bisect_left(clocks, clock)
+    return i < len(clocks) and clocks[i] == clock

@@ -27,7 +27,7 @@ from pycrdt import Doc
 
 from collab import structs
 from collab.errors import NOT_OURS
-from collab.integration import Plan, SharedTypes, integrable
+from collab.integration import Plan, SharedTypes, integrable, splits_a_pair
 from collab.structs import ClientRun, Malformed, Parsed
 from collab.updates import ClientIdInUse, DocumentCorrupted, InvalidUpdate, state_vector
 from collab.waiting import MAX_PENDING_BYTES, MAX_PENDING_STRUCTS, PendingTooLarge, Waiting
@@ -144,6 +144,7 @@ class Integrator:
         except Malformed as exc:
             raise InvalidUpdate(f"not a valid Yjs v1 update: {exc}") from exc
         if not parsed.runs:
+            self._check_deletes(parsed, None)
             return self._delete(parsed)
         if foreign:
             self._check_owners(parsed, foreign)
@@ -151,6 +152,7 @@ class Integrator:
             plan = self._integrable(parsed.runs)
         except Malformed as exc:
             raise InvalidUpdate(f"cannot integrate update: {exc}") from exc
+        self._check_deletes(parsed, plan)
         taken, rest, missing, fresh = plan.taken, plan.rest, plan.missing, plan.fresh
         rest_update = structs.encode(rest) if rest else None
         waiting = self._waiting
@@ -199,6 +201,19 @@ class Integrator:
                         " retry once it has closed"
                     )
 
+    def _check_deletes(self, parsed: Parsed, plan: Plan | None) -> None:
+        """Refuse ``parsed`` when its delete set cuts a surrogate pair of the document or of
+        the structs of ``plan`` (:func:`collab.integration.splits_a_pair`).
+
+        Raises:
+            InvalidUpdate: naming the reason.
+        """
+        if parsed.deletes and splits_a_pair(parsed.deletes, self.state, self._types, plan):
+            raise InvalidUpdate(
+                "cannot integrate update: a deletion splits a surrogate pair (Yjs writes"
+                " U+FFFD for both halves, pycrdt keeps the character)"
+            )
+
     def _delete(self, parsed: Parsed) -> bool:
         """Apply an update without structs: its delete set only."""
         if not parsed.deletes:
@@ -224,6 +239,8 @@ class Integrator:
         types = self._types
         for client, start, end, key in plan.parents:
             types.learn_parent(client, start, end, key)
+        for client, clocks in plan.surrogates:
+            types.learn_surrogates(client, clocks)
         for _, client, _, run in plan.taken:
             last = run[-1]
             end = last[0] + last[1]

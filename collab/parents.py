@@ -58,13 +58,13 @@ class Parents:
     def add(self, client: int, start: int, end: int, key: Key) -> None:
         """Record that clocks ``start`` to ``end`` (exclusive) of ``client`` are in ``key``;
         ``start`` is at or past the client's clocks recorded so far."""
+        last = self._ends.get(client)
+        if last == start and self._keys[client][-1] == key:
+            self._ends[client] = end  # the same parent continues
+            return
         starts = self._starts.setdefault(client, [])
         keys = self._keys.setdefault(client, [])
         key = self._interned.setdefault(key, key)
-        last = self._ends.get(client)
-        if last == start and keys[-1] == key:
-            self._ends[client] = end  # the same parent continues
-            return
         if last is not None and last < start:
             starts.append(last)  # a gap (duplicates or waiting structs): not known
             keys.append(None)

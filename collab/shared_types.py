@@ -37,6 +37,8 @@ class SharedTypes:
         self.doc = doc
         self._gc: dict[int, list[tuple[int, int]]] | None = {} if empty else None
         self._parents: Parents | None = Parents() if empty else None
+        # per client, ascending clocks of low surrogates (collab.structs.ClientRun.surrogates)
+        self._pairs: dict[int, list[int]] | None = {} if empty else None
         self._types: set[tuple[int, int]] | None = None  # ids of shared types
         # per client, deleted items, and GC ranges of a state read for the types (pycrdt
         # collects the children of a deleted type itself): parents Yjs turns into GC
@@ -85,6 +87,28 @@ class SharedTypes:
         if self._parents is not None:
             self._parents.add(client, start, end, key)
 
+    def learn_surrogates(self, client: int, clocks: list[int]) -> None:
+        """Remember the integrated low surrogates ``clocks`` of ``client`` (ascending, past
+        those remembered), once followed."""
+        if self._pairs is not None:
+            self._pairs.setdefault(client, []).extend(clocks)
+
+    def is_low_surrogate(self, ref: ID) -> bool:
+        """Whether the document's clock ``ref`` is the low half of a surrogate pair."""
+        clocks = self._surrogates().get(ref[0], ())
+        i = bisect.bisect_left(clocks, ref[1])
+        return i < len(clocks) and clocks[i] == ref[1]
+
+    def holds_surrogates(self) -> bool:
+        """Whether the document holds any character past U+FFFF in its strings."""
+        return bool(self._surrogates())
+
+    def _surrogates(self) -> dict[int, list[int]]:
+        if self._pairs is None:
+            self._read()
+        assert self._pairs is not None
+        return self._pairs
+
     def is_type(self, parent: ID, in_update: Struct | None = None) -> bool:
         """Whether ``parent`` names a shared type (or a struct Yjs turns into GC: a GC or a
         deleted item): ``in_update``, the struct holding it in the update being integrated,
@@ -117,6 +141,8 @@ class SharedTypes:
         """Learn what is not followed yet (GC ranges, parents, types) from the document's
         own state."""
         gc, types, parents = self._gc is None, self._types is None, self._parents is None
+        pairs = self._pairs is None
+        self._pairs = {} if pairs else self._pairs
         self._gc = {} if gc else self._gc
         self._types = set() if types else self._types
         index = self._parents = Parents() if parents else self._parents
@@ -127,6 +153,8 @@ class SharedTypes:
             return
         if parents and index is not None:
             index.read(whole.runs)
+        if pairs:
+            self._pairs = {run.client: run.surrogates for run in whole.runs if run.surrogates}
         for known in whole.runs:
             self.learn(known.client, known.structs, gc=gc, types=types)
 

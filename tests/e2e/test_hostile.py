@@ -335,6 +335,7 @@ def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> No
         31,
         125,
         120,
+        112,
     ],
 )
 def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(seed: int) -> None:
@@ -346,7 +347,8 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
     refused: Yjs threw "reading 'origin'" on one, the texts differed on others; 125 before a
     duplicate struct's GC was learnt only past the clocks the document held; 120 before items
     whose origin and right origin lie in different parents were refused; 16 then, until a
-    rest that waits already still lowered the clocks waited for, as Yjs's ``missing``.)"""
+    rest that waits already still lowered the clocks waited for, as Yjs's ``missing``; 112
+    before a struct held already whose right origin cut a surrogate pair was refused.)"""
     base, mutated = mutations(seed=seed, count=1500, gc=True)
     integrator = replay(Doc(), base)
     accepted = []

@@ -51,6 +51,9 @@ class Plan(NamedTuple):
     surrogates: tuple[tuple[int, list[int]], ...] = ()
     """Per client, the clocks of low surrogates that integrate (see
     :attr:`collab.structs.ClientRun.surrogates`)."""
+    thrown: bool = False
+    """Whether Yjs would throw integrating the structs that waited (``waited``): those
+    before in Yjs's order integrate, the rest is dropped, as Yjs drops it."""
 
 
 def integrable(
@@ -68,12 +71,13 @@ def integrable(
     type is written as GC, as Yjs does (``Item.getMissing`` finds no type: parent null),
     and so is an item whose neighbours lie in different parents (Yjs puts it in its
     origin's parent: a document pycrdt cannot be made to hold), rather than dropping all
-    that waited.
+    that waited. An item continuing a GC struct, on which Yjs throws, ends the integration
+    there (:attr:`Plan.thrown`).
 
     Raises:
         Malformed: when a struct that integrates names a parent that is no shared type, or
-            its origin and right origin lie in different parents (unless ``waited``), or
-            continues a GC struct.
+            its origin and right origin lie in different parents, or continues a GC
+            struct (unless ``waited``).
     """
     state = dict(known)
     by_client = {run.client: run for run in runs}
@@ -83,6 +87,7 @@ def integrable(
     ids = sorted(by_client)
     stack: list[tuple[int, Struct]] = []
     fresh = False
+    thrown = False  # see waited
     to_gc: dict[int, set[int]] = {}  # per client, the clocks of items that become GC
     gc_present = types.holds_gc()  # else no item can be next to a GC struct: no question
     pairs_present = types.holds_surrogates() or any(run.surrogates for run in runs)
@@ -232,7 +237,10 @@ def integrable(
                     elif gc_present and offset > 0 and is_gc((client, local - 1)):
                         # Yjs (Item.integrate) takes the GC for the item's left neighbour
                         # and throws ("reading 'origin'"): no Yjs client could apply it
-                        raise Malformed(f"item {client}:{local} continues a GC struct")
+                        if not waited:
+                            raise Malformed(f"item {client}:{local} continues a GC struct")
+                        thrown = True  # Yjs keeps what it integrated before and drops the rest
+                        break
                     else:
                         try:
                             parent = struct[5]
@@ -268,6 +276,14 @@ def integrable(
             index[current] += 1
     taken: list[Part] = []
     rest: list[Part] = []
+    if thrown:  # what integrated before stays (a prefix of each run), the rest is dropped
+        rest_at = {
+            run.client: bisect.bisect_right(
+                [st[0] + st[1] for st in run.structs], state.get(run.client, 0)
+            )
+            for run in runs
+        }
+        missing = {}
     for run in runs:
         cut = rest_at.get(run.client, len(run.structs))
         head_part = run.structs[:cut]
@@ -276,10 +292,10 @@ def integrable(
         if head_part:
             part = (run.data, run.client, head_part[0][0], head_part)
             taken.append(structs.as_gc(part, to_gc[run.client]) if run.client in to_gc else part)
-        if cut < len(run.structs):
+        if cut < len(run.structs) and not thrown:
             tail = run.structs[cut:]
             rest.append((run.data, run.client, tail[0][0], tail))
-    return Plan(taken, rest, missing, fresh, bool(to_gc), tuple(parents), tuple(surrogates))
+    return Plan(taken, rest, missing, fresh, bool(to_gc), tuple(parents), tuple(surrogates), thrown)
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:

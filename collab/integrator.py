@@ -278,6 +278,8 @@ class Integrator:
                 integrated.append(payload)
             if plan.rest:
                 waiting.add(structs.encode(plan.rest), plan.missing)
+            if plan.thrown:
+                log.warning("dropped waiting structs after one continuing a GC struct, as Yjs")
         return integrated
 
 

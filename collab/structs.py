@@ -182,8 +182,12 @@ def parse(data: bytes) -> Parsed:
             runs.append(ClientRun(client, structs[0][0], structs, data, surrogates))
     ds_start = reader.pos
     deletes: list[tuple[int, list[tuple[int, int]]]] = []
+    seen.clear()
     for _ in range(reader.count(2)):
         client = uint()
+        if client in seen:  # Yjs applies both entries, yrs keeps the last
+            raise Malformed(f"client {client} listed twice in the delete set")
+        seen.add(client)
         ranges = []
         end = -1
         for _ in range(reader.count(2)):

@@ -133,7 +133,8 @@ class Integrator:
                 shared type (pycrdt fails half-way on it); the document is unchanged.
             PendingTooLarge: when what of it waits passes the bounds; nothing was applied.
             InvalidUpdate: also when structs of it that would wait are read differently by
-                pycrdt (a merge of what waits would fail or not read back); nothing applied.
+                pycrdt (a merge of what waits would fail or not read back), or overlap
+                structs that wait in part (:meth:`Waiting.unseen`); nothing applied.
             ClientIdInUse: when it brings structs of a ``foreign`` client id; nothing applied.
             DocumentCorrupted: when pycrdt failed half-way; discard the document.
         """
@@ -154,11 +155,12 @@ class Integrator:
             raise InvalidUpdate(f"cannot integrate update: {exc}") from exc
         self._check_deletes(parsed, plan)
         taken, rest, missing, fresh = plan.taken, plan.rest, plan.missing, plan.fresh
-        rest_update = structs.encode(rest) if rest else None
         waiting = self._waiting
-        if rest_update is not None and waiting.rests and waiting.covers(rest):
-            rest_update = None  # it waits already (sent again on a reconnect)
-            waiting.wait_for(missing)  # maybe for another clock now (a forged origin)
+        if rest and waiting.rests:
+            rest = waiting.unseen(rest)  # what of it does not wait already
+            if not rest:  # all of it waits already (sent again on a reconnect)
+                waiting.wait_for(missing)  # maybe for another clock now (a forged origin)
+        rest_update = structs.encode(rest) if rest else None
         if rest_update is not None and bounded:
             waiting.check(rest_update, rest, self.max_pending_bytes, self.max_pending_structs)
         changed = fresh or rest_update is not None

@@ -5,18 +5,11 @@ update client by client, from the highest client id down: a struct whose client'
 clocks, or whose origin, right origin or parent (of another client) the document lacks,
 waits, with every later struct of its client; a struct naming a missing struct of another
 client in the same update first integrates that client's structs (a stack). :func:`integrable`
-plays this on the state vector alone, without touching the document, and
-:class:`SharedTypes` says whether a parent is a shared type (pycrdt fails half-way on an item
-whose parent is not one) and whether a struct is GC.
-
-An item whose origin or right origin is a GC struct becomes GC in Yjs (``Item.getMissing``
-sets its parent to null, ``Item.integrate`` then writes a GC); pycrdt 0.14 (yrs
-``Update::missing_dependency``) finds no item there, drops that neighbour and places the item
-at the start of its parent or after its other neighbour: a document every Yjs client decodes
-differently. :func:`integrable` finds such items and hands them to pycrdt as GC.
-
-An item whose origin and right origin lie in different parents is forged, and Yjs and pycrdt
-place it differently too (:mod:`collab.parents`): :func:`integrable` refuses it.
+plays this on the state vector alone, without touching the document, and asks a
+:class:`collab.placement.Placement` of each struct that integrates where Yjs puts it: items
+Yjs writes as GC (next to a GC struct), items refused because pycrdt 0.14 would place or
+read them differently (a parent that is no shared type, neighbours in different parents, a
+cut inside a surrogate pair).
 """
 
 from __future__ import annotations
@@ -25,9 +18,10 @@ import bisect
 from typing import NamedTuple
 
 from collab import structs
-from collab.parents import Key, named_parent
+from collab.parents import Key
+from collab.placement import Placement
 from collab.shared_types import SharedTypes
-from collab.structs import ID, ClientRun, Malformed, Part, Struct
+from collab.structs import ClientRun, Part, Struct
 
 __all__ = ["Plan", "SharedTypes", "integrable"]
 
@@ -88,98 +82,7 @@ def integrable(
     stack: list[tuple[int, Struct]] = []
     fresh = False
     thrown = False  # see waited
-    to_gc: dict[int, set[int]] = {}  # per client, the clocks of items that become GC
-    gc_present = types.holds_gc()  # else no item can be next to a GC struct: no question
-    pairs_present = types.holds_surrogates() or any(run.surrogates for run in runs)
-    surrogates: list[tuple[int, list[int]]] = []  # see Plan.surrogates
-
-    def splits(client: int, clock: int) -> bool:
-        """Whether a cut before ``clock`` of ``client`` splits a surrogate pair."""
-        if clock < known.get(client, 0):
-            return types.is_low_surrogate((client, clock))
-        run = by_client.get(client)
-        return run is not None and _holds(run.surrogates, clock)
-
-    starts: dict[int, list[int]] = {}  # per client, its structs' clocks (built when asked)
-
-    def in_update(ref: ID) -> Struct | None:
-        """The struct of this update holding ``ref``, unless the document held that clock
-        before (a duplicate there is not what Yjs reads); by bisection: a whole state names
-        its own structs as origins thousands of times."""
-        run = by_client.get(ref[0])
-        if run is None or ref[1] < known.get(ref[0], 0):
-            return None
-        clocks = starts.get(ref[0])
-        if clocks is None:
-            clocks = starts[ref[0]] = [struct[0] for struct in run.structs]
-        i = bisect.bisect_right(clocks, ref[1]) - 1
-        found = run.structs[i] if i >= 0 else None
-        return found if found is not None and ref[1] < found[0] + found[1] else None
-
-    def is_gc(ref: ID | None) -> bool:
-        if ref is None:
-            return False
-        if ref[1] < state.get(ref[0], 0):  # integrated: from this update, or held before
-            found = in_update(ref)
-            if found is not None:
-                return found[2] == structs.GC or found[0] in to_gc.get(ref[0], ())
-        return types.is_gc(ref)
-
-    parents: list[tuple[int, int, int, Key]] = []  # see Plan.parents
-    here: dict[int, tuple[list[int], list[Key]]] = {}  # per client, of this update: starts, keys
-
-    def parent_at(ref: ID) -> Key:
-        """The parent of the integrated clock ``ref``: of the document, or of this update."""
-        if ref[1] < known.get(ref[0], 0):
-            return types.parent(ref)
-        starts, keys = here.get(ref[0], ((), ()))
-        i = bisect.bisect_right(starts, ref[1]) - 1
-        return keys[i] if i >= 0 else None
-
-    def parent_of(client: int, struct: Struct, local: int) -> Key:
-        """The parent of the new clocks of ``struct`` (Yjs ``Item.getMissing``: the origin's,
-        else the right origin's, else its own), refusing an item whose origin and right
-        origin disagree, or that continues a clock held in another parent."""
-        origin, right = struct[3], struct[4]
-        if origin is None and right is None:
-            key = named_parent(by_client[client].data, struct)
-        else:
-            key = parent_at(origin if origin is not None else right)  # type: ignore[arg-type]
-            if origin is not None and right is not None and key is not None:
-                other = parent_at(right)
-                if other is not None and other != key:
-                    raise Malformed(
-                        f"item {client}:{struct[0]} has its origin in {key} and its right"
-                        f" origin in {other}"
-                    )
-        if local > struct[0] and key is not None:
-            held = parent_at((client, local - 1))
-            if held is not None and held != key:
-                raise Malformed(
-                    f"item {client}:{struct[0]} is in {key}, its clock {local - 1} in {held}"
-                )
-        return key
-
-    def integrated(client: int, start: int, end: int, key: Key) -> None:
-        parents.append((client, start, end, key))
-        starts, keys = here.setdefault(client, ([], []))
-        starts.append(start)
-        keys.append(key)
-
-    def cuts_pair(client: int, struct: Struct, trimmed: bool) -> None:
-        """Refuse an item whose origin or right origin (Yjs ``Item.getMissing`` splits the
-        items there, even for a struct it then skips as held) or whose trim (``trimmed``)
-        cuts a surrogate pair."""
-        origin, right = struct[3], struct[4]
-        if (
-            trimmed
-            or (origin is not None and splits(origin[0], origin[1] + 1))
-            or (right is not None and splits(*right))
-        ):
-            raise Malformed(
-                f"item {client}:{struct[0]} splits a surrogate pair"
-                " (Yjs writes U+FFFD for both halves, pycrdt keeps the character)"
-            )
+    placement = Placement(by_client, known, types, state)
 
     def next_target() -> int | None:
         while ids and index[ids[-1]] >= len(by_client[ids[-1]].structs):
@@ -226,41 +129,12 @@ def integrable(
                         index[lacking] += 1
                         continue
                 elif offset >= struct[1]:  # held already: Yjs still finds its neighbours
-                    if pairs_present and struct[2] != structs.GC and not waited:
-                        cuts_pair(client, struct, False)
-                elif offset == 0 or offset < struct[1]:
-                    key: Key = None
-                    if struct[2] == structs.GC:
-                        gc_present = True
-                    elif gc_present and (is_gc(struct[3]) or is_gc(struct[4])):
-                        to_gc.setdefault(client, set()).add(struct[0])
-                    elif gc_present and offset > 0 and is_gc((client, local - 1)):
-                        # Yjs (Item.integrate) takes the GC for the item's left neighbour
-                        # and throws ("reading 'origin'"): no Yjs client could apply it
-                        if not waited:
-                            raise Malformed(f"item {client}:{local} continues a GC struct")
-                        thrown = True  # Yjs keeps what it integrated before and drops the rest
+                    if placement.pairs_present and struct[2] != structs.GC and not waited:
+                        placement.cuts_pair(client, struct, False)
+                else:
+                    if not placement.place(client, struct, local, waited):
+                        thrown = True  # Yjs keeps what it integrated before, drops the rest
                         break
-                    else:
-                        try:
-                            parent = struct[5]
-                            if parent is not None and not types.is_type(parent, in_update(parent)):
-                                raise Malformed(f"parent {parent} is not a shared type")
-                            key = parent_of(client, struct, local)
-                            if pairs_present:
-                                cuts_pair(client, struct, offset > 0 and splits(client, local))
-                        except Malformed:
-                            if not waited:
-                                raise
-                            to_gc.setdefault(client, set()).add(struct[0])  # see waited
-                            gc_present = True
-                    integrated(client, local, struct[0] + struct[1], key)
-                    run_pairs = by_client[client].surrogates
-                    if run_pairs and struct[2] == structs.STRING and client not in to_gc:
-                        first = bisect.bisect_left(run_pairs, local)
-                        last = bisect.bisect_left(run_pairs, struct[0] + struct[1])
-                        if first < last:
-                            surrogates.append((client, run_pairs[first:last]))
                     state[client] = struct[0] + struct[1]
                     fresh = True
         if stack:
@@ -291,11 +165,21 @@ def integrable(
             head_part.pop()  # a trailing Skip integrates nothing
         if head_part:
             part = (run.data, run.client, head_part[0][0], head_part)
-            taken.append(structs.as_gc(part, to_gc[run.client]) if run.client in to_gc else part)
+            to_gc = placement.to_gc.get(run.client)
+            taken.append(structs.as_gc(part, to_gc) if to_gc else part)
         if cut < len(run.structs) and not thrown:
             tail = run.structs[cut:]
             rest.append((run.data, run.client, tail[0][0], tail))
-    return Plan(taken, rest, missing, fresh, bool(to_gc), tuple(parents), tuple(surrogates), thrown)
+    return Plan(
+        taken,
+        rest,
+        missing,
+        fresh,
+        bool(placement.to_gc),
+        tuple(placement.parents),
+        tuple(placement.surrogates),
+        thrown,
+    )
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:
@@ -334,9 +218,3 @@ def splits_a_pair(
         for client, ranges in deletes
         for clock, length in ranges
     )
-
-
-def _holds(clocks: list[int], clock: int) -> bool:
-    """Whether ascending ``clocks`` hold ``clock``."""
-    i = bisect.bisect_left(clocks, clock)
-    return i < len(clocks) and clocks[i] == clock

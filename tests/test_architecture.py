@@ -55,7 +55,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("codec", ("protocol", "lib0", "structs", "hocuspocus")),
     (
         "CRDT",
-        ("updates", "parents", "shared_types", "integration", "waiting", "integrator", "export"),
+        (
+            *("updates", "parents", "shared_types", "placement", "integration"),
+            *("waiting", "integrator", "export"),
+        ),
     ),
     ("document", ("presence", "hibernated", "room")),
     ("storage", ("stores", "store")),
@@ -149,7 +152,14 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.waiting",
             },
         ),
-        ("collab.integration", {"collab.structs", "collab.parents", "collab.shared_types"}),
+        (
+            "collab.integration",
+            {"collab.structs", "collab.parents", "collab.shared_types", "collab.placement"},
+        ),
+        (
+            "collab.placement",
+            {"collab.structs", "collab.parents", "collab.shared_types"},
+        ),
         ("collab.shared_types", {"collab.structs", "collab.parents"}),
         ("collab.parents", {"collab.structs", "collab.lib0"}),
         ("collab.waiting", {"collab.errors", "collab.structs", "collab.updates"}),

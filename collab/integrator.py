@@ -166,7 +166,7 @@ class Integrator:
         changed = fresh or rest_update is not None
         relayed: list[bytes] = []
         if fresh:
-            whole = not rest and not plan.rewritten
+            whole = not plan.rest and not plan.rewritten
             payload = update if whole else structs.encode(taken, parsed.delete_set)
             self._integrate(payload, plan)
             relayed.append(payload)

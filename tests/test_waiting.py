@@ -53,3 +53,19 @@ def test_structs_overlapping_waiting_ones_in_part_are_refused() -> None:
     assert integrator.pending == kept
     integrator.apply(first[0])
     assert str(integrator.doc.get("text", type=Text)) == "abc"
+
+
+def test_a_rest_dropped_as_waiting_already_never_reaches_pycrdt() -> None:
+    """Seeds 398 and 424 of the sequence test, in short: an update whose other structs
+    integrate carries, at a clock that waits already, other content; pycrdt is given only
+    what integrates (given the whole update, it kept the other content pending itself and
+    integrated it later, where Yjs keeps the first)."""
+    kept = typed(7, "a", "k")
+    forged = typed(7, "a", "#")
+    other = typed(8, "z")
+    integrator = Integrator(Doc())
+    assert integrator.apply(kept[1])  # 7:1 "k" waits for 7:0
+    assert integrator.apply(merge_updates(other[0], forged[1]))  # 8:0 integrates
+    integrator.apply(kept[0])
+    text = str(integrator.doc.get("text", type=Text))
+    assert "k" in text and "#" not in text

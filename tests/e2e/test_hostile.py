@@ -340,6 +340,7 @@ def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> No
         266,
         437,
         550,
+        424,
     ],
 )
 def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(seed: int) -> None:

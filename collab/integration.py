@@ -5,31 +5,25 @@ update client by client, from the highest client id down: a struct whose client'
 clocks, or whose origin, right origin or parent (of another client) the document lacks,
 waits, with every later struct of its client; a struct naming a missing struct of another
 client in the same update first integrates that client's structs (a stack). :func:`integrable`
-plays this on the state vector alone, without touching the document, and
-:class:`SharedTypes` says whether a parent is a shared type (pycrdt fails half-way on an item
-whose parent is not one) and whether a struct is GC.
-
-An item whose origin or right origin is a GC struct becomes GC in Yjs (``Item.getMissing``
-sets its parent to null, ``Item.integrate`` then writes a GC); pycrdt 0.14 (yrs
-``Update::missing_dependency``) finds no item there, drops that neighbour and places the item
-at the start of its parent or after its other neighbour: a document every Yjs client decodes
-differently. :func:`integrable` finds such items and hands them to pycrdt as GC.
+plays this on the state vector alone, without touching the document, and asks a
+:class:`collab.placement.Placement` of each struct that integrates where Yjs puts it: items
+Yjs writes as GC (next to a GC struct), items refused because pycrdt 0.14 would place or
+read them differently (a parent that is no shared type, neighbours in different parents, a
+cut inside a surrogate pair).
 """
 
 from __future__ import annotations
 
 import bisect
-import logging
-from typing import Any, NamedTuple
-
-from pycrdt import Doc
+from typing import NamedTuple
 
 from collab import structs
-from collab.structs import ID, ClientRun, Malformed, Part, Struct
+from collab.parents import Key
+from collab.placement import Placement
+from collab.shared_types import SharedTypes
+from collab.structs import ClientRun, Part, Struct
 
 __all__ = ["Plan", "SharedTypes", "integrable"]
-
-log = logging.getLogger("collab.integrator")
 
 
 class Plan(NamedTuple):
@@ -45,9 +39,20 @@ class Plan(NamedTuple):
     """Whether any struct brings a clock the document lacks."""
     rewritten: bool = False
     """Whether ``taken`` holds items written as GC (they are not the update's bytes)."""
+    parents: tuple[tuple[int, int, int, Key], ...] = ()
+    """The parent of each range of clocks that integrates, in integration order: client,
+    first clock, end clock (exclusive), :data:`collab.parents.Key`."""
+    surrogates: tuple[tuple[int, list[int]], ...] = ()
+    """Per client, the clocks of low surrogates that integrate (see
+    :attr:`collab.structs.ClientRun.surrogates`)."""
+    thrown: bool = False
+    """Whether Yjs would throw integrating the structs that waited (``waited``): those
+    before in Yjs's order integrate, the rest is dropped, as Yjs drops it."""
 
 
-def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes) -> Plan:
+def integrable(
+    runs: list[ClientRun], known: dict[int, int], types: SharedTypes, *, waited: bool = False
+) -> Plan:
     """Play Yjs's ``integrateStructs`` for an update's ``runs`` on the state vector
     ``known`` (not changed): which structs integrate and which wait, and which items become
     GC (their origin or right origin is GC: see the module's docstring).
@@ -55,8 +60,18 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
     ``types`` says whether a parent id names a shared type and whether an id is GC, in the
     document or in the update's runs.
 
+    ``waited``: the runs waited (their sender cannot be refused any more, and every client
+    given the document's state holds them too): an item naming a parent that is no shared
+    type is written as GC, as Yjs does (``Item.getMissing`` finds no type: parent null),
+    and so is an item whose neighbours lie in different parents (Yjs puts it in its
+    origin's parent: a document pycrdt cannot be made to hold), rather than dropping all
+    that waited. An item continuing a GC struct, on which Yjs throws, ends the integration
+    there (:attr:`Plan.thrown`).
+
     Raises:
-        Malformed: when a struct that integrates names a parent that is no shared type.
+        Malformed: when a struct that integrates names a parent that is no shared type, or
+            its origin and right origin lie in different parents, or continues a GC
+            struct (unless ``waited``).
     """
     state = dict(known)
     by_client = {run.client: run for run in runs}
@@ -66,33 +81,8 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
     ids = sorted(by_client)
     stack: list[tuple[int, Struct]] = []
     fresh = False
-    to_gc: dict[int, set[int]] = {}  # per client, the clocks of items that become GC
-    gc_present = types.holds_gc()  # else no item can be next to a GC struct: no question
-
-    starts: dict[int, list[int]] = {}  # per client, its structs' clocks (built when asked)
-
-    def in_update(ref: ID) -> Struct | None:
-        """The struct of this update holding ``ref``, unless the document held that clock
-        before (a duplicate there is not what Yjs reads); by bisection: a whole state names
-        its own structs as origins thousands of times."""
-        run = by_client.get(ref[0])
-        if run is None or ref[1] < known.get(ref[0], 0):
-            return None
-        clocks = starts.get(ref[0])
-        if clocks is None:
-            clocks = starts[ref[0]] = [struct[0] for struct in run.structs]
-        i = bisect.bisect_right(clocks, ref[1]) - 1
-        found = run.structs[i] if i >= 0 else None
-        return found if found is not None and ref[1] < found[0] + found[1] else None
-
-    def is_gc(ref: ID | None) -> bool:
-        if ref is None:
-            return False
-        if ref[1] < state.get(ref[0], 0):  # integrated: from this update, or held before
-            found = in_update(ref)
-            if found is not None:
-                return found[2] == structs.GC or found[0] in to_gc.get(ref[0], ())
-        return types.is_gc(ref)
+    thrown = False  # see waited
+    placement = Placement(by_client, known, types, state)
 
     def next_target() -> int | None:
         while ids and index[ids[-1]] >= len(by_client[ids[-1]].structs):
@@ -138,18 +128,13 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
                         head = (lacking, other.structs[index[lacking]])
                         index[lacking] += 1
                         continue
-                elif offset == 0 or offset < struct[1]:
-                    parent = struct[5]
-                    if parent is not None and not types.is_type(parent, in_update(parent)):
-                        raise Malformed(f"parent {parent} is not a shared type")
-                    if struct[2] == structs.GC:
-                        gc_present = True
-                    elif gc_present and (is_gc(struct[3]) or is_gc(struct[4])):
-                        to_gc.setdefault(client, set()).add(struct[0])
-                    elif gc_present and offset > 0 and is_gc((client, local - 1)):
-                        # Yjs (Item.integrate) takes the GC for the item's left neighbour
-                        # and throws ("reading 'origin'"): no Yjs client could apply it
-                        raise Malformed(f"item {client}:{local} continues a GC struct")
+                elif offset >= struct[1]:  # held already: Yjs still finds its neighbours
+                    if placement.pairs_present and struct[2] != structs.GC and not waited:
+                        placement.cuts_pair(client, struct, False)
+                else:
+                    if not placement.place(client, struct, local, waited):
+                        thrown = True  # Yjs keeps what it integrated before, drops the rest
+                        break
                     state[client] = struct[0] + struct[1]
                     fresh = True
         if stack:
@@ -165,6 +150,14 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
             index[current] += 1
     taken: list[Part] = []
     rest: list[Part] = []
+    if thrown:  # what integrated before stays (a prefix of each run), the rest is dropped
+        rest_at = {
+            run.client: bisect.bisect_right(
+                [st[0] + st[1] for st in run.structs], state.get(run.client, 0)
+            )
+            for run in runs
+        }
+        missing = {}
     for run in runs:
         cut = rest_at.get(run.client, len(run.structs))
         head_part = run.structs[:cut]
@@ -172,118 +165,21 @@ def integrable(runs: list[ClientRun], known: dict[int, int], types: SharedTypes)
             head_part.pop()  # a trailing Skip integrates nothing
         if head_part:
             part = (run.data, run.client, head_part[0][0], head_part)
-            taken.append(structs.as_gc(part, to_gc[run.client]) if run.client in to_gc else part)
-        if cut < len(run.structs):
+            to_gc = placement.to_gc.get(run.client)
+            taken.append(structs.as_gc(part, to_gc) if to_gc else part)
+        if cut < len(run.structs) and not thrown:
             tail = run.structs[cut:]
             rest.append((run.data, run.client, tail[0][0], tail))
-    return Plan(taken, rest, missing, fresh, bool(to_gc))
-
-
-class SharedTypes:
-    """The shared types, GC ranges and deleted items of a document, learnt from every struct
-    integrated. GC structs are few and every item's neighbours are checked against them, so
-    they are followed from the start (read from the document's state first when it is given
-    with content); the types and deleted items, many in a long-edited text and only needed
-    for items naming a parent by id, once that question is first asked (read then)."""
-
-    def __init__(self, doc: Doc[Any], *, empty: bool = False) -> None:
-        self.doc = doc
-        self._gc: dict[int, list[tuple[int, int]]] | None = {} if empty else None
-        self._types: set[tuple[int, int]] | None = None  # ids of shared types
-        # per client, deleted items, and GC ranges of a state read for the types (pycrdt
-        # collects the children of a deleted type itself): parents Yjs turns into GC
-        self._dead: dict[int, list[tuple[int, int]]] = {}
-
-    def learn(
-        self,
-        client: int,
-        run: list[Struct],
-        *,
-        since: int = 0,
-        gc: bool = True,
-        types: bool = True,
-    ) -> None:
-        """Remember the GC ranges, and once followed the shared types and deleted items, of
-        integrated structs from clock ``since`` on (below it the document held its own
-        structs already: a duplicate there says nothing of them); ``gc``, ``types``: of
-        those (both unless reading the state)."""
-        type_ids = self._types if types else None
-        gc_spans = self._gc if gc else None
-        for clock, length, kind, *_ in run:
-            end = clock + length
-            if end <= since:
-                continue
-            start = max(clock, since)
-            if kind == structs.GC and gc_spans is not None:
-                _add_span(gc_spans.setdefault(client, []), start, end)
-            elif type_ids is None:
-                continue
-            elif kind == structs.TYPE:
-                if start == clock:
-                    type_ids.add((client, clock))
-            elif kind in (structs.DELETED, structs.GC):
-                _add_span(self._dead.setdefault(client, []), start, end)
-
-    def is_type(self, parent: ID, in_update: Struct | None = None) -> bool:
-        """Whether ``parent`` names a shared type (or a struct Yjs turns into GC: a GC or a
-        deleted item): ``in_update``, the struct holding it in the update being integrated,
-        else in the document."""
-        if in_update is not None:
-            return in_update[2] == structs.TYPE
-        if self._types is None:
-            self._read()
-        assert self._types is not None
-        return parent in self._types or self.is_gc(parent) or _within(self._dead, parent)
-
-    def is_gc(self, ref: ID) -> bool:
-        """Whether the document holds ``ref`` as GC: a GC struct it was given, or an item
-        the integrator wrote as GC. (Children of a deleted type that pycrdt collects itself
-        are not seen: an honest item's origin and right origin share a parent, so both are
-        collected or neither, and pycrdt then agrees with Yjs.)"""
-        return _within(self._gc_spans(), ref)
-
-    def holds_gc(self) -> bool:
-        """Whether the document holds any GC struct it was given or the integrator wrote."""
-        return bool(self._gc_spans())
-
-    def _gc_spans(self) -> dict[int, list[tuple[int, int]]]:
-        if self._gc is None:
-            self._read()
-        assert self._gc is not None
-        return self._gc
-
-    def _read(self) -> None:
-        """Learn what is not followed yet (GC ranges, types) from the document's own state."""
-        gc, types = self._gc is None, self._types is None
-        self._gc = {} if gc else self._gc
-        self._types = set() if types else self._types
-        try:
-            whole = structs.parse(self.doc.get_update())
-        except Malformed as exc:  # pycrdt wrote it: never
-            log.error("cannot read the document's own state: %s", exc)
-            return
-        for known in whole.runs:
-            self.learn(known.client, known.structs, gc=gc, types=types)
-
-
-def _add_span(spans: list[tuple[int, int]], start: int, end: int) -> None:
-    """Add ``[start, end)`` to sorted, disjoint ``spans``, merging what it touches."""
-    i = bisect.bisect_left(spans, (start, start))
-    if i > 0 and spans[i - 1][1] >= start:
-        i -= 1
-        start = spans[i][0]
-    j = i
-    while j < len(spans) and spans[j][0] <= end:
-        end = max(end, spans[j][1])
-        j += 1
-    spans[i:j] = [(start, end)]
-
-
-def _within(spans_of: dict[int, list[tuple[int, int]]], ref: ID) -> bool:
-    """Whether ``ref`` falls in one of its client's ``(start, end)`` ranges (sorted)."""
-    spans = spans_of.get(ref[0], ())
-    i = bisect.bisect_right(spans, (ref[1], float("inf"))) - 1
-    return i >= 0 and spans[i][0] <= ref[1] < spans[i][1]
+    return Plan(
+        taken,
+        rest,
+        missing,
+        fresh,
+        bool(placement.to_gc),
+        tuple(placement.parents),
+        tuple(placement.surrogates),
+        thrown,
+    )
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:
@@ -293,3 +189,32 @@ def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:
         if ref is not None and ref[0] != client and ref[1] >= state.get(ref[0], 0):
             return ref[0]
     return None
+
+
+def splits_a_pair(
+    deletes: list[tuple[int, list[tuple[int, int]]]],
+    known: dict[int, int],
+    types: SharedTypes,
+    plan: Plan | None = None,
+) -> bool:
+    """Whether a delete set (``(client, [(clock, length), ...])``, as
+    :attr:`collab.structs.Parsed.deletes`) cuts a string inside a surrogate pair (Yjs writes
+    U+FFFD for both halves of a pair it splits, pycrdt keeps the character): of the
+    document (state vector ``known``), or of the structs of ``plan`` that integrate with it.
+    Clocks neither holds are not known (a deletion that waits)."""
+    fresh: dict[int, list[int]] = {}
+    for client, clocks in plan.surrogates if plan is not None else ():
+        fresh.setdefault(client, []).extend(clocks)
+    if not fresh and not types.holds_surrogates():
+        return False
+
+    def cut(client: int, clock: int) -> bool:
+        if clock < known.get(client, 0):
+            return types.is_low_surrogate((client, clock))
+        return clock in fresh.get(client, ())
+
+    return any(
+        cut(client, clock) or cut(client, clock + length)
+        for client, ranges in deletes
+        for clock, length in ranges
+    )

@@ -27,8 +27,8 @@ from pycrdt import Doc
 
 from collab import structs
 from collab.errors import NOT_OURS
-from collab.integration import Plan, SharedTypes, integrable
-from collab.structs import ClientRun, Malformed, Parsed, Part
+from collab.integration import Plan, SharedTypes, integrable, splits_a_pair
+from collab.structs import ClientRun, Malformed, Parsed
 from collab.updates import ClientIdInUse, DocumentCorrupted, InvalidUpdate, state_vector
 from collab.waiting import MAX_PENDING_BYTES, MAX_PENDING_STRUCTS, PendingTooLarge, Waiting
 
@@ -133,7 +133,8 @@ class Integrator:
                 shared type (pycrdt fails half-way on it); the document is unchanged.
             PendingTooLarge: when what of it waits passes the bounds; nothing was applied.
             InvalidUpdate: also when structs of it that would wait are read differently by
-                pycrdt (a merge of what waits would fail or not read back); nothing applied.
+                pycrdt (a merge of what waits would fail or not read back), or overlap
+                structs that wait in part (:meth:`Waiting.unseen`); nothing applied.
             ClientIdInUse: when it brings structs of a ``foreign`` client id; nothing applied.
             DocumentCorrupted: when pycrdt failed half-way; discard the document.
         """
@@ -144,25 +145,30 @@ class Integrator:
         except Malformed as exc:
             raise InvalidUpdate(f"not a valid Yjs v1 update: {exc}") from exc
         if not parsed.runs:
+            self._check_deletes(parsed, None)
             return self._delete(parsed)
         if foreign:
             self._check_owners(parsed, foreign)
         try:
-            taken, rest, missing, fresh, rewritten = self._integrable(parsed.runs)
+            plan = self._integrable(parsed.runs)
         except Malformed as exc:
             raise InvalidUpdate(f"cannot integrate update: {exc}") from exc
-        rest_update = structs.encode(rest) if rest else None
+        self._check_deletes(parsed, plan)
+        taken, rest, missing, fresh = plan.taken, plan.rest, plan.missing, plan.fresh
         waiting = self._waiting
-        if rest_update is not None and waiting.rests and waiting.covers(rest):
-            rest_update = None  # it waits already (sent again on a reconnect)
+        if rest and waiting.rests:
+            rest = waiting.unseen(rest)  # what of it does not wait already
+            if not rest:  # all of it waits already (sent again on a reconnect)
+                waiting.wait_for(missing)  # maybe for another clock now (a forged origin)
+        rest_update = structs.encode(rest) if rest else None
         if rest_update is not None and bounded:
             waiting.check(rest_update, rest, self.max_pending_bytes, self.max_pending_structs)
         changed = fresh or rest_update is not None
         relayed: list[bytes] = []
         if fresh:
-            whole = not rest and not rewritten
+            whole = not plan.rest and not plan.rewritten
             payload = update if whole else structs.encode(taken, parsed.delete_set)
-            self._integrate(payload, taken)
+            self._integrate(payload, plan)
             relayed.append(payload)
             if parsed.deletes:
                 waiting.keep_deletes(parsed, self.state)
@@ -197,6 +203,19 @@ class Integrator:
                         " retry once it has closed"
                     )
 
+    def _check_deletes(self, parsed: Parsed, plan: Plan | None) -> None:
+        """Refuse ``parsed`` when its delete set cuts a surrogate pair of the document or of
+        the structs of ``plan`` (:func:`collab.integration.splits_a_pair`).
+
+        Raises:
+            InvalidUpdate: naming the reason.
+        """
+        if parsed.deletes and splits_a_pair(parsed.deletes, self.state, self._types, plan):
+            raise InvalidUpdate(
+                "cannot integrate update: a deletion splits a surrogate pair (Yjs writes"
+                " U+FFFD for both halves, pycrdt keeps the character)"
+            )
+
     def _delete(self, parsed: Parsed) -> bool:
         """Apply an update without structs: its delete set only."""
         if not parsed.deletes:
@@ -214,26 +233,32 @@ class Integrator:
         waits = self._waiting.keep_deletes(parsed, self.state)
         return waits or bool(deleted)
 
-    def _integrate(self, payload: bytes, taken: list[Part]) -> None:
-        """Apply ``payload`` (structs that integrate) and advance the state vector."""
+    def _integrate(self, payload: bytes, plan: Plan) -> None:
+        """Apply ``payload`` (the structs of ``plan`` that integrate) and advance the state
+        vector."""
         _apply(self.doc, payload)
         state = self.state
-        for _, client, _, run in taken:
+        types = self._types
+        for client, start, end, key in plan.parents:
+            types.learn_parent(client, start, end, key)
+        for client, clocks in plan.surrogates:
+            types.learn_surrogates(client, clocks)
+        for _, client, _, run in plan.taken:
             last = run[-1]
             end = last[0] + last[1]
             before = state.get(client, 0)
             if end > before:
                 state[client] = end
-            self._types.learn(client, run, since=before)
+            types.learn(client, run, since=before)
         self._waiting.prune_deletes(state)
 
-    def _integrable(self, runs: list[ClientRun]) -> Plan:
+    def _integrable(self, runs: list[ClientRun], *, waited: bool = False) -> Plan:
         """Which of ``runs`` integrate into the document (:func:`integrable`).
 
         Raises:
-            Malformed: when a struct that integrates names a parent that is no shared type.
+            Malformed: see :func:`integrable`.
         """
-        return integrable(runs, self.state, self._types)
+        return integrable(runs, self.state, self._types, waited=waited)
 
     def _retry(self) -> list[bytes]:
         """Integrate what waits once the document reached a clock it waits for (Yjs: ``clock
@@ -245,16 +270,18 @@ class Integrator:
         while waiting.due(self.state):
             try:
                 merged = waiting.take()
-                taken, left, missing, _, _ = self._integrable(merged.runs)
+                plan = self._integrable(merged.runs, waited=True)
             except (Malformed, InvalidUpdate) as exc:
                 log.warning("dropping waiting structs that cannot integrate: %s", exc)
                 return integrated
-            if taken:
-                payload = structs.encode(taken)
-                self._integrate(payload, taken)
+            if plan.taken:
+                payload = structs.encode(plan.taken)
+                self._integrate(payload, plan)
                 integrated.append(payload)
-            if left:
-                waiting.add(structs.encode(left), missing)
+            if plan.rest:
+                waiting.add(structs.encode(plan.rest), plan.missing)
+            if plan.thrown:
+                log.warning("dropped waiting structs after one continuing a GC struct, as Yjs")
         return integrated
 
 

@@ -80,6 +80,10 @@ class ClientRun:
     clock: int
     structs: list[Struct]
     data: bytes  # the update the structs are in
+    surrogates: list[int] = field(default_factory=list)
+    """Clocks of the low halves of UTF-16 surrogate pairs in its strings, ascending: Yjs
+    (``ContentString.splice``) turns both halves of a pair it splits into U+FFFD, yrs keeps
+    the character, so a reference or deletion that splits one reads differently."""
 
 
 @dataclass(slots=True)
@@ -123,6 +127,7 @@ def parse(data: bytes) -> Parsed:
         seen.add(client)
         clock = uint()
         structs: list[Struct] = []
+        surrogates: list[int] = []
         for _ in range(count):
             start = reader.pos
             if start >= len(data):
@@ -160,17 +165,29 @@ def parse(data: bytes) -> Parsed:
                         raise Malformed(f"unknown parent info {parent_info}")
                     if info & 0x20:
                         reader.string()
-                length = _content(reader, kind)  # may be 0: yrs writes empty strings
+                if kind == STRING:
+                    text = reader.string()
+                    length = len(text)
+                    if not text.isascii():
+                        length = len(text.encode("utf-16-le")) // 2  # Yjs counts UTF-16
+                        if length != len(text):
+                            surrogates += _low_surrogates(text, clock)
+                else:
+                    length = _content(reader, kind)  # may be 0: yrs writes empty strings
             structs.append((clock, length, kind, origin, right, parent, start, reader.pos))
             clock += length
         if clock > MAX_CLOCK:
             raise Malformed(f"clock {clock} is beyond what Yjs documents use")
         if structs:  # Yjs reads an empty entry as nothing
-            runs.append(ClientRun(client, structs[0][0], structs, data))
+            runs.append(ClientRun(client, structs[0][0], structs, data, surrogates))
     ds_start = reader.pos
     deletes: list[tuple[int, list[tuple[int, int]]]] = []
+    seen.clear()
     for _ in range(reader.count(2)):
         client = uint()
+        if client in seen:  # Yjs applies both entries, yrs keeps the last
+            raise Malformed(f"client {client} listed twice in the delete set")
+        seen.add(client)
         ranges = []
         end = -1
         for _ in range(reader.count(2)):
@@ -188,13 +205,21 @@ def parse(data: bytes) -> Parsed:
     return Parsed(data, runs, ds_start, deletes)
 
 
+def _low_surrogates(text: str, clock: int) -> list[int]:
+    """The clocks of the low surrogates of ``text``'s characters past U+FFFF (each two
+    UTF-16 code units, so two clocks), ``text`` starting at ``clock``."""
+    out = []
+    for char in text:
+        if ord(char) > 0xFFFF:
+            out.append(clock + 1)
+            clock += 2
+        else:
+            clock += 1
+    return out
+
+
 def _content(reader: Reader, kind: int) -> int:
-    """Read an item's content of ``kind`` (1..9); its length in clocks."""
-    if kind == STRING:
-        text = reader.string()
-        if text.isascii():
-            return len(text)
-        return len(text.encode("utf-16-le")) // 2  # Yjs counts UTF-16 code units
+    """Read an item's content of ``kind`` (1..9 but 4, a string); its length in clocks."""
     if kind == DELETED:
         return reader.uint()
     if kind == 8:  # ContentAny

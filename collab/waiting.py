@@ -78,15 +78,41 @@ class Waiting:
         if not reads_alike(rest_update):
             raise InvalidUpdate("waiting structs that pycrdt reads differently from Yjs")
 
-    def covers(self, rest: list[Part]) -> bool:
-        """Whether every struct of ``rest`` waits already."""
-        spans = self.spans
-        for _, client, _, run in rest:
-            mine = spans.get(client, ())
-            for clock, length, *_ in run:
-                if not any(a <= clock and clock + length <= b for a, b in mine):
-                    return False
-        return True
+    def unseen(self, rest: list[Part]) -> list[Part]:
+        """``rest`` without its structs at clocks that wait already: Yjs merges what waits
+        (``mergeUpdates``) keeping the struct it had first at a clock, so a struct sent again
+        (a reconnecting client's pending structs, in the same or merged boundaries) adds
+        nothing, and a forger's other content at those clocks is not kept either.
+
+        Raises:
+            InvalidUpdate: when a struct overlaps what waits in part (Yjs would slice it,
+                pycrdt's merge of the two does not read back), or dropping the structs that
+                wait would leave a gap in its client's structs.
+        """
+        out: list[Part] = []
+        for part in rest:
+            data, client, _, run = part
+            spans = structs.merged_spans(self.spans.get(client, []))
+            if not spans:
+                out.append(part)
+                continue
+            keep: list[structs.Struct] = []
+            dropped = False
+            for struct in run:
+                start, end = struct[0], struct[0] + struct[1]
+                if any(a <= start and end <= b for a, b in spans):
+                    dropped = True
+                    continue
+                if any(a < end and start < b for a, b in spans) or (dropped and keep):
+                    raise InvalidUpdate(
+                        f"structs of client {client} overlap, with other boundaries, structs"
+                        " that wait for the same clocks"
+                    )
+                if keep or struct[2] != structs.SKIP:
+                    keep.append(struct)
+            if keep:
+                out.append((data, client, keep[0][0], keep))
+        return out
 
     def add(self, rest_update: bytes, missing: dict[int, int]) -> None:
         """Keep ``rest_update`` (structs that wait for the clocks ``missing`` names, per
@@ -107,6 +133,12 @@ class Waiting:
                 if kind != structs.SKIP:
                     spans.append((clock, clock + length))
                     self.structs += 1
+        self.wait_for(missing)
+
+    def wait_for(self, missing: dict[int, int]) -> None:
+        """Note the clocks ``missing`` names (per client) as waited for, also when the
+        structs waiting for them wait already (Yjs lowers ``pendingStructs.missing`` by
+        every update's rest, merged into what waits or not)."""
         for client, clock in missing.items():
             if self.missing.get(client, clock + 1) > clock:
                 self.missing[client] = clock

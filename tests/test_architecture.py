@@ -53,7 +53,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("codec", ("protocol", "lib0", "structs", "hocuspocus")),
-    ("CRDT", ("updates", "integration", "waiting", "integrator", "export")),
+    (
+        "CRDT",
+        (
+            *("updates", "parents", "shared_types", "placement", "integration"),
+            *("waiting", "integrator", "export"),
+        ),
+    ),
     ("document", ("presence", "hibernated", "room")),
     ("storage", ("stores", "store")),
     ("coordination", ("bus", "hub", "history")),
@@ -146,7 +152,16 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.waiting",
             },
         ),
-        ("collab.integration", {"collab.structs"}),
+        (
+            "collab.integration",
+            {"collab.structs", "collab.parents", "collab.shared_types", "collab.placement"},
+        ),
+        (
+            "collab.placement",
+            {"collab.structs", "collab.parents", "collab.shared_types"},
+        ),
+        ("collab.shared_types", {"collab.structs", "collab.parents"}),
+        ("collab.parents", {"collab.structs", "collab.lib0"}),
         ("collab.waiting", {"collab.errors", "collab.structs", "collab.updates"}),
         ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),
         ("collab.structs", {"collab.lib0"}),

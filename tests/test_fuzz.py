@@ -1131,6 +1131,19 @@ def main(argv: list[str] | None = None) -> int:
         " divergence the server's and a fresh Yjs client's states)",
     )
     parser.add_argument(
+        "--sequence",
+        default=None,
+        metavar="FIRST:LAST",
+        help="instead: for seeds FIRST to LAST, 1,500 mutated updates through the integrator"
+        " one after another, the accepted ones through real Yjs; report the seeds where Yjs"
+        " ends elsewhere (tests/fuzz_sequence.py)",
+    )
+    parser.add_argument(
+        "--minimise",
+        action="store_true",
+        help="with --sequence: cut each diverging seed down to the updates that diverge",
+    )
+    parser.add_argument(
         "--keep-corrupted",
         action="store_true",
         help="go on fuzzing a room after a refused update changed its document (this is how"
@@ -1140,6 +1153,11 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     if args.editors is not None:
         return _editors_main(args.editors, seed, args.summary, args.keep)
+    if args.sequence is not None:
+        from tests.fuzz_sequence import run as run_sequence
+
+        first, _, last = args.sequence.partition(":")
+        return 1 if run_sequence(int(first), int(last or first), args.minimise) else 0
     print(f"fuzz: seed {seed}: {args.frames} frames in process", flush=True)
     status = 0
     with tempfile.TemporaryDirectory() as folder:

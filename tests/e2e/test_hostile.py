@@ -144,7 +144,7 @@ def test_pending_work_is_not_retried_by_unrelated_updates() -> None:
     waiting = integrator.pending
     retried = []
     original = integrator._integrable
-    integrator._integrable = lambda runs: retried.append(runs) or original(runs)  # type: ignore[method-assign]
+    integrator._integrable = lambda runs, **kw: retried.append(runs) or original(runs, **kw)  # type: ignore[method-assign]
     _, other = keystrokes(8, "unrelated text")
     for update in other:
         integrator.apply(update)
@@ -334,15 +334,13 @@ def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> No
         21,
         31,
         125,
-        pytest.param(
-            120,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="open (issue 19): an item whose origin and right origin lie in different"
-                " parents; Yjs takes the origin's parent, pycrdt 0.14 another; refusing it needs"
-                " the parent of every item, which the integrator does not keep",
-            ),
-        ),
+        120,
+        112,
+        178,
+        266,
+        437,
+        550,
+        424,
     ],
 )
 def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(seed: int) -> None:
@@ -352,19 +350,31 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
     state vector and text, and so does a restart from the state the integrator serves.
     (Seeds 12 to 21 failed before items next to GC became GC and items continuing a GC were
     refused: Yjs threw "reading 'origin'" on one, the texts differed on others; 125 before a
-    duplicate struct's GC was learnt only past the clocks the document held.)"""
+    duplicate struct's GC was learnt only past the clocks the document held; 120 before items
+    whose origin and right origin lie in different parents were refused; 16 then, until a
+    rest that waits already still lowered the clocks waited for, as Yjs's ``missing``; 112
+    before a struct held already whose right origin cut a surrogate pair was refused; 178
+    before a delete set listing a client twice was; 266 until a retry on which Yjs throws kept
+    what Yjs integrated before the throw; 437 and 550 before structs overlapping waiting ones
+    in part were refused.)"""
     base, mutated = mutations(seed=seed, count=1500, gc=True)
     integrator = replay(Doc(), base)
     accepted = []
+    retried = []  # whether waiting structs were taken up by it
     for update in mutated:
+        waited = integrator.pending_structs
         try:
             integrator.apply(update)
         except InvalidUpdate:
             continue
         accepted.append(update)
+        retried.append(integrator.pending_structs < waited)
     assert len(accepted) > 100
     (reference,) = yjs_apply(accepted, base=base)
-    assert reference["errors"] == [None] * len(accepted)
+    # Yjs throws on no accepted update, but one whose retry of what waited meets an item
+    # continuing a GC struct (a forger's, waiting): there Yjs throws half-way, as played
+    for error, retry in zip(reference["errors"], retried, strict=True):
+        assert error is None or (retry and "reading 'origin'" in error), error
     sv = {int(k): v for k, v in reference["state_vector"].items()}
     restarted = replay(Doc(), [integrator.state_update()])
     for doc in (integrator.doc, restarted.doc):

@@ -1,0 +1,97 @@
+"""``scripts/fuzz --sequence FIRST:LAST``: the integrator against real Yjs, seed by seed.
+
+For each seed, :func:`tests.e2e.test_hostile.mutations` gives a rich base document and 1,500
+mutated updates of it; they go one after another through an
+:class:`collab.integrator.Integrator` (the server's view: refused, waiting, integrated), and
+real Yjs (Node, ``tests/e2e/node/yjs_apply.mjs``) applies the accepted ones in the same
+order. A seed diverges when Yjs ends with another text or state vector than the integrator.
+With ``--minimise``, each diverging seed's accepted updates are cut down (delta debugging)
+to the few that still diverge, printed struct by struct: the starting point of a test.
+The test suite runs a dozen of these seeds (``tests/e2e/test_hostile.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pycrdt import Doc
+
+from collab import structs
+from collab.integrator import Integrator, replay
+from collab.updates import InvalidUpdate, state_vector
+from tests.e2e.test_hostile import mutations, text_of
+from tests.e2e.yjsref import yjs_apply
+
+COUNT = 1500
+"""Mutated updates per seed (as the test suite's sequence test)."""
+
+
+def accepted(base: list[bytes], updates: list[bytes]) -> tuple[Integrator, list[bytes]]:
+    """The integrator after ``base`` and ``updates``, and the updates it accepted."""
+    integrator = replay(Doc(), base)
+    kept = []
+    for update in updates:
+        try:
+            integrator.apply(update)
+        except InvalidUpdate:
+            continue
+        kept.append(update)
+    return integrator, kept
+
+
+def diverges(base: list[bytes], updates: list[bytes]) -> bool:
+    """Whether Yjs applying what the integrator accepts of ``updates`` ends elsewhere."""
+    integrator, kept = accepted(base, updates)
+    (reference,) = yjs_apply(kept, base=base)
+    sv = {int(k): v for k, v in reference["state_vector"].items()}
+    return (
+        text_of(integrator.doc) != reference["texts"]["text"]
+        or state_vector(integrator.doc.get_state()) != sv
+    )
+
+
+def minimise(base: list[bytes], updates: list[bytes]) -> list[bytes]:
+    """The fewest of ``updates`` (delta debugging by chunks) that still diverge."""
+    chunks = 2
+    while len(updates) >= 2:
+        size = len(updates) // chunks
+        parts = [updates[i * size : (i + 1) * size] for i in range(chunks - 1)]
+        parts.append(updates[(chunks - 1) * size :])
+        for i in range(chunks):
+            rest = [u for j, part in enumerate(parts) if j != i for u in part]
+            if diverges(base, rest):
+                updates, chunks = rest, max(chunks - 1, 2)
+                break
+        else:
+            if chunks >= len(updates):
+                break
+            chunks = min(len(updates), chunks * 2)
+    return updates
+
+
+def describe(update: bytes) -> str:
+    """``update`` in hex, then its structs (clock, length, kind, origin, right origin,
+    parent id) per client and its delete set."""
+    parsed = structs.parse(update)
+    lines = [update.hex()]
+    for run in parsed.runs:
+        lines += [f"    {run.client} {struct[:6]}" for struct in run.structs]
+    lines.append(f"    deletes {parsed.deletes}")
+    return "\n".join(lines)
+
+
+def run(first: int, last: int, minimised: bool, out: Any = print) -> list[int]:
+    """Seeds ``first`` to ``last`` (inclusive); the diverging ones."""
+    bad = []
+    for seed in range(first, last + 1):
+        base, updates = mutations(seed=seed, count=COUNT, gc=True)
+        if not diverges(base, updates):
+            continue
+        bad.append(seed)
+        out(f"fuzz: seed {seed} DIVERGES from Yjs")
+        if minimised:
+            _, kept = accepted(base, updates)
+            for update in minimise(base, kept):
+                out(describe(update))
+    out(f"fuzz: {len(bad)} of {last - first + 1} seeds diverge from Yjs: {bad}")
+    return bad

@@ -441,19 +441,22 @@ async def doc_memory(target: Target, profile: Profile) -> dict[str, Any]:
     pids = _pids(target)
     writers = []
     out: dict[str, Any] = {}
-    if cfg.get("warmup_mb"):  # a first document: what a process pays once is paid here
+    await asyncio.sleep(cfg["settle"])
+    first = procstat.rss_bytes(pids)
+    warm_bytes = 0
+    for i in range(cfg.get("warmups", 0)):  # what a process pays once is paid on these
         warm = bigdoc.build(
             profile.ingest_trace,
             profile.ingest_limit,
             int(cfg["warmup_mb"] * 2**20),
-            1000 * len(MEMORY_LABELS),
+            1000 * (len(MEMORY_LABELS) + i),
         )
-        await asyncio.sleep(cfg["settle"])
-        first = procstat.rss_bytes(pids)
-        writers.append(await seed(target, "memory-warmup", warm, cfg["seed_timeout"]))
+        writers.append(await seed(target, f"memory-warmup-{i}", warm, cfg["seed_timeout"]))
+        warm_bytes += warm.size
+    if warm_bytes:
         await asyncio.sleep(cfg["settle"])
         out["mib_warmup"] = (procstat.rss_bytes(pids) - first) / 2**20
-        out["bytes_warmup"] = warm.size
+        out["bytes_warmup"] = warm_bytes
     await asyncio.sleep(cfg["settle"])
     start = before = procstat.rss_bytes(pids)
     out["rss_before_mib"] = before / 2**20

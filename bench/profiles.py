@@ -98,8 +98,10 @@ FULL = Profile(
     },
     doc_memory={
         "sizes_mb": [1, 5, 20],
-        # a first document kept open before the measured ones: a process's one-off costs are
-        # paid on it (below collab's --hibernate-bytes of 1 MiB, so it never hibernates)
+        # first documents kept open before the measured ones: a process's one-off costs are
+        # paid on them (each below collab's --hibernate-bytes of 1 MiB: never hibernated),
+        # SQLite's page cache filled to its 2 MiB bound among them
+        "warmups": 2,
         "warmup_mb": 0.9,
         "settle": 2.0,
         "seed_timeout": 300.0,
@@ -177,6 +179,7 @@ SMOKE = Profile(
     doc_memory={
         **FULL.doc_memory,
         "sizes_mb": [0.01, 0.02, 0.05],
+        "warmups": 1,
         "warmup_mb": 0.01,
         "settle": 0.2,
         "idle": 0.3,

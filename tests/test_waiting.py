@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from pycrdt import Doc, Text, merge_updates
 
 from collab.integrator import Integrator
 from collab.updates import InvalidUpdate
+from tests.helpers.typing import typing
 
 
 def typed(client: int, *chunks: str) -> list[bytes]:
     """``client`` typing ``chunks`` one after another: one update each."""
-    doc: Doc[Any] = Doc(client_id=client)
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    shared = doc.get("text", type=Text)
-    for chunk in chunks:
-        shared.insert(len(shared), chunk)
-    return updates
+    return typing(client, *chunks)[1]
 
 
 def test_waiting_structs_sent_again_in_merged_boundaries_add_nothing() -> None:

@@ -16,6 +16,7 @@ from collab import structs
 from collab.integrator import Integrator, PendingTooLarge, replay
 from collab.updates import InvalidUpdate, state_vector
 from tests.e2e.yjsref import yjs_apply
+from tests.helpers.typing import keystrokes
 
 pytestmark = pytest.mark.e2e
 
@@ -26,17 +27,6 @@ never sent (14 bytes)."""
 
 def text_of(doc: Doc[Any], name: str = "text") -> str:
     return str(doc.get(name, type=Text))
-
-
-def keystrokes(client_id: int, text: str) -> tuple[Doc[Any], list[bytes]]:
-    """A document of ``client_id`` typing ``text`` one character at a time, and its updates."""
-    doc: Doc[Any] = Doc(client_id=client_id)
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    shared = doc.get("text", type=Text)
-    for ch in text:
-        shared.insert(len(shared), ch)
-    return doc, updates
 
 
 def test_an_update_with_a_clock_gap_waits_as_in_yjs() -> None:

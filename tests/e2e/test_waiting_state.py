@@ -20,6 +20,7 @@ from collab import structs
 from collab.integrator import Integrator
 from collab.updates import InvalidUpdate, state_vector
 from tests.e2e.yjsref import yjs_apply
+from tests.helpers.typing import keystrokes
 
 pytestmark = pytest.mark.e2e
 
@@ -35,16 +36,6 @@ JSON_ONE = bytes.fromhex("01014100") + b"\x02\x01\x01a" + b"\x01\x011" + b"\x00"
 """Client 65, clock 0: JSON content ``["1"]`` at the start of root array ``a`` (integrates)."""
 
 
-def editor(client_id: int, text: str) -> tuple[Doc[Any], list[bytes]]:
-    doc: Doc[Any] = Doc(client_id=client_id)
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    shared = doc.get("text", type=Text)
-    for ch in text:
-        shared.insert(len(shared), ch)
-    return doc, updates
-
-
 @pytest.mark.parametrize(
     "update", [GC_WITH_FLAGS, EMPTY_JSON, JSON_ONE], ids=["gc-flags", "empty-json", "json"]
 )
@@ -53,7 +44,7 @@ def test_updates_pycrdt_reads_differently_from_yjs_are_refused(update: bytes) ->
     assert reference["error"] is None, "Yjs reads it"
     with pytest.raises(ValueError, match="Cannot"):  # pycrdt does not
         Doc().apply_update(update) if update is JSON_ONE else merge_updates(b"\x00\x00", update)
-    _, updates = editor(7, "hello")
+    _, updates = keystrokes(7, "hello")
     integrator = Integrator(Doc())
     for u in updates:
         integrator.apply(u)
@@ -76,8 +67,8 @@ def test_json_content_is_refused_before_pycrdt_misreads_it() -> None:
 def test_the_state_with_what_waits_reads_back_in_yjs_and_pycrdt() -> None:
     """An editor's document, structs waiting for a client that never came (at the editor's
     client id too), a deletion waiting for its content: the state with them reads back."""
-    doc, updates = editor(4242, "a😀é b" * 20)
-    never, later = editor(999, "zz")
+    doc, updates = keystrokes(4242, "a😀é b" * 20)
+    never, later = keystrokes(999, "zz")
     ghost: Doc[Any] = Doc(client_id=31337)
     ghost.apply_update(never.get_update())
     ghost.apply_update(doc.get_update())
@@ -127,8 +118,8 @@ def test_a_waiting_update_pycrdt_cannot_merge_is_left_out_of_the_state_logged(
             raise ValueError("Cannot merge updates")
         return b"\x01\x7b" + real(*updates)[1:]  # "count 123 exceeds the bytes left"
 
-    _, updates = editor(4242, "kept")
-    _, others = editor(77, "xy")
+    _, updates = keystrokes(4242, "kept")
+    _, others = keystrokes(77, "xy")
     integrator = Integrator(Doc())
     for u in [*updates, GAP, others[1]]:  # others[1] waits for others[0]
         integrator.apply(u)

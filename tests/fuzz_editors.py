@@ -32,6 +32,7 @@ import base64
 import collections
 import contextlib
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -235,7 +236,10 @@ async def fuzz_with_editors(
         await py.close()
         for peer in peers:  # gone before the restart: they would send their state again
             await peer.close()
-        # what was stored: the document a restarted server loads
+        # what was stored: the document a restarted server loads (the database as the first
+        # server left it is kept beside it: the restarted one may compact it on load)
+        for path in folder.glob("editors.db*"):
+            shutil.copyfile(path, folder / path.name.replace("editors", "before_restart"))
         server.start(timeout=120)
         async with httpx.AsyncClient(base_url=server.http_url, timeout=120) as http:
             stored = (await http.get(f"/api/documents/{ROOM}/update")).content

@@ -189,32 +189,3 @@ def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:
         if ref is not None and ref[0] != client and ref[1] >= state.get(ref[0], 0):
             return ref[0]
     return None
-
-
-def splits_a_pair(
-    deletes: list[tuple[int, list[tuple[int, int]]]],
-    known: dict[int, int],
-    types: SharedTypes,
-    plan: Plan | None = None,
-) -> bool:
-    """Whether a delete set (``(client, [(clock, length), ...])``, as
-    :attr:`collab.structs.Parsed.deletes`) cuts a string inside a surrogate pair (Yjs writes
-    U+FFFD for both halves of a pair it splits, pycrdt keeps the character): of the
-    document (state vector ``known``), or of the structs of ``plan`` that integrate with it.
-    Clocks neither holds are not known (a deletion that waits)."""
-    fresh: dict[int, list[int]] = {}
-    for client, clocks in plan.surrogates if plan is not None else ():
-        fresh.setdefault(client, []).extend(clocks)
-    if not fresh and not types.holds_surrogates():
-        return False
-
-    def cut(client: int, clock: int) -> bool:
-        if clock < known.get(client, 0):
-            return types.is_low_surrogate((client, clock))
-        return clock in fresh.get(client, ())
-
-    return any(
-        cut(client, clock) or cut(client, clock + length)
-        for client, ranges in deletes
-        for clock, length in ranges
-    )

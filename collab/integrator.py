@@ -27,7 +27,8 @@ from pycrdt import Doc
 
 from collab import structs
 from collab.errors import NOT_OURS
-from collab.integration import Plan, SharedTypes, integrable, splits_a_pair
+from collab.integration import Plan, SharedTypes, integrable
+from collab.placement import splits_a_pair
 from collab.structs import ClientRun, Malformed, Parsed
 from collab.updates import ClientIdInUse, DocumentCorrupted, InvalidUpdate, state_vector
 from collab.waiting import MAX_PENDING_BYTES, MAX_PENDING_STRUCTS, PendingTooLarge, Waiting
@@ -205,12 +206,13 @@ class Integrator:
 
     def _check_deletes(self, parsed: Parsed, plan: Plan | None) -> None:
         """Refuse ``parsed`` when its delete set cuts a surrogate pair of the document or of
-        the structs of ``plan`` (:func:`collab.integration.splits_a_pair`).
+        the structs of ``plan`` (:func:`collab.placement.splits_a_pair`).
 
         Raises:
             InvalidUpdate: naming the reason.
         """
-        if parsed.deletes and splits_a_pair(parsed.deletes, self.state, self._types, plan):
+        surrogates = plan.surrogates if plan is not None else ()
+        if parsed.deletes and splits_a_pair(parsed.deletes, self.state, self._types, surrogates):
             raise InvalidUpdate(
                 "cannot integrate update: a deletion splits a surrogate pair (Yjs writes"
                 " U+FFFD for both halves, pycrdt keeps the character)"

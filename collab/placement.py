@@ -17,13 +17,14 @@ struct that integrates it asks a :class:`Placement` (one per update):
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 
 from collab import structs
 from collab.parents import Key, named_parent
-from collab.shared_types import SharedTypes
+from collab.shared_types import SharedTypes, holds
 from collab.structs import ID, ClientRun, Malformed, Struct
 
-__all__ = ["Placement"]
+__all__ = ["Placement", "splits_a_pair"]
 
 
 class Placement:
@@ -153,10 +154,7 @@ class Placement:
         if clock < self.known.get(client, 0):
             return self.types.is_low_surrogate((client, clock))
         run = self.by_client.get(client)
-        if run is None:
-            return False
-        i = bisect.bisect_left(run.surrogates, clock)
-        return i < len(run.surrogates) and run.surrogates[i] == clock
+        return run is not None and holds(run.surrogates, clock)
 
     def _parent_at(self, ref: ID) -> Key:
         """The parent of the integrated clock ``ref``: of the document, or of this update."""
@@ -193,3 +191,33 @@ class Placement:
                     f"item {client}:{struct[0]} is in {key}, its clock {local - 1} in {held}"
                 )
         return key
+
+
+def splits_a_pair(
+    deletes: list[tuple[int, list[tuple[int, int]]]],
+    known: dict[int, int],
+    types: SharedTypes,
+    surrogates: Iterable[tuple[int, list[int]]] = (),
+) -> bool:
+    """Whether a delete set (``(client, [(clock, length), ...])``, as
+    :attr:`collab.structs.Parsed.deletes`) cuts a string inside a surrogate pair (Yjs writes
+    U+FFFD for both halves of a pair it splits, pycrdt keeps the character): of the
+    document (state vector ``known``), or of the structs that integrate with it
+    (``surrogates``, as :attr:`collab.integration.Plan.surrogates`). Clocks neither holds are
+    not known (a deletion that waits)."""
+    fresh: dict[int, list[int]] = {}
+    for client, clocks in surrogates:
+        fresh.setdefault(client, []).extend(clocks)
+    if not fresh and not types.holds_surrogates():
+        return False
+
+    def cut(client: int, clock: int) -> bool:
+        if clock < known.get(client, 0):
+            return types.is_low_surrogate((client, clock))
+        return holds(fresh.get(client, ()), clock)
+
+    return any(
+        cut(client, clock) or cut(client, clock + length)
+        for client, ranges in deletes
+        for clock, length in ranges
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pycrdt import Doc
@@ -15,7 +16,7 @@ from collab import structs
 from collab.parents import Key, Parents
 from collab.structs import ID, Malformed, Struct
 
-__all__ = ["SharedTypes"]
+__all__ = ["SharedTypes", "holds"]
 
 log = logging.getLogger("collab.integrator")
 
@@ -95,9 +96,7 @@ class SharedTypes:
 
     def is_low_surrogate(self, ref: ID) -> bool:
         """Whether the document's clock ``ref`` is the low half of a surrogate pair."""
-        clocks = self._surrogates().get(ref[0], ())
-        i = bisect.bisect_left(clocks, ref[1])
-        return i < len(clocks) and clocks[i] == ref[1]
+        return holds(self._surrogates().get(ref[0], ()), ref[1])
 
     def holds_surrogates(self) -> bool:
         """Whether the document holds any character past U+FFFF in its strings."""
@@ -177,3 +176,9 @@ def _within(spans_of: dict[int, list[tuple[int, int]]], ref: ID) -> bool:
     spans = spans_of.get(ref[0], ())
     i = bisect.bisect_right(spans, (ref[1], float("inf"))) - 1
     return i >= 0 and spans[i][0] <= ref[1] < spans[i][1]
+
+
+def holds(clocks: Sequence[int], clock: int) -> bool:
+    """Whether ascending ``clocks`` hold ``clock`` (a bisection)."""
+    i = bisect.bisect_left(clocks, clock)
+    return i < len(clocks) and clocks[i] == clock

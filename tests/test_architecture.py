@@ -149,6 +149,7 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.structs",
                 "collab.updates",
                 "collab.integration",
+                "collab.placement",
                 "collab.waiting",
             },
         ),

@@ -93,5 +93,9 @@ def run(first: int, last: int, minimised: bool, out: Any = print) -> list[int]:
             _, kept = accepted(base, updates)
             for update in minimise(base, kept):
                 out(describe(update))
-    out(f"fuzz: {len(bad)} of {last - first + 1} seeds diverge from Yjs: {bad}")
+    count = last - first + 1
+    out(
+        f"fuzz: {len(bad)} of {count} seed{'s' * (count != 1)} ({first}-{last},"
+        f" {COUNT:,} mutated updates each) diverge from Yjs: {bad}"
+    )
     return bad

@@ -1132,6 +1132,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sequence",
+        type=_seed_range,
         default=None,
         metavar="FIRST:LAST",
         help="instead: for seeds FIRST to LAST, 1,500 mutated updates through the integrator"
@@ -1153,11 +1154,13 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     if args.editors is not None:
         return _editors_main(args.editors, seed, args.summary, args.keep)
+    if args.minimise and args.sequence is None:
+        parser.error("--minimise needs --sequence FIRST:LAST")
     if args.sequence is not None:
         from tests.fuzz_sequence import run as run_sequence
 
-        first, _, last = args.sequence.partition(":")
-        return 1 if run_sequence(int(first), int(last or first), args.minimise) else 0
+        first, last = args.sequence
+        return 1 if run_sequence(first, last, args.minimise) else 0
     print(f"fuzz: seed {seed}: {args.frames} frames in process", flush=True)
     status = 0
     with tempfile.TemporaryDirectory() as folder:
@@ -1189,6 +1192,18 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(f"fuzz: {'FAILED' if status else 'passed'} (seed {seed})", flush=True)
     return status
+
+
+def _seed_range(text: str) -> tuple[int, int]:
+    """``FIRST:LAST`` (or one seed) as two ints, FIRST <= LAST (argparse type)."""
+    first, _, last = text.partition(":")
+    try:
+        seeds = int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIRST:LAST (two seeds)") from None
+    if seeds[0] > seeds[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: FIRST is after LAST")
+    return seeds
 
 
 def _editors_main(seconds: float, seed: int, summary: Path | None, keep: Path | None) -> int:

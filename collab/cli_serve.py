@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from collab.allocator import use_jemalloc
 from collab.app import WebAssetsMissing, create_app, open_store
 from collab.app_routes import check_web
 from collab.logs import configure as configure_logs
@@ -88,6 +89,7 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     runs that many worker processes instead (:mod:`collab.workers`), which check the same.
     """
     settings.token_secret()  # SettingsError (exit 2) before anything is opened
+    use_jemalloc(settings.allocator)  # starts again with jemalloc (collab.allocator), or returns
     if settings.workers > 1:
         return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)

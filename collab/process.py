@@ -22,7 +22,9 @@ Benchmarks section has the figures), applied once by ``collab serve`` before it 
   are never given back. :func:`limit_malloc_retention` fixes the threshold at
   :data:`MMAP_THRESHOLD_BYTES` (``mallopt(M_MMAP_THRESHOLD)``, which also stops its
   adjustment): such buffers are mapped and unmapped, and the resident size of a large open
-  document stays closer to the document itself. Other C libraries are left alone.
+  document stays closer to the document itself. Other C libraries are left alone, and so
+  is glibc's ``malloc`` when the process allocates with jemalloc (:mod:`collab.allocator`,
+  the default where the system has it): both functions are then no-ops.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+
+from collab.allocator import jemalloc_active, purge
 
 __all__ = [
     "GC_YOUNG_THRESHOLD",
@@ -75,9 +79,14 @@ def release_free_memory() -> bool:
     glibc keeps mapped otherwise. Takes tens of milliseconds on a large heap; ctypes releases
     the GIL meanwhile, so call it from a worker thread.
 
+    Under jemalloc (:mod:`collab.allocator`) its arenas' unused dirty pages are purged
+    instead (:func:`collab.allocator.purge`).
+
     Returns:
         Whether memory was released (``False`` too with another C library).
     """
+    if jemalloc_active():
+        return purge()
     libc = _libc()
     trim = getattr(libc, "malloc_trim", None)
     if trim is None:
@@ -92,8 +101,11 @@ def limit_malloc_retention() -> bool:
     docstring).
 
     Returns:
-        Whether it was set: ``False`` with another C library (musl has no ``mallopt``).
+        Whether it was set: ``False`` with another C library (musl has no ``mallopt``), or
+        when the process allocates with jemalloc.
     """
+    if jemalloc_active():
+        return False
     mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is None:
         return False

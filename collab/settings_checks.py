@@ -79,6 +79,7 @@ def check(settings: Any) -> None:
     choices = (  # the field, how its value is compared, the values allowed
         ("synchronous", str.upper, ("OFF", "NORMAL", "FULL", "EXTRA")),
         ("log_format", str, ("text", "json")),
+        ("allocator", str, ("jemalloc", "system")),
         ("log_level", str.lower, ("debug", "info", "warning", "error")),
     )
     for name, normal, allowed in choices:

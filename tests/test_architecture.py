@@ -49,7 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "base",
         (
             *("errors", "names", "settings", "setting_names", "settings_checks"),
-            *("limits", "auth", "logs", "metrics", "process"),
+            *("limits", "auth", "logs", "metrics", "process", "allocator"),
         ),
     ),
     ("codec", ("protocol", "lib0", "structs", "hocuspocus")),

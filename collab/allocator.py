@@ -11,15 +11,17 @@ again in the same process (``execve``: the same process id, arguments and enviro
 the library in ``LD_PRELOAD``, before anything is opened or bound.
 
 jemalloc is told (``MALLOC_CONF``, unless the environment sets it) to give freed pages back
-within a second, from its background thread (:data:`JEMALLOC_CONF`): with its default
-ten-second decay, what an update or a compaction left behind stayed resident (a 5 MB
-document at 11.5 times its size two seconds after its last write). Where the server gave
-glibc's free pages back (``malloc_trim``: after large writes, a hibernation), it purges
-jemalloc's arenas instead (:func:`purge`), and glibc's ``mallopt`` is skipped
-(:mod:`collab.process`). Measured, two seconds after the last write of documents of 1, 5 and
-20 MB: 9.2, 9.2 and 9.0 times their size (glibc: 9.65, 9.6-9.9 and 9.1-9.6); with no decay at
-all (``dirty_decay_ms:0``) 8.8-8.9 times, but a ``madvise`` at nearly every free, which
-cost CPU in the 300 rooms scenario (c).
+at once (:data:`JEMALLOC_CONF`): with its default ten-second decay, what an update or a
+compaction left behind stayed resident (a 5 MB document at 11.5 times its size two seconds
+after its last write). Measured in ``collab serve`` two seconds after the last write of
+documents of 1, 5 and 20 MB (after two first documents, as (j) does): 8.8, 8.9 and 8.5 times
+their size with no decay, 9.2, 9.2 and 9.0 with a one-second decay (and a background purge
+thread), against 9.65, 9.6-9.9 and 9.1-9.6 with glibc. In the bench's fan-out, saturation
+and 300-rooms scenarios the CPU of the three did not differ beyond the noise of a shared
+machine. Where the server gave glibc's free pages back (``malloc_trim``: after large writes,
+a hibernation), it purges jemalloc's arenas instead (:func:`purge`: nothing is left to purge
+with no decay, unless ``MALLOC_CONF`` sets one), and glibc's ``mallopt`` is skipped
+(:mod:`collab.process`).
 
 Where the library is missing (``apt-get install libjemalloc2`` on Debian; the scripts and
 the Docker image install it), or with ``--allocator system``, the process keeps glibc's
@@ -48,10 +50,10 @@ __all__ = [
 
 log = logging.getLogger("collab")
 
-JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
-"""jemalloc's options for a server: freed pages go back to the system within a second (not
-ten), purged by its background thread rather than by the thread that frees, and at once
-(``MADV_DONTNEED``: no lazily freed pages left counting as resident)."""
+JEMALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
+"""jemalloc's options for a server: pages freed go back to the system at once (``MADV_DONTNEED``:
+none kept dirty for the ten seconds of jemalloc's default decay, none lazily freed and still
+counted as resident)."""
 
 _LIBRARY_DIRS = (
     "/usr/lib/x86_64-linux-gnu",

@@ -331,6 +331,7 @@ def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> No
         437,
         550,
         424,
+        683,
     ],
 )
 def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(seed: int) -> None:
@@ -346,7 +347,8 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
     before a struct held already whose right origin cut a surrogate pair was refused; 178
     before a delete set listing a client twice was; 266 until a retry on which Yjs throws kept
     what Yjs integrated before the throw; 437 and 550 before structs overlapping waiting ones
-    in part were refused.)"""
+    in part were refused; 683 before other content at clocks that wait was: Yjs's merge of
+    what waits let a GC struct win over the waiting item at its clock.)"""
     base, mutated = mutations(seed=seed, count=1500, gc=True)
     integrator = replay(Doc(), base)
     accepted = []
@@ -359,7 +361,7 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
             continue
         accepted.append(update)
         retried.append(integrator.pending_structs < waited)
-    assert len(accepted) > 100
+    assert len(accepted) > 80  # 93 to 129 of these seeds' 1,500 (forged ones mostly refused)
     (reference,) = yjs_apply(accepted, base=base)
     # Yjs throws on no accepted update, but one whose retry of what waited meets an item
     # continuing a GC struct (a forger's, waiting): there Yjs throws half-way, as played

@@ -27,7 +27,8 @@ first clock given with a parent), content unit."""
 
 def units(data: bytes, client: int, struct: Struct) -> list[Unit]:
     """The clocks of ``struct`` (of ``client``, read by :func:`collab.structs.parse` from
-    ``data``), one :data:`Unit` each; ``struct`` must have been read without error.
+    ``data``), one :data:`Unit` each; ``struct`` is a GC struct or an item (a Skip is no
+    content: a gap).
 
     Raises:
         collab.lib0.Malformed: never for a struct :func:`~collab.structs.parse` read.

@@ -106,6 +106,10 @@ class Waiting:
             keep: list[structs.Struct] = []
             dropped = False
             for struct in run:
+                if struct[2] == structs.SKIP:  # a gap: no content (Yjs's merge filters it)
+                    if keep:
+                        keep.append(struct)
+                    continue
                 start, end = struct[0], struct[0] + struct[1]
                 if start == end and any(a <= start <= b for a, b in spans):
                     raise InvalidUpdate(
@@ -123,8 +127,7 @@ class Waiting:
                         f"structs of client {client} overlap, with other boundaries, structs"
                         " that wait for the same clocks"
                     )
-                if keep or struct[2] != structs.SKIP:
-                    keep.append(struct)
+                keep.append(struct)
             if keep:
                 out.append((data, client, keep[0][0], keep))
         return out

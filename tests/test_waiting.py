@@ -97,3 +97,17 @@ def test_a_zero_length_item_next_to_what_waits_is_refused() -> None:
         integrator.apply(zero)
     integrator.apply(kept[0])
     assert str(integrator.doc.get("text", type=Text)) == "ak"
+
+
+def test_a_skip_over_clocks_that_wait_is_no_content() -> None:
+    """The fuzz beside editors: an update whose Skip struct lies over clocks that wait was
+    read as an item (1011, internal error). A Skip is a gap, which Yjs's merge of what waits
+    filters: the item after it waits too."""
+    kept = typed(7, "a", "k", "l")
+    k, skip, m = b"\x84\x07\x00\x01k", b"\x0a\x01", b"\x84\x07\x02\x01m"
+    again = bytes([1, 3, 7, 1]) + k + skip + m + b"\x00"  # "k" again, Skip 7:2, "m" at 7:3
+    integrator = Integrator(Doc())
+    assert integrator.apply(merge_updates(kept[1], kept[2]))  # 7:1-2 "kl" wait for 7:0
+    assert integrator.apply(again)
+    integrator.apply(kept[0])
+    assert str(integrator.doc.get("text", type=Text)) == "aklm"

@@ -90,7 +90,7 @@ def test_a_zero_length_item_next_to_what_waits_is_refused() -> None:
     which leaves out a leading zero-length item or not depending on where its binary search
     lands; such an item at or next to clocks that wait is refused."""
     kept = typed(7, "a", "k")
-    zero = bytes([1, 1, 7, 2, 0x81, 7, 1, 0, 0])  # 7:2, origin 7:1, deleted, length 0
+    zero = bytes([1, 1, 7, 2, 0x84, 7, 1, 0, 0])  # 7:2, origin 7:1, an empty string
     integrator = Integrator(Doc())
     assert integrator.apply(kept[1])  # 7:1 waits
     with pytest.raises(InvalidUpdate, match="zero-length"):

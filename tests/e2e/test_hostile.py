@@ -347,6 +347,7 @@ def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> No
         424,
         683,
         2740,
+        2845,
     ],
 )
 def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(seed: int) -> None:
@@ -365,7 +366,8 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
     in part were refused; 683 before other content at clocks that wait was: Yjs's merge of
     what waits let a GC struct win over the waiting item at its clock; 2740 before what the
     server feeds its clients was the reference where an item that waited is written as GC,
-    its origin cutting a surrogate pair that arrived after it.)"""
+    its origin cutting a surrogate pair that arrived after it; 2845 before a retry relayed a
+    struct that waited and was held already, whose origin cut a surrogate pair.)"""
     base, mutated = mutations(seed=seed, count=1500, gc=True)
     integrator = replay(Doc(), base)
     accepted = []

@@ -48,6 +48,12 @@ class Plan(NamedTuple):
     thrown: bool = False
     """Whether Yjs would throw integrating the structs that waited (``waited``): those
     before in Yjs's order integrate, the rest is dropped, as Yjs drops it."""
+    unlike_yjs: int = 0
+    """How many items that waited (``waited``) pycrdt cannot hold as Yjs does: written as GC
+    where Yjs integrates an item (neighbours in different parents, a cut inside a surrogate
+    pair), or held already and cutting a surrogate pair (Yjs writes U+FFFD for its halves).
+    Only a client holding them waiting (their author) reads the document otherwise: every
+    client the server feeds gets the GC struct, and never a struct held already."""
 
 
 def integrable(
@@ -129,8 +135,8 @@ def integrable(
                         index[lacking] += 1
                         continue
                 elif offset >= struct[1]:  # held already: Yjs still finds its neighbours
-                    if placement.pairs_present and struct[2] != structs.GC and not waited:
-                        placement.cuts_pair(client, struct, False)
+                    if placement.pairs_present and struct[2] != structs.GC:
+                        placement.held(client, struct, waited)
                 else:
                     if not placement.place(client, struct, local, waited):
                         thrown = True  # Yjs keeps what it integrated before, drops the rest
@@ -161,6 +167,9 @@ def integrable(
     for run in runs:
         cut = rest_at.get(run.client, len(run.structs))
         head_part = run.structs[:cut]
+        if waited:  # held already: nothing new, and a Yjs client fed it would split its
+            done = known.get(run.client, 0)  # neighbours again (see Placement.held)
+            head_part = [st for st in head_part if st[0] + st[1] > done]
         while head_part and head_part[-1][2] == structs.SKIP:
             head_part.pop()  # a trailing Skip integrates nothing
         if head_part:
@@ -179,6 +188,7 @@ def integrable(
         tuple(placement.parents),
         tuple(placement.surrogates),
         thrown,
+        placement.unlike_yjs,
     )
 
 

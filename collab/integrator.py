@@ -69,6 +69,7 @@ class Integrator:
         self._types = SharedTypes(doc, empty=not self.state)
         self.relayed: list[bytes] | None = None  # what the last apply integrated (see apply)
         self.fresh_clients: tuple[int, ...] = ()  # clients whose structs the last integrated
+        self.unlike_yjs = 0  # waiting items written as GC where Yjs keeps an item (Plan)
 
     # -- what waits --------------------------------------------------------------------------
 
@@ -284,6 +285,13 @@ class Integrator:
                 waiting.add(structs.encode(plan.rest), plan.missing)
             if plan.thrown:
                 log.warning("dropped waiting structs after one continuing a GC struct, as Yjs")
+            if plan.unlike_yjs:
+                self.unlike_yjs += plan.unlike_yjs
+                log.warning(
+                    "%d waiting items read otherwise by Yjs (neighbours in different parents,"
+                    " or a cut inside a surrogate pair): written as GC, or skipped as held",
+                    plan.unlike_yjs,
+                )
         return integrated
 
 

@@ -46,6 +46,7 @@ class Placement:
     ) -> None:
         self.by_client, self.known, self.types, self.state = by_client, known, types, state
         self.to_gc: dict[int, set[int]] = {}  # per client, the clocks of items that become GC
+        self.unlike_yjs = 0  # items that waited written as GC where Yjs keeps an item
         self.gc_present = types.holds_gc()  # else no item can be next to GC: no question
         self.pairs_present = types.holds_surrogates() or any(
             run.surrogates for run in by_client.values()
@@ -81,19 +82,20 @@ class Placement:
             if not waited:
                 raise Malformed(f"item {client}:{local} continues a GC struct")
             return False
+        elif struct[5] is not None and not self.types.is_type(struct[5], self.in_update(struct[5])):
+            if not waited:
+                raise Malformed(f"parent {struct[5]} is not a shared type")
+            self._as_gc(client, struct)  # as Yjs: Item.getMissing finds no type, writes GC
         else:
             try:
-                parent = struct[5]
-                if parent is not None and not self.types.is_type(parent, self.in_update(parent)):
-                    raise Malformed(f"parent {parent} is not a shared type")
                 key = self._parent_of(client, struct, local)
                 if self.pairs_present:
                     self.cuts_pair(client, struct, offset > 0 and self._splits(client, local))
             except Malformed:
                 if not waited:
                     raise
-                self.to_gc.setdefault(client, set()).add(struct[0])
-                self.gc_present = True
+                self._as_gc(client, struct)
+                self.unlike_yjs += 1
         end = struct[0] + struct[1]
         self.parents.append((client, local, end, key))
         starts, keys = self._here.setdefault(client, ([], []))
@@ -105,6 +107,28 @@ class Placement:
             if first < last:
                 self.surrogates.append((client, pairs[first:last]))
         return True
+
+    def held(self, client: int, struct: Struct, waited: bool) -> None:
+        """Check ``struct`` of ``client``, an item whose clocks the document holds already:
+        Yjs skips it but first splits the items at its origin and right origin
+        (``Item.getMissing``), writing U+FFFD for a surrogate pair cut there, which pycrdt
+        does not. Refused unless it ``waited``; then it counts as :attr:`unlike_yjs` (its
+        author reads the document otherwise; it is relayed to no one).
+
+        Raises:
+            Malformed: when it cuts a surrogate pair and did not wait.
+        """
+        try:
+            self.cuts_pair(client, struct, False)
+        except Malformed:
+            if not waited:
+                raise
+            self.unlike_yjs += 1
+
+    def _as_gc(self, client: int, struct: Struct) -> None:
+        """Write ``struct`` (of ``client``, an item that waited) as a GC struct."""
+        self.to_gc.setdefault(client, set()).add(struct[0])
+        self.gc_present = True
 
     def cuts_pair(self, client: int, struct: Struct, trimmed: bool) -> None:
         """Refuse an item whose origin or right origin (Yjs ``Item.getMissing`` splits the

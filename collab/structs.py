@@ -107,7 +107,7 @@ def parse(data: bytes) -> Parsed:
     Besides what makes Yjs throw (a content kind past 9, a type past 6, JSON that does not
     parse, a truncated struct, an integer past 2^53), this refuses what honest encoders
     never write and where pycrdt and Yjs read differently: a client listed twice (Yjs keeps
-    the last entry, yrs both), a zero-length GC, Skip or deletion, invalid UTF-8 (Yjs
+    the last entry, yrs both), a zero-length GC, Skip, deletion or deleted item, invalid UTF-8 (Yjs
     substitutes U+FFFD, changing the length), clocks past :data:`MAX_CLOCK`, a struct of a
     client referring to its own later clock (Yjs throws when integrating), a parent info other
     than 0 or 1, deletions out of order, and trailing bytes.
@@ -174,6 +174,9 @@ def parse(data: bytes) -> Parsed:
                             surrogates += _low_surrogates(text, clock)
                 else:
                     length = _content(reader, kind)  # may be 0: yrs writes empty strings
+                    if length == 0 and kind == DELETED:  # Yjs throws in its cleanup (its
+                        # deletion of length 0 at clock 0 of a client has no struct before)
+                        raise Malformed("a zero-length deleted item")
             structs.append((clock, length, kind, origin, right, parent, start, reader.pos))
             clock += length
         if clock > MAX_CLOCK:

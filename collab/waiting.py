@@ -4,8 +4,8 @@ Yjs keeps the structs that cannot integrate yet as one update (``store.pendingSt
 with, per client, the lowest clock it waits for, and deletions of clocks the document lacks
 (``store.pendingDs``). :class:`Waiting` holds the same for :class:`collab.integrator.Integrator`:
 the waiting structs as the updates they came in (merged only when they are tried again:
-merging at every update cost O(n^2)), their clock spans, the clocks they wait for, and the
-waiting delete sets; bounded per document (:class:`PendingTooLarge`).
+merging at every update cost O(n^2)) and struct by struct per client, the clocks they wait
+for, and the waiting delete sets; bounded per document (:class:`PendingTooLarge`).
 
 What waits is merged into the document's state (:meth:`Waiting.merged_into`) with pycrdt's
 ``merge_updates``, whose result is read back: pycrdt 0.14 reads some updates differently
@@ -21,6 +21,7 @@ from pycrdt import merge_updates
 from collab import structs
 from collab.errors import CloseCode
 from collab.structs import Malformed, Parsed, Part
+from collab.units import Unit, units
 from collab.updates import DocumentCorrupted, InvalidUpdate, _guarded
 
 __all__ = ["MAX_PENDING_BYTES", "MAX_PENDING_STRUCTS", "PendingTooLarge", "Waiting"]
@@ -48,7 +49,7 @@ class Waiting:
 
     def __init__(self) -> None:
         self.rests: list[Parsed] = []  # structs that wait, as updates (merged on a retry)
-        self.spans: dict[int, list[tuple[int, int]]] = {}  # their clock ranges per client
+        self.held: dict[int, list[tuple[structs.Struct, bytes]]] = {}  # structs per client
         self.structs = 0  # how many structs wait
         self.bytes = 0  # their updates' size
         self.missing: dict[int, int] = {}  # client -> the clock below which rests wait
@@ -79,28 +80,46 @@ class Waiting:
             raise InvalidUpdate("waiting structs that pycrdt reads differently from Yjs")
 
     def unseen(self, rest: list[Part]) -> list[Part]:
-        """``rest`` without its structs at clocks that wait already: Yjs merges what waits
-        (``mergeUpdates``) keeping the struct it had first at a clock, so a struct sent again
-        (a reconnecting client's pending structs, in the same or merged boundaries) adds
-        nothing, and a forger's other content at those clocks is not kept either.
+        """``rest`` without its structs at clocks that wait already with the same content
+        (:func:`collab.units.units`: a client holding what waits sends it back, in the same
+        or merged boundaries): they add nothing.
+
+        Other content at those clocks is refused: Yjs's merge of what waits
+        (``mergeUpdatesV2``) keeps either writing depending on their kinds and on the order
+        its sort left the two updates in (an item and a GC struct at one clock: the one sorted
+        last; a leading zero-length item dropped by ``findIndexSS``), which no bookkeeping
+        here can follow; only a forger sends a client's clocks twice with other content.
 
         Raises:
-            InvalidUpdate: when a struct overlaps what waits in part (Yjs would slice it,
-                pycrdt's merge of the two does not read back), or dropping the structs that
-                wait would leave a gap in its client's structs.
+            InvalidUpdate: when a struct lies at clocks that wait with other content, overlaps
+                what waits in part, is a zero-length item at or next to what waits, or
+                dropping those that wait would leave a gap in its client's structs.
         """
         out: list[Part] = []
         for part in rest:
             data, client, _, run = part
-            spans = structs.merged_spans(self.spans.get(client, []))
+            held = self.held.get(client, [])
+            spans = structs.merged_spans([(s[0], s[0] + s[1]) for s, _ in held])
             if not spans:
                 out.append(part)
                 continue
             keep: list[structs.Struct] = []
             dropped = False
             for struct in run:
+                if struct[2] == structs.SKIP:  # a gap: no content (Yjs's merge filters it)
+                    if keep:
+                        keep.append(struct)
+                    continue
                 start, end = struct[0], struct[0] + struct[1]
-                if any(a <= start and end <= b for a, b in spans):
+                if start == end and any(a <= start <= b for a, b in spans):
+                    raise InvalidUpdate(
+                        f"a zero-length item of client {client} at clocks that wait"
+                    )
+                if start < end and any(a <= start and end <= b for a, b in spans):
+                    if units(data, client, struct) != self._units(client, start, end):
+                        raise InvalidUpdate(
+                            f"structs of client {client} at clocks that wait, with other content"
+                        )
                     dropped = True
                     continue
                 if any(a < end and start < b for a, b in spans) or (dropped and keep):
@@ -108,10 +127,18 @@ class Waiting:
                         f"structs of client {client} overlap, with other boundaries, structs"
                         " that wait for the same clocks"
                     )
-                if keep or struct[2] != structs.SKIP:
-                    keep.append(struct)
+                keep.append(struct)
             if keep:
                 out.append((data, client, keep[0][0], keep))
+        return out
+
+    def _units(self, client: int, start: int, end: int) -> list[Unit]:
+        """What waits of ``client`` at clocks ``start`` to ``end`` (all wait), clock by clock."""
+        out: list[Unit] = []
+        for struct, data in sorted(self.held[client], key=lambda held: held[0][0]):
+            clock, length = struct[0], struct[1]
+            if clock < end and start < clock + length:
+                out += units(data, client, struct)[max(start - clock, 0) : end - clock]
         return out
 
     def add(self, rest_update: bytes, missing: dict[int, int]) -> None:
@@ -128,10 +155,10 @@ class Waiting:
         self.rests.append(parsed)
         self.bytes += len(rest_update)
         for run in parsed.runs:
-            spans = self.spans.setdefault(run.client, [])
-            for clock, length, kind, *_ in run.structs:
-                if kind != structs.SKIP:
-                    spans.append((clock, clock + length))
+            held = self.held.setdefault(run.client, [])
+            for struct in run.structs:
+                if struct[2] != structs.SKIP:
+                    held.append((struct, parsed.data))
                     self.structs += 1
         self.wait_for(missing)
 
@@ -158,7 +185,7 @@ class Waiting:
             Malformed, InvalidUpdate: when pycrdt cannot merge them.
         """
         rests = self.rests
-        self.rests, self.spans, self.missing = [], {}, {}
+        self.rests, self.held, self.missing = [], {}, {}
         self.structs = self.bytes = 0
         if len(rests) == 1:
             return rests[0]

@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             *("limits", "auth", "logs", "metrics", "process", "allocator"),
         ),
     ),
-    ("codec", ("protocol", "lib0", "structs", "hocuspocus")),
+    ("codec", ("protocol", "lib0", "structs", "units", "hocuspocus")),
     (
         "CRDT",
         (
@@ -163,7 +163,8 @@ def test_layers_import_only_downward(module: str) -> None:
         ),
         ("collab.shared_types", {"collab.structs", "collab.parents"}),
         ("collab.parents", {"collab.structs", "collab.lib0"}),
-        ("collab.waiting", {"collab.errors", "collab.structs", "collab.updates"}),
+        ("collab.waiting", {"collab.errors", "collab.structs", "collab.units", "collab.updates"}),
+        ("collab.units", {"collab.structs", "collab.lib0"}),
         ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),
         ("collab.structs", {"collab.lib0"}),
         ("collab.lib0", set()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pycrdt import Doc, Text, merge_updates
 
+from collab import structs
 from collab.integrator import Integrator
 from collab.updates import InvalidUpdate
 from tests.helpers.typing import typing
@@ -24,7 +25,8 @@ def test_waiting_structs_sent_again_in_merged_boundaries_add_nothing() -> None:
     assert integrator.apply(updates[1])
     assert integrator.apply(updates[2])
     kept = list(integrator.pending)
-    again = merge_updates(updates[1], updates[2])
+    again = bytes([1, 1, 5, 1, 0x84, 5, 0, 2]) + b"bc\x00"  # 5:1-2, origin 5:0, "bc"
+    assert len(structs.parse(again).runs[0].structs) == 1
     assert not integrator.apply(again)
     assert integrator.pending == kept
     integrator.apply(updates[0])
@@ -48,17 +50,64 @@ def test_structs_overlapping_waiting_ones_in_part_are_refused() -> None:
     assert str(integrator.doc.get("text", type=Text)) == "abc"
 
 
-def test_a_rest_dropped_as_waiting_already_never_reaches_pycrdt() -> None:
+def test_an_echo_beside_what_integrates_is_applied_once() -> None:
     """Seeds 398 and 424 of the sequence test, in short: an update whose other structs
-    integrate carries, at a clock that waits already, other content; pycrdt is given only
-    what integrates (given the whole update, it kept the other content pending itself and
-    integrated it later, where Yjs keeps the first)."""
+    integrate carries, at a clock that waits already, the same content; pycrdt is given only
+    what integrates (given the whole update, it kept the struct pending a second time)."""
     kept = typed(7, "a", "k")
-    forged = typed(7, "a", "#")
     other = typed(8, "z")
     integrator = Integrator(Doc())
     assert integrator.apply(kept[1])  # 7:1 "k" waits for 7:0
-    assert integrator.apply(merge_updates(other[0], forged[1]))  # 8:0 integrates
+    assert integrator.apply(merge_updates(other[0], kept[1]))  # 8:0 integrates
     integrator.apply(kept[0])
-    text = str(integrator.doc.get("text", type=Text))
-    assert "k" in text and "#" not in text
+    assert sorted(str(integrator.doc.get("text", type=Text))) == ["a", "k", "z"]
+    assert integrator.pending == []
+
+
+def test_other_content_at_clocks_that_wait_is_refused() -> None:
+    """Seeds 398, 424 and 683 of the sequence test, in short: a forger sends clocks that
+    wait again with other content. Yjs's merge of what waits keeps one writing or the
+    other depending on their kinds and its sort (seed 683: a GC struct at the clock of a
+    waiting item wins), so the update is refused whole and what waits is unchanged."""
+    kept = typed(7, "a", "k", "l")
+    forged = typed(7, "a", "#")
+    other = typed(8, "z")
+    gc = bytes([1, 1, 7, 1, 0, 2, 0])  # client 7, clock 1: GC of length 2, no deletions
+    integrator = Integrator(Doc())
+    assert integrator.apply(merge_updates(kept[1], kept[2]))  # 7:1-2 "kl" wait for 7:0
+    waiting = list(integrator.pending)
+    for update in (merge_updates(other[0], forged[1]), gc):
+        with pytest.raises(InvalidUpdate, match="other content"):
+            integrator.apply(update)
+        assert integrator.pending == waiting
+    assert str(integrator.doc.get("text", type=Text)) == ""
+    integrator.apply(kept[0])
+    assert str(integrator.doc.get("text", type=Text)) == "akl"
+
+
+def test_a_zero_length_item_next_to_what_waits_is_refused() -> None:
+    """Yjs writes what waits from the struct holding its first clock (``findIndexSS``),
+    which leaves out a leading zero-length item or not depending on where its binary search
+    lands; such an item at or next to clocks that wait is refused."""
+    kept = typed(7, "a", "k")
+    zero = bytes([1, 1, 7, 2, 0x84, 7, 1, 0, 0])  # 7:2, origin 7:1, an empty string
+    integrator = Integrator(Doc())
+    assert integrator.apply(kept[1])  # 7:1 waits
+    with pytest.raises(InvalidUpdate, match="zero-length"):
+        integrator.apply(zero)
+    integrator.apply(kept[0])
+    assert str(integrator.doc.get("text", type=Text)) == "ak"
+
+
+def test_a_skip_over_clocks_that_wait_is_no_content() -> None:
+    """The fuzz beside editors: an update whose Skip struct lies over clocks that wait was
+    read as an item (1011, internal error). A Skip is a gap, which Yjs's merge of what waits
+    filters: the item after it waits too."""
+    kept = typed(7, "a", "k", "l")
+    k, skip, m = b"\x84\x07\x00\x01k", b"\x0a\x01", b"\x84\x07\x02\x01m"
+    again = bytes([1, 3, 7, 1]) + k + skip + m + b"\x00"  # "k" again, Skip 7:2, "m" at 7:3
+    integrator = Integrator(Doc())
+    assert integrator.apply(merge_updates(kept[1], kept[2]))  # 7:1-2 "kl" wait for 7:0
+    assert integrator.apply(again)
+    integrator.apply(kept[0])
+    assert str(integrator.doc.get("text", type=Text)) == "aklm"

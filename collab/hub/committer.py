@@ -1,4 +1,4 @@
-"""Group commit before relay, and the store's checkpoints.
+"""Group commit before relay.
 
 Durability rule (DESIGN.md section 4): an update is committed to the store before any peer is
 sent it. Updates are applied to the room's document as they arrive, queued, and committed at
@@ -13,8 +13,8 @@ exception is the commit of a small burst when it cannot wait for the disk either
 ``commits_sync`` is false: SQLite in WAL mode with ``synchronous`` NORMAL or OFF) and the
 thread is idle: then the event loop commits itself, which costs less than the round trip to
 the thread, unless another process holds the write lock (then the burst waits for it on the
-thread). Checkpoints (SQLite: the WAL's fsyncs) always run on the thread, every
-``_CHECKPOINT_ROWS`` rows and at most ``_CHECKPOINT_SECONDS`` after a commit.
+thread). Checkpoints (SQLite: the WAL's fsyncs) follow commits, on the thread
+(:mod:`collab.hub.checkpoints`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from functools import partial
 
 from collab.bus import Bus, BusUnavailable
 from collab.errors import CloseCode, CollabError, ShuttingDown
+from collab.hub.checkpoints import Checkpoints
 from collab.hub.hooks import Hook
 from collab.hub.rooms import Rooms, RoomSlot
 from collab.hub.worker import DatabaseThread
@@ -53,12 +54,6 @@ _HIGH_WATER_BYTES = 8 * 1024 * 1024
 
 # Largest burst the event loop commits itself (see the module docstring).
 _INLINE_COMMIT_ROWS = 32
-
-# Log rows committed between two checkpoints (the hub's store does not checkpoint itself).
-_CHECKPOINT_ROWS = 500
-
-# Seconds from a commit to the next checkpoint at the latest.
-_CHECKPOINT_SECONDS = 1.0
 
 
 def origin_name(origin: Origin) -> str:
@@ -113,10 +108,7 @@ class Committer:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._busy = False
-        self._uncheckpointed = 0  # log rows committed since the last checkpoint
-        self._checkpointing = False
-        self._checkpoint_timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.checkpoints = Checkpoints(store, thread, metrics, lambda: rooms.closing)
 
     def start(self) -> None:
         """Start the committer task (on the running loop)."""
@@ -129,8 +121,7 @@ class Committer:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._checkpoint_timer is not None:
-            self._checkpoint_timer.cancel()
+        self.checkpoints.stop()
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -378,7 +369,6 @@ class Committer:
         metrics.commit_seconds.observe(committed - begin)
         metrics.commit_batch.observe(len(batch))
         metrics.updates_committed += len(batch)
-        self._uncheckpointed += len(batch)
         for slot, room, update, origin, relay in batch:
             slot.pending -= 1
             slot.log_bytes += len(update)
@@ -401,11 +391,7 @@ class Committer:
                 self.committed_room(slot, room)
             except Exception:  # a bug: it must not end the committer (every room would stall)
                 log.exception("after-commit work failed", extra={"room": room.name})
-        if self._uncheckpointed >= _CHECKPOINT_ROWS:
-            self._start_checkpoint()
-        elif self._checkpoint_timer is None:
-            loop = self._loop or asyncio.get_running_loop()
-            self._checkpoint_timer = loop.call_later(_CHECKPOINT_SECONDS, self._start_checkpoint)
+        self.checkpoints.committed(len(batch), self._loop or asyncio.get_running_loop())
 
     def _fail(
         self, batch: list[_Item], exc: CollabError, reason: str = "storage error: update not saved"
@@ -421,25 +407,3 @@ class Committer:
             slot.pending -= 1
         for room, slot in rooms.items():
             self.rooms.drop(slot, room, STORAGE_ERROR, reason)
-
-    # -- checkpoints -------------------------------------------------------------------------
-
-    def _start_checkpoint(self) -> None:
-        if self._checkpoint_timer is not None:
-            self._checkpoint_timer.cancel()
-            self._checkpoint_timer = None
-        if not (self._checkpointing or self.rooms.closing):
-            self._checkpointing = True
-            task = asyncio.create_task(self._checkpoint())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _checkpoint(self) -> None:
-        self._uncheckpointed = 0
-        try:
-            await self.thread.run(self.store.checkpoint)
-        except StoreError as exc:
-            self.metrics.storage_errors += 1
-            log.error("checkpoint failed", exc_info=exc)
-        finally:
-            self._checkpointing = False

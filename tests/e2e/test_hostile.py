@@ -245,6 +245,20 @@ def test_content_kinds_yjs_throws_on_are_refused(kind: int) -> None:
         Integrator(Doc()).apply(mutated)
 
 
+def test_a_zero_length_deleted_item_yjs_throws_on_is_refused() -> None:
+    """Seed 3263 of the sequence test: a new client's first struct, a deleted item of length
+    0 (ContentDeleted 0), makes Yjs throw ("Unexpected case", in the transaction's cleanup:
+    its deletion of length 0 has no struct before it); pycrdt took it."""
+    _, (update,) = keystrokes(9, "X")
+    zero = bytes([1, 1, 7, 0, 0x81, 9, 0, 0, 0])  # 7:0, origin 9:0, deleted, length 0
+    (reference,) = yjs_apply([zero], base=[update])
+    assert reference["error"] == "Unexpected case"
+    integrator = replay(Doc(), [update])
+    with pytest.raises(InvalidUpdate, match="zero-length deleted item"):
+        integrator.apply(zero)
+    assert text_of(integrator.doc) == "X"
+
+
 def mutations(seed: int, count: int, *, gc: bool = False) -> tuple[list[bytes], list[bytes]]:
     """A base document's updates and ``count`` mutated updates on top of it (with ``gc``,
     also of a state holding GC structs: a deleted paragraph's text)."""
@@ -331,6 +345,9 @@ def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> No
         437,
         550,
         424,
+        683,
+        2740,
+        2845,
     ],
 )
 def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(seed: int) -> None:
@@ -346,10 +363,15 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
     before a struct held already whose right origin cut a surrogate pair was refused; 178
     before a delete set listing a client twice was; 266 until a retry on which Yjs throws kept
     what Yjs integrated before the throw; 437 and 550 before structs overlapping waiting ones
-    in part were refused.)"""
+    in part were refused; 683 before other content at clocks that wait was: Yjs's merge of
+    what waits let a GC struct win over the waiting item at its clock; 2740 before what the
+    server feeds its clients was the reference where an item that waited is written as GC,
+    its origin cutting a surrogate pair that arrived after it; 2845 before a retry relayed a
+    struct that waited and was held already, whose origin cut a surrogate pair.)"""
     base, mutated = mutations(seed=seed, count=1500, gc=True)
     integrator = replay(Doc(), base)
     accepted = []
+    served: list[bytes] = []  # what the server relays of them: what its clients get
     retried = []  # whether waiting structs were taken up by it
     for update in mutated:
         waited = integrator.pending_structs
@@ -358,18 +380,26 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
         except InvalidUpdate:
             continue
         accepted.append(update)
+        served += [update] if integrator.relayed is None else integrator.relayed
         retried.append(integrator.pending_structs < waited)
-    assert len(accepted) > 100
+    assert len(accepted) > 80  # 93 to 129 of these seeds' 1,500 (forged ones mostly refused)
     (reference,) = yjs_apply(accepted, base=base)
+    (fed,) = yjs_apply(served, base=base)
     # Yjs throws on no accepted update, but one whose retry of what waited meets an item
     # continuing a GC struct (a forger's, waiting): there Yjs throws half-way, as played
     for error, retry in zip(reference["errors"], retried, strict=True):
         assert error is None or (retry and "reading 'origin'" in error), error
-    sv = {int(k): v for k, v in reference["state_vector"].items()}
+    assert fed["error"] is None
     restarted = replay(Doc(), [integrator.state_update()])
-    for doc in (integrator.doc, restarted.doc):
-        assert state_vector(doc.get_state()) == sv
-        assert text_of(doc) == reference["texts"]["text"]
+    # a client holding the accepted updates whole reads them as the server does, unless
+    # items that waited were written as GC where Yjs keeps an item pycrdt cannot hold
+    # (seed 2740); every client the server feeds always does
+    for yjs in [fed] if integrator.unlike_yjs else [fed, reference]:
+        sv = {int(k): v for k, v in yjs["state_vector"].items() if v}  # (a client whose only
+        # struct is an empty item: Yjs lists it at clock 0, yrs not at all)
+        for doc in (integrator.doc, restarted.doc):
+            assert state_vector(doc.get_state()) == sv
+            assert text_of(doc) == yjs["texts"]["text"]
 
 
 def test_replaying_a_log_of_waiting_updates_reads_each_byte_a_bounded_number_of_times(

@@ -315,18 +315,25 @@ async def seed(target: Target, room: str, doc: bigdoc.BigDocument, timeout: floa
 
 
 class JoinPeer(Peer):
-    """A fresh client that only receives the document (one of them keeps it, to check it)."""
+    """A fresh client that only receives the document (one of them keeps it, to check it:
+    every update up to and with the sync step 2, since a server may send a large state as
+    update messages ending with a sync step 2, as y-protocols allows and collab does)."""
 
     def __init__(self, target: Target, room: str, keep: bool = False) -> None:
         super().__init__(target, room)
         self.keep = keep
         self.received = 0
-        self.payload: bytes | None = None
+        self.parts: list[bytes] = []
+
+    @property
+    def payload(self) -> list[bytes] | None:
+        """What the keeping joiner received until synced, in order (``None``: nothing)."""
+        return self.parts or None
 
     def on_update(self, p: bytes, start: int, stop: int, t: float) -> None:
         self.received += stop - start
         if self.keep and not self.synced.done():
-            self.payload = p[start:stop]
+            self.parts.append(p[start:stop])
 
 
 def _checked(result: dict[str, Any], expected: dict[int, int]) -> dict[str, Any]:
@@ -341,14 +348,16 @@ def _checked(result: dict[str, Any], expected: dict[int, int]) -> dict[str, Any]
     return result
 
 
-def _check_state(payload: bytes | None, expected: dict[int, int]) -> str | None:
-    """Why the sync step 2 ``payload`` is not the whole document, or ``None``."""
+def _check_state(payload: list[bytes] | None, expected: dict[int, int]) -> str | None:
+    """Why the updates ``payload`` (up to and with the sync step 2) are not the whole
+    document, or ``None``."""
     if payload is None:
         return "no sync step 2 kept"
     from pycrdt import Doc
 
     doc: Doc = Doc()
-    doc.apply_update(payload)
+    for part in payload:
+        doc.apply_update(part)
     state = yproto.decode_state_vector(doc.get_state())
     short = [c for c, clock in expected.items() if state.get(c, 0) < clock]
     return f"sync step 2 lacks {len(short)} of {len(expected)} clients" if short else None

@@ -45,6 +45,7 @@ __all__ = [
     "jemalloc_library",
     "preload_environment",
     "purge",
+    "started_as_collab",
     "use_jemalloc",
 ]
 
@@ -126,10 +127,21 @@ def preload_environment(
     return env
 
 
+def started_as_collab(script: str) -> bool:
+    """Whether ``script`` (``sys.argv[0]``) is the ``collab`` command: its console script,
+    or ``python -m collab``. Only then may the process start itself again: an application
+    that runs ``collab serve`` from its own code would be run again from its start."""
+    path = Path(script)
+    return path.name == "collab" or (path.name == "__main__.py" and path.parent.name == "collab")
+
+
 def use_jemalloc(allocator: str) -> None:
     """Start this process again with jemalloc preloaded (:func:`preload_environment`), in
-    place (``os.execve``: it does not return), when it should; else return. A failed
-    ``execve`` is logged and the process goes on with glibc's ``malloc``."""
+    place (``os.execve``: it does not return), when it should and it is the ``collab``
+    command (:func:`started_as_collab`); else return. A failed ``execve`` is logged and the
+    process goes on with glibc's ``malloc``."""
+    if not started_as_collab(sys.argv[0]):
+        return
     env = preload_environment(os.environ, jemalloc_library(), allocator)
     if env is None:
         return

@@ -44,6 +44,31 @@ def test_never_starts_again_when_it_should_not(
     assert allocator.preload_environment(environ, library, setting) is None
 
 
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("/srv/venv/bin/collab", True),  # the console script
+        ("/srv/venv/lib/python3.11/site-packages/collab/__main__.py", True),  # python -m collab
+        ("/srv/app/main.py", False),  # an application calling collab.cli.main itself
+        ("/srv/venv/bin/pytest", False),
+        ("-c", False),
+    ],
+)
+def test_only_the_collab_command_starts_itself_again(script: str, expected: bool) -> None:
+    assert allocator.started_as_collab(script) is expected
+
+
+def test_serve_called_from_other_code_goes_on_without_jemalloc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError("execve called")
+
+    monkeypatch.setattr(os, "execve", refuse)
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    allocator.use_jemalloc("jemalloc")  # this process is pytest: returns
+
+
 def test_the_setting_takes_jemalloc_or_system() -> None:
     assert Settings().allocator == "jemalloc"
     assert Settings.from_sources({}, {"COLLAB_ALLOCATOR": "system"}).allocator == "system"

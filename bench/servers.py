@@ -320,6 +320,18 @@ def _cmd_output(argv: list[str], cwd: Path = ROOT) -> str:
         return "?"
 
 
+def _collab_allocator() -> str:
+    """What collab's servers allocate with here: jemalloc (its default, where the library is
+    installed and ``COLLAB_ALLOCATOR`` is not ``system``) or glibc's malloc."""
+    if os.environ.get("COLLAB_ALLOCATOR", "") == "system":
+        return "malloc (COLLAB_ALLOCATOR=system)"
+    code = "from collab.allocator import jemalloc_library as j; print(j() or '')"
+    library = _cmd_output([str(collab_python()), "-c", code])
+    if library == "?":
+        return "?"
+    return f"jemalloc ({library})" if library else "malloc (no libjemalloc2)"
+
+
 def versions(specs: list[ServerSpec]) -> dict[str, dict[str, str]]:
     """The version of every server (family) and of what it runs on."""
     out: dict[str, dict[str, str]] = {}
@@ -332,6 +344,7 @@ def versions(specs: list[ServerSpec]) -> dict[str, dict[str, str]]:
             **_venv_versions(site, ["pycrdt", "starlette", "uvicorn", "websockets", "uvloop"]),
             "python": sys.version.split()[0],
             "flags": " ".join(collab_flags()) or "(defaults)",
+            "allocator": _collab_allocator(),
         }
     node = _cmd_output(["node", "--version"])
     if "y-websocket" in families:

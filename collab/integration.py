@@ -83,6 +83,7 @@ def integrable(
     by_client = {run.client: run for run in runs}
     index = dict.fromkeys(by_client, 0)
     rest_at: dict[int, int] = {}
+    rest_only: dict[int, Struct] = {}
     missing: dict[int, int] = {}
     ids = sorted(by_client)
     stack: list[tuple[int, Struct]] = []
@@ -99,13 +100,15 @@ def integrable(
         if missing.get(client, clock + 1) > clock:
             missing[client] = clock
 
-    def to_rest() -> None:
-        for client, _ in stack:
-            if client in index and client not in rest_at:
+    def to_rest() -> None:  # Yjs's addStackToRestSS
+        for client, struct in stack:
+            if client not in rest_at:
                 rest_at[client] = index[client] - 1
                 index[client] = len(by_client[client].structs)  # done with it
                 if client in ids:
                     ids.remove(client)
+            else:  # its structs were taken off already: Yjs keeps this one alone, and the
+                rest_only[client] = struct  # rest of the client is lost (neither integrated)
         stack.clear()
 
     current = next_target()
@@ -157,15 +160,9 @@ def integrable(
     taken: list[Part] = []
     rest: list[Part] = []
     if thrown:  # what integrated before stays (a prefix of each run), the rest is dropped
-        rest_at = {
-            run.client: bisect.bisect_right(
-                [st[0] + st[1] for st in run.structs], state.get(run.client, 0)
-            )
-            for run in runs
-        }
         missing = {}
     for run in runs:
-        cut = rest_at.get(run.client, len(run.structs))
+        cut = _integrated(run, state.get(run.client, 0), rest_at.get(run.client))
         head_part = run.structs[:cut]
         if waited:  # held already: nothing new, and a Yjs client fed it would split its
             done = known.get(run.client, 0)  # neighbours again (see Placement.held)
@@ -176,9 +173,11 @@ def integrable(
             part = (run.data, run.client, head_part[0][0], head_part)
             to_gc = placement.to_gc.get(run.client)
             taken.append(structs.as_gc(part, to_gc) if to_gc else part)
-        if cut < len(run.structs) and not thrown:
-            tail = run.structs[cut:]
-            rest.append((run.data, run.client, tail[0][0], tail))
+        if thrown or run.client not in rest_at:
+            continue
+        only = rest_only.get(run.client)
+        tail = [only] if only is not None else run.structs[rest_at[run.client] :]
+        rest.append((run.data, run.client, tail[0][0], tail))
     return Plan(
         taken,
         rest,
@@ -190,6 +189,21 @@ def integrable(
         thrown,
         placement.unlike_yjs,
     )
+
+
+def _integrated(run: ClientRun, state: int, rest_at: int | None) -> int:
+    """How many of ``run``'s first structs the walk integrated or found held: those that
+    end at or below ``state`` (the client's clock after the walk), and before its rest
+    (``rest_at``, an index; a zero-length struct there ends at ``state`` too). Not always
+    the structs before the rest: a struct waiting on the stack while the walk took its
+    client's later structs is neither (Yjs's ``addStackToRestSS`` loses it)."""
+    structs_ = run.structs
+    last = structs_[-1]
+    if last[0] + last[1] <= state:
+        cut = len(structs_)
+    else:
+        cut = bisect.bisect_right([st[0] + st[1] for st in structs_], state)
+    return cut if rest_at is None else min(cut, rest_at)
 
 
 def _missing(client: int, struct: Struct, state: dict[int, int]) -> int | None:

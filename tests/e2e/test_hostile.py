@@ -348,6 +348,7 @@ def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> No
         683,
         2740,
         2845,
+        3623,
     ],
 )
 def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(seed: int) -> None:
@@ -367,7 +368,9 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
     what waits let a GC struct win over the waiting item at its clock; 2740 before what the
     server feeds its clients was the reference where an item that waited is written as GC,
     its origin cutting a surrogate pair that arrived after it; 2845 before a retry relayed a
-    struct that waited and was held already, whose origin cut a surrogate pair.)"""
+    struct that waited and was held already, whose origin cut a surrogate pair; 3623 while a
+    struct waiting on the stack as the walk took later structs of its client counted as
+    integrated: Yjs loses it, and keeps only the last of that client's structs to wait.)"""
     base, mutated = mutations(seed=seed, count=1500, gc=True)
     integrator = replay(Doc(), base)
     accepted = []

@@ -14,7 +14,7 @@ from typing import Any
 
 from pycrdt import Doc, merge_updates
 
-from collab import protocol, structs
+from collab import chunks, protocol
 from collab.errors import CloseCode
 from collab.hibernated import Asleep, brings_nothing
 from collab.integrator import Integrator
@@ -295,8 +295,8 @@ class Room(Presence):
         message = protocol.decode(frame)
         assert isinstance(message, protocol.SyncStep2)
         try:
-            parts = structs.split(message.update, SYNC_CHUNK_BYTES)
-        except structs.Malformed:  # pycrdt wrote it: never; then it goes whole
+            parts = chunks.split(message.update, SYNC_CHUNK_BYTES)
+        except chunks.Malformed:  # pycrdt wrote it: never; then it goes whole
             return [frame]
         frames = [protocol.encode(protocol.Update(part)) for part in parts[:-1]]
         frames.append(protocol.encode(protocol.SyncStep2(parts[-1])))

@@ -43,7 +43,6 @@ __all__ = [
     "encode",
     "merged_spans",
     "parse",
-    "split",
 ]
 
 MAX_CLOCK = 2**31
@@ -294,33 +293,3 @@ def as_gc(part: Part, clocks: set[int]) -> Part:
             out += data[struct[6] : struct[7]]
             rewritten.append((*struct[:6], start, len(out)))
     return bytes(out), client, clock, rewritten
-
-
-def split(update: bytes, max_bytes: int) -> list[bytes]:
-    """``update`` as several updates of about ``max_bytes`` each (whole structs; one struct
-    larger than that makes a part of its own), the delete set in the last. Applied in order
-    they give the same document: a struct whose origin comes in a later part waits for it,
-    as any Yjs client keeps structs waiting (y-protocols allows a state in several updates).
-
-    Raises:
-        Malformed: when ``update`` cannot be read.
-    """
-    parsed = parse(update)
-    parts: list[bytes] = []
-    current: list[Part] = []
-    size = 0
-    for run in parsed.runs:
-        chunk: list[Struct] = []
-        for struct in run.structs:
-            length = struct[7] - struct[6]
-            if size + length > max_bytes and (chunk or current):
-                if chunk:
-                    current.append((update, run.client, chunk[0][0], chunk))
-                parts.append(encode(current))
-                current, chunk, size = [], [], 0
-            chunk.append(struct)
-            size += length
-        if chunk:
-            current.append((update, run.client, chunk[0][0], chunk))
-    parts.append(encode(current, parsed.delete_set))
-    return parts

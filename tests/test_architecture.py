@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             *("limits", "auth", "logs", "metrics", "process", "allocator"),
         ),
     ),
-    ("codec", ("protocol", "lib0", "structs", "units", "hocuspocus")),
+    ("codec", ("protocol", "lib0", "structs", "chunks", "units", "hocuspocus")),
     (
         "CRDT",
         (
@@ -132,7 +132,7 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.protocol",
                 "collab.updates",
                 "collab.integrator",
-                "collab.structs",
+                "collab.chunks",
                 "collab.presence",
                 "collab.hibernated",
             },
@@ -166,6 +166,7 @@ def test_layers_import_only_downward(module: str) -> None:
         ("collab.waiting", {"collab.errors", "collab.structs", "collab.units", "collab.updates"}),
         ("collab.units", {"collab.structs", "collab.lib0"}),
         ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),
+        ("collab.chunks", {"collab.structs", "collab.lib0"}),
         ("collab.structs", {"collab.lib0"}),
         ("collab.lib0", set()),
         ("collab.names", {"collab.errors"}),

@@ -1,5 +1,6 @@
-"""``chunks.split``: a large document's state cut into updates of about a given size, whole
-structs each, that rebuild the same document, without a record per struct in memory."""
+"""Memory of a large document's state read struct by struct: ``chunks.split`` (cut into
+updates of about a given size, whole structs each, that rebuild the same document) keeps no
+record per struct, and the integrator's replay drops them before pycrdt applies the state."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from pycrdt import Array, Doc, Map, Text, merge_updates
 
+from collab import integrator
 from collab.chunks import Malformed, split
 from collab.updates import check_state_vector
 
@@ -80,3 +82,35 @@ def test_an_update_that_cannot_be_read_is_malformed() -> None:
         split(update + b"\x00", 1024)
     with pytest.raises(Malformed, match="truncated"):
         split(update[: len(update) // 2], 1024)
+
+
+def test_a_replayed_update_is_applied_after_its_struct_records_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading a large document replays its stored state through the integrator: the records
+    of its structs (about 450 bytes each) are dropped before pycrdt builds the document, so
+    the two never add up (a 20 MB document's load peaked at 868 MiB, now 675)."""
+    update = edited_document(12_000).get_update()
+    held: list[int] = []
+    apply = integrator._apply
+
+    def measured(doc: Doc[Any], payload: bytes) -> None:
+        held.append(tracemalloc.get_traced_memory()[0] - start)
+        apply(doc, payload)
+
+    monkeypatch.setattr(integrator, "_apply", measured)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        rebuilt = integrator.replay(Doc(), [update])
+    finally:
+        tracemalloc.stop()
+    expected = _applied(update).get_state()
+    assert check_state_vector(rebuilt.doc.get_state()) == check_state_vector(expected)
+    assert held and max(held) < 2 * len(update) + 256 * 1024, (held, len(update))
+
+
+def _applied(update: bytes) -> Doc[Any]:
+    doc: Doc[Any] = Doc()
+    doc.apply_update(update)
+    return doc

@@ -91,8 +91,8 @@ def test_commits_write_created_events_and_change_marks(
     assert [name for name, _ in marks] == ["d1", "d2"]
     # The mark keeps the first change's moment; reporting it writes one event, once.
     name, marked_at = marks[0]
-    assert store.outbox.report_change(name, marked_at, CHANGED, {"size_bytes": 1})
-    assert not store.outbox.report_change(name, marked_at, CHANGED, {"size_bytes": 1})
+    assert store.outbox.report_changes([(name, marked_at, CHANGED, {"size_bytes": 1})]) == 1
+    assert store.outbox.report_changes([(name, marked_at, CHANGED, {"size_bytes": 1})]) == 0
     store.append([("d1", update_for(4))])  # changed again: marked again
     assert [n for n, _ in store.outbox.due_changes(time.time() + 1)] == ["d2", "d1"]
     assert store.delete("d2")
@@ -106,13 +106,25 @@ def test_commits_write_created_events_and_change_marks(
     assert [n for n, _ in again.outbox.due_changes(time.time() + 1)] == ["d1", "d3"]
 
 
+def test_changes_of_many_documents_are_reported_at_once(store: DocumentStore) -> None:
+    """A reporter tick writes the events of every due document in one transaction; a mark
+    gone meanwhile (the document deleted) is skipped, the others are written."""
+    store.append([("d1", update_for(1)), ("d2", update_for(2)), ("d3", update_for(3))])
+    marks = store.outbox.due_changes(time.time() + 1)
+    assert store.delete("d2")
+    changes = [(name, at, CHANGED, {"size_bytes": 1}) for name, at in marks]
+    assert store.outbox.report_changes(changes) == 2
+    assert [t for t in types(store.outbox) if t[0] == CHANGED] == [(CHANGED, "d1"), (CHANGED, "d3")]
+    assert store.outbox.due_changes(time.time() + 1) == []
+
+
 def test_deliveries_are_ordered_per_endpoint_and_document(store: DocumentStore) -> None:
     outbox = store.outbox
     store.append([("before", update_for(9))])  # before the endpoints existed: not delivered
     outbox.register_endpoints((A, B))
     store.append([("d1", update_for(1)), ("d2", update_for(2))])
-    d1_changed = outbox.report_change("d1", outbox.due_changes(time.time() + 1)[1][1], CHANGED, {})
-    assert d1_changed
+    d1_marked = outbox.due_changes(time.time() + 1)[1][1]
+    assert outbox.report_changes([("d1", d1_marked, CHANGED, {})]) == 1
     due = outbox.due_deliveries((A, B), now=time.time() + 1, limit=100)
     # Only the head of each (endpoint, document): each document's created event.
     assert sorted((d.endpoint, d.event.document, d.event.type) for d in due) == [
@@ -229,7 +241,7 @@ async def test_a_change_event_carries_the_documents_state_vector(tmp_path: Path)
         for update in updates:
             await hub.write("doc", update)
         await hub.write("doc", later_updates[1])  # waits for client 11's first struct
-        data = await Webhooks(hub, hub.settings).describe("doc")
+        data = (await Webhooks(hub, hub.settings).describe(["doc"]))["doc"]
     assert data is not None
     described = state_vector(base64.b64decode(data["state_vector"]))
     assert described == {7: 3, 9: 3}
@@ -262,10 +274,10 @@ async def test_a_change_event_reads_the_state_vector_without_encoding_the_docume
         monkeypatch.setattr(Room, "state", encoded)
         monkeypatch.setattr(Integrator, "state_update", encoded)
         async with hub.rooms.use("doc"):
-            opened = await Webhooks(hub, hub.settings).describe("doc")
+            opened = (await Webhooks(hub, hub.settings).describe(["doc"]))["doc"]
     async with started_hub(tmp_path) as hub:  # a restart: not open, read from the store
         assert hub.rooms.room("doc") is None
-        stored = await Webhooks(hub, hub.settings).describe("doc")
+        stored = (await Webhooks(hub, hub.settings).describe(["doc"]))["doc"]
     for data in (opened, stored):
         assert data is not None
         assert state_vector(base64.b64decode(data["state_vector"])) == {5: 5}

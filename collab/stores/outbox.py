@@ -132,8 +132,9 @@ class EventOutbox(Protocol):
     def due_changes(self, marked_before: float) -> list[tuple[str, float]]:
         """``(name, marked_at)`` of documents changed before ``marked_before``, unreported."""
 
-    def report_change(self, name: str, marked_at: float, type_: str, data: dict[str, Any]) -> bool:
-        """Turn a change mark into an event in one transaction; ``False`` if it is gone."""
+    def report_changes(self, changes: list[tuple[str, float, str, dict[str, Any]]]) -> int:
+        """Turn change marks ``(name, marked_at, type, data)`` into events, all in one
+        transaction; how many were written (a mark gone or newer is skipped)."""
 
     def register_endpoints(self, endpoints: tuple[str, ...]) -> None:
         """Webhook endpoints now configured: a new one gets the events from now on."""

@@ -126,19 +126,23 @@ class PostgresOutbox:
             ).fetchall()
         return [(row[0], float(row[1])) for row in rows]
 
-    def report_change(self, name: str, marked_at: float, type_: str, data: dict[str, Any]) -> bool:
-        """Turn ``name``'s change mark into an event, in one transaction; ``False`` when the
-        mark is gone or newer (the document was deleted meanwhile)."""
-        with self.db.session("report a change") as conn, conn.transaction():
-            gone = conn.execute(
-                "DELETE FROM changes WHERE name = %s AND marked_at = %s", [name, marked_at]
-            ).rowcount
-            if gone:
-                conn.execute(
-                    "INSERT INTO events (name, type, created_at, data) VALUES (%s, %s, %s, %s)",
-                    [name, type_, time.time(), json.dumps(data, separators=(",", ":"))],
-                )
-        return bool(gone)
+    def report_changes(self, changes: list[tuple[str, float, str, dict[str, Any]]]) -> int:
+        """Turn change marks ``(name, marked_at, type, data)`` into events, in one
+        transaction; how many were written (a mark gone or newer, the document deleted
+        meanwhile, is skipped)."""
+        written = 0
+        with self.db.session("report changes") as conn, conn.transaction():
+            now = time.time()
+            for name, marked_at, type_, data in changes:
+                if conn.execute(
+                    "DELETE FROM changes WHERE name = %s AND marked_at = %s", [name, marked_at]
+                ).rowcount:
+                    conn.execute(
+                        "INSERT INTO events (name, type, created_at, data) VALUES (%s, %s, %s, %s)",
+                        [name, type_, now, json.dumps(data, separators=(",", ":"))],
+                    )
+                    written += 1
+        return written
 
     def register_endpoints(self, endpoints: tuple[str, ...]) -> None:
         """A newly configured endpoint gets the events from now on (no backfill)."""

@@ -147,18 +147,22 @@ class SQLiteOutbox:
         ).fetchall()
         return [(row[0], float(row[1])) for row in rows]
 
-    def report_change(self, name: str, marked_at: float, type_: str, data: dict[str, Any]) -> bool:
-        """Turn ``name``'s change mark into an event, in one transaction; ``False`` when the
-        mark is gone or newer (the document was deleted meanwhile)."""
+    def report_changes(self, changes: list[tuple[str, float, str, dict[str, Any]]]) -> int:
+        """Turn change marks ``(name, marked_at, type, data)`` into events, in one
+        transaction; how many were written (a mark gone or newer, the document deleted
+        meanwhile, is skipped)."""
+        reported = []
         with self.db.atomic():
-            gone = self.db.execute(
-                "DELETE FROM changes WHERE name = ? AND marked_at = ?", [name, marked_at]
-            ).rowcount
-            if gone:
-                self.add_in_transaction(name, type_, data, time.time())
-        if gone:
+            now = time.time()
+            for name, marked_at, type_, data in changes:
+                if self.db.execute(
+                    "DELETE FROM changes WHERE name = ? AND marked_at = ?", [name, marked_at]
+                ).rowcount:
+                    self.add_in_transaction(name, type_, data, now)
+                    reported.append(name)
+        for name in reported:
             self.forget_mark(name)
-        return bool(gone)
+        return len(reported)
 
     def register_endpoints(self, endpoints: tuple[str, ...]) -> None:
         """A newly configured endpoint gets the events from now on (no backfill)."""

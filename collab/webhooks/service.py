@@ -39,7 +39,7 @@ class Webhooks:
         self.reporter = ChangeReporter(
             hub.run,
             outbox.due_changes,
-            outbox.report_change,
+            outbox.report_changes,
             outbox.last_event_id,
             self.describe,
             debounce=settings.webhook_debounce_seconds,
@@ -73,18 +73,33 @@ class Webhooks:
         await self.reporter.close()
         await self.deliverer.close()
 
-    async def describe(self, name: str) -> dict[str, Any] | None:
-        """The ``data`` of a ``document.changed`` event for document ``name`` as it is now:
+    async def describe(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """The ``data`` of a ``document.changed`` event for each document of ``names`` as it
+        is now (those gone or unreadable now are left out, reported at a later tick):
         ``state_vector`` (base64 of the Yjs state vector), ``size_bytes`` and, with
-        ``webhook_include_text``, ``text`` (the text export). ``None`` when it is gone."""
-        record = await self.hub.run(self.hub.store.get, name)
-        if record is None:
-            return None
+        ``webhook_include_text``, ``text`` (the text export).
+
+        Raises:
+            StoreError: when the records cannot be read.
+        """
+        store = self.hub.store
+        records = await self.hub.run(lambda: {name: store.get(name) for name in names})
+        described: dict[str, dict[str, Any]] = {}
+        for name, record in records.items():
+            if record is None:
+                continue
+            try:
+                described[name] = await self._describe(name, record.size_bytes)
+            except CollabError as exc:  # the room was dropped while read, say: next time
+                log.warning("change event postponed: %s", exc, extra={"room": name})
+        return described
+
+    async def _describe(self, name: str, size_bytes: int) -> dict[str, Any]:
         # from the document itself, not from its state encoded and decoded again (see there)
         vector = await self.hub.state_vector(name)
         data: dict[str, Any] = {
             "state_vector": base64.b64encode(vector).decode(),
-            "size_bytes": record.size_bytes,
+            "size_bytes": size_bytes,
         }
         if self.settings.webhook_include_text:
             state = await self.hub.state(name)

@@ -41,6 +41,7 @@ from pathlib import Path
 
 __all__ = [
     "JEMALLOC_CONF",
+    "description",
     "jemalloc_active",
     "jemalloc_library",
     "preload_environment",
@@ -152,3 +153,15 @@ def use_jemalloc(allocator: str) -> None:
         os.execve(sys.executable, argv, env)
     except OSError as exc:
         log.warning("cannot start again with jemalloc (%s); going on with malloc", exc)
+
+
+def description(allocator: str) -> str:
+    """What this process allocates with, for the start-up log: ``"jemalloc (PATH)"``, or
+    glibc's ``malloc`` and why (``allocator`` is the ``--allocator`` setting)."""
+    if jemalloc_active():
+        return f"jemalloc ({jemalloc_library() or 'preloaded'})"
+    if allocator == "system":
+        return "glibc malloc (--allocator system)"
+    if jemalloc_library() is None:
+        return "glibc malloc (no libjemalloc2 on this system: apt-get install libjemalloc2)"
+    return "glibc malloc (not started as the collab command)"

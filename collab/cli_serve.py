@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from collab.allocator import description as allocator_description
 from collab.allocator import use_jemalloc
 from collab.app import WebAssetsMissing, create_app, open_store
 from collab.app_routes import check_web
@@ -93,6 +94,7 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     if settings.workers > 1:
         return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)
+    log.info("memory allocator: %s", allocator_description(settings.allocator))
     limit_malloc_retention()  # before the store and the documents allocate (collab.process)
     try:
         # a cluster node: the nodes on this machine may share the port (SO_REUSEPORT)

@@ -177,12 +177,12 @@ class Settings:
         "", "Folder of the built web editor; empty means web/dist beside the package."
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    log_format: str = _setting("text", "Log format: text (readable) or json (one object a line).")
     allocator: str = _setting(
         "jemalloc",
-        "C allocator of `serve`: jemalloc (preloaded from the system's libjemalloc2 when it"
-        " has it; a document then takes about 8% less memory) or system (glibc's malloc).",
+        "C allocator of collab serve: jemalloc (preloaded from the system's libjemalloc2 when"
+        " it has it; a document then takes about 8% less memory) or system (glibc's malloc).",
     )
-    log_format: str = _setting("text", "Log format: text (readable) or json (one object a line).")
     webhook_urls: tuple[str, ...] = _setting(
         (),
         "URL that receives every document event as a signed POST (repeat the flag; env:"

@@ -88,10 +88,10 @@ def test_under_jemalloc_the_release_purges_its_arenas_and_mallopt_stands_aside()
     assert not allocator.jemalloc_active() and process.release_free_memory()  # this process: glibc
 
 
-def _mapped_libraries(tmp_path: Path, *flags: str) -> str:
+def _mapped_libraries(tmp_path: Path, *flags: str) -> tuple[str, str]:
     """Start ``collab serve`` with ``flags``, wait until it listens, and return what is
     mapped into the process started (``/proc/PID/maps``: the same process id after the
-    ``execve``)."""
+    ``execve``) and what it logged until stopped."""
     port = free_port()
     argv = [sys.executable, "-m", "collab", "serve", "--no-web", "--port", str(port)]
     argv += ["--db", str(tmp_path / "c.db"), *flags]
@@ -108,14 +108,18 @@ def _mapped_libraries(tmp_path: Path, *flags: str) -> str:
                 time.sleep(0.05)
         else:
             raise AssertionError("collab serve did not listen in 60 s")
-        return Path(f"/proc/{proc.pid}/maps").read_text()
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    return maps, proc.stderr.read().decode() if proc.stderr else ""
 
 
 @pytest.mark.skipif(allocator.jemalloc_library() is None, reason="libjemalloc2 is not installed")
 def test_serve_runs_on_jemalloc_in_the_same_process(tmp_path: Path) -> None:
-    maps = _mapped_libraries(tmp_path)
+    maps, log = _mapped_libraries(tmp_path)
     assert "libjemalloc" in maps, "the server was not started again with jemalloc"
-    assert "libjemalloc" not in _mapped_libraries(tmp_path, "--allocator", "system")
+    assert "memory allocator: jemalloc (" in log  # a newcomer could not tell before
+    maps, log = _mapped_libraries(tmp_path, "--allocator", "system")
+    assert "libjemalloc" not in maps
+    assert "memory allocator: glibc malloc (--allocator system)" in log

@@ -69,7 +69,7 @@ class Integrator:
         self._types = SharedTypes(doc, empty=not self.state)
         self.relayed: list[bytes] | None = None  # what the last apply integrated (see apply)
         self.fresh_clients: tuple[int, ...] = ()  # clients whose structs the last integrated
-        self.unlike_yjs = 0  # waiting items written as GC where Yjs keeps an item (Plan)
+        self.unlike_yjs = 0  # waiting items read otherwise by Yjs (see Plan.unlike_yjs)
 
     # -- what waits --------------------------------------------------------------------------
 

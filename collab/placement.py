@@ -46,7 +46,7 @@ class Placement:
     ) -> None:
         self.by_client, self.known, self.types, self.state = by_client, known, types, state
         self.to_gc: dict[int, set[int]] = {}  # per client, the clocks of items that become GC
-        self.unlike_yjs = 0  # items that waited written as GC where Yjs keeps an item
+        self.unlike_yjs = 0  # items that waited, read otherwise by Yjs (see Plan.unlike_yjs)
         self.gc_present = types.holds_gc()  # else no item can be next to GC: no question
         self.pairs_present = types.holds_surrogates() or any(
             run.surrogates for run in by_client.values()

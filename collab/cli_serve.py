@@ -35,14 +35,16 @@ log = logging.getLogger("collab")
 class _Server(uvicorn.Server):
     """uvicorn's server, closing our peers with 1001 before uvicorn closes them with 1012."""
 
-    def __init__(self, config: uvicorn.Config, app: Starlette, web: bool) -> None:
+    def __init__(self, config: uvicorn.Config, app: Starlette, web: bool, allocator: str) -> None:
         super().__init__(config)
         self.app = app
         self.web = web
+        self.allocator = allocator  # the --allocator setting
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's start, then one line with the address to open (uvicorn's own "running
-        on" line is not printed for sockets handed to it)."""
+        on" line is not printed for sockets handed to it) and one with the memory allocator
+        (once serving: a start that fails stays one line on stderr)."""
         await super().startup(sockets)
         if self.should_exit or not sockets:
             return
@@ -52,6 +54,7 @@ class _Server(uvicorn.Server):
         scheme = "https" if self.config.ssl_certfile else "http"
         what = "the document list and the editor" if self.web else "the HTTP API and WebSocket"
         log.info("open %s://%s:%d/ (%s)", scheme, where, port, what)
+        log.info("memory allocator: %s", allocator_description(self.allocator))
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """First SIGINT/SIGTERM: graceful shutdown, exit status 0. Second: exit at once.
@@ -94,7 +97,6 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     if settings.workers > 1:
         return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)
-    log.info("memory allocator: %s", allocator_description(settings.allocator))
     limit_malloc_retention()  # before the store and the documents allocate (collab.process)
     try:
         # a cluster node: the nodes on this machine may share the port (SO_REUSEPORT)
@@ -140,7 +142,7 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
         ssl_certfile=settings.ssl_certfile or None,
         ssl_keyfile=settings.ssl_keyfile or None,
     )
-    server = _Server(config, app, require_web)
+    server = _Server(config, app, require_web, settings.allocator)
     tune_gc()  # what exists now lives as long as the process (collab.process)
     server.run(sockets=[sock])  # uvicorn picks its event loop here: uvloop when installed
     return 0

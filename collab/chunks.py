@@ -15,7 +15,7 @@ from __future__ import annotations
 from pycrdt import write_var_uint
 
 from collab.lib0 import Malformed, Reader
-from collab.structs import GC, SKIP, STRING, _content
+from collab.structs import GC, SKIP, content_length, skip_header
 
 __all__ = ["Malformed", "split"]
 
@@ -35,7 +35,7 @@ def split(update: bytes, max_bytes: int) -> list[bytes]:
     """
     data = update
     reader = Reader(data)
-    uint, string = reader.uint, reader.string
+    uint = reader.uint
     end_of_data = len(data)
     parts: list[bytes] = []
     runs: list[bytes] = []  # the current part's client runs, each encoded whole
@@ -55,27 +55,8 @@ def split(update: bytes, max_bytes: int) -> list[bytes]:
             if kind in (GC, SKIP):
                 length = uint()
             else:
-                if info & 0x80:  # origin
-                    uint()
-                    uint()
-                if info & 0x40:  # right origin
-                    uint()
-                    uint()
-                if not info & 0xC0:  # a parent: a root's name or an item's ID, then a key
-                    if uint() == 1:
-                        string()
-                    else:
-                        uint()
-                        uint()
-                    if info & 0x20:
-                        string()
-                if kind == STRING:
-                    text = string()
-                    length = len(text)
-                    if not text.isascii():
-                        length = len(text.encode("utf-16-le")) // 2  # Yjs counts UTF-16
-                else:
-                    length = _content(reader, kind)
+                skip_header(reader, info)
+                length = content_length(reader, kind)
             stop = reader.pos
             if size + (stop - here) > max_bytes and (taken or runs):
                 if taken:

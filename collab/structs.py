@@ -40,9 +40,11 @@ __all__ = [
     "Part",
     "Struct",
     "as_gc",
+    "content_length",
     "encode",
     "merged_spans",
     "parse",
+    "skip_header",
 ]
 
 MAX_CLOCK = 2**31
@@ -172,7 +174,7 @@ def parse(data: bytes) -> Parsed:
                         if length != len(text):
                             surrogates += _low_surrogates(text, clock)
                 else:
-                    length = _content(reader, kind)  # may be 0: yrs writes empty strings
+                    length = content_length(reader, kind)  # may be 0: yrs writes empty strings
                     if length == 0 and kind == DELETED:  # Yjs throws in its cleanup (its
                         # deletion of length 0 at clock 0 of a client has no struct before)
                         raise Malformed("a zero-length deleted item")
@@ -220,8 +222,42 @@ def _low_surrogates(text: str, clock: int) -> list[int]:
     return out
 
 
-def _content(reader: Reader, kind: int) -> int:
-    """Read an item's content of ``kind`` (1..9 but 4, a string); its length in clocks."""
+def skip_header(reader: Reader, info: int) -> int:
+    """Skip an item's origin, right origin, parent and key as its info byte ``info`` says
+    (the layout is in this module's docstring), ``reader`` just past that byte. It only
+    reads (:func:`parse` checks): an unknown parent info is read as an ID.
+
+    Returns:
+        The offset where the parent starts: the parent and key as written end at
+        ``reader.pos`` (none when the item has an origin or a right origin).
+
+    Raises:
+        Malformed: when the update ends first, or a string is not UTF-8.
+    """
+    uint = reader.uint
+    if info & 0x80:  # an origin: an ID
+        uint(), uint()
+    if info & 0x40:  # a right origin: an ID
+        uint(), uint()
+    parent = reader.pos
+    if not info & 0xC0:  # a root's name or an item's ID, then with bit 6 a key
+        if uint() == 1:
+            reader.string()
+        else:
+            uint(), uint()
+        if info & 0x20:
+            reader.string()
+    return parent
+
+
+def content_length(reader: Reader, kind: int) -> int:
+    """Read an item's content of ``kind`` (1 to 9) as Yjs reads it; its length in clocks
+    (a string's in UTF-16 code units; 0 for an empty string or deletion).
+
+    Raises:
+        Malformed: when the update ends first, or on content Yjs throws on or reads otherwise
+            than pycrdt (JSON content, an unknown type, invalid UTF-8 or JSON, ...).
+    """
     if kind == DELETED:
         return reader.uint()
     if kind == 8:  # ContentAny
@@ -247,6 +283,9 @@ def _content(reader: Reader, kind: int) -> int:
             raise Malformed(f"unknown type {ref}")
         if ref in _NAMED_TYPES:
             reader.string()
+    elif kind == STRING:  # (:func:`parse` reads its strings itself, for surrogate pairs)
+        text = reader.string()
+        return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
     else:  # 9: ContentDoc, a guid and its options (Yjs reads options.shouldLoad)
         reader.string()
         if reader.pos >= len(reader.data) or reader.data[reader.pos] != 118:

@@ -14,7 +14,7 @@ writings of the same clocks compare equal exactly when Yjs reads the same items 
 from __future__ import annotations
 
 from collab.lib0 import Reader
-from collab.structs import DELETED, GC, STRING, Struct
+from collab.structs import DELETED, GC, STRING, Struct, skip_header
 
 __all__ = ["Unit", "units"]
 
@@ -39,17 +39,7 @@ def units(data: bytes, client: int, struct: Struct) -> list[Unit]:
     reader = Reader(data)
     reader.pos = start + 1
     info = data[start]
-    for flag in (0x80, 0x40):  # an origin, a right origin: two varUints each
-        if info & flag:
-            reader.uint(), reader.uint()
-    parent_start = reader.pos
-    if not info & 0xC0:
-        if reader.uint() == 1:
-            reader.string()
-        else:
-            reader.uint(), reader.uint()
-        if info & 0x20:
-            reader.string()
+    parent_start = skip_header(reader, info)
     parent = data[parent_start : reader.pos]
     contents: list[bytes]
     if kind == DELETED:

@@ -1,6 +1,6 @@
 """``scripts/fuzz --sequence FIRST:LAST``: the integrator against real Yjs, seed by seed.
 
-For each seed, :func:`tests.e2e.test_hostile.mutations` gives a rich base document and 1,500
+For each seed, :func:`tests.helpers.sequence.mutations` gives a rich base document and 1,500
 mutated updates of it; they go one after another through an
 :class:`collab.integrator.Integrator` (the server's view: refused, waiting, integrated), and
 real Yjs (Node, ``tests/e2e/node/yjs_apply.mjs``) applies the accepted ones in the same
@@ -16,53 +16,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from pycrdt import Doc
-
 from collab import structs
-from collab.integrator import Integrator, replay
-from collab.updates import InvalidUpdate, state_vector
-from tests.e2e.test_hostile import mutations, text_of
-from tests.e2e.yjsref import yjs_apply
+from tests.helpers.sequence import against_yjs, doc_view, mutations, play, yjs_view
 
 COUNT = 1500
 """Mutated updates per seed (as the test suite's sequence test)."""
-
-
-def accepted(
-    base: list[bytes], updates: list[bytes]
-) -> tuple[Integrator, list[bytes], list[bytes]]:
-    """The integrator after ``base`` and ``updates``, the updates it accepted, and what it
-    relayed of them (what the server's clients get)."""
-    integrator = replay(Doc(), base)
-    kept: list[bytes] = []
-    served: list[bytes] = []
-    for update in updates:
-        try:
-            integrator.apply(update)
-        except InvalidUpdate:
-            continue
-        kept.append(update)
-        served += [update] if integrator.relayed is None else integrator.relayed
-    return integrator, kept, served
 
 
 def diverges(base: list[bytes], updates: list[bytes]) -> bool:
     """Whether Yjs applying what the integrator relays of ``updates`` ends elsewhere, or Yjs
     applying what it accepts, unless items that waited were written as GC where Yjs keeps
     an item pycrdt cannot hold (:attr:`collab.integration.Plan.unlike_yjs`)."""
-    integrator, kept, served = accepted(base, updates)
-    (reference,) = yjs_apply(kept, base=base)
-    (fed,) = yjs_apply(served, base=base)
-
-    def differs(yjs: dict[str, Any]) -> bool:
-        sv = {int(k): v for k, v in yjs["state_vector"].items() if v}  # (a client whose only
-        # struct is an empty item: Yjs lists it at clock 0, yrs not at all)
-        return (
-            text_of(integrator.doc) != yjs["texts"]["text"]
-            or state_vector(integrator.doc.get_state()) != sv
-        )
-
-    return differs(fed) or (differs(reference) and not integrator.unlike_yjs)
+    played = play(base, updates)
+    reference, fed = against_yjs(played, base)
+    ours = doc_view(played.integrator.doc)
+    return ours != yjs_view(fed) or (
+        ours != yjs_view(reference) and not played.integrator.unlike_yjs
+    )
 
 
 def minimise(base: list[bytes], updates: list[bytes]) -> list[bytes]:
@@ -105,8 +75,7 @@ def run(first: int, last: int, minimised: bool, out: Any = print) -> list[int]:
         bad.append(seed)
         out(f"fuzz: seed {seed} DIVERGES from Yjs")
         if minimised:
-            _, kept, _ = accepted(base, updates)
-            for update in minimise(base, kept):
+            for update in minimise(base, play(base, updates).accepted):
                 out(describe(update))
     count = last - first + 1
     out(

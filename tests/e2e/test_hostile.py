@@ -16,6 +16,7 @@ from collab import structs
 from collab.integrator import Integrator, PendingTooLarge, replay
 from collab.updates import InvalidUpdate, state_vector
 from tests.e2e.yjsref import yjs_apply
+from tests.helpers.sequence import against_yjs, doc_view, mutations, play, text_of, yjs_view
 from tests.helpers.typing import keystrokes
 
 pytestmark = pytest.mark.e2e
@@ -23,10 +24,6 @@ pytestmark = pytest.mark.e2e
 GAP = bytes.fromhex("01010514040104746578740158 00".replace(" ", ""))
 """Issue 19 item 1: client 5, clock 20, "X" at the start of root ``text``; clocks 0-19
 never sent (14 bytes)."""
-
-
-def text_of(doc: Doc[Any], name: str = "text") -> str:
-    return str(doc.get(name, type=Text))
 
 
 def test_an_update_with_a_clock_gap_waits_as_in_yjs() -> None:
@@ -259,54 +256,6 @@ def test_a_zero_length_deleted_item_yjs_throws_on_is_refused() -> None:
     assert text_of(integrator.doc) == "X"
 
 
-def mutations(seed: int, count: int, *, gc: bool = False) -> tuple[list[bytes], list[bytes]]:
-    """A base document's updates and ``count`` mutated updates on top of it (with ``gc``,
-    also of a state holding GC structs: a deleted paragraph's text)."""
-    rng = random.Random(seed)
-    doc: Doc[Any] = Doc(client_id=123)
-    base: list[bytes] = []
-    doc.observe(lambda event: base.append(event.update))
-    text = doc.get("text", type=Text)
-    text.insert(0, "hello")
-    text.format(0, 2, {"bold": True})
-    fragment = doc.get("default", type=XmlFragment)
-    fragment.children.append(XmlElement("p", {"a": "1"}))
-    seeds: list[bytes] = []
-    other: Doc[Any] = Doc(client_id=456)
-    other.apply_update(doc.get_update())
-    other.observe(lambda event: seeds.append(event.update))
-    t2 = other.get("text", type=Text)
-    t2.insert(2, "abc")
-    t2.insert(0, "é😀", {"italic": True})
-    del t2[1:3]
-    element = other.get("default", type=XmlFragment).children[0]
-    assert isinstance(element, XmlElement)
-    element.children.append(XmlText("in p"))
-    element.attributes["k"] = "v"
-    if gc:
-        collected: Doc[Any] = Doc(client_id=789)
-        collected.apply_update(other.get_update())
-        paragraphs = collected.get("default", type=XmlFragment).children
-        paragraphs.append(XmlElement("p", {}, [XmlText("gone soon")]))
-        collected.get("text", type=Text).insert(1, "kept")
-        del paragraphs[len(paragraphs) - 1]
-        seeds.append(collected.get_update(other.get_state()))
-    out = []
-    for _ in range(count):
-        data = bytearray(rng.choice(seeds))
-        for _ in range(rng.randint(1, 3)):
-            op = rng.random()
-            i = rng.randrange(len(data))
-            if op < 0.6:
-                data[i] = rng.randrange(256)
-            elif op < 0.8:
-                del data[i]
-            else:
-                data.insert(i, rng.randrange(256))
-        out.append(bytes(data))
-    return base, out
-
-
 def test_every_mutated_update_we_accept_yjs_decodes_to_the_same_document() -> None:
     """Issue 19 item 5 at large: a few thousand mutated updates of a rich document; none that
     Yjs throws on is accepted, and every one accepted gives Yjs's state vector and text."""
@@ -372,37 +321,22 @@ def test_mutated_updates_accepted_one_after_another_give_yjs_the_same_document(s
     struct waiting on the stack as the walk took later structs of its client counted as
     integrated: Yjs loses it, and keeps only the last of that client's structs to wait.)"""
     base, mutated = mutations(seed=seed, count=1500, gc=True)
-    integrator = replay(Doc(), base)
-    accepted = []
-    served: list[bytes] = []  # what the server relays of them: what its clients get
-    retried = []  # whether waiting structs were taken up by it
-    for update in mutated:
-        waited = integrator.pending_structs
-        try:
-            integrator.apply(update)
-        except InvalidUpdate:
-            continue
-        accepted.append(update)
-        served += [update] if integrator.relayed is None else integrator.relayed
-        retried.append(integrator.pending_structs < waited)
-    assert len(accepted) > 80  # 93 to 129 of these seeds' 1,500 (forged ones mostly refused)
-    (reference,) = yjs_apply(accepted, base=base)
-    (fed,) = yjs_apply(served, base=base)
+    played = play(base, mutated)
+    assert len(played.accepted) > 80  # 93 to 129 of these seeds' 1,500 (forged ones mostly refused)
+    reference, fed = against_yjs(played, base)
     # Yjs throws on no accepted update, but one whose retry of what waited meets an item
     # continuing a GC struct (a forger's, waiting): there Yjs throws half-way, as played
-    for error, retry in zip(reference["errors"], retried, strict=True):
+    for error, retry in zip(reference["errors"], played.retried, strict=True):
         assert error is None or (retry and "reading 'origin'" in error), error
     assert fed["error"] is None
+    integrator = played.integrator
     restarted = replay(Doc(), [integrator.state_update()])
     # a client holding the accepted updates whole reads them as the server does, unless
     # items that waited were written as GC where Yjs keeps an item pycrdt cannot hold
     # (seed 2740); every client the server feeds always does
     for yjs in [fed] if integrator.unlike_yjs else [fed, reference]:
-        sv = {int(k): v for k, v in yjs["state_vector"].items() if v}  # (a client whose only
-        # struct is an empty item: Yjs lists it at clock 0, yrs not at all)
         for doc in (integrator.doc, restarted.doc):
-            assert state_vector(doc.get_state()) == sv
-            assert text_of(doc) == yjs["texts"]["text"]
+            assert doc_view(doc) == yjs_view(yjs)
 
 
 def test_replaying_a_log_of_waiting_updates_reads_each_byte_a_bounded_number_of_times(

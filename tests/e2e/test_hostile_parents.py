@@ -10,8 +10,8 @@ from pycrdt import Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab.integrator import Integrator, replay
 from collab.updates import InvalidUpdate, state_vector
-from tests.e2e.test_hostile import mutations
 from tests.e2e.yjsref import yjs_apply
+from tests.helpers.sequence import mutations
 
 pytestmark = pytest.mark.e2e
 

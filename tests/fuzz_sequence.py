@@ -9,11 +9,17 @@ diverges when either Yjs ends with another text or state vector than the integra
 first excused where items that waited were written as GC: see ``Plan.unlike_yjs``).
 With ``--minimise``, each diverging seed's accepted updates are cut down (delta debugging)
 to the few that still diverge, printed struct by struct: the starting point of a test.
-The test suite runs a dozen of these seeds (``tests/e2e/test_hostile.py``).
+The test suite runs a dozen of these seeds (``tests/e2e/test_hostile.py``). The
+integrator's log records (logger ``collab``, warnings such as waiting items Yjs reads
+otherwise) are counted into the tool's summary instead of printed between its lines.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from collab import structs
@@ -65,21 +71,60 @@ def describe(update: bytes) -> str:
     return "\n".join(lines)
 
 
+class _Tally(logging.Handler):
+    """Counts log records by level and message (their template, a number written N and
+    other values ...)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = str(record.msg).replace("%d", "N").replace("%s", "...")
+        self.counts[record.levelname.lower(), message] += 1
+
+
+@contextmanager
+def _tallied(name: str = "collab") -> Iterator[_Tally]:
+    """Logger ``name``'s warnings and errors counted, not printed, for the block's length
+    (its handlers and propagation as they were afterwards)."""
+    logger = logging.getLogger(name)
+    tally, propagate = _Tally(), logger.propagate
+    logger.addHandler(tally)
+    logger.propagate = False
+    try:
+        yield tally
+    finally:
+        logger.removeHandler(tally)
+        logger.propagate = propagate
+
+
 def run(first: int, last: int, minimised: bool, out: Any = print) -> list[int]:
-    """Seeds ``first`` to ``last`` (inclusive); the diverging ones."""
+    """Seeds ``first`` to ``last`` (inclusive); the diverging ones. The integrator's log
+    records while the seeds are played are counted in the last lines of ``out``, not printed
+    (those of ``--minimise``'s replays are left out of the count)."""
     bad = []
-    for seed in range(first, last + 1):
-        base, updates = mutations(seed=seed, count=COUNT, gc=True)
-        if not diverges(base, updates):
-            continue
-        bad.append(seed)
-        out(f"fuzz: seed {seed} DIVERGES from Yjs")
-        if minimised:
-            for update in minimise(base, play(base, updates).accepted):
-                out(describe(update))
+    logged: Counter[tuple[str, str]] = Counter()
+    with _tallied() as tally:
+        for seed in range(first, last + 1):
+            base, updates = mutations(seed=seed, count=COUNT, gc=True)
+            diverging = diverges(base, updates)
+            logged += tally.counts
+            tally.counts.clear()
+            if not diverging:
+                continue
+            bad.append(seed)
+            out(f"fuzz: seed {seed} DIVERGES from Yjs")
+            if minimised:
+                for update in minimise(base, play(base, updates).accepted):
+                    out(describe(update))
+                tally.counts.clear()
     count = last - first + 1
     out(
         f"fuzz: {len(bad)} of {count} seed{'s' * (count != 1)} ({first}-{last},"
         f" {COUNT:,} mutated updates each) diverge from Yjs: {bad}"
     )
+    for (level, message), times in sorted(logged.items()):
+        plural = "s" * (times != 1)
+        out(f"fuzz: the integrator logged {times:,} {level}{plural} (counted here): {message}")
     return bad

@@ -72,7 +72,8 @@ class ProcessLock:
                 ) from None
             raise DatabaseInUse(
                 f"database {database} is in use by another collab process (pid {holder})",
-                "stop it first, or give this one another database (--db, or Settings(db=...))",
+                "stop it first, or give this one another database (--db on the command line,"
+                " Settings(db=...) in an app)",
             ) from None
         if not shared:
             os.ftruncate(self._fd, 0)

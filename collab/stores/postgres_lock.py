@@ -76,7 +76,8 @@ class ServerLock:
             )
         raise DatabaseInUse(
             f"database {self.where} is in use by another collab process ({who})",
-            "stop it first, or give this one another database (--db, or Settings(db=...))",
+            "stop it first, or give this one another database (--db on the command line,"
+            " Settings(db=...) in an app)",
         )
 
     def renew(self) -> None:

@@ -33,6 +33,9 @@ RESULTS = ROOT / "bench" / "results"
 CLUSTER = [name for name, spec in SERVERS.items() if spec.workers or spec.nodes]
 # collab and Hocuspocus as 2 and 4 nodes
 NODES = [name for name, spec in SERVERS.items() if spec.nodes]
+# bench/floor.py's bare relays: what a Python server pays for the sockets (when named)
+FLOOR = [name for name, spec in SERVERS.items() if spec.family == "floor"]
+WHEN_NAMED = CLUSTER + FLOOR
 
 SCENARIOS = {
     "fanout": [
@@ -43,12 +46,13 @@ SCENARIOS = {
         "hocuspocus",
         "pycrdt-websocket",
         *NODES,
+        *FLOOR,
     ],
     # the cluster variants (1, 2, 4 collab processes on one port, readers spread over them)
     # run the saturation and 300-rooms loads when asked for: --servers collab,collab-cluster2
     "saturation": list(SERVERS),  # with the -2nodes and -4nodes servers when named
-    "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket", *CLUSTER],
-    "ingest": [s for s in SERVERS if s not in CLUSTER],  # also (e) late joiner
+    "many_rooms": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket", *CLUSTER, *FLOOR],
+    "ingest": [s for s in SERVERS if s not in WHEN_NAMED],  # also (e) late joiner
     "idle": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
     "observers": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
     "presence": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
@@ -291,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = (
         [s.strip() for s in args.servers.split(",")]
         if args.servers
-        else [s for s in SERVERS if s not in CLUSTER]  # the cluster rows when named only
+        else [s for s in SERVERS if s not in WHEN_NAMED]  # cluster and floor rows when named
     )
     unknown = [s for s in chosen if s not in SERVERS]
     if unknown:

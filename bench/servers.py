@@ -75,6 +75,13 @@ class ServerSpec:
                 assert redis is not None
                 env["REDIS_URL"] = redis
             return ["node", str(NPM_DIR / "hocuspocus.mjs")], env
+        if self.family == "floor":  # bench/floor.py, on collab's runtime dependencies
+            argv = [str(collab_python()), str(BENCH / "floor.py"), "--port", str(port)]
+            if "integrator" in self.name:
+                argv.append("--integrator")
+            if self.persistent:
+                argv += ["--sqlite", str(workdir / "floor.db")]
+            return argv, env
         if self.family == "pycrdt-websocket":
             argv = [str(PYCRDT_VENV / "bin" / "python"), str(BENCH / "pycrdt_server.py")]
             argv += ["--port", str(port)]
@@ -147,6 +154,12 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("hocuspocus+sqlite", "hocuspocus", True, framing="hocuspocus", needs="npm"),
         ServerSpec("pycrdt-websocket", "pycrdt-websocket", False, needs="pycrdt"),
         ServerSpec("pycrdt-websocket+sqlite", "pycrdt-websocket", True, needs="pycrdt"),
+        # The floor of a Python server (bench/floor.py): a bare relay, then with collab's
+        # integrator, its SQLite commit, or both. Run only when named.
+        ServerSpec("floor", "floor", False, needs="collab"),
+        ServerSpec("floor+integrator", "floor", False, needs="collab"),
+        ServerSpec("floor+sqlite", "floor", True, needs="collab"),
+        ServerSpec("floor+integrator+sqlite", "floor", True, needs="collab"),
     )
 }
 

@@ -152,3 +152,22 @@ def test_update_parser_matches_pycrdt() -> None:
     merged = merge_updates(*updates[1:])
     ((client, start, end),) = clock_ranges(merged)
     assert (client, start, end) == (7, clock_ranges(updates[1])[0][1], final)
+
+
+@pytest.mark.e2e
+def test_bench_smoke_run_of_the_floor(tmp_path: Path) -> None:
+    """bench/floor.py's relays (bare, and with collab's integrator and SQLite commit) serve
+    the fan-out and 300-rooms loads: every update reaches every reader."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "bench.run", "--profile", "smoke", "--scenarios", "a,c"]
+    argv += ["--servers", "floor,floor+integrator+sqlite"]
+    argv += ["--no-install", "--no-charts", "--out", str(tmp_path)]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-4000:]
+    record = json.loads((tmp_path / "latest.json").read_text())
+    assert not record["errors"].get("fanout") and not record["errors"].get("many_rooms")
+    for server in ("floor", "floor+integrator+sqlite"):
+        fanout = record["rounds_data"]["fanout"][server][0]
+        assert fanout["missing"] == 0 and fanout["samples"] > 0, fanout
+        rooms = record["rounds_data"]["many_rooms"][server][0]
+        assert rooms["frames_received"] >= 2 * rooms["updates_sent"] > 0, rooms

@@ -30,6 +30,7 @@ __all__ = [
     "check_update",
     "diff_update",
     "encode_diff",
+    "guarded",
     "holds_back",
     "merge_burst",
     "revives_deleted",
@@ -64,7 +65,15 @@ class ClientIdInUse(CollabError):
     code = "client_id_in_use"
 
 
-def _guarded(what: str, fn: Callable[[], T]) -> T:
+def guarded(what: str, fn: Callable[[], T]) -> T:
+    """Call ``fn``, a pycrdt operation on updates or state vectors, and return its result;
+    any failure of it (a ``ValueError``, a pyo3 ``PanicException``; not one of
+    :data:`~collab.errors.NOT_OURS`, see :func:`~collab.errors.crdt_call`) is raised as
+    :class:`InvalidUpdate` with the message ``f"{what}: {type}: {message}"``.
+
+    Raises:
+        InvalidUpdate: when ``fn`` failed.
+    """
     return crdt_call(what, fn, InvalidUpdate)
 
 
@@ -96,7 +105,7 @@ def apply_update(doc: Doc[Any], update: bytes) -> None:
         InvalidUpdate: when the update is malformed; ``doc`` is unchanged then.
     """
     check_update(update)
-    _guarded("cannot apply update", lambda: doc.apply_update(update))
+    guarded("cannot apply update", lambda: doc.apply_update(update))
 
 
 def merge_burst(updates: list[bytes]) -> bytes:
@@ -112,7 +121,7 @@ def merge_burst(updates: list[bytes]) -> bytes:
     """
     for update in updates:
         check_update(update)
-    return _guarded("cannot merge updates", lambda: merge_updates(*updates))
+    return guarded("cannot merge updates", lambda: merge_updates(*updates))
 
 
 class DocumentCorrupted(InvalidUpdate):
@@ -162,7 +171,7 @@ def holds_back(doc: Doc[Any], update: bytes) -> bool:
         InvalidUpdate: when the update cannot be decoded.
     """
     state = doc.get_state()
-    return _guarded("cannot diff update", lambda: _waits(update, state))
+    return guarded("cannot diff update", lambda: _waits(update, state))
 
 
 def carries_new_structs(doc: Doc[Any], update: bytes) -> bool:
@@ -183,7 +192,7 @@ def carries_structs_beyond(state_vector: bytes, update: bytes) -> bool:
     Raises:
         InvalidUpdate: when the update cannot be decoded.
     """
-    return _guarded("cannot diff update", lambda: get_update(update, state_vector))[0] != 0
+    return guarded("cannot diff update", lambda: get_update(update, state_vector))[0] != 0
 
 
 def diff_update(update: bytes, state_vector: bytes) -> bytes:
@@ -193,7 +202,7 @@ def diff_update(update: bytes, state_vector: bytes) -> bytes:
         InvalidUpdate: when either cannot be decoded.
     """
     check_state_vector(state_vector)
-    return _guarded("cannot compute diff", lambda: get_update(update, state_vector))
+    return guarded("cannot compute diff", lambda: get_update(update, state_vector))
 
 
 def encode_diff(doc: Doc[Any], state_vector: bytes) -> bytes:
@@ -203,7 +212,7 @@ def encode_diff(doc: Doc[Any], state_vector: bytes) -> bytes:
         InvalidUpdate: when the state vector cannot be decoded.
     """
     check_state_vector(state_vector)
-    return _guarded("cannot read state vector", lambda: doc.get_update(state_vector))
+    return guarded("cannot read state vector", lambda: doc.get_update(state_vector))
 
 
 def check_state_vector(encoded: bytes) -> dict[int, int]:
@@ -231,9 +240,9 @@ def revives_deleted(update: bytes, tombstone: bytes) -> bool:
     Raises:
         InvalidUpdate: when the update cannot be decoded.
     """
-    state = _guarded("cannot read tombstone", lambda: get_state(tombstone))
+    state = guarded("cannot read tombstone", lambda: get_state(tombstone))
     fresh = diff_update(update, state)
-    full = _guarded("cannot decode update", lambda: get_update(update, b"\x00"))
+    full = guarded("cannot decode update", lambda: get_update(update, b"\x00"))
     return len(fresh) != len(full)
 
 

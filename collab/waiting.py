@@ -22,7 +22,7 @@ from collab import structs
 from collab.errors import CloseCode
 from collab.structs import Malformed, Parsed, Part
 from collab.units import Unit, units
-from collab.updates import DocumentCorrupted, InvalidUpdate, _guarded
+from collab.updates import DocumentCorrupted, InvalidUpdate, guarded
 
 __all__ = ["MAX_PENDING_BYTES", "MAX_PENDING_STRUCTS", "PendingTooLarge", "Waiting"]
 
@@ -278,7 +278,7 @@ def merged(updates: list[bytes]) -> bytes:
     Raises:
         InvalidUpdate: when pycrdt cannot merge them.
     """
-    return _guarded("cannot merge update", lambda: merge_updates(*updates))
+    return guarded("cannot merge update", lambda: merge_updates(*updates))
 
 
 def merged_readable(updates: list[bytes]) -> bytes | None:

@@ -13,8 +13,9 @@ exception is the commit of a small burst when it cannot wait for the disk either
 ``commits_sync`` is false: SQLite in WAL mode with ``synchronous`` NORMAL or OFF) and the
 thread is idle: then the event loop commits itself, which costs less than the round trip to
 the thread, unless another process holds the write lock (then the burst waits for it on the
-thread). Checkpoints (SQLite: the WAL's fsyncs) follow commits, on the thread
-(:mod:`collab.hub.checkpoints`).
+thread). The commit on the thread, its retries and the bus append in cluster mode are
+:mod:`collab.hub.thread_commit`'s. Checkpoints (SQLite: the WAL's fsyncs) follow commits, on
+the thread (:mod:`collab.hub.checkpoints`).
 """
 
 from __future__ import annotations
@@ -23,31 +24,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 
-from collab.bus import Bus, BusUnavailable
-from collab.errors import CloseCode, CollabError, ShuttingDown
+from collab.bus import Bus
+from collab.errors import ShuttingDown
 from collab.hub.checkpoints import Checkpoints
 from collab.hub.hooks import Hook
 from collab.hub.rooms import Rooms, RoomSlot
+from collab.hub.thread_commit import Item, Origin, ThreadCommit
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
-from collab.room import Peer, Room
-from collab.stores import DeletedMeanwhile, DocumentStore, StoreBusy, StoreError, StoreLocked
+from collab.room import Room
+from collab.stores import DocumentStore, StoreBusy, StoreError
 
 __all__ = ["Committer", "Origin"]
 
 log = logging.getLogger("collab.hub")
-
-Origin = Peer | str | None
-"""Who wrote an update: the peer that sent it (relayed to every other peer), or a name such
-as ``"http"`` or ``"edit"`` (relayed to every peer)."""
-
-_Item = tuple[RoomSlot, Room, bytes, Origin, "list[bytes] | None"]
-"""A queued update: its room slot, the room, the update, who wrote it, and what of it to relay
-(``None``: all of it; else what integrated, see :attr:`collab.integrator.Integrator.relayed`)."""
-
-STORAGE_ERROR = 1011
 
 # Queued bytes above which writers wait for the committer (backpressure on floods).
 _HIGH_WATER_BYTES = 8 * 1024 * 1024
@@ -93,13 +84,12 @@ class Committer:
         self.store = store
         self.bus = bus
         self._inline_rows = _INLINE_COMMIT_ROWS if bus is None else 0
-        self.retry_seconds = retry_seconds
         self.thread = thread
         self.rooms = rooms
         self.metrics = metrics
         self.committed_room = committed_room
         self.on_change = on_change
-        self._queue: list[_Item] = []
+        self._queue: list[Item] = []
         self._batch_started = 0.0
         self._queued_bytes = 0
         self._callbacks: list[Callable[[], None]] = []
@@ -109,6 +99,9 @@ class Committer:
         self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._busy = False
         self.checkpoints = Checkpoints(store, thread, metrics, lambda: rooms.closing)
+        self._on_thread = ThreadCommit(
+            store, thread, rooms, metrics, self._committed, bus, retry_seconds, _INLINE_COMMIT_ROWS
+        )
 
     def start(self) -> None:
         """Start the committer task (on the running loop)."""
@@ -227,7 +220,7 @@ class Committer:
     def _inline(self, rows: int) -> bool:
         return rows <= self._inline_rows and not (self.store.commits_sync or self.thread.jobs)
 
-    def _take(self) -> tuple[list[_Item], float, list[Callable[[], None]]]:
+    def _take(self) -> tuple[list[Item], float, list[Callable[[], None]]]:
         """Everything queued: the updates, when the first was queued, and the callbacks."""
         batch, self._queue = self._queue, []
         callbacks, self._callbacks = self._callbacks, []
@@ -242,7 +235,7 @@ class Committer:
             self._busy = True
             try:
                 if batch and not (self._inline(len(batch)) and self._commit_here(batch, started)):
-                    await self._commit_on_thread(batch, started)
+                    await self._on_thread.commit(batch, started)
             finally:
                 self._busy = False
                 for callback in callbacks:
@@ -251,7 +244,7 @@ class Committer:
                 loop = self._loop or asyncio.get_running_loop()
                 self._turn_end = loop.call_soon(self._end_turn)
 
-    def _commit_here(self, batch: list[_Item], started: float) -> bool:
+    def _commit_here(self, batch: list[Item], started: float) -> bool:
         """Commit a small burst on the event loop: a write into the WAL file, cheaper than
         the round trip to the database thread (which is idle: nothing races).
 
@@ -266,103 +259,12 @@ class Committer:
         except StoreBusy:
             return False
         except StoreError as exc:
-            self._fail(batch, exc)
+            self._on_thread.fail(batch, exc)
         else:
             self._committed(batch, started, begin)
         return True
 
-    async def _commit_on_thread(self, batch: list[_Item], started: float) -> None:
-        """Commit a large burst on the database thread: SQLite releases the GIL while it
-        inserts, so the event loop goes on reading the next updates meanwhile.
-
-        A commit that failed for a transient reason (:class:`StoreLocked`: another process
-        held the write lock past the busy timeout) is tried again with backoff (0.1 s
-        doubling to 2 s) for ``commit_retry_seconds``: its updates, of authors that may have
-        left since, are kept meanwhile (their rooms stay loaded, nothing is relayed), and
-        only then reported lost (log, ``collab_updates_lost_total``)."""
-        begin = time.perf_counter()
-        rows = [(item[1].name, item[2]) for item in batch]
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.1
-        while True:
-            try:
-                if self.bus is None:
-                    await self.thread.run(self.store.append, rows)
-                else:
-                    await self._append_and_publish(batch)
-            except StoreLocked as exc:
-                if time.monotonic() + delay > deadline:
-                    self._fail(batch, exc)
-                    return
-                self.metrics.commit_retries += 1
-                log.warning(
-                    "commit failed (database locked), trying again",
-                    extra={"room": sorted({item[1].name for item in batch}), "in": delay},
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            except BusUnavailable as exc:  # in the store, but not relayed: peers resync
-                self._fail(batch, exc, "cluster bus unavailable: update not relayed")
-                return
-            except StoreError as exc:
-                self._fail(batch, exc)
-                return
-            else:
-                if batch:
-                    self._committed(batch, started, begin)
-                return
-
-    async def _append_and_publish(self, batch: list[_Item]) -> None:
-        """Cluster mode: commit ``batch`` to the store, then append it to the bus. A small
-        burst goes into the store here when the database thread is idle (as
-        :meth:`_commit_here` does; the task waits for Redis anyway, and the round trip to
-        the thread would add to every relay's latency).
-
-        The append is fenced by the life of each document its room loaded: the updates of
-        a document another node deleted since are refused (its room dropped, its peers closed
-        with 4410 as on one node) and removed from ``batch``; the rest is committed.
-
-        Raises:
-            StoreError, BusUnavailable: nothing was relayed.
-        """
-        assert self.bus is not None
-        while batch:
-            rows = [(item[1].name, item[2]) for item in batch]
-            fence = {slot.name: slot.deleted_at for slot, *_ in batch}
-            try:
-                if len(rows) <= _INLINE_COMMIT_ROWS and not (
-                    self.store.commits_sync or self.thread.jobs
-                ):
-                    try:
-                        self.store.append(rows, wait=False, fence=fence)
-                    except StoreBusy:  # another node holds the write lock: wait on the thread
-                        await self.thread.run(partial(self.store.append, rows, fence=fence))
-                else:
-                    await self.thread.run(partial(self.store.append, rows, fence=fence))
-            except DeletedMeanwhile as exc:
-                self._refuse_deleted(batch, set(exc.names))
-                continue
-            await self.bus.append(rows)
-            return
-
-    def _refuse_deleted(self, batch: list[_Item], names: set[str]) -> None:
-        """Drop the rooms of ``names`` (deleted by another node since they loaded) with 4410,
-        and remove their updates from ``batch`` (in place: the caller's list)."""
-        log.info(
-            "edits of documents deleted on another node refused", extra={"room": sorted(names)}
-        )
-        kept: list[_Item] = []
-        for item in batch:
-            slot, room = item[0], item[1]
-            if room.name not in names:
-                kept.append(item)
-                continue
-            slot.pending -= 1
-            if not room.closed:
-                self.rooms.drop(slot, room, CloseCode.DOCUMENT_DELETED, "document deleted")
-        batch[:] = kept
-
-    def _committed(self, batch: list[_Item], started: float, begin: float) -> None:
+    def _committed(self, batch: list[Item], started: float, begin: float) -> None:
         """Account for a committed burst, relay it, and run what waited for its rooms."""
         metrics = self.metrics
         committed = time.perf_counter()
@@ -392,18 +294,3 @@ class Committer:
             except Exception:  # a bug: it must not end the committer (every room would stall)
                 log.exception("after-commit work failed", extra={"room": room.name})
         self.checkpoints.committed(len(batch), self._loop or asyncio.get_running_loop())
-
-    def _fail(
-        self, batch: list[_Item], exc: CollabError, reason: str = "storage error: update not saved"
-    ) -> None:
-        """A commit failed: its rooms hold uncommitted updates, so drop them and their peers."""
-        if isinstance(exc, StoreError):
-            self.metrics.storage_errors += 1
-            self.metrics.updates_lost += len(batch)
-        rooms = {room: slot for slot, room, *_ in batch}
-        names = sorted(room.name for room in rooms)
-        log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
-        for slot, *_ in batch:
-            slot.pending -= 1
-        for room, slot in rooms.items():
-            self.rooms.drop(slot, room, STORAGE_ERROR, reason)

@@ -31,9 +31,11 @@ from collab.limits import TokenBucket
 from collab.names import InvalidName, validate_name
 from collab.protocol import ProtocolError
 from collab.sessions.access import Access
+from collab.sessions.held_frames import HELD_BYTES, HELD_FRAMES, HeldFrames
 from collab.sessions.hocuspocus_channel import DocumentChannel
 from collab.sessions.transport import SENT, Transport
-from collab.sessions.wrong_protocol import log_wrong_protocol
+from collab.sessions.wrong_protocol import HOCUSPOCUS_WRONG_ENDPOINT as WRONG_ENDPOINT
+from collab.sessions.wrong_protocol import is_y_websocket, log_wrong_protocol
 from collab.settings import Settings
 
 __all__ = [
@@ -50,13 +52,6 @@ Authorize = Callable[[str, str], Awaitable[tuple[Access, object]]]
 """``authorize(name, token)``: the access a document's Auth token gives on document
 ``name``, and what ``Collab.reauthorize`` may check again later (the socket with that token).
 Raises :class:`~collab.errors.AuthError` to refuse."""
-
-HELD_FRAMES = 1000
-"""Frames one socket may have held for documents whose Auth is not decided, at most (as
-``@hocuspocus/server``'s ``maxUnauthenticatedQueueMessages``); past it: 1008."""
-
-HELD_BYTES = 4 * 1024 * 1024
-"""Bytes of such held frames, at most; past it: 1008."""
 
 SOCKET_WIDE = frozenset(
     {
@@ -108,9 +103,7 @@ class HocuspocusSession:
         self.client = client
         self.authorising: set[str] = set()  # addresses whose Auth is being decided
         self.documents: dict[str, DocumentChannel] = {}  # joining or open, by address
-        self.held: dict[str, list[bytes]] = {}  # frames waiting for a document's Auth or join
-        self.held_frames = 0
-        self.held_bytes = 0
+        self.held = HeldFrames()  # frames waiting for a document's Auth or join
         self.bucket = TokenBucket(settings.max_messages_per_second, settings.message_burst)
         self.closed: tuple[int, str | None] | None = None
         self._touched: set[DocumentChannel] = set()  # documents given frames in this read
@@ -194,7 +187,7 @@ class HocuspocusSession:
 
     def _frame(self, frame: hp.Frame, raw: bytes) -> None:
         address, message = frame.address, frame.message
-        if not address and not self.documents and not self.held and _is_y_websocket(raw):
+        if not address and not self.documents and not self.held and is_y_websocket(raw):
             # a y-websocket sync step 1 reads as a frame about document "": 00 00 len ...
             self.close(CloseCode.PROTOCOL_ERROR, WRONG_ENDPOINT, quiet=True)
             return
@@ -213,7 +206,7 @@ class HocuspocusSession:
             return
         if channel is None and address not in self.held:
             if (
-                len(self.documents.keys() | self.held.keys())
+                len(self.documents.keys() | self.held.addresses())
                 >= self.settings.max_documents_per_socket
             ):
                 limit = self.settings.max_documents_per_socket
@@ -222,7 +215,7 @@ class HocuspocusSession:
                     f"too many documents on one socket (limit {limit})",
                 )
                 return
-            self.held[address] = []
+            self.held.expect(address)
         if isinstance(message, hp.Token) and channel is None and address not in self.authorising:
             self._authorise(address, message.token or "")
             return
@@ -246,27 +239,21 @@ class HocuspocusSession:
 
     def _hold(self, address: str, raw: bytes) -> None:
         """Keep a frame of a document whose Auth or join is not done (bounded)."""
-        self.held_frames += 1
-        self.held_bytes += len(raw)
-        if self.held_frames > HELD_FRAMES or self.held_bytes > HELD_BYTES:
+        if not self.held.add(address, raw):
             self.close(
                 CloseCode.POLICY_VIOLATION,
                 f"too many frames before Auth (limit {HELD_FRAMES} frames, {HELD_BYTES} bytes)",
             )
-            return
-        self.held[address].append(raw)
 
     def _forget(self, address: str) -> None:
         """Drop a document's held frames and address."""
-        frames = self.held.pop(address, [])
-        self.held_frames -= len(frames)
-        self.held_bytes -= sum(map(len, frames))
+        self.held.pop(address)
         channel = self.documents.pop(address, None)
         if channel is not None:
             self._open.pop(channel.head, None)
 
     def _malformed(self, frame: bytes, exc: ProtocolError) -> None:
-        if not self.documents and not self.held and _is_y_websocket(frame):
+        if not self.documents and not self.held and is_y_websocket(frame):
             self.close(CloseCode.PROTOCOL_ERROR, WRONG_ENDPOINT, quiet=True)
         else:
             self.close(CloseCode.PROTOCOL_ERROR, f"malformed message: {exc}")
@@ -318,9 +305,7 @@ class HocuspocusSession:
     def document_open(self, channel: DocumentChannel) -> None:
         """``channel`` joined its room: the frames held for it are handled now, in order
         (also when the socket ended meanwhile: they came before its end)."""
-        frames = self.held.pop(channel.address, [])
-        self.held_frames -= len(frames)
-        self.held_bytes -= sum(map(len, frames))
+        frames = self.held.pop(channel.address)
         if self.documents.get(channel.address) is channel:
             self._open[channel.head] = channel
         for raw in frames:
@@ -380,7 +365,7 @@ class HocuspocusSession:
         joining |= self.authorising
         self.documents.clear()
         self._open.clear()
-        for address in list(self.held):
+        for address in list(self.held.addresses()):
             if address not in joining:
                 self._forget(address)
         for channel in documents:
@@ -388,16 +373,3 @@ class HocuspocusSession:
 
     def _log(self, code: int, reason: str | None) -> dict[str, Any]:
         return {"client": self.client, "code": int(code), "reason": reason}
-
-
-WRONG_ENDPOINT = "this is the Hocuspocus endpoint: y-websocket clients connect to /sync/{name}"
-"""The close reason for a y-websocket client on ``/hocuspocus``."""
-
-
-def _is_y_websocket(frame: bytes) -> bool:
-    """Whether ``frame`` reads as a y-websocket message (a client on the wrong endpoint)."""
-    try:
-        protocol.decode(frame)
-    except ProtocolError:
-        return False
-    return True

@@ -27,7 +27,8 @@ from collab.sessions.access import Access
 from collab.sessions.flow import MIN_RATE_PAUSE
 from collab.sessions.messages import BURST_BYTES, BURST_UPDATES, LARGE_SYNC_BYTES, Messages
 from collab.sessions.transport import FULL, SENT, Transport
-from collab.sessions.wrong_protocol import WRONG_ENDPOINT, log_wrong_protocol
+from collab.sessions.wrong_protocol import SYNC_WRONG_ENDPOINT as WRONG_ENDPOINT
+from collab.sessions.wrong_protocol import log_wrong_protocol
 from collab.settings import Settings
 from collab.stores import StoreError
 from collab.updates import InvalidUpdate

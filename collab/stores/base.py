@@ -35,6 +35,7 @@ __all__ = [
     "CompactionAbandoned",
     "CompactionInput",
     "DatabaseInUse",
+    "DeletedMeanwhile",
     "DocumentNotFound",
     "DocumentRecord",
     "DocumentStore",

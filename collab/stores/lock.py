@@ -63,12 +63,14 @@ class ProcessLock:
                 raise DatabaseInUse(
                     f"database {database} is in use by a collab process that is not a cluster"
                     f" node (pid {holder})",
-                    "stop it first, or start it with --redis too",
+                    "stop it first, or start it with this cluster's Redis URL too"
+                    " (--redis on the command line, Settings(redis=...) in an app)",
                 ) from None
             if holder == "unknown":  # shared holders write no pid
                 raise DatabaseInUse(
                     f"database {database} is in use by the nodes of a collab cluster",
-                    "stop them first, or start this one with their --redis too",
+                    "stop them first, or start this one with their Redis URL too"
+                    " (--redis on the command line, Settings(redis=...) in an app)",
                 ) from None
             raise DatabaseInUse(
                 f"database {database} is in use by another collab process (pid {holder})",

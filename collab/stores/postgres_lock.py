@@ -72,7 +72,8 @@ class ServerLock:
             raise DatabaseInUse(
                 f"database {self.where} is in use by a collab process that is not a cluster"
                 f" node ({who})",
-                "stop it first, or start it with --redis too",
+                "stop it first, or start it with this cluster's Redis URL too"
+                " (--redis on the command line, Settings(redis=...) in an app)",
             )
         raise DatabaseInUse(
             f"database {self.where} is in use by another collab process ({who})",

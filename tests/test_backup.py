@@ -41,13 +41,12 @@ from collab.backup.states import clients, same_document
 from collab.cli import main
 from collab.names import InvalidName, validate_name
 from collab.stores.sqlite import Store, migrations
+from tests.helpers.traces import DATA
 
 GOLDEN = Path(__file__).parent / "golden"
 TIPTAP = (GOLDEN / "tiptap_doc.bin").read_bytes()
 YJS_ROOTS = (GOLDEN / "yjs_roots.bin").read_bytes()
-TRACE = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "friendsforever_flat.json.gz"
-)
+TRACE = DATA / "friendsforever_flat.json.gz"
 
 
 def text_update(text: str, doc: Doc[Any] | None = None) -> bytes:

@@ -19,9 +19,9 @@ from collab.stores import DocumentStore
 from collab.stores.postgres import PostgresStore
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.stores import STORES, Opener, database, opener
+from tests.helpers.traces import DATA
 from tests.test_backup import one_line, run, text_update
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TRACES = ["friendsforever_flat", "automerge-paper", "seph-blog1"]
 PREFIX = 20_000  # transactions of each trace (the whole of friendsforever_flat)
 

@@ -61,9 +61,10 @@ from collab.settings import Settings
 from collab.stores import Store
 from collab.updates import ClientIdInUse, DocumentCorrupted, InvalidUpdate
 from collab.wsserver import SENT
+from tests.helpers.traces import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACE = ROOT.parent / "shared" / "data" / "friendsforever_flat.json.gz"
+TRACE = DATA / "friendsforever_flat.json.gz"
 GOLDEN = ROOT / "tests" / "golden"
 
 EXPECTED: tuple[type[Exception], ...] = (ProtocolError, InvalidUpdate, Refused, ClientIdInUse)

@@ -16,9 +16,9 @@ from collab.export import to_json
 from collab.history.content import content
 from collab.history.restore import RestoreError, restore_update
 from collab.updates import EMPTY_UPDATE
+from tests.helpers.traces import DATA
 
 GOLDEN = Path(__file__).parent / "golden"
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def restored(current: bytes, version: bytes) -> tuple[bytes, bytes]:

@@ -122,12 +122,16 @@ class Versions:
         self._last: dict[str, float] = {}  # loop time of each document's last commit
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # The loop of the first commit, kept: asyncio.get_running_loop() makes a getpid
+        # system call each time, and this runs for every commit.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.saved = 0  # automatic versions stored after a quiet period (for tests and logs)
         hub.commit_listeners.append(self._committed)
 
     async def close(self) -> None:
         """End the editing sessions still waiting for their quiet period: save their automatic
         versions now (a stop ends the session), then wait for the versions being saved."""
+        self._loop = None  # a later start may run on another loop
         for timer in self._timers.values():
             timer.cancel()
         pending = sorted(self._timers)
@@ -143,7 +147,9 @@ class Versions:
     def _committed(self, name: str) -> None:
         if self.quiet <= 0:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         self._last[name] = loop.time()
         if name not in self._timers:
             self._timers[name] = loop.call_later(self.quiet, self._check, name)

@@ -30,15 +30,14 @@ from collab.updates import EMPTY_UPDATE
 from tests.e2e.conftest import OCTETS, Server, free_port
 from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, TraceClient
+from tests.helpers.traces import DATA
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 TIPTAP = (GOLDEN / "tiptap_doc.bin").read_bytes()
-TRACE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "friendsforever_flat.json.gz"
-)
+TRACE = DATA / "friendsforever_flat.json.gz"
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:

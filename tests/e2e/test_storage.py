@@ -32,12 +32,11 @@ from tests.e2e.nodepeer import NodePeer
 from tests.e2e.pyclient import PyClient, eventually
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.stores import STORES, database
+from tests.helpers.traces import DATA
 
 pytestmark = pytest.mark.e2e
 
-TRACE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "friendsforever_flat.json.gz"
-)
+TRACE = DATA / "friendsforever_flat.json.gz"
 LONG = 60.0  # seconds: the bound for anything that involves many updates or a restart
 
 

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,11 +32,11 @@ from tests.e2e.pyclient import (
     awareness_view,
     removed_clients,
 )
+from tests.helpers.traces import DATA
 
 pytestmark = pytest.mark.e2e
 
 EMPTY_UPDATE = b"\x00\x00"  # no structs, no deletions (e.g. the sync step 2 of an empty doc)
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 # -- helpers ---------------------------------------------------------------------------------

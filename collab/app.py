@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from collab.app_routes import NotStarted, WebAssetsMissing, build_app, web_dist
 from collab.app_stores import open_store, store_name
-from collab.bus import Bus, RedisBus
+from collab.bus import Bus
 from collab.errors import AuthError
 from collab.history.versions import Versions
 from collab.hub import ChangeHook, ConnectHook, DeleteHook, Hooks, Hub, StatelessHook
@@ -95,6 +95,8 @@ class Collab:
     ) -> None:
         self.settings = settings or Settings()
         if bus is None and self.settings.redis:
+            from collab.bus.redis import RedisBus  # redis-py only in a cluster node
+
             bus = RedisBus(self.settings.redis)
         self.bus = bus
         self.check_host = check_host

@@ -11,17 +11,19 @@ again in the same process (``execve``: the same process id, arguments and enviro
 the library in ``LD_PRELOAD``, before anything is opened or bound.
 
 jemalloc is told (``MALLOC_CONF``, unless the environment sets it) to give freed pages back
-at once (:data:`JEMALLOC_CONF`): with its default ten-second decay, what an update or a
-compaction left behind stayed resident (a 5 MB document at 11.5 times its size two seconds
-after its last write). Measured in ``collab serve`` two seconds after the last write of
-documents of 1, 5 and 20 MB (after two first documents, as (j) does): 8.8, 8.9 and 8.5 times
-their size with no decay, 9.2, 9.2 and 9.0 with a one-second decay (and a background purge
-thread), against 9.65, 9.6-9.9 and 9.1-9.6 with glibc. In the bench's fan-out, saturation
-and 300-rooms scenarios the CPU of the three did not differ beyond the noise of a shared
-machine. Where the server gave glibc's free pages back (``malloc_trim``: after large writes,
-a hibernation), it purges jemalloc's arenas instead (:func:`purge`: nothing is left to purge
-with no decay, unless ``MALLOC_CONF`` sets one), and glibc's ``mallopt`` is skipped
-(:mod:`collab.process`).
+after one second, from a background thread (:data:`JEMALLOC_CONF`). Its default ten-second
+decay kept what an update or a compaction left behind resident (a 5 MB document at 11.5
+times its size two seconds after its last write). No decay at all (the setting until
+commit 47ff9fd: 8.8, 8.9 and 8.5 times for documents of 1, 5 and 20 MB, against 9.2, 9.2 and
+9.0 with a one-second decay and 9.65, 9.6-9.9 and 9.1-9.6 with glibc, measured in ``collab
+serve`` two seconds after the last write, after two first documents, as (j) does) made
+jemalloc return and fault in again every large buffer pycrdt reallocates: 2,000
+one-character edits inside a 3 MB pasted text took 9.0 s in pycrdt's ``apply_update``
+instead of 0.35 s (a newcomer's trial found it). In the bench's fan-out, saturation and
+300-rooms scenarios the CPU of the settings did not differ beyond the noise of a shared
+machine. Where the server gives free pages back after large writes and hibernations, it
+purges jemalloc's arenas instead of calling glibc's ``malloc_trim`` (:func:`purge`,
+:mod:`collab.process`).
 
 Where the library is missing (``apt-get install libjemalloc2`` on Debian; the scripts and
 the Docker image install it), or with ``--allocator system``, the process keeps glibc's
@@ -52,10 +54,11 @@ __all__ = [
 
 log = logging.getLogger("collab")
 
-JEMALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
-"""jemalloc's options for a server: pages freed go back to the system at once (``MADV_DONTNEED``:
-none kept dirty for the ten seconds of jemalloc's default decay, none lazily freed and still
-counted as resident)."""
+JEMALLOC_CONF = "dirty_decay_ms:1000,muzzy_decay_ms:0,background_thread:true"
+"""jemalloc's options for a server: pages freed go back to the system after a second
+(``MADV_DONTNEED``, from jemalloc's background thread, also when the process is idle), none
+lazily freed and still counted as resident; the pages a burst of edits frees are reused by
+the next edits instead of faulted in again."""
 
 _LIBRARY_DIRS = (
     "/usr/lib/x86_64-linux-gnu",

@@ -19,7 +19,7 @@ from collab.allocator import use_jemalloc
 from collab.app import WebAssetsMissing, create_app, open_store
 from collab.app_routes import check_web
 from collab.logs import configure as configure_logs
-from collab.process import limit_malloc_retention, tune_gc
+from collab.process import tune_gc
 from collab.settings import Settings
 from collab.startup import StartupError, check_database_path, listen
 from collab.stores import StoreError
@@ -97,7 +97,6 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     if settings.workers > 1:
         return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)
-    limit_malloc_retention()  # before the store and the documents allocate (collab.process)
     try:
         # a cluster node: the nodes on this machine may share the port (SO_REUSEPORT)
         sock = listen(settings.host, settings.port, reuse_port=bool(settings.redis))

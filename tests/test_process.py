@@ -1,12 +1,9 @@
 """The serving process's tuning (collab.process): the collector's thresholds and frozen
-objects, and glibc's mmap threshold."""
+objects."""
 
 from __future__ import annotations
 
 import gc
-import platform
-import subprocess
-import sys
 
 import pytest
 
@@ -30,12 +27,3 @@ def test_tune_gc_freezes_what_exists_and_collects_the_young_less_often(restored_
     cycle.append(cycle)
     del cycle
     assert gc.collect() >= 1, "cycles made after the freeze are still collected"
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
-def test_limit_malloc_retention_sets_glibc_threshold() -> None:
-    # In a child: the setting is process-wide and stays for the process's life.
-    code = "from collab import process; print(process.limit_malloc_retention())"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True"

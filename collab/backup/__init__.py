@@ -9,7 +9,22 @@ straight from a database file, read-only (:mod:`collab.backup.database`), conver
 
 from __future__ import annotations
 
-from collab.backup.commands import run_export, run_import
+from typing import TYPE_CHECKING, Any
+
 from collab.backup.errors import BackupError
 
+if TYPE_CHECKING:
+    from collab.backup.commands import run_export, run_import
+
 __all__ = ["BackupError", "run_export", "run_import"]
+
+
+def __getattr__(name: str) -> Any:
+    """``run_export`` and ``run_import``, imported on first use (PEP 562): the server imports
+    this package for its errors and moments, and the commands would bring httpx and the
+    readers into every serving process."""
+    if name in ("run_export", "run_import"):
+        from collab.backup import commands
+
+        return getattr(commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

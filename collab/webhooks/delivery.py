@@ -20,12 +20,13 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from collab.stores.outbox import Delivery, EventOutbox
 from collab.webhooks.signature import SIGNATURE_HEADER, sign
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Deliverer", "backoff"]
 
@@ -79,7 +80,9 @@ class Deliverer:
         self.on_result = on_result
         self.poll = poll
         self._limits = {url: asyncio.Semaphore(concurrency) for url in self.endpoints}
-        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        # Made at the first delivery: httpx is imported only by a server with endpoints.
+        self._client: httpx.AsyncClient | None = None
+        self._timeout, self._transport = timeout, transport
         self._rng = random.Random()
         self._in_flight: set[tuple[int, str]] = set()
         self._wake = asyncio.Event()
@@ -109,7 +112,8 @@ class Deliverer:
         for request in list(self._requests):
             request.cancel()
         await asyncio.gather(*self._requests, return_exceptions=True)
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def _loop(self) -> None:
         while True:
@@ -162,6 +166,10 @@ class Deliverer:
         headers = {"Content-Type": "application/json", "X-Collab-Event-Id": key}
         if self.secret:
             headers[SIGNATURE_HEADER] = sign(self.secret, body)
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
         try:
             response = await self._client.post(endpoint, content=body, headers=headers)
         except httpx.HTTPError as exc:

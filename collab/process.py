@@ -29,7 +29,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import logging
 
 from collab.allocator import jemalloc_active, purge
 
@@ -38,8 +37,6 @@ __all__ = [
     "release_free_memory",
     "tune_gc",
 ]
-
-log = logging.getLogger("collab.process")
 
 GC_YOUNG_THRESHOLD = 50_000
 """Allocations of container objects between two collections of the youngest generation

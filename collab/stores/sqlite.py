@@ -101,32 +101,34 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions, SQLiteRename, SQLiteWrites):
         # Taken first: a second server is refused before it touches the file.
         self._lock = ProcessLock(self.path, shared=shared_lock) if lock or exclusive else None
         try:
-            empty = check_files(self.path)
-            if exclusive:
-                self._ensure_unused()
-            # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
-            # that is one statement runs without BEGIN and COMMIT statements around it.
-            conn = sqlite3.connect(
-                self.path, check_same_thread=False, timeout=BUSY_TIMEOUT, isolation_level=None
-            )
-            self.db = Database(conn)
-            # Incremental auto-vacuum (takes effect on a new file) lets compaction give pages
-            # back; journal_size_limit truncates the WAL file after checkpoints.
-            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA journal_size_limit={8 * 1024 * 1024}")
-            self.db.execute(f"PRAGMA synchronous={self.synchronous}")
-            if not autocheckpoint:
-                self.db.execute("PRAGMA wal_autocheckpoint=0")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            migrate(self.db, self.path)
-            self.outbox = SQLiteOutbox(self.db)
-            if empty:
-                log.warning("database file %s was empty: starting a new database", self.path)
-            if self.db.execute("PRAGMA user_version").fetchone()[0] == COUNTS_PENDING:
-                with self.db.atomic():  # not closed cleanly: counters may be missing
-                    self.db.execute(RECOUNT)
-                    self.db.execute("PRAGMA user_version = 0")
+            # One process at a time sets a file up (cluster nodes, workers: ProcessLock).
+            with self._lock.setting_up() if self._lock else contextlib.nullcontext():
+                empty = check_files(self.path)
+                if exclusive:
+                    self._ensure_unused()
+                # Autocommit mode: transactions are explicit (``Database.atomic``), and a write
+                # that is one statement runs without BEGIN and COMMIT statements around it.
+                conn = sqlite3.connect(
+                    self.path, check_same_thread=False, timeout=BUSY_TIMEOUT, isolation_level=None
+                )
+                self.db = Database(conn)
+                # Incremental auto-vacuum (takes effect on a new file) lets compaction give pages
+                # back; journal_size_limit truncates the WAL file after checkpoints.
+                self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute(f"PRAGMA journal_size_limit={8 * 1024 * 1024}")
+                self.db.execute(f"PRAGMA synchronous={self.synchronous}")
+                if not autocheckpoint:
+                    self.db.execute("PRAGMA wal_autocheckpoint=0")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                migrate(self.db, self.path)
+                self.outbox = SQLiteOutbox(self.db)
+                if empty:
+                    log.warning("database file %s was empty: starting a new database", self.path)
+                if self.db.execute("PRAGMA user_version").fetchone()[0] == COUNTS_PENDING:
+                    with self.db.atomic():  # not closed cleanly: counters may be missing
+                        self.db.execute(RECOUNT)
+                        self.db.execute("PRAGMA user_version = 0")
         except (sqlite3.Error, OSError) as exc:
             self._release()
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc

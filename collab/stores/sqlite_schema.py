@@ -194,6 +194,8 @@ def check_files(path: Path) -> bool:
         try:
             with open(shm, "r+b"):
                 pass
+        except FileNotFoundError:
+            pass  # removed meanwhile: the last connection of another process closed
         except OSError as exc:
             raise StoreError(
                 f"cannot write {shm} ({exc.strerror}): SQLite needs it writable"

@@ -30,7 +30,13 @@ from collab.errors import NOT_OURS
 from collab.integration import Plan, SharedTypes, integrable
 from collab.placement import splits_a_pair
 from collab.structs import ClientRun, Malformed, Parsed
-from collab.updates import ClientIdInUse, DocumentCorrupted, InvalidUpdate, state_vector
+from collab.updates import (
+    ClientIdInUse,
+    DocumentCorrupted,
+    InvalidUpdate,
+    refusal,
+    state_vector,
+)
 from collab.waiting import MAX_PENDING_BYTES, MAX_PENDING_STRUCTS, PendingTooLarge, Waiting
 
 __all__ = [
@@ -145,7 +151,7 @@ class Integrator:
         try:
             parsed = structs.parse(update)
         except Malformed as exc:
-            raise InvalidUpdate(f"not a valid Yjs v1 update: {exc}") from exc
+            raise refusal(update, exc) from exc
         if not parsed.runs:
             self._check_deletes(parsed, None)
             return self._delete(parsed)

@@ -33,6 +33,7 @@ __all__ = [
     "guarded",
     "holds_back",
     "merge_burst",
+    "refusal",
     "revives_deleted",
     "same_document",
     "state_vector",
@@ -93,9 +94,16 @@ def check_update(update: bytes) -> None:
     try:
         structs.parse(update)
     except Malformed as exc:
-        if update[0] == 0:
-            raise InvalidUpdate("not a Yjs v1 update (v2 encoding is not supported)") from exc
-        raise InvalidUpdate(f"not a valid Yjs v1 update: {exc}") from exc
+        raise refusal(update, exc) from exc
+
+
+def refusal(update: bytes, exc: Malformed) -> InvalidUpdate:
+    """The error for ``update``, which :func:`collab.structs.parse` refused with
+    ``exc``: it names the v2 encoding when the update is one (a v2 update starts with a zero
+    byte, see :func:`check_update`), else what was wrong."""
+    if update[:1] == b"\x00":
+        return InvalidUpdate("not a Yjs v1 update (v2 encoding is not supported)")
+    return InvalidUpdate(f"not a valid Yjs v1 update: {exc}")
 
 
 def apply_update(doc: Doc[Any], update: bytes) -> None:

@@ -68,7 +68,9 @@ def checked(update: bytes, what: str) -> bytes:
         _pycrdt("", lambda: apply_all(Doc(), [update]))
     except (InvalidUpdate, BackupError) as exc:
         detail = str(exc).strip(": ") or "unreadable"
-        raise BackupError(f"{what} is not a Yjs v1 update ({detail})") from None
+        for said in ("not a valid Yjs v1 update: ", "not a Yjs v1 update "):  # said below
+            detail = detail.removeprefix(said)
+        raise BackupError(f"{what} is not a Yjs v1 update ({detail.strip('()')})") from None
     return update
 
 

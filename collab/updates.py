@@ -98,11 +98,11 @@ def check_update(update: bytes) -> None:
 
 
 def refusal(update: bytes, exc: Malformed) -> InvalidUpdate:
-    """The error for ``update``, which :func:`collab.structs.parse` refused with
-    ``exc``: it names the v2 encoding when the update is one (a v2 update starts with a zero
-    byte, see :func:`check_update`), else what was wrong."""
+    """The error for ``update``, which :func:`collab.structs.parse` refused with ``exc``:
+    what was wrong, and first, when it starts with a zero byte (as every v2 update does, see
+    :func:`check_update`, and a v1 update with deletions only), that v2 is not supported."""
     if update[:1] == b"\x00":
-        return InvalidUpdate("not a Yjs v1 update (v2 encoding is not supported)")
+        return InvalidUpdate(f"v2 encoding is not supported, or a malformed v1 update: {exc}")
     return InvalidUpdate(f"not a valid Yjs v1 update: {exc}")
 
 

@@ -67,10 +67,8 @@ def checked(update: bytes, what: str) -> bytes:
         check_update(update)
         _pycrdt("", lambda: apply_all(Doc(), [update]))
     except (InvalidUpdate, BackupError) as exc:
-        detail = str(exc).strip(": ") or "unreadable"
-        for said in ("not a valid Yjs v1 update: ", "not a Yjs v1 update "):  # said below
-            detail = detail.removeprefix(said)
-        raise BackupError(f"{what} is not a Yjs v1 update ({detail.strip('()')})") from None
+        detail = str(exc).strip(": ").removeprefix("not a valid Yjs v1 update: ")  # said below
+        raise BackupError(f"{what} is not a Yjs v1 update ({detail or 'unreadable'})") from None
     return update
 
 

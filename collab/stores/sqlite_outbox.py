@@ -9,8 +9,9 @@ Tables (migration ``m006_outbox``):
 * ``deliveries``: one row per event and endpoint: ``state`` (``pending``, ``delivered``,
   ``dead``), ``attempts``, ``next_at``, ``last_error``.
 * ``changes``: documents changed since their last ``document.changed`` event, with the moment
-  of the first such change; written in the commit's own transaction, so a crash neither loses
-  nor invents a change event.
+  of the first such change; written by a trigger on ``updates`` (migration
+  ``m009_change_marks_by_trigger``) in the statement that appends the update, so a crash
+  neither loses nor invents a change event.
 
 The store calls the ``*_in_transaction`` methods inside its own transactions; the others open
 theirs. Blocking; called from the store's one thread.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlite_utils import Database
@@ -64,29 +65,8 @@ class SQLiteOutbox:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Names whose `changes` row exists: a commit need not write it again. Read lazily.
-        self._marked: set[str] | None = None
 
     # -- inside the store's transactions ----------------------------------------------------
-
-    def unmarked(self, names: Iterable[str]) -> list[str]:
-        """Those of ``names`` whose change is not recorded yet (a commit must mark them)."""
-        if self._marked is None:
-            self._marked = {row[0] for row in self.db.execute("SELECT name FROM changes")}
-        return [name for name in names if name not in self._marked]
-
-    def mark_in_transaction(self, names: Sequence[str], now: float) -> None:
-        """Record that ``names`` changed at ``now`` (first change since the last event)."""
-        self.db.execute(
-            "INSERT INTO changes (name, marked_at) SELECT value, ? FROM json_each(?)"
-            " WHERE true ON CONFLICT(name) DO NOTHING",
-            [now, json.dumps(list(names))],
-        )
-
-    def marks_committed(self, names: Iterable[str]) -> None:
-        """The transaction that marked ``names`` committed."""
-        if self._marked is not None:
-            self._marked.update(names)
 
     def add_in_transaction(self, name: str, type_: str, data: dict[str, Any], now: float) -> int:
         """Insert one event; its id."""
@@ -111,15 +91,6 @@ class SQLiteOutbox:
         reported yet is the new name's."""
         self.db.execute("UPDATE changes SET name = ? WHERE name = ?", [new, old])
         self.add_in_transaction(old, RENAMED, {"from": old, "to": new}, now)
-
-    def reread_marks(self) -> None:
-        """A transaction rolled back: what it marked is not marked (read the table again)."""
-        self._marked = None
-
-    def forget_mark(self, name: str) -> None:
-        """The transaction that removed ``name``'s mark committed."""
-        if self._marked is not None:
-            self._marked.discard(name)
 
     # -- EventOutbox -------------------------------------------------------------------------
 
@@ -151,7 +122,7 @@ class SQLiteOutbox:
         """Turn change marks ``(name, marked_at, type, data)`` into events, in one
         transaction; how many were written (a mark gone or newer, the document deleted
         meanwhile, is skipped)."""
-        reported = []
+        reported = 0
         with self.db.atomic():
             now = time.time()
             for name, marked_at, type_, data in changes:
@@ -159,10 +130,8 @@ class SQLiteOutbox:
                     "DELETE FROM changes WHERE name = ? AND marked_at = ?", [name, marked_at]
                 ).rowcount:
                     self.add_in_transaction(name, type_, data, now)
-                    reported.append(name)
-        for name in reported:
-            self.forget_mark(name)
-        return len(reported)
+                    reported += 1
+        return reported
 
     def register_endpoints(self, endpoints: tuple[str, ...]) -> None:
         """A newly configured endpoint gets the events from now on (no backfill)."""

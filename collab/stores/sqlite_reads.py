@@ -162,7 +162,6 @@ class SQLiteReads:
                 yield
         except BaseException:
             self._known, self._marked, self._counts = known, marked, counts
-            self.outbox.reread_marks()
             raise
 
     def state(self, name: str) -> bytes:

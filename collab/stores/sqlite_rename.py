@@ -50,5 +50,4 @@ class SQLiteRename(SQLiteReads):
             self.outbox.renamed_in_transaction(old, new, now)
         self._known.discard(old)
         self._known.add(new)
-        self.outbox.reread_marks()
         return True

@@ -142,6 +142,19 @@ def m008_quarantine(db: Database) -> None:
     db.table("quarantine").create_index(["name"])
 
 
+@migrations()
+def m009_change_marks_by_trigger(db: Database) -> None:
+    """Each row appended to ``updates`` marks its document changed (``changes``, see
+    :mod:`collab.stores.sqlite_outbox`) in the statement that appends it: a commit is one
+    statement, where marking from Python took a transaction of four (a third of the commits
+    of a document edited steadily; measured: 300 rooms at one update a second each)."""
+    db.execute(
+        "CREATE TRIGGER updates_mark_changed AFTER INSERT ON updates BEGIN"
+        " INSERT OR IGNORE INTO changes (name, marked_at) VALUES (new.name, new.created_at);"
+        " END"
+    )
+
+
 SCHEMA_VERSION = len(migrations._migrations)
 
 

@@ -91,7 +91,8 @@ def build(trace: str, limit: int | None, chars: int, count: int) -> PasteEdits:
     Cached in ``bench/peers/cache``.
 
     Raises:
-        ValueError: the trace's text is empty.
+        ValueError: the trace's text is empty or not ASCII (pycrdt's text indices are UTF-8
+            bytes: a position could fall inside a character).
     """
     import pycrdt
     from pycrdt import Doc, Text
@@ -103,8 +104,8 @@ def build(trace: str, limit: int | None, chars: int, count: int) -> PasteEdits:
             cached: PasteEdits = pickle.load(f)
             return cached
     source = stream(trace, client=1, limit=limit).text
-    if not source:
-        raise ValueError(f"the text of {trace} is empty")
+    if not source or not source.isascii():
+        raise ValueError(f"the text of {trace} is empty or not ASCII")
     pasted = (source * (chars // len(source) + 1))[:chars]
     doc: Doc = Doc(client_id=WRITER)
     text = doc.get(TEXT_NAME, type=Text)

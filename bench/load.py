@@ -694,9 +694,11 @@ def main(argv: list[str]) -> int:
     target_json, scenario, profile_name, out_path = argv
     target = Target(**json.loads(target_json))
     profile = get_profile(profile_name)
-    from bench import field  # the field's scenarios (g)-(j); it imports this module
+    # the field's scenarios (g)-(j) and (k); they import this module
+    from bench import field, paste
 
     SCENARIOS.update(field.SCENARIOS)
+    SCENARIOS.update(paste.SCENARIOS)
     _raise_fd_limit()
     try:
         import uvloop

@@ -26,6 +26,7 @@ class Profile:
     presence_fast: dict[str, Any] = field(default_factory=dict)
     join_storm: dict[str, Any] = field(default_factory=dict)
     doc_memory: dict[str, Any] = field(default_factory=dict)
+    paste_edits: dict[str, Any] = field(default_factory=dict)
 
 
 FULL = Profile(
@@ -109,6 +110,16 @@ FULL = Profile(
         # plus its sweep period (a quarter of it) and the release of the freed memory
         "idle": 45.0,
     },
+    paste_edits={
+        "paste_mb": 3,  # the pasted text: the trace's final text repeated, one insertion
+        "edits": 2000,  # one-character insertions and deletions inside it, alternately
+        "readers": 2,  # the first one's receipt of an edit lets the writer send the next
+        "settle": 1.0,
+        "settle_timeout": 30.0,  # the server going idle after the paste (storage written)
+        "paste_timeout": 60.0,
+        "ack_timeout": 30.0,  # at most, for one edit to reach the first reader
+        "join_timeout": 60.0,
+    },
 )
 
 QUICK = Profile(
@@ -132,6 +143,7 @@ QUICK = Profile(
     presence_fast={**FULL.presence_fast, "warmup": 1.0, "measure": 4.0},
     join_storm=FULL.join_storm,
     doc_memory=FULL.doc_memory,
+    paste_edits={**FULL.paste_edits, "edits": 500},
 )
 
 SMOKE = Profile(
@@ -184,6 +196,7 @@ SMOKE = Profile(
         "settle": 0.2,
         "idle": 0.3,
     },
+    paste_edits={**FULL.paste_edits, "paste_mb": 0.05, "edits": 40, "settle": 0.2},
 )
 
 PROFILES = {p.name: p for p in (FULL, QUICK, SMOKE)}

@@ -81,6 +81,13 @@ METRICS: dict[str, list[Metric]] = {
         Metric("x_size_active", "all 3 active: RSS / size", False),
         Metric("x_size_idle", "all 3 after idle: RSS / size", False),
     ],
+    "paste_edits": [
+        Metric("server_cpu_s", "server CPU s (edits)", False, digits=2),
+        Metric("p50_ms", "p50 ms", False, digits=2),
+        Metric("p99_ms", "p99 ms", False, digits=2),
+        Metric("late_join_ms", "late joiner ms", False, digits=0),
+        Metric("peak_rss_mib", "peak RSS MiB", False, digits=0),
+    ],
 }
 
 TITLES = {
@@ -98,6 +105,8 @@ TITLES = {
     "join_storm": "(i) join storm: {joiners} fresh clients at once on a {size_mb:g} MB document "
     "({trace} copies), warm and after a restart",
     "doc_memory": "(j) memory per open document: RSS growth / encoded size ({trace} copies)",
+    "paste_edits": "(k) edits inside a large paste: {edits:,} one-character edits, one at a "
+    "time, inside a {paste_mb:g} MB text pasted at once ({trace}'s text repeated)",
 }
 
 
@@ -326,6 +335,26 @@ def markdown_summary(data: dict[str, Any]) -> str:
             f"(j) the three documents open: RSS / encoded size, active / after {idle:g} s idle",
             "doc_memory",
             [("x_size_active", False), ("x_size_idle", False)],
+        ),
+        (
+            "(k) 2,000 edits inside a 3 MB paste: server CPU s / delivery p50 / p99 ms",
+            "paste_edits",
+            [("server_cpu_s", False), ("p50_ms", False), ("p99_ms", False)],
+        ),
+        (
+            "(k') the same, peers with storage",
+            "paste_edits",
+            [("server_cpu_s", True), ("p50_ms", True), ("p99_ms", True)],
+        ),
+        (
+            "(k) after the edits: late joiner ms / server peak RSS MiB",
+            "paste_edits",
+            [("late_join_ms", False), ("peak_rss_mib", False)],
+        ),
+        (
+            "(k') the same, peers with storage",
+            "paste_edits",
+            [("late_join_ms", True), ("peak_rss_mib", True)],
         ),
     ]
     header = "| scenario | " + " | ".join(FAMILIES) + " | collab vs best peer |"
@@ -607,6 +636,9 @@ def charts(data: dict[str, Any], raw: dict[str, Any], out: Path) -> list[Path]:
         ("join_storm", "peak_rss_mib", "(i) join storm warm: peak RSS MiB (log)"),
         ("doc_memory", "x_size_20mb", "(j) 20 MB document: RSS / encoded size"),
         ("doc_memory", "x_size_idle", "(j) 3 open documents after idle: RSS / size"),
+        ("paste_edits", "server_cpu_s", "(k) edits in a 3 MB paste: server CPU s"),
+        ("paste_edits", "p99_ms", "(k) edits in a 3 MB paste: p99 ms (log)"),
+        ("paste_edits", "late_join_ms", "(k) late joiner after them: ms (log)"),
     ]
     field = [p for p in field if p[0] in summary]
     if field:

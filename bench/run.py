@@ -60,6 +60,7 @@ SCENARIOS = {
     # warm, then cold after a restart: the peers with their storage on
     "join_storm": ["collab", "y-websocket+leveldb", "hocuspocus+sqlite", "pycrdt-websocket+sqlite"],
     "doc_memory": ["collab", "y-websocket", "hocuspocus", "pycrdt-websocket"],
+    "paste_edits": [s for s in SERVERS if s not in WHEN_NAMED],  # peers with and without storage
 }
 ALIASES = {
     "a": "fanout",
@@ -80,6 +81,8 @@ ALIASES = {
     "join-storm": "join_storm",
     "j": "doc_memory",
     "memory": "doc_memory",
+    "k": "paste_edits",
+    "paste": "paste_edits",
 }
 
 
@@ -274,7 +277,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--scenarios",
         help="comma-separated scenarios (default all): a/fanout, b/saturation, c/many_rooms, "
         "d/ingest (with e, late joiner), f/idle, g/observers, h/presence, h2/presence_fast, "
-        "i/join_storm, j/doc_memory",
+        "i/join_storm, j/doc_memory, k/paste_edits",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     parser.add_argument("--no-install", action="store_true", help="do not install the peers")
@@ -333,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import bigdoc
 
         bigdoc.base_update(profile.ingest_trace, profile.ingest_limit)
+    if "paste_edits" in scenarios:
+        from bench import paste
+
+        paste.of_profile(profile)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -361,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             "presence_fast": profile.presence_fast,
             "join_storm": {**profile.join_storm, "trace": profile.ingest_trace},
             "doc_memory": {**profile.doc_memory, "trace": profile.ingest_trace},
+            "paste_edits": {**profile.paste_edits, "trace": profile.ingest_trace},
         },
     }
     results: dict[str, dict[str, list[dict]]] = {}
@@ -406,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     split_late_join(results)
     order = ["fanout", "saturation", "many_rooms", "ingest", "late_join", "idle"]
     order += ["observers", "presence", "presence_fast", "join_storm", "doc_memory"]
+    order += ["paste_edits"]
     results = {k: results[k] for k in order if k in results}
     data = report.build_summary(results)
     data["errors"] = collect_errors(results)

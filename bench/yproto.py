@@ -151,6 +151,27 @@ def clock_ranges(update: bytes, pos: int = 0) -> list[tuple[int, int, int]]:
 
     The delete set is not read. Raises ``ValueError``/``IndexError`` on malformed input.
     """
+    return _structs(update, pos)[0]
+
+
+def delete_set(update: bytes, pos: int = 0) -> list[tuple[int, int, int]]:
+    """``(client, first clock, length)`` of each deleted range in a Yjs v1 update's delete
+    set (after its structs). Raises ``ValueError``/``IndexError`` on malformed input."""
+    _, pos = _structs(update, pos)
+    n_clients, pos = read_var_uint(update, pos)
+    out = []
+    for _ in range(n_clients):
+        client, pos = read_var_uint(update, pos)
+        n_ranges, pos = read_var_uint(update, pos)
+        for _ in range(n_ranges):
+            clock, pos = read_var_uint(update, pos)
+            length, pos = read_var_uint(update, pos)
+            out.append((client, clock, length))
+    return out
+
+
+def _structs(update: bytes, pos: int) -> tuple[list[tuple[int, int, int]], int]:
+    """:func:`clock_ranges` from ``pos``, and the position after the structs."""
     n_clients, pos = read_var_uint(update, pos)
     out = []
     for _ in range(n_clients):
@@ -215,4 +236,4 @@ def clock_ranges(update: bytes, pos: int = 0) -> list[tuple[int, int, int]]:
             else:
                 raise ValueError(f"unknown content ref {ref}")
         out.append((client, start, clock))
-    return out
+    return out, pos

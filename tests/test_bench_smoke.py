@@ -59,6 +59,7 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
             "x_size_active",
             "x_size_idle",
         ],
+        "paste_edits": ["server_cpu_s", "p50_ms", "p99_ms", "late_join_ms", "peak_rss_mib"],
     }
     for scenario, keys in expected.items():
         for key in keys:
@@ -74,9 +75,14 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
         assert storm["samples"] > 0 and storm["delivered_share"] == 1.0, storm
     joins = record["rounds_data"]["join_storm"]["collab"][0]
     assert joins["joined"] == record["parameters"]["join_storm"]["joiners"]
+    paste = record["rounds_data"]["paste_edits"]["collab"][0]
+    edits = record["parameters"]["paste_edits"]
+    assert paste["missing"] == 0 and paste["samples"] == edits["edits"] * edits["readers"], paste
+    assert paste["paste_bytes"] > edits["paste_mb"] * 2**20 and paste["peak_rss_mib"] > 0, paste
     assert "| (a) fan-out latency p99, ms |" in (tmp_path / "summary.md").read_text()
     assert "(f) idle memory per connection" in done.stdout
     assert "(j) memory per open document" in done.stdout
+    assert "(k) edits inside a large paste" in done.stdout
     if "--no-charts" not in argv:
         assert (tmp_path / "latency.png").stat().st_size > 0
         assert (tmp_path / "summary.png").stat().st_size > 0
@@ -152,6 +158,28 @@ def test_update_parser_matches_pycrdt() -> None:
     merged = merge_updates(*updates[1:])
     ((client, start, end),) = clock_ranges(merged)
     assert (client, start, end) == (7, clock_ranges(updates[1])[0][1], final)
+
+
+def test_delete_set_parser_matches_pycrdt() -> None:
+    """The deleted ranges (k)'s readers name deletions by agree with pycrdt, after structs."""
+    from pycrdt import Doc, Text, merge_updates
+
+    from bench.yproto import clock_ranges, delete_set
+
+    doc: Doc = Doc(client_id=300)
+    text = doc.get("text", type=Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    text.insert(0, "hello world, " * 20)  # ASCII: pycrdt's indices are UTF-8 bytes
+    del text[200:201]
+    with doc.transaction():
+        del text[3:9]
+        text.insert(1, "🎉")
+    assert delete_set(updates[0]) == []
+    assert delete_set(updates[1]) == [(300, 200, 1)] and clock_ranges(updates[1]) == []
+    assert delete_set(updates[2]) == [(300, 3, 6)] and clock_ranges(updates[2]) == [(300, 260, 262)]
+    merged = delete_set(merge_updates(*updates))
+    assert sorted(merged) == [(300, 3, 6), (300, 200, 1)]
 
 
 @pytest.mark.e2e

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from collab import openapi, settings
+from collab.errors import CloseCode
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -36,6 +37,12 @@ def test_the_contents_link_every_section() -> None:
     links = re.findall(r"\[([^\]]+)\]\(#([^)]+)\)", contents)
     anchors = [re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-") for title in headings]
     assert links == list(zip(headings, anchors, strict=True))
+
+
+def test_the_close_code_table_lists_every_close_code_in_numeric_order() -> None:
+    table = README.split("| code | meaning | retry? |\n|---|---|---|\n", 1)[1].split("\n\n")[0]
+    codes = [int(code) for row in table.splitlines() for code in re.findall(r"\d{4}", row[:14])]
+    assert codes == sorted(int(code) for code in CloseCode)
 
 
 def test_every_command_has_a_help_page() -> None:

@@ -14,7 +14,7 @@ __all__ = ["REPAIR_HINT", "undecodable"]
 
 REPAIR_HINT = (
     "`collab doctor --repair` with the same --db, the server stopped, moves what does not"
-    " decode to the quarantine (README: Quarantine)"
+    " decode to the quarantine (README, Operations: Quarantine)"
 )
 
 

@@ -131,7 +131,9 @@ async def post_update(request: Request) -> Response:
     """``POST /api/documents/{name}/update[?replace=true]``: apply, commit and relay a v1
     update; with ``If-None-Match: *`` only when the document holds nothing yet (else 412
     ``exists``); with ``replace`` (admin role), make the content equal to the update's instead
-    (:func:`collab.api_versions.replace_content`)."""
+    (:func:`collab.api_versions.replace_content`). Answers the document's record, or 204
+    when there is none (an update that changes nothing, e.g. an empty one, does not create
+    the document unless ``If-None-Match: *`` asks to, see :meth:`Hub.write`)."""
     hub = hub_of(request)
     limit = hub.settings.max_message_bytes
     declared = request.headers.get("content-length")
@@ -149,7 +151,10 @@ async def post_update(request: Request) -> Response:
         create_only = request.headers.get("if-none-match", "").strip() == "*"
         # committed (and relayed) when it returns
         await hub.write(name, bytes(body), "http", create_only=create_only)
-    return JSONResponse(record_json(await record_of(hub, name), hub))
+    record = await hub.run(hub.store.get, name)
+    if record is None:  # nothing changed, and nothing was stored before
+        return Response(status_code=204)
+    return JSONResponse(record_json(record, hub))
 
 
 def replacing(request: Request) -> bool:

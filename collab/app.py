@@ -61,8 +61,8 @@ class Collab:
             document (``info``: ``peer`` id, ``role``, ``client`` address).
         on_delete: ``on_delete(name)`` after a document is deleted.
         bus: the cross-node bus: ``RedisBus(url)`` makes this process a node of a cluster
-            (DESIGN.md section 6); by default ``RedisBus(settings.redis)`` when that is set,
-            else none (one process).
+            (README "Running several processes or machines"); by default
+            ``RedisBus(settings.redis)`` when that is set, else none (one process).
         on_stateless: ``on_stateless(name, payload, origin)`` for each Stateless message a
             Hocuspocus client sends (``/hocuspocus``); answer with :meth:`broadcast_stateless`.
         require_web: refuse to build without the built web editor.

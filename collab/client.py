@@ -14,12 +14,12 @@
 
     asyncio.run(main())
 
-The client speaks the y-websocket protocol (y-protocols sync step 1 and 2, update; DESIGN.md
-section 2) over ``/sync/{name}``: on connecting it sends its sync step 1 and answers the
-server's, and ``connect`` returns once the server's sync step 2 is applied. Every local
-transaction on :attr:`Client.doc` is sent as one update message, in order; updates from the
-server (other editors) are applied as they arrive. Awareness is not sent: a script is not shown
-in the editors' lists of who is here.
+The client speaks the y-websocket protocol (y-protocols sync step 1 and 2, update; README
+"Connecting a client") over ``/sync/{name}``: on connecting it sends its sync step 1 and
+answers the server's, and ``connect`` returns once the server's sync step 2 is applied. Every
+local transaction on :attr:`Client.doc` is sent as one update message, in order; updates from
+the server (other editors) are applied as they arrive. Awareness is not sent: a script is not
+shown in the editors' lists of who is here.
 
 :meth:`Client.flush` returns once the server has committed everything sent so far: it sends a
 sync step 1, which the server answers only when nothing the connection sent waits for its

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collab.hub.loading import read_document
-from collab.stores import SQLiteStore, StoreError
+from collab.stores import DocumentStore, SQLiteStore, StoreError
 from collab.stores.dsn import is_postgres
 from collab.stores.sqlite_doctor import inspect
 
@@ -78,18 +78,27 @@ def check(path: str | Path, *, decode: bool = True, hint: str = "") -> Report:
 def repair(
     path: str | Path, *, restore: tuple[int, ...] = (), drop: tuple[int, ...] = ()
 ) -> Report:
-    """``collab doctor --repair``: load every document as a server would, moving the stored
-    rows that no longer decode to the quarantine; then restore (put back in the log) or drop
-    the quarantined rows named; list what stays quarantined. The database must not be served
-    meanwhile (its lock is taken).
+    """``collab doctor --repair`` of the SQLite file or ``postgresql://`` URL ``path``: load
+    every document as a server would, moving the stored rows that no longer decode to the
+    quarantine; then restore (put back in the log) or drop the quarantined rows named; list
+    what stays quarantined. The database must not be served meanwhile (its lock is taken).
 
     Returns:
         The report; a problem for each row named that does not exist, and for a database
-        that cannot be opened.
+        that does not exist (an SQLite file is never created) or cannot be opened.
     """
     report = Report()
+    store: DocumentStore
     try:
-        store = SQLiteStore(path, lock=True)
+        if is_postgres(str(path)):
+            from collab.stores.postgres import PostgresStore
+
+            store = PostgresStore(str(path), lock=True)
+        elif not Path(path).expanduser().is_file():  # never create a database to repair
+            report.problems.append(f"{Path(path).expanduser().absolute()} does not exist")
+            return report
+        else:
+            store = SQLiteStore(path, lock=True)
     except StoreError as exc:
         report.problems.append(str(exc))
         return report

@@ -157,6 +157,9 @@ OPENAPI: dict[str, Any] = {
                 "description": (
                     "The body is sent as application/octet-stream (else 415). With"
                     " `If-None-Match: *` only when the document holds nothing yet (else 412)."
+                    " An update that changes nothing (an empty one too) stores and relays"
+                    " nothing: to a document that does not exist it answers 204 and creates"
+                    " none, unless `If-None-Match: *` asks to create it."
                     " A cross-origin browser request is refused (403)."
                 ),
                 "parameters": [
@@ -176,6 +179,7 @@ OPENAPI: dict[str, Any] = {
                 "requestBody": {"required": True, "content": _BINARY},
                 "responses": {
                     "200": _json(_RECORD),
+                    "204": {"description": "nothing changed, and no such document"},
                     "400": _ERROR,
                     "403": _ERROR,
                     "409": _ERROR,

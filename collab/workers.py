@@ -2,8 +2,8 @@
 
 Each worker is a ``collab serve --redis ... --workers 1`` process. Every cluster node binds
 its port with ``SO_REUSEPORT``, so the kernel spreads new connections over the workers (no
-sticky sessions are needed: any node serves any document). The supervisor forwards SIGINT
-and SIGTERM to the workers, and starts again a worker that died.
+sticky sessions are needed: any node serves any document). The supervisor stops the workers
+on SIGINT or SIGTERM, and starts again a worker that died.
 """
 
 from __future__ import annotations
@@ -51,45 +51,54 @@ def _die_with_parent() -> None:
 
 
 def _start(command: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, preexec_fn=_die_with_parent)
+    # In a process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group)
+    # reaches the supervisor only, which sends each worker one SIGTERM (two signals would
+    # make a worker exit at once, see collab.cli_serve; a SIGINT would make one still
+    # starting print a KeyboardInterrupt traceback).
+    return subprocess.Popen(command, preexec_fn=_die_with_parent, process_group=0)
 
 
 def supervise(argv: Sequence[str], workers: int) -> int:
     """Run ``workers`` worker processes until SIGINT or SIGTERM; returns the exit status.
 
-    A worker that dies is started again, unless it refused to start (exit status 1 or 2:
-    a busy port, an unusable database, bad settings, the message on stderr): then every
-    worker is stopped and that status returned.
+    Either signal is passed on to every worker as one SIGTERM: a worker it ends (one still
+    starting, before its own handlers are installed) stopped as asked, so the status is 0
+    unless a worker failed otherwise. A worker that dies is started again, unless it refused
+    to start (exit status 1 or 2: a busy port, an unusable database, bad settings, the
+    message on stderr): then every worker is stopped and that status returned.
     """
     command = worker_argv(argv)
-    procs: list[subprocess.Popen[bytes]] = [_start(command) for _ in range(workers)]
-    stopping = False
+    received: list[int] = []  # the signals to stop on (SIGTERM is sent to the workers below)
 
     def stop(sig: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(sig)
+        received.append(sig)  # only noted: a worker being started now must get it too
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    procs: list[subprocess.Popen[bytes]] = []
+    while len(procs) < workers and not received:
+        procs.append(_start(command))
     print(f"collab: {workers} workers, pids {[p.pid for p in procs]}", file=sys.stderr)
-    while not stopping:
+    status = 0
+    while not received:
         time.sleep(0.2)
         for index, proc in enumerate(procs):
-            if proc.poll() is None or stopping:
+            if proc.poll() is None or received:
                 continue
             if proc.returncode in (1, 2):  # refused to start: starting it again would too
-                stop(signal.SIGTERM, None)
-                for other in procs:
-                    other.wait()
-                return proc.returncode
+                received.append(signal.SIGTERM)
+                status = proc.returncode
+                break
             print(f"collab: worker {proc.pid} exited ({proc.returncode}), restarting",
                   file=sys.stderr)  # fmt: skip
             time.sleep(RESTART_SECONDS)
-            procs[index] = _start(command)
-    status = 0
+            if not received:
+                procs[index] = _start(command)
     for proc in procs:
-        status = max(status, abs(proc.wait()))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        code = proc.wait()
+        if code != -signal.SIGTERM:  # ended by the signal sent: stopped as asked
+            status = max(status, abs(code))
     return status

@@ -1,4 +1,4 @@
-"""The module rules of DESIGN.md section 3: who may import what, and no cycles."""
+"""The module rules (README "Development"): who may import what, and no cycles."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def collab_deps(module: str) -> set[str]:
 
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    # (layer, modules or packages in it), from the bottom up (DESIGN.md section 3).
+    # (layer, modules or packages in it), from the bottom up.
     (
         "base",
         (
@@ -189,7 +189,7 @@ def test_only_the_web_layer_imports_starlette() -> None:
 
 
 def test_no_sql_outside_the_stores() -> None:
-    """Only ``collab/stores/`` talks to a database (DESIGN.md: no SQL outside the stores)."""
+    """Only ``collab/stores/`` talks to a database (no SQL outside the stores)."""
     sql = ("sqlite3", "sqlite_utils", "psycopg")
     users = {m for m, names in MODULES.items() if any(n.startswith(sql) for n in names)}
     assert {m for m in users if layer_of(m) != layer_of("collab.stores")} == set()

@@ -177,6 +177,21 @@ async def test_the_updates_of_one_read_are_applied_stored_and_relayed_as_one(hub
     assert text_of(replica) == "0 1 2 3 4 "
 
 
+async def test_an_empty_sync_step2_or_update_in_a_new_room_creates_no_document(hub: Hub) -> None:
+    """An unmodified Yjs client joining a new room sends an empty sync step 2 (no structs, no
+    deletions): taken, neither stored nor relayed, and no document is created; an empty
+    update alike (the HTTP API answers 204 for one, tests/test_http_api.py)."""
+    empty = b"\x00\x00"
+    async with hub.use("fresh") as room:
+        connection, _ = joined(hub, room)
+        _, reader = joined(hub, room)
+        frames = [protocol.SyncStep2(empty), protocol.Update(empty)]
+        read(connection, room, [protocol.encode(frame) for frame in frames])
+        await hub.flush()
+        assert close_code(connection) is None and reader.sent == []
+    assert hub.store.get("fresh") is None and list(hub.store.names()) == []
+
+
 async def test_a_long_read_is_merged_in_bursts_of_bounded_size(hub: Hub) -> None:
     async with hub.use("d") as room:
         connection, _ = joined(hub, room)

@@ -83,3 +83,23 @@ def test_collab_doctor_reads_the_database_from_collab_db(
     assert main(["doctor", "--db", postgres_dsn.replace(postgres_server.password, "bad")]) == 1
     out = capsys.readouterr().out
     assert "PROBLEM: cannot read" in out and "password authentication failed" in out
+
+
+def test_an_undecodable_row_is_named_and_the_suggested_repair_moves_it(
+    postgres_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_db(postgres_dsn)
+    with psycopg.connect(postgres_dsn) as conn:
+        row = conn.execute("SELECT max(id) FROM updates").fetchone()
+        assert row is not None
+        conn.execute(  # the same size: the counters still agree
+            "UPDATE updates SET data = decode(repeat('ff', length(data)), 'hex') WHERE id = %s",
+            [row[0]],
+        )
+    _, problems = inspect(postgres_dsn)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"document 'notes' cannot be decoded: update row {row[0]} (")
+    assert "collab doctor --repair" in problems[0]
+    assert main(["doctor", "--repair", "--db", postgres_dsn]) == 0  # not an SQLite file
+    assert f"row {row[0]}: not a valid Yjs v1 update" in capsys.readouterr().out
+    assert inspect(postgres_dsn)[1] == []

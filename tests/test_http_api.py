@@ -225,9 +225,30 @@ async def test_posting_an_update_the_document_holds_stores_nothing(
     assert first["updates"] == second["updates"] == 1
     assert db_dump(server.db_path)["updates"] == before["updates"]
     assert (await http.get(path("again", "content"))).json() == {"text": "once"}
-    empty = b"\x00\x00"  # creates a document once
-    assert (await post(http, "empty", empty))["updates"] == 1
-    assert (await post(http, "empty", empty))["updates"] == 1
+
+
+async def test_an_empty_update_creates_a_document_only_when_asked_to_create(
+    server: InProcess, http: httpx.AsyncClient
+) -> None:
+    """No structs, no deletions (what Yjs sends as the sync step 2 of an empty document):
+    posted to a name that does not exist it changes nothing, so nothing is stored and the
+    answer is 204 (found by a newcomer's trial: it created an empty document); with
+    ``If-None-Match: *`` (``collab import`` of an exported empty document) it creates one."""
+    empty = b"\x00\x00"
+    before = db_dump(server.db_path)
+    for params in ({}, {"replace": "true"}):
+        response = await http.post(
+            path("nothing", "update"), params=params, content=empty, headers=OCTETS
+        )
+        assert response.status_code == 204 and response.content == b"", response.text
+    assert db_dump(server.db_path) == before
+    assert_error(await http.get(path("nothing")), 404)
+    assert await listing(http) == []
+    create = {**OCTETS, "If-None-Match": "*"}
+    response = await http.post(path("empty", "update"), content=empty, headers=create)
+    assert response.status_code == 200 and response.json()["updates"] == 1
+    assert (await post(http, "empty", empty))["updates"] == 1  # a no-op: the record, as it was
+    assert [r["name"] for r in await listing(http)] == ["empty"]
 
 
 def rich_update() -> bytes:

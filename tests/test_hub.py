@@ -40,8 +40,10 @@ async def test_write_creates_commits_and_returns_after_the_commit(tmp_path: Path
         assert stored_text(hub, "d") == "hello"  # committed before write() returned
         again = await hub.write("d", hub.store.load("d").updates[0], "http")
         assert not again.changed and len(hub.store.load("d").updates) == 1
-        empty = await hub.write("new", b"\x00\x00", "http")  # nothing stored yet: created
-        assert not empty.changed and hub.store.get("new") is not None
+        empty = await hub.write("new", b"\x00\x00", "http")  # changes nothing: no document
+        assert not empty.changed and hub.store.get("new") is None
+        created = await hub.write("new", b"\x00\x00", "http", create_only=True)  # asked to
+        assert not created.changed and hub.store.get("new") is not None
 
 
 async def test_write_refuses_what_is_too_large_or_invalid_and_keeps_the_rest(

@@ -15,6 +15,7 @@ from collab.names import InvalidName, parse_name, validate_name
         ("team%2Fnotes", "team/notes"),
         ("a%2520b", "a%20b"),  # decoded exactly once
         ("caf%C3%A9", "café"),
+        ("plan%3F%20%232/a%20b", "plan? #2/a b"),  # encodeURIComponent of each segment
         ("日本語/メモ", "日本語/メモ"),
         ("x" * 255, "x" * 255),
     ],

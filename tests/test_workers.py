@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +13,8 @@ import pytest
 
 from collab.settings import Settings, SettingsError
 from collab.workers import worker_argv
+from tests.helpers.postgres import free_port
+from tests.helpers.redis import RedisServer, redis_server_binary
 
 
 def test_workers_need_redis_and_redis_needs_a_url() -> None:
@@ -46,3 +50,52 @@ def test_workers_that_refuse_to_start_stop_the_supervisor(tmp_path: Path) -> Non
         )
     assert done.returncode == 1
     assert "already in use" in done.stderr
+
+
+@pytest.mark.skipif(redis_server_binary() is None, reason="redis-server not installed")
+def test_sigterm_while_the_workers_start_stops_them_and_exits_0(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """SIGTERM once the supervisor has spawned its workers, which are still starting (their
+    signal handlers not installed yet, so the forwarded SIGTERM ends them at once): a clean
+    stop like a SIGTERM after start-up, exit 0 and no traceback (found by a newcomer's trial:
+    exit status 15)."""
+    argv = ["serve", "--no-web", "--port", str(free_port()), "--db", str(tmp_path / "c.db"),
+            "--redis", redis_server.url, "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collab", *argv], stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    started = proc.stderr.readline()  # printed once the workers are spawned
+    assert started.startswith("collab: 2 workers, pids"), started
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.skipif(redis_server_binary() is None, reason="redis-server not installed")
+def test_ctrl_c_in_a_terminal_stops_the_running_workers_gracefully(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Ctrl-C sends SIGINT to the terminal's whole foreground process group: the workers
+    (in a group of their own) get only the supervisor's one SIGTERM, so they shut down
+    gracefully (a second signal would make them exit at once, status 1)."""
+    argv = ["serve", "--no-web", "--port", str(free_port()), "--db", str(tmp_path / "c.db"),
+            "--redis", redis_server.url, "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "collab", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group, as a shell gives a foreground job
+    )
+    assert proc.stderr is not None
+    serving = 0
+    while serving < 2:  # each worker logs the address once it serves
+        line = proc.stderr.readline()
+        assert line, "the supervisor ended before its workers served"
+        serving += "open http://" in line
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "second signal" not in stderr and "Traceback" not in stderr

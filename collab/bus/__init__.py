@@ -1,5 +1,5 @@
 """Cross-node coordination: the :class:`Bus` seam, :class:`LocalBus` (one process) and
-:class:`RedisBus` (cluster mode, Redis Streams; DESIGN.md section 6).
+:class:`RedisBus` (cluster mode, Redis Streams; README "Running several processes or machines").
 
 ``RedisBus`` is imported on first use: redis-py takes about 7 MiB of every process that
 imports it, and only a cluster node needs it.

@@ -1,5 +1,5 @@
-"""The cluster bus on Redis Streams (DESIGN.md section 6): one node's connection, health,
-claims and heartbeats.
+"""The cluster bus on Redis Streams (README "Running several processes or machines"): one
+node's connection, health, claims and heartbeats.
 
 The keys and entries are described in :mod:`collab.bus.entries`; the XADDs are
 :mod:`collab.bus.redis_writer`'s, the one ``XREAD BLOCK`` loop's reads

@@ -1,5 +1,5 @@
 """The hub's side of a cluster bus: other nodes' updates, awareness states and control events
-applied to this node's open rooms (DESIGN.md section 6).
+applied to this node's open rooms (README "Running several processes or machines").
 
 In cluster mode every node commits its peers' updates to the shared store, then appends them
 to the document's stream, and only then relays them (the committer). The other nodes with the

@@ -1,10 +1,10 @@
 """Group commit before relay.
 
-Durability rule (DESIGN.md section 4): an update is committed to the store before any peer is
-sent it. Updates are applied to the room's document as they arrive, queued, and committed at
-the end of the event-loop turn that read them, in one transaction per burst (group commit);
-only then are they relayed (and passed to ``on_change``). While the database thread commits
-one burst, the next waits for it (one commit at a time, in order).
+Durability rule (README "Storage and durability"): an update is committed to the store before
+any peer is sent it. Updates are applied to the room's document as they arrive, queued, and
+committed at the end of the event-loop turn that read them, in one transaction per burst
+(group commit); only then are they relayed (and passed to ``on_change``). While the database
+thread commits one burst, the next waits for it (one commit at a time, in order).
 A sync step 2 reply or an HTTP read of a document, which could expose queued updates, is
 computed at a moment when nothing of its room waits for a commit (:meth:`Committer.when_committed`).
 

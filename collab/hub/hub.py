@@ -236,11 +236,13 @@ class Hub:
         self, name: str, update: bytes, origin: Origin = "server", *, create_only: bool = False
     ) -> WriteResult:
         """Write ``update`` to document ``name`` (loading its room if needed) and return once
-        it is committed. An update the document already holds is neither stored nor relayed,
-        unless nothing is stored yet: then it creates the document (an empty update too).
+        it is committed. An update the document already holds (an empty one too) is neither
+        stored nor relayed: to a document that does not exist, it does not create it.
 
         With ``create_only``, only when the document holds nothing yet: checked and applied
-        with no await between, so two writers creating one document cannot both write it.
+        with no await between, so two writers creating one document cannot both write it;
+        then an update that changes nothing creates the document too (``collab import`` of
+        an exported empty document).
 
         Raises:
             DocumentExists: with ``create_only``, the document holds content.
@@ -259,7 +261,7 @@ class Hub:
                 if create_only and not room.empty:
                     raise DocumentExists(f"document {name!r} already holds content")
             changed = self.write_now(room, update, origin)
-            if not changed and room.size_bytes == 0 and not room.closed:
+            if not changed and create_only and room.size_bytes == 0 and not room.closed:
                 self.committer.submit(room, update, origin)
             await self.flush()  # what it holds may still wait for its commit
         if room.closed:

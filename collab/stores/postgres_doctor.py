@@ -11,8 +11,8 @@ while servers write. The database is named with its password masked.
 from __future__ import annotations
 
 import psycopg
-from pycrdt import merge_updates
 
+from collab.stores.doctor_rows import undecodable
 from collab.stores.dsn import masked, password, scrubbed
 from collab.stores.postgres_schema import MIGRATIONS_TABLE, SCHEMA_VERSION
 
@@ -108,22 +108,19 @@ def _one(conn: psycopg.Connection, sql: str) -> int:
 def _decode_all(conn: psycopg.Connection, problems: list[str]) -> None:
     names = [row[0] for row in conn.execute("SELECT name FROM documents ORDER BY name")]
     for name in names:
-        parts = [
-            row[0]
-            for row in conn.execute(
-                "SELECT data FROM snapshots WHERE name = %(name)s UNION ALL SELECT data FROM"
-                " (SELECT data FROM updates WHERE name = %(name)s ORDER BY id) log",
-                {"name": name},
-                binary=True,
-            )
-        ]
-        try:
-            if parts:
-                merge_updates(*parts)
-        except (KeyboardInterrupt, SystemExit, MemoryError):
-            raise
-        except BaseException as exc:  # pycrdt panics are not Exceptions
-            problems.append(f"document {name!r} cannot be decoded: {exc}")
+        snapshot = conn.execute(
+            "SELECT data FROM snapshots WHERE name = %(name)s", {"name": name}, binary=True
+        ).fetchone()
+        rows = conn.execute(
+            "SELECT id, data FROM updates WHERE name = %(name)s ORDER BY id",
+            {"name": name},
+            binary=True,
+        ).fetchall()
+        problem = undecodable(
+            name, bytes(snapshot[0]) if snapshot else None, [(i, bytes(d)) for i, d in rows]
+        )
+        if problem is not None:
+            problems.append(problem)
 
 
 _COUNTERS = (

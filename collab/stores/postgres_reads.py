@@ -42,16 +42,21 @@ class PostgresReads:
         with self.db.session("load") as conn:
             rows = conn.execute(_LOAD, {"name": name}, binary=True).fetchall()
         snapshot = tombstone = deleted_at = None
-        updates = []
-        for kind, data, when in rows:
+        updates, ids = [], []
+        for kind, data, when, row_id in rows:
             if kind == 0:
                 snapshot = data
             elif kind == 1:
                 updates.append(data)
+                ids.append(row_id)
             else:
                 tombstone, deleted_at = data, when
         return StoredDocument(
-            snapshot=snapshot, updates=updates, tombstone=tombstone, deleted_at=deleted_at
+            snapshot=snapshot,
+            updates=updates,
+            tombstone=tombstone,
+            update_ids=tuple(ids),  # what the quarantine moves (collab.hub.loading)
+            deleted_at=deleted_at,
         )
 
     def load_at(self, name: str, at: float | None = None) -> StoredDocument:
@@ -172,10 +177,10 @@ _DOCUMENT_AT = (
 """A document's creation time, snapshot and the newest moment the snapshot merged."""
 
 _LOAD = (
-    "SELECT 0, data, NULL::float8 FROM snapshots WHERE name = %(name)s"
-    " UNION ALL SELECT 1, data, NULL::float8 FROM (SELECT data FROM updates"
+    "SELECT 0, data, NULL::float8, NULL::bigint FROM snapshots WHERE name = %(name)s"
+    " UNION ALL SELECT 1, data, NULL::float8, id FROM (SELECT id, data FROM updates"
     " WHERE name = %(name)s ORDER BY id) log"
-    " UNION ALL SELECT 2, data, deleted_at FROM tombstones WHERE name = %(name)s"
+    " UNION ALL SELECT 2, data, deleted_at, NULL::bigint FROM tombstones WHERE name = %(name)s"
 )
-"""A document's snapshot (kind 0), log in id order (1) and tombstone (2) with its
-``deleted_at``, in one view."""
+"""A document's snapshot (kind 0), log rows in id order with their ids (1) and tombstone
+(2) with its ``deleted_at``, in one view."""

@@ -11,9 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from pycrdt import merge_updates
-
-from collab.errors import NOT_OURS
+from collab.stores.doctor_rows import undecodable
 from collab.stores.sqlite_schema import SCHEMA_VERSION, migrations
 
 __all__ = ["inspect"]
@@ -120,18 +118,10 @@ def _check(conn: sqlite3.Connection, path: Path, report: _Found, decode: bool) -
 
 def _decode_all(conn: sqlite3.Connection, report: _Found) -> None:
     for (name,) in conn.execute("SELECT name FROM documents ORDER BY name").fetchall():
-        parts = [
-            row[0]
-            for row in conn.execute(
-                "SELECT data FROM snapshots WHERE name = ? UNION ALL"
-                " SELECT data FROM (SELECT data FROM updates WHERE name = ? ORDER BY id)",
-                [name, name],
-            )
-        ]
-        try:
-            if parts:
-                merge_updates(*parts)
-        except NOT_OURS:
-            raise
-        except BaseException as exc:
-            report.problems.append(f"document {name!r} cannot be decoded: {exc}")
+        snapshot = conn.execute("SELECT data FROM snapshots WHERE name = ?", [name]).fetchone()
+        rows = conn.execute(
+            "SELECT id, data FROM updates WHERE name = ? ORDER BY id", [name]
+        ).fetchall()
+        problem = undecodable(name, snapshot[0] if snapshot else None, rows)
+        if problem is not None:
+            report.problems.append(problem)

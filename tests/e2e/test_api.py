@@ -111,6 +111,28 @@ async def test_listing_reflects_documents_made_over_websocket_and_http(
     await eventually(no_peers, "the peer counts to drop to 0")
 
 
+async def test_a_y_websocket_client_reaches_a_name_with_reserved_characters_encoded(
+    server: Server, http: httpx.AsyncClient, node_modules: None
+) -> None:
+    """y-websocket's URL is serverUrl + '/' + roomname, as given: a name holding ``?``, ``#``
+    or a space goes in percent-encoded (each segment, as the web editor and the README's
+    example encode it), and the server decodes it once, to the same document a client
+    reaching it through the fully encoded path edits."""
+    name = "plan? #2/a b"
+    encoded = "/".join(quote(segment, safe="") for segment in name.split("/"))
+    assert encoded == "plan%3F%20%232/a%20b"  # what encodeURIComponent makes of each segment
+    async with (
+        NodePeer(server.ws_url, encoded) as peer,
+        PyClient(server.ws_url, quote(name, safe="")) as client,
+    ):
+        await peer.call("wait_synced", timeout=LONG)
+        await peer.call("insert", index=0, text="from Yjs")
+        await client.wait_for(lambda: str(client.text()) == "from Yjs", LONG)
+        await client.barrier()
+    assert [r["name"] for r in await listing(http)] == [name]
+    assert (await http.get(path(name, "content"))).json() == {"text": "from Yjs"}
+
+
 async def test_reading_a_document_over_websocket_leaves_its_record_alone(
     server: Server, http: httpx.AsyncClient
 ) -> None:

@@ -1,6 +1,6 @@
-"""Cluster mode end to end (DESIGN.md section 6): two and three ``collab serve --redis``
-processes on one SQLite file and a real redis-server (AOF, appendfsync always), with
-y-websocket clients in Node and pycrdt clients connected to different nodes."""
+"""Cluster mode end to end (README "Running several processes or machines"): two and three
+``collab serve --redis`` processes on one SQLite file and a real redis-server (AOF, appendfsync
+always), with y-websocket clients in Node and pycrdt clients connected to different nodes."""
 
 from __future__ import annotations
 

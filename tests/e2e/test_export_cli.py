@@ -129,7 +129,9 @@ async def write_documents(server: Server) -> dict[str, bytes]:
             meta["nested"] = Map({"n": i})
             written[name] = client.doc.get_update()
             await wait_stored(server, name, written[name])
-    response = httpx.post(url_of(server, "empty"), content=EMPTY_UPDATE, headers=OCTETS, timeout=30)
+    # an update that changes nothing creates a document only when asked to (If-None-Match: *)
+    create = {**OCTETS, "If-None-Match": "*"}
+    response = httpx.post(url_of(server, "empty"), content=EMPTY_UPDATE, headers=create, timeout=30)
     assert response.status_code == 200
     written["empty"] = EMPTY_UPDATE
     return written

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import uuid
 from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -320,6 +321,26 @@ async def test_the_readme_example_runs(server_factory: Any, node_modules: None) 
         "hello from Hocuspocus\n",
         "default",
     )
+
+
+async def test_the_readme_example_gives_up_when_nothing_answers(node_modules: None) -> None:
+    """Nothing listens at the URL: the provider would reconnect for ever; the example stops
+    after its own 10 s with a message naming the URL (a newcomer's trial)."""
+    script = NODE_DIR / f"readme-example-{uuid.uuid4().hex}.mjs"
+    script.write_text(readme_example())
+    url = f"ws://127.0.0.1:{free_port()}/hocuspocus"
+    proc = await asyncio.create_subprocess_exec(
+        "node", str(script), env={**os.environ, "COLLAB_URL": url}, stdout=PIPE, stderr=PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        script.unlink()
+        if proc.returncode is None:  # it did not give up: no process left behind
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 1 and out == b""
+    assert err.decode().strip() == f"no answer from {url} within 10 s: is collab serving there?"
 
 
 async def test_session_aware_providers_share_one_socket_for_one_document(

@@ -143,6 +143,19 @@ def test_the_node_example_says_why_it_is_refused_and_takes_a_token(
     refused = node_example(server)
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr.startswith("refused (4401): "), refused.stderr
+    # a read token: connected and synced, then the write is refused with 4403, which the
+    # example waits for instead of exiting 0 before it arrives (a newcomer's trial)
+    reader = mint_token(SECRET, "team/notes", Role.READ, 600)
+    read_only = node_example(server, {"COLLAB_TOKEN": reader})
+    assert read_only.returncode == 1 and read_only.stdout == "", read_only.stdout
+    # (after y-websocket's own warning of the auth message that precedes the close)
+    assert read_only.stderr.splitlines()[-1].startswith("refused (4403): "), read_only.stderr
+    record = httpx.get(
+        f"{server.http_url}/api/documents/team/notes",
+        headers={"Authorization": f"Bearer {reader}"},
+        timeout=5,
+    )
+    assert record.status_code == 404  # nothing was written
     token = mint_token(SECRET, "team/notes", Role.WRITE, 600)
     result = node_example(server, {"COLLAB_TOKEN": token})
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,8 @@
 """End-to-end sync: real server process, pycrdt and Node Yjs peers.
 
-Covers DESIGN.md section 2 (the server's part of the y-protocols handshake, relaying, awareness)
-with real clients: pycrdt ``PyClient`` and Node peers on the unmodified y-websocket provider.
+Covers the server's part of the y-protocols handshake, relaying and awareness (README
+"Connecting a client") with real clients: pycrdt ``PyClient`` and Node peers on the unmodified
+y-websocket provider.
 """
 
 from __future__ import annotations
@@ -244,7 +245,7 @@ async def test_editing_trace_arrives_intact(server_factory: Any, trace_name: str
     assert await fresh_text(server, room) == expected
 
 
-# -- the server's part of the protocol (DESIGN.md section 2) ---------------------------------
+# -- the server's part of the protocol ----------------------------------------------------------
 
 
 async def test_server_sends_its_sync_step1_and_awareness_on_join(

@@ -1,0 +1,50 @@
+"""What ``collab doctor`` says about a document whose stored rows do not decode, for both
+stores: which rows (the snapshot, log rows by id) and the command that moves them aside."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pycrdt import merge_updates
+
+from collab.errors import NOT_OURS
+from collab.updates import InvalidUpdate, check_update
+
+__all__ = ["REPAIR_HINT", "undecodable"]
+
+REPAIR_HINT = (
+    "`collab doctor --repair` with the same --db, the server stopped, moves what does not"
+    " decode to the quarantine (README, Operations: Quarantine)"
+)
+
+
+def undecodable(name: str, snapshot: bytes | None, rows: Sequence[tuple[int, bytes]]) -> str | None:
+    """Merge document ``name``'s stored ``snapshot`` (``None``: none) and log ``rows`` (id and
+    bytes, in log order) with pycrdt; the problem to report when they do not decode.
+
+    Returns:
+        ``None`` when they merge; else a line naming the document, each row (or the snapshot)
+        that does not decode on its own as a Yjs v1 update with its size and why, and
+        :data:`REPAIR_HINT`; or, when each decodes on its own, pycrdt's message.
+    """
+    parts = ([snapshot] if snapshot is not None else []) + [data for _, data in rows]
+    try:
+        if parts:
+            merge_updates(*parts)
+        return None
+    except NOT_OURS:
+        raise
+    except BaseException as exc:  # pycrdt panics are not Exceptions
+        merged = str(exc)
+    labelled = ([("snapshot", snapshot)] if snapshot is not None else []) + [
+        (f"update row {row_id}", data) for row_id, data in rows
+    ]
+    bad = []
+    for label, data in labelled:
+        try:
+            check_update(data)
+        except InvalidUpdate as exc:
+            bad.append(f"{label} ({len(data)} bytes): {exc}")
+    if not bad:
+        return f"document {name!r} cannot be decoded: {merged}"
+    return f"document {name!r} cannot be decoded: {'; '.join(bad)}; {REPAIR_HINT}"

@@ -57,7 +57,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "CRDT",
         (
             *("updates", "parents", "shared_types", "placement", "integration"),
-            *("waiting", "integrator", "export"),
+            *("merges", "waiting", "integrator", "export"),
         ),
     ),
     ("document", ("presence", "hibernated", "room")),
@@ -163,7 +163,11 @@ def test_layers_import_only_downward(module: str) -> None:
         ),
         ("collab.shared_types", {"collab.structs", "collab.parents"}),
         ("collab.parents", {"collab.structs", "collab.lib0"}),
-        ("collab.waiting", {"collab.errors", "collab.structs", "collab.units", "collab.updates"}),
+        (
+            "collab.waiting",
+            {"collab.errors", "collab.structs", "collab.units", "collab.updates", "collab.merges"},
+        ),
+        ("collab.merges", {"collab.structs", "collab.updates"}),
         ("collab.units", {"collab.structs", "collab.lib0"}),
         ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),
         ("collab.chunks", {"collab.structs", "collab.lib0"}),

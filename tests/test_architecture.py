@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             *("limits", "auth", "logs", "metrics", "process", "allocator"),
         ),
     ),
-    ("codec", ("protocol", "lib0", "structs", "chunks", "units", "hocuspocus")),
+    ("codec", ("protocol", "lib0", "structs", "slices", "chunks", "units", "hocuspocus")),
     (
         "CRDT",
         (
@@ -150,12 +150,19 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.updates",
                 "collab.integration",
                 "collab.placement",
+                "collab.slices",
                 "collab.waiting",
             },
         ),
         (
             "collab.integration",
-            {"collab.structs", "collab.parents", "collab.shared_types", "collab.placement"},
+            {
+                "collab.structs",
+                "collab.slices",
+                "collab.parents",
+                "collab.shared_types",
+                "collab.placement",
+            },
         ),
         (
             "collab.placement",
@@ -172,6 +179,7 @@ def test_layers_import_only_downward(module: str) -> None:
         ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),
         ("collab.chunks", {"collab.structs", "collab.lib0"}),
         ("collab.structs", {"collab.lib0"}),
+        ("collab.slices", {"collab.structs"}),
         ("collab.lib0", set()),
         ("collab.names", {"collab.errors"}),
         ("collab.settings", {"collab.setting_names", "collab.settings_checks"}),

@@ -28,7 +28,8 @@ from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
 from collab.hub.release import MemoryRelease
 from collab.hub.renames import RENAMED_HERE, renamed_reason
-from collab.hub.rooms import Rooms, RoomSlot
+from collab.hub.rooms import Rooms
+from collab.hub.slots import RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room

@@ -52,7 +52,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             *("limits", "auth", "logs", "metrics", "process", "allocator"),
         ),
     ),
-    ("codec", ("protocol", "lib0", "structs", "slices", "chunks", "units", "hocuspocus")),
+    (
+        "codec",
+        (
+            *("protocol", "awareness_codec", "lib0", "structs", "slices", "chunks", "units"),
+            "hocuspocus",
+        ),
+    ),
     (
         "CRDT",
         (
@@ -147,7 +153,8 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.hibernated",
             },
         ),
-        ("collab.presence", {"collab.errors", "collab.protocol"}),
+        ("collab.presence", {"collab.errors", "collab.protocol", "collab.awareness_codec"}),
+        ("collab.awareness_codec", {"collab.protocol"}),
         (
             "collab.hibernated",
             {"collab.protocol", "collab.structs", "collab.integrator"},

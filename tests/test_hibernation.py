@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from collab import protocol, sync_replies
+from collab import awareness_codec, protocol, sync_replies
 from collab.room import Room
 from collab.updates import EMPTY_STATE_VECTOR, state_vector
 from tests.test_connection import eventually_true, joined, read, started_hub
@@ -37,7 +37,9 @@ def text_of(doc: Doc[Any]) -> str:
 
 
 def awareness(client_id: int, clock: int, state: object) -> bytes:
-    return protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
+    return awareness_codec.encode_awareness(
+        [awareness_codec.AwarenessEntry(client_id, clock, state)]
+    )
 
 
 def loaded_room(text: str = "hello world") -> tuple[Room, Doc[Any]]:
@@ -78,7 +80,7 @@ def test_awareness_flows_while_a_room_hibernates() -> None:
     room.flush_awareness()
     removal = second.frames[-1]
     assert isinstance(removal, protocol.Awareness)
-    assert protocol.decode_awareness(removal.payload)[0].state is None
+    assert awareness_codec.decode_awareness(removal.payload)[0].state is None
     assert room.asleep
 
 

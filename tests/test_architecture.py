@@ -77,6 +77,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "api",
             "api_common",
             "api_documents",
+            "api_exports",
             "api_listing",
             "api_versions",
             "openapi",

@@ -48,7 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "base",
         (
-            *("errors", "names", "settings", "setting_names", "settings_checks"),
+            *("errors", "names", "settings", "setting_names", "settings_checks", "settings_table"),
             *("limits", "auth", "logs", "metrics", "process", "allocator"),
         ),
     ),

@@ -56,7 +56,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "codec",
         (
             *("protocol", "awareness_codec", "lib0", "structs", "slices", "chunks", "units"),
-            "hocuspocus",
+            *("hocuspocus", "hocuspocus_messages"),
         ),
     ),
     (
@@ -131,7 +131,8 @@ def test_layers_import_only_downward(module: str) -> None:
     ("module", "allowed"),
     [
         ("collab.protocol", {"collab.errors"}),
-        ("collab.hocuspocus", {"collab.errors", "collab.protocol"}),
+        ("collab.hocuspocus", {"collab.errors", "collab.protocol", "collab.hocuspocus_messages"}),
+        ("collab.hocuspocus_messages", {"collab.protocol"}),
         (
             "collab.room",
             {

@@ -9,7 +9,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collab import api_versions, export
+from collab import api_exports, api_versions, export
 from collab.api_common import ApiError, authorizer_of, b64decode, hub_of, record_json, record_of
 from collab.auth import Role, origin_allowed
 from collab.hub import Hub
@@ -179,8 +179,8 @@ async def get_export(request: Request) -> Response:
     and layout used are in ``X-Collab-Root`` (percent-encoded) and ``X-Collab-Layout``, node
     types the layout does not know in ``X-Collab-Warning``."""
     hub = hub_of(request)
-    options = api_versions.export_options(request)
+    options = api_exports.export_options(request)
     name = request.state.name
     state = await api_versions.requested_state(request, name, lambda: document_state(hub, name))
-    response = api_versions.export_response(state, name, options)
+    response = api_exports.export_response(state, name, options)
     return api_versions.with_version_header(request, response)

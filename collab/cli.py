@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from collab.cli_parser import build_parser, parse
 from collab.cli_serve import serve
 from collab.cli_token import check_grant_name, mint, parse_duration
-from collab.settings import Settings, SettingsError, describe
+from collab.settings import Settings, SettingsError
+from collab.settings_table import describe
 
 __all__ = ["build_parser", "check_grant_name", "main", "parse_duration", "unknown_variables"]
 

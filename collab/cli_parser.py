@@ -1,5 +1,5 @@
 """The argument parser of the ``collab`` command: every subcommand and its flags (the
-settings' flags come from :func:`collab.settings.describe`).
+settings' flags come from :func:`collab.settings_table.describe`).
 
 A mistake in the command line is one line on stderr naming the (sub)command, with a
 suggestion for a misspelt flag or command, and exit status 2 (argparse would print the whole
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
 from collab.export import FORMATS, LAYOUTS
-from collab.settings import describe
+from collab.settings_table import describe
 from collab.stores.sqlite_schema import collab_version
 
 __all__ = ["DESCRIPTION", "build_parser", "parse"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 from typing import NamedTuple
 
-from collab import structs
+from collab import slices, structs
 from collab.parents import Key
 from collab.placement import Placement
 from collab.shared_types import SharedTypes
@@ -30,7 +30,7 @@ class Plan(NamedTuple):
     """What :func:`integrable` found."""
 
     taken: list[Part]
-    """Per client, the structs that integrate (parts for :func:`collab.structs.encode`)."""
+    """Per client, the structs that integrate (parts for :func:`collab.slices.encode`)."""
     rest: list[Part]
     """Per client, the structs that wait."""
     missing: dict[int, int]
@@ -172,7 +172,7 @@ def integrable(
         if head_part:
             part = (run.data, run.client, head_part[0][0], head_part)
             to_gc = placement.to_gc.get(run.client)
-            taken.append(structs.as_gc(part, to_gc) if to_gc else part)
+            taken.append(slices.as_gc(part, to_gc) if to_gc else part)
         if thrown or run.client not in rest_at:
             continue
         only = rest_only.get(run.client)

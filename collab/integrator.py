@@ -25,7 +25,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from collab import structs
+from collab import slices, structs
 from collab.errors import NOT_OURS
 from collab.integration import Plan, SharedTypes, integrable
 from collab.placement import splits_a_pair
@@ -168,7 +168,7 @@ class Integrator:
             rest = waiting.unseen(rest)  # what of it does not wait already
             if not rest:  # all of it waits already (sent again on a reconnect)
                 waiting.wait_for(missing)  # maybe for another clock now (a forged origin)
-        rest_update = structs.encode(rest) if rest else None
+        rest_update = slices.encode(rest) if rest else None
         if rest_update is not None and bounded:
             waiting.check(rest_update, rest, self.max_pending_bytes, self.max_pending_structs)
         changed = fresh or rest_update is not None
@@ -176,7 +176,7 @@ class Integrator:
         clients: tuple[int, ...] = ()
         if fresh:
             whole = not plan.rest and not plan.rewritten
-            payload = update if whole else structs.encode(taken, parsed.delete_set)
+            payload = update if whole else slices.encode(taken, parsed.delete_set)
             clients = tuple(part[1] for part in taken)
             self._learn(plan)
             if parsed.deletes:
@@ -297,11 +297,11 @@ class Integrator:
                 log.warning("dropping waiting structs that cannot integrate: %s", exc)
                 return integrated
             if plan.taken:
-                payload = structs.encode(plan.taken)
+                payload = slices.encode(plan.taken)
                 self._integrate(payload, plan)
                 integrated.append(payload)
             if plan.rest:
-                waiting.add(structs.encode(plan.rest), plan.missing)
+                waiting.add(slices.encode(plan.rest), plan.missing)
             if plan.thrown:
                 log.warning("dropped waiting structs after one continuing a GC struct, as Yjs")
             if plan.unlike_yjs:

@@ -5,7 +5,7 @@ struct that integrates it asks a :class:`Placement` (one per update):
 
 * whether its origin or right origin is GC: Yjs (``Item.getMissing``) then gives it no
   parent and writes it as GC, pycrdt 0.14 drops that neighbour and places it elsewhere; it
-  is handed to pycrdt as GC (:func:`collab.structs.as_gc`);
+  is handed to pycrdt as GC (:func:`collab.slices.as_gc`);
 * its parent (:mod:`collab.parents`): refused when its origin and right origin lie in
   different parents, or when it names a parent that is no shared type (pycrdt fails
   half-way on it);

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from pycrdt import write_message, write_var_uint
 
-from collab import protocol
+from collab import awareness_codec, protocol
 from collab.errors import CloseCode
 from collab.protocol import ProtocolError
 
@@ -105,7 +105,7 @@ class Presence:
                 del self.owners[client_id]
         removed = self.remove_clients(client_ids)
         if removed and self.on_awareness is not None:
-            self.on_awareness(protocol.encode_awareness_entries(removed))
+            self.on_awareness(awareness_codec.encode_awareness_entries(removed))
 
     def remove_clients(self, client_ids: Iterable[int]) -> list[bytes]:
         """Remove the awareness states of ``client_ids`` (those present) and tell every peer
@@ -174,7 +174,7 @@ class Presence:
             ProtocolError: when the payload is malformed.
             AwarenessTooLarge: when a state exceeds ``max_awareness_bytes``.
         """
-        entries = protocol.decode_awareness_entries(payload)
+        entries = awareness_codec.decode_awareness_entries(payload)
         if peer not in self.peers:
             return
         # A connection owns the client ids of its first announcement (those no other
@@ -206,10 +206,12 @@ class Presence:
             self._queue(peer)
             if self.on_awareness is not None:
                 if len(taken) != len(entries):
-                    payload = protocol.encode_awareness_entries([raw for _, raw in taken])
+                    payload = awareness_codec.encode_awareness_entries([raw for _, raw in taken])
                 self.on_awareness(payload)
 
-    def apply_foreign_awareness(self, payload: bytes, owner: Peer) -> list[protocol.AwarenessEntry]:
+    def apply_foreign_awareness(
+        self, payload: bytes, owner: Peer
+    ) -> list[awareness_codec.AwarenessEntry]:
         """Apply an awareness update of another node's clients and relay it to every peer.
         The clients it announces belong to ``owner`` (a stand-in for the other nodes), so
         that no local peer relaying their states removes them when it leaves.
@@ -220,7 +222,7 @@ class Presence:
         Raises:
             ProtocolError: when the payload is malformed.
         """
-        entries = protocol.decode_awareness_entries(payload)
+        entries = awareness_codec.decode_awareness_entries(payload)
         accepted = False
         for entry, raw in entries:
             client_id = entry.client_id
@@ -271,7 +273,7 @@ class Presence:
         entries, sender = self._turn, self._turn_from
         self._turn, self._turn_from = {}, None
         if entries:
-            payload = protocol.encode_awareness_entries(list(entries.values()))
+            payload = awareness_codec.encode_awareness_entries(list(entries.values()))
             frame = protocol.encode(protocol.Awareness(payload))
             self.broadcast(frame, exclude=None if sender is _SEVERAL else sender)
 
@@ -280,6 +282,6 @@ class Presence:
         if not self.awareness:
             return None
         if self._awareness_frame is None:
-            payload = protocol.encode_awareness_entries(list(self.awareness.values()))
+            payload = awareness_codec.encode_awareness_entries(list(self.awareness.values()))
             self._awareness_frame = protocol.encode(protocol.Awareness(payload))
         return self._awareness_frame

@@ -6,7 +6,8 @@ Every WebSocket message is one binary frame: ``varUint messageType`` then a payl
 * ``0`` sync: ``varUint syncType`` then ``varUint8Array``; syncType ``0`` sync step 1 (a state
   vector), ``1`` sync step 2 (an update), ``2`` update (an update, Yjs update format v1);
 * ``1`` awareness: ``varUint8Array`` of an awareness update, itself
-  ``varUint count`` then ``count`` x (``varUint clientID``, ``varUint clock``, ``varString JSON``);
+  ``varUint count`` then ``count`` x (``varUint clientID``, ``varUint clock``, ``varString JSON``)
+  (read and written by :mod:`collab.awareness_codec`);
 * ``2`` auth: ``varUint authType`` (``0`` = permission denied) then ``varString reason``;
 * ``3`` query awareness: no payload.
 
@@ -16,11 +17,8 @@ Encoding uses pycrdt's helpers. Decoding is strict and bounded: it raises only
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 
 from pycrdt import write_message, write_var_uint
 
@@ -30,7 +28,6 @@ __all__ = [
     "MAX_VARUINT_BYTES",
     "Auth",
     "Awareness",
-    "AwarenessEntry",
     "ByteReader",
     "Message",
     "MessageType",
@@ -41,11 +38,7 @@ __all__ = [
     "SyncType",
     "Update",
     "decode",
-    "decode_awareness",
-    "decode_awareness_entries",
     "encode",
-    "encode_awareness",
-    "encode_awareness_entries",
 ]
 
 MAX_VARUINT_BYTES = 8
@@ -119,15 +112,6 @@ class Auth:
 
 
 Message = SyncStep1 | SyncStep2 | Update | Awareness | QueryAwareness | Auth
-
-
-@dataclass(frozen=True, slots=True)
-class AwarenessEntry:
-    """One client's entry in an awareness update: ``state is None`` removes the client."""
-
-    client_id: int
-    clock: int
-    state: Any
 
 
 class ByteReader:
@@ -207,7 +191,8 @@ def decode(frame: bytes) -> Message:
 
     Returns:
         The typed message. Payloads (updates, state vectors, awareness updates) are returned
-        as raw bytes; their own validity is checked by pycrdt or :func:`decode_awareness`.
+        as raw bytes; their own validity is checked by pycrdt or
+        :func:`collab.awareness_codec.decode_awareness`.
 
     Raises:
         ProtocolError: on an empty, truncated or over-long frame or an unknown message type.
@@ -247,78 +232,6 @@ def decode(frame: bytes) -> Message:
 
 _SYNC_MESSAGES: tuple[type[SyncStep1 | SyncStep2 | Update], ...] = (SyncStep1, SyncStep2, Update)
 """The sync message classes by sync type (y-protocols ``sync.js``: 0, 1, 2)."""
-
-
-def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
-    """Decode an awareness update (y-protocols ``awareness.js`` ``encodeAwarenessUpdate``).
-
-    Args:
-        payload: the awareness update carried by an :class:`Awareness` message.
-
-    Returns:
-        The entries in order; a ``None`` state (JSON ``null``) means the client left.
-
-    Raises:
-        ProtocolError: on a truncated update, bad UTF-8 or a state that is not JSON.
-    """
-    return [entry for entry, _ in decode_awareness_entries(payload)]
-
-
-def decode_awareness_entries(payload: bytes) -> list[tuple[AwarenessEntry, bytes]]:
-    """Like :func:`decode_awareness`, with each entry's bytes as sent (client id, clock and
-    state string): entries are relayed, merged with others, without encoding them again.
-
-    Raises:
-        ProtocolError: see :func:`decode_awareness`.
-    """
-    reader = ByteReader(payload)
-    count = reader.var_uint()
-    entries: list[tuple[AwarenessEntry, bytes]] = []
-    for _ in range(count):
-        start = reader.pos
-        client_id = reader.var_uint()
-        clock = reader.var_uint()
-        text = reader.var_string()
-        try:
-            # strict JSON: NaN and Infinity parse in Python, but make every y-websocket
-            # client that is relayed them throw in JSON.parse (found by scripts/fuzz --editors)
-            state = json.loads(text, parse_constant=_not_json, parse_float=_finite)
-        except ValueError as exc:
-            raise ProtocolError("awareness state is not JSON") from exc
-        except RecursionError as exc:
-            raise ProtocolError("awareness state is nested too deeply") from exc
-        entries.append((AwarenessEntry(client_id, clock, state), payload[start : reader.pos]))
-    reader.end()
-    return entries
-
-
-def encode_awareness_entries(entries: list[bytes]) -> bytes:
-    """An awareness update of already encoded entries (see :func:`decode_awareness_entries`)."""
-    return write_var_uint(len(entries)) + b"".join(entries)
-
-
-def _not_json(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    """A JSON number as a float, refusing one past the float range (``1e400``): Python
-    reads it as infinity and writes it back as ``Infinity``, which ``JSON.parse`` throws on
-    when the state is sent to a newcomer."""
-    value = float(text)
-    if value in (math.inf, -math.inf):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-def encode_awareness(entries: list[AwarenessEntry]) -> bytes:
-    """Encode awareness entries as an awareness update (the inverse of decode_awareness)."""
-    parts = [write_var_uint(len(entries))]
-    for entry in entries:
-        state = json.dumps(entry.state, separators=(",", ":")).encode()
-        parts += [write_var_uint(entry.client_id), write_var_uint(entry.clock)]
-        parts.append(write_message(state))
-    return b"".join(parts)
 
 
 def encode(message: Message) -> bytes:

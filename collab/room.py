@@ -1,5 +1,6 @@
 """One open document: its pycrdt ``Doc``, its hibernation, and the fan-out of its updates to
-its peers (their presence: :mod:`collab.presence`).
+its peers (their presence: :mod:`collab.presence`; its answers to their sync step 1:
+:mod:`collab.sync_replies`).
 
 A :class:`Room` does no I/O and never awaits: peers are objects with a non-blocking
 ``send(frame)`` (the WebSocket layer queues the frame for its writer task). The order of
@@ -14,24 +15,15 @@ from typing import Any
 
 from pycrdt import Doc, merge_updates
 
-from collab import chunks, protocol
+from collab import protocol
 from collab.errors import CloseCode
 from collab.hibernated import Asleep, brings_nothing
 from collab.integrator import Integrator
 from collab.presence import NO_CLIENTS, AwarenessTooLarge, Peer, Presence
-from collab.updates import (
-    EMPTY_STATE_VECTOR,
-    InvalidUpdate,
-    check_state_vector,
-    encode_diff,
-    revives_deleted,
-)
+from collab.sync_replies import SyncReplies
+from collab.updates import EMPTY_STATE_VECTOR, InvalidUpdate, revives_deleted
 
-__all__ = ["SYNC_CHUNK_BYTES", "AwarenessTooLarge", "Peer", "RevivesDeleted", "Room"]
-
-SYNC_CHUNK_BYTES = 1024 * 1024
-"""Sync step 2 replies larger than this go in parts of about this size (see
-:meth:`Room.sync_frames`): 2 s each over a 500 kB/s link."""
+__all__ = ["AwarenessTooLarge", "Peer", "RevivesDeleted", "Room"]
 
 
 class RevivesDeleted(InvalidUpdate):
@@ -42,7 +34,7 @@ class RevivesDeleted(InvalidUpdate):
     close_code = CloseCode.DOCUMENT_DELETED
 
 
-class Room(Presence):
+class Room(SyncReplies, Presence):
     """An open document shared by its peers.
 
     Args:
@@ -242,87 +234,6 @@ class Room(Presence):
         yet)."""
         integrator = self._integrator_
         return integrator is not None and bool(integrator.pending)
-
-    def sync_step2(self, state_vector: bytes) -> bytes:
-        """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).
-
-        The answer to a client that has nothing of the document (an empty state vector, or
-        one naming only clients the document does not know) is kept until the document
-        changes: peers opening a large document together encode it once, and a state vector
-        naming an unknown client does not cost a new encoding.
-
-        Raises:
-            InvalidUpdate: when the state vector cannot be decoded (its count is checked
-                against its length first).
-        """
-        known = self._known
-        if not any(
-            known.get(client) for client, clock in check_state_vector(state_vector).items() if clock
-        ):
-            if self._full_sync is None and self._asleep is not None:
-                self._wake()  # asleep, a large document keeps its parts only
-            if self._full_sync is None:
-                update = self._integrator.with_waiting_deletions(
-                    encode_diff(self.doc, EMPTY_STATE_VECTOR)
-                )
-                self._full_sync = protocol.encode(protocol.SyncStep2(update))
-            return self._full_sync
-        # Structs waiting for a predecessor stay out, as from relays (Integrator.relayed).
-        update = self._integrator.with_waiting_deletions(encode_diff(self.doc, state_vector))
-        return protocol.encode(protocol.SyncStep2(update))
-
-    def sync_frames(self, state_vector: bytes) -> list[bytes]:
-        """The answer to a peer's sync step 1, as frames to send in order: one sync step 2,
-        or for a reply over :data:`SYNC_CHUNK_BYTES` the state in several update messages
-        of about that size with the last part as the sync step 2 (y-protocols allows a state
-        in several updates), so a client on a slow link sees messages arrive: the
-        y-websocket client closes a connection that received nothing for 30 s, and a 20 MB
-        sync step 2 over 500 kB/s never arrived whole. The whole document's frames are kept
-        until it changes, like :meth:`sync_step2`'s.
-
-        Raises:
-            InvalidUpdate: when the state vector cannot be decoded.
-        """
-        asleep_parts = self._asleep is not None and self._full_frames is not None
-        if asleep_parts and self.full_sync(state_vector):
-            return self._full_frames  # type: ignore[return-value]  # checked just above
-        frame = self.sync_step2(state_vector)
-        if len(frame) <= SYNC_CHUNK_BYTES:
-            return [frame]
-        full = frame is self._full_sync
-        if full and self._full_frames is not None:
-            return self._full_frames
-        message = protocol.decode(frame)
-        assert isinstance(message, protocol.SyncStep2)
-        try:
-            parts = chunks.split(message.update, SYNC_CHUNK_BYTES)
-        except chunks.Malformed:  # pycrdt wrote it: never; then it goes whole
-            return [frame]
-        frames = [protocol.encode(protocol.Update(part)) for part in parts[:-1]]
-        frames.append(protocol.encode(protocol.SyncStep2(parts[-1])))
-        if full:
-            self._full_frames = frames
-        return frames
-
-    def full_sync(self, state_vector: bytes) -> bool:
-        """Whether the answer to ``state_vector`` is the whole document (it names no clock
-        of a client the document knows).
-
-        Raises:
-            InvalidUpdate: when the state vector cannot be decoded.
-        """
-        known = self._known
-        return not any(known.get(c) for c, k in check_state_vector(state_vector).items() if k)
-
-    def has_structs_beyond(self, state_vector: bytes) -> bool:
-        """Whether the document holds structs ``state_vector`` lacks (else the answer to it
-        is the delete set only).
-
-        Raises:
-            InvalidUpdate: when the state vector cannot be decoded.
-        """
-        theirs = check_state_vector(state_vector)
-        return any(clock > theirs.get(client, 0) for client, clock in self._known.items())
 
     def state(self) -> bytes:
         """The whole document as one Yjs v1 update, with what waits for a predecessor."""

@@ -2,14 +2,15 @@
 
 Every field carries its help text as metadata, and its flag and environment variable follow
 from its name (:mod:`collab.setting_names`), so the CLI, the README's configuration reference
-and its test all read the same table. The checks and secrets: :mod:`collab.settings_checks`.
+and its test all read the same table (:mod:`collab.settings_table`). The checks and secrets:
+:mod:`collab.settings_checks`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from collab.setting_names import SettingsError, env_name, flag_name, named
@@ -19,7 +20,6 @@ __all__ = [
     "MIN_SECRET_BYTES",
     "Settings",
     "SettingsError",
-    "describe",
     "env_name",
     "flag_name",
     "named",
@@ -264,24 +264,6 @@ class Settings:
         return read_secret(self.webhook_secret, self.webhook_secret_file, "webhook_secret_file")
 
 
-def describe() -> list[dict[str, Any]]:
-    """One row per setting: name, flag, env, default, type and help (for the CLI and docs)."""
-    rows = []
-    for f in fields(Settings):
-        assert f.default is not MISSING
-        rows.append(
-            {
-                "name": f.name,
-                "flag": flag_name(f.name),
-                "env": env_name(f.name),
-                "default": f.default,
-                "type": type(f.default),
-                "help": f.metadata["help"],
-            }
-        )
-    return rows
-
-
 def _convert(name: str, kind: type, raw: str) -> Any:
     try:
         if kind is tuple:
@@ -294,15 +276,3 @@ def _convert(name: str, kind: type, raw: str) -> Any:
         return kind(raw)
     except ValueError as exc:
         raise SettingsError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc
-
-
-def markdown_table() -> str:
-    """The configuration reference as a Markdown table (the README embeds it verbatim)."""
-    lines = [
-        "| flag | environment variable | default | meaning |",
-        "|---|---|---|---|",
-    ]
-    for row in describe():
-        default = row["default"] if row["default"] not in ("", ()) else "(empty)"
-        lines.append(f"| `{row['flag']}` | `{row['env']}` | `{default}` | {row['help']} |")
-    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The structs of a Yjs v1 update, read the way Yjs reads them, and written back in slices.
+"""The structs of a Yjs v1 update, read the way Yjs reads them.
 
 Yjs (``readClientsStructRefs`` in ``yjs/src/utils/encoding.js``, ``readItemContent`` in
 ``structs/Item.js``, lib0 ``decoding.js``) is the reference of what an update means: the
@@ -17,14 +17,13 @@ would throw on it or read it differently. Layout of a v1 update:
   each range's clock and length.
 
 Only :class:`~collab.protocol.ProtocolError`-free reading lives here (lib0's values are read
-by :mod:`collab.lib0`): every failure is :class:`Malformed`, with the reason.
+by :mod:`collab.lib0`): every failure is :class:`Malformed`, with the reason. Structs are
+written back in slices by :mod:`collab.slices`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from pycrdt import write_var_uint
 
 from collab.lib0 import MAX_NESTING, Malformed, Reader
 
@@ -39,9 +38,7 @@ __all__ = [
     "Parsed",
     "Part",
     "Struct",
-    "as_gc",
     "content_length",
-    "encode",
     "merged_spans",
     "parse",
     "skip_header",
@@ -294,18 +291,6 @@ def content_length(reader: Reader, kind: int) -> int:
     return 1
 
 
-def encode(parts: list[Part], delete_set: bytes = b"\x00") -> bytes:
-    """A v1 update of whole structs taken from other updates: ``parts`` holds per client
-    the update the structs are in, the client id, the clock of the first, and the structs
-    (consecutive, as read by :func:`parse`); ``delete_set`` ends it (none by default)."""
-    out = [write_var_uint(len(parts))]
-    for data, client, clock, structs in parts:
-        out += [write_var_uint(len(structs)), write_var_uint(client), write_var_uint(clock)]
-        out.append(data[structs[0][6] : structs[-1][7]])
-    out.append(delete_set)
-    return b"".join(out)
-
-
 def merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Clock ranges ``(start, end)`` sorted, those that overlap or touch merged into one."""
     out: list[tuple[int, int]] = []
@@ -315,20 +300,3 @@ def merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((start, end))
     return out
-
-
-def as_gc(part: Part, clocks: set[int]) -> Part:
-    """``part`` with its structs starting at ``clocks`` written as GC structs of the same
-    length (info byte 0, ``varUint`` length: Yjs ``GC.write``), in a buffer of its own."""
-    data, client, clock, run = part
-    out = bytearray()
-    rewritten: list[Struct] = []
-    for struct in run:
-        start = len(out)
-        if struct[0] in clocks:
-            out += b"\x00" + write_var_uint(struct[1])
-            rewritten.append((struct[0], struct[1], GC, None, None, None, start, len(out)))
-        else:
-            out += data[struct[6] : struct[7]]
-            rewritten.append((*struct[:6], start, len(out)))
-    return bytes(out), client, clock, rewritten

@@ -8,21 +8,19 @@ merging at every update cost O(n^2)) and struct by struct per client, the clocks
 for, and the waiting delete sets; bounded per document (:class:`PendingTooLarge`).
 
 What waits is merged into the document's state (:meth:`Waiting.merged_into`) with pycrdt's
-``merge_updates``, whose result is read back: pycrdt 0.14 reads some updates differently
-from Yjs, and their merge failed or did not read back (issue 19's fuzz beside editors).
+``merge_updates``, whose result is read back (:mod:`collab.merges`).
 """
 
 from __future__ import annotations
 
 import logging
 
-from pycrdt import merge_updates
-
 from collab import structs
 from collab.errors import CloseCode
+from collab.merges import merged, merged_readable, reads_alike
 from collab.structs import Malformed, Parsed, Part
 from collab.units import Unit, units
-from collab.updates import DocumentCorrupted, InvalidUpdate, guarded
+from collab.updates import DocumentCorrupted, InvalidUpdate
 
 __all__ = ["MAX_PENDING_BYTES", "MAX_PENDING_STRUCTS", "PendingTooLarge", "Waiting"]
 
@@ -270,44 +268,6 @@ class Waiting:
 def _overlaps(parsed: Parsed, state: dict[int, int]) -> bool:
     """Whether ``parsed`` holds structs at clocks below ``state``'s (the document's)."""
     return any(run.clock < state.get(run.client, 0) for run in parsed.runs)
-
-
-def merged(updates: list[bytes]) -> bytes:
-    """``pycrdt.merge_updates`` of ``updates``.
-
-    Raises:
-        InvalidUpdate: when pycrdt cannot merge them.
-    """
-    return guarded("cannot merge update", lambda: merge_updates(*updates))
-
-
-def merged_readable(updates: list[bytes]) -> bytes | None:
-    """``pycrdt.merge_updates`` of ``updates`` when it reads back (:func:`structs.parse`),
-    else ``None``."""
-    try:
-        result = merged(updates)
-        structs.parse(result)
-    except (InvalidUpdate, Malformed):
-        return None
-    return result
-
-
-def reads_alike(update: bytes) -> bool:
-    """Whether pycrdt (yrs) reads ``update`` as :func:`structs.parse` (Yjs) does: its merge of
-    ``update`` alone reads back with the same structs per client (yrs leaves zero-length
-    items out). What waits is merged with the document for every snapshot and state: an
-    update yrs reads differently gave states that failed or did not read back."""
-    result = merged_readable([update])
-    if result is None:
-        return False
-    return _shape(structs.parse(update)) == _shape(structs.parse(result))
-
-
-def _shape(parsed: Parsed) -> list[tuple[int, list[tuple[int, int, int]]]]:
-    return sorted(
-        (run.client, [(s[0], s[1], s[2]) for s in run.structs if s[1] and s[2] != structs.SKIP])
-        for run in parsed.runs
-    )
 
 
 def deletes_unknown(parsed: Parsed, state: dict[int, int]) -> bool:

@@ -48,19 +48,25 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "base",
         (
-            *("errors", "names", "settings", "setting_names", "settings_checks"),
+            *("errors", "names", "settings", "setting_names", "settings_checks", "settings_table"),
             *("limits", "auth", "logs", "metrics", "process", "allocator"),
         ),
     ),
-    ("codec", ("protocol", "lib0", "structs", "chunks", "units", "hocuspocus")),
+    (
+        "codec",
+        (
+            *("protocol", "awareness_codec", "lib0", "structs", "slices", "chunks", "units"),
+            *("hocuspocus", "hocuspocus_messages"),
+        ),
+    ),
     (
         "CRDT",
         (
             *("updates", "parents", "shared_types", "placement", "integration"),
-            *("waiting", "integrator", "export"),
+            *("merges", "waiting", "integrator", "export"),
         ),
     ),
-    ("document", ("presence", "hibernated", "room")),
+    ("document", ("presence", "hibernated", "sync_replies", "room")),
     ("storage", ("stores", "store")),
     ("coordination", ("bus", "hub", "history")),
     ("sessions", ("sessions",)),
@@ -71,6 +77,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "api",
             "api_common",
             "api_documents",
+            "api_exports",
             "api_listing",
             "api_versions",
             "openapi",
@@ -124,7 +131,8 @@ def test_layers_import_only_downward(module: str) -> None:
     ("module", "allowed"),
     [
         ("collab.protocol", {"collab.errors"}),
-        ("collab.hocuspocus", {"collab.errors", "collab.protocol"}),
+        ("collab.hocuspocus", {"collab.errors", "collab.protocol", "collab.hocuspocus_messages"}),
+        ("collab.hocuspocus_messages", {"collab.protocol"}),
         (
             "collab.room",
             {
@@ -132,12 +140,23 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.protocol",
                 "collab.updates",
                 "collab.integrator",
-                "collab.chunks",
                 "collab.presence",
+                "collab.hibernated",
+                "collab.sync_replies",
+            },
+        ),
+        (
+            "collab.sync_replies",
+            {
+                "collab.protocol",
+                "collab.chunks",
+                "collab.updates",
+                "collab.integrator",
                 "collab.hibernated",
             },
         ),
-        ("collab.presence", {"collab.errors", "collab.protocol"}),
+        ("collab.presence", {"collab.errors", "collab.protocol", "collab.awareness_codec"}),
+        ("collab.awareness_codec", {"collab.protocol"}),
         (
             "collab.hibernated",
             {"collab.protocol", "collab.structs", "collab.integrator"},
@@ -150,12 +169,19 @@ def test_layers_import_only_downward(module: str) -> None:
                 "collab.updates",
                 "collab.integration",
                 "collab.placement",
+                "collab.slices",
                 "collab.waiting",
             },
         ),
         (
             "collab.integration",
-            {"collab.structs", "collab.parents", "collab.shared_types", "collab.placement"},
+            {
+                "collab.structs",
+                "collab.slices",
+                "collab.parents",
+                "collab.shared_types",
+                "collab.placement",
+            },
         ),
         (
             "collab.placement",
@@ -163,11 +189,16 @@ def test_layers_import_only_downward(module: str) -> None:
         ),
         ("collab.shared_types", {"collab.structs", "collab.parents"}),
         ("collab.parents", {"collab.structs", "collab.lib0"}),
-        ("collab.waiting", {"collab.errors", "collab.structs", "collab.units", "collab.updates"}),
+        (
+            "collab.waiting",
+            {"collab.errors", "collab.structs", "collab.units", "collab.updates", "collab.merges"},
+        ),
+        ("collab.merges", {"collab.structs", "collab.updates"}),
         ("collab.units", {"collab.structs", "collab.lib0"}),
         ("collab.updates", {"collab.errors", "collab.protocol", "collab.structs"}),
         ("collab.chunks", {"collab.structs", "collab.lib0"}),
         ("collab.structs", {"collab.lib0"}),
+        ("collab.slices", {"collab.structs"}),
         ("collab.lib0", set()),
         ("collab.names", {"collab.errors"}),
         ("collab.settings", {"collab.setting_names", "collab.settings_checks"}),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from collab import openapi, settings
+from collab import openapi, settings_table
 from collab.errors import CloseCode
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_configuration_reference_matches_settings() -> None:
-    assert settings.markdown_table() in README
+    assert settings_table.markdown_table() in README
 
 
 def test_api_table_matches_openapi() -> None:

@@ -49,7 +49,7 @@ import pytest
 import websockets
 from pycrdt import Array, Doc, Map, Text, write_var_uint
 
-from collab import export, protocol, updates
+from collab import awareness_codec, export, protocol, updates
 from collab.auth import ALL_DOCUMENTS, Grant, Role
 from collab.errors import Refused
 from collab.hub import Hub
@@ -100,7 +100,9 @@ def _sync(kind: int, payload: bytes) -> Seed:
 
 
 def _awareness(entries: list[tuple[int, int, Any]]) -> Seed:
-    payload = protocol.encode_awareness([protocol.AwarenessEntry(*entry) for entry in entries])
+    payload = awareness_codec.encode_awareness(
+        [awareness_codec.AwarenessEntry(*entry) for entry in entries]
+    )
     return Seed(b"\x01", payload)
 
 

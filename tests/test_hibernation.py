@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from collab import protocol
-from collab import room as room_module
+from collab import awareness_codec, protocol, sync_replies
 from collab.room import Room
 from collab.updates import EMPTY_STATE_VECTOR, state_vector
 from tests.test_connection import eventually_true, joined, read, started_hub
@@ -38,7 +37,9 @@ def text_of(doc: Doc[Any]) -> str:
 
 
 def awareness(client_id: int, clock: int, state: object) -> bytes:
-    return protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
+    return awareness_codec.encode_awareness(
+        [awareness_codec.AwarenessEntry(client_id, clock, state)]
+    )
 
 
 def loaded_room(text: str = "hello world") -> tuple[Room, Doc[Any]]:
@@ -79,7 +80,7 @@ def test_awareness_flows_while_a_room_hibernates() -> None:
     room.flush_awareness()
     removal = second.frames[-1]
     assert isinstance(removal, protocol.Awareness)
-    assert protocol.decode_awareness(removal.payload)[0].state is None
+    assert awareness_codec.decode_awareness(removal.payload)[0].state is None
     assert room.asleep
 
 
@@ -113,7 +114,7 @@ def test_an_update_the_kept_state_holds_keeps_it_asleep_but_a_deletion_wakes_it(
 def test_a_large_state_is_kept_once_in_parts_and_rebuilt_whole(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(room_module, "SYNC_CHUNK_BYTES", 64)
+    monkeypatch.setattr(sync_replies, "SYNC_CHUNK_BYTES", 64)
     author: Doc[Any] = Doc()
     room = Room("r", Doc())
     for i in range(40):

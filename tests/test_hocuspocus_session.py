@@ -12,7 +12,7 @@ from pycrdt import Doc, Text
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from collab import Collab, Settings, protocol
+from collab import Collab, Settings, awareness_codec
 from collab import hocuspocus as hp
 from collab.auth import Role, mint_token
 
@@ -103,8 +103,8 @@ def test_the_senders_awareness_comes_back_to_it(client: TestClient) -> None:
     """A lone provider hears its own awareness renewals (every 15 s): without them it would
     reconnect after 30 s of silence (``messageReconnectTimeout``)."""
     token = mint_token(SECRET, "presence", Role.READ, 60)
-    entry = protocol.AwarenessEntry(42, 1, {"user": "alone"})
-    payload = protocol.encode_awareness([entry])
+    entry = awareness_codec.AwarenessEntry(42, 1, {"user": "alone"})
+    payload = awareness_codec.encode_awareness([entry])
     with client.websocket_connect("/hocuspocus") as ws:
         send(ws, "presence", hp.Token(token))
         send(ws, "presence", hp.Awareness(payload))

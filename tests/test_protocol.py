@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collab import protocol
-from collab.protocol import AwarenessEntry, ProtocolError
+from collab import awareness_codec, protocol
+from collab.awareness_codec import AwarenessEntry
+from collab.protocol import ProtocolError
 
 payloads = st.binary(max_size=300)
 messages = st.one_of(
@@ -80,18 +81,18 @@ def test_malformed_frames_say_why(frame: bytes, why: str) -> None:
     )
 )
 def test_awareness_round_trip(entries: list[AwarenessEntry]) -> None:
-    assert protocol.decode_awareness(protocol.encode_awareness(entries)) == entries
+    assert awareness_codec.decode_awareness(awareness_codec.encode_awareness(entries)) == entries
 
 
 @given(st.binary(max_size=200))
 def test_awareness_garbage_raises_only_protocol_error(payload: bytes) -> None:
     with contextlib.suppress(ProtocolError):
-        protocol.decode_awareness(payload)
+        awareness_codec.decode_awareness(payload)
 
 
 def test_awareness_state_must_be_json() -> None:
     with pytest.raises(ProtocolError, match="not JSON"):
-        protocol.decode_awareness(b"\x01\x01\x01\x03{x}")
+        awareness_codec.decode_awareness(b"\x01\x01\x01\x03{x}")
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e400", "-1E999"])
@@ -101,4 +102,4 @@ def test_awareness_states_that_javascript_cannot_parse_are_refused(constant: str
     text = f'{{"a": {constant}}}'.encode()
     payload = b"\x01\x05\x01" + bytes([len(text)]) + text
     with pytest.raises(ProtocolError, match="not JSON"):
-        protocol.decode_awareness(payload)
+        awareness_codec.decode_awareness(payload)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text, write_var_uint
 
-from collab import protocol
+from collab import awareness_codec, protocol
 from collab.hub import read_document as _read_document
 from collab.room import AwarenessTooLarge, Room
 from collab.stores import Store
@@ -46,7 +46,9 @@ def edits(doc: Doc[Any], ops: list[tuple[int, str]]) -> list[bytes]:
 
 
 def awareness(client_id: int, clock: int, state: object) -> bytes:
-    return protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
+    return awareness_codec.encode_awareness(
+        [awareness_codec.AwarenessEntry(client_id, clock, state)]
+    )
 
 
 def test_join_sends_sync_step1_and_awareness() -> None:
@@ -59,7 +61,7 @@ def test_join_sends_sync_step1_and_awareness() -> None:
     room.apply_awareness(first, awareness(7, 1, {"user": "ann"}))
     room.join(second)
     assert second.frames[0] == protocol.SyncStep1(doc.get_state())
-    entries = protocol.decode_awareness(second.frames[1].payload)  # type: ignore[union-attr]
+    entries = awareness_codec.decode_awareness(second.frames[1].payload)  # type: ignore[union-attr]
     assert [(e.client_id, e.state) for e in entries] == [(7, {"user": "ann"})]
 
 
@@ -73,7 +75,7 @@ def test_awareness_relayed_to_others_and_removed_on_leave() -> None:
     room.apply_awareness(a, awareness(1, 1, {"cursor": 3}))
     assert a.frames == [] and len(b.frames) == 1
     room.leave(a)
-    removal = protocol.decode_awareness(b.frames[-1].payload)  # type: ignore[union-attr]
+    removal = awareness_codec.decode_awareness(b.frames[-1].payload)  # type: ignore[union-attr]
     assert [(e.client_id, e.state) for e in removal] == [(1, None)]
     assert room.awareness_frame() is None
 
@@ -289,7 +291,7 @@ def test_a_relayed_awareness_state_stays_with_its_owner() -> None:
     room.apply_awareness(bob, awareness(2, 1, {"user": "bob"}))
     room.apply_awareness(bob, awareness(1, 1, {"user": "alice"}))  # bob echoes alice
     room.leave(bob)
-    removal = protocol.decode_awareness(watcher.frames[-1].payload)  # type: ignore[union-attr]
+    removal = awareness_codec.decode_awareness(watcher.frames[-1].payload)  # type: ignore[union-attr]
     assert [(e.client_id, e.state) for e in removal] == [(2, None)]
     assert set(room.awareness) == {1}
 
@@ -311,7 +313,7 @@ class Turn:
 
 def awareness_frames(peer: FakePeer) -> list[list[tuple[int, int, object]]]:
     return [
-        [(e.client_id, e.clock, e.state) for e in protocol.decode_awareness(frame.payload)]
+        [(e.client_id, e.clock, e.state) for e in awareness_codec.decode_awareness(frame.payload)]
         for frame in peer.frames
         if isinstance(frame, protocol.Awareness)
     ]
@@ -400,21 +402,24 @@ def test_presence_cannot_be_removed_or_impersonated_by_another_connection() -> N
     seen = len(watcher.frames)
     room.apply_awareness(mallory, awareness(1, 2, None))
     room.apply_awareness(mallory, awareness(1, 3, {"user": "not alice"}))
-    both = protocol.encode_awareness(
-        [protocol.AwarenessEntry(1, 4, None), protocol.AwarenessEntry(3, 2, {"user": "m2"})]
+    both = awareness_codec.encode_awareness(
+        [
+            awareness_codec.AwarenessEntry(1, 4, None),
+            awareness_codec.AwarenessEntry(3, 2, {"user": "m2"}),
+        ]
     )
     room.apply_awareness(mallory, both)
     relayed = [
         entry
         for frame in watcher.frames[seen:]
         if isinstance(frame, protocol.Awareness)
-        for entry in protocol.decode_awareness(frame.payload)
+        for entry in awareness_codec.decode_awareness(frame.payload)
     ]
     assert [(e.client_id, e.state) for e in relayed] == [(3, {"user": "m2"})]
     newcomer = FakePeer()
     room.join(newcomer)
     (frame,) = [f for f in newcomer.frames if isinstance(f, protocol.Awareness)]
-    states = {e.client_id: e.state for e in protocol.decode_awareness(frame.payload)}
+    states = {e.client_id: e.state for e in awareness_codec.decode_awareness(frame.payload)}
     assert states[1] == {"user": "alice"}
     room.apply_awareness(alice, awareness(1, 5, None))  # its owner may remove it
     assert 1 not in room.awareness

@@ -8,7 +8,7 @@ from collab.hub.committer import Origin
 from collab.hub.hooks import ChangeHook, ConnectHook, DeleteHook, Hooks, StatelessHook
 from collab.hub.hub import Hub, WriteResult
 from collab.hub.loading import read_document
-from collab.hub.rooms import ClosablePeer
+from collab.hub.slots import ClosablePeer
 
 __all__ = [
     "ChangeHook",

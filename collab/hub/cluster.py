@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
-from collab import protocol
+from collab import awareness_codec
 from collab.bus import Bus, BusUnavailable
 from collab.errors import CloseCode
 from collab.hub.renames import RENAMED_HERE, renamed_reason
@@ -185,7 +185,7 @@ class Cluster:
             if owner is not OTHER_NODE and client in states
         ]
         if local:
-            self.bus.publish_awareness(name, protocol.encode_awareness_entries(local))
+            self.bus.publish_awareness(name, awareness_codec.encode_awareness_entries(local))
 
     def node_gone(self, node: str) -> None:
         """Remove the awareness states of ``node``'s clients from every room, telling the

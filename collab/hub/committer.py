@@ -29,7 +29,8 @@ from collab.bus import Bus
 from collab.errors import ShuttingDown
 from collab.hub.checkpoints import Checkpoints
 from collab.hub.hooks import Hook
-from collab.hub.rooms import Rooms, RoomSlot
+from collab.hub.rooms import Rooms
+from collab.hub.slots import RoomSlot
 from collab.hub.thread_commit import Item, Origin, ThreadCommit
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics

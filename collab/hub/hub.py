@@ -2,8 +2,9 @@
 
 Its parts: :class:`~collab.hub.rooms.Rooms` (load, admission, membership, unload),
 :class:`~collab.hub.committer.Committer` (group commit before relay, checkpoints),
-:class:`~collab.hub.maintenance.Maintenance` (compaction, salvage), the database thread, and
-the host's :class:`~collab.hub.hooks.Hooks`. Every write, whoever makes it (a WebSocket
+:class:`~collab.hub.maintenance.Maintenance` (compaction, salvage),
+:class:`~collab.hub.documents.Documents` (delete, rename, committed states), the database
+thread, and the host's :class:`~collab.hub.hooks.Hooks`. Every write, whoever makes it (a WebSocket
 session, the HTTP API, ``Collab.edit``, an import over HTTP), goes through
 :meth:`Hub.write_now` (an open room, synchronous: the sessions' hot path) or :meth:`Hub.write`
 (any document, returns once committed), which checks the size limit and the tombstone,
@@ -13,7 +14,6 @@ applies, handles a damaged document, queues the commit, relays after it and runs
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,19 +22,20 @@ from collab.bus import Bus, BusUnavailable
 from collab.errors import CloseCode, CollabError, DocumentTooLarge
 from collab.hub.cluster import Cluster
 from collab.hub.committer import Committer, Origin
+from collab.hub.documents import Documents
 from collab.hub.folds import FoldThreads
 from collab.hub.hibernation import Hibernation
 from collab.hub.hooks import Hooks
 from collab.hub.maintenance import Maintenance
 from collab.hub.release import MemoryRelease
-from collab.hub.renames import RENAMED_HERE, renamed_reason
-from collab.hub.rooms import Rooms, RoomSlot
+from collab.hub.rooms import Rooms
+from collab.hub.slots import RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room
 from collab.settings import Settings
-from collab.stores import DocumentStore, NameTaken, StoreError
-from collab.updates import EMPTY_UPDATE, DocumentCorrupted
+from collab.stores import DocumentStore, StoreError
+from collab.updates import DocumentCorrupted
 
 __all__ = ["DocumentExists", "Hub", "WriteResult"]
 
@@ -104,6 +105,9 @@ class Hub:
             store, self.thread, self.rooms, self.metrics, self._committed_room,
             self.hooks.change, remote, settings.commit_retry_seconds,
         )  # fmt: skip
+        self.documents = Documents(
+            store, self.thread, self.rooms, self.committer, self.folds, self.hooks, self.cluster
+        )
         self.hibernation = Hibernation(self.rooms, self.thread, settings, self.metrics)
         self.hibernation.enabled &= remote is None  # cluster mode: the rooms follow the bus
         self.release = MemoryRelease(self.folds, self.metrics)  # free heap pages after writes
@@ -122,6 +126,10 @@ class Hub:
         self.flush = self.committer.flush
         self.salvage = self.maintenance.salvage
         self.wake = self.hibernation.wake
+        self.delete = self.documents.delete
+        self.rename = self.documents.rename
+        self.state = self.documents.state
+        self.state_vector = self.documents.state_vector
 
     def _committed_room(self, slot: RoomSlot, room: Room) -> None:
         """Updates of ``room`` were committed: maintenance (compaction), then the listeners."""
@@ -270,96 +278,6 @@ class Hub:
             raise StoreError("the update could not be saved")
         return WriteResult(changed, room.size_bytes)
 
-    async def delete(self, name: str) -> bool:
-        """Delete document ``name``: commit what is queued, close its peers with 4410 (in
-        cluster mode on every node), drop it, then run ``on_delete``.
-
-        Returns:
-            ``True`` when the document existed.
-
-        Raises:
-            StoreError: on a database failure.
-        """
-        await self.flush()
-        self.rooms.forget(name)
-        deleted = await self.run(self.store.delete, name)
-        if self.cluster is not None:
-            await self.cluster.announce("delete", name)
-        if deleted and self.hooks.delete is not None:
-            self.hooks.delete(name)
-        return deleted
-
-    async def rename(self, old: str, new: str) -> bool:
-        """Rename document ``old`` to ``new``: commit what is queued, close the peers of
-        ``old`` with 4409 and a reason naming ``new`` (and those of an empty room open under
-        ``new`` with 1001, to load what moved in; see :mod:`collab.hub.renames`), in cluster
-        mode on every node, then move it in the store (:meth:`DocumentStore.rename`).
-
-        Returns:
-            ``True`` when ``old`` existed.
-
-        Raises:
-            NameTaken: ``new`` is a stored document (the peers of ``old`` stay connected).
-            StoreError: on a database failure.
-        """
-        await self.flush()  # a document whose first updates wait for their commit exists
-        if await self.run(self.store.get, old) is None:
-            return False
-        if await self.run(self.store.get, new) is not None:
-            raise NameTaken(new)
-        await self.flush()
-        self.rooms.forget(old, CloseCode.DOCUMENT_RENAMED, renamed_reason(new))
-        self.rooms.forget(new, CloseCode.GOING_AWAY, RENAMED_HERE)
-        renamed = await self.run(self.store.rename, old, new)
-        if self.cluster is not None:
-            await self.cluster.announce("rename", old, new)
-        return renamed
-
     def discard(self, room: Room, spare: object = None) -> None:
         """Forget a room pycrdt damaged (see :meth:`Maintenance.discard`)."""
         self.maintenance.discard(room, spare)
-
-    async def state(self, name: str) -> bytes:
-        """The committed state of document ``name`` as one v1 update (empty when unknown):
-        from its open room at a moment when nothing of it waits for a commit, else from the
-        store. In cluster mode always from the store, which every node commits to before it
-        relays: an open room may not have read another node's newest commit yet.
-
-        Raises:
-            StoreError: on a database failure, or when the room is dropped while read.
-        """
-        room = self.rooms.room(name)
-        if room is None or self.cluster is not None:
-            # as a room loads it (rows that no longer decode go to the quarantine), the
-            # replay and the encoding on a load thread
-            stored, integrator = await self.rooms.read(name)
-            if stored.snapshot is None and not stored.updates:
-                return EMPTY_UPDATE
-            return await self.folds.load(integrator.state_update)
-        return await self._committed(room, room.state)
-
-    async def state_vector(self, name: str) -> bytes:
-        """The state vector of document ``name``'s committed state (without the structs that
-        wait for a predecessor), as :meth:`state` would give it, but read from the open room's
-        document without encoding the document: a 20 MB document's state, decoded again to
-        read its state vector (``pycrdt.get_state``), took 170 MiB and half a second of the
-        event loop, in every change event while it was edited.
-
-        Raises:
-            StoreError: on a database failure, or when the room is dropped while read.
-        """
-        room = self.rooms.room(name)
-        if room is None or self.cluster is not None:
-            _, integrator = await self.rooms.read(name)
-            return await self.folds.load(integrator.doc.get_state)
-        return await self._committed(room, lambda: room.state_vector)
-
-    async def _committed(self, room: Room, read: Callable[[], bytes]) -> bytes:
-        """``read()`` at a moment when nothing of ``room`` waits for a commit."""
-        result: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.committer.when_committed(
-            room,
-            lambda: result.set_result(read()),
-            lambda: result.set_exception(StoreError("the document was closed while being read")),
-        )
-        return await result

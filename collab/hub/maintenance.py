@@ -18,7 +18,8 @@ from typing import Any
 
 from collab.hub.folds import FoldThreads
 from collab.hub.loading import read_document
-from collab.hub.rooms import Rooms, RoomSlot
+from collab.hub.rooms import Rooms
+from collab.hub.slots import RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Room

@@ -17,7 +17,8 @@ from functools import partial
 
 from collab.bus import Bus, BusUnavailable
 from collab.errors import CloseCode, CollabError
-from collab.hub.rooms import Rooms, RoomSlot
+from collab.hub.rooms import Rooms
+from collab.hub.slots import RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Peer, Room

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Callable
 
 from collab import hocuspocus
@@ -25,12 +24,12 @@ from collab.protocol import ProtocolError
 from collab.room import AwarenessTooLarge, Room
 from collab.sessions.access import Access
 from collab.sessions.flow import MIN_RATE_PAUSE
-from collab.sessions.messages import BURST_BYTES, BURST_UPDATES, LARGE_SYNC_BYTES, Messages
+from collab.sessions.lifecycle import ConnectionLife
+from collab.sessions.messages import BURST_BYTES, BURST_UPDATES, LARGE_SYNC_BYTES
 from collab.sessions.transport import FULL, SENT, Transport
 from collab.sessions.wrong_protocol import SYNC_WRONG_ENDPOINT as WRONG_ENDPOINT
 from collab.sessions.wrong_protocol import log_wrong_protocol
 from collab.settings import Settings
-from collab.stores import StoreError
 from collab.updates import InvalidUpdate
 
 __all__ = [
@@ -49,7 +48,7 @@ log = logging.getLogger("collab.websocket")
 _peer_ids = itertools.count(1)
 
 
-class Connection(Messages):
+class Connection(ConnectionLife):
     """One WebSocket peer: what it sends, what it receives, and how it ends.
 
     Frames are written at once through the transport; the bytes the socket has not taken
@@ -68,24 +67,7 @@ class Connection(Messages):
             (``Collab.reauthorize``); ``client``: its address, for the hooks.
     """
 
-    __slots__ = (
-        "_close",
-        "_expiry",
-        "_leave",
-        "client",
-        "client_close",
-        "finished",
-        "grant",
-        "hub",
-        "id",
-        "name",
-        "queue_limit",
-        "read_only",
-        "room",
-        "source",
-        "syncs",
-        "transport",
-    )
+    __slots__ = ("client", "hub", "id", "name", "queue_limit", "source", "syncs", "transport")
 
     def __init__(
         self,
@@ -147,93 +129,6 @@ class Connection(Messages):
             self._close = (code, reason)
             self.transport.close(code, reason)
             asyncio.get_running_loop().call_soon(self._finish)
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    async def open(self) -> None:
-        """Join the room, then hand the connection over to its transport (see
-        :meth:`~collab.sessions.transport.Transport.detach`) and run ``on_connect``; a
-        refusal closes it with the reason."""
-        try:
-            room, self._leave = await self.hub.join(self.name, self)
-        except ShuttingDown as exc:
-            self.close(exc.close_code, str(exc))
-        except StoreError as exc:
-            self.close(exc.close_code, "storage error: document unavailable")
-        except CollabError as exc:
-            self._reject(exc.close_code, str(exc))
-        else:
-            self.room = room
-            if self.grant.expires_at != float("inf"):
-                delay = max(0.0, self.grant.expires_at - time.time())
-                self._expiry = asyncio.get_running_loop().call_later(
-                    delay, self.close, CloseCode.UNAUTHORIZED, "access token expired"
-                )
-            self.transport.detach(self)
-            if self.hub.hooks.connect is not None:
-                self.hub.hooks.connect(self.name, self.info())
-            return
-        self._finish()
-
-    def ended(self, code: int, reason: str | None = None) -> None:
-        """The client closed the connection with ``code``, or it was lost (1006); with a
-        ``reason``, the WebSocket layer closed it (a malformed frame, a message over
-        --max-message-bytes, no answer to the keepalive ping): logged and counted as ours."""
-        if self._close is None and self._parked and self.room is not None:
-            self._unpark(self.room)  # sent before the client closed: rebuilt here if need be
-        if self._close is None and self._burst and self.room is not None:
-            self._guarded(self._apply_burst, self.room)  # sent before the client closed
-        if self._close is None:
-            if reason is None:
-                self.client_close = code
-            else:
-                self.hub.metrics.closes[code] += 1
-                self._close = (code, reason)
-                extra = {"room": self.name, "peer": self.id, "code": code, "reason": reason}
-                log.warning("closing connection", extra=extra)
-        self._finish()
-
-    def _finish(self) -> None:
-        """Leave the room (once) and log the end of the connection."""
-        if self.finished:
-            return
-        self.finished = True
-        if self._expiry is not None:
-            self._expiry.cancel()
-        if self._rate_timer is not None:
-            self._rate_timer.cancel()
-        if self._leave is not None:
-            self._leave()
-            if self.room is not None and self.hub.hooks.disconnect is not None:
-                self.hub.hooks.disconnect(self.name, self.info())
-        # A closed connection may outlive its end (its transport): it must not keep its
-        # room's document alive after the room unloads.
-        self._leave = None
-        self.room = None
-        self._burst = []
-        log.info("connection closed", extra=self.closed_event())
-
-    def info(self) -> dict[str, object]:
-        """What the ``on_connect`` / ``on_disconnect`` hooks are told of this peer."""
-        return {"peer": self.id, "role": self.grant.role.name.lower(), "client": self.client}
-
-    def recheck(self, access: Access | None, refusal: CollabError | None = None) -> bool:
-        """Apply a fresh access decision (``Collab.reauthorize``): none closes the
-        connection with the refusal's code (4403 when access was withdrawn), a read role
-        makes it read-only, a write role lets it write again.
-
-        Returns:
-            Whether the connection was closed.
-        """
-        if self._close is not None:
-            return False
-        if access is None:
-            code = refusal.close_code if refusal is not None else CloseCode.FORBIDDEN
-            self._reject(code, str(refusal) if refusal is not None else "access withdrawn")
-            return True
-        self.grant = access
-        self.read_only = access.role < Role.WRITE
-        return False
 
     def received(self, message: bytes | str) -> None:
         """One message from the client: binary frames are taken, text frames refused (1003)."""
@@ -303,13 +198,6 @@ class Connection(Messages):
         extra = {"room": self.name, "peer": self.id, "code": int(code), "reason": reason}
         log.warning("closing connection", extra=extra)
         self.close(code, reason)
-
-    def closed_event(self) -> dict[str, object]:
-        """Log fields of the end of this connection: who closed it, with which code."""
-        if self._close is not None:
-            code, reason = self._close
-            return {"room": self.name, "peer": self.id, "code": int(code), "reason": reason}
-        return {"room": self.name, "peer": self.id, "code": self.client_close, "reason": "client"}
 
 
 def _reason(exc: CollabError) -> str:

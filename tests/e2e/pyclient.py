@@ -11,7 +11,7 @@ from typing import Any
 import websockets
 from pycrdt import Doc, Text
 
-from collab import protocol
+from collab import awareness_codec, protocol
 
 
 async def eventually(
@@ -190,7 +190,9 @@ class TraceClient(PyClient):
 
 def awareness_frame(client_id: int, clock: int, state: Any) -> bytes:
     """An awareness message announcing one client's ``state`` (``None`` removes it)."""
-    payload = protocol.encode_awareness([protocol.AwarenessEntry(client_id, clock, state)])
+    payload = awareness_codec.encode_awareness(
+        [awareness_codec.AwarenessEntry(client_id, clock, state)]
+    )
     return protocol.encode(protocol.Awareness(payload))
 
 
@@ -199,7 +201,7 @@ def awareness_view(messages: Iterable[protocol.Message]) -> dict[int, Any]:
     states: dict[int, Any] = {}
     for message in messages:
         if isinstance(message, protocol.Awareness):
-            for entry in protocol.decode_awareness(message.payload):
+            for entry in awareness_codec.decode_awareness(message.payload):
                 if entry.state is None:
                     states.pop(entry.client_id, None)
                 else:
@@ -213,6 +215,6 @@ def removed_clients(messages: Iterable[protocol.Message]) -> set[int]:
         entry.client_id
         for message in messages
         if isinstance(message, protocol.Awareness)
-        for entry in protocol.decode_awareness(message.payload)
+        for entry in awareness_codec.decode_awareness(message.payload)
         if entry.state is None
     }

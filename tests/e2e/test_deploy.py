@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collab.settings import describe
+from collab.settings_table import describe
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -15,8 +15,8 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
+from collab import awareness_codec, protocol
 from collab import hocuspocus as hp
-from collab import protocol
 from collab.hocuspocus_endpoint import NO_ENDPOINT
 from collab.sessions.hocuspocus import HELD_FRAMES, WRONG_ENDPOINT
 from collab.sessions.ywebsocket import WRONG_ENDPOINT as SYNC_WRONG_ENDPOINT
@@ -271,7 +271,9 @@ def seeds() -> list[bytes]:
     text = doc.get("text", type=Text)
     for i in range(5):
         text.insert(0, f"seed {i} ")
-    awareness = protocol.encode_awareness([protocol.AwarenessEntry(7, 1, {"user": "fuzz"})])
+    awareness = awareness_codec.encode_awareness(
+        [awareness_codec.AwarenessEntry(7, 1, {"user": "fuzz"})]
+    )
     return [
         auth("fuzz"),
         frame("fuzz", hp.SyncStep1(doc.get_state())),

@@ -22,7 +22,7 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
-from collab import protocol
+from collab import awareness_codec, protocol
 from collab.auth import Role, mint_token
 from tests.e2e.conftest import OCTETS, Server
 from tests.e2e.nodepeer import NodePeer
@@ -80,7 +80,7 @@ class Client(PyClient):
         """The awareness states this client learnt, removals applied."""
         states: dict[int, Any] = {}
         for message in self.of_type(protocol.Awareness):
-            for entry in protocol.decode_awareness(message.payload):
+            for entry in awareness_codec.decode_awareness(message.payload):
                 if entry.state is None:
                     states.pop(entry.client_id, None)
                 else:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from pycrdt import Doc, Text
 
-from collab import protocol
+from collab import awareness_codec, protocol
 from collab.sessions.ywebsocket import BURST_UPDATES
 from collab.updates import state_vector
 from tests.e2e.conftest import Server
@@ -410,7 +410,7 @@ async def test_only_the_clients_a_connection_announced_are_removed_with_it(
         (entry,) = [
             e
             for m in of_type(watcher, protocol.Awareness)
-            for e in protocol.decode_awareness(m.payload)
+            for e in awareness_codec.decode_awareness(m.payload)
             if e.client_id == alice.client_id and e.state is not None
         ][-1:]
         echoer = await PyClient(server.ws_url, "echo").connect()

@@ -124,7 +124,7 @@ def test_a_waiting_update_pycrdt_cannot_merge_is_left_out_of_the_state_logged(
     for u in [*updates, GAP, others[1]]:  # others[1] waits for others[0]
         integrator.apply(u)
     assert len(integrator.pending) == 2
-    monkeypatch.setattr("collab.waiting.merge_updates", merge)
+    monkeypatch.setattr("collab.merges.merge_updates", merge)
     state = integrator.state_update()
     assert "left 1 of 2 waiting updates out" in caplog.text
     structs.parse(state)

@@ -368,14 +368,6 @@ async def storm(target: Target, room: str, count: int, timeout: float) -> dict[s
     and the server's peak RSS meanwhile."""
     pids = _pids(target)
     peers = [JoinPeer(target, room, keep=i == 0) for i in range(count)]
-    peak = procstat.rss_bytes(pids)
-    running = True
-
-    async def sample() -> None:
-        nonlocal peak
-        while running:
-            peak = max(peak, procstat.rss_bytes(pids))
-            await asyncio.sleep(0.05)
 
     async def one(peer: JoinPeer) -> float:
         t0 = now()
@@ -383,17 +375,16 @@ async def storm(target: Target, room: str, count: int, timeout: float) -> dict[s
         t1 = await asyncio.wait_for(asyncio.shield(peer.synced), max(0.1, timeout - (now() - t0)))
         return float(t1 - t0)
 
-    sampler = asyncio.create_task(sample())
+    peak = procstat.PeakRss(pids)
     try:
         results = await asyncio.gather(*(one(p) for p in peers), return_exceptions=True)
     finally:
-        running = False
-        await sampler
+        await peak.stop()
     closed = server_closed(peers)
     close_all(peers)
     times = sorted(r for r in results if isinstance(r, float))
     failed = [r for r in results if not isinstance(r, float)]
-    out: dict[str, Any] = {"peak_rss_mib": peak / 2**20, "joined": len(times)}
+    out: dict[str, Any] = {"peak_rss_mib": peak.peak / 2**20, "joined": len(times)}
     if failed:  # figures over the joins that made it would flatter the server
         del out["peak_rss_mib"]
     elif times:

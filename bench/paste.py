@@ -43,7 +43,7 @@ from bench.load import (
     wait_until,
 )
 from bench.profiles import Profile
-from bench.traces import CACHE, TEXT_NAME, stream
+from bench.traces import CACHE, TEXT_NAME, cache_write, stream
 
 WRITER = 5
 """The writer's client id."""
@@ -122,11 +122,7 @@ def build(trace: str, limit: int | None, chars: int, count: int) -> PasteEdits:
     result = PasteEdits(
         paste, yproto.clock_ranges(paste)[0][2], edits, [_mark(u) for u in edits], str(text)
     )
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as f:
-        pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)
+    cache_write(path, result)
     return result
 
 
@@ -201,16 +197,7 @@ async def paste_edits(target: Target, profile: Profile) -> dict[str, Any]:
     readers = [EditReader(target, ROOM, work, sent) for _ in range(cfg["readers"])]
     await open_all([*readers, writer])
     pids = target.server_pids()
-    peak = procstat.rss_bytes(pids)
-    running = True
-
-    async def sample() -> None:
-        nonlocal peak
-        while running:
-            peak = max(peak, procstat.rss_bytes(pids))
-            await asyncio.sleep(0.05)
-
-    sampler = asyncio.create_task(sample())
+    peak = procstat.PeakRss(pids)
     conn = writer.conn
     assert conn is not None
     try:
@@ -252,8 +239,7 @@ async def paste_edits(target: Target, profile: Profile) -> dict[str, Any]:
         took = await _full_join(target, ROOM, work.text, cfg["join_timeout"])
         closed = server_closed([*readers, writer])
     finally:
-        running = False
-        await sampler
+        await peak.stop()
         close_all([*readers, writer])
     latencies = sorted(x * 1000 for r in readers for x in r.latencies)
     missing = n * len(readers) - len(latencies)
@@ -263,7 +249,7 @@ async def paste_edits(target: Target, profile: Profile) -> dict[str, Any]:
             p99_ms=percentile(latencies, 0.99),
             max_ms=latencies[-1],
         )
-    out.update(samples=len(latencies), missing=missing, peak_rss_mib=peak / 2**20)
+    out.update(samples=len(latencies), missing=missing, peak_rss_mib=peak.peak / 2**20)
     if took is not None:
         out["late_join_ms"] = took * 1000
     else:

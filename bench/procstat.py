@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -55,6 +56,29 @@ def rss_bytes(pids: list[int]) -> int:
             continue
         total += pages * _PAGE
     return total
+
+
+class PeakRss:
+    """The peak resident set size of ``pids`` together (bytes), sampled every ``period``
+    seconds from the moment it is made until :meth:`stop` (an asyncio task: make it on the
+    running event loop)."""
+
+    def __init__(self, pids: list[int], period: float = 0.05) -> None:
+        self.pids, self.period = pids, period
+        self.peak = rss_bytes(pids)
+        self._running = True
+        self._task = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        while self._running:
+            self.peak = max(self.peak, rss_bytes(self.pids))
+            await asyncio.sleep(self.period)
+
+    async def stop(self) -> int:
+        """Stop sampling; the peak, in bytes."""
+        self._running = False
+        await self._task
+        return self.peak
 
 
 def machine_busy_seconds() -> float:

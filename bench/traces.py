@@ -119,12 +119,18 @@ def streams(
     result = [_replay(txns, start, client, fold) for client in clients]
     if limit is None and result[0].text != data["endContent"]:
         raise RuntimeError(f"replaying {trace} does not give its endContent")
+    cache_write(path, result)
+    return result
+
+
+def cache_write(path: Path, value: object) -> None:
+    """Pickle ``value`` into the cache file ``path`` (written aside, then renamed: a run
+    stopped meanwhile leaves no half file)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as f:
-        pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
-    return result
 
 
 def stream(trace: str, client: int, limit: int | None = None, fold: bool = False) -> Stream:

@@ -72,36 +72,34 @@ class SyncReplies:
 
     def sync_frames(self, state_vector: bytes) -> list[bytes]:
         """The answer to a peer's sync step 1, as frames to send in order: one sync step 2,
-        or for a reply over :data:`SYNC_CHUNK_BYTES` the state in several update messages
+        or for an update over :data:`SYNC_CHUNK_BYTES` the state in several update messages
         of about that size with the last part as the sync step 2 (y-protocols allows a state
         in several updates), so a client on a slow link sees messages arrive: the
         y-websocket client closes a connection that received nothing for 30 s, and a 20 MB
         sync step 2 over 500 kB/s never arrived whole. The whole document's frames are kept
-        until it changes, like :meth:`sync_step2`'s.
+        until it changes, like :meth:`sync_step2`'s, and in parts only: a large document's
+        whole state is not kept twice (nor encoded as one frame first).
 
         Raises:
             InvalidUpdate: when the state vector cannot be decoded.
         """
-        asleep_parts = self._asleep is not None and self._full_frames is not None
-        if asleep_parts and self.full_sync(state_vector):
-            return self._full_frames  # type: ignore[return-value]  # checked just above
-        frame = self.sync_step2(state_vector)
-        if len(frame) <= SYNC_CHUNK_BYTES:
-            return [frame]
-        full = frame is self._full_sync
-        if full and self._full_frames is not None:
+        if not self.full_sync(state_vector):
+            update = self._integrator.with_waiting_deletions(encode_diff(self.doc, state_vector))
+            return _frames(update)
+        if self._full_frames is not None:  # kept in parts (also while asleep)
             return self._full_frames
-        message = protocol.decode(frame)
-        assert isinstance(message, protocol.SyncStep2)
-        try:
-            parts = chunks.split(message.update, SYNC_CHUNK_BYTES)
-        except chunks.Malformed:  # pycrdt wrote it: never; then it goes whole
-            return [frame]
-        frames = [protocol.encode(protocol.Update(part)) for part in parts[:-1]]
-        frames.append(protocol.encode(protocol.SyncStep2(parts[-1])))
-        if full:
-            self._full_frames = frames
-        return frames
+        if self._full_sync is None:
+            if self._asleep is not None:
+                self._wake()
+            update = self._integrator.with_waiting_deletions(
+                encode_diff(self.doc, EMPTY_STATE_VECTOR)
+            )
+            frames = _frames(update)
+            if len(frames) > 1:
+                self._full_frames = frames
+                return frames
+            self._full_sync = frames[0]
+        return [self._full_sync]
 
     def full_sync(self, state_vector: bytes) -> bool:
         """Whether the answer to ``state_vector`` is the whole document (it names no clock
@@ -122,3 +120,18 @@ class SyncReplies:
         """
         theirs = check_state_vector(state_vector)
         return any(clock > theirs.get(client, 0) for client, clock in self._known.items())
+
+
+def _frames(update: bytes) -> list[bytes]:
+    """``update`` as one sync step 2 frame, or when it is over :data:`SYNC_CHUNK_BYTES` as
+    update messages of about that size ending with a sync step 2 (see
+    :meth:`SyncReplies.sync_frames`)."""
+    if len(update) > SYNC_CHUNK_BYTES:
+        try:
+            parts = chunks.split(update, SYNC_CHUNK_BYTES)
+        except chunks.Malformed:  # pycrdt wrote it: never; then it goes whole
+            parts = [update]
+        frames = [protocol.encode(protocol.Update(part)) for part in parts[:-1]]
+        frames.append(protocol.encode(protocol.SyncStep2(parts[-1])))
+        return frames
+    return [protocol.encode(protocol.SyncStep2(update))]

@@ -110,3 +110,48 @@ def test_damaged_file_fails(tmp_path: Path, capsys: Any) -> None:
 
 def test_missing_file_fails(tmp_path: Path) -> None:
     assert not check(tmp_path / "none.db").ok
+
+
+def test_restoring_a_row_that_still_does_not_decode_is_refused(tmp_path: Path, capsys: Any) -> None:
+    """As the HTTP route refuses it (400): the row stays quarantined, the command fails."""
+    path = tmp_path / "c.db"
+    make_db(path)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO updates (name, data, created_at) VALUES ('notes', x'0102030405', 0)")
+    conn.commit()
+    conn.close()
+    assert main(["doctor", "--repair", "--db", str(path)]) == 0
+    (row_id,) = [row.id for row in _quarantined(path)]
+    capsys.readouterr()
+    assert main(["doctor", "--repair", "--db", str(path), "--restore", str(row_id)]) == 1
+    out = capsys.readouterr().out
+    assert f"PROBLEM: quarantined row {row_id} of 'notes' still does not decode" in out, out
+    assert f"restored quarantined row {row_id}" not in out and "no problems found" not in out
+    assert [row.id for row in _quarantined(path)] == [row_id]
+    assert check(path).ok
+
+
+def test_restoring_a_row_that_decodes_puts_it_back(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "c.db"
+    make_db(path)
+    doc: Doc[Any] = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    doc.get("other", type=Text).insert(0, "kept")
+    store = Store(path)
+    store.append([("notes", updates[0])])
+    row_id = store.db.execute("SELECT max(id) FROM updates").fetchone()[0]
+    store.quarantine("notes", [row_id], False, "moved by hand")
+    store.close()
+    (quarantined,) = _quarantined(path)
+    assert main(["doctor", "--repair", "--db", str(path), "--restore", str(quarantined.id)]) == 0
+    assert f"restored quarantined row {quarantined.id} of 'notes'" in capsys.readouterr().out
+    assert _quarantined(path) == [] and check(path).ok
+
+
+def _quarantined(path: Path) -> list[Any]:
+    store = Store(path)
+    try:
+        return store.quarantined()
+    finally:
+        store.close()

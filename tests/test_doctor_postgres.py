@@ -103,3 +103,25 @@ def test_an_undecodable_row_is_named_and_the_suggested_repair_moves_it(
     assert main(["doctor", "--repair", "--db", postgres_dsn]) == 0  # not an SQLite file
     assert f"row {row[0]}: not a valid Yjs v1 update" in capsys.readouterr().out
     assert inspect(postgres_dsn)[1] == []
+
+
+def test_restoring_a_row_that_still_does_not_decode_is_refused(
+    postgres_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_db(postgres_dsn)
+    with psycopg.connect(postgres_dsn) as conn:
+        conn.execute(
+            "INSERT INTO updates (name, data, created_at) VALUES ('notes', '\\x0102030405', 0)"
+        )
+    assert main(["doctor", "--repair", "--db", postgres_dsn]) == 0
+    store = PostgresStore(postgres_dsn)
+    (row,) = store.quarantined()
+    store.close()
+    capsys.readouterr()
+    assert main(["doctor", "--repair", "--db", postgres_dsn, "--restore", str(row.id)]) == 1
+    out = capsys.readouterr().out
+    assert f"PROBLEM: quarantined row {row.id} of 'notes' still does not decode" in out, out
+    store = PostgresStore(postgres_dsn)
+    assert [r.id for r in store.quarantined()] == [row.id]
+    store.close()
+    assert inspect(postgres_dsn)[1] == []

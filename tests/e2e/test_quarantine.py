@@ -86,11 +86,11 @@ def test_doctor_repair_quarantines_lists_restores_and_drops(tmp_path: Path) -> N
     assert doctor(path).returncode == 0, "the document decodes now"
     row_id = Database(path).execute("SELECT id FROM quarantine").fetchone()[0]
     restored = doctor(path, "--repair", "--restore", str(row_id))
-    # put back, it is quarantined again by the same run's next load (it still does not decode)
-    assert f"restored quarantined row {row_id} of 'd'" in restored.stdout
-    again = doctor(path, "--repair")
-    assert "1 row(s) in quarantine" in again.stdout
-    (new_id,) = Database(path).execute("SELECT id FROM quarantine").fetchone()
-    dropped = doctor(path, "--repair", "--drop", str(new_id))
+    # refused as the HTTP route refuses it: it still does not decode, it stays quarantined
+    assert restored.returncode == 1, restored.stdout + restored.stderr
+    assert f"PROBLEM: quarantined row {row_id} of 'd' still does not decode" in restored.stdout
+    assert "1 row(s) in quarantine" in restored.stdout
+    assert doctor(path).returncode == 0, "the document still decodes"
+    dropped = doctor(path, "--repair", "--drop", str(row_id))
     assert "0 row(s) in quarantine" in dropped.stdout
     assert doctor(path, "--repair", "--drop", "999").returncode == 1

@@ -141,7 +141,7 @@ def test_restoring_a_row_that_decodes_puts_it_back(tmp_path: Path, capsys: Any) 
     store = Store(path)
     store.append([("notes", updates[0])])
     row_id = store.db.execute("SELECT max(id) FROM updates").fetchone()[0]
-    store.quarantine("notes", [row_id], False, "moved by hand")
+    store.quarantine("notes", {row_id: "moved by hand"}, None)
     store.close()
     (quarantined,) = _quarantined(path)
     assert main(["doctor", "--repair", "--db", str(path), "--restore", str(quarantined.id)]) == 0
@@ -155,3 +155,18 @@ def _quarantined(path: Path) -> list[Any]:
         return store.quarantined()
     finally:
         store.close()
+
+
+def test_each_quarantined_row_gives_its_own_reason(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    make_db(path)
+    conn = sqlite3.connect(path)
+    for data in (b"\x01\x02\x03", b"\xff\xff"):
+        conn.execute("INSERT INTO updates (name, data, created_at) VALUES ('notes', ?, 0)", [data])
+    conn.commit()
+    first, second = [row[0] for row in conn.execute("SELECT id FROM updates ORDER BY id")][-2:]
+    conn.close()
+    assert repair(path).ok
+    rows = _quarantined(path)
+    assert [row.reason.split(":")[0] for row in rows] == [f"row {first}", f"row {second}"]
+    assert f"row {second}" not in rows[0].reason and f"row {first}" not in rows[1].reason

@@ -125,3 +125,18 @@ def test_restoring_a_row_that_still_does_not_decode_is_refused(
     assert [r.id for r in store.quarantined()] == [row.id]
     store.close()
     assert inspect(postgres_dsn)[1] == []
+
+
+def test_each_quarantined_row_gives_its_own_reason(postgres_dsn: str) -> None:
+    make_db(postgres_dsn)
+    with psycopg.connect(postgres_dsn) as conn:
+        for data in ("\\x010203", "\\xffff"):
+            conn.execute(
+                "INSERT INTO updates (name, data, created_at) VALUES ('notes', %s, 0)", [data]
+            )
+        first, second = [r[0] for r in conn.execute("SELECT id FROM updates ORDER BY id")][-2:]
+    assert main(["doctor", "--repair", "--db", postgres_dsn]) == 0
+    store = PostgresStore(postgres_dsn)
+    rows = store.quarantined()
+    store.close()
+    assert [row.reason.split(":")[0] for row in rows] == [f"row {first}", f"row {second}"]

@@ -64,6 +64,24 @@ async def test_a_document_with_an_undecodable_row_loads_and_quarantines_it(
         assert (await http.get("/api/documents/d/content")).json() == {"text": "good more"}
 
 
+async def test_each_quarantined_row_is_listed_with_its_own_reason(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    seeded(tmp_path / "q.db")
+    store = Store(tmp_path / "q.db")
+    store.db.execute("INSERT INTO updates (name, data, created_at) VALUES ('d', x'ff02', 0)")
+    ids = [row[0] for row in store.db.execute("SELECT id FROM updates ORDER BY id")]
+    store.close()
+    bad = [ids[1], ids[3]]  # BAD, then the row just written
+    server: Server = server_factory(db_path=tmp_path / "q.db")
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        assert (await http.get("/api/documents/d/content")).json() == {"text": "good more"}
+        listed = (await http.get("/api/documents/d/quarantine")).json()["quarantined"]
+    reasons = [row["reason"] for row in listed]
+    assert [reason.split(":")[0] for reason in reasons] == [f"row {bad[0]}", f"row {bad[1]}"]
+    assert "content kind 17" in reasons[0] and "content kind 17" not in reasons[1], reasons
+
+
 def doctor(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "collab", "doctor", "--db", str(db), *args],

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from collab.hub.loading import read_document
 from collab.stores import DocumentStore, SQLiteStore, StoreError
+from collab.stores.doctor_rows import counted
 from collab.stores.dsn import is_postgres
 from collab.stores.sqlite_doctor import inspect
 from collab.updates import InvalidUpdate
@@ -114,7 +115,7 @@ def repair(
             read_document(store, name)
             moved = len(store.quarantined(name)) - before
             if moved:
-                report.summary.append(f"quarantined {moved} row(s) of {name!r}")
+                report.summary.append(f"quarantined {counted(moved, 'row')} of {name!r}")
         for wanted in restore:
             refused = _refusal(store, wanted)
             if refused:
@@ -131,9 +132,10 @@ def repair(
         rows = store.quarantined()
         for row in rows:
             report.summary.append(
-                f"quarantine #{row.id}: {row.name!r} {row.kind}, {row.size} bytes: {row.reason}"
+                f"quarantine #{row.id}: {row.name!r} {row.kind}, {counted(row.size, 'byte')}:"
+                f" {row.reason}"
             )
-        report.summary.append(f"{len(rows)} row(s) in quarantine")
+        report.summary.append(f"{counted(len(rows), 'row')} in quarantine")
     finally:
         store.close()
     return report

@@ -170,3 +170,21 @@ def test_each_quarantined_row_gives_its_own_reason(tmp_path: Path) -> None:
     rows = _quarantined(path)
     assert [row.reason.split(":")[0] for row in rows] == [f"row {first}", f"row {second}"]
     assert f"row {second}" not in rows[0].reason and f"row {first}" not in rows[1].reason
+
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    doc: Doc[Any] = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    doc.get("text", type=Text).insert(0, "x")
+    store = Store(path)
+    store.append([("notes", updates[0])])
+    store.db.execute("INSERT INTO updates (name, data, created_at) VALUES ('notes', x'ff', 0)")
+    store.close()
+    checked = check(path).render()
+    assert "log: 2 updates" in checked and "update row 2 (1 byte): " in checked, checked
+    repaired = repair(path).render()
+    assert "quarantined 1 row of 'notes'" in repaired, repaired
+    assert "'notes' update, 1 byte: row 2" in repaired and "1 row in quarantine" in repaired
+    assert "log: 1 update," in check(path).render()

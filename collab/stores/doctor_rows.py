@@ -10,12 +10,18 @@ from pycrdt import merge_updates
 from collab.errors import NOT_OURS
 from collab.updates import InvalidUpdate, check_update
 
-__all__ = ["REPAIR_HINT", "undecodable"]
+__all__ = ["REPAIR_HINT", "counted", "undecodable"]
 
 REPAIR_HINT = (
     "`collab doctor --repair` with the same --db, the server stopped, moves what does not"
     " decode to the quarantine (README, Operations: Quarantine)"
 )
+
+
+def counted(count: int, noun: str) -> str:
+    """``count`` (with thousands separators) and ``noun``, plural unless it is one:
+    ``counted(1, "byte")`` is ``"1 byte"``, ``counted(1200, "update")`` ``"1,200 updates"``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def undecodable(name: str, snapshot: bytes | None, rows: Sequence[tuple[int, bytes]]) -> str | None:
@@ -44,7 +50,7 @@ def undecodable(name: str, snapshot: bytes | None, rows: Sequence[tuple[int, byt
         try:
             check_update(data)
         except InvalidUpdate as exc:
-            bad.append(f"{label} ({len(data)} bytes): {exc}")
+            bad.append(f"{label} ({counted(len(data), 'byte')}): {exc}")
     if not bad:
         return f"document {name!r} cannot be decoded: {merged}"
     return f"document {name!r} cannot be decoded: {'; '.join(bad)}; {REPAIR_HINT}"

@@ -99,16 +99,16 @@ def test_doctor_repair_quarantines_lists_restores_and_drops(tmp_path: Path) -> N
     assert checked.returncode == 1 and "cannot be decoded" in checked.stdout
     repaired = doctor(path, "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    assert "quarantined 1 row(s) of 'd'" in repaired.stdout
-    assert "1 row(s) in quarantine" in repaired.stdout
+    assert "quarantined 1 row of 'd'" in repaired.stdout
+    assert "1 row in quarantine" in repaired.stdout
     assert doctor(path).returncode == 0, "the document decodes now"
     row_id = Database(path).execute("SELECT id FROM quarantine").fetchone()[0]
     restored = doctor(path, "--repair", "--restore", str(row_id))
     # refused as the HTTP route refuses it: it still does not decode, it stays quarantined
     assert restored.returncode == 1, restored.stdout + restored.stderr
     assert f"PROBLEM: quarantined row {row_id} of 'd' still does not decode" in restored.stdout
-    assert "1 row(s) in quarantine" in restored.stdout
+    assert "1 row in quarantine" in restored.stdout
     assert doctor(path).returncode == 0, "the document still decodes"
     dropped = doctor(path, "--repair", "--drop", str(row_id))
-    assert "0 row(s) in quarantine" in dropped.stdout
+    assert "0 rows in quarantine" in dropped.stdout
     assert doctor(path, "--repair", "--drop", "999").returncode == 1

@@ -77,7 +77,8 @@ def test_undecodable_update_is_found(tmp_path: Path) -> None:
 
 
 def test_the_repair_the_doctor_suggests_moves_the_row_it_named(tmp_path: Path) -> None:
-    path = tmp_path / "c.db"
+    path = tmp_path / "my notes" / "c.db"
+    path.parent.mkdir()
     make_db(path)
     conn = sqlite3.connect(path)
     row_id = conn.execute("SELECT max(id) FROM updates").fetchone()[0]
@@ -85,6 +86,8 @@ def test_the_repair_the_doctor_suggests_moves_the_row_it_named(tmp_path: Path) -
     conn.commit()
     conn.close()
     assert f"update row {row_id} " in check(path).render()
+    # the command to paste, with the database given (quoted for a shell)
+    assert f"stop the server, then `collab doctor --repair --db '{path}'`" in check(path).render()
     report = repair(path)
     assert report.ok and f"row {row_id}: not a valid Yjs v1 update" in report.render()
     assert check(path).ok

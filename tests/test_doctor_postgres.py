@@ -99,7 +99,8 @@ def test_an_undecodable_row_is_named_and_the_suggested_repair_moves_it(
     _, problems = inspect(postgres_dsn)
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"document 'notes' cannot be decoded: update row {row[0]} (")
-    assert "collab doctor --repair" in problems[0]
+    assert "collab doctor --repair --db 'postgresql://collab:****@127.0.0.1" in problems[0]
+    assert "(your password in place of ****)" in problems[0]
     assert main(["doctor", "--repair", "--db", postgres_dsn]) == 0  # not an SQLite file
     assert f"row {row[0]}: not a valid Yjs v1 update" in capsys.readouterr().out
     assert inspect(postgres_dsn)[1] == []

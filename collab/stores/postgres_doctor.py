@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import psycopg
 
-from collab.stores.doctor_rows import counted, undecodable
+from collab.stores.doctor_rows import counted, repair_hint, undecodable
 from collab.stores.dsn import masked, password, scrubbed
 from collab.stores.postgres_schema import MIGRATIONS_TABLE, SCHEMA_VERSION
 
@@ -98,7 +98,7 @@ def _check(
                 f" has {real_count} / {real_size}"
             )
     if decode:
-        _decode_all(conn, problems)
+        _decode_all(conn, problems, repair_hint(where, masked="****" in where))
 
 
 def _one(conn: psycopg.Connection, sql: str) -> int:
@@ -106,7 +106,7 @@ def _one(conn: psycopg.Connection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _decode_all(conn: psycopg.Connection, problems: list[str]) -> None:
+def _decode_all(conn: psycopg.Connection, problems: list[str], hint: str) -> None:
     names = [row[0] for row in conn.execute("SELECT name FROM documents ORDER BY name")]
     for name in names:
         snapshot = conn.execute(
@@ -118,7 +118,10 @@ def _decode_all(conn: psycopg.Connection, problems: list[str]) -> None:
             binary=True,
         ).fetchall()
         problem = undecodable(
-            name, bytes(snapshot[0]) if snapshot else None, [(i, bytes(d)) for i, d in rows]
+            name,
+            bytes(snapshot[0]) if snapshot else None,
+            [(i, bytes(d)) for i, d in rows],
+            hint,
         )
         if problem is not None:
             problems.append(problem)

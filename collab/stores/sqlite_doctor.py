@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from collab.stores.doctor_rows import counted, undecodable
+from collab.stores.doctor_rows import counted, repair_hint, undecodable
 from collab.stores.sqlite_schema import SCHEMA_VERSION, migrations
 
 __all__ = ["inspect"]
@@ -113,15 +113,15 @@ def _check(conn: sqlite3.Connection, path: Path, report: _Found, decode: bool) -
         else:
             report.problems.append(found)
     if decode:
-        _decode_all(conn, report)
+        _decode_all(conn, report, repair_hint(str(path.absolute())))
 
 
-def _decode_all(conn: sqlite3.Connection, report: _Found) -> None:
+def _decode_all(conn: sqlite3.Connection, report: _Found, hint: str) -> None:
     for (name,) in conn.execute("SELECT name FROM documents ORDER BY name").fetchall():
         snapshot = conn.execute("SELECT data FROM snapshots WHERE name = ?", [name]).fetchone()
         rows = conn.execute(
             "SELECT id, data FROM updates WHERE name = ? ORDER BY id", [name]
         ).fetchall()
-        problem = undecodable(name, snapshot[0] if snapshot else None, rows)
+        problem = undecodable(name, snapshot[0] if snapshot else None, rows, hint)
         if problem is not None:
             report.problems.append(problem)

@@ -52,8 +52,9 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """The parsed command line ``argv`` (without the program name).
 
-    Exits 2 (one line on stderr) for no command, an unknown command, or an argument the
-    command does not take, suggesting the nearest command or flag.
+    Exits 2 (one line on stderr) for no command, an unknown command, an argument the
+    command does not take (suggesting the nearest command or flag), or ``doctor --restore``
+    or ``--drop`` without ``--repair``.
     """
     parser = build_parser()
     commands = parser.commands
@@ -68,6 +69,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         flags = [flag for action in command._actions for flag in action.option_strings]
         hints = [_did_you_mean(extra.split("=")[0], flags) for extra in extras if extra[:1] == "-"]
         command.fail(f"unrecognized arguments: {' '.join(extras)}", next(filter(None, hints), ""))
+    if args.command == "doctor" and not args.repair and (args.restore or args.drop):
+        flag = "--restore" if args.restore else "--drop"
+        commands["doctor"].fail(f"{flag} goes with --repair: collab doctor --repair {flag} ID")
     return args
 
 

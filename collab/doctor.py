@@ -16,8 +16,10 @@ from pathlib import Path
 
 from collab.hub.loading import read_document
 from collab.stores import DocumentStore, SQLiteStore, StoreError
+from collab.stores.doctor_rows import counted
 from collab.stores.dsn import is_postgres
 from collab.stores.sqlite_doctor import inspect
+from collab.updates import InvalidUpdate
 
 __all__ = ["Report", "check", "repair"]
 
@@ -83,9 +85,14 @@ def repair(
     quarantine; then restore (put back in the log) or drop the quarantined rows named; list
     what stays quarantined. The database must not be served meanwhile (its lock is taken).
 
+    A row is restored only when it applies to its document as loaded, the check of the HTTP
+    route ``POST .../quarantine?restore=ID`` (:meth:`collab.integrator.Integrator.apply`,
+    which :meth:`collab.hub.Hub.write` runs): else it stays quarantined, and is a problem.
+
     Returns:
-        The report; a problem for each row named that does not exist, and for a database
-        that does not exist (an SQLite file is never created) or cannot be opened.
+        The report; a problem for each row named that does not exist or still does not
+        decode, and for a database that does not exist (an SQLite file is never created) or
+        cannot be opened.
     """
     report = Report()
     store: DocumentStore
@@ -108,19 +115,44 @@ def repair(
             read_document(store, name)
             moved = len(store.quarantined(name)) - before
             if moved:
-                report.summary.append(f"quarantined {moved} row(s) of {name!r}")
-        for wanted, verb in [(i, "restored") for i in restore] + [(i, "dropped") for i in drop]:
-            owner = store.release(wanted, restore=verb == "restored")
+                report.summary.append(f"quarantined {counted(moved, 'row')} of {name!r}")
+        for wanted in restore:
+            refused = _refusal(store, wanted)
+            if refused:
+                report.problems.append(refused)
+                continue
+            owner = store.release(wanted, restore=True)
+            report.summary.append(f"restored quarantined row {wanted} of {owner!r}")
+        for wanted in drop:
+            owner = store.release(wanted, restore=False)
             if owner is None:
                 report.problems.append(f"no quarantined row {wanted}")
             else:
-                report.summary.append(f"{verb} quarantined row {wanted} of {owner!r}")
+                report.summary.append(f"dropped quarantined row {wanted} of {owner!r}")
         rows = store.quarantined()
         for row in rows:
             report.summary.append(
-                f"quarantine #{row.id}: {row.name!r} {row.kind}, {row.size} bytes: {row.reason}"
+                f"quarantine #{row.id}: {row.name!r} {row.kind}, {counted(row.size, 'byte')}:"
+                f" {row.reason}"
             )
-        report.summary.append(f"{len(rows)} row(s) in quarantine")
+        report.summary.append(f"{counted(len(rows), 'row')} in quarantine")
     finally:
         store.close()
     return report
+
+
+def _refusal(store: DocumentStore, wanted: int) -> str:
+    """Why quarantined row ``wanted`` cannot be restored: there is no such row, or it does not
+    apply to its document as loaded (as the HTTP route refuses it); ``""`` when it can."""
+    owner = next((row.name for row in store.quarantined() if row.id == wanted), None)
+    if owner is None:
+        return f"no quarantined row {wanted}"
+    _, integrator = read_document(store, owner)
+    try:
+        integrator.apply(store.quarantined_data(wanted), bounded=False)
+    except InvalidUpdate as exc:
+        return (
+            f"quarantined row {wanted} of {owner!r} still does not decode ({exc}): it stays"
+            f" in quarantine (delete it with --drop {wanted})"
+        )
+    return ""

@@ -99,3 +99,15 @@ def test_an_allowed_origin_that_is_not_an_origin_is_refused(origin: str) -> None
         "http://127.0.0.1:5173",
         "null",
     )
+
+
+@pytest.mark.parametrize("flag", ["--restore", "--drop"])
+def test_restore_or_drop_without_repair_is_a_usage_error(
+    flag: str, capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    status, out, err = run(capsys, "doctor", "--db", f"{tmp_path}/x.db", flag, "2")
+    assert status == 2 and out == ""
+    assert err.splitlines() == [
+        f"collab doctor: {flag} goes with --repair: collab doctor --repair {flag} ID"
+        " (see collab doctor --help)"
+    ]

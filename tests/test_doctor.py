@@ -77,7 +77,8 @@ def test_undecodable_update_is_found(tmp_path: Path) -> None:
 
 
 def test_the_repair_the_doctor_suggests_moves_the_row_it_named(tmp_path: Path) -> None:
-    path = tmp_path / "c.db"
+    path = tmp_path / "my notes" / "c.db"
+    path.parent.mkdir()
     make_db(path)
     conn = sqlite3.connect(path)
     row_id = conn.execute("SELECT max(id) FROM updates").fetchone()[0]
@@ -85,6 +86,8 @@ def test_the_repair_the_doctor_suggests_moves_the_row_it_named(tmp_path: Path) -
     conn.commit()
     conn.close()
     assert f"update row {row_id} " in check(path).render()
+    # the command to paste, with the database given (quoted for a shell)
+    assert f"stop the server, then `collab doctor --repair --db '{path}'`" in check(path).render()
     report = repair(path)
     assert report.ok and f"row {row_id}: not a valid Yjs v1 update" in report.render()
     assert check(path).ok
@@ -110,3 +113,81 @@ def test_damaged_file_fails(tmp_path: Path, capsys: Any) -> None:
 
 def test_missing_file_fails(tmp_path: Path) -> None:
     assert not check(tmp_path / "none.db").ok
+
+
+def test_restoring_a_row_that_still_does_not_decode_is_refused(tmp_path: Path, capsys: Any) -> None:
+    """As the HTTP route refuses it (400): the row stays quarantined, the command fails."""
+    path = tmp_path / "c.db"
+    make_db(path)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO updates (name, data, created_at) VALUES ('notes', x'0102030405', 0)")
+    conn.commit()
+    conn.close()
+    assert main(["doctor", "--repair", "--db", str(path)]) == 0
+    (row_id,) = [row.id for row in _quarantined(path)]
+    capsys.readouterr()
+    assert main(["doctor", "--repair", "--db", str(path), "--restore", str(row_id)]) == 1
+    out = capsys.readouterr().out
+    assert f"PROBLEM: quarantined row {row_id} of 'notes' still does not decode" in out, out
+    assert f"restored quarantined row {row_id}" not in out and "no problems found" not in out
+    assert [row.id for row in _quarantined(path)] == [row_id]
+    assert check(path).ok
+
+
+def test_restoring_a_row_that_decodes_puts_it_back(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "c.db"
+    make_db(path)
+    doc: Doc[Any] = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    doc.get("other", type=Text).insert(0, "kept")
+    store = Store(path)
+    store.append([("notes", updates[0])])
+    row_id = store.db.execute("SELECT max(id) FROM updates").fetchone()[0]
+    store.quarantine("notes", {row_id: "moved by hand"}, None)
+    store.close()
+    (quarantined,) = _quarantined(path)
+    assert main(["doctor", "--repair", "--db", str(path), "--restore", str(quarantined.id)]) == 0
+    assert f"restored quarantined row {quarantined.id} of 'notes'" in capsys.readouterr().out
+    assert _quarantined(path) == [] and check(path).ok
+
+
+def _quarantined(path: Path) -> list[Any]:
+    store = Store(path)
+    try:
+        return store.quarantined()
+    finally:
+        store.close()
+
+
+def test_each_quarantined_row_gives_its_own_reason(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    make_db(path)
+    conn = sqlite3.connect(path)
+    for data in (b"\x01\x02\x03", b"\xff\xff"):
+        conn.execute("INSERT INTO updates (name, data, created_at) VALUES ('notes', ?, 0)", [data])
+    conn.commit()
+    first, second = [row[0] for row in conn.execute("SELECT id FROM updates ORDER BY id")][-2:]
+    conn.close()
+    assert repair(path).ok
+    rows = _quarantined(path)
+    assert [row.reason.split(":")[0] for row in rows] == [f"row {first}", f"row {second}"]
+    assert f"row {second}" not in rows[0].reason and f"row {first}" not in rows[1].reason
+
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    doc: Doc[Any] = Doc()
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    doc.get("text", type=Text).insert(0, "x")
+    store = Store(path)
+    store.append([("notes", updates[0])])
+    store.db.execute("INSERT INTO updates (name, data, created_at) VALUES ('notes', x'ff', 0)")
+    store.close()
+    checked = check(path).render()
+    assert "log: 2 updates" in checked and "update row 2 (1 byte): " in checked, checked
+    repaired = repair(path).render()
+    assert "quarantined 1 row of 'notes'" in repaired, repaired
+    assert "'notes' update, 1 byte: row 2" in repaired and "1 row in quarantine" in repaired
+    assert "log: 1 update," in check(path).render()

@@ -51,7 +51,7 @@ def test_a_rename_moves_everything_and_leaves_a_tombstone(open_store: Opener) ->
     store.compact("team/a")
     snapshot = store.load("team/a").snapshot
     assert snapshot is not None  # quarantined (as if it no longer decoded), then put back:
-    assert store.quarantine("team/a", [], True, "does not decode") == 1
+    assert store.quarantine("team/a", {}, "does not decode") == 1
     store.append([("team/a", snapshot)])
     store.compact("team/a")  # a snapshot ...
     store.append([("team/a", typed(doc, "two"))])  # ... and a log after it

@@ -5,7 +5,7 @@ decode (database work, on the database thread)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pycrdt import Doc
 
@@ -19,14 +19,20 @@ __all__ = ["Unreadable", "quarantine", "read_document", "rebuild"]
 log = logging.getLogger("collab.hub")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Unreadable:
-    """Stored rows of a document that do not decode: whether its snapshot, the log rows'
-    ids, and why (for the quarantine)."""
+    """Stored rows of a document that do not decode, each with why (for the quarantine): the
+    snapshot's reason (``None``: it decodes) and the log rows' (by id), each naming its row
+    (``"row 25: not a valid Yjs v1 update: ..."``)."""
 
-    snapshot: bool
-    rows: list[int]
-    reason: str
+    snapshot: str | None = None
+    rows: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """Every row's reason, on one line (for a log or an error), at most 1000 characters."""
+        parts = [self.snapshot] if self.snapshot is not None else []
+        return "; ".join([*parts, *self.rows.values()])[:1000]
 
 
 def rebuild(stored: StoredDocument, pace: Pace | None = None) -> Integrator | Unreadable:
@@ -44,23 +50,21 @@ def rebuild(stored: StoredDocument, pace: Pace | None = None) -> Integrator | Un
         return replay(Doc(), paced(stored.updates_in_order(), pace))
     except InvalidUpdate:
         pass
-    bad_snapshot, bad_rows, reasons = False, [], []
+    bad = Unreadable()
     integrator = Integrator(Doc())
     if stored.snapshot:
         try:
             integrator.apply(stored.snapshot, bounded=False)
         except InvalidUpdate as exc:
-            bad_snapshot, integrator = True, Integrator(Doc())
-            reasons.append(f"snapshot: {exc}")
+            bad.snapshot, integrator = f"snapshot: {exc}"[:1000], Integrator(Doc())
     ids = stored.update_ids or tuple(range(len(stored.updates)))
     for row_id, update in zip(ids, paced(stored.updates, pace), strict=True):
         try:
             integrator.apply(update, bounded=False)
         except InvalidUpdate as exc:  # DocumentCorrupted too: replayed again without it
-            bad_rows.append(row_id)
-            reasons.append(f"row {row_id}: {exc}")
-    if bad_snapshot or bad_rows:
-        return Unreadable(bad_snapshot, bad_rows, "; ".join(reasons)[:1000])
+            bad.rows[row_id] = f"row {row_id}: {exc}"[:1000]
+    if bad.snapshot is not None or bad.rows:
+        return bad
     return replay(Doc(), paced(stored.updates_in_order(), pace))
 
 
@@ -71,12 +75,12 @@ def quarantine(store: DocumentStore, name: str, unreadable: Unreadable) -> Store
     Raises:
         StoreError: on a database failure.
     """
-    store.quarantine(name, unreadable.rows, unreadable.snapshot, unreadable.reason)
+    store.quarantine(name, unreadable.rows, unreadable.snapshot)
     log.warning(
         "quarantined stored rows that do not decode",
         extra={
             "room": name,
-            "rows": len(unreadable.rows) + unreadable.snapshot,
+            "rows": len(unreadable.rows) + (unreadable.snapshot is not None),
             "reason": unreadable.reason,
         },
     )

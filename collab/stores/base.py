@@ -297,9 +297,10 @@ class DocumentStore(Protocol):
     def checkpoint(self) -> None:
         """Make committed writes durable in the main file (SQLite: a WAL checkpoint)."""
 
-    def quarantine(self, name: str, row_ids: Sequence[int], snapshot: bool, reason: str) -> int:
-        """Move log rows (and the snapshot, with ``snapshot``) that no longer decode out of
-        document ``name``, into the quarantine (never deleted silently); how many moved."""
+    def quarantine(self, name: str, rows: Mapping[int, str], snapshot: str | None) -> int:
+        """Move log rows that no longer decode (``rows``: id to why) and the snapshot (when
+        ``snapshot``, why it does not decode, is not ``None``) out of document ``name``, into
+        the quarantine (never deleted silently), each with its own reason; how many moved."""
 
     def quarantined(self, name: str | None = None) -> Sequence[QuarantinedRow]:
         """The quarantined rows (of document ``name``, or all), oldest first."""

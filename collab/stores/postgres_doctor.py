@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import psycopg
 
-from collab.stores.doctor_rows import undecodable
+from collab.stores.doctor_rows import counted, repair_hint, undecodable
 from collab.stores.dsn import masked, password, scrubbed
 from collab.stores.postgres_schema import MIGRATIONS_TABLE, SCHEMA_VERSION
 
@@ -62,7 +62,7 @@ def _check(
     applied = 0
     if MIGRATIONS_TABLE in tables:
         applied = _one(conn, f"SELECT count(*) FROM {MIGRATIONS_TABLE}")
-    summary.append(f"database: {where} ({size:,} bytes)")
+    summary.append(f"database: {where} ({counted(size, 'byte')})")
     summary.append(f"schema version: {applied} (this release: {SCHEMA_VERSION})")
     if applied > SCHEMA_VERSION:
         problems.append("schema is newer than this release: upgrade collab")
@@ -80,8 +80,8 @@ def _check(
         "SELECT count(*), coalesce(sum(length(data)), 0) FROM snapshots"
     ).fetchone() or (0, 0)
     summary.append(f"documents: {documents:,}")
-    summary.append(f"log: {log_rows:,} updates, {log_bytes:,} bytes")
-    summary.append(f"snapshots: {snapshots:,}, {snapshot_bytes:,} bytes")
+    summary.append(f"log: {counted(log_rows, 'update')}, {counted(log_bytes, 'byte')}")
+    summary.append(f"snapshots: {snapshots:,}, {counted(snapshot_bytes, 'byte')}")
     for table in ("updates", "snapshots"):
         orphans = _one(
             conn,
@@ -89,15 +89,16 @@ def _check(
             " WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.name = t.name)",
         )
         if orphans:
-            problems.append(f"{orphans} orphaned row(s) in {table} (no document)")
+            problems.append(f"{counted(orphans, 'orphaned row')} in {table} (no document)")
     for name, count, size_bytes, real_count, real_size in conn.execute(_COUNTERS):
         if count != real_count or size_bytes != real_size:
             problems.append(
-                f"document {name!r} records {count} updates / {size_bytes} bytes,"
+                f"document {name!r} records {counted(count, 'update')}"
+                f" / {counted(size_bytes, 'byte')},"
                 f" has {real_count} / {real_size}"
             )
     if decode:
-        _decode_all(conn, problems)
+        _decode_all(conn, problems, repair_hint(where, masked="****" in where))
 
 
 def _one(conn: psycopg.Connection, sql: str) -> int:
@@ -105,7 +106,7 @@ def _one(conn: psycopg.Connection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _decode_all(conn: psycopg.Connection, problems: list[str]) -> None:
+def _decode_all(conn: psycopg.Connection, problems: list[str], hint: str) -> None:
     names = [row[0] for row in conn.execute("SELECT name FROM documents ORDER BY name")]
     for name in names:
         snapshot = conn.execute(
@@ -117,7 +118,10 @@ def _decode_all(conn: psycopg.Connection, problems: list[str]) -> None:
             binary=True,
         ).fetchall()
         problem = undecodable(
-            name, bytes(snapshot[0]) if snapshot else None, [(i, bytes(d)) for i, d in rows]
+            name,
+            bytes(snapshot[0]) if snapshot else None,
+            [(i, bytes(d)) for i, d in rows],
+            hint,
         )
         if problem is not None:
             problems.append(problem)

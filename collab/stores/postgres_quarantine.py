@@ -6,7 +6,7 @@ never deleted silently, listed, dropped or restored), in the table of migration
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import psycopg
 
@@ -39,9 +39,10 @@ class PostgresQuarantine:
 
     db: Connection
 
-    def quarantine(self, name: str, row_ids: Sequence[int], snapshot: bool, reason: str) -> int:
-        """Move document ``name``'s log rows ``row_ids`` (and its snapshot, with
-        ``snapshot``) to the quarantine, in one transaction; how many rows moved.
+    def quarantine(self, name: str, rows: Mapping[int, str], snapshot: str | None) -> int:
+        """Move document ``name``'s log rows ``rows`` (id to why it does not decode) and its
+        snapshot (unless ``snapshot``, why, is ``None``) to the quarantine, each with its
+        reason, in one transaction; how many rows moved.
 
         Raises:
             StoreError: on a database failure.
@@ -49,20 +50,20 @@ class PostgresQuarantine:
         now = time.time()
         moved = 0
         with self.db.session("quarantine") as conn, conn.transaction():
-            if row_ids:
+            for row_id, reason in rows.items():
                 moved += conn.execute(
-                    "WITH gone AS (DELETE FROM updates WHERE name = %s AND id = ANY(%s)"
+                    "WITH gone AS (DELETE FROM updates WHERE name = %s AND id = %s"
                     " RETURNING id, data) INSERT INTO quarantine"
                     " (name, kind, row_id, data, reason, quarantined_at)"
                     " SELECT %s, 'update', id, data, %s, %s FROM gone",
-                    [name, list(row_ids), name, reason, now],
+                    [name, row_id, name, reason, now],
                 ).rowcount
-            if snapshot:
+            if snapshot is not None:
                 moved += conn.execute(
                     "WITH gone AS (DELETE FROM snapshots WHERE name = %s RETURNING data)"
                     " INSERT INTO quarantine (name, kind, row_id, data, reason, quarantined_at)"
                     " SELECT %s, 'snapshot', NULL, data, %s, %s FROM gone",
-                    [name, name, reason, now],
+                    [name, name, snapshot, now],
                 ).rowcount
             conn.execute(_RECOUNT, {"n": name})
         return moved

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from collab.stores.doctor_rows import undecodable
+from collab.stores.doctor_rows import counted, repair_hint, undecodable
 from collab.stores.sqlite_schema import SCHEMA_VERSION, migrations
 
 __all__ = ["inspect"]
@@ -68,7 +68,7 @@ def _check(conn: sqlite3.Connection, path: Path, report: _Found, decode: bool) -
                 [migrations.name],
             )
         ]
-    report.summary.append(f"database: {path} ({path.stat().st_size:,} bytes)")
+    report.summary.append(f"database: {path} ({counted(path.stat().st_size, 'byte')})")
     report.summary.append(f"schema version: {len(applied)} (this release: {SCHEMA_VERSION})")
     if len(applied) > SCHEMA_VERSION:
         report.problems.append("schema is newer than this release: upgrade collab")
@@ -86,14 +86,14 @@ def _check(conn: sqlite3.Connection, path: Path, report: _Found, decode: bool) -
         "SELECT count(*), coalesce(sum(length(data)), 0) FROM snapshots"
     ).fetchone()
     report.summary.append(f"documents: {documents:,}")
-    report.summary.append(f"log: {log_rows:,} updates, {log_bytes:,} bytes")
-    report.summary.append(f"snapshots: {snapshots:,}, {snapshot_bytes:,} bytes")
+    report.summary.append(f"log: {counted(log_rows, 'update')}, {counted(log_bytes, 'byte')}")
+    report.summary.append(f"snapshots: {snapshots:,}, {counted(snapshot_bytes, 'byte')}")
     for table in ("updates", "snapshots"):
         orphans = conn.execute(
             f"SELECT count(*) FROM {table} WHERE name NOT IN (SELECT name FROM documents)"
         ).fetchone()[0]
         if orphans:
-            report.problems.append(f"{orphans} orphaned row(s) in {table} (no document)")
+            report.problems.append(f"{counted(orphans, 'orphaned row')} in {table} (no document)")
     mismatched = conn.execute(
         "SELECT d.name, d.updates, d.size_bytes,"
         " (SELECT count(*) FROM updates u WHERE u.name = d.name),"
@@ -104,7 +104,7 @@ def _check(conn: sqlite3.Connection, path: Path, report: _Found, decode: bool) -
     for name, count, size, real_count, real_size in mismatched:
         if count == real_count and size == real_size:
             continue
-        found = f"document {name!r} records {count} updates / {size} bytes,"
+        found = f"document {name!r} records {counted(count, 'update')} / {counted(size, 'byte')},"
         found += f" has {real_count} / {real_size}"
         if count < real_count and size < real_size:
             # The server writes counters at checkpoints (a second at most behind its commits),
@@ -113,15 +113,15 @@ def _check(conn: sqlite3.Connection, path: Path, report: _Found, decode: bool) -
         else:
             report.problems.append(found)
     if decode:
-        _decode_all(conn, report)
+        _decode_all(conn, report, repair_hint(str(path.absolute())))
 
 
-def _decode_all(conn: sqlite3.Connection, report: _Found) -> None:
+def _decode_all(conn: sqlite3.Connection, report: _Found, hint: str) -> None:
     for (name,) in conn.execute("SELECT name FROM documents ORDER BY name").fetchall():
         snapshot = conn.execute("SELECT data FROM snapshots WHERE name = ?", [name]).fetchone()
         rows = conn.execute(
             "SELECT id, data FROM updates WHERE name = ? ORDER BY id", [name]
         ).fetchall()
-        problem = undecodable(name, snapshot[0] if snapshot else None, rows)
+        problem = undecodable(name, snapshot[0] if snapshot else None, rows, hint)
         if problem is not None:
             report.problems.append(problem)

@@ -9,7 +9,7 @@ and the document's admins through the API list it, and drop or restore it.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from collab.stores.base import QuarantinedRow
 from collab.stores.sqlite_compact import SQLiteCompaction
@@ -20,9 +20,10 @@ __all__ = ["SQLiteQuarantine"]
 class SQLiteQuarantine(SQLiteCompaction):
     """The quarantine methods of the SQLite store."""
 
-    def quarantine(self, name: str, row_ids: Sequence[int], snapshot: bool, reason: str) -> int:
-        """Move document ``name``'s log rows ``row_ids`` (and its snapshot, with
-        ``snapshot``) to the quarantine, in one transaction; how many rows moved.
+    def quarantine(self, name: str, rows: Mapping[int, str], snapshot: str | None) -> int:
+        """Move document ``name``'s log rows ``rows`` (id to why it does not decode) and its
+        snapshot (unless ``snapshot``, why, is ``None``) to the quarantine, each with its
+        reason, in one transaction; how many rows moved.
 
         Raises:
             StoreError: on a database failure.
@@ -31,7 +32,7 @@ class SQLiteQuarantine(SQLiteCompaction):
         now = time.time()
         moved = 0
         with self._errors("quarantine"), self.db.atomic():
-            for row_id in row_ids:
+            for row_id, reason in rows.items():
                 cursor = self.db.execute(
                     "INSERT INTO quarantine (name, kind, row_id, data, reason, quarantined_at)"
                     " SELECT name, 'update', id, data, ?, ? FROM updates WHERE id = ? AND name = ?",
@@ -39,11 +40,11 @@ class SQLiteQuarantine(SQLiteCompaction):
                 )
                 moved += cursor.rowcount
                 self.db.execute("DELETE FROM updates WHERE id = ? AND name = ?", [row_id, name])
-            if snapshot:
+            if snapshot is not None:
                 cursor = self.db.execute(
                     "INSERT INTO quarantine (name, kind, row_id, data, reason, quarantined_at)"
                     " SELECT name, 'snapshot', NULL, data, ?, ? FROM snapshots WHERE name = ?",
-                    [reason, now, name],
+                    [snapshot, now, name],
                 )
                 moved += cursor.rowcount
                 self.db.execute("DELETE FROM snapshots WHERE name = ?", [name])

@@ -323,6 +323,41 @@ async def test_the_readme_example_runs(server_factory: Any, node_modules: None) 
     )
 
 
+async def run_readme_example(env: dict[str, str]) -> tuple[int | None, str, str]:
+    """Run the README's example with ``env`` added: (exit status, stdout, stderr)."""
+    script = NODE_DIR / f"readme-example-{uuid.uuid4().hex}.mjs"
+    script.write_text(readme_example())
+    proc = await asyncio.create_subprocess_exec(
+        "node", str(script), env={**os.environ, **env}, stdout=PIPE, stderr=PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        script.unlink()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_the_readme_example_says_a_read_token_cannot_write(
+    server_factory: Any, node_modules: None
+) -> None:
+    """The server answers (authenticated, read-only): not "no answer" after 10 s, but at
+    once that the token is read-only (a newcomer's trial)."""
+    server = server_factory(extra=["--auth-secret", SECRET])
+    env = {"COLLAB_URL": hocus_url(server), "COLLAB_TOKEN": token("team/notes", Role.READ)}
+    status, out, err = await run_readme_example(env)
+    assert status == 1 and out == "", err
+    assert err.strip() == (
+        "refused: read-only access to team/notes (a read token): give a token with --role write"
+    )
+    headers = {"Authorization": f"Bearer {token('team/notes')}"}
+    async with httpx.AsyncClient() as http:
+        record = await http.get(f"{server.http_url}/api/documents/team/notes", headers=headers)
+    assert record.status_code == 404  # nothing was written
+
+
 async def test_the_readme_example_gives_up_when_nothing_answers(node_modules: None) -> None:
     """Nothing listens at the URL: the provider would reconnect for ever; the example stops
     after its own 10 s with a message naming the URL (a newcomer's trial)."""

@@ -64,6 +64,24 @@ async def test_a_document_with_an_undecodable_row_loads_and_quarantines_it(
         assert (await http.get("/api/documents/d/content")).json() == {"text": "good more"}
 
 
+async def test_each_quarantined_row_is_listed_with_its_own_reason(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    seeded(tmp_path / "q.db")
+    store = Store(tmp_path / "q.db")
+    store.db.execute("INSERT INTO updates (name, data, created_at) VALUES ('d', x'ff02', 0)")
+    ids = [row[0] for row in store.db.execute("SELECT id FROM updates ORDER BY id")]
+    store.close()
+    bad = [ids[1], ids[3]]  # BAD, then the row just written
+    server: Server = server_factory(db_path=tmp_path / "q.db")
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        assert (await http.get("/api/documents/d/content")).json() == {"text": "good more"}
+        listed = (await http.get("/api/documents/d/quarantine")).json()["quarantined"]
+    reasons = [row["reason"] for row in listed]
+    assert [reason.split(":")[0] for reason in reasons] == [f"row {bad[0]}", f"row {bad[1]}"]
+    assert "content kind 17" in reasons[0] and "content kind 17" not in reasons[1], reasons
+
+
 def doctor(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "collab", "doctor", "--db", str(db), *args],
@@ -81,16 +99,16 @@ def test_doctor_repair_quarantines_lists_restores_and_drops(tmp_path: Path) -> N
     assert checked.returncode == 1 and "cannot be decoded" in checked.stdout
     repaired = doctor(path, "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    assert "quarantined 1 row(s) of 'd'" in repaired.stdout
-    assert "1 row(s) in quarantine" in repaired.stdout
+    assert "quarantined 1 row of 'd'" in repaired.stdout
+    assert "1 row in quarantine" in repaired.stdout
     assert doctor(path).returncode == 0, "the document decodes now"
     row_id = Database(path).execute("SELECT id FROM quarantine").fetchone()[0]
     restored = doctor(path, "--repair", "--restore", str(row_id))
-    # put back, it is quarantined again by the same run's next load (it still does not decode)
-    assert f"restored quarantined row {row_id} of 'd'" in restored.stdout
-    again = doctor(path, "--repair")
-    assert "1 row(s) in quarantine" in again.stdout
-    (new_id,) = Database(path).execute("SELECT id FROM quarantine").fetchone()
-    dropped = doctor(path, "--repair", "--drop", str(new_id))
-    assert "0 row(s) in quarantine" in dropped.stdout
+    # refused as the HTTP route refuses it: it still does not decode, it stays quarantined
+    assert restored.returncode == 1, restored.stdout + restored.stderr
+    assert f"PROBLEM: quarantined row {row_id} of 'd' still does not decode" in restored.stdout
+    assert "1 row in quarantine" in restored.stdout
+    assert doctor(path).returncode == 0, "the document still decodes"
+    dropped = doctor(path, "--repair", "--drop", str(row_id))
+    assert "0 rows in quarantine" in dropped.stdout
     assert doctor(path, "--repair", "--drop", "999").returncode == 1

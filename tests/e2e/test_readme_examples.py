@@ -108,9 +108,11 @@ def test_the_rename_and_versions_blocks_follow_the_curl_session(
 
 
 def node_example(
-    server: Any, env: dict[str, str] | None = None
+    server: Any, env: dict[str, str] | None = None, name: str = "team/notes"
 ) -> subprocess.CompletedProcess[str]:
     (block,) = examples("node", server)
+    assert block.count("const name = 'team/notes'") == 1
+    block = block.replace("const name = 'team/notes'", f"const name = {name!r}")
     # Run where the pinned yjs, y-websocket and ws are installed (tests/e2e/node).
     script = NODE_DIR / f"readme-{uuid.uuid4().hex}.mjs"
     script.write_text(block, encoding="utf-8")
@@ -160,6 +162,22 @@ def test_the_node_example_says_why_it_is_refused_and_takes_a_token(
     result = node_example(server, {"COLLAB_TOKEN": token})
     assert result.returncode == 0, result.stderr
     assert result.stdout == "<paragraph>hello from Node</paragraph>\n"
+
+
+@pytest.mark.parametrize("name", ["team/./notes", "team/x/../notes"])
+def test_the_node_example_refuses_a_name_a_url_would_resolve(
+    server: Any, node_modules: None, name: str
+) -> None:
+    """encodeURIComponent leaves '.' and '..' as they are, and a URL resolves them: the
+    example edited team/notes when given team/./notes (a newcomer's trial)."""
+    result = node_example(server, name=name)
+    assert result.returncode == 1 and result.stdout == "", result.stdout
+    segment = "'..'" if ".." in name else "'.'"
+    assert result.stderr.strip() == (
+        f"bad document name {name!r}: a {segment} segment (a URL would resolve it)"
+    ), result.stderr
+    record = httpx.get(f"{server.http_url}/api/documents/team/notes", timeout=5)
+    assert record.status_code == 404, "team/notes was not written"
 
 
 def test_the_node_example_says_when_nothing_listens(node_modules: None) -> None:

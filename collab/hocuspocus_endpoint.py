@@ -99,7 +99,11 @@ async def hocuspocus_endpoint(websocket: WebSocket) -> None:
         return access, conn if collab.rechecks else None
 
     direct = websocket.scope.get("extensions", {}).get(DIRECT)
-    transport: Any = direct if direct is not None else AsgiTransport(websocket)
+    transport: Any = (
+        direct
+        if direct is not None
+        else AsgiTransport(websocket, collab.settings.max_message_bytes)
+    )
     session = HocuspocusSession(transport, hub, collab.settings, authorize, client)
     log.info("hocuspocus socket opened", extra={"client": client})
     transport.detach(session)

@@ -64,7 +64,11 @@ async def sync_endpoint(websocket: WebSocket) -> None:
         await websocket.close(exc.close_code, str(exc)[:123])
         return
     direct = websocket.scope.get("extensions", {}).get(DIRECT)
-    transport: Any = direct if direct is not None else AsgiTransport(websocket)
+    transport: Any = (
+        direct
+        if direct is not None
+        else AsgiTransport(websocket, collab.settings.max_message_bytes)
+    )
     connection = Connection(
         transport,
         hub,

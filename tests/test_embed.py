@@ -282,3 +282,30 @@ async def test_a_cancelled_asgi_connection_leaves_its_room(tmp_path: Path) -> No
         await until(lambda: hub.peer_count("doc") == 0, "the cancelled peer left")
         assert hub.connections == 0
     assert sent[0]["type"] == "websocket.accept"
+
+
+def test_a_message_over_max_message_bytes_closes_with_4413_on_the_portable_path(
+    tmp_path: Path,
+) -> None:
+    """Under a plain ASGI server (the portable transport), ``max_message_bytes`` holds as
+    under ``collab serve``: a larger message closes its connection with 4413 and nothing of
+    it is applied; another connection of the room goes on."""
+    service = Collab(Settings(db=str(tmp_path / "app.db"), max_message_bytes=1000))
+    with TestClient(service.app) as client:
+        with client.websocket_connect("/sync/doc") as other:
+            other_peer = Peer(other)
+            with client.websocket_connect("/sync/doc") as ws:
+                Peer(ws)
+                ws.send_bytes(protocol.encode(protocol.Update(text_update("x" * 2000))))
+                client.portal.call(
+                    until, lambda: service.running().peer_count("doc") == 1, "the close"
+                )
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    while True:
+                        ws.receive_bytes()
+                assert closed.value.code == 4413
+                assert "1000" in closed.value.reason
+            other.send_bytes(protocol.encode(protocol.Update(text_update("small"))))
+            client.portal.call(service.running().flush)
+            assert other_peer.text() == ""  # its own edit is not echoed back
+        assert text_of(service.running().store.load("doc").updates_in_order()) == "small"

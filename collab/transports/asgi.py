@@ -7,8 +7,10 @@ await per frame. Sessions see the same :class:`~collab.sessions.transport.Transp
 task empties in order, and refuses a frame that would take the queue past its limit (the
 session then closes the slow peer with 1013). Reading is one ``receive()`` at a time, each
 message delivered and followed by the end of its read; pausing holds the next ``receive()``
-back (the server's own buffers, then TCP, push back on the client). The largest message is
-the server's setting (uvicorn: ``--ws-max-size``), not ``max_message_bytes``.
+back (the server's own buffers, then TCP, push back on the client). A message over
+``max_bytes`` (``max_message_bytes``) closes the connection with 4413, as under
+``collab serve``; one over the server's own limit (uvicorn: ``--ws-max-size``, 16 MiB by
+default) never reaches collab: that server closes it (uvicorn: 1009).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 from collections import deque
 from typing import Any
 
+from collab.errors import CloseCode
 from collab.sessions.transport import CLOSED, FULL, SENT, Owner
 
 __all__ = ["AsgiTransport"]
@@ -30,10 +33,12 @@ class AsgiTransport:
 
     Args:
         websocket: the accepted ``starlette.websockets.WebSocket``.
+        max_bytes: the largest message delivered; a larger one closes with 4413.
     """
 
-    def __init__(self, websocket: Any) -> None:
+    def __init__(self, websocket: Any, max_bytes: int) -> None:
         self.websocket = websocket
+        self.max_bytes = max_bytes
         self._owner: Owner | None = None
         self._queue: deque[bytes] = deque()
         self._queued = 0  # bytes in the queue
@@ -103,6 +108,11 @@ class AsgiTransport:
             if owner is None:  # not detached: the session refused it and is closing
                 continue
             data = message.get("bytes")
+            if data is not None and len(data) > self.max_bytes:
+                reason = f"message of {len(data)} bytes over the limit of {self.max_bytes}"
+                self.close(CloseCode.TOO_LARGE, reason)
+                owner.ended(CloseCode.TOO_LARGE, reason)
+                continue
             owner.received(data if data is not None else message.get("text") or "")
             owner.end_of_read()
 

@@ -14,7 +14,7 @@ import pytest
 
 from collab import Collab, Settings
 from collab.errors import clip_reason
-from collab.hub import Hub
+from collab.hub import Hub, thread_commit
 from collab.stores import StoreError
 from collab.stores.causes import cause
 from collab.stores.sqlite import SQLiteStore
@@ -57,7 +57,7 @@ async def test_a_full_disk_is_named_in_the_error_and_the_close_reason(
         reason = connection._close[1]
         assert "the disk is full" in reason, reason
         assert len(reason.encode()) <= 123
-        assert hub.committer.failing is not None and "disk is full" in hub.committer.failing
+        assert "disk is full" in (hub.committer.storage.failing or "")
 
         first = [r for r in caplog.records if r.getMessage().startswith("commit failed")]
         assert len(first) == 1 and first[0].exc_info, "the first failure: with its traceback"
@@ -72,10 +72,15 @@ async def test_a_full_disk_is_named_in_the_error_and_the_close_reason(
 
         free(hub)
         await hub.write("d", text_update("fits"))
-        assert hub.committer.failing is None
+        assert hub.committer.storage.failing is None
 
 
-async def test_healthz_fails_while_commits_fail(tmp_path: Path) -> None:
+async def test_healthz_fails_while_commits_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """503 while the last commit failed; ok after a commit succeeds, or (nothing written
+    since) once the failure is :data:`FAILING_SECONDS` old."""
+    monkeypatch.setattr(thread_commit, "FAILING_SECONDS", 1e9)  # no expiry while it runs
     service = Collab(Settings(db=str(tmp_path / "collab.db"), room_grace_seconds=0.2))
     transport = httpx.ASGITransport(app=service.app)
     async with (
@@ -94,6 +99,11 @@ async def test_healthz_fails_while_commits_fail(tmp_path: Path) -> None:
         assert health.status_code == 503
         assert health.json()["error"] == "storage_failing"
         assert "the disk is full" in health.json()["detail"]
+
+        monkeypatch.setattr(thread_commit, "FAILING_SECONDS", -1.0)  # as if long ago
+        assert (await http.get("/healthz")).status_code == 200
+        monkeypatch.setattr(thread_commit, "FAILING_SECONDS", 1e9)
+        assert (await http.get("/healthz")).status_code == 503
 
         free(hub)
         response = await http.post(path("d", "update"), content=text_update(BIG), headers=OCTETS)

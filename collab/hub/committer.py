@@ -153,9 +153,9 @@ class Committer:
             self._turn_end = loop.call_soon(self._end_turn)
 
     @property
-    def failing(self) -> str | None:
-        """Why the last commit failed, until one succeeds (``None``: the last succeeded)."""
-        return self._on_thread.failing
+    def storage(self) -> ThreadCommit:
+        """Whether commits fail: :attr:`ThreadCommit.failing`, :attr:`ThreadCommit.reported`."""
+        return self._on_thread
 
     @property
     def congested(self) -> bool:

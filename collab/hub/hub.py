@@ -275,7 +275,7 @@ class Hub:
         if room.closed:
             if self.cluster is not None and not self.cluster.bus.healthy:
                 raise BusUnavailable(f"the update was not relayed: {self.cluster.bus.reason}")
-            failing = self.committer.failing
+            failing = self.committer.storage.failing
             raise StoreError(
                 f"the update could not be saved: {failing}"
                 if failing

@@ -39,6 +39,11 @@ Item = tuple[RoomSlot, Room, bytes, Origin, "list[bytes] | None"]
 
 STORAGE_ERROR = 1011
 
+FAILING_SECONDS = 10.0
+"""How long after a failed commit :attr:`ThreadCommit.reported` still reports it when no
+commit succeeded since (a server nobody writes to would otherwise look failed for ever, and a
+load balancer that stops sending it writes would never see it recover)."""
+
 
 class ThreadCommit:
     """Commits bursts on the database thread (and appends them to the bus), or drops them.
@@ -82,6 +87,8 @@ class ThreadCommit:
         (database or disk is full)"), until a commit succeeds; ``None``: the last succeeded."""
         self.failures = 0
         """Commits failed in a row (of a :class:`StoreError`)."""
+        self.failed_at = 0.0
+        """When the last commit failed (``time.monotonic()`` seconds)."""
 
     async def commit(self, batch: list[Item], started: float) -> None:
         """Commit a large burst on the database thread: SQLite releases the GIL while it
@@ -189,6 +196,7 @@ class ThreadCommit:
             self.metrics.updates_lost += len(batch)
             self.failing = cause(exc)
             self.failures += 1
+            self.failed_at = time.monotonic()
             reason = clip_reason(f"{reason}: {self.failing}")
             if self.failures == 1:
                 log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
@@ -205,6 +213,14 @@ class ThreadCommit:
             slot.pending -= 1
         for room, slot in rooms.items():
             self.rooms.drop(slot, room, STORAGE_ERROR, reason)
+
+    @property
+    def reported(self) -> str | None:
+        """:attr:`failing` if the last commit failed in the last :data:`FAILING_SECONDS`
+        (``/healthz`` reports it), else ``None``."""
+        if self.failing is None or time.monotonic() - self.failed_at > FAILING_SECONDS:
+            return None
+        return self.failing
 
     def succeeded(self) -> None:
         """A commit succeeded: clear :attr:`failing`, logging how many failed before."""

@@ -121,3 +121,19 @@ def test_causes_name_the_os_reason_and_reasons_are_cut_at_a_word() -> None:
     cut = clip_reason("storage error: " + "word " * 40)
     assert len(cut.encode()) <= 123 and cut.endswith("word…"), cut
     assert clip_reason("short") == "short"
+
+
+def test_the_outbox_reports_a_failing_database_as_a_store_error(tmp_path: Path) -> None:
+    """The change reporter's store calls raised sqlite3's own error on the trial's full disk,
+    logged as a bug (a traceback every half second); a StoreError is logged in one line."""
+    store = SQLiteStore(tmp_path / "c.db")
+    store.append([("d", text_update("hello"))])
+    pages = store.db.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.db.conn.execute(f"PRAGMA max_page_count={pages}")
+    due = store.outbox.due_changes(float("inf"))
+    assert due
+    changes = [(name, at, "document.changed", {"filler": "x" * 20_000}) for name, at in due]
+    with pytest.raises(StoreError, match="report_changes failed: database or disk is full"):
+        store.outbox.report_changes(changes)
+    store.db.conn.execute("PRAGMA max_page_count=1073741823")
+    store.close()

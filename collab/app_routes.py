@@ -96,6 +96,10 @@ def build_app(collab: Serving, lifespan: Callable[[Any], Any], require_web: bool
                 reason = str(exc) or f"no answer from the database in {_PING_SECONDS:g} s"
                 detail = {"error": "database_unreachable", "detail": reason}
                 return JSONResponse({"status": "unavailable", **detail}, 503)
+        failing = hub.committer.storage.reported  # until a commit succeeds again
+        if failing is not None:
+            detail = {"error": "storage_failing", "detail": f"the last commit failed: {failing}"}
+            return JSONResponse({"status": "unavailable", **detail}, 503)
         body: dict[str, object] = {"status": "ok", "open_rooms": hub.open_rooms}
         if hub.cluster is not None:
             bus = hub.cluster.bus

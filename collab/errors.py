@@ -32,6 +32,7 @@ __all__ = [
     "ShuttingDown",
     "TooManyConnections",
     "Unauthorized",
+    "clip_reason",
     "crdt_call",
 ]
 
@@ -145,3 +146,15 @@ def crdt_call(what: str, fn: Callable[[], T], error: Callable[[str], Exception])
         raise
     except BaseException as exc:
         raise error(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def clip_reason(text: str, limit: int = 123) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8 (a close reason holds 123, RFC 6455
+    section 5.5) at a word boundary, ending with "…" when cut (a word longer than the limit
+    is cut inside it)."""
+    if len(text.encode("utf-8", "surrogatepass")) <= limit:
+        return text
+    room = limit - len("…".encode())
+    head = text.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
+    cut = head.rsplit(" ", 1)[0] if " " in head.strip() else head
+    return cut.rstrip(" ,;:(") + "…"

@@ -72,7 +72,17 @@ def check_database_path(db: str | Path) -> Path:
     if not path.parent.is_dir():
         raise refuse(os.strerror(errno.ENOTDIR))
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise refuse(os.strerror(errno.EACCES))
+        raise refuse(_why_unwritable(path.parent))
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise refuse(os.strerror(errno.EACCES))
+        raise refuse(_why_unwritable(path))
     return path
+
+
+def _why_unwritable(path: Path) -> str:
+    """The operating system's words for why ``path`` (which ``os.access`` refused) cannot be
+    written: "Read-only file system" on read-only media, else "Permission denied"."""
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return os.strerror(errno.EROFS if read_only else errno.EACCES)

@@ -18,11 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError
 
 from collab.bus.base import BusListener, BusUnavailable
 from collab.bus.entries import CONTROL, stream_key
 from collab.bus.redis_reader import BLOCK_MS, StreamReader
 from collab.bus.redis_writer import REDIS_ERRORS, RETENTION_MS, StreamWriter
+from collab.errors import clip_reason
 from collab.metrics import Histogram
 
 __all__ = ["HEARTBEAT_SECONDS", "NODE_TIMEOUT_SECONDS", "RETENTION_MS", "RedisBus", "stream_key"]
@@ -93,10 +95,9 @@ class RedisBus:
         self._listener = listener
         if not await self._connect():
             log.warning(
-                "redis at %s unreachable (%s): writes and joins are refused until it answers;"
-                " retrying",
+                "%s (redis at %s): writes and joins are refused until it answers; retrying",
+                self.reason,
                 self.where,
-                self.reason.removeprefix("redis unreachable: "),
             )
         self._spawn(self._read_loop())
         self._spawn(self._heartbeat_loop())
@@ -128,7 +129,7 @@ class RedisBus:
             control = await self._last_id(CONTROL)
             wake = await self._last_id(self._wake)
         except REDIS_ERRORS as exc:
-            self.reason = f"redis unreachable: {exc}"[:100]
+            self.reason = _why(exc)
             return False
         self._reader.start_from(control, wake)
         self.healthy, self.reason = True, ""
@@ -143,7 +144,7 @@ class RedisBus:
             return
         self.healthy = False
         # Short: it is also the close reason of the rooms' peers (123 bytes at most).
-        self.reason = f"redis unreachable: {exc or type(exc).__name__}"[:100]
+        self.reason = _why(exc)
         log.error("cluster bus down (%s): %s", self.where, exc)
         self._reader.forget()
         if self._listener is not None:
@@ -294,3 +295,13 @@ def _without_password(url: str) -> str:
         return url
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit(parts._replace(netloc=user + parts.netloc.rpartition("@")[2]))
+
+
+def _why(exc: BaseException) -> str:
+    """Why Redis failed, in at most 100 bytes cut at a word (it is also the close reason of
+    the rooms' peers, 123 bytes at most): a refused password as such (retrying cannot help
+    until the ``--redis`` URL is fixed), anything else as "redis unreachable: ..."."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, AuthenticationError):
+        return clip_reason(f"redis refused the credentials (fix the --redis URL): {text}", 100)
+    return clip_reason(f"redis unreachable: {text}", 100)

@@ -153,6 +153,11 @@ class Committer:
             self._turn_end = loop.call_soon(self._end_turn)
 
     @property
+    def storage(self) -> ThreadCommit:
+        """Whether commits fail: :attr:`ThreadCommit.failing`, :attr:`ThreadCommit.reported`."""
+        return self._on_thread
+
+    @property
     def congested(self) -> bool:
         """Whether more than a few MiB are queued for commit: writers should wait."""
         return self._queued_bytes > _HIGH_WATER_BYTES and not self.rooms.closing
@@ -269,6 +274,8 @@ class Committer:
         """Account for a committed burst, relay it, and run what waited for its rooms."""
         metrics = self.metrics
         committed = time.perf_counter()
+        if self._on_thread.failing is not None:
+            self._on_thread.succeeded()
         metrics.commit_seconds.observe(committed - begin)
         metrics.commit_batch.observe(len(batch))
         metrics.updates_committed += len(batch)

@@ -275,7 +275,12 @@ class Hub:
         if room.closed:
             if self.cluster is not None and not self.cluster.bus.healthy:
                 raise BusUnavailable(f"the update was not relayed: {self.cluster.bus.reason}")
-            raise StoreError("the update could not be saved")
+            failing = self.committer.storage.failing
+            raise StoreError(
+                f"the update could not be saved: {failing}"
+                if failing
+                else "the update could not be saved"
+            )
         return WriteResult(changed, room.size_bytes)
 
     def discard(self, room: Room, spare: object = None) -> None:

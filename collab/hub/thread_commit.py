@@ -16,13 +16,14 @@ from collections.abc import Callable
 from functools import partial
 
 from collab.bus import Bus, BusUnavailable
-from collab.errors import CloseCode, CollabError
+from collab.errors import CloseCode, CollabError, clip_reason
 from collab.hub.rooms import Rooms
 from collab.hub.slots import RoomSlot
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.room import Peer, Room
 from collab.stores import DeletedMeanwhile, DocumentStore, StoreBusy, StoreError, StoreLocked
+from collab.stores.causes import cause
 
 __all__ = ["Item", "Origin", "ThreadCommit"]
 
@@ -37,6 +38,11 @@ Item = tuple[RoomSlot, Room, bytes, Origin, "list[bytes] | None"]
 (``None``: all of it; else what integrated, see :attr:`collab.integrator.Integrator.relayed`)."""
 
 STORAGE_ERROR = 1011
+
+FAILING_SECONDS = 10.0
+"""How long after a failed commit :attr:`ThreadCommit.reported` still reports it when no
+commit succeeded since (a server nobody writes to would otherwise look failed for ever, and a
+load balancer that stops sending it writes would never see it recover)."""
 
 
 class ThreadCommit:
@@ -76,6 +82,13 @@ class ThreadCommit:
         self.bus = bus
         self.retry_seconds = retry_seconds
         self.inline_rows = inline_rows
+        self.failing: str | None = None
+        """Why the last commit failed (:func:`collab.stores.causes.cause`: "the disk is full
+        (database or disk is full)"), until a commit succeeds; ``None``: the last succeeded."""
+        self.failures = 0
+        """Commits failed in a row (of a :class:`StoreError`)."""
+        self.failed_at = 0.0
+        """When the last commit failed (``time.monotonic()`` seconds)."""
 
     async def commit(self, batch: list[Item], started: float) -> None:
         """Commit a large burst on the database thread: SQLite releases the GIL while it
@@ -174,14 +187,43 @@ class ThreadCommit:
     ) -> None:
         """A commit failed: its rooms hold uncommitted updates, so drop them and their peers
         (close code 1011 with ``reason``); a :class:`StoreError` counts as a storage error
-        and its updates as lost."""
+        and its updates as lost, sets :attr:`failing` (added to the close reason), and is
+        logged with its traceback when it is the first in a row, then in one line each."""
+        rooms = {room: slot for slot, room, *_ in batch}
+        names = sorted(room.name for room in rooms)
         if isinstance(exc, StoreError):
             self.metrics.storage_errors += 1
             self.metrics.updates_lost += len(batch)
-        rooms = {room: slot for slot, room, *_ in batch}
-        names = sorted(room.name for room in rooms)
-        log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
+            self.failing = cause(exc)
+            self.failures += 1
+            self.failed_at = time.monotonic()
+            reason = clip_reason(f"{reason}: {self.failing}")
+            if self.failures == 1:
+                log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
+            else:
+                log.error(
+                    "commit failed again (%d in a row), closing rooms: %s",
+                    self.failures,
+                    self.failing,
+                    extra={"room": names},
+                )
+        else:
+            log.error("commit failed, closing rooms", extra={"room": names}, exc_info=exc)
         for slot, *_ in batch:
             slot.pending -= 1
         for room, slot in rooms.items():
             self.rooms.drop(slot, room, STORAGE_ERROR, reason)
+
+    @property
+    def reported(self) -> str | None:
+        """:attr:`failing` if the last commit failed in the last :data:`FAILING_SECONDS`
+        (``/healthz`` reports it), else ``None``."""
+        if self.failing is None or time.monotonic() - self.failed_at > FAILING_SECONDS:
+            return None
+        return self.failing
+
+    def succeeded(self) -> None:
+        """A commit succeeded: clear :attr:`failing`, logging how many failed before."""
+        if self.failing is not None:
+            log.warning("commits succeed again, after %d failed", self.failures)
+            self.failing, self.failures = None, 0

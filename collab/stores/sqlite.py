@@ -45,6 +45,7 @@ from collab.stores.base import DatabaseInUse, StoreError
 from collab.stores.lock import ProcessLock
 from collab.stores.sqlite_outbox import SQLiteOutbox
 from collab.stores.sqlite_quarantine import SQLiteQuarantine
+from collab.stores.sqlite_read_only import read_only_hint, read_only_uri
 from collab.stores.sqlite_reads import BUSY_TIMEOUT
 from collab.stores.sqlite_rename import SQLiteRename
 from collab.stores.sqlite_schema import (
@@ -150,7 +151,8 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions, SQLiteRename, SQLiteWrites):
     @classmethod
     def open_read_only(cls, path: str | Path, *, timeout: float = BUSY_TIMEOUT) -> SQLiteStore:
         """Open an existing database read-only (``mode=ro``: no migration, no lock; safe while
-        a server writes it, as WAL readers never block the writer). Writes raise StoreError.
+        a server writes it, as WAL readers never block the writer; on read-only media see
+        :mod:`collab.stores.sqlite_read_only`). Writes raise StoreError.
 
         Raises:
             StoreError: when the file is missing, unreadable or not a collab database.
@@ -158,7 +160,7 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions, SQLiteRename, SQLiteWrites):
         store = cls.__new__(cls)
         store.path, store.synchronous, store.read_only, store._lock = Path(path), "OFF", True, None
         store._init_state()
-        uri = store.path.resolve().as_uri() + "?mode=ro"
+        uri = read_only_uri(store.path)  # on read-only media too
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
         except sqlite3.Error as exc:
@@ -167,8 +169,11 @@ class SQLiteStore(SQLiteQuarantine, SQLiteVersions, SQLiteRename, SQLiteWrites):
         store.outbox = SQLiteOutbox(store.db)
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        except sqlite3.Error as exc:  # not a database at all, or locked
+        except sqlite3.Error as exc:  # not a database at all, locked, or no -shm file
             conn.close()
+            if exc.sqlite_errorcode == sqlite3.SQLITE_CANTOPEN and read_only_hint(store.path):
+                text = f"cannot read database {store.path}: {exc}{read_only_hint(store.path)}"
+                raise StoreError(text) from None  # the message is the store's own (see above)
             raise StoreError(f"cannot read database {store.path}: {exc}") from exc
         with store._errors("read"):
             if not {"documents", "updates", "snapshots"} <= tables:

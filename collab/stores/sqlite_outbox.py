@@ -14,18 +14,22 @@ Tables (migration ``m006_outbox``):
   neither loses nor invents a change event.
 
 The store calls the ``*_in_transaction`` methods inside its own transactions; the others open
-theirs. Blocking; called from the store's one thread.
+theirs, and raise :class:`StoreError` when the database fails (as the PostgreSQL outbox's
+do). Blocking; called from the store's one thread.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import sqlite3
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
+from collab.stores.base import StoreError
 from collab.stores.outbox import CREATED, DELETED, RENAMED, Delivery, Event
 
 __all__ = ["SQLiteOutbox", "create_tables"]
@@ -50,6 +54,23 @@ def create_tables(db: Database) -> None:
     )
     db.execute("CREATE INDEX deliveries_due ON deliveries (state, endpoint, name, event_id)")
     db.execute("CREATE TABLE changes (name TEXT PRIMARY KEY, marked_at FLOAT NOT NULL)")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _store_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """``method`` raising :class:`StoreError` (naming it) for a failure of the database."""
+
+    @functools.wraps(method)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the outbox's {method.__name__} failed: {exc}") from exc
+
+    return wrapped
 
 
 def _event(row: Sequence[Any]) -> Event:
@@ -94,11 +115,13 @@ class SQLiteOutbox:
 
     # -- EventOutbox -------------------------------------------------------------------------
 
+    @_store_errors
     def record(self, name: str, type_: str, data: dict[str, Any]) -> None:
         """Write one event now, in a transaction of its own."""
         with self.db.atomic():
             self.add_in_transaction(name, type_, data, time.time())
 
+    @_store_errors
     def events_after(self, cursor: int, limit: int) -> list[Event]:
         """Up to ``limit`` events with ids above ``cursor``, oldest first."""
         rows = self.db.execute(
@@ -106,10 +129,12 @@ class SQLiteOutbox:
         ).fetchall()
         return [_event(row) for row in rows]
 
+    @_store_errors
     def last_event_id(self) -> int:
         """The newest event's id (0 when there is none)."""
         return int(self.db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
 
+    @_store_errors
     def due_changes(self, marked_before: float) -> list[tuple[str, float]]:
         """``(name, marked_at)`` of documents changed before ``marked_before``, unreported."""
         rows = self.db.execute(
@@ -118,6 +143,7 @@ class SQLiteOutbox:
         ).fetchall()
         return [(row[0], float(row[1])) for row in rows]
 
+    @_store_errors
     def report_changes(self, changes: list[tuple[str, float, str, dict[str, Any]]]) -> int:
         """Turn change marks ``(name, marked_at, type, data)`` into events, in one
         transaction; how many were written (a mark gone or newer, the document deleted
@@ -133,6 +159,7 @@ class SQLiteOutbox:
                     reported += 1
         return reported
 
+    @_store_errors
     def register_endpoints(self, endpoints: tuple[str, ...]) -> None:
         """A newly configured endpoint gets the events from now on (no backfill)."""
         self.db.execute(
@@ -142,6 +169,7 @@ class SQLiteOutbox:
             [json.dumps(endpoints)],
         )
 
+    @_store_errors
     def due_deliveries(self, endpoints: tuple[str, ...], now: float, limit: int) -> list[Delivery]:
         """Create the delivery rows of new events, then return the oldest pending delivery of
         each ``(endpoint, document)`` that is due by ``now``."""
@@ -169,6 +197,7 @@ class SQLiteOutbox:
         ).fetchall()
         return [Delivery(_event(row), row[5], int(row[6]), float(row[7])) for row in rows]
 
+    @_store_errors
     def deliveries(
         self, *, state: str | None = None, after: int = 0, limit: int = 100
     ) -> list[Delivery]:
@@ -185,6 +214,7 @@ class SQLiteOutbox:
             for row in rows
         ]
 
+    @_store_errors
     def delivery_done(self, event_id: int, endpoint: str) -> None:
         """Mark one delivery delivered."""
         self.db.execute(
@@ -193,6 +223,7 @@ class SQLiteOutbox:
             [event_id, endpoint],
         )
 
+    @_store_errors
     def delivery_failed(
         self, event_id: int, endpoint: str, error: str, next_at: float | None
     ) -> None:
@@ -204,6 +235,7 @@ class SQLiteOutbox:
             [error, next_at, event_id, endpoint],
         )
 
+    @_store_errors
     def prune(self, older_than: float) -> int:
         """Delete events older than ``older_than`` whose deliveries are all finished."""
         cursor = self.db.execute(

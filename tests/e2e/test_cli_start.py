@@ -5,6 +5,7 @@ command says which database file it uses (README "Command-line exit status")."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -211,3 +212,32 @@ def test_the_web_editor_is_checked_before_the_database_is_created(tmp_path: Path
 def test_the_start_says_where_to_open_the_editor(server_factory: Any) -> None:
     server = server_factory()
     assert f"open http://127.0.0.1:{server.port}/ " in server.log(), server.log()
+
+
+_SIGNAL_DURING_IMPORTS = """
+import os, sys
+class SignalOnImport:  # the signal arrives while the server's modules are imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "collab.cli_serve":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), {signal})
+        return None
+sys.meta_path.insert(0, SignalOnImport())
+from collab.cli import main
+raise SystemExit(main(["serve", "--no-web", "--port", "0", "--db", {db!r}]))
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_starting_stops_quietly(tmp_path: Path, sig: str) -> None:
+    """A trial's SIGTERM in the first second of `collab serve` (Python still importing)
+    killed it (status -15), and Ctrl-C printed a KeyboardInterrupt traceback: now each
+    stops it as a signal does once it serves, status 0, nothing on stderr."""
+    db = tmp_path / "x.db"
+    code = _SIGNAL_DURING_IMPORTS.format(signal=f"{int(getattr(signal, sig))}", db=str(db))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert not db.exists()  # stopped before the database was opened

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from collab.stores.doctor_rows import counted, repair_hint, undecodable
+from collab.stores.sqlite_read_only import read_only_hint, read_only_uri
 from collab.stores.sqlite_schema import SCHEMA_VERSION, migrations
 
 __all__ = ["inspect"]
@@ -39,15 +40,15 @@ def inspect(path: str | Path, *, decode: bool = True) -> tuple[list[str], list[s
     if not path.is_file():
         report.problems.append(f"{path} does not exist")
         return report.summary, report.problems
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    try:  # on read-only media too
+        conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=5.0)
     except sqlite3.Error as exc:
-        report.problems.append(f"cannot open {path}: {exc}")
+        report.problems.append(f"cannot open {path}: {exc}{read_only_hint(path)}")
         return report.summary, report.problems
     try:
         _check(conn, path, report, decode)
     except sqlite3.Error as exc:
-        report.problems.append(f"cannot read {path}: {exc}")
+        report.problems.append(f"cannot read {path}: {exc}{read_only_hint(path)}")
     finally:
         conn.close()
     return report.summary, report.problems

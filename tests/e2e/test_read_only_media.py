@@ -62,6 +62,8 @@ def test_a_database_on_read_only_media(tmp_path: Path) -> None:
     exported = read_only(tmp_path, *collab, "export", "d", "--db", str(db), "--format", "text")
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.strip() == "hello"
+    checked = read_only(tmp_path, *collab, "doctor", "--db", str(db))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
     held = sqlite3.connect(db)  # a -wal file beside it, as a server left it (or crashed)
     held.execute("PRAGMA journal_mode=WAL")

@@ -68,8 +68,10 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/healthz": {
             "get": {
-                "summary": "Liveness and the number of open rooms",
-                "responses": {"200": _json({"type": "object"})},
+                "summary": "Liveness and the number of open rooms; 503 with `error`"
+                " `database_unreachable`, `storage_failing` (the last commit failed) or"
+                " `bus_unavailable` (cluster mode) while collab cannot save or relay",
+                "responses": {"200": _json({"type": "object"}), "503": _ERROR},
             }
         },
         "/api/documents": {

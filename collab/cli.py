@@ -94,10 +94,9 @@ def _run(raw: list[str], previous: Sequence[tuple[int, Any]]) -> int:
         if args.command == "serve":
             from collab.cli_serve import serve
 
-            for warning in unknown_variables(os.environ):
-                print(warning, file=sys.stderr)
             settings = Settings.from_sources(vars(args))
-            return serve(settings, require_web=not args.no_web, argv=raw)
+            warnings = unknown_variables(os.environ)
+            return serve(settings, require_web=not args.no_web, argv=raw, warnings=warnings)
         if args.command == "token":
             from collab.cli_token import mint
 

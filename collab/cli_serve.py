@@ -82,7 +82,13 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) -> int:
+def serve(
+    settings: Settings,
+    *,
+    require_web: bool,
+    argv: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit status (README "Command-line
     exit status": 1 when the port, the database or the web editor is unusable, 2 for bad
     settings such as a weak secret).
@@ -91,9 +97,13 @@ def serve(settings: Settings, *, require_web: bool, argv: Sequence[str] = ()) ->
     and handed to uvicorn, so a busy port is found before the database is touched), the web
     editor, the database path, then opening and migrating the database. With ``workers`` above 1, it
     runs that many worker processes instead (:mod:`collab.workers`), which check the same.
+    ``warnings`` (lines for stderr) are printed once, by the process that goes on (not before
+    it starts itself again with jemalloc).
     """
     settings.token_secret()  # SettingsError (exit 2) before anything is opened
     use_jemalloc(settings.allocator)  # starts again with jemalloc (collab.allocator), or returns
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     if settings.workers > 1:
         return supervise(argv, settings.workers)
     log_config = configure_logs(settings.log_level, settings.log_format)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from collab.allocator import jemalloc_library
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -88,6 +89,22 @@ def test_a_busy_port_is_found_before_the_database_is_opened(tmp_path: Path) -> N
     line = one_line(result)
     assert f"127.0.0.1:{port}" in line and "in use" in line, line
     assert not (tmp_path / "x.db").exists()  # checked first: no database was created
+
+
+def test_a_misspelt_variable_is_warned_of_once(tmp_path: Path) -> None:
+    """Once, also when ``collab serve`` starts itself again with jemalloc preloaded (it
+    printed the warning in both processes)."""
+    assert jemalloc_library() is not None, "set-up installs jemalloc (libjemalloc2)"
+    with socket.socket() as busy:  # the start stops at the port, after the warning
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = collab(
+            "serve", "--no-web", "--port", str(port), "--db", "x.db",
+            cwd=tmp_path, env={"COLLAB_PROT": "8001"},
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.count("COLLAB_PROT is not a collab setting") == 1, result.stderr
 
 
 @pytest.mark.parametrize("secret", ["short", "x" * 31])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import jwt
 import pytest
@@ -23,6 +24,7 @@ from collab.auth import (
     verify_token,
 )
 from collab.limits import TokenBucket
+from collab.sessions.access import TokenAccess
 from collab.settings import Settings, SettingsError
 
 SECRET = "unit-test-secret-0123456789-abcdefghijklmnop"
@@ -250,6 +252,19 @@ def test_auth_off_grant_allows_everything() -> None:
 )
 def test_bearer_token(header: str | None, token: str | None) -> None:
     assert bearer_token(header) == token
+
+
+@pytest.mark.parametrize("header", ["Token abc.def.ghi", "Basic dXNlcjpwdw==", "abc.def.ghi"])
+async def test_an_authorization_header_of_another_scheme_is_named(header: str) -> None:
+    """``Authorization: Token ...`` (GitHub's style) or a bare token was answered "access
+    token required", as if nothing had been sent."""
+
+    conn = SimpleNamespace(
+        scope={"type": "http"}, query_params={}, headers={"authorization": header}
+    )
+    with pytest.raises(Unauthorized, match="Bearer") as refused:
+        await TokenAccess("s" * 32).grant(conn)
+    assert header.split()[0] in str(refused.value) or "no scheme" in str(refused.value)
 
 
 # -- origins ---------------------------------------------------------------------------------

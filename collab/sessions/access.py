@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from collab.auth import ALL_DOCUMENTS, Grant, Role, bearer_token, verify_token
-from collab.errors import NOT_OURS, AuthError, Forbidden
+from collab.errors import NOT_OURS, AuthError, Forbidden, Unauthorized
 
 __all__ = [
     "Access",
@@ -115,7 +115,15 @@ class TokenAccess:
         token = None
         if conn.scope.get("type") == "websocket":  # browsers cannot set its headers
             token = conn.query_params.get("token")
-        token = token or bearer_token(conn.headers.get("authorization"))
+        header = conn.headers.get("authorization")
+        token = token or bearer_token(header)
+        if not token and header and header.strip():
+            scheme = header.split()[0] if " " in header.strip() else None
+            sent = f"the {scheme!r} scheme" if scheme else "no scheme"
+            raise Unauthorized(
+                f"access token required: the Authorization header has {sent}; send"
+                " 'Authorization: Bearer <token>'"
+            )
         return verify_token(token, self.secret, algorithm=self.algorithm)
 
     async def access(self, conn: Any, name: str) -> Access:

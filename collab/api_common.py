@@ -119,6 +119,8 @@ def b64decode(text: str) -> bytes:
         ValueError: when ``text`` is not base64url.
     """
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        # validate: a character outside the alphabet is an error, not skipped ("!!!" read
+        # as nothing, then failed as "truncated varUint")
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("not base64url") from exc

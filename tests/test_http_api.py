@@ -227,6 +227,22 @@ async def test_posting_an_update_the_document_holds_stores_nothing(
     assert (await http.get(path("again", "content"))).json() == {"text": "once"}
 
 
+async def test_a_state_vector_must_be_base64url(http: httpx.AsyncClient) -> None:
+    """The update a client lacks, given its state vector: one that is not base64url is named
+    so ("!!!" was read as nothing and refused as "truncated varUint")."""
+    await post(http, "sv", text_update("abc"))
+    whole = (await http.get(path("sv", "update"))).content
+    empty_sv = base64.urlsafe_b64encode(b"\x00").decode().rstrip("=")
+    assert (
+        await http.get(path("sv", "update"), params={"state_vector": empty_sv})
+    ).content == whole
+    for bad in ("!!!", "AA!A", "A A"):
+        response = await http.get(path("sv", "update"), params={"state_vector": bad})
+        assert response.status_code == 400, bad
+        body = response.json()
+        assert body["error"] == "bad_state_vector" and "not base64url" in body["detail"], body
+
+
 async def test_an_empty_update_creates_a_document_only_when_asked_to_create(
     server: InProcess, http: httpx.AsyncClient
 ) -> None:

@@ -137,3 +137,22 @@ def test_the_outbox_reports_a_failing_database_as_a_store_error(tmp_path: Path) 
         store.outbox.report_changes(changes)
     store.db.conn.execute("PRAGMA max_page_count=1073741823")
     store.close()
+
+
+async def test_a_failed_checkpoint_is_one_line_with_its_cause(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing disk fails every checkpoint (one a second while edits go on): each is one line
+    naming the cause, not a traceback."""
+    caplog.set_level(logging.ERROR, "collab.hub")
+
+    def full() -> None:
+        raise StoreError("checkpoint failed") from OSError(errno.ENOSPC, "No space left")
+
+    async with started_hub(tmp_path) as hub:
+        monkeypatch.setattr(hub.store, "checkpoint", full)
+        await hub.committer.checkpoints._checkpoint()
+        await hub.committer.checkpoints._checkpoint()
+    failed = [r for r in caplog.records if r.getMessage().startswith("checkpoint failed")]
+    assert len(failed) == 2 and not any(r.exc_info for r in failed)
+    assert "the disk is full (No space left on device)" in failed[0].getMessage()

@@ -32,6 +32,7 @@ from collab.hub import Hub
 from collab.integrator import apply_all
 from collab.settings import Settings
 from collab.stores import Store, StoreError, VersionRecord
+from collab.stores.causes import cause
 from collab.stores.outbox import RESTORED
 from collab.updates import InvalidUpdate, check_update, same_document
 
@@ -178,7 +179,8 @@ class Versions:
             return  # deleted meanwhile
         except (StoreError, InvalidUpdate) as exc:
             self.hub.metrics.storage_errors += 1
-            log.error("cannot save an automatic version", extra={"room": name}, exc_info=exc)
+            why = cause(exc)  # no traceback: a failing disk repeats it at every quiet pause
+            log.error("cannot save an automatic version: %s", why, extra={"room": name})
             return
         self.saved += 1
         log.info("saved a version", extra={"room": name, "version": record.id})

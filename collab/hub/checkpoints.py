@@ -14,6 +14,7 @@ from collections.abc import Callable
 from collab.hub.worker import DatabaseThread
 from collab.metrics import Metrics
 from collab.stores import DocumentStore, StoreError
+from collab.stores.causes import cause
 
 __all__ = ["CHECKPOINT_ROWS", "CHECKPOINT_SECONDS", "Checkpoints"]
 
@@ -79,6 +80,6 @@ class Checkpoints:
             await self.thread.run(self.store.checkpoint)
         except StoreError as exc:
             self.metrics.storage_errors += 1
-            log.error("checkpoint failed", exc_info=exc)
+            log.error("checkpoint failed: %s", cause(exc))  # a cause, no traceback: it repeats
         finally:
             self._running = False

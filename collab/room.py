@@ -119,9 +119,7 @@ class Room(SyncReplies, Presence):
         if self._asleep is not None or self.closed or self.waiting:
             return False
         integrator = self._integrator
-        frames = self.sync_frames(EMPTY_STATE_VECTOR)
-        if len(frames) > 1:
-            self._full_sync = None  # the parts are the one copy kept
+        frames = self.sync_frames(EMPTY_STATE_VECTOR)  # kept once: one frame, or the parts
         self._asleep = Asleep(frames, self.doc.get_state(), integrator)
         self._doc = self._integrator_ = None
         self.sleeps += 1

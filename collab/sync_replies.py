@@ -42,48 +42,25 @@ class SyncReplies:
 
         def _wake(self) -> Integrator: ...
 
-    def sync_step2(self, state_vector: bytes) -> bytes:
-        """The sync step 2 frame answering a peer's sync step 1 (``state_vector``).
-
-        The answer to a client that has nothing of the document (an empty state vector, or
-        one naming only clients the document does not know) is kept until the document
-        changes: peers opening a large document together encode it once, and a state vector
-        naming an unknown client does not cost a new encoding.
-
-        Raises:
-            InvalidUpdate: when the state vector cannot be decoded (its count is checked
-                against its length first).
-        """
-        known = self._known
-        if not any(
-            known.get(client) for client, clock in check_state_vector(state_vector).items() if clock
-        ):
-            if self._full_sync is None and self._asleep is not None:
-                self._wake()  # asleep, a large document keeps its parts only
-            if self._full_sync is None:
-                update = self._integrator.with_waiting_deletions(
-                    encode_diff(self.doc, EMPTY_STATE_VECTOR)
-                )
-                self._full_sync = protocol.encode(protocol.SyncStep2(update))
-            return self._full_sync
-        # Structs waiting for a predecessor stay out, as from relays (Integrator.relayed).
-        update = self._integrator.with_waiting_deletions(encode_diff(self.doc, state_vector))
-        return protocol.encode(protocol.SyncStep2(update))
-
     def sync_frames(self, state_vector: bytes) -> list[bytes]:
         """The answer to a peer's sync step 1, as frames to send in order: one sync step 2,
         or for an update over :data:`SYNC_CHUNK_BYTES` the state in several update messages
         of about that size with the last part as the sync step 2 (y-protocols allows a state
         in several updates), so a client on a slow link sees messages arrive: the
         y-websocket client closes a connection that received nothing for 30 s, and a 20 MB
-        sync step 2 over 500 kB/s never arrived whole. The whole document's frames are kept
-        until it changes, like :meth:`sync_step2`'s, and in parts only: a large document's
-        whole state is not kept twice (nor encoded as one frame first).
+        sync step 2 over 500 kB/s never arrived whole.
+
+        The answer to a client that has nothing of the document (an empty state vector, or
+        one naming only clients the document does not know) is kept until the document
+        changes: peers opening a large document together encode it once, and a state vector
+        naming an unknown client does not cost a new encoding; a large document's is kept in
+        parts only (not also as one frame).
 
         Raises:
-            InvalidUpdate: when the state vector cannot be decoded.
+            InvalidUpdate: when the state vector cannot be decoded (its count is checked
+                against its length first).
         """
-        if not self.full_sync(state_vector):
+        if not self.full_sync(state_vector):  # structs waiting stay out, as from relays
             update = self._integrator.with_waiting_deletions(encode_diff(self.doc, state_vector))
             return _frames(update)
         if self._full_frames is not None:  # kept in parts (also while asleep)

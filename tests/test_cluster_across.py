@@ -58,7 +58,7 @@ async def test_an_entry_of_a_deleted_life_is_not_relayed_to_the_next_one(
         assert await b.delete("d")
         on_b = Recorder()
         room_b, leave_b = await b.join("d", on_b)
-        on_b.send(room_b.sync_step2(b"\x00"))
+        on_b.send(room_b.sync_frames(b"\x00")[0])
         assert b.cluster is not None
         b.cluster.remote_update("d", late)
         assert on_b.text() == "" and room_b.empty and not on_b.closed
@@ -73,7 +73,7 @@ async def test_the_size_limit_counts_every_nodes_updates_and_compactions(
         room_a, leave_a = await a.join("d", Recorder())
         on_b = Recorder()
         room_b, leave_b = await b.join("d", on_b)
-        on_b.send(room_b.sync_step2(b"\x00"))
+        on_b.send(room_b.sync_frames(b"\x00")[0])
         doc = Doc()
         for _ in range(120):  # ~6 KB of log that compacts to a few bytes: typed and erased
             await a.write("d", text_update(doc, "x"), "http")

@@ -102,7 +102,7 @@ async def test_updates_and_late_loads_cross_nodes(
         await a.write("d", text_update(writer, "hello"), "http")
         reader = Recorder()
         room, leave = await b.join("d", reader)  # loaded from the store, then the stream
-        reader.send(room.sync_step2(b"\x00"))
+        reader.send(room.sync_frames(b"\x00")[0])
         assert reader.text() == "hello"
         for word in (" big", " world"):  # committed on A, relayed by B once read
             await a.write("d", text_update(writer, word), "http")
@@ -112,7 +112,7 @@ async def test_updates_and_late_loads_cross_nodes(
         late = Recorder()  # a third node opening it now: store plus stream tail
         async with node(tmp_path / "c.db", redis_server.url) as c:
             room_c, leave_c = await c.join("d", late)
-            late.send(room_c.sync_step2(b"\x00"))
+            late.send(room_c.sync_frames(b"\x00")[0])
             assert late.text() == "hello big world"
             leave_c()
         leave()

@@ -97,7 +97,7 @@ def test_sync_step2_holds_what_the_state_vector_lacks() -> None:
     client: Doc[Any] = Doc()
     client.apply_update(updates[0])
     room.apply(updates[1])
-    reply = protocol.decode(room.sync_step2(client.get_state()))
+    reply = protocol.decode(room.sync_frames(client.get_state())[0])
     assert isinstance(reply, protocol.SyncStep2)
     client.apply_update(reply.update)
     assert str(client.get("text", type=Text)) == "abcdef"
@@ -113,7 +113,7 @@ def test_the_whole_document_sent_to_fresh_peers_follows_every_change() -> None:
     room = Room("r", Doc())
 
     def fresh_text() -> str:
-        reply = protocol.decode(room.sync_step2(b"\x00"))
+        reply = protocol.decode(room.sync_frames(b"\x00")[0])
         assert isinstance(reply, protocol.SyncStep2)
         client: Doc[Any] = Doc()
         client.apply_update(reply.update)
@@ -122,7 +122,7 @@ def test_the_whole_document_sent_to_fresh_peers_follows_every_change() -> None:
     assert fresh_text() == ""
     room.apply(first)
     assert fresh_text() == "abc"
-    assert room.sync_step2(b"\x00") is room.sync_step2(b"\x00"), "encoded once"
+    assert room.sync_frames(b"\x00")[0] is room.sync_frames(b"\x00")[0], "encoded once"
     room.apply(third)  # waits for `second`
     assert fresh_text() == "abc"
     room.apply(second)
@@ -260,7 +260,7 @@ def test_a_room_rebuilt_from_storage_keeps_what_waits(tmp_path: Path) -> None:
     assert not room.apply(delete), "sent again by a reconnecting client: it waits already"
     assert not room.apply(b"\x00\x00"), "a no-op while something waits is no news either"
     fresh: Doc[Any] = Doc()
-    step2 = protocol.decode(room.sync_step2(b"\x00"))
+    step2 = protocol.decode(room.sync_frames(b"\x00")[0])
     assert isinstance(step2, protocol.SyncStep2)
     fresh.apply_update(step2.update)
     exported: Doc[Any] = Doc()
@@ -372,7 +372,7 @@ def test_a_state_vector_claiming_2_to_the_29_clients_is_refused_before_pycrdt_si
     assert isinstance(message, protocol.SyncStep1)
     room = Room("r", Doc())
     with pytest.raises(InvalidUpdate, match="claims 536870912 clients in 7 bytes"):
-        room.sync_step2(message.state_vector)
+        room.sync_frames(message.state_vector)[0]
 
 
 def test_a_state_vector_naming_only_unknown_clients_gets_the_cached_full_reply() -> None:
@@ -382,11 +382,11 @@ def test_a_state_vector_naming_only_unknown_clients_gets_the_cached_full_reply()
     doc.get("text", type=Text).insert(0, "x" * 1000)
     room = Room("r", Doc())
     room.apply(doc.get_update())
-    full = room.sync_step2(b"\x00")
+    full = room.sync_frames(b"\x00")[0]
     unknown = b"\x02" + write_var_uint(123456) + write_var_uint(7) + b"\x05\x00"
-    assert room.sync_step2(unknown) is full
+    assert room.sync_frames(unknown)[0] is full
     known = b"\x01" + write_var_uint(doc.client_id) + write_var_uint(500)
-    partial = room.sync_step2(known)
+    partial = room.sync_frames(known)[0]
     assert partial is not full and len(partial) < len(full)
 
 
